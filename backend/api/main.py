@@ -1,0 +1,12 @@
+"""Includes each resource's router under /api."""
+
+from fastapi import APIRouter
+
+from backend.api.routes import artifacts, events, meta, runs, worker
+
+api_router = APIRouter(prefix="/api")
+api_router.include_router(meta.router)
+api_router.include_router(runs.router)
+api_router.include_router(events.router)
+api_router.include_router(artifacts.router)
+api_router.include_router(worker.router)

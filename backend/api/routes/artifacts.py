@@ -1,0 +1,74 @@
+"""Artifacts: list, download, upload (workers), and the t-SNE embedding of a run."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from backend import artifacts
+from backend.api.deps import RunDep, SessionDep, SettingsDep
+from backend.models import Run
+from backend.schemas import ArtifactPublic, ArtifactsPublic
+
+router = APIRouter(prefix="/runs/{run_id}", tags=["artifacts"])
+
+
+def _lookup(run_id: int, name: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    try:
+        artifacts.check_name(name)
+    except artifacts.BadName as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    row = artifacts.find(session, run_id, name)
+    path = artifacts.artifact_path(settings.artifacts_dir, run_id, name)
+    if row is None or not path.is_file():
+        raise HTTPException(status_code=404, detail=f"run {run_id} has no artifact {name!r}")
+    return FileResponse(path, filename=name, media_type="application/octet-stream")
+
+
+@router.get("/artifacts", response_model=ArtifactsPublic)
+def read_artifacts(run: RunDep, session: SessionDep) -> ArtifactsPublic:
+    return ArtifactsPublic(items=[ArtifactPublic.of(a) for a in artifacts.list_for(session, run.id)])
+
+
+@router.get("/artifacts/{name}", response_class=FileResponse)
+def download_artifact(run: RunDep, name: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    """The file itself, e.g. `encoder.safetensors` (with `run.json` beside it for spec and metrics)."""
+    return _lookup(run.id, name, session, settings)
+
+
+@router.put("/artifacts/{name}", status_code=201, response_model=ArtifactPublic)
+async def upload_artifact(run_id: int, name: str, request: Request, settings: SettingsDep) -> ArtifactPublic:
+    """Workers upload each artifact as the raw request body."""
+    factory = request.app.state.sessionmaker
+
+    def exists() -> bool:
+        with factory() as session:
+            return session.get(Run, run_id) is not None
+
+    if not await run_in_threadpool(exists):
+        raise HTTPException(status_code=404, detail=f"run {run_id} not found")
+    try:
+        size, digest = await artifacts.receive(request.stream(), settings.artifacts_dir, run_id, name)
+    except artifacts.BadName as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    except artifacts.TooLarge as exc:
+        raise HTTPException(status_code=413, detail=str(exc)) from exc
+
+    def save() -> ArtifactPublic:
+        with factory() as session:
+            return ArtifactPublic.of(artifacts.record(session, run_id, name, size, digest))
+
+    return await run_in_threadpool(save)
+
+
+@router.get("/embeddings")
+def read_embeddings(run: RunDep, session: SessionDep, settings: SettingsDep) -> dict[str, object]:
+    """The t-SNE points of sampled test images with their labels (404 until the run has them)."""
+    row = artifacts.find(session, run.id, "embeddings.json")
+    path = artifacts.artifact_path(settings.artifacts_dir, run.id, "embeddings.json")
+    if row is None or not path.is_file():
+        raise HTTPException(status_code=404, detail=f"run {run.id} has no embeddings yet (status {run.status})")
+    return json.loads(path.read_text())  # type: ignore[no-any-return]

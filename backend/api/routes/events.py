@@ -1,0 +1,58 @@
+"""A run's event log: metric history by cursor, the live SSE stream, and worker ingestion."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from backend import runs
+from backend.api.deps import NotifierDep, RunDep, SessionDep, SettingsDep
+from backend.models import Event, Run
+from backend.schemas import BatchReceived, EventBatch, MetricPoint, MetricsPage
+from backend.streams import BATCH, run_stream
+
+router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
+
+
+@router.get("/metrics", response_model=MetricsPage)
+def read_metrics(run: RunDep, session: SessionDep, after: int = Query(0, ge=0),
+                 limit: int = Query(1000, ge=1, le=10_000)) -> MetricsPage:
+    """Every recorded point in order; pass `next_cursor` back as `after` to continue."""
+    events = runs.events_after(session, run.id, after, limit, kind="metric")
+    return MetricsPage(items=[MetricPoint.of(e) for e in events], next_cursor=events[-1].id if events else after)
+
+
+@router.get("/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+def stream_events(run: RunDep, request: Request, notifier: NotifierDep, after: int = Query(0, ge=0),
+                  last_event_id: int | None = Header(None)) -> StreamingResponse:
+    """Server-Sent Events: metric, log and status events, then `end` once the run is final."""
+    factory = request.app.state.sessionmaker
+
+    def fetch(run_id: int, cursor: int) -> tuple[Run, list[Event]]:
+        with factory() as session:
+            found = session.get(Run, run_id)
+            assert found is not None
+            return found, runs.events_after(session, run_id, cursor, BATCH)
+
+    start = last_event_id if last_event_id is not None else after
+    return StreamingResponse(
+        run_stream(run.id, start, fetch, notifier, request.is_disconnected),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/events", response_model=BatchReceived)
+def ingest_events(run_id: int, batch: EventBatch, session: SessionDep, settings: SettingsDep,
+                  notifier: NotifierDep) -> BatchReceived:
+    """A worker's batch of metric points and messages; idempotent by each item's key."""
+    try:
+        run = runs.record_events(session, run_id, batch, settings.lease_seconds)
+    except LookupError as exc:
+        raise HTTPException(status_code=404, detail=f"run {run_id} not found") from exc
+    except runs.Conflict as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    notifier.bump(run_id)
+    return BatchReceived(received=len(batch.points) + len(batch.logs), cancel_requested=run.cancel_requested,
+                         lease_seconds=settings.lease_seconds)

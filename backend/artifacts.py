@@ -1,0 +1,82 @@
+"""Artifact files: stored under DATA_DIR/artifacts/<run id>/<name>, looked up by database row.
+
+A client never names a path: the name must match NAME_RE, the row must exist,
+and the file served is rebuilt from the run id and that name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.models import Artifact, utcnow
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+MAX_ARTIFACT_BYTES = 8 * 1024**3
+
+
+class BadName(ValueError):
+    pass
+
+
+class TooLarge(ValueError):
+    pass
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name) or ".." in name:
+        raise BadName(
+            f"artifact name {name!r} is not allowed: use letters, digits, '.', '_' and '-' (at most 128)"
+        )
+    return name
+
+
+def artifact_path(root: Path, run_id: int, name: str) -> Path:
+    return root / str(int(run_id)) / check_name(name)
+
+
+async def receive(chunks: AsyncIterator[bytes], root: Path, run_id: int, name: str) -> tuple[int, str]:
+    """Write an upload atomically (temp file + rename); return its size and sha256."""
+    target = artifact_path(root, run_id, name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > MAX_ARTIFACT_BYTES:
+                    raise TooLarge(f"artifact larger than {MAX_ARTIFACT_BYTES} bytes")
+                digest.update(chunk)
+                out.write(chunk)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return size, digest.hexdigest()
+
+
+def record(session: Session, run_id: int, name: str, size: int, sha256: str) -> Artifact:
+    artifact = session.scalar(select(Artifact).where(Artifact.run_id == run_id, Artifact.name == name))
+    if artifact is None:
+        artifact = Artifact(run_id=run_id, name=name, size=size, sha256=sha256)
+        session.add(artifact)
+    else:
+        artifact.size, artifact.sha256, artifact.created_at = size, sha256, utcnow()
+    session.commit()
+    return artifact
+
+
+def find(session: Session, run_id: int, name: str) -> Artifact | None:
+    return session.scalar(select(Artifact).where(Artifact.run_id == run_id, Artifact.name == name))
+
+
+def list_for(session: Session, run_id: int) -> list[Artifact]:
+    return list(session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.name)).all())

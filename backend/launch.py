@@ -1,0 +1,60 @@
+"""`make run`: migrate, start one Celery worker beside the API, serve until Ctrl-C.
+
+Set START_WORKER=0 to serve the API alone (workers started elsewhere).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+import uvicorn
+
+from backend.config import Settings, get_settings
+from backend.main import create_app
+from backend.migrate import upgrade, wait_for_database
+
+log = logging.getLogger("contrastlab")
+
+
+def prestart(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    wait_for_database(settings.resolved_database_url)
+    upgrade(settings.resolved_database_url)
+
+
+def worker_command(settings: Settings, name: str = "worker1") -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--loglevel", "INFO",
+            "--concurrency", "1", "--prefetch-multiplier", "1", "--queues", settings.queue,
+            "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
+
+
+def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, DATA_DIR=str(settings.data_dir.resolve()), API_URL=settings.resolved_api_url,
+               BROKER_URL=settings.resolved_broker_url, QUEUE=settings.queue)
+    return subprocess.Popen(worker_command(settings), env=env)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    prestart(settings)
+    worker = start_worker(settings) if settings.start_worker else None
+    log.info("ContrastLab on %s (database %s, broker %s)", settings.resolved_api_url,
+             settings.resolved_database_url.split(":", 1)[0], settings.resolved_broker_url.split(":", 1)[0])
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+if __name__ == "__main__":
+    main()

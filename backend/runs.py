@@ -1,0 +1,172 @@
+"""What happens to a run: created, claimed under a lease, reported on, finished.
+
+Every transition is one guarded UPDATE, so two workers (or a worker and a
+cancel) racing on the same run cannot both win, on SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from backend.models import CANCELED, FINAL_STATUSES, QUEUED, RUNNING, Event, Run, utcnow
+from backend.schemas import EventBatch, Finish
+from worker.spec import RunSpec
+
+
+class Conflict(Exception):
+    """The transition is not allowed in the run's current state (HTTP 409)."""
+
+
+def get_run(session: Session, run_id: int) -> Run | None:
+    return session.get(Run, run_id)
+
+
+def list_runs(session: Session, limit: int, offset: int) -> tuple[list[Run], int]:
+    total = session.scalar(select(func.count()).select_from(Run)) or 0
+    rows = session.scalars(select(Run).order_by(Run.id.desc()).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def create_run(session: Session, spec: RunSpec) -> Run:
+    run = Run(name=spec.name, status=QUEUED, spec=spec.model_dump(mode="json"), summary={},
+              progress=0.0, attempt=0, cancel_requested=False)
+    session.add(run)
+    session.flush()
+    _status_event(session, run.id, QUEUED)
+    session.commit()
+    return run
+
+
+def _status_event(session: Session, run_id: int, status: str, text: str | None = None) -> None:
+    session.add(Event(run_id=run_id, kind="status", name=status, text=text or status, time=utcnow()))
+
+
+def claim(session: Session, run_id: int, worker: str, lease_seconds: int) -> Run:
+    """Take a queued run, or a running one whose lease ran out; else Conflict."""
+    now = utcnow()
+    claimable = or_(Run.status == QUEUED, and_(Run.status == RUNNING, Run.lease_expires_at < now))
+    result = session.execute(
+        update(Run).where(Run.id == run_id, claimable).values(
+            status=RUNNING, worker=worker, attempt=Run.attempt + 1,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        run = session.get(Run, run_id)
+        if run is None:
+            raise LookupError(run_id)
+        raise Conflict(_why_not_claimable(run))
+    session.execute(update(Run).where(Run.id == run_id, Run.started_at.is_(None)).values(started_at=now))
+    run = session.get(Run, run_id)
+    assert run is not None
+    session.refresh(run)
+    _status_event(session, run_id, RUNNING, f"running (attempt {run.attempt}, worker {worker})")
+    session.commit()
+    return run
+
+
+def _why_not_claimable(run: Run) -> str:
+    if run.status == RUNNING:
+        return f"run {run.id} is running on {run.worker} (attempt {run.attempt}) with a live lease"
+    return f"run {run.id} is {run.status}"
+
+
+def _owned(run_id: int, worker: str, attempt: int) -> Any:
+    return and_(Run.id == run_id, Run.status == RUNNING, Run.worker == worker, Run.attempt == attempt)
+
+
+def renew_lease(session: Session, run_id: int, worker: str, attempt: int, lease_seconds: int,
+                progress: float | None = None) -> Run:
+    values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
+    if progress is not None:
+        values["progress"] = progress
+    result = session.execute(update(Run).where(_owned(run_id, worker, attempt)).values(**values))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise Conflict(f"worker {worker} no longer holds attempt {attempt} of run {run_id}")
+    session.commit()
+    run = session.get(Run, run_id)
+    assert run is not None
+    session.refresh(run)
+    return run
+
+
+def record_events(session: Session, run_id: int, batch: EventBatch, lease_seconds: int) -> Run:
+    """Store a worker's batch; a retried batch stores nothing twice (unique run_id+key)."""
+    run = renew_lease(session, run_id, batch.worker, batch.attempt, lease_seconds, batch.progress)
+    now = utcnow()
+    rows: list[dict[str, Any]] = [
+        {"run_id": run_id, "kind": "metric", "key": p.key, "name": p.name, "step": p.step, "epoch": p.epoch,
+         "value": p.value, "text": None, "time": p.time or now}
+        for p in batch.points
+    ] + [
+        {"run_id": run_id, "kind": "log", "key": m.key, "name": None, "step": None, "epoch": None,
+         "value": None, "text": m.text, "time": m.time or now}
+        for m in batch.logs
+    ]
+    if rows:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(insert(Event).on_conflict_do_nothing(index_elements=["run_id", "key"]), rows)
+        session.commit()
+    return run
+
+
+def finish(session: Session, run_id: int, report: Finish) -> Run:
+    values: dict[str, Any] = {"status": report.status, "finished_at": utcnow(), "lease_expires_at": None,
+                              "error": report.error, "summary": report.summary}
+    if report.status == "succeeded":
+        values["progress"] = 1.0
+    result = session.execute(update(Run).where(_owned(run_id, report.worker, report.attempt)).values(**values))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise Conflict(f"worker {report.worker} no longer holds attempt {report.attempt} of run {run_id}")
+    text = f"{report.status}: {report.error}" if report.error else report.status
+    _status_event(session, run_id, report.status, text)
+    session.commit()
+    run = session.get(Run, run_id)
+    assert run is not None
+    session.refresh(run)
+    return run
+
+
+def fail_unsent(session: Session, run: Run, reason: str) -> None:
+    """A run whose task could not be sent must not sit in `queued` forever."""
+    session.execute(update(Run).where(Run.id == run.id, Run.status == QUEUED).values(
+        status="failed", error=reason, finished_at=utcnow()))
+    _status_event(session, run.id, "failed", f"failed: {reason}")
+    session.commit()
+    session.refresh(run)
+
+
+def request_cancel(session: Session, run_id: int) -> Run:
+    """Queued: canceled at once. Running: flagged; the worker stops at its next check."""
+    run = session.get(Run, run_id)
+    if run is None:
+        raise LookupError(run_id)
+    if run.status in FINAL_STATUSES:
+        raise Conflict(f"run {run_id} is already {run.status}")
+    now: datetime = utcnow()
+    done = session.execute(update(Run).where(Run.id == run_id, Run.status == QUEUED).values(
+        status=CANCELED, cancel_requested=True, finished_at=now))
+    if done.rowcount == 1:  # type: ignore[attr-defined]
+        _status_event(session, run_id, CANCELED, "canceled before it started")
+    else:
+        session.execute(update(Run).where(Run.id == run_id).values(cancel_requested=True))
+        session.add(Event(run_id=run_id, kind="log", text="cancel requested", time=now))
+    session.commit()
+    session.refresh(run)
+    return run
+
+
+def events_after(session: Session, run_id: int, after: int, limit: int, kind: str | None = None) -> list[Event]:
+    query = select(Event).where(Event.run_id == run_id, Event.id > after)
+    if kind is not None:
+        query = query.where(Event.kind == kind)
+    return list(session.scalars(query.order_by(Event.id).limit(limit)).all())

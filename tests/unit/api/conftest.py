@@ -1,0 +1,64 @@
+"""The API against a real database (SQLite and PostgreSQL) and the embedded broker; no worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.config import Settings
+from backend.launch import prestart
+from backend.main import create_app
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, redis_url="", broker_url="")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    prestart(settings)
+    app = create_app(settings)
+    with TestClient(app) as test_client:
+        yield test_client
+    app.state.engine.dispose()
+
+
+class FakeWorker:
+    """Drives the worker endpoints the way worker/runner.py does (claim, events, finish)."""
+
+    def __init__(self, client: TestClient, run_id: int, name: str = "w1") -> None:
+        self.client, self.run_id, self.name, self.attempt = client, run_id, name, 0
+
+    def claim(self) -> dict:
+        response = self.client.post(f"/api/runs/{self.run_id}/claim", json={"worker": self.name})
+        assert response.status_code == 200, response.text
+        self.attempt = response.json()["attempt"]
+        return response.json()
+
+    def send(self, points: list[tuple[str, int, float, float]], logs: list[str] = (), first_seq: int = 1):
+        body = {"worker": self.name, "attempt": self.attempt,
+                "points": [{"key": f"{self.attempt}:{first_seq + i}", "name": n, "step": s, "epoch": e, "value": v}
+                           for i, (n, s, e, v) in enumerate(points)],
+                "logs": [{"key": f"{self.attempt}:log{i}", "text": t} for i, t in enumerate(logs)]}
+        return self.client.post(f"/api/runs/{self.run_id}/events", json=body)
+
+    def finish(self, status: str = "succeeded", **extra) -> dict:
+        body = {"worker": self.name, "attempt": self.attempt, "status": status, **extra}
+        response = self.client.post(f"/api/runs/{self.run_id}/finish", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture
+def submit(client: TestClient):
+    def _submit(**spec) -> dict:
+        body = {"method": "simclr", "dataset": "digits", "epochs": 2, "batch_size": 128, **spec}
+        response = client.post("/api/runs", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return _submit

@@ -1,0 +1,59 @@
+"""Submitting, listing, reading and canceling runs."""
+
+from pathlib import Path
+
+
+def test_minimal_body_is_accepted_with_defaults_filled_in(client, settings):
+    response = client.post("/api/runs", json={"method": "simclr", "dataset": "digits", "epochs": 2,
+                                              "batch_size": 128})
+    assert response.status_code == 201
+    run = response.json()
+    assert run["status"] == "queued" and run["attempt"] == 0 and run["error"] is None
+    assert run["spec"]["epochs"] == 2 and run["spec"]["temperature"] == 0.5 and run["spec"]["encoder"] == "small_cnn"
+    assert run["created_at"].endswith("Z") and run["started_at"] is None
+    # Enqueued after the commit: the embedded broker holds exactly one message for it.
+    messages = list(Path(settings.data_dir, "broker", "queue").glob("*.msg"))
+    assert len(messages) == 1 and f"[{run['id']}]" in messages[0].read_text()
+
+
+def test_bad_value_is_422_naming_the_field_and_stores_nothing(client):
+    response = client.post("/api/runs", json={"epochs": 0, "method": "byol"})
+    assert response.status_code == 422
+    locations = sorted(tuple(e["loc"]) for e in response.json()["detail"])
+    assert locations == [("body", "epochs"), ("body", "method")]
+    assert client.get("/api/runs").json()["total"] == 0
+
+
+def test_list_is_paginated_newest_first(client, submit):
+    ids = [submit(name=f"r{i}")["id"] for i in range(5)]
+    page = client.get("/api/runs", params={"limit": 2, "offset": 1}).json()
+    assert page["total"] == 5
+    assert [r["id"] for r in page["items"]] == [ids[3], ids[2]]
+
+
+def test_missing_run_is_404(client):
+    response = client.get("/api/runs/999")
+    assert response.status_code == 404 and response.json()["detail"] == "run 999 not found"
+
+
+def test_cancel_queued_run_ends_it_and_a_second_cancel_is_409(client, submit):
+    run = submit()
+    canceled = client.post(f"/api/runs/{run['id']}/cancel").json()
+    assert canceled["status"] == "canceled" and canceled["finished_at"] is not None
+    assert client.post(f"/api/runs/{run['id']}/cancel").status_code == 409
+    # A worker that receives the message afterwards does nothing with it.
+    assert client.post(f"/api/runs/{run['id']}/claim", json={"worker": "w"}).status_code == 409
+
+
+def test_schema_and_health(client):
+    schema = client.get("/api/schema/run-spec").json()
+    assert schema["properties"]["batch_size"]["maximum"] == 65536
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["broker"] == "filesystem"
+    assert health["database"] in ("sqlite", "postgresql")
+
+
+def test_dashboard_and_plotly_are_served_offline(client):
+    assert client.get("/").status_code == 200
+    plotly = client.get("/static/vendor/plotly.min.js")
+    assert plotly.status_code == 200 and len(plotly.content) > 1_000_000

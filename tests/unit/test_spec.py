@@ -1,0 +1,54 @@
+"""RunSpec: defaults, bounds and the JSON Schema the form is built from."""
+
+import pytest
+from pydantic import ValidationError
+
+from worker.spec import RunSpec, run_spec_schema
+
+
+def test_minimal_spec_gets_defaults():
+    spec = RunSpec.model_validate({"method": "simclr", "dataset": "digits", "epochs": 2, "batch_size": 128})
+    assert spec.epochs == 2 and spec.batch_size == 128
+    assert spec.encoder == "small_cnn" and spec.temperature == 0.5 and spec.seed == 0
+    assert spec.model_dump(mode="json")["method"] == "simclr"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("epochs", 0), ("batch_size", 1), ("lr", 0), ("temperature", 0.0), ("method", "byol"),
+     ("dataset", "imagenet-1k"), ("crop_scale_min", 1.5), ("name", "x" * 121), ("max_train_samples", 3)],
+)
+def test_out_of_bounds_value_names_the_field(field, value):
+    with pytest.raises(ValidationError) as info:
+        RunSpec.model_validate({field: value})
+    assert [e["loc"] for e in info.value.errors()] == [(field,)]
+
+
+def test_unknown_field_is_refused():
+    with pytest.raises(ValidationError) as info:
+        RunSpec.model_validate({"epoch": 3})
+    assert info.value.errors()[0]["loc"] == ("epoch",)
+
+
+def test_warmup_must_be_shorter_than_training():
+    with pytest.raises(ValidationError) as info:
+        RunSpec.model_validate({"epochs": 3, "warmup_epochs": 3})
+    error = info.value.errors()[0]
+    assert error["loc"] == ("warmup_epochs",) and "smaller than epochs (3)" in error["msg"]
+
+
+def test_schema_carries_defaults_bounds_help_and_groups():
+    schema = run_spec_schema()
+    props = schema["properties"]
+    assert props["epochs"]["default"] == 10 and props["epochs"]["minimum"] == 1
+    assert props["temperature"]["methods"] == ["simclr"]
+    assert all("group" in p and p.get("description") for p in props.values())
+    assert schema["$defs"]["Method"]["enum"] == ["simclr", "supervised"]
+
+
+def test_spec_module_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, worker.spec; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

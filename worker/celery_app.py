@@ -1,0 +1,56 @@
+"""The Celery app, shared by the API (which only sends) and the workers.
+
+Imports no torch: the API builds the same app to enqueue runs. State lives in
+our database, not in Celery's result backend, so there is none.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from celery import Celery
+
+TASK_RUN = "contrastlab.run"
+DEFAULT_QUEUE = "contrastlab"
+# Runs last hours; a message must not be redelivered while one trains. The
+# database lease, not the broker, decides who owns a run.
+VISIBILITY_TIMEOUT_S = 24 * 3600
+
+
+def make_celery(broker_url: str, data_dir: Path, queue: str = DEFAULT_QUEUE) -> Celery:
+    app = Celery("contrastlab", broker=broker_url, include=["worker.tasks"])
+    transport_options: dict[str, object] = {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+    if broker_url.startswith("filesystem://"):
+        folder = (data_dir / "broker" / "queue").resolve()
+        processed = (data_dir / "broker" / "processed").resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        processed.mkdir(parents=True, exist_ok=True)
+        transport_options = {
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "processed_folder": str(processed),
+            "store_processed": False,
+        }
+    app.conf.update(
+        task_default_queue=queue,
+        task_ignore_result=True,
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        # A submit must answer quickly when the broker is down, not hang.
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+        # The filesystem transport has no broadcast: no remote control there.
+        worker_enable_remote_control=not broker_url.startswith("filesystem://"),
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+def app_from_environment() -> Celery:
+    broker = os.environ.get("BROKER_URL") or os.environ.get("REDIS_URL") or "filesystem://"
+    data_dir = Path(os.environ.get("DATA_DIR", "data"))
+    return make_celery(broker, data_dir, os.environ.get("QUEUE", DEFAULT_QUEUE))
