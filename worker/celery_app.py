@@ -24,12 +24,14 @@ def make_celery(broker_url: str, data_dir: Path, queue: str = DEFAULT_QUEUE) -> 
     if broker_url.startswith("filesystem://"):
         folder = (data_dir / "broker" / "queue").resolve()
         processed = (data_dir / "broker" / "processed").resolve()
-        folder.mkdir(parents=True, exist_ok=True)
-        processed.mkdir(parents=True, exist_ok=True)
+        control = (data_dir / "broker" / "control").resolve()
+        for path in (folder, processed, control):
+            path.mkdir(parents=True, exist_ok=True)
         transport_options = {
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
             "processed_folder": str(processed),
+            "control_folder": str(control),
             "store_processed": False,
         }
     app.conf.update(

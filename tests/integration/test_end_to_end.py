@@ -1,0 +1,67 @@
+"""A real SimCLR run on digits through the whole service: HTTP → broker → Celery → engine → SSE → checkpoint."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from worker.engine.checkpoint import load_encoder
+from worker.engine.data import load_dataset
+from worker.engine.evaluate import encode
+from worker.spec import RunSpec
+
+pytestmark = pytest.mark.integration
+
+
+def test_simclr_on_digits_end_to_end(stack, tmp_path):
+    run = stack.submit(method="simclr", dataset="digits", epochs=2, batch_size=128)
+    assert run["status"] == "queued"
+
+    statuses, metrics, first_metric_at = [], [], None
+    for received, event, data in stack.follow(run["id"], timeout=300):
+        if event == "status":
+            statuses.append(data["status"])
+        elif event == "metric":
+            metrics.append(data)
+            first_metric_at = first_metric_at or received
+    final = stack.http.get(f"/api/runs/{run['id']}").json()
+    assert final["status"] == "succeeded", stack.all_logs()
+    assert "running" in statuses and statuses[-1] == "succeeded"
+
+    # Points arrived live: the first one reached us before the run had finished.
+    finished_at = datetime.fromisoformat(final["finished_at"].replace("Z", "+00:00")).timestamp()
+    assert first_metric_at is not None and first_metric_at < finished_at
+    losses = [m for m in metrics if m["name"] == "loss"]
+    assert len(losses) >= 2 and all(isinstance(m["value"], float) for m in losses)
+    # Every streamed point is persisted, in order, and readable by cursor.
+    stored = stack.http.get(f"/api/runs/{run['id']}/metrics", params={"limit": 10000}).json()["items"]
+    assert [m["id"] for m in stored] == [m["id"] for m in metrics]
+
+    # Linear probe well above chance (10 classes: 0.1).
+    assert 0.5 < final["summary"]["linear_acc"] <= 1.0
+    assert 0.5 < final["summary"]["knn_acc"] <= 1.0
+
+    # t-SNE: one 2-D point for every sampled test image, with its label.
+    embeddings = stack.http.get(f"/api/runs/{run['id']}/embeddings").json()
+    data = load_dataset("digits")
+    assert len(embeddings["points"]) == min(run["spec"]["tsne_samples"], len(data.test_labels))
+    for point in embeddings["points"][:50]:
+        assert int(data.test_labels[point["index"]]) == point["label"]
+
+    # The checkpoint downloads, loads into the encoder and reproduces the stored features.
+    names = {a["name"] for a in stack.http.get(f"/api/runs/{run['id']}/artifacts").json()["items"]}
+    assert {"encoder.safetensors", "run.json", "features.safetensors", "embeddings.json"} <= names
+    for name in ("encoder.safetensors", "features.safetensors"):
+        (tmp_path / name).write_bytes(stack.http.get(f"/api/runs/{run['id']}/artifacts/{name}").content)
+    beside = stack.http.get(f"/api/runs/{run['id']}/artifacts/run.json").json()
+    assert beside["metrics"]["linear_acc"] == pytest.approx(final["summary"]["linear_acc"])
+    spec = RunSpec.model_validate(beside["spec"])
+    encoder = load_encoder(tmp_path / "encoder.safetensors", spec, in_channels=data.test_images.shape[1])
+    stored_features = load_file(tmp_path / "features.safetensors")
+    recomputed = encode(encoder, data.test_images[stored_features["indices"]], 256, torch.device("cpu"))
+    torch.testing.assert_close(recomputed, stored_features["features"], atol=1e-4, rtol=1e-4)
+    assert json.loads(json.dumps(final["spec"])) == beside["spec"]
