@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.celery_app import EMBEDDED_BROKER
+
 
 class Settings(BaseSettings):
     """Every setting has an embedded default: one machine, zero set-up."""
@@ -33,7 +35,7 @@ class Settings(BaseSettings):
 
     @property
     def resolved_broker_url(self) -> str:
-        return self.broker_url or self.redis_url or "filesystem://"
+        return self.broker_url or self.redis_url or EMBEDDED_BROKER
 
     @property
     def resolved_api_url(self) -> str:

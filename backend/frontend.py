@@ -1,4 +1,4 @@
-"""Serves the dashboard: frontend/ as static files, and plotly.js from the Python package."""
+"""Serves the dashboard (frontend/ as static files, plotly.js from the Python package) and the API docs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import importlib.util
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 
@@ -36,7 +38,17 @@ def plotly_js() -> FileResponse:
                         headers={"Cache-Control": "public, max-age=86400"})
 
 
+@router.get("/docs")
+def api_docs() -> HTMLResponse:
+    """Swagger UI from the swagger-ui-bundle package: the API docs work offline too."""
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="ContrastLab API",
+                               swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                               swagger_css_url="/docs-assets/swagger-ui.css",
+                               swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+
 def mount(app: FastAPI) -> None:
     app.include_router(router)
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
     if FRONTEND_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=FRONTEND_DIR), name="static")

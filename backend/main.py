@@ -16,7 +16,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(title="ContrastLab", version="0.1.0",
-                  description="Launch, watch and compare contrastive-learning runs.")
+                  description="Launch, watch and compare contrastive-learning runs.",
+                  docs_url=None, redoc_url=None)
     engine = make_engine(settings.resolved_database_url)
     app.state.settings = settings
     app.state.engine = engine

@@ -13,6 +13,8 @@ from celery import Celery
 
 TASK_RUN = "contrastlab.run"
 DEFAULT_QUEUE = "contrastlab"
+# The broker that needs no server: messages are files under DATA_DIR/broker.
+EMBEDDED_BROKER = "filesystem://localhost/"
 # Runs last hours; a message must not be redelivered while one trains. The
 # database lease, not the broker, decides who owns a run.
 VISIBILITY_TIMEOUT_S = 24 * 3600
@@ -53,6 +55,6 @@ def make_celery(broker_url: str, data_dir: Path, queue: str = DEFAULT_QUEUE) -> 
 
 
 def app_from_environment() -> Celery:
-    broker = os.environ.get("BROKER_URL") or os.environ.get("REDIS_URL") or "filesystem://"
+    broker = os.environ.get("BROKER_URL") or os.environ.get("REDIS_URL") or EMBEDDED_BROKER
     data_dir = Path(os.environ.get("DATA_DIR", "data"))
     return make_celery(broker, data_dir, os.environ.get("QUEUE", DEFAULT_QUEUE))
