@@ -65,3 +65,20 @@ def test_simclr_on_digits_end_to_end(stack, tmp_path):
     recomputed = encode(encoder, data.test_images[stored_features["indices"]], 256, torch.device("cpu"))
     torch.testing.assert_close(recomputed, stored_features["features"], atol=1e-4, rtol=1e-4)
     assert json.loads(json.dumps(final["spec"])) == beside["spec"]
+
+
+def test_cancel_stops_a_running_run_and_keeps_its_points(stack):
+    run = stack.submit(method="simclr", dataset="digits", epochs=200, batch_size=64, name="to cancel")
+    seen = 0
+    for _, event, _data in stack.follow(run["id"], timeout=120):
+        if event == "metric":
+            seen += 1
+            if seen == 5:
+                response = stack.http.post(f"/api/runs/{run['id']}/cancel")
+                assert response.status_code == 200 and response.json()["cancel_requested"] is True
+    final = stack.wait(run["id"], {"canceled", "succeeded", "failed"}, timeout=60)
+    assert final["status"] == "canceled", final
+    assert final["progress"] < 0.5  # stopped long before the 200 epochs were done
+    stored = stack.http.get(f"/api/runs/{run['id']}/metrics", params={"limit": 10000}).json()["items"]
+    assert len(stored) >= 5
+    assert stack.http.post(f"/api/runs/{run['id']}/cancel").status_code == 409
