@@ -1,0 +1,96 @@
+// The one HTTP client every view uses: JSON in, JSON out, errors as ApiError.
+
+/** An HTTP error with the status and the parsed `detail` of FastAPI's body. */
+export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status (0 when the server could not be reached)
+   * @param {unknown} detail FastAPI's `detail`: a string, or a list of validation errors for 422
+   */
+  constructor(status, detail) {
+    super(describeDetail(status, detail));
+    this.name = "ApiError";
+    this.status = status;
+    this.detail = detail;
+  }
+
+  /** Validation errors of a 422 as `[{loc, msg, type}]`, else an empty list. */
+  get validationErrors() {
+    return Array.isArray(this.detail) ? this.detail : [];
+  }
+}
+
+function describeDetail(status, detail) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((e) => `${(e.loc || []).slice(1).join(".") || "request"}: ${e.msg}`).join("; ");
+  }
+  if (status === 0) return "Cannot reach the ContrastLab server";
+  return `Request failed with HTTP ${status}`;
+}
+
+/**
+ * Send a request and return the parsed JSON body.
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body] sent as JSON when given
+ * @param {AbortSignal} [signal]
+ */
+export async function request(method, path, body, signal) {
+  const init = { method, headers: { Accept: "application/json" }, signal };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    if (err && err.name === "AbortError") throw err;
+    throw new ApiError(0, null);
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (!response.ok) {
+    const detail = data && typeof data === "object" && "detail" in data ? data.detail : data;
+    throw new ApiError(response.status, detail);
+  }
+  return data;
+}
+
+const get = (path, signal) => request("GET", path, undefined, signal);
+
+let schemaPromise = null;
+
+/** Endpoints of the REST API, one function each. */
+export const api = {
+  health: () => get("/api/health"),
+  listRuns: (limit = 50, offset = 0, signal) => get(`/api/runs?limit=${limit}&offset=${offset}`, signal),
+  getRun: (id, signal) => get(`/api/runs/${id}`, signal),
+  createRun: (spec) => request("POST", "/api/runs", spec),
+  cancelRun: (id) => request("POST", `/api/runs/${id}/cancel`),
+  metrics: (id, after = 0, limit = 5000, signal) => get(`/api/runs/${id}/metrics?after=${after}&limit=${limit}`, signal),
+  artifacts: (id, signal) => get(`/api/runs/${id}/artifacts`, signal),
+  embeddings: (id, signal) => get(`/api/runs/${id}/embeddings`, signal),
+  eventsUrl: (id, after = 0) => `/api/runs/${id}/events?after=${after}`,
+
+  /** The RunSpec JSON Schema; fetched once per page load (it only changes with a deploy). */
+  runSpecSchema() {
+    if (!schemaPromise) {
+      schemaPromise = get("/api/schema/run-spec").catch((err) => {
+        schemaPromise = null;
+        throw err;
+      });
+    }
+    return schemaPromise;
+  },
+};
+
+/** Run states after which nothing changes any more. */
+export const FINAL_STATES = new Set(["succeeded", "failed", "canceled"]);

@@ -1,0 +1,81 @@
+// Numbers, sizes, durations and dates for display (dates in the viewer's local time zone).
+
+export const DASH = "—";
+
+const isNumber = (v) => typeof v === "number" && Number.isFinite(v);
+
+/** An accuracy in [0, 1] as a percentage: 0.9342 -> "93.4 %". */
+export function formatPercent(value, digits = 1) {
+  return isNumber(value) ? `${(value * 100).toFixed(digits)} %` : DASH;
+}
+
+/** A general number with a sensible number of significant digits. */
+export function formatNumber(value, digits = 4) {
+  if (!isNumber(value)) return DASH;
+  if (Number.isInteger(value)) return value.toLocaleString();
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(2);
+  return Number(value.toPrecision(digits)).toString();
+}
+
+/** A byte count: 1536 -> "1.5 KiB". */
+export function formatBytes(size) {
+  if (!isNumber(size)) return DASH;
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = size;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** Seconds as "1 h 02 m", "3 m 07 s" or "12.3 s". */
+export function formatDuration(seconds) {
+  if (!isNumber(seconds) || seconds < 0) return DASH;
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const pad = (n) => String(n).padStart(2, "0");
+  return h > 0 ? `${h} h ${pad(m)} m` : `${m} m ${pad(s % 60)} s`;
+}
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
+/** Parse an ISO-8601 string; null for missing or invalid input. */
+export function parseDate(iso) {
+  if (!iso) return null;
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+/** An ISO timestamp as local date and time: "25 Nov 2025, 21:36". */
+export function formatDateTime(iso) {
+  const date = parseDate(iso);
+  return date ? dateTime.format(date) : DASH;
+}
+
+/** An ISO timestamp as local wall-clock time: "21:36:05". */
+export function formatTime(iso) {
+  const date = parseDate(iso);
+  return date ? timeOnly.format(date) : DASH;
+}
+
+/** Seconds between two ISO timestamps (the second defaults to now). */
+export function secondsBetween(startIso, endIso) {
+  const start = parseDate(startIso);
+  if (!start) return null;
+  const end = parseDate(endIso) || new Date();
+  return Math.max(0, (end.getTime() - start.getTime()) / 1000);
+}
+
+/** A spec value for tables: booleans as yes/no, null as a dash. */
+export function formatValue(value) {
+  if (value === null || value === undefined || value === "") return DASH;
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (typeof value === "number") return formatNumber(value, 6);
+  return String(value);
+}

@@ -1,0 +1,121 @@
+// The run page's panels besides the live charts: summary, spec, artifacts, t-SNE map, status log.
+
+import { h, setText } from "./dom.js";
+import { chartLayout, drawChart, fastScatterType } from "./charts.js";
+import { formatPercent, formatNumber, formatDuration, formatBytes, formatTime, formatValue } from "./format.js";
+
+const SUMMARY_CARDS = [
+  ["linear_acc", "Linear probe", "final-linear-acc", formatPercent],
+  ["linear_acc_head", "Linear probe (with head)", "final-linear-acc-head", formatPercent],
+  ["knn_acc", "k-NN accuracy", "final-knn-acc", formatPercent],
+  ["silhouette", "Silhouette", "final-silhouette", (v) => formatNumber(v, 3)],
+  ["final_loss", "Last loss", "final-loss", (v) => formatNumber(v, 4)],
+  ["train_seconds", "Training time", "train-seconds", formatDuration],
+];
+
+/** The summary box: one card per final figure, "—" until known. */
+export class SummaryPanel {
+  constructor() {
+    this.values = {};
+    this.cards = new Map();
+    this.element = h("section", { class: "summary", "aria-label": "Summary", "data-testid": "summary" },
+      SUMMARY_CARDS.map(([key, label, testid]) => {
+        const value = h("span", { class: "card-value", "data-testid": testid }, "—");
+        this.cards.set(key, value);
+        return h("div", { class: `card card-${key}` }, h("span", { class: "card-label" }, label), value);
+      }));
+  }
+
+  /** Merge figures (from the run's summary or from final metric points) and redraw the cards. */
+  update(figures) {
+    for (const [key, value] of Object.entries(figures || {})) {
+      if (typeof value === "number" && Number.isFinite(value)) this.values[key] = value;
+    }
+    for (const [key, , , format] of SUMMARY_CARDS) {
+      const el = this.cards.get(key);
+      const value = this.values[key];
+      setText(el, format(value));
+      if (value === undefined) el.removeAttribute("data-value");
+      else el.dataset.value = String(value);
+      el.closest(".card").classList.toggle("known", value !== undefined);
+    }
+  }
+}
+
+/** The spec as a compact two-column table; values that differ from the defaults are marked. */
+export function specTable(spec, schema) {
+  const props = (schema && schema.properties) || {};
+  const rows = Object.entries(spec || {}).map(([key, value]) => {
+    const changed = key in props && "default" in props[key] && JSON.stringify(props[key].default) !== JSON.stringify(value);
+    return h("tr", { class: changed ? "changed" : null, title: changed ? `default: ${formatValue(props[key].default)}` : null },
+      h("th", { scope: "row" }, key), h("td", {}, formatValue(value)));
+  });
+  return h("table", { class: "table spec-table", "data-testid": "spec-table" }, h("tbody", {}, rows));
+}
+
+/** Artifact rows with download links; the encoder checkpoint also gets the big button. */
+export function artifactList(items) {
+  if (!items.length) return h("p", { class: "muted" }, "No files yet: checkpoints appear when the run has finished.");
+  return h("ul", { class: "artifacts", "data-testid": "artifacts" }, items.map((item) =>
+    h("li", {},
+      h("a", { href: item.url, download: item.name, "data-testid": `artifact-${item.name}` }, item.name),
+      h("span", { class: "muted size" }, formatBytes(item.size)))));
+}
+
+/** The prominent "Download checkpoint" button for encoder.safetensors, or null. */
+export function checkpointButton(items) {
+  const encoder = items.find((item) => item.name === "encoder.safetensors");
+  if (!encoder) return null;
+  return h("a", { class: "button primary download", href: encoder.url, download: encoder.name, "data-testid": "download-checkpoint" },
+    h("span", { "aria-hidden": "true" }, "⬇ "), "Download checkpoint",
+    h("span", { class: "button-note" }, ` ${formatBytes(encoder.size)}`));
+}
+
+/** Draw the t-SNE map: one trace per class, so the legend names the classes. */
+export async function drawTsne(div, embedding) {
+  const classes = embedding.classes || [];
+  const byLabel = new Map();
+  for (const point of embedding.points || []) {
+    if (!byLabel.has(point.label)) byLabel.set(point.label, { x: [], y: [], index: [] });
+    const group = byLabel.get(point.label);
+    group.x.push(point.x);
+    group.y.push(point.y);
+    group.index.push(point.index);
+  }
+  const type = fastScatterType();
+  const traces = [...byLabel.keys()].sort((a, b) => a - b).map((label) => {
+    const name = classes[label] ?? String(label);
+    const group = byLabel.get(label);
+    return {
+      name, type, mode: "markers", x: group.x, y: group.y, customdata: group.index,
+      marker: { size: 6, opacity: 0.8 },
+      hovertemplate: `class ${name}<br>test image %{customdata}<extra></extra>`,
+    };
+  });
+  const hidden = { showticklabels: false, showgrid: false, zeroline: false, showline: false, ticks: "", title: { text: "" } };
+  await drawChart(div, traces, chartLayout({
+    xaxis: hidden, yaxis: { ...hidden, scaleanchor: "x" },
+    legend: { orientation: "v", x: 1.02, y: 1, yanchor: "top", title: { text: "class" } },
+    margin: { l: 8, r: 8, t: 36, b: 8 },
+  }));
+}
+
+const LOG_LIMIT = 500;
+
+/** A running list of status changes and phase messages, newest at the bottom. */
+export class StatusLog {
+  constructor() {
+    this.list = h("ol", { class: "status-log", "data-testid": "status-log", "aria-live": "polite" });
+    this.element = this.list;
+  }
+
+  /** Add an entry; `kind` is "status", "log" or "error". */
+  add(kind, text, timeIso) {
+    const atBottom = this.list.scrollTop + this.list.clientHeight >= this.list.scrollHeight - 4;
+    this.list.append(h("li", { class: `log-${kind}` },
+      h("time", { datetime: timeIso || "" }, timeIso ? formatTime(timeIso) : ""),
+      h("span", {}, text)));
+    while (this.list.childElementCount > LOG_LIMIT) this.list.firstElementChild.remove();
+    if (atBottom) this.list.scrollTop = this.list.scrollHeight;
+  }
+}

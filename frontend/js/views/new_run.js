@@ -1,0 +1,198 @@
+// New-run form, built from GET /api/schema/run-spec. `#/new?from=<id>` starts from a run's spec.
+
+import { api, ApiError } from "../api.js";
+import { h, replaceChildren } from "../dom.js";
+import { fieldsFromSchema, createControl, setControlValue, readControlValue, describeBounds } from "../schema_form.js";
+
+/** Shown first, in this order; every other field goes into its group's collapsible section. */
+const COMMON_FIELDS = ["method", "dataset", "encoder", "epochs", "batch_size", "lr", "temperature", "seed", "name"];
+
+const GROUPS = [
+  ["run", "Run"], ["method", "Method"], ["data", "Data"], ["model", "Model"],
+  ["optimisation", "Optimisation"], ["augmentation", "Augmentation"], ["evaluation", "Evaluation"],
+];
+
+/** Mount the form; returns a cleanup that ignores late responses. */
+export function mount(root, { query }) {
+  document.title = "New run · ContrastLab";
+  let alive = true;
+  const body = h("div", {}, h("p", { class: "muted" }, "Loading the run options…"));
+  root.append(h("div", { class: "narrow" },
+    h("div", { class: "page-head" }, h("h1", {}, "New run"), h("a", { class: "button", href: "#/" }, "Cancel")),
+    body));
+
+  const fromId = query.get("from");
+  Promise.all([api.runSpecSchema(), fromId ? api.getRun(fromId).catch(() => null) : null])
+    .then(([schema, source]) => {
+      if (!alive) return;
+      const form = new RunForm(schema, source ? source.spec : null);
+      const note = source ? h("p", { class: "notice" }, `Starting from the settings of run #${source.id} (${source.name || "unnamed"}).`) : "";
+      body.replaceChildren(note, form.element);
+      form.focusFirst();
+    })
+    .catch((err) => {
+      if (!alive) return;
+      body.replaceChildren(h("p", { class: "notice notice-error", role: "alert" }, `Could not load the run options: ${err.message}`));
+    });
+
+  return () => {
+    alive = false;
+  };
+}
+
+/** The form: one row per field, visibility by method, inline server errors. */
+class RunForm {
+  constructor(schema, initialValues) {
+    this.fields = fieldsFromSchema(schema);
+    this.rows = new Map(); // name -> {field, row, control, error}
+    this.summary = h("div", { class: "notice notice-error form-errors", role: "alert", "data-testid": "form-errors", hidden: true });
+    this.submitButton = h("button", { type: "submit", class: "button primary", "data-testid": "submit-run" }, "Start run");
+    for (const field of this.fields) this.rows.set(field.name, this.createRow(field));
+
+    const common = COMMON_FIELDS.filter((name) => this.rows.has(name));
+    const rest = this.fields.filter((f) => !common.includes(f.name));
+    const knownGroups = GROUPS.map(([key]) => key);
+    const groups = [...GROUPS, ...[...new Set(rest.map((f) => f.group))].filter((g) => !knownGroups.includes(g)).map((g) => [g, g])];
+    this.sections = groups
+      .map(([key, label]) => ({ key, label, names: rest.filter((f) => f.group === key).map((f) => f.name) }))
+      .filter((section) => section.names.length > 0)
+      .map((section) => ({ ...section, element: this.createSection(section) }));
+
+    this.element = h("form", { class: "run-form", "data-testid": "run-form", onSubmit: (e) => this.submit(e) },
+      this.summary,
+      h("fieldset", { class: "form-grid common" }, h("legend", {}, "Essentials"), common.map((name) => this.rows.get(name).row)),
+      this.sections.map((s) => s.element),
+      h("div", { class: "form-actions" },
+        this.submitButton,
+        h("button", { type: "button", class: "button", onClick: () => this.reset() }, "Reset to defaults")));
+
+    this.applyValues(initialValues || {});
+    const method = this.rows.get("method");
+    if (method) method.control.addEventListener("change", () => this.updateVisibility());
+    this.updateVisibility();
+  }
+
+  createRow(field) {
+    const helpId = `help-${field.name}`;
+    const errorId = `error-${field.name}`;
+    const control = createControl(field, `${helpId} ${errorId}`);
+    const help = [field.description, describeBounds(field)].filter(Boolean).join(" ");
+    const label = h("label", { for: control.id }, field.title);
+    const error = h("p", { class: "field-error", id: errorId, "data-testid": `error-${field.name}`, hidden: true });
+    const row = h("div", { class: `field field-${field.kind}`, "data-field": field.name },
+      field.kind === "boolean" ? h("div", { class: "checkbox-line" }, control, label) : [label, control],
+      h("p", { class: "help", id: helpId }, help),
+      error);
+    control.addEventListener("input", () => this.clearError(field.name));
+    return { field, row, control, error };
+  }
+
+  createSection({ key, label, names }) {
+    return h("details", { class: "form-section", "data-group": key },
+      h("summary", {}, label, h("span", { class: "muted count" }, ` (${names.length})`)),
+      h("div", { class: "form-grid" }, names.map((name) => this.rows.get(name).row)));
+  }
+
+  applyValues(values) {
+    for (const { field, control } of this.rows.values()) {
+      setControlValue(control, field, field.name in values ? values[field.name] : field.default);
+    }
+  }
+
+  reset() {
+    this.applyValues({});
+    this.clearErrors();
+    this.updateVisibility();
+  }
+
+  focusFirst() {
+    const first = this.element.querySelector("select, input");
+    if (first) first.focus({ preventScroll: true });
+  }
+
+  /** Hide fields whose `methods` list excludes the chosen method, and sections left empty. */
+  updateVisibility() {
+    const methodRow = this.rows.get("method");
+    const method = methodRow ? readControlValue(methodRow.control, methodRow.field) : null;
+    for (const { field, row } of this.rows.values()) {
+      row.hidden = Boolean(field.methods && method !== null && !field.methods.includes(method));
+    }
+    for (const section of this.sections) {
+      section.element.hidden = section.names.every((name) => this.rows.get(name).row.hidden);
+    }
+  }
+
+  values() {
+    const spec = {};
+    for (const { field, control } of this.rows.values()) spec[field.name] = readControlValue(control, field);
+    return spec;
+  }
+
+  async submit(event) {
+    event.preventDefault();
+    const form = this.element;
+    if (!form.noValidate && !form.reportValidity()) return;
+    this.clearErrors();
+    this.submitButton.disabled = true;
+    this.submitButton.textContent = "Starting…";
+    try {
+      const run = await api.createRun(this.values());
+      location.hash = `#/runs/${run.id}`;
+    } catch (err) {
+      this.showErrors(err);
+    } finally {
+      this.submitButton.disabled = false;
+      this.submitButton.textContent = "Start run";
+    }
+  }
+
+  clearError(name) {
+    const entry = this.rows.get(name);
+    if (!entry || entry.error.hidden) return;
+    entry.error.hidden = true;
+    entry.error.textContent = "";
+    entry.row.classList.remove("has-error");
+    entry.control.removeAttribute("aria-invalid");
+  }
+
+  clearErrors() {
+    for (const name of this.rows.keys()) this.clearError(name);
+    this.summary.hidden = true;
+    this.summary.replaceChildren();
+  }
+
+  /** Put each 422 error next to the field it names; others (and non-422 failures) go to the summary. */
+  showErrors(err) {
+    const general = [];
+    const placed = [];
+    const errors = err instanceof ApiError ? err.validationErrors : [];
+    for (const item of errors) {
+      const loc = (item.loc || []).filter((part) => part !== "body");
+      const entry = this.rows.get(String(loc[0]));
+      const message = String(item.msg || "Invalid value").replace(/^Value error, /, "");
+      if (!entry) {
+        general.push(loc.length ? `${loc.join(".")}: ${message}` : message);
+        continue;
+      }
+      entry.error.textContent = entry.error.textContent ? `${entry.error.textContent} ${message}` : message;
+      entry.error.hidden = false;
+      entry.row.classList.add("has-error");
+      entry.control.setAttribute("aria-invalid", "true");
+      entry.row.hidden = false;
+      const section = entry.row.closest("details");
+      if (section) {
+        section.hidden = false;
+        section.open = true;
+      }
+      placed.push(entry);
+    }
+    if (errors.length === 0) general.push(err.message || String(err));
+    const heading = placed.length ? `Please correct ${placed.length === 1 ? "the field" : `${placed.length} fields`} marked below.` : "The run could not be started.";
+    replaceChildren(this.summary,
+      h("strong", {}, heading),
+      general.length ? h("ul", {}, general.map((text) => h("li", {}, text))) : null);
+    this.summary.hidden = false;
+    if (placed.length) placed[0].control.focus();
+    else this.summary.scrollIntoView({ block: "nearest" });
+  }
+}

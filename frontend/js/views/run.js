@@ -1,0 +1,279 @@
+// Run page: header, summary, live loss/accuracy charts, t-SNE map, artifacts, status log, spec.
+
+import { api, ApiError, FINAL_STATES } from "../api.js";
+import { h, setText, statusBadge, updateStatusBadge, progressBar, updateProgressBar } from "../dom.js";
+import { formatDateTime, formatDuration, secondsBetween, DASH } from "../format.js";
+import { disposeChart } from "../charts.js";
+import { MetricCharts } from "../run_charts.js";
+import { loadHistory, followEvents } from "../run_stream.js";
+import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton, drawTsne } from "../run_panels.js";
+
+/** Final metric points that also belong in the summary box. */
+const SUMMARY_METRICS = new Set(["linear_acc", "linear_acc_head", "knn_acc", "silhouette"]);
+
+/** Mount the run page for `#/runs/<id>`; returns the cleanup (closes the stream, frees charts). */
+export function mount(root, { params }) {
+  const page = new RunPage(root, Number(params[0]));
+  page.start();
+  return () => page.dispose();
+}
+
+class RunPage {
+  constructor(root, runId) {
+    this.root = root;
+    this.runId = runId;
+    this.alive = true;
+    this.controller = new AbortController();
+    this.closeStream = null;
+    this.seenMetrics = new Set();
+    this.maxEpoch = 0;
+    this.lastStatus = null;
+    this.finalLoaded = false;
+    this.clock = null;
+    document.title = `Run #${runId} · ContrastLab`;
+    root.append(h("p", { class: "muted" }, `Loading run #${runId}…`));
+  }
+
+  async start() {
+    let run;
+    try {
+      run = await api.getRun(this.runId, this.controller.signal);
+    } catch (err) {
+      if (this.alive) this.showFatal(err);
+      return;
+    }
+    if (!this.alive) return;
+    this.build(run);
+    this.update(run);
+    this.seedLog(run);
+    if (!FINAL_STATES.has(run.status)) this.loadArtifacts(); // final runs load them with the t-SNE map
+    api.runSpecSchema().then((schema) => this.alive && this.specBox.replaceChildren(specTable(run.spec, schema)), () => {});
+
+    try {
+      const { points, cursor } = await loadHistory(this.runId, this.controller.signal);
+      if (!this.alive) return;
+      for (const point of points) this.noteMetric(point, false);
+      this.renderProgress();
+      await this.charts.init(points);
+      if (!this.alive) return;
+      if (FINAL_STATES.has(run.status)) this.loadFinalPanels(run);
+      else this.follow(cursor);
+    } catch (err) {
+      if (this.alive && err.name !== "AbortError") this.log.add("error", `Could not load metrics: ${err.message}`, new Date().toISOString());
+    }
+  }
+
+  build(run) {
+    this.badge = statusBadge(run.status, { "data-testid": "run-status" });
+    this.title = h("h1", { "data-testid": "run-name" });
+    this.subtitle = h("p", { class: "muted subtitle" });
+    this.connection = h("span", { class: "connection", "data-testid": "connection", hidden: true });
+    this.cancelButton = h("button", { type: "button", class: "button danger", "data-testid": "cancel-run", onClick: () => this.cancel() }, "Cancel run");
+    this.downloadSlot = h("span", { class: "download-slot" });
+    this.meta = h("dl", { class: "meta" });
+    this.progress = progressBar(run.progress, { "data-testid": "run-progress" });
+    this.progressText = h("span", { class: "progress-text muted" });
+    this.error = h("p", { class: "notice notice-error", role: "alert", "data-testid": "run-error", hidden: true });
+    this.summary = new SummaryPanel();
+    this.log = new StatusLog();
+    this.lossDiv = h("div", { class: "chart", id: "loss-chart", "data-testid": "loss-chart" });
+    this.accDiv = h("div", { class: "chart", id: "acc-chart", "data-testid": "acc-chart" });
+    this.tsneDiv = h("div", { class: "chart chart-tall", id: "tsne-chart", "data-testid": "tsne-chart", hidden: true });
+    this.tsneNote = h("p", { class: "muted chart-note", "data-testid": "tsne-note" }, "The t-SNE map appears when the run has finished.");
+    this.tsneTitle = h("span", { class: "muted" });
+    this.artifactsBox = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+    this.specBox = h("div", {}, specTable(run.spec, null));
+    this.charts = new MetricCharts(this.lossDiv, this.accDiv, run.spec && run.spec.epochs);
+
+    const panel = (title, testid, ...children) =>
+      h("section", { class: "panel", "data-testid": testid }, h("h2", {}, title), ...children);
+    this.root.replaceChildren(
+      h("a", { class: "back", href: "#/" }, "← All runs"),
+      h("div", { class: "page-head run-head" },
+        h("div", { class: "title-block" }, h("div", { class: "title-line" }, this.title, this.badge, this.connection), this.subtitle),
+        h("div", { class: "actions" }, this.downloadSlot, this.cancelButton,
+          h("a", { class: "button", href: `#/new?from=${run.id}`, "data-testid": "clone-run" }, "New run from these settings"))),
+      h("div", { class: "progress-line" }, this.progress, this.progressText),
+      this.meta,
+      this.error,
+      this.summary.element,
+      h("div", { class: "grid-2" },
+        panel("Loss", "loss-panel", this.lossDiv),
+        panel("Accuracy", "acc-panel", this.accDiv)),
+      h("div", { class: "grid-2 grid-wide-left" },
+        h("section", { class: "panel", "data-testid": "tsne-panel" },
+          h("h2", {}, "t-SNE of test embeddings ", this.tsneTitle), this.tsneNote, this.tsneDiv),
+        h("div", { class: "stack" },
+          panel("Files", "artifacts-panel", this.artifactsBox),
+          panel("Status log", "log-panel", this.log.element))),
+      h("details", { class: "panel spec-panel", open: true }, h("summary", {}, h("h2", {}, "Spec")), this.specBox));
+    this.clock = setInterval(() => this.lastRun && this.renderMeta(this.lastRun), 1000);
+  }
+
+  /** Redraw everything that depends on the RunPublic object. */
+  update(run) {
+    this.lastRun = run;
+    const spec = run.spec || {};
+    setText(this.title, run.name || `Run #${run.id}`);
+    document.title = `${run.name || `Run #${run.id}`} · ContrastLab`;
+    setText(this.subtitle, `#${run.id} · ${spec.method ?? DASH} · ${spec.dataset ?? DASH} · ${spec.encoder ?? DASH} · ${spec.epochs ?? "?"} epochs`);
+    updateStatusBadge(this.badge, run.status);
+    const finished = FINAL_STATES.has(run.status);
+    this.renderProgress();
+    this.cancelButton.hidden = finished;
+    this.cancelButton.disabled = Boolean(run.cancel_requested);
+    setText(this.cancelButton, run.cancel_requested ? "Canceling…" : "Cancel run");
+    this.error.hidden = !run.error;
+    setText(this.error, run.error ? `${run.status === "failed" ? "Failed" : "Error"}: ${run.error}` : "");
+    this.summary.update(run.summary);
+    this.renderMeta(run);
+    if (run.status !== this.lastStatus) {
+      if (this.lastStatus !== null) {
+        const time = finished ? run.finished_at : run.status === "running" ? run.started_at : null;
+        this.log.add("status", `Status: ${run.status}${run.status === "running" ? ` (attempt ${run.attempt})` : ""}`, time || new Date().toISOString());
+      }
+      this.lastStatus = run.status;
+    }
+  }
+
+  /** The run's progress, or the last metric's epoch over the planned epochs when that is further
+   * (status events only come on status changes, metrics come all the time). */
+  renderProgress() {
+    const run = this.lastRun;
+    const epochs = Number(run.spec && run.spec.epochs) || 0;
+    let progress = Number(run.progress) || 0;
+    if (run.status === "succeeded") progress = 1;
+    else if (run.status === "running" && epochs) progress = Math.max(progress, Math.min(0.99, this.maxEpoch / epochs));
+    updateProgressBar(this.progress, progress);
+    const canceling = run.cancel_requested && !FINAL_STATES.has(run.status);
+    setText(this.progressText, `${Math.floor(progress * 100)} %${canceling ? " · cancel requested" : ""}`);
+  }
+
+  renderMeta(run) {
+    const end = run.finished_at || (FINAL_STATES.has(run.status) ? run.started_at : null);
+    const items = [
+      ["Attempt", String(run.attempt ?? DASH)],
+      ["Created", formatDateTime(run.created_at)],
+      ["Started", formatDateTime(run.started_at)],
+      ["Finished", formatDateTime(run.finished_at)],
+      ["Duration", run.started_at ? formatDuration(secondsBetween(run.started_at, end)) : DASH],
+    ];
+    const text = JSON.stringify(items);
+    if (this.meta.dataset.text === text) return;
+    this.meta.dataset.text = text;
+    this.meta.replaceChildren(...items.map(([label, value]) => h("div", {}, h("dt", {}, label), h("dd", {}, value))));
+  }
+
+  seedLog(run) {
+    this.log.add("status", "Created", run.created_at);
+    if (run.started_at) this.log.add("status", `Started (attempt ${run.attempt})`, run.started_at);
+    if (FINAL_STATES.has(run.status)) this.log.add("status", `Finished: ${run.status}${run.error ? ` — ${run.error}` : ""}`, run.finished_at);
+    else if (run.status === "queued") this.log.add("status", "Waiting for a worker", new Date().toISOString());
+  }
+
+  noteMetric(point, live) {
+    if (this.seenMetrics.has(point.id)) return false;
+    this.seenMetrics.add(point.id);
+    if (typeof point.epoch === "number" && point.epoch > this.maxEpoch) {
+      this.maxEpoch = point.epoch;
+      if (live) this.renderProgress();
+    }
+    if (SUMMARY_METRICS.has(point.name)) this.summary.update({ [point.name]: point.value });
+    if (point.name === "loss" && live) this.summary.update({ final_loss: point.value });
+    return true;
+  }
+
+  follow(cursor) {
+    this.closeStream = followEvents(this.runId, cursor, {
+      onMetric: (point) => {
+        if (this.noteMetric(point, true)) this.charts.add(point);
+      },
+      onStatus: (run) => this.update(run),
+      onLog: (entry) => this.log.add("log", entry.text, entry.time),
+      onEnd: (run) => {
+        this.charts.flush();
+        this.update(run);
+        this.loadFinalPanels(run);
+      },
+      onConnection: (state) => {
+        this.connection.hidden = state === "closed";
+        this.connection.className = `connection connection-${state}`;
+        setText(this.connection, state === "live" ? "live" : "reconnecting…");
+      },
+    });
+  }
+
+  /** Artifacts always; the t-SNE map once the run succeeded (404 before). */
+  async loadFinalPanels(run) {
+    if (this.finalLoaded) return;
+    this.finalLoaded = true;
+    this.loadArtifacts();
+    if (run.status !== "succeeded") {
+      setText(this.tsneNote, `No t-SNE map: the run ${run.status === "canceled" ? "was canceled" : "failed"}.`);
+      return;
+    }
+    try {
+      const embedding = await api.embeddings(this.runId, this.controller.signal);
+      if (!this.alive) return;
+      this.tsneNote.hidden = true;
+      this.tsneDiv.hidden = false;
+      if (typeof embedding.silhouette === "number") {
+        setText(this.tsneTitle, `· silhouette ${embedding.silhouette.toFixed(3)}`);
+        this.summary.update({ silhouette: embedding.silhouette });
+      }
+      await drawTsne(this.tsneDiv, embedding);
+    } catch (err) {
+      if (!this.alive || err.name === "AbortError") return;
+      setText(this.tsneNote, err.status === 404 ? "No t-SNE map was recorded for this run." : `Could not load the t-SNE map: ${err.message}`);
+    }
+  }
+
+  async loadArtifacts() {
+    try {
+      const { items } = await api.artifacts(this.runId, this.controller.signal);
+      if (!this.alive) return;
+      this.artifactsBox.replaceChildren(artifactList(items || []));
+      this.downloadSlot.replaceChildren(checkpointButton(items || []) || "");
+    } catch (err) {
+      if (!this.alive || err.name === "AbortError") return;
+      this.artifactsBox.replaceChildren(h("p", { class: "muted" }, err.status === 404 ? "No files." : `Could not list files: ${err.message}`));
+    }
+  }
+
+  async cancel() {
+    this.cancelButton.disabled = true;
+    try {
+      const run = await api.cancelRun(this.runId);
+      if (!this.alive) return;
+      this.log.add("status", run.status === "canceled" ? "Canceled" : "Cancel requested", new Date().toISOString());
+      this.update(run);
+      if (FINAL_STATES.has(run.status) && this.closeStream) {
+        this.closeStream();
+        this.loadFinalPanels(run);
+      }
+    } catch (err) {
+      if (!this.alive) return;
+      this.log.add("error", err instanceof ApiError && err.status === 409 ? "The run had already finished." : `Cancel failed: ${err.message}`, new Date().toISOString());
+      api.getRun(this.runId).then((run) => this.alive && this.update(run), () => {});
+      this.cancelButton.disabled = false;
+    }
+  }
+
+  showFatal(err) {
+    const notFound = err instanceof ApiError && err.status === 404;
+    this.root.replaceChildren(
+      h("a", { class: "back", href: "#/" }, "← All runs"),
+      h("section", { class: "empty-state", "data-testid": "run-not-found" },
+        h("h1", {}, notFound ? `Run #${this.runId} not found` : "Could not load this run"),
+        h("p", {}, notFound ? "It may have been deleted, or the link is wrong." : err.message)));
+  }
+
+  dispose() {
+    this.alive = false;
+    this.controller.abort();
+    clearInterval(this.clock);
+    if (this.closeStream) this.closeStream();
+    if (this.charts) this.charts.dispose();
+    if (this.tsneDiv) disposeChart(this.tsneDiv);
+  }
+}

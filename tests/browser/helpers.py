@@ -1,0 +1,42 @@
+"""What the browser tests and the screenshot script share: the service, Chromium's settings, screenshots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+from tests.stack import Stack
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SHOTS_DIR = Path(os.environ.get("CONTRASTLAB_SHOTS", "/tmp/contrastlab-shots"))
+VIEWPORT = {"width": 1366, "height": 860}
+
+
+def start_service(data_dir: Path) -> Stack:
+    """`python -m backend.launch` on a free port with its own data dir, plus one Celery worker; healthy on return."""
+    stack = Stack(data_dir)
+    try:
+        stack.start_api()
+        stack.start_worker()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def save_screenshots(page: Page, name: str, directory: Path = SHOTS_DIR) -> list[Path]:
+    """Full-page screenshots of the current view in the light and the dark theme."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.wait_for_timeout(250)  # charts relayout on the colour-scheme change
+        path = directory / f"{name}-{scheme}.png"
+        page.screenshot(path=path, full_page=True)
+        paths.append(path)
+    page.emulate_media(color_scheme="light")
+    return paths

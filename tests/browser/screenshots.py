@@ -1,0 +1,94 @@
+"""Regenerate screenshots of every dashboard view, light and dark, for a look by eye.
+
+    .venv/bin/python -m tests.browser.screenshots [--out DIR] [--url http://127.0.0.1:8000]
+
+Starts a fresh service (API + worker) unless --url is given, trains two small runs on digits
+(SimCLR and the supervised baseline) and saves PNGs to DIR (default: $CONTRASTLAB_SHOTS or
+/tmp/contrastlab-shots). Images are not committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, sync_playwright
+
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, SHOTS_DIR, VIEWPORT, save_screenshots, start_service
+
+LOSS_POINTS = "() => document.querySelector('[data-testid=loss-chart]')?.data?.[0].x.length ?? 0"
+TSNE_DRAWN = "() => !!document.querySelector('[data-testid=tsne-chart]')?.data"
+
+
+def shoot_all(page: Page, http: httpx.Client, out: Path) -> None:
+    page.goto("/")
+    page.get_by_test_id("empty-state").or_(page.get_by_test_id("runs-table")).first.wait_for()
+    save_screenshots(page, "runs-empty", out)
+
+    page.goto("/#/new")
+    page.get_by_test_id("field-epochs").fill("0")
+    page.get_by_test_id("field-name").fill("typed values survive errors")
+    save_screenshots(page, "new-run-form", out)
+    page.get_by_test_id("run-form").evaluate("form => { form.noValidate = true; }")
+    page.get_by_test_id("submit-run").click()
+    page.get_by_test_id("error-epochs").wait_for()
+    save_screenshots(page, "new-run-errors", out)
+
+    simclr = http.post("/api/runs", json={"name": "simclr digits", "method": "simclr", "dataset": "digits",
+                                          "epochs": 3, "batch_size": 128}).json()
+    supervised = http.post("/api/runs", json={"name": "supervised baseline", "method": "supervised",
+                                              "dataset": "digits", "epochs": 3, "batch_size": 128}).json()
+
+    page.goto(f"/#/runs/{simclr['id']}")
+    page.wait_for_function(f"() => ({LOSS_POINTS})() >= 5", timeout=120_000)
+    save_screenshots(page, "run-live", out)
+    page.goto("/")
+    page.get_by_test_id("runs-table").wait_for()
+    save_screenshots(page, "runs-list-live", out)
+
+    for run, name in ((simclr, "run-finished"), (supervised, "run-supervised")):
+        page.goto(f"/#/runs/{run['id']}")
+        page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for(timeout=300_000)
+        page.wait_for_function(TSNE_DRAWN, timeout=30_000)
+        page.mouse.move(0, 0)  # no hover labels or mode bars in the pictures
+        save_screenshots(page, name, out)
+
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(f"/#/runs/{simclr['id']}")
+    page.wait_for_function(TSNE_DRAWN, timeout=30_000)
+    save_screenshots(page, "run-finished-1024", out)
+    page.set_viewport_size(VIEWPORT)
+
+    page.goto("/")
+    page.get_by_test_id("runs-table").wait_for()
+    save_screenshots(page, "runs-list", out)
+    page.goto("/#/runs/999999")
+    page.get_by_test_id("run-not-found").wait_for()
+    save_screenshots(page, "run-not-found", out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=SHOTS_DIR)
+    parser.add_argument("--url", help="use this running service instead of starting one")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="contrastlab-shots-") as data_dir:
+        stack = None if args.url else start_service(Path(data_dir) / "data")
+        url = args.url or stack.url
+        try:
+            with sync_playwright() as playwright, httpx.Client(base_url=url, timeout=30) as http:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page(base_url=url, viewport=VIEWPORT)
+                shoot_all(page, http, args.out)
+                browser.close()
+        finally:
+            if stack is not None:
+                stack.stop()
+    print(f"screenshots in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

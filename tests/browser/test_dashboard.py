@@ -1,0 +1,214 @@
+"""The dashboard in Chromium against the real service: empty list, schema-built form, a live run
+page whose charts grow while training runs, the checkpoint download, inline validation errors, cancel.
+
+The tests share one service and run in file order: the first one expects no runs yet.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.helpers import save_screenshots
+
+pytestmark = pytest.mark.browser
+
+FINAL = {"succeeded", "failed", "canceled"}
+
+STATUS_AND_LOSS_POINTS = """() => {
+  const chart = document.querySelector('[data-testid=loss-chart]');
+  const status = document.querySelector('[data-testid=run-status]');
+  return [status ? status.textContent : null, chart && chart.data ? chart.data[0].x.length : -1];
+}"""
+
+# Count calls that redraw the loss chart from scratch versus calls that append to it.
+COUNT_LOSS_CHART_CALLS = """() => {
+  window.lossChartCalls = {newPlot: 0, react: 0, redraw: 0, extendTraces: 0};
+  for (const name of Object.keys(window.lossChartCalls)) {
+    const original = Plotly[name];
+    Plotly[name] = function (gd, ...rest) {
+      if (gd && gd.dataset && gd.dataset.testid === 'loss-chart') window.lossChartCalls[name] += 1;
+      return original.call(this, gd, ...rest);
+    };
+  }
+}"""
+
+TSNE_TRACES = """() => {
+  const chart = document.querySelector('[data-testid=tsne-chart]');
+  return chart && chart.data ? chart.data.map((t) => [t.name, t.type, t.x.length]) : [];
+}"""
+
+
+def run_id_from_url(page: Page) -> int:
+    match = re.search(r"#/runs/(\d+)$", page.url)
+    assert match, page.url
+    return int(match.group(1))
+
+
+def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> None:
+    page.goto("/")
+    empty = page.get_by_test_id("empty-state")
+    expect(empty).to_be_visible()
+    expect(empty).to_contain_text("No runs yet — start one")
+    save_screenshots(page, "runs-empty")
+
+    empty.get_by_role("link", name="start one").click()
+    expect(page).to_have_url(re.compile(r"#/new$"))
+    method = page.get_by_test_id("field-method")
+    expect(method).to_be_visible()
+    # Fields that apply to some methods only follow the chosen method.
+    method.select_option(label="supervised")
+    expect(page.get_by_test_id("field-temperature")).to_be_hidden()
+    method.select_option(label="simclr")
+    expect(page.get_by_test_id("field-temperature")).to_be_visible()
+    page.get_by_test_id("field-dataset").select_option(label="digits")
+    page.get_by_test_id("field-epochs").fill("3")
+    page.get_by_test_id("field-batch_size").fill("128")
+    page.get_by_test_id("field-name").fill("browser test")
+    save_screenshots(page, "new-run-form")
+    page.get_by_test_id("submit-run").click()
+
+    expect(page).to_have_url(re.compile(r"#/runs/\d+$"))
+    run_id = run_id_from_url(page)
+    expect(page.get_by_test_id("run-name")).to_have_text("browser test")
+    page.wait_for_function("() => document.querySelector('[data-testid=loss-chart]').data !== undefined")
+    page.evaluate(COUNT_LOSS_CHART_CALLS)
+
+    samples: list[tuple[str, int]] = []
+    shot_live = False
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        status, points = page.evaluate(STATUS_AND_LOSS_POINTS)
+        samples.append((status, points))
+        if status in FINAL:
+            break
+        running = [n for s, n in samples if s == "running"]
+        if not shot_live and len(running) >= 2 and running[-1] > running[0]:
+            save_screenshots(page, "run-live")  # only once growth is seen: a fast run may be short
+            shot_live = True
+        page.wait_for_timeout(250)
+    assert samples[-1][0] == "succeeded", f"run {run_id} ended as {samples[-1]}"
+
+    # The loss chart gained points while the run was still running, by appending, not redrawing.
+    running = [points for status, points in samples if status == "running"]
+    assert len(running) >= 2 and running[-1] > running[0] >= 0, samples
+    calls = page.evaluate("window.lossChartCalls")
+    assert calls["extendTraces"] > 0 and calls["newPlot"] == calls["react"] == calls["redraw"] == 0, calls
+
+    linear = page.get_by_test_id("final-linear-acc")
+    expect(linear).to_have_attribute("data-value", re.compile(r"\d"))
+    value = float(linear.get_attribute("data-value") or "nan")
+    assert value > 0.5
+    shown = linear.inner_text()
+    assert re.fullmatch(r"\d+\.\d %", shown) and abs(float(shown[:-2]) / 100 - value) < 1e-3, shown
+
+    page.wait_for_function(f"() => ({TSNE_TRACES})().length > 0", timeout=30_000)
+    traces = page.evaluate(TSNE_TRACES)
+    assert [name for name, _, _ in traces] == [str(digit) for digit in range(10)], traces  # one trace per class
+    assert sum(count for _, _, count in traces) > 0
+
+    button = page.get_by_test_id("download-checkpoint")
+    expect(button).to_be_visible()
+    save_screenshots(page, "run-finished")
+    with page.expect_download() as download_info:
+        button.click()
+    download = download_info.value
+    assert download.suggested_filename == "encoder.safetensors"
+    data = download.path().read_bytes()
+    assert len(data) > 8
+    header_size = int.from_bytes(data[:8], "little")
+    assert json.loads(data[8:8 + header_size]), "not a safetensors file"
+
+    page.get_by_role("link", name="← All runs").click()
+    row = page.locator(f"tr[data-run-id='{run_id}']")
+    expect(row.get_by_test_id("row-status")).to_have_text("succeeded")
+    expect(row.locator(".col-linear_acc")).to_have_text(re.compile(r"\d+\.\d %"))
+    save_screenshots(page, "runs-list")
+
+
+def test_server_validation_errors_show_next_to_their_fields(page: Page) -> None:
+    total_before = page.request.get("/api/runs").json()["total"]
+    page.goto("/#/new")
+    page.get_by_test_id("field-name").fill("keep me")
+    epochs = page.get_by_test_id("field-epochs")
+    epochs.fill("0")
+
+    # The browser's own min check stops the first attempt; nothing is sent.
+    page.get_by_test_id("submit-run").click()
+    expect(page.get_by_test_id("error-epochs")).to_be_hidden()
+
+    page.get_by_test_id("run-form").evaluate("form => { form.noValidate = true; }")
+    page.get_by_test_id("submit-run").click()
+    error = page.locator(".field[data-field=epochs] [data-testid=error-epochs]")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("greater than or equal to 1")
+    expect(epochs).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_test_id("form-errors")).to_be_visible()
+    # What the user typed is kept, and the page did not move.
+    expect(epochs).to_have_value("0")
+    expect(page.get_by_test_id("field-name")).to_have_value("keep me")
+    expect(page).to_have_url(re.compile(r"#/new$"))
+    save_screenshots(page, "new-run-errors")
+
+    # A cross-field error lands in its collapsed section, which opens.
+    epochs.fill("3")
+    expect(page.get_by_test_id("error-epochs")).to_be_hidden()
+    page.locator("details[data-group=optimisation] > summary").click()
+    page.get_by_test_id("field-warmup_epochs").fill("5")
+    page.locator("details[data-group=optimisation] > summary").click()
+    page.get_by_test_id("submit-run").click()
+    warmup_error = page.get_by_test_id("error-warmup_epochs")
+    expect(warmup_error).to_be_visible()
+    expect(warmup_error).to_contain_text("smaller than epochs")
+    assert page.request.get("/api/runs").json()["total"] == total_before
+
+
+def test_list_refreshes_without_reload_and_a_run_can_be_canceled(page: Page) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+    page.evaluate("window.sameDocument = true")
+    response = page.request.post("/api/runs", data={"name": "to cancel", "dataset": "digits", "epochs": 500})
+    assert response.status == 201, response.text()
+    run_id = response.json()["id"]
+
+    row = page.locator(f"tr[data-run-id='{run_id}']")
+    expect(row).to_be_visible(timeout=10_000)
+    assert page.evaluate("window.sameDocument") is True
+    row.get_by_test_id("run-link").click()
+    expect(page).to_have_url(re.compile(rf"#/runs/{run_id}$"))
+
+    cancel = page.get_by_test_id("cancel-run")
+    expect(cancel).to_be_visible()
+    cancel.click()
+    expect(page.get_by_test_id("run-status")).to_have_text("canceled", timeout=120_000)
+    expect(cancel).to_be_hidden()
+    expect(page.get_by_test_id("status-log")).to_contain_text("canceled")
+
+    # The same settings can seed a new run.
+    page.get_by_test_id("clone-run").click()
+    expect(page).to_have_url(re.compile(rf"#/new\?from={run_id}$"))
+    expect(page.get_by_test_id("field-epochs")).to_have_value("500")
+    expect(page.get_by_test_id("field-name")).to_have_value("to cancel")
+
+
+def test_unknown_run_says_not_found(page: Page) -> None:
+    page.goto("/#/runs/987654")
+    expect(page.get_by_test_id("run-not-found")).to_contain_text("Run #987654 not found")
+
+
+def test_new_run_is_reachable_by_keyboard(page: Page) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.dataset.testid") == "new-run":
+            break
+    else:
+        pytest.fail("Tab never reached the New run button")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"#/new$"))
+    expect(page.get_by_test_id("field-method")).to_be_focused()
