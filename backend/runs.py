@@ -165,8 +165,9 @@ def request_cancel(session: Session, run_id: int) -> Run:
     return run
 
 
-def events_after(session: Session, run_id: int, after: int, limit: int, kind: str | None = None) -> list[Event]:
+def events_after(session: Session, run_id: int, after: int, limit: int,
+                 kinds: tuple[str, ...] | None = None) -> list[Event]:
     query = select(Event).where(Event.run_id == run_id, Event.id > after)
-    if kind is not None:
-        query = query.where(Event.kind == kind)
+    if kinds is not None:
+        query = query.where(Event.kind.in_(kinds))
     return list(session.scalars(query.order_by(Event.id).limit(limit)).all())

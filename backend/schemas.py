@@ -66,6 +66,22 @@ class MetricsPage(BaseModel):
     next_cursor: int = Field(description="Pass as `after` to get the points that follow.")
 
 
+class LogEntry(BaseModel):
+    id: int
+    kind: Literal["status", "log"]
+    text: str
+    time: str
+
+    @classmethod
+    def of(cls, event: Event) -> LogEntry:
+        return cls(id=event.id, kind=event.kind, text=event.text or "", time=iso(event.time) or "")  # type: ignore[arg-type]
+
+
+class LogPage(BaseModel):
+    items: list[LogEntry]
+    next_cursor: int
+
+
 class ArtifactPublic(BaseModel):
     name: str
     size: int

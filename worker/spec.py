@@ -59,7 +59,7 @@ def _field(default: Any, group: str, help: str, methods: list[str] | None = None
 class RunSpec(BaseModel):
     """Everything needed to reproduce one run, with defaults filled in."""
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=True, title="RunSpec")
+    model_config = ConfigDict(extra="forbid", use_enum_values=True, validate_default=True, title="RunSpec")
 
     name: str = _field("", "run", "A label for this run, shown in lists and legends.", max_length=120)
     method: Method = _field(

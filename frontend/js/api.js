@@ -76,6 +76,7 @@ export const api = {
   createRun: (spec) => request("POST", "/api/runs", spec),
   cancelRun: (id) => request("POST", `/api/runs/${id}/cancel`),
   metrics: (id, after = 0, limit = 5000, signal) => get(`/api/runs/${id}/metrics?after=${after}&limit=${limit}`, signal),
+  log: (id, after = 0, signal) => get(`/api/runs/${id}/log?after=${after}`, signal),
   artifacts: (id, signal) => get(`/api/runs/${id}/artifacts`, signal),
   embeddings: (id, signal) => get(`/api/runs/${id}/embeddings`, signal),
   eventsUrl: (id, after = 0) => `/api/runs/${id}/events?after=${after}`,

@@ -107,10 +107,15 @@ export class StatusLog {
   constructor() {
     this.list = h("ol", { class: "status-log", "data-testid": "status-log", "aria-live": "polite" });
     this.element = this.list;
+    this.seen = new Set();
   }
 
-  /** Add an entry; `kind` is "status", "log" or "error". */
-  add(kind, text, timeIso) {
+  /** Add an entry; `kind` is "status", "log" or "error". An entry with a server `id` is added once. */
+  add(kind, text, timeIso, id = null) {
+    if (id !== null) {
+      if (this.seen.has(id)) return;
+      this.seen.add(id);
+    }
     const atBottom = this.list.scrollTop + this.list.clientHeight >= this.list.scrollHeight - 4;
     this.list.append(h("li", { class: `log-${kind}` },
       h("time", { datetime: timeIso || "" }, timeIso ? formatTime(timeIso) : ""),

@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 from backend import runs
 from backend.api.deps import NotifierDep, RunDep, SessionDep, SettingsDep
 from backend.models import Event, Run
-from backend.schemas import BatchReceived, EventBatch, MetricPoint, MetricsPage
+from backend.schemas import BatchReceived, EventBatch, LogEntry, LogPage, MetricPoint, MetricsPage
 from backend.streams import BATCH, run_stream
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
@@ -18,8 +18,16 @@ router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
 def read_metrics(run: RunDep, session: SessionDep, after: int = Query(0, ge=0),
                  limit: int = Query(1000, ge=1, le=10_000)) -> MetricsPage:
     """Every recorded point in order; pass `next_cursor` back as `after` to continue."""
-    events = runs.events_after(session, run.id, after, limit, kind="metric")
+    events = runs.events_after(session, run.id, after, limit, kinds=("metric",))
     return MetricsPage(items=[MetricPoint.of(e) for e in events], next_cursor=events[-1].id if events else after)
+
+
+@router.get("/log", response_model=LogPage)
+def read_log(run: RunDep, session: SessionDep, after: int = Query(0, ge=0),
+             limit: int = Query(1000, ge=1, le=10_000)) -> LogPage:
+    """Status changes and the worker's messages ("pretraining", "linear probe", ...), in order."""
+    events = runs.events_after(session, run.id, after, limit, kinds=("status", "log"))
+    return LogPage(items=[LogEntry.of(e) for e in events], next_cursor=events[-1].id if events else after)
 
 
 @router.get("/events", response_class=StreamingResponse,

@@ -9,6 +9,7 @@ import { loadHistory, followEvents } from "../run_stream.js";
 import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton, drawTsne } from "../run_panels.js";
 
 /** Final metric points that also belong in the summary box. */
+const logText = (entry) => (entry.kind === "status" ? `Status: ${entry.text}` : entry.text);
 const SUMMARY_METRICS = new Set(["linear_acc", "linear_acc_head", "knn_acc", "silhouette"]);
 
 /** Mount the run page for `#/runs/<id>`; returns the cleanup (closes the stream, frees charts). */
@@ -45,7 +46,7 @@ class RunPage {
     if (!this.alive) return;
     this.build(run);
     this.update(run);
-    this.seedLog(run);
+    this.loadLog();
     if (!FINAL_STATES.has(run.status)) this.loadArtifacts(); // final runs load them with the t-SNE map
     api.runSpecSchema().then((schema) => this.alive && this.specBox.replaceChildren(specTable(run.spec, schema)), () => {});
 
@@ -164,11 +165,15 @@ class RunPage {
     this.meta.replaceChildren(...items.map(([label, value]) => h("div", {}, h("dt", {}, label), h("dd", {}, value))));
   }
 
-  seedLog(run) {
-    this.log.add("status", "Created", run.created_at);
-    if (run.started_at) this.log.add("status", `Started (attempt ${run.attempt})`, run.started_at);
-    if (FINAL_STATES.has(run.status)) this.log.add("status", `Finished: ${run.status}${run.error ? ` — ${run.error}` : ""}`, run.finished_at);
-    else if (run.status === "queued") this.log.add("status", "Waiting for a worker", new Date().toISOString());
+  /** The run's recorded status changes and phase messages; live ones follow over the stream. */
+  async loadLog() {
+    try {
+      const { items } = await api.log(this.runId, 0, this.controller.signal);
+      if (!this.alive) return;
+      for (const entry of items) this.log.add(entry.kind, logText(entry), entry.time, entry.id);
+    } catch (err) {
+      if (this.alive && err.name !== "AbortError") this.log.add("error", `Could not load the log: ${err.message}`, new Date().toISOString());
+    }
   }
 
   noteMetric(point, live) {
@@ -189,7 +194,7 @@ class RunPage {
         if (this.noteMetric(point, true)) this.charts.add(point);
       },
       onStatus: (run) => this.update(run),
-      onLog: (entry) => this.log.add("log", entry.text, entry.time),
+      onLog: (entry) => this.log.add("log", entry.text, entry.time, entry.id),
       onEnd: (run) => {
         this.charts.flush();
         this.update(run);

@@ -32,6 +32,18 @@ def test_retried_batch_is_stored_once_and_metrics_page_by_cursor(client, submit)
     assert seen[0]["name"] == "loss" and seen[0]["value"] == 4.99 and seen[0]["epoch"] == 0.1
 
 
+def test_log_lists_status_changes_and_messages_in_order(client, submit):
+    run = submit()
+    worker = FakeWorker(client, run["id"])
+    worker.claim()
+    worker.send([("loss", 1, 0.1, 2.0)], logs=["pretraining"])
+    worker.finish("failed", error="loss diverged at step 1")
+    items = client.get(f"/api/runs/{run['id']}/log").json()["items"]
+    assert [(e["kind"], e["text"]) for e in items] == [
+        ("status", "queued"), ("status", "running (attempt 1, worker w1)"), ("log", "pretraining"),
+        ("status", "failed: loss diverged at step 1")]
+
+
 def test_finish_records_summary_and_stale_worker_is_refused(client, submit):
     run = submit()
     worker = FakeWorker(client, run["id"])

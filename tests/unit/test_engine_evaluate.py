@@ -1,0 +1,107 @@
+"""k-NN, linear probe, t-SNE sample and silhouette on synthetic features; the shared feature path."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from worker.engine.evaluate import (
+    encode,
+    fit_linear_probe,
+    knn_accuracy,
+    silhouette,
+    tsne_2d,
+    tsne_sample_indices,
+)
+from worker.engine.models import build_encoder
+from worker.spec import RunSpec
+
+
+def _clusters(n_per_class: int, classes: int = 5, dim: int = 16, seed: int = 0):
+    """Tight clusters around fixed centres; the seed draws only the noise, so splits share centres."""
+    centres = torch.randn(classes, dim, generator=torch.Generator().manual_seed(123)) * 5
+    labels = torch.arange(classes).repeat_interleave(n_per_class)
+    noise = torch.randn(len(labels), dim, generator=torch.Generator().manual_seed(seed))
+    return centres[labels] + 0.3 * noise, labels
+
+
+def test_knn_separates_separable_features():
+    train_x, train_y = _clusters(40)
+    test_x, test_y = _clusters(10, seed=1)
+    assert knn_accuracy(train_x, train_y, test_x, test_y, k=5, temperature=0.07, num_classes=5) == 1.0
+
+
+def test_knn_on_random_labels_is_near_chance():
+    generator = torch.Generator().manual_seed(0)
+    train_x, test_x = torch.randn(500, 16, generator=generator), torch.randn(500, 16, generator=generator)
+    train_y = torch.randint(0, 5, (500,), generator=generator)
+    test_y = torch.randint(0, 5, (500,), generator=generator)
+    assert 0.1 < knn_accuracy(train_x, train_y, test_x, test_y, k=20, temperature=0.07, num_classes=5) < 0.3
+
+
+def test_knn_survives_a_tiny_temperature_and_k_above_the_train_size():
+    train_x, train_y = _clusters(2)
+    assert knn_accuracy(train_x, train_y, train_x, train_y, k=1000, temperature=0.001, num_classes=5) == 1.0
+
+
+def test_linear_probe_fits_separable_features():
+    train_x, train_y = _clusters(40)
+    test_x, test_y = _clusters(10, seed=1)
+    probe = fit_linear_probe(train_x, train_y, num_classes=5, epochs=50, seed=0)
+    assert probe.accuracy(test_x, test_y) == 1.0
+    assert set(probe.state_dict()) == {"weight", "bias", "mean", "std"}
+
+
+def test_linear_probe_on_random_labels_is_near_chance():
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(1000, 8, generator=generator), torch.randint(0, 5, (1000,), generator=generator)
+    probe = fit_linear_probe(x[:500], y[:500], num_classes=5, epochs=50, seed=0)
+    assert 0.1 < probe.accuracy(x[500:], y[500:]) < 0.32
+
+
+def test_linear_probe_is_deterministic():
+    x, y = _clusters(20)
+    a = fit_linear_probe(x, y, num_classes=5, epochs=5, seed=3)
+    b = fit_linear_probe(x, y, num_classes=5, epochs=5, seed=3)
+    assert torch.equal(a.weight, b.weight)
+
+
+def test_tsne_sample_is_fixed_sorted_and_in_range():
+    indices = tsne_sample_indices(1000, 100)
+    assert torch.equal(indices, tsne_sample_indices(1000, 100))
+    assert len(indices.unique()) == 100 and torch.equal(indices, indices.sort().values)
+    assert 0 <= indices.min() and indices.max() < 1000
+    assert torch.equal(tsne_sample_indices(50, 100), torch.arange(50))
+
+
+def test_tsne_gives_finite_2d_points():
+    x, _ = _clusters(10)
+    points = tsne_2d(x.numpy(), seed=0)
+    assert points.shape == (50, 2) and np.isfinite(points).all()
+    assert np.array_equal(points, tsne_2d(x.numpy(), seed=0))
+
+
+def test_silhouette_high_for_clusters_and_undefined_for_one_label():
+    x, y = _clusters(20)
+    assert silhouette(x.numpy(), y.numpy()) > 0.5
+    assert math.isnan(silhouette(x.numpy(), np.zeros(len(y), dtype=int)))
+
+
+def test_encode_is_batch_independent_eval_mode_and_restores_training():
+    torch.manual_seed(0)
+    encoder = build_encoder(RunSpec(), in_channels=1)
+    encoder.train()
+    images = torch.randint(0, 256, (20, 1, 16, 16), dtype=torch.uint8)
+    a = encode(encoder, images, 7, "cpu")
+    b = encode(encoder, images, 64, "cpu")
+    assert a.shape == (20, encoder.feature_dim) and a.dtype == torch.float32
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert encoder.training
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_resnet18_takes_small_images_with_any_channel_count(channels):
+    encoder = build_encoder(RunSpec(encoder="resnet18"), in_channels=channels)
+    features = encode(encoder, torch.zeros(2, channels, 16, 16, dtype=torch.uint8), 2, "cpu")
+    assert features.shape == (2, 512) and encoder.feature_dim == 512

@@ -1,0 +1,188 @@
+"""Real (short) runs on digits: loss goes down, artifacts are complete, results repeat, failures are clear."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from worker.engine import (
+    LOSSES,
+    ListReporter,
+    TrainingCanceled,
+    TrainingFailed,
+    encode,
+    load_dataset,
+    load_encoder,
+    spec_from_checkpoint,
+    train,
+)
+from worker.engine.losses import Objective
+from worker.engine.optim import lr_at
+from worker.spec import RunSpec
+
+ARTIFACTS = {"encoder.safetensors", "projection_head.safetensors", "linear_probe.safetensors", "run.json",
+             "embeddings.json", "features.safetensors"}
+SIMCLR = RunSpec(method="simclr", dataset="digits", encoder="small_cnn", epochs=2, batch_size=128,
+                 probe_epochs=50, tsne_samples=200, device="cpu")
+SUPERVISED = SIMCLR.model_copy(update={"method": "supervised"})
+SMALL = SIMCLR.model_copy(update={"max_train_samples": 256, "batch_size": 64, "epochs": 1})
+
+
+def _run(spec: RunSpec, out_dir: Path) -> tuple[dict[str, float], ListReporter]:
+    reporter = ListReporter()
+    return train(spec, out_dir, reporter), reporter
+
+
+@pytest.fixture(scope="module")
+def simclr_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("simclr")
+    summary, reporter = _run(SIMCLR, out)
+    return out, summary, reporter
+
+
+@pytest.fixture(scope="module")
+def supervised_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("supervised")
+    summary, reporter = _run(SUPERVISED, out)
+    return out, summary, reporter
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def test_simclr_lowers_the_loss_and_learns(simclr_run):
+    _, summary, reporter = simclr_run
+    losses = reporter.values("loss")
+    assert len(losses) == 2 * (1437 // 128)
+    assert _mean(losses[-3:]) < _mean(losses[:3]) - 0.2
+    assert summary["linear_acc"] > 0.5 and summary["knn_acc"] > 0.5 and summary["linear_acc_head"] > 0.5
+    assert set(summary) == {"linear_acc", "linear_acc_head", "knn_acc", "silhouette", "final_loss",
+                            "train_seconds"}
+    assert summary["final_loss"] == losses[-1]
+
+
+def test_metrics_carry_steps_and_epochs(simclr_run):
+    _, summary, reporter = simclr_run
+    steps = [m.step for m in reporter.metrics if m.name == "loss"]
+    assert steps == list(range(1, 23))
+    assert [m.epoch for m in reporter.metrics if m.name == "loss"][10] == 1.0
+    assert [(m.step, m.epoch) for m in reporter.metrics if m.name == "knn_acc"] == [(11, 1.0), (22, 2.0)]
+    final = {m.name: m for m in reporter.metrics if m.step == 22 and m.name not in ("loss", "lr")}
+    assert set(final) == {"linear_acc", "linear_acc_head", "knn_acc", "silhouette"}
+    assert final["linear_acc"].value == summary["linear_acc"] and final["linear_acc"].epoch == 2.0
+    assert reporter.messages[0] == "loading digits: 1437 train / 360 test images"
+    assert "t-SNE of 200 test embeddings" in reporter.messages
+
+
+def test_simclr_writes_every_artifact(simclr_run):
+    out, summary, _ = simclr_run
+    assert ARTIFACTS <= {p.name for p in out.iterdir()}
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    run = json.loads((out / "run.json").read_text())
+    assert run["spec"] == SIMCLR.model_dump(mode="json")
+    assert run["metrics"] == pytest.approx(summary)
+    assert set(run["versions"]) == {"torch", "torchvision", "python"}
+    assert run["dataset"] == {"name": "digits", "train_size": 1437, "test_size": 360,
+                              "image_shape": [1, 16, 16], "classes": [str(d) for d in range(10)]}
+    embeddings = json.loads((out / "embeddings.json").read_text())
+    assert embeddings["method"] == "tsne" and embeddings["silhouette"] == pytest.approx(summary["silhouette"])
+    assert len(embeddings["points"]) == 200 and set(embeddings["points"][0]) == {"x", "y", "label", "index"}
+    probe = load_file(out / "linear_probe.safetensors")
+    assert set(probe) == {"weight", "bias", "mean", "std"} and probe["weight"].shape == (10, 256)
+    head = load_file(out / "projection_head.safetensors")
+    assert head["3.weight"].shape == (SIMCLR.projection_dim, SIMCLR.projection_hidden_dim)
+
+
+def test_reloaded_encoder_reproduces_the_saved_features(simclr_run):
+    out, _, _ = simclr_run
+    with safe_open(out / "encoder.safetensors", framework="pt") as f:
+        assert f.metadata()["format"] == "contrastlab-encoder-v1"
+    spec = spec_from_checkpoint(out / "encoder.safetensors")
+    assert spec == SIMCLR
+    data = load_dataset("digits")
+    saved = load_file(out / "features.safetensors")
+    embeddings = json.loads((out / "embeddings.json").read_text())
+    assert saved["indices"].tolist() == [p["index"] for p in embeddings["points"]]
+    assert [p["label"] for p in embeddings["points"]] == data.test_labels[saved["indices"]].tolist()
+    encoder = load_encoder(out / "encoder.safetensors", spec, in_channels=1)
+    features = encode(encoder, data.test_images[saved["indices"]], 256, torch.device("cpu"))
+    torch.testing.assert_close(features, saved["features"], atol=1e-4, rtol=1e-4)
+
+
+def test_same_seed_same_metrics(simclr_run, tmp_path):
+    _, summary, reporter = simclr_run
+    again_summary, again = _run(SIMCLR, tmp_path)
+    assert [m for m in again.metrics] == [m for m in reporter.metrics]
+    assert {k: v for k, v in again_summary.items() if k != "train_seconds"} == \
+        {k: v for k, v in summary.items() if k != "train_seconds"}
+
+
+def test_supervised_trains_a_classifier(supervised_run, tmp_path):
+    out, summary, reporter = supervised_run
+    assert ARTIFACTS <= {p.name for p in out.iterdir()}
+    assert "linear_acc_head" not in summary
+    assert summary["linear_acc"] > 0.5
+    train_acc = reporter.values("train_acc")
+    assert len(train_acc) == 2 and train_acc[-1] > 0.5
+    losses = reporter.values("loss")
+    assert _mean(losses[-3:]) < _mean(losses[:3])
+    head = load_file(out / "projection_head.safetensors")
+    assert head["weight"].shape == (10, 256)
+    again_summary, again = _run(SUPERVISED, tmp_path)
+    assert again.metrics == reporter.metrics
+
+
+def test_nan_loss_fails_with_the_step(monkeypatch, tmp_path):
+    calls = {"n": 0}
+    real = LOSSES["simclr"]
+
+    def poisoned(outputs, labels, spec):
+        calls["n"] += 1
+        loss = real.loss(outputs, labels, spec)
+        return loss * math.nan if calls["n"] == 3 else loss
+
+    monkeypatch.setitem(LOSSES, "simclr", Objective(views=2, head="projection", loss=poisoned))
+    reporter = ListReporter()
+    with pytest.raises(TrainingFailed, match="loss diverged at step 3"):
+        train(SMALL, tmp_path, reporter)
+    assert [m.step for m in reporter.metrics if m.name == "loss"] == [1, 2]  # what was recorded stays
+    assert not (tmp_path / "encoder.safetensors").exists()
+
+
+def test_cancel_stops_the_run(tmp_path):
+    class CancelAfterTwoSteps(ListReporter):
+        def should_stop(self) -> bool:
+            return len(self.values("loss")) >= 2
+
+    reporter = CancelAfterTwoSteps()
+    with pytest.raises(TrainingCanceled):
+        train(SMALL, tmp_path, reporter)
+    assert len(reporter.values("loss")) == 2
+    assert not (tmp_path / "encoder.safetensors").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_clear_failure(tmp_path):
+    with pytest.raises(TrainingFailed, match="no usable CUDA GPU"):
+        train(SMALL.model_copy(update={"device": "cuda"}), tmp_path, ListReporter())
+
+
+def test_learning_rate_warms_up_then_follows_a_cosine():
+    spec = RunSpec(epochs=10, warmup_epochs=2, lr=0.1)
+    rates = [lr_at(step, spec, steps_per_epoch=10) for step in range(1, 101)]
+    assert rates[0] == pytest.approx(0.1 / 20) and rates[19] == pytest.approx(0.1)
+    assert rates[20] == pytest.approx(0.1) and 0 < rates[-1] < 0.001
+    assert all(a >= b for a, b in zip(rates[20:], rates[21:], strict=False))
+    constant = spec.model_copy(update={"schedule": "constant"})
+    assert {lr_at(step, constant, 10) for step in range(21, 101)} == {0.1}
+
+
+def test_train_reports_lr_every_step(simclr_run):
+    _, _, reporter = simclr_run
+    rates = reporter.values("lr")
+    assert len(rates) == 22 and rates[0] == SIMCLR.lr and rates[-1] < rates[0]

@@ -1,0 +1,142 @@
+"""Datasets as uint8 tensors, small enough to sit whole on the training device.
+
+Every loader returns the same fixed train/test split on every call, so runs
+with different seeds are compared on the same test images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import TrainingFailed
+
+DEFAULT_ROOT = Path("/usr/share/datasets")
+DIGITS_SPLIT_SEED = 0  # fixed on purpose: the test set must not move with spec.seed
+DIGITS_SIZE = 16  # 8x8 upsampled: random crops of 8 pixels leave too little to learn from
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageData:
+    train_images: torch.Tensor  # uint8 [N, C, H, W]
+    train_labels: torch.Tensor  # int64 [N]
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    classes: list[str]
+
+    @property
+    def image_shape(self) -> list[int]:
+        return list(self.train_images.shape[1:])
+
+
+def load_dataset(name: str, root: Path | None = None) -> ImageData:
+    """Load a dataset by its RunSpec name; root is the folder holding the dataset folders."""
+    if name == "digits":
+        return load_digits()
+    if name == "fashion_mnist":
+        return load_fashion_mnist(root)
+    raise TrainingFailed(f"unknown dataset {name!r}")
+
+
+def load_digits() -> ImageData:
+    """scikit-learn's 8x8 digits (values 0..16), stratified 80/20 split with a fixed seed."""
+    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sklearn_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
+    if DIGITS_SIZE != images.shape[-1]:
+        images = F.interpolate(images, size=(DIGITS_SIZE, DIGITS_SIZE), mode="bilinear", align_corners=False)
+    images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    train_idx, test_idx = train_test_split(
+        np.arange(len(labels)), test_size=0.2, stratify=bunch.target, random_state=DIGITS_SPLIT_SEED
+    )
+    train_idx, test_idx = torch.from_numpy(np.sort(train_idx)), torch.from_numpy(np.sort(test_idx))
+    return ImageData(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx],
+                     [str(d) for d in range(10)])
+
+
+def load_fashion_mnist(root: Path | None = None) -> ImageData:
+    """Fashion-MNIST (60k train / 10k test, 28x28) from Debian's dataset-fashion-mnist files."""
+    folder = _fashion_folder(Path(root) if root is not None else DEFAULT_ROOT)
+    arrays = {key: read_idx(_find_idx(folder, stem)) for key, stem in FASHION_FILES.items()}
+    return ImageData(
+        train_images=torch.from_numpy(arrays["train_images"]).unsqueeze(1),
+        train_labels=torch.from_numpy(arrays["train_labels"].astype(np.int64)),
+        test_images=torch.from_numpy(arrays["test_images"]).unsqueeze(1),
+        test_labels=torch.from_numpy(arrays["test_labels"].astype(np.int64)),
+        classes=list(FASHION_CLASSES),
+    )
+
+
+def _fashion_folder(root: Path) -> Path:
+    # Debian installs into <root>/fashion-mnist; a folder holding the files themselves works too.
+    nested = root / "fashion-mnist"
+    return nested if nested.is_dir() else root
+
+
+def _find_idx(folder: Path, stem: str) -> Path:
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    raise TrainingFailed(
+        f"Fashion-MNIST file {folder / stem}.gz not found. Install the dataset with "
+        f"`apt-get install dataset-fashion-mnist` (it puts the files in {DEFAULT_ROOT / 'fashion-mnist'}), "
+        "or copy the four idx-ubyte(.gz) files there."
+    )
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file of unsigned bytes (LeCun's MNIST format), gzipped or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise TrainingFailed(f"{path} is not an idx file of unsigned bytes")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(shape))
+    if len(raw) - offset != expected:
+        raise TrainingFailed(f"{path} is truncated: header says {shape}, file holds {len(raw) - offset} bytes")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape).copy()
+
+
+def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Sorted indices of n items with the class proportions of labels, drawn by a seeded shuffle."""
+    total = len(labels)
+    if n >= total:
+        return torch.arange(total)
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+    counts = torch.bincount(labels).double()
+    exact = counts * n / total
+    quota = exact.floor().long()
+    # Largest remainder: the classes closest to their next image get the leftovers.
+    leftover = n - int(quota.sum())
+    quota[torch.argsort(exact - quota, descending=True, stable=True)[:leftover]] += 1
+    shuffled = labels[order]
+    keep = [order[shuffled == c][: int(quota[c])] for c in range(len(quota))]
+    return torch.cat(keep).sort().values
+
+
+def subset_train(data: ImageData, n: int | None, seed: int) -> ImageData:
+    """The dataset with its training split cut to n stratified images (None: unchanged)."""
+    if n is None or n >= len(data.train_labels):
+        return data
+    idx = stratified_subset(data.train_labels, n, seed)
+    return dataclasses.replace(data, train_images=data.train_images[idx], train_labels=data.train_labels[idx])

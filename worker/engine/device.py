@@ -1,0 +1,48 @@
+"""Where a run trains, and the process-wide torch settings it needs while it does."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+
+from .errors import TrainingFailed
+
+
+def resolve_device(name: str) -> torch.device:
+    """spec.device to a torch device; "auto" picks CUDA when present."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingFailed("device 'cuda' was requested but this worker has no usable CUDA GPU; "
+                             "choose device 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def cpu_cores() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def runtime(device: torch.device) -> Iterator[None]:
+    """Settings for one run, restored afterwards: a worker process runs many."""
+    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.benchmark)
+    if device.type == "cpu":
+        # More threads than cores only adds contention; the same thread count keeps results bit-identical.
+        torch.set_num_threads(max(1, min(saved[0], cpu_cores())))
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: the autotuned kernel is reused every step
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
+        torch.backends.cudnn.benchmark = saved[3]

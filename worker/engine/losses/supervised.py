@@ -1,0 +1,24 @@
+"""The supervised baseline: the same encoder and augmentation, trained with labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from worker.spec import RunSpec
+
+from .base import Objective
+
+
+def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
+    """Softmax cross-entropy of a linear classifier on the encoder features, in float32."""
+    return F.cross_entropy(logits.float(), labels)
+
+
+def _supervised_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Tensor:
+    return cross_entropy(outputs[0], labels)
+
+
+OBJECTIVE = Objective(views=1, head="classifier", loss=_supervised_loss)
