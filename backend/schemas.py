@@ -35,7 +35,7 @@ class RunPublic(BaseModel):
     @classmethod
     def of(cls, run: Run) -> RunPublic:
         return cls(
-            id=run.id, name=run.name, status=run.status, spec=run.spec, created_at=run.created_at,  # type: ignore[arg-type]
+            id=run.id, name=run.name, status=run.status, spec=run.spec, created_at=run.created_at,
             started_at=run.started_at, finished_at=run.finished_at, attempt=run.attempt,
             progress=run.progress, cancel_requested=run.cancel_requested, error=run.error,
             summary=run.summary or {},
@@ -74,7 +74,7 @@ class LogEntry(BaseModel):
 
     @classmethod
     def of(cls, event: Event) -> LogEntry:
-        return cls(id=event.id, kind=event.kind, text=event.text or "", time=iso(event.time) or "")  # type: ignore[arg-type]
+        return cls(id=event.id, kind=event.kind, text=event.text or "", time=iso(event.time) or "")
 
 
 class LogPage(BaseModel):

@@ -83,14 +83,14 @@ class Stack:
     def submit(self, **spec: Any) -> dict[str, Any]:
         response = self.http.post("/api/runs", json=spec)
         assert response.status_code == 201, response.text
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def wait(self, run_id: int, statuses: set[str], timeout: float = 300) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             run = self.http.get(f"/api/runs/{run_id}").json()
             if run["status"] in statuses:
-                return run  # type: ignore[no-any-return]
+                return run
             time.sleep(0.25)
         raise TimeoutError(f"run {run_id} still {run['status']} after {timeout} s\n{self.all_logs()}")
 

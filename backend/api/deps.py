@@ -15,7 +15,7 @@ from backend.streams import Notifier
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -24,11 +24,11 @@ def _session(request: Request) -> Iterator[Session]:
 
 
 def _notifier(request: Request) -> Notifier:
-    return request.app.state.notifier  # type: ignore[no-any-return]
+    return request.app.state.notifier
 
 
 def _celery(request: Request) -> Celery:
-    return request.app.state.celery  # type: ignore[no-any-return]
+    return request.app.state.celery
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, ViewportSize
 
 from tests.stack import Stack
 
@@ -13,7 +13,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 SHOTS_DIR = Path(os.environ.get("CONTRASTLAB_SHOTS", "/tmp/contrastlab-shots"))
-VIEWPORT = {"width": 1366, "height": 860}
+VIEWPORT: ViewportSize = {"width": 1366, "height": 860}
 
 
 def start_service(data_dir: Path) -> Stack:

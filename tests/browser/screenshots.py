@@ -77,7 +77,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="contrastlab-shots-") as data_dir:
         stack = None if args.url else start_service(Path(data_dir) / "data")
-        url = args.url or stack.url
+        url = args.url if stack is None else stack.url
         try:
             with sync_playwright() as playwright, httpx.Client(base_url=url, timeout=30) as http:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

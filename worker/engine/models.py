@@ -19,6 +19,8 @@ class Encoder(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.feature_dim = feature_dim
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.full((1, in_channels, 1, 1), 0.5))
         self.register_buffer("std", torch.full((1, in_channels, 1, 1), 0.25))
 

@@ -50,9 +50,10 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | N
     encoder = build_encoder(spec, in_channels)
     encoder.set_normalization(data.train_images)
     head = build_head(spec, encoder.feature_dim, num_classes)
-    memory_format = torch.channels_last if device.type == "cuda" else torch.preserve_format
-    encoder.to(device, memory_format=memory_format)
+    encoder.to(device)
     head.to(device)
+    if device.type == "cuda":
+        encoder.to(memory_format=torch.channels_last)
 
     reporter.message("pretraining" if LOSSES[spec.method].head == "projection" else "supervised training")
     result = pretrain(spec, encoder, head, data, device, reporter)

@@ -71,4 +71,4 @@ def read_embeddings(run: RunDep, session: SessionDep, settings: SettingsDep) -> 
     path = artifacts.artifact_path(settings.artifacts_dir, run.id, "embeddings.json")
     if row is None or not path.is_file():
         raise HTTPException(status_code=404, detail=f"run {run.id} has no embeddings yet (status {run.status})")
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    return json.loads(path.read_text())
