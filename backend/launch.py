@@ -5,6 +5,7 @@ Set START_WORKER=0 to serve the API alone (workers started elsewhere).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from backend.main import create_app
 from backend.migrate import upgrade, wait_for_database
 
 log = logging.getLogger("contrastlab")
+PR_SET_PDEATHSIG = 1
 
 
 def prestart(settings: Settings) -> None:
@@ -32,10 +34,16 @@ def worker_command(settings: Settings, name: str = "worker1") -> list[str]:
             "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
 
 
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM if the launcher dies, even by SIGKILL, so no worker is orphaned."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     env = dict(os.environ, DATA_DIR=str(settings.data_dir.resolve()), API_URL=settings.resolved_api_url,
                BROKER_URL=settings.resolved_broker_url, QUEUE=settings.queue)
-    return subprocess.Popen(worker_command(settings), env=env)
+    return subprocess.Popen(worker_command(settings), env=env, preexec_fn=_die_with_parent)
 
 
 def main() -> None:

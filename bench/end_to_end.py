@@ -6,11 +6,13 @@ then one run per seed, and prints the wall time from POST to `succeeded` with
 the linear-probe and k-NN accuracy, and their mean ± std.
 
     .venv/bin/python -m bench.end_to_end --epochs 2 --seeds 0 1 2
+    .venv/bin/python -m bench.end_to_end --dataset fashion_mnist --set max_train_samples=10000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -24,6 +26,13 @@ def _ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+def _value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", default="simclr")
@@ -32,8 +41,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--broker", default="", help="broker URL; empty: the embedded filesystem broker")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="more RunSpec fields, e.g. max_train_samples=10000 (values parsed as JSON)")
     args = parser.parse_args()
     spec = {"method": args.method, "dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size}
+    for item in args.set:
+        field, _, value = item.partition("=")
+        spec[field] = _value(value)
 
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp) / "data", broker_url=args.broker)

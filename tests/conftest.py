@@ -12,7 +12,7 @@ import pytest
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 
 
-def _postgres_database() -> Iterator[str]:
+def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
     import psycopg
 
@@ -35,4 +35,4 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield ""  # the embedded default: a SQLite file under DATA_DIR
     else:
-        yield from _postgres_database()
+        yield from postgres_database()

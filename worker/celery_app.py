@@ -35,6 +35,8 @@ def make_celery(broker_url: str, data_dir: Path, queue: str = DEFAULT_QUEUE) -> 
             "processed_folder": str(processed),
             "control_folder": str(control),
             "store_processed": False,
+            # The folder is listed this often for new messages (kombu's default is once a second).
+            "polling_interval": 0.1,
         }
     app.conf.update(
         task_default_queue=queue,

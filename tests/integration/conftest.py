@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from tests.conftest import postgres_database
 from tests.stack import REDIS_TEST_URL, Stack
 
 
@@ -20,10 +22,19 @@ def _redis_url() -> str:
     return REDIS_TEST_URL
 
 
-@pytest.fixture(params=["redis", "embedded"])
+@pytest.fixture(params=["redis", "embedded", "redis+postgres"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    broker = _redis_url() if request.param == "redis" else ""
-    stack = Stack(tmp_path / "data", broker_url=broker)
+    """The API, one worker, and the broker and database of each supported kind."""
+    broker = _redis_url() if request.param.startswith("redis") else ""
+    if request.param.endswith("postgres"):
+        with contextlib.closing(postgres_database()) as database:  # dropped at the end
+            yield from _stack(tmp_path, broker, next(database))
+    else:
+        yield from _stack(tmp_path, broker, "")
+
+
+def _stack(tmp_path: Path, broker: str, database_url: str) -> Iterator[Stack]:
+    stack = Stack(tmp_path / "data", broker_url=broker, database_url=database_url)
     try:
         stack.start_api()
         stack.start_worker()

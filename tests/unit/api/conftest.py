@@ -39,7 +39,8 @@ class FakeWorker:
         self.attempt = response.json()["attempt"]
         return response.json()
 
-    def send(self, points: list[tuple[str, int, float, float]], logs: tuple[str, ...] | list[str] = (), first_seq: int = 1):
+    def send(self, points: list[tuple[str, int, float, float]], logs: tuple[str, ...] | list[str] = (),
+             first_seq: int = 1):
         body = {"worker": self.name, "attempt": self.attempt,
                 "points": [{"key": f"{self.attempt}:{first_seq + i}", "name": n, "step": s, "epoch": e, "value": v}
                            for i, (n, s, e, v) in enumerate(points)],
