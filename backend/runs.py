@@ -47,6 +47,13 @@ def _status_event(session: Session, run_id: int, status: str, text: str | None =
     session.add(Event(run_id=run_id, kind="status", name=status, text=text or status, time=utcnow()))
 
 
+def _reload(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    assert run is not None
+    session.refresh(run)
+    return run
+
+
 def claim(session: Session, run_id: int, worker: str, lease_seconds: int) -> Run:
     """Take a queued run, or a running one whose lease ran out; else Conflict."""
     now = utcnow()
@@ -64,9 +71,7 @@ def claim(session: Session, run_id: int, worker: str, lease_seconds: int) -> Run
             raise LookupError(run_id)
         raise Conflict(_why_not_claimable(run))
     session.execute(update(Run).where(Run.id == run_id, Run.started_at.is_(None)).values(started_at=now))
-    run = session.get(Run, run_id)
-    assert run is not None
-    session.refresh(run)
+    run = _reload(session, run_id)
     _status_event(session, run_id, RUNNING, f"running (attempt {run.attempt}, worker {worker})")
     session.commit()
     return run
@@ -82,25 +87,31 @@ def _owned(run_id: int, worker: str, attempt: int) -> Any:
     return and_(Run.id == run_id, Run.status == RUNNING, Run.worker == worker, Run.attempt == attempt)
 
 
-def renew_lease(session: Session, run_id: int, worker: str, attempt: int, lease_seconds: int,
-                progress: float | None = None) -> Run:
+def _renew(session: Session, run_id: int, worker: str, attempt: int, lease_seconds: int,
+           progress: float | None) -> None:
+    """Extend the lease of the worker holding this attempt; the UPDATE also locks the run's row
+    (PostgreSQL) until commit, so a run's events commit in id order and a stream never skips one."""
     values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
     if progress is not None:
         values["progress"] = progress
     result = session.execute(update(Run).where(_owned(run_id, worker, attempt)).values(**values))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
+        if session.get(Run, run_id) is None:
+            raise LookupError(run_id)
         raise Conflict(f"worker {worker} no longer holds attempt {attempt} of run {run_id}")
+
+
+def renew_lease(session: Session, run_id: int, worker: str, attempt: int, lease_seconds: int,
+                progress: float | None = None) -> Run:
+    _renew(session, run_id, worker, attempt, lease_seconds, progress)
     session.commit()
-    run = session.get(Run, run_id)
-    assert run is not None
-    session.refresh(run)
-    return run
+    return _reload(session, run_id)
 
 
 def record_events(session: Session, run_id: int, batch: EventBatch, lease_seconds: int) -> Run:
     """Store a worker's batch; a retried batch stores nothing twice (unique run_id+key)."""
-    run = renew_lease(session, run_id, batch.worker, batch.attempt, lease_seconds, batch.progress)
+    _renew(session, run_id, batch.worker, batch.attempt, lease_seconds, batch.progress)
     now = utcnow()
     rows: list[dict[str, Any]] = [
         {"run_id": run_id, "kind": "metric", "key": p.key, "name": p.name, "step": p.step, "epoch": p.epoch,
@@ -114,8 +125,8 @@ def record_events(session: Session, run_id: int, batch: EventBatch, lease_second
     if rows:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(insert(Event).on_conflict_do_nothing(index_elements=["run_id", "key"]), rows)
-        session.commit()
-    return run
+    session.commit()
+    return _reload(session, run_id)
 
 
 def finish(session: Session, run_id: int, report: Finish) -> Run:
@@ -130,10 +141,7 @@ def finish(session: Session, run_id: int, report: Finish) -> Run:
     text = f"{report.status}: {report.error}" if report.error else report.status
     _status_event(session, run_id, report.status, text)
     session.commit()
-    run = session.get(Run, run_id)
-    assert run is not None
-    session.refresh(run)
-    return run
+    return _reload(session, run_id)
 
 
 def fail_unsent(session: Session, run: Run, reason: str) -> None:
