@@ -34,6 +34,7 @@ test-unit: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy backend worker tests bench
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -66,8 +66,9 @@ def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> 
     method.select_option(label="simclr")
     expect(page.get_by_test_id("field-temperature")).to_be_visible()
     page.get_by_test_id("field-dataset").select_option(label="digits")
-    page.get_by_test_id("field-epochs").fill("3")
-    page.get_by_test_id("field-batch_size").fill("128")
+    # Small batches give a few seconds of training: long enough to watch the curve grow.
+    page.get_by_test_id("field-epochs").fill("4")
+    page.get_by_test_id("field-batch_size").fill("32")
     page.get_by_test_id("field-name").fill("browser test")
     save_screenshots(page, "new-run-form")
     page.get_by_test_id("submit-run").click()
