@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ import pytest
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 
 
-def postgres_database() -> Iterator[str]:
+def postgres_database() -> Generator[str, None, None]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
     import psycopg
 
