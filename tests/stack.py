@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,21 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[tuple[int | None, str, dict[str, Any]]]:
+    """(id, event, data) for each event in a Server-Sent Events stream; comments are skipped."""
+    event_id, event, data = None, "", ""
+    for line in lines:
+        if line.startswith("id: "):
+            event_id = int(line[4:])
+        elif line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            data = line[6:]
+        elif line == "" and event:
+            yield event_id, event, json.loads(data)
+            event_id, event, data = None, "", ""
 
 
 def free_port() -> int:
@@ -97,17 +112,10 @@ class Stack:
     def follow(self, run_id: int, timeout: float = 300) -> Iterator[tuple[float, str, dict[str, Any]]]:
         """Yield (receipt time, event, data) from the SSE stream until `end`."""
         with self.http.stream("GET", f"/api/runs/{run_id}/events", timeout=httpx.Timeout(timeout)) as response:
-            event, data = "", ""
-            for line in response.iter_lines():
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    data = line[6:]
-                elif line == "" and event:
-                    yield time.time(), event, json.loads(data)
-                    if event == "end":
-                        return
-                    event, data = "", ""
+            for _, event, data in parse_sse(response.iter_lines()):
+                yield time.time(), event, data
+                if event == "end":
+                    return
 
     def stop(self) -> None:
         for proc in [*self.workers, self.api]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
@@ -16,16 +17,16 @@ from backend.schemas import ArtifactPublic, ArtifactsPublic
 router = APIRouter(prefix="/runs/{run_id}", tags=["artifacts"])
 
 
-def _lookup(run_id: int, name: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
+def _stored_file(run: Run, name: str, session: SessionDep, settings: SettingsDep) -> Path:
+    """The file of a recorded artifact: 400 for a name that is not one, 404 when there is none."""
     try:
         artifacts.check_name(name)
     except artifacts.BadName as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
-    row = artifacts.find(session, run_id, name)
-    path = artifacts.artifact_path(settings.artifacts_dir, run_id, name)
-    if row is None or not path.is_file():
-        raise HTTPException(status_code=404, detail=f"run {run_id} has no artifact {name!r}")
-    return FileResponse(path, filename=name, media_type="application/octet-stream")
+    path = artifacts.artifact_path(settings.artifacts_dir, run.id, name)
+    if artifacts.find(session, run.id, name) is None or not path.is_file():
+        raise HTTPException(status_code=404, detail=f"run {run.id} has no artifact {name!r} (status {run.status})")
+    return path
 
 
 @router.get("/artifacts", response_model=ArtifactsPublic)
@@ -36,7 +37,8 @@ def read_artifacts(run: RunDep, session: SessionDep) -> ArtifactsPublic:
 @router.get("/artifacts/{name}", response_class=FileResponse)
 def download_artifact(run: RunDep, name: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
     """The file itself, e.g. `encoder.safetensors` (with `run.json` beside it for spec and metrics)."""
-    return _lookup(run.id, name, session, settings)
+    path = _stored_file(run, name, session, settings)
+    return FileResponse(path, filename=name, media_type="application/octet-stream")
 
 
 @router.put("/artifacts/{name}", status_code=201, response_model=ArtifactPublic)
@@ -67,8 +69,4 @@ async def upload_artifact(run_id: int, name: str, request: Request, settings: Se
 @router.get("/embeddings")
 def read_embeddings(run: RunDep, session: SessionDep, settings: SettingsDep) -> dict[str, object]:
     """The t-SNE points of sampled test images with their labels (404 until the run has them)."""
-    row = artifacts.find(session, run.id, "embeddings.json")
-    path = artifacts.artifact_path(settings.artifacts_dir, run.id, "embeddings.json")
-    if row is None or not path.is_file():
-        raise HTTPException(status_code=404, detail=f"run {run.id} has no embeddings yet (status {run.status})")
-    return json.loads(path.read_text())
+    return json.loads(_stored_file(run, "embeddings.json", session, settings).read_text())

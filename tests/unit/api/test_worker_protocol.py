@@ -2,6 +2,7 @@
 
 import json
 
+from tests.stack import parse_sse
 from tests.unit.api.conftest import FakeWorker
 
 
@@ -74,12 +75,7 @@ def test_failed_run_keeps_its_reason(client, submit):
 
 
 def _parse_sse(text: str) -> list[dict]:
-    events = []
-    for block in text.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
-        if "event" in fields:
-            events.append({"id": int(fields["id"]), "event": fields["event"], "data": json.loads(fields["data"])})
-    return events
+    return [{"id": i, "event": e, "data": d} for i, e, d in parse_sse(text.splitlines())]
 
 
 def test_event_stream_replays_everything_then_ends_and_resumes_by_last_event_id(client, submit):
