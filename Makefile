@@ -9,7 +9,7 @@ DEBIAN_TEST_PACKAGES := chromium dataset-fashion-mnist
 $(STAMP):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[train,test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[train,export,test]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
