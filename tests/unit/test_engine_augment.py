@@ -60,3 +60,32 @@ def test_flip_mirrors_the_image():
     views = augment(ramp.contiguous(), spec, _generator())
     # A left-to-right ramp comes out right-to-left.
     assert (views[..., 0] > views[..., -1]).all()
+
+
+def test_colour_pipeline_on_rgb_draws_per_image_and_keeps_the_range():
+    images = _images(6, channels=3, size=32)
+    spec = RunSpec(jitter_prob=1.0, jitter_strength=0.8, grayscale_prob=0.5, blur_prob=1.0)
+    views = augment(images.repeat(2, 1, 1, 1), spec, _generator())
+    assert views.shape == (12, 3, 32, 32) and views.min() >= 0 and views.max() <= 1
+    assert not torch.allclose(views[:6], views[6:])
+    assert torch.equal(views, augment(images.repeat(2, 1, 1, 1), spec, _generator()))
+
+
+def test_grayscale_always_gives_equal_channels_and_never_leaves_colour():
+    from worker.engine.augment import random_grayscale
+
+    x = _images(4, channels=3).float() / 255
+    grey = random_grayscale(x, _generator(), prob=1.0)
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    assert torch.equal(random_grayscale(x, _generator(), prob=0.0), x)
+
+
+def test_blur_smooths_and_hue_saturation_identity_at_zero_strength():
+    from worker.engine.augment import colour_jitter, gaussian_blur
+
+    x = _images(4, channels=3, size=32).float() / 255
+    blurred = gaussian_blur(x, _generator(), prob=1.0, sigma_range=(2.0, 2.0))
+    assert blurred.diff(dim=-1).abs().mean() < 0.5 * x.diff(dim=-1).abs().mean()
+    assert torch.allclose(colour_jitter(x, _generator(), strength=0.0, prob=1.0), x, atol=1e-6)
+    jittered = colour_jitter(x, _generator(), strength=0.5, prob=1.0)
+    assert not torch.allclose(jittered, x, atol=1e-3)

@@ -105,3 +105,22 @@ def test_resnet18_takes_small_images_with_any_channel_count(channels):
     encoder = build_encoder(RunSpec(encoder="resnet18"), in_channels=channels)
     features = encode(encoder, torch.zeros(2, channels, 16, 16, dtype=torch.uint8), 2, "cpu")
     assert features.shape == (2, 512) and encoder.feature_dim == 512
+
+
+@pytest.mark.parametrize(("name", "size", "dim"), [("resnet34", 16, 512), ("resnet50", 16, 2048),
+                                                   ("resnet18", 96, 512)])
+def test_resnets_pick_their_stem_by_image_size(name, size, dim):
+    encoder = build_encoder(RunSpec(encoder=name), in_channels=3, image_size=size)
+    assert encoder.feature_dim == dim
+    small_stem = encoder.backbone.get_submodule("conv1").kernel_size == (3, 3)
+    assert small_stem == (size <= 64)
+    assert encode(encoder, torch.zeros(2, 3, size, size, dtype=torch.uint8), 2, "cpu").shape == (2, dim)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_projection_head_depth(depth):
+    from worker.engine.models import build_projection_head
+
+    head = build_projection_head(RunSpec(projection_depth=depth, projection_dim=7), feature_dim=32)
+    assert sum(isinstance(m, torch.nn.Linear) for m in head) == depth
+    assert head.eval()(torch.randn(3, 32)).shape == (3, 7)

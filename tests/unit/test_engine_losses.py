@@ -1,4 +1,4 @@
-"""NT-Xent pinned on hand-computed cases; the method registry."""
+"""Every loss pinned on hand-computed cases and plain-loop references; finite gradients; the registry."""
 
 import math
 
@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from worker.engine.losses import LOSSES, cross_entropy, nt_xent
+from worker.engine.losses import (
+    LOSSES,
+    contrastive_margin,
+    cross_entropy,
+    n_pairs,
+    nt_xent,
+    supcon_loss,
+    triplet_batch_all,
+    triplet_batch_hard,
+    triplet_semihard,
+)
 from worker.spec import RunSpec
 
 
@@ -68,5 +78,139 @@ def test_cross_entropy_of_confident_correct_logits_is_near_zero():
 def test_registry_covers_every_method_in_the_spec():
     methods = RunSpec.model_json_schema()["$defs"]["Method"]["enum"]
     assert set(LOSSES) == set(methods)
-    assert LOSSES["simclr"].views == 2 and LOSSES["simclr"].head == "projection"
+    assert all(LOSSES[m].views == 2 and LOSSES[m].head == "projection" for m in methods if m != "supervised")
     assert LOSSES["supervised"].views == 1 and LOSSES["supervised"].head == "classifier"
+
+
+# Three unit vectors: two of class 0 at the same point, one of class 1 orthogonal to them.
+THREE = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+THREE_LABELS = torch.tensor([0, 0, 1])
+
+
+def test_supcon_closed_form_and_lonely_anchor_adds_no_nan():
+    # Anchors 0 and 1: positive at cos 1, the other candidate at cos 0 -> -log(e / (e + 1)).
+    # Anchor 2 has no positive: it is left out, not a NaN.
+    loss = supcon_loss(THREE, THREE_LABELS, temperature=1.0)
+    assert loss.item() == pytest.approx(math.log(1 + 1 / math.e), abs=1e-6)
+    alone = supcon_loss(torch.randn(4, 3), torch.arange(4), 0.5)
+    assert alone.item() == 0.0
+
+
+def test_supcon_with_unique_labels_is_nt_xent():
+    z1, z2 = torch.randn(6, 8), torch.randn(6, 8)
+    labels = torch.arange(6).repeat(2)
+    assert supcon_loss(torch.cat([z1, z2]), labels, 0.3).item() == pytest.approx(nt_xent(z1, z2, 0.3).item(),
+                                                                                  rel=1e-5)
+
+
+def test_contrastive_closed_form():
+    # Positives coincide (D = 0); the four negative pairs sit at D = sqrt 2 < margin 2.
+    loss = contrastive_margin(THREE, THREE_LABELS, margin=2.0)
+    assert loss.item() == pytest.approx((2 - math.sqrt(2)) ** 2 / 2, abs=1e-6)
+    assert contrastive_margin(THREE, THREE_LABELS, margin=1.0).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_npairs_closed_form_and_penalty():
+    z = torch.eye(2)
+    # log(1 + exp(f_i.f_j+ - f_i.f_i+)) = log(1 + e^-1) for both anchors; unit norms give a penalty of 1.
+    assert n_pairs(z, z.clone(), torch.tensor([0, 1]), 0.0).item() == pytest.approx(math.log(1 + 1 / math.e))
+    assert n_pairs(z, z.clone(), torch.tensor([0, 1]), 0.5).item() == pytest.approx(math.log(1 + 1 / math.e) + 0.5)
+    # Same class: the other pair is no negative, so nothing is left to push away.
+    assert n_pairs(z, z.clone(), torch.tensor([0, 0]), 0.0).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_triplets_closed_form():
+    # Each class holds two orthogonal points; each anchor's nearest negative coincides with it.
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    # batch-hard: d(a, p) = 2, nearest negative d = 0: 2 - 0 + 0.5.
+    assert triplet_batch_hard(z, labels, 0.5).item() == pytest.approx(2.5)
+    # batch-all: per anchor the negatives at 0 (loss 2.5) and at 2 (loss 0.5), mean over non-zero = 1.5.
+    assert triplet_batch_all(z, labels, 0.5).item() == pytest.approx(1.5)
+    # semi-hard: no negative farther than d(a, p) = 2, so the farthest (2): loss = margin.
+    assert triplet_semihard(z, labels, 0.5).item() == pytest.approx(0.5)
+
+
+def _sq(z: np.ndarray) -> np.ndarray:
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    return ((z[:, None] - z[None]) ** 2).sum(-1)
+
+
+def _triplet_references(z: np.ndarray, y: np.ndarray, m: float) -> dict[str, float]:
+    """The three minings written as plain loops over anchors, positives and negatives."""
+    d, n = _sq(z), len(z)
+    hard, every, semi = [], [], []
+    for a in range(n):
+        pos = [p for p in range(n) if p != a and y[p] == y[a]]
+        neg = [k for k in range(n) if y[k] != y[a]]
+        if not pos or not neg:
+            continue
+        hard.append(max(0.0, max(d[a, p] for p in pos) - min(d[a, k] for k in neg) + m))
+        for p in pos:
+            every += [max(0.0, d[a, p] - d[a, k] + m) for k in neg]
+            beyond = [d[a, k] for k in neg if d[a, k] > d[a, p]]
+            semi.append(max(0.0, d[a, p] - (min(beyond) if beyond else max(d[a, k] for k in neg)) + m))
+    active = [v for v in every if v > 0]
+    return {"hard": float(np.mean(hard)), "all": float(np.mean(active)), "semi": float(np.mean(semi))}
+
+
+def test_triplets_match_loops_over_the_batch():
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(12, 4)), rng.integers(0, 3, 12)
+    expected = _triplet_references(z, y, 0.3)
+    t, labels = torch.tensor(z, dtype=torch.float32), torch.tensor(y)
+    assert triplet_batch_hard(t, labels, 0.3).item() == pytest.approx(expected["hard"], rel=1e-4)
+    assert triplet_batch_all(t, labels, 0.3).item() == pytest.approx(expected["all"], rel=1e-4)
+    assert triplet_semihard(t, labels, 0.3).item() == pytest.approx(expected["semi"], rel=1e-4)
+
+
+@pytest.mark.parametrize("method", sorted(LOSSES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gradients_are_finite(method, dtype):
+    # Identical views hit every edge: zero distances, maximal similarities.
+    generator = torch.Generator().manual_seed(0)
+    base = torch.randn(16, 10, generator=generator)
+    outputs = [base.clone().to(dtype).requires_grad_(), base.clone().to(dtype).requires_grad_()]
+    labels = torch.arange(16) % 4
+    objective = LOSSES[method]
+    loss = objective.loss(outputs[:objective.views], labels, RunSpec(method=method))
+    loss.backward()
+    assert torch.isfinite(loss)
+    for out in outputs[:objective.views]:
+        assert out.grad is not None and torch.isfinite(out.grad.float()).all()
+
+
+@pytest.fixture(scope="module")
+def digits_batch():
+    from worker.engine.data import load_dataset
+
+    data = load_dataset("digits")
+    return data.train_images[:48], data.train_labels[:48]
+
+
+@pytest.mark.parametrize("method", sorted(LOSSES))
+def test_a_few_steps_lower_the_loss_on_real_digits(method, digits_batch):
+    from worker.engine.augment import augment
+    from worker.engine.models import build_encoder, build_head
+
+    images, labels = digits_batch
+    spec = RunSpec(method=method, device="cpu")
+    torch.manual_seed(0)
+    encoder = build_encoder(spec, 1, 16)
+    encoder.set_normalization(images)
+    head = build_head(spec, encoder.feature_dim, 10)
+    objective = LOSSES[method]
+    optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-3)
+    # Fixed views, so the before/after losses differ only by what the steps changed.
+    x = torch.cat([augment(images, spec, torch.Generator().manual_seed(v)) for v in range(objective.views)])
+
+    def loss() -> torch.Tensor:
+        return objective.loss(head(encoder(x)).chunk(objective.views), labels, spec)
+
+    before = loss()
+    for _ in range(5):
+        optimizer.zero_grad()
+        step_loss = loss()
+        step_loss.backward()
+        optimizer.step()
+    assert loss().item() < before.item()

@@ -25,7 +25,8 @@ from worker.engine.optim import lr_at
 from worker.spec import RunSpec
 
 ARTIFACTS = {"encoder.safetensors", "projection_head.safetensors", "linear_probe.safetensors", "run.json",
-             "embeddings.json", "features.safetensors"}
+             "embeddings.json", "features.safetensors", "evaluation.json"}
+FINAL = {"linear_acc", "linear_acc_head", "knn_acc", "silhouette", "random_linear_acc", "random_knn_acc"}
 SIMCLR = RunSpec(method="simclr", dataset="digits", encoder="small_cnn", epochs=2, batch_size=128,
                  probe_epochs=50, tsne_samples=200, device="cpu")
 SUPERVISED = SIMCLR.model_copy(update={"method": "supervised"})
@@ -61,8 +62,8 @@ def test_simclr_lowers_the_loss_and_learns(simclr_run):
     assert len(losses) == 2 * (1437 // 128)
     assert _mean(losses[-3:]) < _mean(losses[:3]) - 0.2
     assert summary["linear_acc"] > 0.5 and summary["knn_acc"] > 0.5 and summary["linear_acc_head"] > 0.5
-    assert set(summary) == {"linear_acc", "linear_acc_head", "knn_acc", "silhouette", "final_loss",
-                            "train_seconds"}
+    assert set(summary) == FINAL | {"final_loss", "train_seconds"}
+    assert 0.1 < summary["random_linear_acc"] <= 1 and 0.1 < summary["random_knn_acc"] <= 1
     assert summary["final_loss"] == losses[-1]
 
 
@@ -73,7 +74,7 @@ def test_metrics_carry_steps_and_epochs(simclr_run):
     assert [m.epoch for m in reporter.metrics if m.name == "loss"][10] == 1.0
     assert [(m.step, m.epoch) for m in reporter.metrics if m.name == "knn_acc"] == [(11, 1.0), (22, 2.0)]
     final = {m.name: m for m in reporter.metrics if m.step == 22 and m.name not in ("loss", "lr")}
-    assert set(final) == {"linear_acc", "linear_acc_head", "knn_acc", "silhouette"}
+    assert set(final) == FINAL
     assert final["linear_acc"].value == summary["linear_acc"] and final["linear_acc"].epoch == 2.0
     assert reporter.messages[0] == "loading digits: 1437 train / 360 test images"
     assert "t-SNE of 200 test embeddings" in reporter.messages
@@ -86,7 +87,16 @@ def test_simclr_writes_every_artifact(simclr_run):
     run = json.loads((out / "run.json").read_text())
     assert run["spec"] == SIMCLR.model_dump(mode="json")
     assert run["metrics"] == pytest.approx(summary)
-    assert set(run["versions"]) == {"torch", "torchvision", "python"}
+    assert set(run["versions"]) == {"torch", "torchvision", "python", "numpy", "sklearn", "openTSNE",
+                                    "safetensors", "kornia", "contrastlab", "git_commit"}
+    assert run["versions"]["contrastlab"] and run["versions"]["numpy"]
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    matrix = evaluation["confusion_matrix"]
+    assert evaluation["classes"] == [str(d) for d in range(10)] and len(matrix) == 10
+    assert [sum(row) for row in matrix] == torch.bincount(load_dataset("digits").test_labels).tolist()
+    assert sum(matrix[i][i] for i in range(10)) / 360 == pytest.approx(summary["linear_acc"])
+    assert {k: evaluation[k] for k in FINAL} == pytest.approx({k: summary[k] for k in FINAL})
+    assert not (out / "resume.pt").exists()  # superseded by the encoder files once the run is done
     assert run["dataset"] == {"name": "digits", "train_size": 1437, "test_size": 360,
                               "image_shape": [1, 16, 16], "classes": [str(d) for d in range(10)]}
     embeddings = json.loads((out / "embeddings.json").read_text())
@@ -186,3 +196,86 @@ def test_train_reports_lr_every_step(simclr_run):
     _, _, reporter = simclr_run
     rates = reporter.values("lr")
     assert len(rates) == 22 and rates[0] == SIMCLR.lr and rates[-1] < rates[0]
+
+
+class StopAfterEpoch(ListReporter):
+    """Cancels right after the checkpoint of `epoch`, as a killed worker would leave it."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.stop_epoch = epoch
+
+    def should_stop(self) -> bool:
+        return bool(self.checkpoints) and self.checkpoints[-1][0] >= self.stop_epoch
+
+
+def test_resume_from_an_epoch_checkpoint_equals_an_uninterrupted_run(tmp_path):
+    spec = SMALL.model_copy(update={"epochs": 3, "random_baseline": False})
+    whole = ListReporter()
+    whole_summary = train(spec, tmp_path / "whole", whole)
+    assert whole.checkpoints == [(1, 4), (2, 8), (3, 12)]
+
+    first = StopAfterEpoch(2)
+    with pytest.raises(TrainingCanceled):
+        train(spec, tmp_path / "first", first)
+    checkpoint = tmp_path / "first" / "resume.pt"
+    assert first.checkpoints == [(1, 4), (2, 8)] and checkpoint.is_file()
+    assert set(torch.load(checkpoint, weights_only=True)) >= {"encoder", "head", "optimizer", "generator", "epoch",
+                                                              "step", "last_loss"}
+    second = ListReporter()
+    resumed_summary = train(spec, tmp_path / "second", second, resume_from=checkpoint)
+
+    assert min(m.step for m in second.metrics) == 9  # nothing at or before the checkpoint's step again
+    assert first.metrics + second.metrics == whole.metrics
+    drop = {"train_seconds"}
+    assert {k: v for k, v in resumed_summary.items() if k not in drop} == \
+        {k: v for k, v in whole_summary.items() if k not in drop}
+
+
+def test_evaluate_only_from_an_earlier_encoder_reproduces_its_probe(simclr_run, tmp_path):
+    out, summary, _ = simclr_run
+    spec = SIMCLR.model_copy(update={"epochs": 0, "init_from_run": 1, "random_baseline": False})
+    reporter = ListReporter()
+    again = train(spec, tmp_path, reporter, init_encoder=out / "encoder.safetensors")
+    assert reporter.values("loss") == [] and "encoder initialised from run 1" in reporter.messages
+    assert again["linear_acc"] == summary["linear_acc"] and again["knn_acc"] == summary["knn_acc"]
+    assert {m.step for m in reporter.metrics} == {0}
+
+
+def test_init_from_a_different_architecture_is_refused(simclr_run, tmp_path):
+    out, _, _ = simclr_run
+    spec = SMALL.model_copy(update={"encoder": "resnet18", "init_from_run": 1})
+    with pytest.raises(TrainingFailed, match=r"encoder \(small_cnn\) does not fit this spec's encoder \(resnet18\)"):
+        train(spec, tmp_path, ListReporter(), init_encoder=out / "encoder.safetensors")
+    with pytest.raises(TrainingFailed, match="was not handed to the engine"):
+        train(spec, tmp_path, ListReporter())
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop", "lars"])
+def test_every_optimiser_takes_a_finite_step(optimizer):
+    from worker.engine.optim import build_optimizer
+
+    spec = RunSpec(optimizer=optimizer, lr=0.01, nesterov=True, weight_decay=1e-4)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8, bias=False), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 2))
+    before = [p.detach().clone() for p in model.parameters()]
+    opt = build_optimizer(spec, [model])
+    model(torch.randn(16, 4)).pow(2).mean().backward()
+    opt.step()
+    after = list(model.parameters())
+    assert all(torch.isfinite(p).all() for p in after)
+    assert all(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
+
+
+def test_lars_scales_each_layer_step_to_its_norm():
+    from worker.engine.optim import LARS
+
+    weight = torch.nn.Parameter(torch.full((10, 10), 2.0))
+    weight.grad = torch.full((10, 10), 1000.0)
+    LARS([{"params": [weight], "weight_decay": 0.0}], lr=1.0, momentum=0.0, trust_coefficient=0.01).step()
+    # The step is trust * ||w|| / ||g|| * g: 1% of the weight's norm, whatever the gradient's size.
+    assert torch.allclose(weight, torch.full((10, 10), 2.0 * 0.99))
+
+
+def test_step_schedule_decays_every_n_epochs():
+    spec = RunSpec(schedule="step", lr=1.0, lr_step_epochs=2, lr_step_gamma=0.5, epochs=6)
+    assert [lr_at(step, spec, steps_per_epoch=3) for step in (1, 6, 7, 12, 13)] == [1.0, 1.0, 0.5, 0.5, 0.25]

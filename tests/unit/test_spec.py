@@ -40,10 +40,38 @@ def test_warmup_must_be_shorter_than_training():
 def test_schema_carries_defaults_bounds_help_and_groups():
     schema = run_spec_schema()
     props = schema["properties"]
-    assert props["epochs"]["default"] == 10 and props["epochs"]["minimum"] == 1
-    assert props["temperature"]["methods"] == ["simclr"]
+    assert props["epochs"]["default"] == 10 and props["epochs"]["minimum"] == 0
+    assert props["temperature"]["methods"] == ["simclr", "supcon"]
+    assert props["margin"]["methods"] == ["contrastive", "triplet_batch_hard", "triplet_batch_all",
+                                          "triplet_semihard"]
+    assert "supervised" not in props["projection_dim"]["methods"]
+    assert props["data_path"]["datasets"] == ["image_folder"] and props["nesterov"]["optimizers"] == ["sgd"]
     assert all("group" in p and p.get("description") for p in props.values())
-    assert schema["$defs"]["Method"]["enum"] == ["simclr", "supervised"]
+    assert schema["$defs"]["Method"]["enum"] == ["simclr", "supcon", "contrastive", "npairs", "triplet_batch_hard",
+                                                 "triplet_batch_all", "triplet_semihard", "supervised"]
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "words"),
+    [({"epochs": 0}, "epochs", "needs init_from_run"),
+     ({"dataset": "image_folder"}, "data_path", "needs data_path"),
+     ({"dataset": "digits", "data_path": "/x"}, "data_path", "image_folder only"),
+     ({"dataset": "stl10", "use_unlabeled": True, "method": "supcon"}, "use_unlabeled", "no labels"),
+     ({"dataset": "cifar10", "use_unlabeled": True}, "use_unlabeled", "stl10 only"),
+     ({"crop_scale_min": 0.5, "crop_scale_max": 0.4}, "crop_scale_max", "crop_scale_min (0.5)"),
+     ({"blur_sigma_min": 2.0, "blur_sigma_max": 1.0}, "blur_sigma_max", "blur_sigma_min (2.0)")],
+)
+def test_inconsistent_fields_name_the_field_and_the_fix(values, field, words):
+    with pytest.raises(ValidationError) as info:
+        RunSpec.model_validate(values)
+    error = info.value.errors()[0]
+    assert error["loc"] == (field,) and words in error["msg"]
+
+
+def test_evaluate_only_is_epochs_zero_with_an_earlier_run():
+    spec = RunSpec(epochs=0, init_from_run=7)
+    assert spec.epochs == 0 and spec.init_from_run == 7
+    assert RunSpec(dataset="stl10", use_unlabeled=True).use_unlabeled
 
 
 def test_spec_module_does_not_import_torch():

@@ -31,6 +31,9 @@ class PrintReporter:
     def should_stop(self) -> bool:
         return False
 
+    def checkpoint(self, path: Path, epoch: int, step: int) -> None:
+        pass
+
     def _elapsed(self) -> str:
         return f"[{time.perf_counter() - self.started:6.1f}s]"
 

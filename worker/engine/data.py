@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from worker.spec import RunSpec
+
+from .data_vision import inside_allowed, load_image_folder, load_vision
 from .errors import TrainingFailed
 
 DEFAULT_ROOT = Path("/usr/share/datasets")
@@ -37,19 +41,46 @@ class ImageData:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     classes: list[str]
+    unlabeled_images: torch.Tensor | None = None  # extra pretraining images without labels (STL-10's split)
 
     @property
     def image_shape(self) -> list[int]:
         return list(self.train_images.shape[1:])
 
+    @property
+    def pretrain_images(self) -> torch.Tensor:
+        """What pretraining iterates over: the labelled train split, then any unlabeled images."""
+        if self.unlabeled_images is None:
+            return self.train_images
+        return torch.cat([self.train_images, self.unlabeled_images])
 
-def load_dataset(name: str, root: Path | None = None) -> ImageData:
-    """Load a dataset by its RunSpec name; root is the folder holding the dataset folders."""
+    @property
+    def pretrain_labels(self) -> torch.Tensor:
+        """Labels of pretrain_images; -1 marks an unlabeled image (only label-free methods see those)."""
+        if self.unlabeled_images is None:
+            return self.train_labels
+        return torch.cat([self.train_labels, torch.full((len(self.unlabeled_images),), -1)])
+
+
+def load_dataset(dataset: str | RunSpec, root: Path | None = None,
+                 allowed_roots: Sequence[Path] = ()) -> ImageData:
+    """Load a RunSpec's dataset (or one by name, with default options).
+
+    root: the folder holding the dataset folders (downloads go there); allowed_roots: the
+    folders an image_folder's data_path may lie in (the server's ALLOWED_DATA_ROOTS).
+    """
+    spec = dataset if isinstance(dataset, RunSpec) else None
+    name = spec.dataset if spec is not None else str(dataset)
+    size = spec.image_size if spec is not None else None
     if name == "digits":
         return load_digits()
     if name == "fashion_mnist":
         return load_fashion_mnist(root)
-    raise TrainingFailed(f"unknown dataset {name!r}")
+    if name == "image_folder":
+        folder = inside_allowed(spec.data_path if spec is not None else None, allowed_roots)
+        return ImageData(*load_image_folder(folder, size))
+    arrays, unlabeled = load_vision(name, root, size, spec is not None and spec.use_unlabeled)
+    return ImageData(*arrays, unlabeled_images=unlabeled)
 
 
 def load_digits() -> ImageData:

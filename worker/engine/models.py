@@ -35,11 +35,17 @@ class Encoder(nn.Module):
         self.std.copy_(x.std(dim=(0, 2, 3)).clamp_min(1e-3).view_as(self.std))
 
 
-def build_encoder(spec: RunSpec, in_channels: int) -> Encoder:
+SMALL_STEM_MAX_SIZE = 64  # images this small lose too much to a stride-2 7x7 conv and a max-pool
+RESNET_FEATURES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
+
+
+def build_encoder(spec: RunSpec, in_channels: int, image_size: int = 32) -> Encoder:
+    """The spec's encoder for images of in_channels x image_size x image_size."""
     if spec.encoder == "small_cnn":
         return Encoder(small_cnn(in_channels), SMALL_CNN_WIDTHS[-1], in_channels)
-    if spec.encoder == "resnet18":
-        return Encoder(resnet18_small(in_channels), 512, in_channels)
+    if spec.encoder in RESNET_FEATURES:
+        backbone = resnet(spec.encoder, in_channels, small_stem=image_size <= SMALL_STEM_MAX_SIZE)
+        return Encoder(backbone, RESNET_FEATURES[spec.encoder], in_channels)
     raise ValueError(f"unknown encoder {spec.encoder!r}")
 
 
@@ -55,26 +61,30 @@ def small_cnn(in_channels: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
-def resnet18_small(in_channels: int) -> nn.Module:
-    """torchvision ResNet-18 with the CIFAR stem: a 3x3 stride-1 conv and no max-pool, as SimCLR for 32px."""
-    from torchvision.models import resnet18
+def resnet(name: str, in_channels: int, small_stem: bool) -> nn.Module:
+    """torchvision ResNet without its classifier; the small stem is SimCLR's for CIFAR (3x3 stride-1 conv,
+    no max-pool), the standard one a 7x7 stride-2 conv and a max-pool, either taking in_channels."""
+    import torchvision.models
 
-    net = resnet18(weights=None)
-    net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
-    net.maxpool = nn.Identity()
+    net = getattr(torchvision.models, name)(weights=None)
+    if small_stem:
+        net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+    elif in_channels != 3:
+        net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     net.fc = nn.Identity()
     return net
 
 
 def build_projection_head(spec: RunSpec, feature_dim: int) -> nn.Sequential:
-    """SimCLR's MLP head: Linear-BN-ReLU-Linear."""
-    hidden = spec.projection_hidden_dim
-    return nn.Sequential(
-        nn.Linear(feature_dim, hidden, bias=False),
-        nn.BatchNorm1d(hidden),
-        nn.ReLU(inplace=True),
-        nn.Linear(hidden, spec.projection_dim),
-    )
+    """SimCLR's MLP head: (Linear-BN-ReLU) x (depth - 1), then Linear to projection_dim."""
+    layers: list[nn.Module] = []
+    width = feature_dim
+    for _ in range(spec.projection_depth - 1):
+        layers += [nn.Linear(width, spec.projection_hidden_dim, bias=False),
+                   nn.BatchNorm1d(spec.projection_hidden_dim), nn.ReLU(inplace=True)]
+        width = spec.projection_hidden_dim
+    return nn.Sequential(*layers, nn.Linear(width, spec.projection_dim))
 
 
 def build_head(spec: RunSpec, feature_dim: int, num_classes: int) -> nn.Module:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple, Protocol
 
 
@@ -16,6 +17,10 @@ class Reporter(Protocol):
     def should_stop(self) -> bool:
         """True once a cancel was requested; the engine then raises TrainingCanceled."""
 
+    def checkpoint(self, path: Path, epoch: int, step: int) -> None:
+        """A resumable checkpoint of this epoch is complete at path (written atomically, loads with
+        torch.load(weights_only=True)); pass it back as train(resume_from=path) to continue after it."""
+
 
 class NullReporter:
     """Drops everything and never stops."""
@@ -28,6 +33,9 @@ class NullReporter:
 
     def should_stop(self) -> bool:
         return False
+
+    def checkpoint(self, path: Path, epoch: int, step: int) -> None:
+        pass
 
 
 class MetricPoint(NamedTuple):
@@ -43,6 +51,7 @@ class ListReporter:
 
     metrics: list[MetricPoint] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    checkpoints: list[tuple[int, int]] = field(default_factory=list)  # (epoch, step)
     stop_requested: bool = False
 
     def metric(self, name: str, value: float, step: int, epoch: float) -> None:
@@ -53,6 +62,9 @@ class ListReporter:
 
     def should_stop(self) -> bool:
         return self.stop_requested
+
+    def checkpoint(self, path: Path, epoch: int, step: int) -> None:
+        self.checkpoints.append((epoch, step))
 
     def values(self, name: str) -> list[float]:
         """Every value recorded for one metric, in order."""

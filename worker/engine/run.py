@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
-import platform
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torchvision
+from torch import nn
 
 from worker.spec import RunSpec
 
-from .checkpoint import save_encoder, save_module, save_tensors, write_json
-from .data import load_dataset, subset_train
+from .assess import Assessment, assess, random_baseline
+from .checkpoint import load_weights_into, save_encoder, save_module, save_tensors, write_json
+from .data import ImageData, load_dataset, subset_train
 from .device import resolve_device, runtime
 from .errors import TrainingFailed
-from .evaluate import encode, fit_linear_probe, silhouette, tsne_2d, tsne_sample_indices
-from .evaluate import knn_accuracy as knn
+from .evaluate import silhouette, tsne_2d, tsne_sample_indices
 from .losses import LOSSES
 from .models import build_encoder, build_head
 from .report import Reporter
-from .train import EVAL_BATCH_SIZE, pretrain
+from .resume import RESUME_NAME
+from .train import pretrain
+from .versions import versions
+
+FINAL_METRICS = ("linear_acc", "linear_acc_head", "knn_acc", "silhouette", "random_linear_acc", "random_knn_acc")
 
 
-def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | None = None) -> dict[str, float]:
+def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | None = None, *,
+          resume_from: Path | None = None, init_encoder: Path | None = None,
+          allowed_roots: Sequence[Path] = ()) -> dict[str, float]:
     """Train, evaluate and save one run into out_dir; returns the summary metrics.
 
+    resume_from: a resume.pt of an earlier attempt; training continues after its epoch.
+    init_encoder: an encoder.safetensors (spec.init_from_run's) to start from instead of random weights.
+    allowed_roots: the folders an image_folder data_path may lie in.
     Raises TrainingCanceled when the reporter asks to stop, TrainingFailed with a
     message for the user when the run cannot finish (divergence, missing data, ...).
     """
@@ -33,83 +42,98 @@ def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | No
     device = resolve_device(spec.device)
     with runtime(device):
         try:
-            return _train(spec, out_dir, reporter, data_root, device)
+            return _train(spec, out_dir, reporter, device, load_dataset(spec, data_root, allowed_roots),
+                          resume_from, init_encoder)
         except torch.OutOfMemoryError as error:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()  # the next run on this worker gets the memory back
             raise TrainingFailed(f"out of {device.type} memory with batch_size {spec.batch_size}; "
-                                 "lower batch_size or pick a smaller encoder") from error
+                                 "lower batch_size (halve it) or pick a smaller encoder") from error
 
 
-def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | None,
-           device: torch.device) -> dict[str, float]:
-    data = subset_train(load_dataset(spec.dataset, data_root), spec.max_train_samples, spec.seed)
-    reporter.message(f"loading {spec.dataset}: {len(data.train_labels)} train / "
+def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.device, data: ImageData,
+           resume_from: Path | None, init_encoder: Path | None) -> dict[str, float]:
+    data = subset_train(data, spec.max_train_samples, spec.seed)
+    extra = f" + {len(data.unlabeled_images)} unlabeled" if data.unlabeled_images is not None else ""
+    reporter.message(f"loading {spec.dataset}: {len(data.train_labels)} train{extra} / "
                      f"{len(data.test_labels)} test images")
-    num_classes, in_channels = len(data.classes), data.train_images.shape[1]
+    if spec.init_from_run is not None and init_encoder is None:
+        raise TrainingFailed(f"init_from_run: the encoder of run {spec.init_from_run} was not handed to the "
+                             "engine; check that the run exists and has an encoder.safetensors")
 
     torch.manual_seed(spec.seed)  # weight initialisation
-    encoder = build_encoder(spec, in_channels)
+    encoder = build_encoder(spec, data.image_shape[0], data.image_shape[-1])
     encoder.set_normalization(data.train_images)
-    head = build_head(spec, encoder.feature_dim, num_classes)
+    if init_encoder is not None:
+        load_weights_into(encoder, init_encoder, spec)
+        reporter.message(f"encoder initialised from run {spec.init_from_run}")
+    head = build_head(spec, encoder.feature_dim, len(data.classes))
     encoder.to(device)
     head.to(device)
     if device.type == "cuda":
         encoder.to(memory_format=torch.channels_last)
 
-    reporter.message("pretraining" if LOSSES[spec.method].head == "projection" else "supervised training")
-    result = pretrain(spec, encoder, head, data, device, reporter)
-    step, epoch = result.steps, float(spec.epochs)
+    if spec.epochs > 0:
+        reporter.message("pretraining" if LOSSES[spec.method].head == "projection" else "supervised training")
+    result = pretrain(spec, encoder, head, data, device, reporter, out_dir, resume_from)
 
     reporter.message(f"features of {len(data.train_labels)} train / {len(data.test_labels)} test images")
-    train_features = encode(encoder, data.train_images, EVAL_BATCH_SIZE[device.type], device)
-    test_features = encode(encoder, data.test_images, EVAL_BATCH_SIZE[device.type], device)
-    summary: dict[str, float] = {}
-    summary["knn_acc"] = knn(train_features, data.train_labels, test_features, data.test_labels,
-                             spec.knn_k, spec.knn_temperature, num_classes)
-
-    reporter.message("linear probe")
-    probe = fit_linear_probe(train_features, data.train_labels, num_classes, spec.probe_epochs, spec.seed)
-    summary["linear_acc"] = probe.accuracy(test_features, data.test_labels)
-    if LOSSES[spec.method].head == "projection":
-        head.eval()
-        with torch.no_grad():
-            head_probe = fit_linear_probe(head(train_features), data.train_labels, num_classes,
-                                          spec.probe_epochs, spec.seed)
-            summary["linear_acc_head"] = head_probe.accuracy(head(test_features), data.test_labels)
-
-    indices = tsne_sample_indices(len(data.test_labels), spec.tsne_samples)
-    reporter.message(f"t-SNE of {len(indices)} test embeddings")
-    sample_features = test_features[indices.to(test_features.device)].cpu()
-    sample_labels = data.test_labels[indices]
-    coords = tsne_2d(sample_features.numpy(), spec.seed)
-    summary["silhouette"] = silhouette(sample_features.numpy(), sample_labels.numpy())
+    uses_head = LOSSES[spec.method].head == "projection" and spec.epochs > 0
+    assessment = assess(spec, encoder, head if uses_head else None, data, device)
+    summary = dict(assessment.summary)
+    if spec.random_baseline:
+        reporter.message("probe and k-NN of a randomly initialised encoder (baseline)")
+        summary.update(random_baseline(spec, data, device))
+    summary.update(_embed_and_save(spec, out_dir, reporter, data, assessment))
     summary["final_loss"] = result.final_loss
     summary["train_seconds"] = result.seconds
 
-    for name in ("linear_acc", "linear_acc_head", "knn_acc", "silhouette"):
+    for name in FINAL_METRICS:
         if name in summary and summary[name] == summary[name]:  # NaN (undefined silhouette) is not a point
-            reporter.metric(name, summary[name], step, epoch)
+            reporter.metric(name, summary[name], result.steps, float(spec.epochs))
+    _save_checkpoints(spec, out_dir, reporter, data, encoder, head, assessment, summary)
+    (out_dir / RESUME_NAME).unlink(missing_ok=True)  # finished: the encoder files supersede it
+    return summary
 
-    reporter.message("saving artifacts")
-    save_encoder(out_dir / "encoder.safetensors", encoder, spec)
-    save_module(out_dir / "projection_head.safetensors", head, spec,
-                f"contrastlab-{LOSSES[spec.method].head}-v1")
-    save_tensors(out_dir / "linear_probe.safetensors", probe.state_dict(),
-                 {"spec": spec.model_dump_json(), "format": "contrastlab-linear-probe-v1"})
+
+def _embed_and_save(spec: RunSpec, out_dir: Path, reporter: Reporter, data: ImageData,
+                    assessment: Assessment) -> dict[str, float]:
+    """t-SNE of a fixed sample of test embeddings, their silhouette, saved as embeddings.json + features."""
+    indices = tsne_sample_indices(len(data.test_labels), spec.tsne_samples)
+    reporter.message(f"t-SNE of {len(indices)} test embeddings")
+    sample_features = assessment.test_features[indices.to(assessment.test_features.device)].cpu()
+    sample_labels = data.test_labels[indices]
+    coords = tsne_2d(sample_features.numpy(), spec.seed)
+    score = silhouette(sample_features.numpy(), sample_labels.numpy())
     save_tensors(out_dir / "features.safetensors", {"features": sample_features, "indices": indices})
     write_json(out_dir / "embeddings.json", {
         "method": "tsne",
-        "silhouette": summary["silhouette"],
+        "silhouette": score,
         "classes": data.classes,
         "points": [{"x": round(float(x), 4), "y": round(float(y), 4), "label": int(label), "index": int(index)}
                    for (x, y), label, index in zip(coords, sample_labels.tolist(), indices.tolist(), strict=True)],
     })
+    return {"silhouette": score}
+
+
+def _save_checkpoints(spec: RunSpec, out_dir: Path, reporter: Reporter, data: ImageData, encoder: nn.Module,
+                      head: nn.Module, assessment: Assessment, summary: dict[str, float]) -> None:
+    """Encoder, head and probe as safetensors; evaluation.json and run.json beside them."""
+    reporter.message("saving artifacts")
+    save_encoder(out_dir / "encoder.safetensors", encoder, spec, data.image_shape)
+    save_module(out_dir / "projection_head.safetensors", head, spec, f"contrastlab-{LOSSES[spec.method].head}-v1")
+    save_tensors(out_dir / "linear_probe.safetensors", assessment.probe.state_dict(),
+                 {"spec": spec.model_dump_json(), "format": "contrastlab-linear-probe-v1"})
+    write_json(out_dir / "evaluation.json", {
+        "classes": data.classes,
+        "confusion_matrix": assessment.confusion,  # rows: true class, columns: predicted class
+        **{name: summary[name] for name in FINAL_METRICS if name in summary},
+    })
     write_json(out_dir / "run.json", {
         "spec": spec.model_dump(mode="json"),
         "metrics": summary,
-        "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
-                     "python": platform.python_version()},
+        "versions": versions(),
         "dataset": {"name": spec.dataset, "train_size": len(data.train_labels),
                     "test_size": len(data.test_labels), "image_shape": data.image_shape,
                     "classes": data.classes},
     })
-    return summary

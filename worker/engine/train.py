@@ -5,22 +5,25 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from worker.spec import RunSpec
 
+from .assess import features
 from .augment import augment
 from .data import ImageData
 from .errors import TrainingCanceled, TrainingFailed
-from .evaluate import encode, knn_accuracy
+from .evaluate import knn_accuracy
 from .losses import LOSSES
 from .optim import build_optimizer, lr_at, set_lr
 from .report import Reporter
+from .resume import RESUME_NAME, TrainState, load_resume, save_resume
 
-EVAL_BATCH_SIZE = {"cpu": 256, "cuda": 1024}  # a CPU is fastest on cache-sized batches, a GPU on large ones
 CUDA_SYNC_EVERY = 10  # steps between loss fetches on a GPU; on a CPU fetching costs nothing
+DEVICE_DATA_FRACTION = 0.25  # uint8 images up to this share of GPU memory live there; larger sets stream
 
 
 @dataclass
@@ -30,24 +33,40 @@ class TrainResult:
     seconds: float
 
 
+def resident(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The images on the device when they fit its budget; otherwise in pinned host memory, sent per batch."""
+    if device.type != "cuda":
+        return images.to(device)
+    budget = DEVICE_DATA_FRACTION * torch.cuda.get_device_properties(device).total_memory
+    return images.to(device) if images.numel() <= budget else images.pin_memory()
+
+
 def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData, device: torch.device,
-             reporter: Reporter) -> TrainResult:
-    """Train encoder and head with the spec's method; reports loss/lr per step, train_acc and knn_acc per epoch."""
+             reporter: Reporter, out_dir: Path, resume_from: Path | None = None) -> TrainResult:
+    """Train encoder and head with the spec's method; reports loss/lr per step, train_acc and knn_acc per epoch.
+
+    After every epoch a resumable checkpoint goes to out_dir/resume.pt and the reporter hears of it;
+    with resume_from, training continues after that checkpoint's epoch and reports only later steps.
+    """
     started = time.perf_counter()
     objective = LOSSES[spec.method]
     on_cuda = device.type == "cuda"
-    images, labels = data.train_images.to(device), data.train_labels.to(device)
-    test_images = data.test_images.to(device)
+    images, labels = resident(data.pretrain_images, device), data.pretrain_labels.to(device)
     batch_size = min(spec.batch_size, len(images))
     # The ragged last batch is dropped: BatchNorm and NT-Xent's negatives want full batches.
     steps_per_epoch = len(images) // batch_size
     optimizer = build_optimizer(spec, [encoder, head])
     generator = torch.Generator(device=device).manual_seed(spec.seed)
+    state = TrainState(epoch=0, step=0, last_loss=math.nan)
+    if resume_from is not None:
+        state = load_resume(resume_from, {"encoder": encoder, "head": head}, optimizer, generator)
+        reporter.message(f"resuming after epoch {state.epoch} (step {state.step})")
+    forward = torch.compile(encoder) if spec.torch_compile else encoder
     sync_every = CUDA_SYNC_EVERY if on_cuda else 1
     pending: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, loss) not yet fetched from the device
-    step, last_loss = 0, math.nan
+    step, last_loss = state.step, state.last_loss
 
-    for epoch in range(1, spec.epochs + 1):
+    for epoch in range(state.epoch + 1, spec.epochs + 1):
         encoder.train()
         head.train()
         order = torch.randperm(len(images), generator=generator, device=device)
@@ -57,12 +76,13 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
             lr = set_lr(optimizer, lr_at(step, spec, steps_per_epoch))
             idx = order[i * batch_size:(i + 1) * batch_size]
             batch_labels = labels[idx]
+            batch = images[idx.to(images.device)].to(device, non_blocking=True)
             # All views go through the encoder as one batch: one forward and backward instead of several.
-            x = torch.cat([augment(images[idx], spec, generator) for _ in range(objective.views)])
+            x = torch.cat([augment(batch, spec, generator) for _ in range(objective.views)])
             if on_cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
-                outputs = head(encoder(x)).chunk(objective.views)
+                outputs = head(forward(x)).chunk(objective.views)
                 loss = objective.loss(outputs, batch_labels, spec)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -77,15 +97,22 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
             reporter.metric("train_acc", correct.item() / (steps_per_epoch * batch_size), step, float(epoch))
         # The last epoch's k-NN comes from the final evaluation, on the same features as the probe.
         if epoch % spec.knn_every == 0 and epoch < spec.epochs:
-            train_features = encode(encoder, images, EVAL_BATCH_SIZE[device.type], device)
-            test_features = encode(encoder, test_images, EVAL_BATCH_SIZE[device.type], device)
-            accuracy = knn_accuracy(train_features, labels, test_features, data.test_labels, spec.knn_k,
-                                    spec.knn_temperature, len(data.classes))
-            reporter.metric("knn_acc", accuracy, step, float(epoch))
-            if reporter.should_stop():
-                raise TrainingCanceled()
+            reporter.metric("knn_acc", _knn_monitor(spec, encoder, data, device), step, float(epoch))
+        path = out_dir / RESUME_NAME
+        save_resume(path, {"encoder": encoder, "head": head}, optimizer, generator, TrainState(epoch, step, last_loss))
+        reporter.checkpoint(path, epoch, step)
+        if reporter.should_stop():
+            raise TrainingCanceled()
 
     return TrainResult(final_loss=last_loss, steps=step, seconds=time.perf_counter() - started)
+
+
+def _knn_monitor(spec: RunSpec, encoder: nn.Module, data: ImageData, device: torch.device) -> float:
+    """k-NN accuracy of the current encoder: labelled train images vote for each test image."""
+    train_features = features(encoder, data.train_images, device)
+    test_features = features(encoder, data.test_images, device)
+    return knn_accuracy(train_features, data.train_labels, test_features, data.test_labels, spec.knn_k,
+                        spec.knn_temperature, len(data.classes))
 
 
 def _flush(pending: list[tuple[int, float, torch.Tensor]], reporter: Reporter, steps_per_epoch: int) -> float:

@@ -1,0 +1,57 @@
+"""Every method of the RunSpec trains end to end through the real service on digits.
+
+One stack (API, one Celery worker, the embedded broker, SQLite) for the module; all runs are
+submitted at once and the worker takes them in turn, so the cost is the training itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.stack import Stack
+from worker.spec import Method
+
+pytestmark = pytest.mark.integration
+
+METHODS = [m.value for m in Method]
+TINY = {"dataset": "digits", "epochs": 1, "batch_size": 128, "max_train_samples": 640, "probe_epochs": 20,
+        "tsne_samples": 50, "knn_every": 1}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, dict[str, dict[str, Any]]]]:
+    """Each method's final run record, after all of them ran on one stack."""
+    stack = Stack(Path(tmp_path_factory.mktemp("methods")) / "data")
+    try:
+        stack.start_api()
+        stack.start_worker()
+        runs = {method: stack.submit(method=method, name=method, **TINY) for method in METHODS}
+        yield stack, {method: stack.wait(run["id"], {"succeeded", "failed", "canceled"}, timeout=600)
+                      for method, run in runs.items()}
+    finally:
+        stack.stop()
+        print(stack.all_logs())  # shown by pytest only when a test failed
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_method_trains_through_the_service(finished, method):
+    stack, runs = finished
+    run = runs[method]
+    assert run["status"] == "succeeded", (run.get("error"), stack.all_logs())
+    summary = run["summary"]
+    # Digits are easy and random features already strong: any working method clears 0.5 (chance is 0.1).
+    for key in ("linear_acc", "knn_acc", "random_linear_acc", "random_knn_acc"):
+        assert 0.5 < summary[key] <= 1.0, (key, summary)
+    assert ("linear_acc_head" in summary) == (method != "supervised")
+    metrics = stack.http.get(f"/api/runs/{run['id']}/metrics", params={"limit": 10000}).json()["items"]
+    losses = [m["value"] for m in metrics if m["name"] == "loss"]
+    assert len(losses) == 640 // 128 and all(value == value for value in losses)
+    names = {a["name"] for a in stack.http.get(f"/api/runs/{run['id']}/artifacts").json()["items"]}
+    assert {"encoder.safetensors", "evaluation.json", "run.json"} <= names
+    evaluation = stack.http.get(f"/api/runs/{run['id']}/artifacts/evaluation.json").json()
+    assert sum(map(sum, evaluation["confusion_matrix"])) == 360
+    assert evaluation["linear_acc"] == pytest.approx(summary["linear_acc"])
