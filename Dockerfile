@@ -1,0 +1,33 @@
+# The API image: FastAPI, the dashboard, the CLI; no torch (the API never imports it).
+#   docker build -t contrastlab-api .        (docker-compose.yml builds it as the `api` service)
+
+FROM python:3.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
+WORKDIR /app
+# Dependencies first, so a source change does not reinstall them.
+COPY pyproject.toml constraints.txt README.md ./
+COPY backend/__init__.py backend/__init__.py
+COPY worker/__init__.py worker/__init__.py
+COPY contrastlab/__init__.py contrastlab/__init__.py
+RUN pip install -c constraints.txt -e .
+COPY backend backend
+# The API imports worker.spec and worker.celery_app only (never the engine); the whole package is small.
+COPY worker worker
+COPY contrastlab contrastlab
+COPY frontend frontend
+
+FROM python:3.11-slim-bookworm AS runtime
+ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+    DATA_DIR=/data HOST=0.0.0.0 PORT=8000 START_WORKER=0
+RUN useradd --create-home --uid 10001 --user-group contrastlab && mkdir /data && chown 10001:10001 /data
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+WORKDIR /app
+USER 10001:10001
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=5 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=4)"]
+# Waits for the database, runs the migrations, then serves (workers run elsewhere).
+CMD ["contrastlab", "serve", "--no-worker"]

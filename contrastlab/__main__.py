@@ -1,0 +1,5 @@
+"""`python -m contrastlab`: the same as the `contrastlab` command."""
+
+from contrastlab.cli import main
+
+main()

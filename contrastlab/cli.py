@@ -1,0 +1,243 @@
+"""`contrastlab`: submit, watch, compare and export runs from a shell; serve the API and start workers.
+
+Server URL and token come from --url/--token or CONTRASTLAB_URL/CONTRASTLAB_TOKEN (else API_URL/API_TOKEN).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from contrastlab import render
+from contrastlab.client import ApiError, Client, describe_detail, env_token, env_url
+from contrastlab.export import write_csv, write_tensorboard
+from contrastlab.follow import follow_runs
+from contrastlab.specs import SpecFileError, load_spec
+
+app = typer.Typer(help="Launch, watch, compare and export contrastive-learning runs.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console()
+errors = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+RunId = Annotated[int, typer.Argument(help="A run id, as `contrastlab ls` shows it.")]
+
+
+@app.callback()
+def _options(ctx: typer.Context,
+             url: Annotated[str | None, typer.Option(help="Server URL (env CONTRASTLAB_URL or API_URL).")] = None,
+             token: Annotated[str | None, typer.Option(help="Bearer token (env CONTRASTLAB_TOKEN or API_TOKEN).")]
+             = None,
+             retries: Annotated[int, typer.Option(help="Retries of an idempotent call on connection errors and "
+                                                   "502/503/504.", min=0, max=20)] = 5) -> None:
+    ctx.obj = {"url": url or env_url(), "token": token or env_token(), "retries": retries}
+
+
+def _client(ctx: typer.Context) -> Client:
+    return Client(ctx.obj["url"], ctx.obj["token"], retries=ctx.obj["retries"])
+
+
+def friendly(command: F) -> F:
+    """Errors a user can act on become one red line and exit code 1, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:  # a chosen exit code (click's Exit is a RuntimeError)
+            raise
+        except (ApiError, ConnectionError, SpecFileError, ValueError, RuntimeError, OSError) as exc:
+            errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_json(data: Any) -> None:
+    console.print_json(json.dumps(data))
+
+
+@app.command()
+@friendly
+def submit(ctx: typer.Context, spec_file: Annotated[Path, typer.Argument(help="A RunSpec as YAML.")],
+           seeds: Annotated[int, typer.Option(help="Submit N runs with seed 0..N-1 as one group "
+                                              "(0: the spec's own seed).", min=0, max=20)] = 0,
+           set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: --set epochs=5.")]
+           = None,
+           follow: Annotated[bool, typer.Option("--follow", "-f", help="Watch until every run ends; exit 1 "
+                                                "if any did not succeed.")] = False) -> None:
+    """Submit a spec file (once, or once per seed)."""
+    spec = load_spec(spec_file, set_ or [])
+    spec.setdefault("name", spec_file.stem)
+    with _client(ctx) as client:
+        try:
+            runs = client.submit_group(spec, range(seeds)) if seeds else [client.submit(spec)]
+        except ApiError as exc:
+            if exc.status_code == 422:
+                raise ValueError(f"{spec_file}: the server rejected the spec: {describe_detail(exc.detail)}"
+                                 ) from exc
+            raise
+        for run in runs:
+            console.print(f"run {run.id} queued: {run.name} (seed {run.spec.get('seed')})", highlight=False)
+        if not follow:
+            return
+        finals = follow_runs(client, runs, console)
+    if any(run.status != "succeeded" for run in finals):
+        raise typer.Exit(1)
+
+
+@app.command("ls")
+@friendly
+def list_runs(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+              offset: Annotated[int, typer.Option(min=0)] = 0,
+              status: Annotated[list[str] | None, typer.Option(help="Only this status (repeatable).")] = None,
+              search: Annotated[str, typer.Option(help="Name contains this, or a run id.")] = "",
+              group: Annotated[int | None, typer.Option(help="Only the runs of this seed group.")] = None,
+              as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False) -> None:
+    """List runs, newest first."""
+    with _client(ctx) as client:
+        runs, total = client.list_runs(limit, offset, status or (), search, group)
+    if as_json:
+        _print_json({"items": [run.model_dump() for run in runs], "total": total})
+    else:
+        console.print(render.runs_table(runs, total))
+
+
+@app.command()
+@friendly
+def show(ctx: typer.Context, run_id: RunId,
+         as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False) -> None:
+    """A run's state, final metrics, spec, artifacts and latest messages."""
+    with _client(ctx) as client:
+        run = client.get(run_id)
+        if as_json:
+            _print_json(run.model_dump())
+            return
+        for part in render.run_details(run, client.artifacts(run_id), client.log(run_id)):
+            console.print(part, highlight=False)
+
+
+@app.command()
+@friendly
+def cancel(ctx: typer.Context, run_id: RunId) -> None:
+    """Cancel a queued or running run."""
+    with _client(ctx) as client:
+        run = client.cancel(run_id)
+    what = "canceled" if run.status == "canceled" else "cancel requested; it stops at the next step-batch"
+    console.print(f"run {run.id}: {what}", highlight=False)
+
+
+@app.command()
+@friendly
+def metrics(ctx: typer.Context, run_id: RunId,
+            csv: Annotated[bool, typer.Option("--csv", help="Every point as CSV (name,step,epoch,value,time).")]
+            = False,
+            output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to a file, not stdout.")]
+            = None) -> None:
+    """A run's metric points: a summary table, or every point as CSV."""
+    with _client(ctx) as client:
+        points = client.metrics(run_id)
+        if csv:
+            if output is None:
+                write_csv(points, sys.stdout)
+                return
+            with output.open("w", newline="") as out:
+                rows = write_csv(points, out)
+            errors.print(f"{rows} points written to {output}", highlight=False)
+            return
+        console.print(render.metrics_table(list(points)))
+
+
+@app.command()
+@friendly
+def download(ctx: typer.Context, run_id: RunId,
+             artifact: Annotated[list[str] | None, typer.Option(help="An artifact name (repeatable); "
+                                                                "default: every artifact.")] = None,
+             output: Annotated[Path, typer.Option("-o", "--output", help="Directory to save into.")] = Path(".")
+             ) -> None:
+    """Download a run's artifacts (checked against their sha256)."""
+    with _client(ctx) as client:
+        names = artifact or [a.name for a in client.artifacts(run_id)]
+        if not names:
+            raise ValueError(f"run {run_id} has no artifacts yet (status {client.get(run_id).status})")
+        for name in names:
+            path = client.download(run_id, name, output)
+            console.print(f"{path} ({path.stat().st_size:,} bytes)", highlight=False)
+
+
+@app.command()
+@friendly
+def compare(ctx: typer.Context, run_ids: Annotated[list[int], typer.Argument(help="Two or more run ids.")]) -> None:
+    """Final metrics side by side and the spec fields that differ."""
+    if len(run_ids) < 2:
+        raise ValueError("compare needs at least two run ids")
+    with _client(ctx) as client:
+        runs = [client.get(run_id) for run_id in run_ids]
+    for table in render.compare_tables(runs):
+        console.print(table)
+
+
+@app.command()
+@friendly
+def export(ctx: typer.Context, run_id: RunId,
+           tensorboard: Annotated[Path | None, typer.Option(help="Write TensorBoard event files under DIR/run-ID.")]
+           = None,
+           csv: Annotated[Path | None, typer.Option(help="Write every point to this CSV file.")] = None) -> None:
+    """Export a run's metrics as TensorBoard event files and/or CSV."""
+    if tensorboard is None and csv is None:
+        raise ValueError("say where to: --tensorboard DIR and/or --csv FILE")
+    with _client(ctx) as client:
+        run = client.get(run_id)
+        points = list(client.metrics(run_id))
+    if tensorboard is not None:
+        folder = write_tensorboard(run, points, tensorboard)
+        console.print(f"{len(points)} points written to {folder} (tensorboard --logdir {tensorboard})",
+                      highlight=False)
+    if csv is not None:
+        with csv.open("w", newline="") as out:
+            write_csv(points, out)
+        console.print(f"{len(points)} points written to {csv}", highlight=False)
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (env HOST).")] = None,
+          port: Annotated[int | None, typer.Option(help="Port (env PORT).")] = None,
+          worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Start one worker beside "
+                                                      "the API (env START_WORKER).")] = None) -> None:
+    """Serve the API and dashboard, as `make run` does (migrations first, then one worker unless --no-worker)."""
+    for variable, value in (("HOST", host), ("PORT", port), ("START_WORKER", worker)):
+        if value is not None:
+            os.environ[variable] = str(int(value)) if isinstance(value, bool) else str(value)
+    from backend.launch import main as launch
+
+    launch()
+
+
+@app.command("worker")
+@friendly
+def start_worker(gpus: Annotated[str, typer.Option(help="One worker process per GPU, e.g. 0,1; each gets its "
+                                                   "own CUDA_VISIBLE_DEVICES. Empty: one worker.")] = "",
+                 name: Annotated[str, typer.Option(help="Worker name prefix (Celery node name).")] = "worker"
+                 ) -> None:
+    """Start Celery workers for the queue (BROKER_URL, API_URL, QUEUE, DATA_DIR from the environment)."""
+    from backend.config import Settings
+    from contrastlab.workers import parse_gpus, start_workers, supervise
+
+    devices = parse_gpus(gpus)
+    children = start_workers(Settings(), devices, name)
+    errors.print(f"started {len(children)} worker process(es): "
+                 + ", ".join(f"pid {c.pid}" for c in children), highlight=False)
+    raise typer.Exit(supervise(children))
+
+
+def main() -> None:
+    app()
+

@@ -1,0 +1,266 @@
+"""A small typed client of the ContrastLab REST API; the CLI is built on it and scripts can import it.
+
+    from contrastlab import Client
+    with Client("http://127.0.0.1:8000") as lab:
+        run = lab.submit({"method": "simclr", "dataset": "digits", "epochs": 2})
+        final = lab.wait(run.id, callback=print)
+
+Idempotent calls (GET, PUT) are retried on connection errors and 502/503/504 with backoff;
+a POST is sent once, so a submit never creates a run twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from contrastlab.models import Artifact, LogEntry, MetricPoint, Run, StreamEvent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRYABLE_STATUS = frozenset({502, 503, 504})
+
+
+class ApiError(Exception):
+    """The API answered with an error; `str()` names the field and the server's reason."""
+
+    def __init__(self, method: str, path: str, status_code: int, detail: Any) -> None:
+        self.status_code, self.detail = status_code, detail
+        super().__init__(f"{method} {path}: HTTP {status_code}: {describe_detail(detail)}")
+
+
+def describe_detail(detail: Any) -> str:
+    """FastAPI's error body in words: a 422 becomes one `field: reason (got value)` line per problem."""
+    if not isinstance(detail, list):
+        return str(detail)
+    lines = []
+    for problem in detail:
+        if not isinstance(problem, dict):
+            lines.append(str(problem))
+            continue
+        where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body") or "request"
+        got = f" (got {problem['input']!r})" if "input" in problem and not isinstance(problem["input"], dict) else ""
+        lines.append(f"{where}: {problem.get('msg', problem)}{got}")
+    return "; ".join(lines)
+
+
+def env_url() -> str:
+    return os.environ.get("CONTRASTLAB_URL") or os.environ.get("API_URL") or DEFAULT_URL
+
+
+def env_token() -> str | None:
+    return os.environ.get("CONTRASTLAB_TOKEN") or os.environ.get("API_TOKEN") or None
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[StreamEvent]:
+    """Events of a Server-Sent Events stream (comments and `retry:` skipped; multi-line data joined)."""
+    event_id: int | None = None
+    event, data = "", []
+    for line in lines:
+        if line.startswith(":") or line.startswith("retry:"):
+            continue
+        if line.startswith("id:"):
+            event_id = int(line[3:].strip())
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+        elif line == "" and event:
+            yield StreamEvent(id=event_id, event=event, data=json.loads("\n".join(data) or "{}"))
+            event_id, event, data = None, "", []
+
+
+class Client:
+    """One ContrastLab server. URL and token default to CONTRASTLAB_URL/CONTRASTLAB_TOKEN (or API_URL/API_TOKEN)."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0,
+                 retries: int = 5, backoff_s: float = 0.2, http: httpx.Client | None = None) -> None:
+        self.url = (url or env_url()).rstrip("/")
+        token = token if token is not None else env_token()
+        self.retries, self.backoff_s = retries, backoff_s
+        self.http = http or httpx.Client(base_url=self.url, timeout=timeout)
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- transport -----------------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send; retry idempotent methods on connection errors and 502/503/504; raise ApiError on 4xx/5xx."""
+        return self._retrying(method, path, lambda: self.http.request(method, path, **kwargs))
+
+    def _retrying(self, method: str, path: str, send: Callable[[], httpx.Response]) -> httpx.Response:
+        tries = self.retries + 1 if method.upper() in IDEMPOTENT else 1
+        delay = self.backoff_s
+        for attempt in range(1, tries + 1):
+            try:
+                response = send()
+            except httpx.TransportError as exc:
+                if attempt == tries:
+                    raise ConnectionError(f"{method} {self.url}{path}: {exc} (is the server running? "
+                                          f"set --url or CONTRASTLAB_URL)") from exc
+                log.warning("%s %s: %s; retrying in %.1f s", method, path, exc, delay)
+            else:
+                if response.status_code not in RETRYABLE_STATUS or attempt == tries:
+                    return _checked(method, path, response)
+                log.warning("%s %s: HTTP %s; retrying in %.1f s", method, path, response.status_code, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        raise AssertionError("unreachable")
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    # -- runs ----------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/api/health"))
+
+    def schema(self) -> dict[str, Any]:
+        """The RunSpec JSON Schema the server validates with."""
+        return dict(self._json("GET", "/api/schema/run-spec"))
+
+    def submit(self, spec: Mapping[str, Any] | BaseModel) -> Run:
+        """Queue one run; a field the server rejects raises ApiError (422) naming it."""
+        body = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else dict(spec)
+        return Run.model_validate(self._json("POST", "/api/runs", json=body))
+
+    def submit_group(self, spec: Mapping[str, Any] | BaseModel, seeds: Sequence[int]) -> list[Run]:
+        """Queue the spec once per seed as one group (the runs share `group_id`; compare shows mean ± std)."""
+        body = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else dict(spec)
+        page = self._json("POST", "/api/runs/group", json={"spec": body, "seeds": list(seeds)})
+        return [Run.model_validate(item) for item in page["items"]]
+
+    def get(self, run_id: int) -> Run:
+        return Run.model_validate(self._json("GET", f"/api/runs/{run_id}"))
+
+    def list_runs(self, limit: int = 50, offset: int = 0, status: Sequence[str] = (), search: str = "",
+                  group_id: int | None = None) -> tuple[list[Run], int]:
+        """One page of runs, newest first (filtered by status, name or id, group), and how many match."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset, "status": ",".join(status), "q": search}
+        if group_id is not None:
+            params["group_id"] = group_id
+        page = self._json("GET", "/api/runs", params={k: v for k, v in params.items() if v != ""})
+        return [Run.model_validate(item) for item in page["items"]], int(page["total"])
+
+    def cancel(self, run_id: int) -> Run:
+        """Queued: canceled at once; running: stops at the worker's next check. ApiError 409 when already final."""
+        return Run.model_validate(self._json("POST", f"/api/runs/{run_id}/cancel"))
+
+    # -- history and live events ---------------------------------------------
+    def _pages(self, path: str, after: int, page_size: int) -> Iterator[dict[str, Any]]:
+        while True:
+            page = self._json("GET", path, params={"after": after, "limit": page_size})
+            yield from page["items"]
+            if not page["items"]:
+                return
+            after = int(page["next_cursor"])
+
+    def metrics(self, run_id: int, after: int = 0, page_size: int = 5000) -> Iterator[MetricPoint]:
+        """Every recorded metric point in order, fetched page by page with the server's cursor."""
+        for item in self._pages(f"/api/runs/{run_id}/metrics", after, page_size):
+            yield MetricPoint.model_validate(item)
+
+    def log(self, run_id: int) -> list[LogEntry]:
+        """Status changes and the worker's messages, in order."""
+        return [LogEntry.model_validate(item) for item in self._pages(f"/api/runs/{run_id}/log", 0, 5000)]
+
+    def follow(self, run_id: int, after: int = 0) -> Iterator[StreamEvent]:
+        """The run's live events until `end`; a dropped connection resumes with Last-Event-ID, losing nothing."""
+        cursor, failures = after, 0
+        while True:
+            try:
+                headers = {"Last-Event-ID": str(cursor)}
+                with self.http.stream("GET", f"/api/runs/{run_id}/events", headers=headers,
+                                      timeout=httpx.Timeout(30.0, read=120.0)) as response:
+                    if response.status_code != 200:
+                        response.read()
+                        _checked("GET", f"/api/runs/{run_id}/events", response)
+                    for event in parse_sse(response.iter_lines()):
+                        failures = 0
+                        cursor = event.id if event.id is not None else cursor
+                        yield event
+                        if event.event == "end":
+                            return
+            except httpx.TransportError as exc:
+                failures += 1
+                if failures > self.retries:
+                    raise ConnectionError(f"lost the event stream of run {run_id}: {exc}") from exc
+                log.warning("event stream of run %s dropped (%s); resuming after %s", run_id, exc, cursor)
+                time.sleep(min(self.backoff_s * 2 ** failures, 10.0))
+
+    def wait(self, run_id: int, callback: Callable[[StreamEvent], object] | None = None) -> Run:
+        """Block until the run is final, calling `callback` with each live event; returns the final run."""
+        for event in self.follow(run_id):
+            if callback is not None:
+                callback(event)
+            if event.event == "end":
+                return Run.model_validate(event.data)
+        return self.get(run_id)
+
+    # -- artifacts -----------------------------------------------------------
+    def artifacts(self, run_id: int) -> list[Artifact]:
+        return [Artifact.model_validate(a) for a in self._json("GET", f"/api/runs/{run_id}/artifacts")["items"]]
+
+    def download(self, run_id: int, name: str, directory: Path | str = ".") -> Path:
+        """Save one artifact into `directory` and check its sha256 against the server's record."""
+        found = {a.name: a for a in self.artifacts(run_id)}
+        if name not in found:
+            raise ApiError("GET", f"/api/runs/{run_id}/artifacts/{name}", 404,
+                           f"run {run_id} has no artifact {name!r}; it has: {', '.join(sorted(found)) or 'none'}")
+        target = Path(directory) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{name}.part")
+
+        def fetch() -> httpx.Response:
+            with self.http.stream("GET", found[name].url) as response:
+                if response.status_code != 200:
+                    response.read()  # the error body, for the message
+                    return response
+                with partial.open("wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+                return response
+
+        self._retrying("GET", found[name].url, fetch)
+        digest = _sha256(partial)
+        if digest != found[name].sha256:
+            partial.unlink(missing_ok=True)
+            raise ValueError(f"{name}: sha256 {digest} does not match the server's {found[name].sha256}")
+        partial.replace(target)
+        return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _checked(method: str, path: str, response: httpx.Response) -> httpx.Response:
+    if response.status_code < 400:
+        return response
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text[:500]
+    raise ApiError(method, path, response.status_code, detail)

@@ -1,0 +1,73 @@
+"""`contrastlab worker`: one Celery worker process per GPU, each seeing only its own device.
+
+Celery's guidance for GPUs is one process per device; CUDA_VISIBLE_DEVICES is set before the child starts, so
+no process ever initialises a device that is not its own. The children die with this process (SIGTERM is
+passed on; on Linux they also get SIGTERM if it is killed).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from backend.config import Settings
+from backend.launch import _die_with_parent, worker_command
+
+
+def parse_gpus(gpus: str) -> list[str]:
+    """'0,1' → ['0', '1']; an empty string means one worker that sees the devices the environment gives it."""
+    devices = [part.strip() for part in gpus.split(",") if part.strip()]
+    bad = [device for device in devices if not device.isdigit() and not device.startswith(("GPU-", "MIG-"))]
+    if bad:
+        raise ValueError(f"--gpus {gpus!r}: {', '.join(bad)} is not a GPU index or UUID; write e.g. --gpus 0,1")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"--gpus {gpus!r} names a GPU twice; one worker per GPU")
+    return devices
+
+
+def worker_env(settings: Settings, device: str | None) -> dict[str, str]:
+    env = dict(os.environ, DATA_DIR=str(settings.data_dir.resolve()), API_URL=settings.resolved_api_url,
+               BROKER_URL=settings.resolved_broker_url, QUEUE=settings.queue)
+    if device is not None:
+        env["CUDA_VISIBLE_DEVICES"] = device
+    return env
+
+
+def start_workers(settings: Settings, devices: Sequence[str], name: str) -> list[subprocess.Popen[bytes]]:
+    """One worker per device named `<name>-gpu<device>@host`, or a single `<name>@host` when no device is given."""
+    plan: list[tuple[str | None, str]] = [(d, f"{name}-gpu{d}") for d in devices] or [(None, name)]
+    return [subprocess.Popen(worker_command(settings, node), env=worker_env(settings, device),
+                             preexec_fn=_die_with_parent)
+            for device, node in plan]
+
+
+def supervise(children: Sequence[subprocess.Popen[bytes]], grace_s: float = 60.0) -> int:
+    """Wait until a child exits or we are told to stop; then stop the rest. Returns the first exit code."""
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        code = next((child.returncode for child in children if child.returncode is not None), 0)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)  # Celery's warm shutdown: the current run hands back
+        deadline = time.monotonic() + grace_s
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        return code
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,200 @@
+"""Every `contrastlab` command against the real stack (uvicorn, a Celery worker, Redis, real training on digits)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from unittest import mock
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from contrastlab.cli import app
+from tests.integration.conftest import _redis_url, _stack
+from tests.stack import ROOT, Stack
+
+pytestmark = pytest.mark.integration
+QUICK = ROOT / "examples" / "digits_quick.yaml"
+FAST = ["--set", "probe_epochs=20", "--set", "tsne_samples=100", "--set", "random_baseline=false", "--set",
+        "max_train_samples=400"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One API and worker on Redis for the whole module (the CLI's commands share its runs)."""
+    with mock.patch.dict(os.environ, {"OMP_NUM_THREADS": "1"}):  # the worker shares two cores with the suite
+        yield from _stack(tmp_path_factory.mktemp("cli"), _redis_url(), "")
+
+
+def cli(stack: Stack, *args: str) -> Result:
+    """`contrastlab --url <stack> ARGS` in this process, with a wide terminal so tables do not wrap."""
+    return CliRunner().invoke(app, ["--url", stack.url, *args], env={"COLUMNS": "250"})
+
+
+@pytest.fixture(scope="module")
+def followed(stack: Stack) -> tuple[list[dict], Result]:
+    """Two seeds of the digits example, submitted and followed to the end by the CLI."""
+    result = cli(stack, "submit", str(QUICK), "--seeds", "2", "--follow", *FAST)
+    assert result.exit_code == 0, result.stdout + result.stderr + stack.all_logs()
+    runs = [r for r in stack.http.get("/api/runs").json()["items"] if r["name"] == "digits quick"]
+    assert len(runs) == 2
+    return sorted(runs, key=lambda r: r["id"]), result
+
+
+@pytest.fixture(scope="module")
+def seeded(followed: tuple[list[dict], Result]) -> list[dict]:
+    return followed[0]
+
+
+def test_submit_seeds_as_one_group(seeded):
+    assert [r["spec"]["seed"] for r in seeded] == [0, 1]
+    assert all(r["status"] == "succeeded" for r in seeded)
+    assert seeded[0]["group_id"] == seeded[1]["group_id"] is not None
+    assert seeded[0]["spec"]["probe_epochs"] == 20  # --set applied
+
+
+def test_submit_follow_prints_each_run_and_its_final_metrics(followed):
+    runs, result = followed
+    for run in runs:
+        assert f"run {run['id']} queued: digits quick (seed {run['spec']['seed']})" in result.stdout
+        assert f"run {run['id']} (digits quick) succeeded: " in result.stdout
+        assert f"linear_acc {run['summary']['linear_acc']:.4g}" in result.stdout
+    assert result.stdout.count("epoch 2.0/2") == 2  # each bar's last state
+
+
+def test_submit_rejected_field_is_named_and_exits_nonzero(stack):
+    result = cli(stack, "submit", str(QUICK), "--set", "temperature=0")
+    assert result.exit_code == 1
+    assert "digits_quick.yaml: the server rejected the spec: temperature: " in result.stderr
+    assert "(got 0)" in result.stderr
+
+
+def test_submit_unreadable_spec_file(stack, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    result = cli(stack, "submit", str(bad))
+    assert result.exit_code == 1 and "a spec is a mapping of RunSpec fields" in result.stderr
+    result = cli(stack, "submit", str(QUICK), "--set", "epochs")
+    assert result.exit_code == 1 and "write it as field=value" in result.stderr
+
+
+def test_cancel_stops_a_followed_run_and_follow_exits_nonzero(stack, tmp_path):
+    long_run = tmp_path / "long.yaml"
+    long_run.write_text("name: long\nmethod: simclr\ndataset: digits\nepochs: 300\nbatch_size: 64\n")
+    env = dict(os.environ, CONTRASTLAB_URL=stack.url, COLUMNS="200")
+    follower = subprocess.Popen([sys.executable, "-m", "contrastlab", "submit", str(long_run), "--follow"],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert follower.stdout is not None
+        first = follower.stdout.readline()  # "run N queued: long (seed 0)"
+        run_id = int(first.split()[1])
+        stack.wait(run_id, {"running"}, timeout=60)
+        result = cli(stack, "cancel", str(run_id))
+        assert result.exit_code == 0 and f"run {run_id}: cancel requested" in result.stdout
+        out, err = follower.communicate(timeout=60)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 1, out + err
+    assert f"run {run_id} (long) canceled" in out
+    assert "error" not in err  # a run that did not succeed is the exit code, not an error
+    again = cli(stack, "cancel", str(run_id))
+    assert again.exit_code == 1 and "409" in again.stderr and "already canceled" in again.stderr
+
+
+def test_ls_lists_runs(stack, seeded):
+    table = cli(stack, "ls")
+    assert table.exit_code == 0
+    for run in seeded:
+        assert f" {run['id']} " in table.stdout
+    assert "digits quick" in table.stdout and "succeeded" in table.stdout
+    listed = json.loads(cli(stack, "ls", "--json", "--limit", "500").stdout)
+    assert {r["id"] for r in seeded} <= {r["id"] for r in listed["items"]}
+    assert listed["total"] >= 2
+    group = json.loads(cli(stack, "ls", "--json", "--group", str(seeded[0]["group_id"])).stdout)
+    assert sorted(r["id"] for r in group["items"]) == [r["id"] for r in seeded]
+    failed = json.loads(cli(stack, "ls", "--json", "--status", "failed", "--search", "digits quick").stdout)
+    assert failed["total"] == 0
+
+
+def test_show_prints_state_metrics_spec_and_artifacts(stack, seeded):
+    run = seeded[0]
+    result = cli(stack, "show", str(run["id"]))
+    assert result.exit_code == 0, result.stderr
+    for text in ("succeeded", "linear_acc", "probe_epochs: 20", "encoder.safetensors", "run.json"):
+        assert text in result.stdout
+    assert json.loads(cli(stack, "show", str(run["id"]), "--json").stdout)["summary"] == run["summary"]
+    missing = cli(stack, "show", "999999")
+    assert missing.exit_code == 1 and "404" in missing.stderr and "run 999999 not found" in missing.stderr
+
+
+def test_metrics_csv_has_every_point(stack, seeded, tmp_path):
+    run_id = seeded[0]["id"]
+    stored = stack.http.get(f"/api/runs/{run_id}/metrics", params={"limit": 10000}).json()["items"]
+    result = cli(stack, "metrics", str(run_id), "--csv")
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == len(stored) > 0
+    assert [(r["name"], int(r["step"]), float(r["value"])) for r in rows] == \
+        [(p["name"], p["step"], p["value"]) for p in stored]
+    assert cli(stack, "metrics", str(run_id), "--csv", "-o", str(tmp_path / "m.csv")).exit_code == 0
+    assert (tmp_path / "m.csv").read_text() == result.stdout
+    table = cli(stack, "metrics", str(run_id))
+    assert "loss" in table.stdout and "last value" in table.stdout
+
+
+def test_download_every_artifact_or_one(stack, seeded, tmp_path):
+    run_id = seeded[0]["id"]
+    listed = {a["name"]: a for a in stack.http.get(f"/api/runs/{run_id}/artifacts").json()["items"]}
+    result = cli(stack, "download", str(run_id), "-o", str(tmp_path / "all"))
+    assert result.exit_code == 0, result.stderr
+    for name, artifact in listed.items():
+        assert hashlib.sha256((tmp_path / "all" / name).read_bytes()).hexdigest() == artifact["sha256"]
+    one = cli(stack, "download", str(run_id), "--artifact", "run.json", "-o", str(tmp_path / "one"))
+    assert one.exit_code == 0 and [p.name for p in (tmp_path / "one").iterdir()] == ["run.json"]
+    absent = cli(stack, "download", str(run_id), "--artifact", "nope.bin", "-o", str(tmp_path))
+    assert absent.exit_code == 1 and "has no artifact 'nope.bin'" in absent.stderr
+
+
+def test_compare_shows_final_metrics_and_differing_fields(stack, seeded):
+    result = cli(stack, "compare", *(str(r["id"]) for r in seeded))
+    assert result.exit_code == 0, result.stderr
+    assert "spec fields that differ" in result.stdout and "linear_acc" in result.stdout
+    differing = result.stdout.split("spec fields that differ")[1]
+    assert "seed" in differing and "epochs" not in differing  # only the seed differs
+
+
+def test_export_tensorboard_reads_back_with_tensorboard(stack, seeded, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = seeded[0]
+    result = cli(stack, "export", str(run["id"]), "--tensorboard", str(tmp_path / "tb"), "--csv",
+                 str(tmp_path / "m.csv"))
+    assert result.exit_code == 0, result.stderr
+    events = EventAccumulator(str(tmp_path / "tb" / f"run-{run['id']}"))
+    events.Reload()
+    losses = [p for p in stack.http.get(f"/api/runs/{run['id']}/metrics", params={"limit": 10000}).json()["items"]
+              if p["name"] == "loss"]
+    scalars = events.Scalars("loss")
+    assert [(s.step, s.value) for s in scalars] == [(p["step"], pytest.approx(p["value"], rel=1e-6)) for p in losses]
+    assert events.Scalars("final/linear_acc")[0].value == pytest.approx(run["summary"]["linear_acc"], rel=1e-6)
+    assert (tmp_path / "tb" / f"run-{run['id']}" / "spec.yaml").read_text().count("seed: 0") == 1
+    assert (tmp_path / "m.csv").read_text().startswith("name,step,epoch,value,time\n")
+
+
+@pytest.mark.parametrize(("gpus", "message"), [("0,0", "names a GPU twice"), ("a", "not a GPU index")])
+def test_worker_refuses_a_bad_gpu_list(gpus, message):
+    result = CliRunner().invoke(app, ["worker", "--gpus", gpus])
+    assert result.exit_code == 1 and message in result.stderr
+
+
+def test_unreachable_server_is_one_clear_line():
+    result = CliRunner().invoke(app, ["--url", "http://127.0.0.1:9", "--retries", "1", "show", "1"])
+    assert result.exit_code == 1
+    assert "is the server running? set --url or CONTRASTLAB_URL" in result.stderr
