@@ -1,5 +1,7 @@
 // The one HTTP client every view uses: JSON in, JSON out, errors as ApiError.
 
+import { signIn } from "./auth.js";
+
 /** An HTTP error with the status and the parsed `detail` of FastAPI's body. */
 export class ApiError extends Error {
   /**
@@ -35,7 +37,7 @@ function describeDetail(status, detail) {
  * @param {unknown} [body] sent as JSON when given
  * @param {AbortSignal} [signal]
  */
-export async function request(method, path, body, signal) {
+export async function request(method, path, body, signal, retried = false) {
   const init = { method, headers: { Accept: "application/json" }, signal };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -47,6 +49,10 @@ export async function request(method, path, body, signal) {
   } catch (err) {
     if (err && err.name === "AbortError") throw err;
     throw new ApiError(0, null);
+  }
+  if (response.status === 401 && !retried) {
+    await signIn(); // the server wants its API token: ask once, then the session cookie carries it
+    return request(method, path, body, signal, true);
   }
   const text = await response.text();
   let data = null;
@@ -66,15 +72,33 @@ export async function request(method, path, body, signal) {
 
 const get = (path, signal) => request("GET", path, undefined, signal);
 
+/** URL query from an object; arrays become comma-separated, empty values are left out. */
+function queryString(params) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    const text = Array.isArray(value) ? value.join(",") : value;
+    if (text !== undefined && text !== null && text !== "") search.set(key, String(text));
+  }
+  return search.toString();
+}
+
 let schemaPromise = null;
 
 /** Endpoints of the REST API, one function each. */
 export const api = {
   health: () => get("/api/health"),
-  listRuns: (limit = 50, offset = 0, signal) => get(`/api/runs?limit=${limit}&offset=${offset}`, signal),
+  /** A page of runs; `params`: limit, offset, sort, order, status, method, dataset, encoder, q, group_id, ids. */
+  listRuns: (params = {}, signal) => get(`/api/runs?${queryString(params)}`, signal),
   getRun: (id, signal) => get(`/api/runs/${id}`, signal),
   createRun: (spec) => request("POST", "/api/runs", spec),
+  createGroup: (spec, seeds) => request("POST", "/api/runs/group", { spec, seeds }),
   cancelRun: (id) => request("POST", `/api/runs/${id}/cancel`),
+  deleteRun: (id) => request("DELETE", `/api/runs/${id}`),
+  /** Downsampled series of a run's metrics: `{names, x: "step"|"epoch"|"time", points}`. */
+  series: (id, params = {}, signal) => get(`/api/runs/${id}/series?${queryString(params)}`, signal),
+  metricsCsvUrl: (id) => `/api/runs/${id}/metrics.csv`,
+  /** A JSON artifact of a run (e.g. evaluation.json); 404 when the run has none. */
+  artifactJson: (id, name, signal) => get(`/api/runs/${id}/artifacts/${encodeURIComponent(name)}`, signal),
   metrics: (id, after = 0, limit = 5000, signal) => get(`/api/runs/${id}/metrics?after=${after}&limit=${limit}`, signal),
   log: (id, after = 0, signal) => get(`/api/runs/${id}/log?after=${after}`, signal),
   artifacts: (id, signal) => get(`/api/runs/${id}/artifacts`, signal),

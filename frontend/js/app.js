@@ -5,6 +5,7 @@
 import * as runsView from "./views/runs.js";
 import * as newRunView from "./views/new_run.js";
 import * as runView from "./views/run.js";
+import * as compareView from "./views/compare.js";
 import { h } from "./dom.js";
 
 /** [pattern, view, nav key]; the pattern's groups become `params`. */
@@ -12,6 +13,7 @@ const ROUTES = [
   [/^\/?$/, runsView, "runs"],
   [/^\/new$/, newRunView, "new"],
   [/^\/runs\/(\d+)$/, runView, "runs"],
+  [/^\/compare$/, compareView, "compare"],
 ];
 
 const notFoundView = {

@@ -40,6 +40,12 @@ function themeLayout() {
   };
 }
 
+/** Colours for an extra axis (e.g. `yaxis2`), which the theme layout does not cover. */
+export function axisTheme() {
+  const grid = cssVar("--chart-grid");
+  return { gridcolor: grid, zerolinecolor: grid, linecolor: grid, tickcolor: grid, color: cssVar("--muted") };
+}
+
 /** Expand Plotly's dotted keys ("xaxis.gridcolor") into nested objects for newPlot. */
 function nest(flat) {
   const out = {};
@@ -98,11 +104,13 @@ export function disposeChart(div) {
 }
 
 let webgl = null;
-/** `scattergl` when WebGL works, else `scatter` (headless or locked-down browsers). */
+/** `scattergl` when WebGL works, else `scatter` (headless or locked-down browsers). Plotly's WebGL
+ * traces compile code with `new Function`, so a Content-Security-Policy without 'unsafe-eval'
+ * rules them out too (they would draw "WebGL is not supported" instead of the curve). */
 export function fastScatterType() {
   if (webgl === null) {
     try {
-      webgl = !!document.createElement("canvas").getContext("webgl");
+      webgl = new Function("return true")() && !!document.createElement("canvas").getContext("webgl");
     } catch {
       webgl = false;
     }

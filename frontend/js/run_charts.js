@@ -1,13 +1,14 @@
 // The run page's live charts: loss per step and accuracy per epoch. Points stream in with
 // Plotly.extendTraces (batched every FLUSH_MS), never by redrawing the whole figure.
 
-import { chartLayout, drawChart, disposeChart, fastScatterType, plotlyReady, COLORWAY } from "./charts.js";
+import { axisTheme, chartLayout, drawChart, disposeChart, fastScatterType, plotlyReady, COLORWAY } from "./charts.js";
 
 const FLUSH_MS = 200;
 
 /** Metric name -> [chart key, trace index, x field]. */
 const ROUTES = {
   loss: ["loss", 0, "step"],
+  lr: ["loss", 1, "step"],
   knn_acc: ["acc", 0, "epoch"],
   train_acc: ["acc", 1, "epoch"],
   linear_acc: ["acc", 2, "epoch"],
@@ -21,6 +22,8 @@ function lossTraces() {
   return [
     { name: "loss", type, mode: "lines", x: [], y: [], line: { color: COLORWAY[0], width: 1.6 },
       hovertemplate: "step %{x}<br>loss %{y:.4f}<extra></extra>" },
+    { name: "learning rate", type, mode: "lines", x: [], y: [], yaxis: "y2", line: { color: COLORWAY[1], width: 1.2, dash: "dot" },
+      hovertemplate: "step %{x}<br>lr %{y:.3g}<extra></extra>" },
   ];
 }
 
@@ -64,7 +67,8 @@ export class MetricCharts {
     this.empty.acc = traces.acc.every((t) => t.x.length === 0);
     await Promise.all([
       drawChart(this.divs.loss, traces.loss, chartLayout({
-        xTitle: "step", yTitle: "loss", showlegend: false,
+        xTitle: "step", yTitle: "loss",
+        yaxis2: { ...axisTheme(), title: { text: "learning rate" }, overlaying: "y", side: "right", showgrid: false, exponentformat: "e", automargin: true },
         annotations: this.empty.loss ? WAITING : [],
       })),
       drawChart(this.divs.acc, traces.acc, chartLayout({

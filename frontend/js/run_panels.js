@@ -13,16 +13,22 @@ const SUMMARY_CARDS = [
   ["train_seconds", "Training time", "train-seconds", formatDuration],
 ];
 
-/** The summary box: one card per final figure, "—" until known. */
+/** Summary key of the randomly initialised encoder's figure shown under a trained one. */
+const BASELINES = { linear_acc: "random_linear_acc", knn_acc: "random_knn_acc" };
+
+/** The summary box: one card per final figure, "—" until known; accuracies with the random-init baseline. */
 export class SummaryPanel {
   constructor() {
     this.values = {};
     this.cards = new Map();
+    this.baselines = new Map();
     this.element = h("section", { class: "summary", "aria-label": "Summary", "data-testid": "summary" },
       SUMMARY_CARDS.map(([key, label, testid]) => {
         const value = h("span", { class: "card-value", "data-testid": testid }, "—");
         this.cards.set(key, value);
-        return h("div", { class: `card card-${key}` }, h("span", { class: "card-label" }, label), value);
+        const baseline = key in BASELINES ? h("span", { class: "card-baseline muted", "data-testid": `${testid}-random`, hidden: true }) : null;
+        if (baseline) this.baselines.set(key, baseline);
+        return h("div", { class: `card card-${key}` }, h("span", { class: "card-label" }, label), value, baseline);
       }));
   }
 
@@ -38,6 +44,11 @@ export class SummaryPanel {
       if (value === undefined) el.removeAttribute("data-value");
       else el.dataset.value = String(value);
       el.closest(".card").classList.toggle("known", value !== undefined);
+    }
+    for (const [key, el] of this.baselines) {
+      const random = this.values[BASELINES[key]];
+      el.hidden = random === undefined;
+      setText(el, random === undefined ? "" : `random init: ${formatPercent(random)}`);
     }
   }
 }
@@ -71,8 +82,9 @@ export function checkpointButton(items) {
     h("span", { class: "button-note" }, ` ${formatBytes(encoder.size)}`));
 }
 
-/** Draw the t-SNE map: one trace per class, so the legend names the classes. */
-export async function drawTsne(div, embedding) {
+/** Draw the t-SNE map: one trace per class, so the legend names the classes. `compact`: the small
+ * maps of the compare grid, drawn as SVG (a page may hold only ~16 WebGL contexts). */
+export async function drawTsne(div, embedding, { compact = false } = {}) {
   const classes = embedding.classes || [];
   const byLabel = new Map();
   for (const point of embedding.points || []) {
@@ -82,21 +94,21 @@ export async function drawTsne(div, embedding) {
     group.y.push(point.y);
     group.index.push(point.index);
   }
-  const type = fastScatterType();
+  const type = compact ? "scatter" : fastScatterType();
   const traces = [...byLabel.keys()].sort((a, b) => a - b).map((label) => {
     const name = classes[label] ?? String(label);
     const group = byLabel.get(label);
     return {
       name, type, mode: "markers", x: group.x, y: group.y, customdata: group.index,
-      marker: { size: 6, opacity: 0.8 },
+      marker: { size: compact ? 4 : 6, opacity: 0.8 },
       hovertemplate: `class ${name}<br>test image %{customdata}<extra></extra>`,
     };
   });
   const hidden = { showticklabels: false, showgrid: false, zeroline: false, showline: false, ticks: "", title: { text: "" } };
   await drawChart(div, traces, chartLayout({
     xaxis: hidden, yaxis: { ...hidden, scaleanchor: "x" },
-    legend: { orientation: "v", x: 1.02, y: 1, yanchor: "top", title: { text: "class" } },
-    margin: { l: 8, r: 8, t: 36, b: 8 },
+    legend: { orientation: "v", x: 1.02, y: 1, yanchor: "top", title: { text: "class" }, font: { size: compact ? 10 : 12 } },
+    margin: compact ? { l: 4, r: 4, t: 4, b: 4 } : { l: 8, r: 8, t: 36, b: 8 },
   }));
 }
 

@@ -16,9 +16,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, start_service
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a fresh service (no runs yet), stopped at the end of the session."""
+    """Base URL of a fresh service (no runs yet) for each test module, stopped after it."""
     external = os.environ.get("CONTRASTLAB_URL")
     if external:
         yield external.rstrip("/")

@@ -1,27 +1,30 @@
-"""Runs: submit, list, read, cancel."""
+"""Runs: submit (one, or one per seed as a group), list with filter/sort/pages, read, cancel, delete."""
 
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from kombu.exceptions import OperationalError
 
-from backend import runs
+from backend import listing, run_admin, runs
 from backend.api.deps import CeleryDep, NotifierDep, RunDep, SessionDep, SettingsDep
-from backend.schemas import RunPublic, RunsPublic
+from backend.data_roots import check_data_path
+from backend.models import Run
+from backend.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic
 from worker.celery_app import TASK_RUN
 from worker.spec import RunSpec
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 log = logging.getLogger(__name__)
 
+IDS_PATTERN = r"^[0-9]{1,18}(,[0-9]{1,18})*$"  # 18 digits: always a 64-bit id
 
-@router.post("", status_code=201, response_model=RunPublic)
-def submit_run(spec: RunSpec, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
-               notifier: NotifierDep) -> RunPublic:
-    """Record the spec, then enqueue it (after the commit, so a worker always finds the row)."""
-    run = runs.create_run(session, spec)
+
+def _enqueue(run: Run, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
+             notifier: NotifierDep) -> None:
+    """Send the run's task after its row is committed; a broker failure fails the run (503)."""
     try:
         celery.send_task(TASK_RUN, args=[run.id], queue=settings.queue)
     except (OperationalError, OSError) as exc:
@@ -29,12 +32,55 @@ def submit_run(spec: RunSpec, session: SessionDep, celery: CeleryDep, settings: 
         notifier.bump(run.id)
         raise HTTPException(status_code=503, detail=f"broker unavailable, run {run.id} not queued: {exc}") from exc
     log.info("run %s queued", run.id)
+
+
+@router.post("", status_code=201, response_model=RunPublic)
+def submit_run(spec: RunSpec, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
+               notifier: NotifierDep) -> RunPublic:
+    """Record the spec, then enqueue it (after the commit, so a worker always finds the row)."""
+    check_data_path(spec, settings)
+    run = runs.create_run(session, spec)
+    _enqueue(run, session, celery, settings, notifier)
     return RunPublic.of(run)
 
 
+@router.post("/group", status_code=201, response_model=RunGroupPublic)
+def submit_group(body: RunGroupCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
+                 notifier: NotifierDep) -> RunGroupPublic:
+    """The same spec once per seed; the runs share `group_id` (the first run's id)."""
+    check_data_path(body.spec, settings, ("body", "spec", "data_path"))
+    created = run_admin.create_group(session, body.spec, body.seeds)
+    for run in created:
+        _enqueue(run, session, celery, settings, notifier)
+    return RunGroupPublic(group_id=created[0].id, items=[RunPublic.of(r) for r in created])
+
+
+def _csv(values: list[str]) -> tuple[str, ...]:
+    """Repeated and comma-separated query values, flattened: ?status=a&status=b,c."""
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
 @router.get("", response_model=RunsPublic)
-def read_runs(session: SessionDep, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> RunsPublic:
-    items, total = runs.list_runs(session, limit, offset)
+def read_runs(
+    session: SessionDep,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=2**62),
+    sort: Annotated[listing.SortKey, Query(description="Column to order by.")] = "id",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    status: Annotated[list[str], Query(description="Keep these statuses (repeat or comma-separate).")] = [],  # noqa: B006
+    method: Annotated[list[str], Query()] = [],  # noqa: B006
+    dataset: Annotated[list[str], Query()] = [],  # noqa: B006
+    encoder: Annotated[list[str], Query()] = [],  # noqa: B006
+    q: Annotated[str, Query(max_length=120, description="Name contains this (case-insensitive), or a run id.")] = "",
+    group_id: int | None = Query(None, ge=1, le=2**63 - 1),
+    ids: Annotated[str | None, Query(pattern=IDS_PATTERN, max_length=4000,
+                                     description="Only these run ids: 1,2,3.")] = None,
+) -> RunsPublic:
+    """A page of runs, filtered and sorted by the server, with the total that match."""
+    where = listing.RunFilter(statuses=_csv(status), methods=_csv(method), datasets=_csv(dataset),
+                              encoders=_csv(encoder), text=q, group_id=group_id,
+                              ids=tuple(int(i) for i in ids.split(",")) if ids else ())
+    items, total = listing.list_runs(session, where, sort, order == "desc", limit, offset)
     return RunsPublic(items=[RunPublic.of(r) for r in items], total=total)
 
 
@@ -51,3 +97,14 @@ def cancel_run(run: RunDep, session: SessionDep, notifier: NotifierDep) -> RunPu
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     notifier.bump(run.id)
     return RunPublic.of(updated)
+
+
+@router.delete("/{run_id}", status_code=204, response_class=Response)
+def delete_run(run: RunDep, session: SessionDep, settings: SettingsDep, notifier: NotifierDep) -> Response:
+    """Delete a finished run with its metrics, log and files; 409 while it is queued or running."""
+    try:
+        run_admin.delete_run(session, run, settings.artifacts_dir)
+    except runs.Conflict as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    notifier.bump(run.id)
+    return Response(status_code=204)

@@ -48,6 +48,7 @@ class RunForm {
     this.summary = h("div", { class: "notice notice-error form-errors", role: "alert", "data-testid": "form-errors", hidden: true });
     this.submitButton = h("button", { type: "submit", class: "button primary", "data-testid": "submit-run" }, "Start run");
     for (const field of this.fields) this.rows.set(field.name, this.createRow(field));
+    this.seedsRow = this.createSeedsRow();
 
     const common = COMMON_FIELDS.filter((name) => this.rows.has(name));
     const rest = this.fields.filter((f) => !common.includes(f.name));
@@ -60,7 +61,7 @@ class RunForm {
 
     this.element = h("form", { class: "run-form", "data-testid": "run-form", onSubmit: (e) => this.submit(e) },
       this.summary,
-      h("fieldset", { class: "form-grid common" }, h("legend", {}, "Essentials"), common.map((name) => this.rows.get(name).row)),
+      h("fieldset", { class: "form-grid common" }, h("legend", {}, "Essentials"), common.map((name) => this.rows.get(name).row), this.seedsRow.row),
       this.sections.map((s) => s.element),
       h("div", { class: "form-actions" },
         this.submitButton,
@@ -85,6 +86,28 @@ class RunForm {
       error);
     control.addEventListener("input", () => this.clearError(field.name));
     return { field, row, control, error };
+  }
+
+  /** "Seeds": not a RunSpec field; several seeds launch the same spec once per seed, as one group. */
+  createSeedsRow() {
+    const field = { name: "seeds", title: "Seeds (group)", kind: "string", bounds: {} };
+    const control = createControl(field, "help-seeds error-seeds");
+    control.placeholder = "e.g. 0, 1, 2";
+    const error = h("p", { class: "field-error", id: "error-seeds", "data-testid": "error-seeds", hidden: true });
+    const row = h("div", { class: "field field-string", "data-field": "seeds" },
+      h("label", { for: control.id }, field.title), control,
+      h("p", { class: "help", id: "help-seeds" }, "Several seeds launch this spec once per seed as one group, compared as mean ± std. Empty: one run with the seed above."),
+      error);
+    const entry = { field, row, control, error };
+    control.addEventListener("input", () => this.clearError("seeds"));
+    return entry;
+  }
+
+  /** The seeds typed, as numbers; null when the field is empty (a single run). */
+  seeds() {
+    const text = this.seedsRow.control.value.trim();
+    if (!text) return null;
+    return text.split(/[\s,;]+/).filter(Boolean).map((part) => (/^\d+$/.test(part) ? Number(part) : part));
   }
 
   createSection({ key, label, names }) {
@@ -136,8 +159,14 @@ class RunForm {
     this.submitButton.disabled = true;
     this.submitButton.textContent = "Starting…";
     try {
-      const run = await api.createRun(this.values());
-      location.hash = `#/runs/${run.id}`;
+      const seeds = this.seeds();
+      if (seeds && seeds.length > 1) {
+        const group = await api.createGroup(this.values(), seeds);
+        location.hash = `#/?group_id=${group.group_id}`;
+      } else {
+        const run = await api.createRun(seeds ? { ...this.values(), seed: seeds[0] } : this.values());
+        location.hash = `#/runs/${run.id}`;
+      }
     } catch (err) {
       this.showErrors(err);
     } finally {
@@ -147,7 +176,7 @@ class RunForm {
   }
 
   clearError(name) {
-    const entry = this.rows.get(name);
+    const entry = name === "seeds" ? this.seedsRow : this.rows.get(name);
     if (!entry || entry.error.hidden) return;
     entry.error.hidden = true;
     entry.error.textContent = "";
@@ -156,7 +185,7 @@ class RunForm {
   }
 
   clearErrors() {
-    for (const name of this.rows.keys()) this.clearError(name);
+    for (const name of [...this.rows.keys(), "seeds"]) this.clearError(name);
     this.summary.hidden = true;
     this.summary.replaceChildren();
   }
@@ -167,8 +196,9 @@ class RunForm {
     const placed = [];
     const errors = err instanceof ApiError ? err.validationErrors : [];
     for (const item of errors) {
-      const loc = (item.loc || []).filter((part) => part !== "body");
-      const entry = this.rows.get(String(loc[0]));
+      // A group's errors name `spec.<field>` or `seeds`; a single run's name the field itself.
+      const loc = (item.loc || []).filter((part, i) => part !== "body" && !(i === 1 && part === "spec"));
+      const entry = loc[0] === "seeds" ? this.seedsRow : this.rows.get(String(loc[0]));
       const message = String(item.msg || "Invalid value").replace(/^Value error, /, "");
       if (!entry) {
         general.push(loc.length ? `${loc.join(".")}: ${message}` : message);

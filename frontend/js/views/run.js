@@ -7,6 +7,8 @@ import { disposeChart } from "../charts.js";
 import { MetricCharts } from "../run_charts.js";
 import { loadHistory, followEvents } from "../run_stream.js";
 import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton, drawTsne } from "../run_panels.js";
+import { drawConfusion } from "../evaluation.js";
+import { confirmDialog } from "../confirm.js";
 
 /** Final metric points that also belong in the summary box. */
 const logText = (entry) => (entry.kind === "status" ? `Status: ${entry.text}` : entry.text);
@@ -83,6 +85,9 @@ class RunPage {
     this.tsneNote = h("p", { class: "muted chart-note", "data-testid": "tsne-note" }, "The t-SNE map appears when the run has finished.");
     this.tsneTitle = h("span", { class: "muted" });
     this.artifactsBox = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+    this.confusionDiv = h("div", { class: "chart chart-square", "data-testid": "confusion-chart", hidden: true });
+    this.confusionNote = h("p", { class: "muted chart-note", "data-testid": "confusion-note" }, "The confusion matrix of the linear probe appears when the run has finished.");
+    this.deleteButton = h("button", { type: "button", class: "button", "data-testid": "delete-run", hidden: true, onClick: () => this.remove() }, "Delete");
     this.specBox = h("div", {}, specTable(run.spec, null));
     this.charts = new MetricCharts(this.lossDiv, this.accDiv, run.spec && run.spec.epochs);
 
@@ -92,7 +97,8 @@ class RunPage {
       h("a", { class: "back", href: "#/" }, "← All runs"),
       h("div", { class: "page-head run-head" },
         h("div", { class: "title-block" }, h("div", { class: "title-line" }, this.title, this.badge, this.connection), this.subtitle),
-        h("div", { class: "actions" }, this.downloadSlot, this.cancelButton,
+        h("div", { class: "actions" }, this.downloadSlot, this.cancelButton, this.deleteButton,
+          h("a", { class: "button", href: api.metricsCsvUrl(run.id), download: `run-${run.id}-metrics.csv`, "data-testid": "metrics-csv" }, "Metrics CSV"),
           h("a", { class: "button", href: `#/new?from=${run.id}`, "data-testid": "clone-run" }, "New run from these settings"))),
       h("div", { class: "progress-line" }, this.progress, this.progressText),
       this.meta,
@@ -105,6 +111,7 @@ class RunPage {
         h("section", { class: "panel", "data-testid": "tsne-panel" },
           h("h2", {}, "t-SNE of test embeddings ", this.tsneTitle), this.tsneNote, this.tsneDiv),
         h("div", { class: "stack" },
+          panel("Linear probe: confusion matrix", "confusion-panel", this.confusionNote, this.confusionDiv),
           panel("Files", "artifacts-panel", this.artifactsBox),
           panel("Status log", "log-panel", this.log.element))),
       h("details", { class: "panel spec-panel", open: true }, h("summary", {}, h("h2", {}, "Spec")), this.specBox));
@@ -122,6 +129,7 @@ class RunPage {
     const finished = FINAL_STATES.has(run.status);
     this.renderProgress();
     this.cancelButton.hidden = finished;
+    this.deleteButton.hidden = !finished;
     this.cancelButton.disabled = Boolean(run.cancel_requested);
     setText(this.cancelButton, run.cancel_requested ? "Canceling…" : "Cancel run");
     this.error.hidden = !run.error;
@@ -214,9 +222,12 @@ class RunPage {
     this.finalLoaded = true;
     this.loadArtifacts();
     if (run.status !== "succeeded") {
-      setText(this.tsneNote, `No t-SNE map: the run ${run.status === "canceled" ? "was canceled" : "failed"}.`);
+      const why = `the run ${run.status === "canceled" ? "was canceled" : "failed"}`;
+      setText(this.tsneNote, `No t-SNE map: ${why}.`);
+      setText(this.confusionNote, `No confusion matrix: ${why}.`);
       return;
     }
+    this.loadConfusion();
     try {
       const embedding = await api.embeddings(this.runId, this.controller.signal);
       if (!this.alive) return;
@@ -230,6 +241,33 @@ class RunPage {
     } catch (err) {
       if (!this.alive || err.name === "AbortError") return;
       setText(this.tsneNote, err.status === 404 ? "No t-SNE map was recorded for this run." : `Could not load the t-SNE map: ${err.message}`);
+    }
+  }
+
+  /** The linear probe's confusion matrix from evaluation.json; runs recorded without one say so. */
+  async loadConfusion() {
+    try {
+      const evaluation = await api.artifactJson(this.runId, "evaluation.json", this.controller.signal);
+      if (!this.alive) return;
+      if (!evaluation || !Array.isArray(evaluation.confusion_matrix)) throw new ApiError(404, "no matrix");
+      this.confusionNote.hidden = true;
+      this.confusionDiv.hidden = false;
+      await drawConfusion(this.confusionDiv, evaluation);
+    } catch (err) {
+      if (!this.alive || err.name === "AbortError") return;
+      setText(this.confusionNote, err.status === 404 ? "No confusion matrix was recorded for this run (runs before evaluation.json existed have none)." : `Could not load the confusion matrix: ${err.message}`);
+    }
+  }
+
+  async remove() {
+    const run = this.lastRun;
+    const ok = await confirmDialog({ title: `Delete run #${run.id}?`, body: `“${run.name || `Run ${run.id}`}” and its metrics, log and files (checkpoints included) are removed for good.` });
+    if (!ok || !this.alive) return;
+    try {
+      await api.deleteRun(run.id);
+      location.hash = "#/";
+    } catch (err) {
+      if (this.alive) this.log.add("error", `Delete failed: ${err.message}`, new Date().toISOString());
     }
   }
 
@@ -280,5 +318,6 @@ class RunPage {
     if (this.closeStream) this.closeStream();
     if (this.charts) this.charts.dispose();
     if (this.tsneDiv) disposeChart(this.tsneDiv);
+    if (this.confusionDiv) disposeChart(this.confusionDiv);
   }
 }

@@ -1,73 +1,218 @@
-// Runs list: a table of all runs, refreshed every 2 s in place (rows keyed by run id).
+// Runs list: server-side filter, sort and pages; refreshed every 2 s in place; select runs to compare.
+// The view's state lives in the URL (#/?sort=…&status=…), so a filtered list can be bookmarked.
 
-import { api } from "../api.js";
-import { h, setText, statusBadge, updateStatusBadge, progressBar, updateProgressBar } from "../dom.js";
-import { formatDateTime, formatPercent, DASH } from "../format.js";
+import { api, ApiError } from "../api.js";
+import { h, setText } from "../dom.js";
+import { fieldsFromSchema } from "../schema_form.js";
+import { confirmDialog } from "../confirm.js";
+import { COLUMNS, createRow } from "../runs_table.js";
 
 const REFRESH_MS = 2000;
 const PAGE_SIZE = 50;
-
-const COLUMNS = [
-  ["id", "ID"], ["name", "Name"], ["method", "Method"], ["dataset", "Dataset"], ["encoder", "Encoder"],
-  ["status", "Status"], ["progress", "Progress"], ["linear_acc", "Linear acc"], ["knn_acc", "k-NN acc"],
-  ["created", "Created"],
-];
+const MAX_COMPARE = 20;
+const STATUSES = ["queued", "running", "succeeded", "failed", "canceled"];
+const FILTER_KEYS = ["status", "method", "dataset", "encoder", "q", "group_id"];
 
 /** Mount the runs list; returns the cleanup that stops polling. */
 export function mount(root, { query }) {
   document.title = "Runs · ContrastLab";
-  let offset = Math.max(0, Number(query.get("offset")) || 0);
+  const state = {
+    sort: query.get("sort") || "id", order: query.get("order") === "asc" ? "asc" : "desc",
+    offset: Math.max(0, Number(query.get("offset")) || 0),
+    ...Object.fromEntries(FILTER_KEYS.map((key) => [key, query.get(key) || ""])),
+  };
+  const selected = new Set((query.get("selected") || "").split(",").filter(Boolean).map(Number));
   let timer = null;
   let stopped = false;
   let controller = null;
-  const rows = new Map(); // run id -> {tr, cells, signature}
+  let lastItems = [];
+  const rows = new Map(); // run id -> {tr, update}
 
+  const rowActions = {
+    isSelected: (id) => selected.has(id),
+    onSelect: (id, checked) => {
+      if (checked) selected.add(id);
+      else selected.delete(id);
+      renderSelection();
+    },
+    onCancel: async (run) => {
+      try {
+        await api.cancelRun(run.id);
+      } catch (err) {
+        showNotice(err instanceof ApiError && err.status === 409 ? `Run #${run.id} had already finished.` : `Cancel failed: ${err.message}`);
+      }
+      refreshNow();
+    },
+    onDelete: async (run) => {
+      const ok = await confirmDialog({
+        title: `Delete run #${run.id}?`,
+        body: `“${run.name || `Run ${run.id}`}” and its metrics, log and files (checkpoints included) are removed for good.`,
+      });
+      if (!ok) return;
+      try {
+        await api.deleteRun(run.id);
+        selected.delete(run.id);
+      } catch (err) {
+        showNotice(`Could not delete run #${run.id}: ${err.message}`);
+      }
+      refreshNow();
+    },
+  };
+
+  // ---- header, filters, table ----
+  const headers = new Map();
+  const headRow = h("tr", {}, COLUMNS.map(([key, label, sortable]) => {
+    if (key === "select") return h("th", { scope: "col", class: "col-select" }, h("span", { class: "visually-hidden" }, "Select"));
+    if (!sortable) return h("th", { scope: "col", class: `col-${key}` }, h("span", { class: "visually-hidden" }, "Actions"));
+    const button = h("button", { type: "button", class: "sort", "data-sort": key, onClick: () => sortBy(key) }, label, h("span", { class: "sort-mark", "aria-hidden": "true" }));
+    const th = h("th", { scope: "col", class: `col-${key}` }, button);
+    headers.set(key, th);
+    return th;
+  }));
   const tbody = h("tbody");
-  const table = h("table", { class: "table runs-table", "data-testid": "runs-table" },
-    h("thead", {}, h("tr", {}, COLUMNS.map(([key, label]) => h("th", { scope: "col", class: `col-${key}` }, label)))),
-    tbody);
+  const table = h("table", { class: "table runs-table", "data-testid": "runs-table" }, h("thead", {}, headRow), tbody);
+  const tableWrap = h("div", { class: "table-wrap", hidden: true }, table);
   const empty = h("section", { class: "empty-state", "data-testid": "empty-state", hidden: true },
     h("p", {}, "No runs yet — ", h("a", { href: "#/new" }, "start one")));
+  const noMatch = h("section", { class: "empty-state", "data-testid": "no-match", hidden: true },
+    h("p", {}, "No runs match these filters. ", h("button", { type: "button", class: "link", onClick: () => clearFilters() }, "Clear filters")));
   const notice = h("p", { class: "notice notice-error", role: "status", hidden: true });
   const pager = h("nav", { class: "pager", "aria-label": "Pages", hidden: true });
-  const tableWrap = h("div", { class: "table-wrap", hidden: true }, table);
+  const count = h("span", { class: "muted", "data-testid": "selection-count" });
+  const compareButton = h("button", { type: "button", class: "button primary", "data-testid": "compare-selected", onClick: () => openCompare() }, "Compare");
+  const selectionBar = h("div", { class: "selection-bar", "data-testid": "selection-bar", hidden: true },
+    count, compareButton, h("button", { type: "button", class: "button", onClick: () => { selected.clear(); renderSelection(); } }, "Clear selection"));
+
+  const search = h("input", { type: "search", class: "filter-search", placeholder: "Search name or #id", "aria-label": "Search runs", value: state.q, "data-testid": "filter-q" });
+  let searchTimer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => setFilter("q", search.value.trim()), 300);
+  });
+  const selects = {};
+  const filterSelect = (key, label, options) => {
+    const select = h("select", { "aria-label": label, "data-testid": `filter-${key}`, onChange: (e) => setFilter(key, e.target.value) },
+      h("option", { value: "" }, `${label}: all`), options.map((o) => h("option", { value: o }, o)));
+    select.value = state[key];
+    selects[key] = select;
+    return select;
+  };
+  const filters = h("div", { class: "filters", role: "search" }, search, filterSelect("status", "Status", STATUSES));
+  const groupChip = h("span", { class: "chip", hidden: !state.group_id },
+    `Seed group #${state.group_id}`, h("button", { type: "button", class: "link", "aria-label": "Show all runs", onClick: () => setFilter("group_id", "") }, "×"));
+  filters.append(groupChip);
+  api.runSpecSchema().then((schema) => {
+    if (stopped) return;
+    const fields = new Map(fieldsFromSchema(schema).map((f) => [f.name, f]));
+    for (const [key, label] of [["method", "Method"], ["dataset", "Dataset"], ["encoder", "Encoder"]]) {
+      const field = fields.get(key);
+      if (field && field.options) filters.insertBefore(filterSelect(key, label, field.options.map(String)), groupChip);
+    }
+  }, () => {});
 
   root.append(
     h("div", { class: "page-head" },
       h("h1", {}, "Runs"),
       h("a", { class: "button primary", href: "#/new", "data-testid": "new-run" }, "New run")),
-    notice, empty, tableWrap, pager);
+    filters, selectionBar, notice, empty, noMatch, tableWrap, pager);
+
+  // ---- state changes ----
+  function syncUrl() {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(state)) {
+      if (value && !(key === "sort" && value === "id") && !(key === "order" && value === "desc")) params.set(key, String(value));
+    }
+    const search = params.toString();
+    history.replaceState(null, "", `#/${search ? `?${search}` : ""}`);
+  }
+
+  function setFilter(key, value) {
+    if (state[key] === value) return;
+    state[key] = value;
+    state.offset = 0;
+    if (key === "group_id") groupChip.hidden = !value;
+    refreshNow();
+  }
+
+  function clearFilters() {
+    for (const key of FILTER_KEYS) state[key] = "";
+    for (const select of Object.values(selects)) select.value = "";
+    search.value = "";
+    groupChip.hidden = true;
+    state.offset = 0;
+    refreshNow();
+  }
+
+  function sortBy(key) {
+    if (state.sort === key) state.order = state.order === "desc" ? "asc" : "desc";
+    else {
+      state.sort = key;
+      state.order = ["name", "method", "dataset", "encoder", "status"].includes(key) ? "asc" : "desc";
+    }
+    state.offset = 0;
+    refreshNow();
+  }
+
+  function goToOffset(offset) {
+    state.offset = offset;
+    refreshNow();
+  }
+
+  function openCompare() {
+    const ids = [...selected].sort((a, b) => a - b);
+    location.hash = `#/compare?runs=${ids.join(",")}`;
+  }
+
+  function showNotice(text) {
+    notice.textContent = text;
+    notice.hidden = false;
+  }
+
+  // ---- data ----
+  function refreshNow() {
+    clearTimeout(timer);
+    if (controller) controller.abort();
+    syncUrl();
+    refresh();
+  }
 
   async function refresh() {
-    controller = new AbortController();
+    const mine = new AbortController();
+    controller = mine;
+    const params = { limit: PAGE_SIZE, offset: state.offset, sort: state.sort, order: state.order };
+    for (const key of FILTER_KEYS) if (state[key]) params[key] = state[key];
     try {
-      const page = await api.listRuns(PAGE_SIZE, offset, controller.signal);
-      if (stopped) return;
+      const page = await api.listRuns(params, mine.signal);
+      if (stopped || controller !== mine) return;
       notice.hidden = true;
       render(page);
     } catch (err) {
       if (stopped || err.name === "AbortError") return;
-      notice.textContent = `Could not load runs: ${err.message}. Retrying…`;
-      notice.hidden = false;
-    } finally {
-      if (!stopped) timer = setTimeout(refresh, REFRESH_MS);
+      showNotice(`Could not load runs: ${err.message}. Retrying…`);
     }
+    if (!stopped && controller === mine) timer = setTimeout(refresh, REFRESH_MS);
   }
 
   function render({ items, total }) {
-    empty.hidden = total > 0;
+    lastItems = items;
+    const filtered = FILTER_KEYS.some((key) => state[key]);
+    empty.hidden = total > 0 || filtered;
+    noMatch.hidden = total > 0 || !filtered;
     tableWrap.hidden = items.length === 0;
+    for (const [key, th] of headers) {
+      const active = key === state.sort;
+      th.setAttribute("aria-sort", active ? (state.order === "asc" ? "ascending" : "descending") : "none");
+      setText(th.querySelector(".sort-mark"), active ? (state.order === "asc" ? " ▲" : " ▼") : "");
+    }
     const seen = new Set();
     let previous = null;
     for (const run of items) {
       seen.add(run.id);
       let row = rows.get(run.id);
       if (!row) {
-        row = createRow(run);
+        row = createRow(run, rowActions);
         rows.set(run.id, row);
-      }
-      updateRow(row, run);
-      // Keep DOM order equal to the server's order (newest first) without re-inserting unchanged rows.
+      } else row.update(run);
       const expected = previous ? previous.nextSibling : tbody.firstChild;
       if (expected !== row.tr) tbody.insertBefore(row.tr, expected);
       previous = row.tr;
@@ -79,61 +224,40 @@ export function mount(root, { query }) {
       }
     }
     renderPager(total);
+    renderSelection();
+  }
+
+  function renderSelection() {
+    for (const run of lastItems) {
+      const row = rows.get(run.id);
+      if (row) {
+        row.checkbox.checked = selected.has(run.id);
+        row.tr.classList.toggle("selected", selected.has(run.id));
+      }
+    }
+    selectionBar.hidden = selected.size === 0;
+    const n = selected.size;
+    setText(count, n < 2 ? `${n} selected — pick at least 2 to compare` : n > MAX_COMPARE ? `${n} selected — compare takes at most ${MAX_COMPARE}` : `${n} selected`);
+    compareButton.disabled = n < 2 || n > MAX_COMPARE;
   }
 
   function renderPager(total) {
-    pager.hidden = total <= PAGE_SIZE && offset === 0;
+    pager.hidden = total <= PAGE_SIZE && state.offset === 0;
     if (pager.hidden) return;
-    const last = Math.min(offset + PAGE_SIZE, total);
-    const link = (label, to, enabled) =>
-      enabled ? h("a", { class: "button", href: `#/?offset=${to}` }, label) : h("span", { class: "button", "aria-disabled": "true" }, label);
+    const last = Math.min(state.offset + PAGE_SIZE, total);
+    const button = (label, to, enabled) =>
+      h("button", { type: "button", class: "button", disabled: !enabled, onClick: () => goToOffset(to) }, label);
     pager.replaceChildren(
-      link("← Newer", Math.max(0, offset - PAGE_SIZE), offset > 0),
-      h("span", { class: "muted" }, `${total === 0 ? 0 : offset + 1}–${last} of ${total}`),
-      link("Older →", offset + PAGE_SIZE, last < total));
+      button("← Previous", Math.max(0, state.offset - PAGE_SIZE), state.offset > 0),
+      h("span", { class: "muted", "data-testid": "pager-text" }, `${total === 0 ? 0 : state.offset + 1}–${last} of ${total.toLocaleString()}`),
+      button("Next →", state.offset + PAGE_SIZE, last < total));
   }
 
   refresh();
   return () => {
     stopped = true;
     clearTimeout(timer);
+    clearTimeout(searchTimer);
     if (controller) controller.abort();
   };
-}
-
-function createRow(run) {
-  const link = h("a", { href: `#/runs/${run.id}`, "data-testid": "run-link" });
-  const cells = {
-    id: h("td", { class: "col-id num" }, h("a", { href: `#/runs/${run.id}`, tabindex: "-1", "aria-hidden": "true" }, `#${run.id}`)),
-    name: h("td", { class: "col-name" }, link),
-    method: h("td", { class: "col-method" }),
-    dataset: h("td", { class: "col-dataset" }),
-    encoder: h("td", { class: "col-encoder" }),
-    status: h("td", { class: "col-status" }, statusBadge(run.status, { "data-testid": "row-status" })),
-    progress: h("td", { class: "col-progress" }, progressBar(run.progress)),
-    linear_acc: h("td", { class: "col-linear_acc num" }),
-    knn_acc: h("td", { class: "col-knn_acc num" }),
-    created: h("td", { class: "col-created" }),
-  };
-  const tr = h("tr", { "data-run-id": run.id }, COLUMNS.map(([key]) => cells[key]));
-  return { tr, cells, link, signature: "" };
-}
-
-function updateRow(row, run) {
-  const signature = JSON.stringify([run.name, run.status, run.progress, run.summary, run.spec, run.created_at, run.cancel_requested]);
-  if (signature === row.signature) return;
-  row.signature = signature;
-  const spec = run.spec || {};
-  const summary = run.summary || {};
-  setText(row.link, run.name || `Run ${run.id}`);
-  setText(row.cells.method, spec.method ?? DASH);
-  setText(row.cells.dataset, spec.dataset ?? DASH);
-  setText(row.cells.encoder, spec.encoder ?? DASH);
-  const label = run.cancel_requested && run.status === "running" ? "canceling" : run.status;
-  updateStatusBadge(row.cells.status.firstElementChild, label);
-  updateProgressBar(row.cells.progress.firstElementChild, run.status === "succeeded" ? 1 : run.progress);
-  setText(row.cells.linear_acc, formatPercent(summary.linear_acc));
-  setText(row.cells.knn_acc, formatPercent(summary.knn_acc));
-  setText(row.cells.created, formatDateTime(run.created_at));
-  row.cells.created.title = run.created_at || "";
 }

@@ -1,0 +1,116 @@
+// The compare view's curves: one chart per metric, one colour per run, raw faint behind the smoothed
+// line, seed groups as mean ± std bands. WebGL lines (scattergl) keep 20 runs × many points fast.
+
+import { h } from "./dom.js";
+import { chartLayout, drawChart, disposeChart, fastScatterType, plotlyReady, CHART_CONFIG } from "./charts.js";
+import { ema, meanStd } from "./compare_data.js";
+
+/** Metrics in this order first; any other metric follows by name. */
+const ORDER = ["loss", "lr", "knn_acc", "train_acc", "linear_acc", "linear_acc_head"];
+const LABELS = { loss: "Loss", lr: "Learning rate", knn_acc: "k-NN accuracy", train_acc: "Train accuracy", linear_acc: "Linear probe accuracy", linear_acc_head: "Linear probe (with head)" };
+const X_TITLES = { step: "step", epoch: "epoch", time: "seconds since start" };
+
+export const metricLabel = (name) => LABELS[name] || name.replace(/_/g, " ");
+const isAccuracy = (name) => /acc/.test(name);
+
+/** Metric names worth a chart (some run has two points or more), in display order. */
+export function chartMetrics(seriesByRun) {
+  const names = new Set();
+  for (const series of seriesByRun.values()) {
+    for (const [name, s] of Object.entries(series)) if (s.x.length > 1) names.add(name);
+  }
+  const rank = (name) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length);
+  return [...names].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+function withAlpha(hex, alpha) {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
+}
+
+function runTraces(entity, s, smoothing, type, metric) {
+  const run = entity.runs[0];
+  const markers = s.x.length <= 40 ? "lines+markers" : "lines";
+  const hover = `${entity.label}<br>%{x}: %{y:${isAccuracy(metric) ? ".2%" : ".4g"}}<extra></extra>`;
+  const raw = { type, mode: markers, x: s.x, y: s.y, name: entity.label, meta: run.id,
+    line: { color: entity.color, width: smoothing > 0 ? 1 : 1.6 }, marker: { color: entity.color, size: 5 },
+    opacity: smoothing > 0 ? 0.25 : 1, hovertemplate: smoothing > 0 ? null : hover, hoverinfo: smoothing > 0 ? "skip" : undefined };
+  if (!(smoothing > 0)) return [raw];
+  return [raw, { type, mode: markers, x: s.x, y: ema(s.y, smoothing), name: entity.label, meta: run.id,
+    line: { color: entity.color, width: 1.8 }, marker: { color: entity.color, size: 5 }, hovertemplate: hover }];
+}
+
+function groupTraces(entity, seriesByRun, metric, smoothing, type) {
+  const members = entity.runs.map((run) => (seriesByRun.get(run.id) || {})[metric]).filter(Boolean)
+    .map((s) => ({ x: s.x, y: ema(s.y, smoothing) }));
+  const band = meanStd(members);
+  const fmt = isAccuracy(metric) ? ".2%" : ".4g";
+  return [
+    { type: "scatter", mode: "lines", x: band.x, y: band.upper, line: { width: 0, color: entity.color }, hoverinfo: "skip", showlegend: false },
+    { type: "scatter", mode: "lines", x: band.x, y: band.lower, line: { width: 0, color: entity.color }, fill: "tonexty",
+      fillcolor: withAlpha(entity.color, 0.2), hoverinfo: "skip", showlegend: false },
+    { type, mode: "lines", x: band.x, y: band.mean, name: entity.label, line: { color: entity.color, width: 2 },
+      customdata: band.upper.map((u, i) => (u - band.mean[i])),
+      hovertemplate: `${entity.label}<br>%{x}: %{y:${fmt}} ± %{customdata:${fmt}}<extra></extra>` },
+  ];
+}
+
+/** The metric charts of the compare view, kept across redraws (smoothing, x axis, legend toggles). */
+export class CompareCharts {
+  constructor(container) {
+    this.container = container;
+    this.divs = new Map(); // metric -> chart div
+  }
+
+  /** Chart width in pixels (for the `points` of the series endpoint). */
+  width() {
+    const first = this.container.querySelector(".chart");
+    return (first && first.clientWidth) || Math.max(300, Math.floor(this.container.clientWidth / 2));
+  }
+
+  /** Draw every metric; resolves once all charts are painted. */
+  async render({ metrics, entities, seriesByRun, smoothing, xAxis, hidden }) {
+    for (const [metric, div] of this.divs) {
+      if (!metrics.includes(metric)) {
+        disposeChart(div);
+        div.closest(".panel").remove();
+        this.divs.delete(metric);
+      }
+    }
+    const type = fastScatterType();
+    const draws = metrics.map((metric) => {
+      const div = this.chartDiv(metric);
+      const traces = [];
+      for (const entity of entities) {
+        if (hidden.has(entity.key)) continue;
+        if (entity.group) traces.push(...groupTraces(entity, seriesByRun, metric, smoothing, type));
+        else {
+          const s = (seriesByRun.get(entity.runs[0].id) || {})[metric];
+          if (s) traces.push(...runTraces(entity, s, smoothing, type, metric));
+        }
+      }
+      const layout = chartLayout({
+        xTitle: X_TITLES[xAxis], yTitle: metricLabel(metric), showlegend: false, hovermode: "closest",
+        uirevision: xAxis, yaxis: isAccuracy(metric) ? { tickformat: ".0%" } : metric === "lr" ? { exponentformat: "e" } : {},
+        margin: { l: 60, r: 12, t: 12, b: 44 },
+      });
+      if (div.data && plotlyReady()) return window.Plotly.react(div, traces, layout, CHART_CONFIG);
+      return drawChart(div, traces, layout);
+    });
+    await Promise.all(draws);
+  }
+
+  chartDiv(metric) {
+    if (!this.divs.has(metric)) {
+      const div = h("div", { class: "chart", "data-testid": `compare-chart-${metric}`, "data-metric": metric });
+      this.container.append(h("section", { class: "panel" }, h("h2", {}, metricLabel(metric)), div));
+      this.divs.set(metric, div);
+    }
+    return this.divs.get(metric);
+  }
+
+  dispose() {
+    for (const div of this.divs.values()) disposeChart(div);
+    this.divs.clear();
+  }
+}

@@ -1,0 +1,95 @@
+// The runs table's rows: created once per run id and updated in place on every poll.
+
+import { h, setText, statusBadge, updateStatusBadge, progressBar, updateProgressBar } from "./dom.js";
+import { formatDateTime, formatDuration, formatPercent, secondsBetween, DASH } from "./format.js";
+import { FINAL_STATES } from "./api.js";
+
+/** [key, label, sortable, numeric]: the table's columns in order (`select` is the checkbox). */
+export const COLUMNS = [
+  ["select", "", false, false], ["id", "ID", true, true], ["name", "Name", true, false],
+  ["method", "Method", true, false], ["dataset", "Dataset", true, false], ["encoder", "Encoder", true, false],
+  ["status", "Status", true, false], ["progress", "Progress", true, false],
+  ["linear_acc", "Linear acc", true, true], ["knn_acc", "k-NN acc", true, true],
+  ["duration", "Duration", true, true], ["created", "Created", true, false], ["actions", "", false, false],
+];
+
+/** Seconds left, from the time spent so far and the fraction done; null when unknown. */
+export function etaSeconds(run) {
+  if (run.status !== "running" || !(run.progress > 0.01) || !run.started_at) return null;
+  const spent = secondsBetween(run.started_at);
+  return spent === null ? null : (spent * (1 - run.progress)) / run.progress;
+}
+
+/** Duration of a run: start to finish, or to now while it runs. */
+export function runSeconds(run) {
+  if (!run.started_at) return null;
+  return secondsBetween(run.started_at, run.finished_at || (FINAL_STATES.has(run.status) ? run.started_at : null));
+}
+
+/**
+ * One row. `actions`: {isSelected(id), onSelect(id, checked), onCancel(run), onDelete(run)}.
+ * @returns {{tr: HTMLElement, update: (run) => void}}
+ */
+export function createRow(run, actions) {
+  const checkbox = h("input", { type: "checkbox", "aria-label": `Select run #${run.id}`, "data-testid": "row-select",
+    onChange: (event) => actions.onSelect(run.id, event.target.checked) });
+  const link = h("a", { href: `#/runs/${run.id}`, "data-testid": "run-link" });
+  const eta = h("span", { class: "eta muted", "data-testid": "row-eta" });
+  const cancel = h("button", { type: "button", class: "button small danger", "data-testid": "row-cancel",
+    onClick: () => actions.onCancel(current) }, "Cancel");
+  const remove = h("button", { type: "button", class: "button small", "data-testid": "row-delete",
+    onClick: () => actions.onDelete(current) }, "Delete");
+  const cells = {
+    select: h("td", { class: "col-select" }, checkbox),
+    id: h("td", { class: "col-id num" }, h("a", { href: `#/runs/${run.id}`, tabindex: "-1", "aria-hidden": "true" }, `#${run.id}`)),
+    name: h("td", { class: "col-name" }, link),
+    method: h("td", { class: "col-method" }),
+    dataset: h("td", { class: "col-dataset" }),
+    encoder: h("td", { class: "col-encoder" }),
+    status: h("td", { class: "col-status" }, statusBadge(run.status, { "data-testid": "row-status" })),
+    progress: h("td", { class: "col-progress" }, progressBar(run.progress), eta),
+    linear_acc: h("td", { class: "col-linear_acc num" }),
+    knn_acc: h("td", { class: "col-knn_acc num" }),
+    duration: h("td", { class: "col-duration num" }),
+    created: h("td", { class: "col-created" }),
+    actions: h("td", { class: "col-actions" },
+      h("a", { class: "button small", href: `#/new?from=${run.id}`, "data-testid": "row-clone", title: "New run from these settings" }, "Clone"),
+      cancel, remove),
+  };
+  const tr = h("tr", { "data-run-id": run.id }, COLUMNS.map(([key]) => cells[key]));
+  let current = run;
+  let signature = "";
+
+  function update(next) {
+    current = next;
+    checkbox.checked = actions.isSelected(next.id);
+    tr.classList.toggle("selected", checkbox.checked);
+    const running = next.status === "running";
+    setText(eta, running && etaSeconds(next) !== null ? `${formatDuration(etaSeconds(next))} left` : "");
+    setText(cells.duration, formatDuration(runSeconds(next)));
+    const sig = JSON.stringify([next.name, next.status, next.progress, next.summary, next.created_at, next.cancel_requested, next.group_id]);
+    if (sig === signature) return;
+    signature = sig;
+    const spec = next.spec || {};
+    const summary = next.summary || {};
+    setText(link, next.name || `Run ${next.id}`);
+    link.title = next.group_id ? `seed ${spec.seed} of group #${next.group_id}` : "";
+    setText(cells.method, spec.method ?? DASH);
+    setText(cells.dataset, spec.dataset ?? DASH);
+    setText(cells.encoder, spec.encoder ?? DASH);
+    const label = next.cancel_requested && running ? "canceling" : next.status;
+    updateStatusBadge(cells.status.firstElementChild, label);
+    updateProgressBar(cells.progress.firstElementChild, next.status === "succeeded" ? 1 : next.progress);
+    setText(cells.linear_acc, formatPercent(summary.linear_acc));
+    setText(cells.knn_acc, formatPercent(summary.knn_acc));
+    setText(cells.created, formatDateTime(next.created_at));
+    cells.created.title = next.created_at || "";
+    const final = FINAL_STATES.has(next.status);
+    cancel.hidden = final;
+    cancel.disabled = Boolean(next.cancel_requested);
+    remove.hidden = !final;
+  }
+
+  update(run);
+  return { tr, update, checkbox };
+}

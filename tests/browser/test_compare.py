@@ -1,0 +1,168 @@
+"""Compare, list actions and the run page's evaluation panels in Chromium, against the real service.
+
+Two real digits runs (SimCLR and the supervised baseline, 1 epoch) are trained once for the module.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.helpers import VIEWPORT, save_screenshots
+
+pytestmark = pytest.mark.browser
+
+SPEC = {"dataset": "digits", "epochs": 1, "batch_size": 128, "probe_epochs": 20, "tsne_samples": 200}
+CHART_RUNS = """(testid) => {
+  const chart = document.querySelector(`[data-testid=${testid}]`);
+  return chart && chart.data ? [...new Set(chart.data.filter((t) => t.meta).map((t) => t.meta))].sort() : [];
+}"""
+TSNE_DRAWN = "() => [...document.querySelectorAll('[data-testid=compare-tsne]')].filter((d) => d.data).length"
+
+
+def _wait_final(http: httpx.Client, run_id: int, timeout: float = 240) -> dict:
+    """The run once it is succeeded, failed or canceled."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = http.get(f"/api/runs/{run_id}").json()
+        if run["status"] in ("succeeded", "failed", "canceled"):
+            return run
+        time.sleep(0.3)
+    raise TimeoutError(f"run {run_id} did not finish in {timeout} s")
+
+
+def _wait(http: httpx.Client, run_id: int) -> dict:
+    run = _wait_final(http, run_id)
+    assert run["status"] == "succeeded", run
+    return run
+
+
+@pytest.fixture(scope="module")
+def http(service_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def two_runs(http: httpx.Client) -> list[dict]:
+    """A SimCLR run and a supervised one with another learning rate, both finished."""
+    ids = [http.post("/api/runs", json={**SPEC, "name": "contrastive", "method": "simclr"}).json()["id"],
+           http.post("/api/runs", json={**SPEC, "name": "baseline", "method": "supervised", "lr": 0.002}).json()["id"]]
+    return [_wait(http, run_id) for run_id in ids]
+
+
+def test_compare_two_finished_runs_and_reopen_the_shared_link(page: Page, browser: Browser, service_url: str,
+                                                                two_runs: list[dict]) -> None:
+    a, b = (run["id"] for run in two_runs)
+    page.goto("/")
+    for run_id in (a, b):
+        page.locator(f"tr[data-run-id='{run_id}']").get_by_test_id("row-select").check()
+    expect(page.get_by_test_id("selection-count")).to_have_text("2 selected")
+    page.get_by_test_id("compare-selected").click()
+    expect(page).to_have_url(re.compile(rf"#/compare\?runs={a},{b}$"))
+    page.wait_for_selector("main[data-painted]")
+
+    assert page.evaluate(CHART_RUNS, "compare-chart-loss") == [a, b]  # one curve per run, same colours everywhere
+    assert page.evaluate(CHART_RUNS, "compare-chart-lr") == [a, b]
+    page.wait_for_function(f"() => ({TSNE_DRAWN})() === 2", timeout=30_000)
+    diff = page.get_by_test_id("spec-diff")
+    expect(diff.locator("tr[data-field=method]")).to_contain_text("supervised")
+    expect(diff.locator("tr[data-field=lr]")).to_contain_text("0.002")
+    expect(diff.locator("tr[data-field=dataset]")).to_have_count(0)  # same in both: not shown
+    best = page.get_by_test_id("final-metrics").locator("td.best[data-col=linear_acc]")
+    expect(best).to_have_count(1)
+
+    page.get_by_test_id("smoothing").fill("0.8")
+    page.get_by_test_id("x-axis").select_option("epoch")
+    expect(page).to_have_url(re.compile(r"x=epoch"))
+    page.mouse.move(0, 0)
+    save_screenshots(page, "compare")
+    shared = page.url
+
+    context = browser.new_context(base_url=service_url, viewport=VIEWPORT)
+    other = context.new_page()
+    other.goto(shared)
+    other.wait_for_selector("main[data-painted]")
+    expect(other.get_by_test_id("x-axis")).to_have_value("epoch")
+    expect(other.get_by_test_id("smoothing")).to_have_value("0.8")
+    assert other.evaluate(CHART_RUNS, "compare-chart-loss") == [a, b]
+    x_title = "() => document.querySelector('[data-testid=compare-chart-loss]').layout.xaxis.title.text"
+    assert other.evaluate(x_title) == "epoch"
+    context.close()
+
+
+def test_run_page_shows_confusion_matrix_baselines_and_csv(page: Page, two_runs: list[dict]) -> None:
+    run = two_runs[0]
+    page.goto(f"/#/runs/{run['id']}")
+    page.wait_for_function("() => document.querySelector('[data-testid=confusion-chart]')?.data?.[0]?.z?.length === 10",
+                           timeout=30_000)
+    expect(page.get_by_test_id("final-linear-acc-random")).to_contain_text(re.compile(r"random init: \d+\.\d %"))
+    lr_points = page.evaluate("() => document.querySelector('[data-testid=loss-chart]').data[1].x.length")
+    assert lr_points > 0  # the learning rate is drawn beside the loss
+    href = page.get_by_test_id("metrics-csv").get_attribute("href")
+    csv = page.request.get(href or "")
+    assert csv.ok and csv.text().splitlines()[0] == "name,step,epoch,value,time"
+    assert any(line.startswith("loss,") for line in csv.text().splitlines())
+
+
+def test_list_sorts_filters_and_deletes_with_confirmation(page: Page, http: httpx.Client, two_runs: list[dict]) -> None:
+    a, b = (run["id"] for run in two_runs)
+    doomed = http.post("/api/runs", json={**SPEC, "name": "doomed", "epochs": 500}).json()["id"]
+    http.post(f"/api/runs/{doomed}/cancel")
+    _ = _wait_final(http, doomed)
+    page.goto("/")
+    page.get_by_test_id("filter-method").select_option("supervised")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator(f"tr[data-run-id='{b}']")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"method=supervised"))
+    page.get_by_test_id("filter-method").select_option("")
+
+    page.locator("th.col-linear_acc button").click()
+    expect(page.locator("th.col-linear_acc")).to_have_attribute("aria-sort", "descending")
+    order = page.locator("tbody tr").evaluate_all("rows => rows.map(r => Number(r.dataset.runId))")
+    first_two = [run_id for run_id in order if run_id in (a, b)]
+    accs = {run["id"]: run["summary"]["linear_acc"] for run in two_runs}
+    assert first_two == sorted((a, b), key=lambda i: -accs[i])
+
+    row = page.locator(f"tr[data-run-id='{doomed}']")
+    row.get_by_test_id("row-delete").click()
+    dialog = page.get_by_test_id("confirm-dialog")
+    expect(dialog).to_contain_text(f"Delete run #{doomed}?")
+    page.keyboard.press("Escape")  # cancel keeps it
+    expect(dialog).to_have_count(0)
+    assert http.get(f"/api/runs/{doomed}").status_code == 200
+    row.get_by_test_id("row-delete").click()
+    page.get_by_test_id("confirm-ok").click()
+    expect(row).to_have_count(0)
+    assert http.get(f"/api/runs/{doomed}").status_code == 404
+
+
+def test_seeds_field_launches_a_group_shown_as_mean_and_std(page: Page, http: httpx.Client) -> None:
+    page.goto("/#/new")
+    page.get_by_test_id("field-dataset").select_option(label="digits")
+    page.get_by_test_id("field-epochs").fill("1")
+    page.get_by_test_id("field-batch_size").fill("128")
+    page.get_by_test_id("field-name").fill("seed group")
+    page.get_by_test_id("field-seeds").fill("0, x")
+    page.get_by_test_id("submit-run").click()
+    expect(page.get_by_test_id("error-seeds")).to_be_visible()  # the server's 422 lands next to the field
+    page.get_by_test_id("field-seeds").fill("0, 1")
+    page.get_by_test_id("submit-run").click()
+    expect(page).to_have_url(re.compile(r"#/\?group_id=\d+$"))
+    group_id = int(page.url.rsplit("=", 1)[1])
+    expect(page.locator("tbody tr")).to_have_count(2)
+    members = http.get("/api/runs", params={"group_id": group_id}).json()["items"]
+    assert sorted(run["spec"]["seed"] for run in members) == [0, 1]
+    for run in members:
+        _wait(http, run["id"])
+    page.goto(f"/#/compare?runs={','.join(str(run['id']) for run in members)}")
+    page.wait_for_selector("main[data-painted]")
+    expect(page.get_by_test_id("compare-legend")).to_contain_text("seed group (2 seeds, mean ± std)")
+    fills = page.evaluate("() => document.querySelector('[data-testid=compare-chart-loss]').data.map((t) => t.fill)")
+    assert "tonexty" in fills  # the ± std band
+    expect(page.get_by_test_id("final-metrics").locator("tr.group-row")).to_contain_text("mean ± std of 2 seeds")

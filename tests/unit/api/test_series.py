@@ -1,0 +1,117 @@
+"""Downsampling in the database keeps extremes and endpoints (SQLite and PostgreSQL); the endpoint serves it."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from backend.config import Settings
+from backend.db import make_engine, make_sessionmaker
+from backend.launch import prestart
+from backend.models import Event, Run
+from backend.series import downsampled, metric_names
+from tests.unit.api.conftest import FakeWorker
+
+
+@pytest.fixture
+def session(settings: Settings) -> Iterator[Session]:
+    """A migrated database of the parametrised kind (SQLite, PostgreSQL) and a session on it."""
+    prestart(settings)
+    engine = make_engine(settings.resolved_database_url)
+    with make_sessionmaker(engine)() as db:
+        yield db
+    engine.dispose()
+
+
+def add_run(session: Session, metrics: dict[str, list[float | None]]) -> Run:
+    """A finished run whose metrics are recorded interleaved (step by step), with a status event midway."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    run = Run(name="r", status="succeeded", spec={"dataset": "digits"}, summary={}, progress=1.0, attempt=1,
+              cancel_requested=False, started_at=start)
+    session.add(run)
+    session.flush()
+    steps = max(map(len, metrics.values()))
+    rows = [{"run_id": run.id, "kind": "metric", "key": f"{name}:{i}", "name": name, "step": i, "epoch": i / 10,
+             "value": values[i], "text": None, "time": start + timedelta(milliseconds=i)}
+            for i in range(steps) for name, values in metrics.items() if i < len(values)]
+    rows.insert(len(rows) // 2, {"run_id": run.id, "kind": "status", "key": None, "name": "running", "step": None,
+                                 "epoch": None, "value": None, "text": "running", "time": start})
+    session.execute(insert(Event), rows)
+    session.commit()
+    return run
+
+
+def test_short_series_are_returned_unchanged(session: Session) -> None:
+    run = add_run(session, {"loss": [3.0, 1.0, 2.0]})
+    assert downsampled(session, run, "loss", "step", 100) == (([0.0, 1.0, 2.0], [3.0, 1.0, 2.0]), 3)
+    assert downsampled(session, run, "missing", "step", 100) == (([], []), 0)
+    assert metric_names(session, run.id) == ["loss"]  # the status event named "running" is not a metric
+
+
+def test_buckets_keep_every_extreme_and_both_endpoints(session: Session) -> None:
+    rng = random.Random(1)
+    n, points = 20_000, 400
+    ys: list[float | None] = [math.sin(i / 100) + rng.gauss(0, 0.1) for i in range(n)]
+    ys[6_337], ys[15_001] = 25.0, -25.0  # one spike up, one down, in the middle of buckets
+    run = add_run(session, {"loss": ys, "lr": [0.1] * n})  # a constant curve: every value ties
+    (out_x, out_y), count = downsampled(session, run, "loss", "step", points)
+    assert count == n and len(out_x) <= points and len(out_x) == len(out_y)
+    assert (out_x[0], out_y[0]) == (0, ys[0]) and (out_x[-1], out_y[-1]) == (n - 1, ys[-1])
+    assert max(out_y) == 25.0 and min(out_y) == -25.0  # type: ignore[type-var]
+    assert out_x == sorted(out_x)  # min and max of a bucket stay in their recorded order
+    # Buckets are equal ranges of the event id; each one's minimum and maximum are in the output.
+    ids = session.scalars(select(Event.id).where(Event.run_id == run.id, Event.name == "loss")
+                          .order_by(Event.id)).all()
+    buckets, span = (points - 2) // 2, ids[-1] - ids[0] + 1
+    by_bucket: dict[int, list[float]] = {}
+    for i, event_id in enumerate(ids):
+        by_bucket.setdefault((event_id - ids[0]) * buckets // span, []).append(ys[i])  # type: ignore[arg-type]
+    kept = dict(zip(out_x, out_y, strict=True))
+    assert len(by_bucket) == buckets
+    for values in by_bucket.values():
+        assert min(values) in kept.values() and max(values) in kept.values()
+    (lr_x, lr_y), _ = downsampled(session, run, "lr", "epoch", points)
+    assert lr_y == [0.1] * len(lr_y) and lr_x[0] == 0 and lr_x[-1] == (n - 1) / 10 and len(lr_x) <= points
+
+
+def test_non_finite_values_become_gaps_and_do_not_hide_extremes(session: Session) -> None:
+    ys: list[float | None] = [1.0, float("nan"), 5.0, float("inf"), -3.0, None, 2.0] * 100
+    ys[300:500] = [None] * 200  # whole buckets with no value: kept as a gap
+    run = add_run(session, {"loss": ys})
+    (out_x, out_y), _ = downsampled(session, run, "loss", "time", 20)
+    finite = [y for y in out_y if y is not None]
+    assert max(finite) == 5.0 and min(finite) == -3.0 and out_y[-1] == 2.0
+    assert None in out_y and len(out_y) <= 20
+    assert out_x == sorted(out_x) and out_x[0] == 0 and out_x[-1] == round((len(ys) - 1) / 1000, 3)
+
+
+def test_series_endpoint_by_step_epoch_and_time(client, submit) -> None:
+    run = submit()
+    worker = FakeWorker(client, run["id"])
+    worker.claim()
+    points = [("loss", s, s / 100, 10.0 - s / 100 + (5.0 if s == 555 else 0.0)) for s in range(1, 1001)]
+    points += [("knn_acc", 100 * e, float(e), 0.5 + e / 100) for e in range(1, 11)]
+    assert worker.send(points).status_code == 200
+    worker.finish(summary={"linear_acc": 0.9})
+
+    body = client.get(f"/api/runs/{run['id']}/series", params={"points": 100}).json()
+    assert body["x_axis"] == "step" and set(body["series"]) == {"loss", "knn_acc"}
+    loss = body["series"]["loss"]
+    assert loss["count"] == 1000 and len(loss["x"]) <= 100
+    assert loss["x"][0] == 1 and loss["x"][-1] == 1000
+    assert loss["y"][loss["x"].index(555)] == 10.0 - 5.55 + 5.0  # the spike survives
+    assert body["series"]["knn_acc"]["x"] == [100.0 * e for e in range(1, 11)]
+
+    by_epoch = client.get(f"/api/runs/{run['id']}/series", params={"names": "knn_acc", "x": "epoch"}).json()
+    assert list(by_epoch["series"]) == ["knn_acc"] and by_epoch["series"]["knn_acc"]["x"][-1] == 10.0
+    by_time = client.get(f"/api/runs/{run['id']}/series", params={"names": "loss", "x": "time"}).json()
+    seconds = by_time["series"]["loss"]["x"]
+    assert seconds == sorted(seconds) and 0 <= seconds[0] < 60
+    assert client.get(f"/api/runs/{run['id']}/series", params={"x": "wall"}).status_code == 422
+    assert client.get("/api/runs/424242/series").status_code == 404
