@@ -34,7 +34,7 @@ test-unit: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy backend worker tests bench
+	$(VENV)/bin/mypy backend worker tests bench contrastlab
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

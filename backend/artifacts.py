@@ -42,7 +42,18 @@ def artifact_path(root: Path, run_id: int, name: str) -> Path:
     return root / str(int(run_id)) / check_name(name)
 
 
-async def receive(chunks: AsyncIterator[bytes], root: Path, run_id: int, name: str) -> tuple[int, str]:
+def served_path(root: Path, run_id: int, name: str) -> Path | None:
+    """The artifact's file if it is a regular file inside the artifact root; never a symlink out of it."""
+    path = artifact_path(root, run_id, name)
+    if path.is_symlink() or path.parent.is_symlink() or not path.is_file():
+        return None
+    if not path.resolve().is_relative_to(root.resolve()):
+        return None
+    return path
+
+
+async def receive(chunks: AsyncIterator[bytes], root: Path, run_id: int, name: str,
+                  limit: int = MAX_ARTIFACT_BYTES) -> tuple[int, str]:
     """Write an upload atomically (temp file + rename); return its size and sha256."""
     target = artifact_path(root, run_id, name)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -52,8 +63,8 @@ async def receive(chunks: AsyncIterator[bytes], root: Path, run_id: int, name: s
         with os.fdopen(fd, "wb") as out:
             async for chunk in chunks:
                 size += len(chunk)
-                if size > MAX_ARTIFACT_BYTES:
-                    raise TooLarge(f"artifact larger than {MAX_ARTIFACT_BYTES} bytes")
+                if size > limit:
+                    raise TooLarge(f"artifact larger than {limit} bytes (MAX_ARTIFACT_BYTES)")
                 digest.update(chunk)
                 out.write(chunk)
         os.replace(tmp, target)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from worker.celery_app import EMBEDDED_BROKER
+from worker.celery_app import EMBEDDED_BROKER, VISIBILITY_TIMEOUT_S
+
+LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 
 
 class Settings(BaseSettings):
@@ -24,8 +27,43 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
     api_url: str = Field("", description="URL workers report to; empty: http://HOST:PORT.")
-    lease_seconds: int = Field(60, ge=5, le=86_400, description="A run's lease; renewed by the worker's heartbeat.")
+    lease_seconds: int = Field(60, ge=2, le=86_400, description="A run's lease; renewed by the worker's heartbeat.")
     start_worker: bool = Field(True, description="`make run` starts one Celery worker beside the API.")
+    log_format: str = Field("text", pattern="^(text|json)$", description="Log lines as text, or as JSON "
+                            "objects (time, level, logger, message, run_id) for a log collector.")
+    # Faults: the reconciler in the API process.
+    max_attempts: int = Field(3, ge=1, le=100, description="Lost leases (dead workers) before a run fails.")
+    reconcile_seconds: float = Field(5.0, gt=0, le=3600, description="How often the reconciler looks for "
+                                     "expired leases and runs whose broker message vanished.")
+    requeue_after_seconds: float = Field(60.0, gt=0, le=86_400, description="A run queued this long with no "
+                                         "message for it in the broker is sent again.")
+    visibility_timeout: int = Field(VISIBILITY_TIMEOUT_S, ge=1, description="Redis redelivers a task message "
+                                    "not acknowledged within this many seconds (the lease still decides).")
+    # Access and input limits.
+    api_token: str = Field("", repr=False, description="Bearer token, or a comma-separated list; empty: no auth.")
+    allow_no_token: bool = Field(False, description="Serve on a non-loopback HOST without API_TOKEN.")
+    cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty: CORS off.")
+    allowed_data_roots: str = Field("", description="Folders (comma-separated) image_folder datasets may "
+                                    "come from; empty: none.")
+    max_body_bytes: int = Field(1024**2, ge=1024, description="Largest request body (413 above).")
+    max_batch_bytes: int = Field(16 * 1024**2, ge=1024, description="Largest metric batch from a worker.")
+    max_artifact_bytes: int = Field(8 * 1024**3, ge=1024, description="Largest artifact upload.")
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> Settings:
+        if not self.tokens and not self.allow_no_token and not is_loopback(self.host):
+            raise ValueError(f"HOST={self.host} is reachable from other machines but API_TOKEN is empty: "
+                             "set API_TOKEN (clients then send `Authorization: Bearer <token>`), listen on "
+                             "127.0.0.1, or set ALLOW_NO_TOKEN=1 to serve without authentication")
+        return self
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.api_token.split(",") if t.strip())
+
+    @property
+    def data_roots(self) -> tuple[Path, ...]:
+        return tuple(Path(p.strip()) for p in self.allowed_data_roots.split(",") if p.strip())
 
     @property
     def resolved_database_url(self) -> str:
@@ -45,6 +83,15 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _normalise_postgres(url: str) -> str:

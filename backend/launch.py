@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import uvicorn
+from pydantic import ValidationError
 
 from backend.config import Settings, get_settings
 from backend.main import create_app
@@ -46,9 +47,18 @@ def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen(worker_command(settings), env=env, preexec_fn=_die_with_parent)
 
 
+def load_settings() -> Settings:
+    """The settings, or exit 1 with the reason (e.g. a public HOST without API_TOKEN) in one line."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        sys.exit("ContrastLab will not start: " + "; ".join(str(e["msg"]).removeprefix("Value error, ")
+                                                          for e in exc.errors()))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = get_settings()
+    settings = load_settings()
     prestart(settings)
     worker = start_worker(settings) if settings.start_worker else None
     log.info("ContrastLab on %s (database %s, broker %s)", settings.resolved_api_url,

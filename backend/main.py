@@ -1,15 +1,36 @@
-"""The FastAPI app: settings, database, broker, routers, static pages."""
+"""The FastAPI app: settings, database, broker, reconciler, middleware, routers, static pages."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
-from backend import frontend
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from backend import frontend, observability
 from backend.api.main import api_router
 from backend.config import Settings, get_settings
 from backend.db import make_engine, make_sessionmaker
+from backend.limits import BodyLimit
+from backend.openapi import document_security
+from backend.reconciler import Reconciler
+from backend.security import SecurityHeaders, TokenGuard
 from backend.streams import Notifier
 from worker.celery_app import make_celery
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The reconciler runs beside the API for as long as it serves."""
+    task = asyncio.create_task(app.state.reconciler.run_forever(), name="reconciler")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -17,13 +38,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = FastAPI(title="ContrastLab", version="0.1.0",
                   description="Launch, watch and compare contrastive-learning runs.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
     engine = make_engine(settings.resolved_database_url)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.notifier = Notifier()
-    app.state.celery = make_celery(settings.resolved_broker_url, settings.data_dir, settings.queue)
+    app.state.celery = make_celery(settings.resolved_broker_url, settings.data_dir, settings.queue,
+                                   settings.visibility_timeout)
+    app.state.reconciler = Reconciler(settings, app.state.sessionmaker, app.state.celery, app.state.notifier)
     app.include_router(api_router)
     frontend.mount(app)
+    _add_middleware(app, settings)
+    observability.install(app)  # outermost: times every request, serves /metrics
+    document_security(app, bool(settings.tokens))
     return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """Outermost last: headers on every answer, CORS preflights before the token check, then limits."""
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(TokenGuard, tokens=settings.tokens)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
+    app.add_middleware(SecurityHeaders)

@@ -52,6 +52,16 @@ class Base(DeclarativeBase):
     pass
 
 
+def _from_spec(key: str) -> Any:
+    """Column default copied from the inserted spec (immutable), so lists can sort and filter by an index."""
+
+    def default(context: Any) -> str:
+        spec = context.get_current_parameters().get("spec") or {}
+        return str(spec.get(key) or "")[:40]
+
+    return default
+
+
 class Run(Base):
     __tablename__ = "runs"
 
@@ -69,6 +79,14 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Faults (migration 0003): attempts whose worker died (lease expired), and why the run was last requeued.
+    lost_leases: Mapped[int] = mapped_column(Integer, default=0)
+    requeue_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Dashboard listing (migration 0002): seed groups, and spec fields copied out for indexed sort/filter.
+    group_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    method: Mapped[str] = mapped_column(String(40), default=_from_spec("method"), index=True)
+    dataset: Mapped[str] = mapped_column(String(40), default=_from_spec("dataset"), index=True)
+    encoder: Mapped[str] = mapped_column(String(40), default=_from_spec("encoder"), index=True)
 
 
 class Event(Base):
@@ -78,6 +96,7 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "key", name="uq_events_run_key"),
         Index("ix_events_run_kind_id", "run_id", "kind", "id"),
+        Index("ix_events_run_name_id", "run_id", "name", "id"),  # one metric's series (migration 0002)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from backend.models import CANCELED, FINAL_STATUSES, QUEUED, RUNNING, Event, Run, utcnow
+from backend.models import CANCELED, FAILED, FINAL_STATUSES, QUEUED, RUNNING, Event, Run, utcnow
 from backend.schemas import EventBatch, Finish
 from worker.spec import RunSpec
 
@@ -55,11 +55,10 @@ def _reload(session: Session, run_id: int) -> Run:
 
 
 def claim(session: Session, run_id: int, worker: str, lease_seconds: int) -> Run:
-    """Take a queued run, or a running one whose lease ran out; else Conflict."""
+    """Take a queued run; else Conflict. A run whose worker died is requeued by the reconciler first."""
     now = utcnow()
-    claimable = or_(Run.status == QUEUED, and_(Run.status == RUNNING, Run.lease_expires_at < now))
     result = session.execute(
-        update(Run).where(Run.id == run_id, claimable).values(
+        update(Run).where(Run.id == run_id, Run.status == QUEUED).values(
             status=RUNNING, worker=worker, attempt=Run.attempt + 1,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
         )
@@ -142,6 +141,68 @@ def finish(session: Session, run_id: int, report: Finish) -> Run:
     _status_event(session, run_id, report.status, text)
     session.commit()
     return _reload(session, run_id)
+
+
+def release(session: Session, run_id: int, worker: str, attempt: int, reason: str) -> Run:
+    """The worker holding the lease hands the run back (warm shutdown): queued again, to be resent."""
+    text = f"worker {worker} handed attempt {attempt} back: {reason}"
+    result = session.execute(update(Run).where(_owned(run_id, worker, attempt)).values(**_requeued(text)))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise Conflict(f"worker {worker} no longer holds attempt {attempt} of run {run_id}")
+    _status_event(session, run_id, QUEUED, f"queued again: {text}")
+    session.commit()
+    return _reload(session, run_id)
+
+
+def _requeued(reason: str) -> dict[str, Any]:
+    return {"status": QUEUED, "worker": None, "lease_expires_at": None, "requeue_reason": reason}
+
+
+def expire_leases(session: Session, max_attempts: int) -> list[int]:
+    """Runs whose worker stopped renewing its lease: requeued, or failed after max_attempts such losses,
+    or canceled when a cancel was pending. Returns the ids to send to the broker again."""
+    now = utcnow()
+    expired = session.execute(select(Run.id, Run.worker, Run.attempt, Run.lost_leases, Run.cancel_requested)
+                              .where(Run.status == RUNNING, Run.lease_expires_at < now)).all()
+    requeued: list[int] = []
+    for run_id, worker, attempt, lost, cancel in expired:
+        lost = (lost or 0) + 1
+        what = f"worker {worker} stopped renewing its lease during attempt {attempt}"
+        final = {"finished_at": now, "lease_expires_at": None, "lost_leases": lost}
+        if cancel:
+            values, status, text = {**final, "status": CANCELED}, CANCELED, f"canceled: {what}"
+        elif lost >= max_attempts:
+            error = f"{what}; gave up after {lost} lost attempts (MAX_ATTEMPTS={max_attempts})"
+            values, status, text = {**final, "status": FAILED, "error": error}, FAILED, f"failed: {error}"
+        else:
+            reason = f"{what}; requeued (lost attempt {lost} of at most {max_attempts})"
+            values, status, text = {**_requeued(reason), "lost_leases": lost}, QUEUED, f"queued again: {reason}"
+        guard = and_(Run.id == run_id, Run.status == RUNNING, Run.attempt == attempt, Run.lease_expires_at < now)
+        if session.execute(update(Run).where(guard).values(**values)).rowcount == 1:  # type: ignore[attr-defined]
+            _status_event(session, run_id, status, text)
+            if status == QUEUED:
+                requeued.append(run_id)
+        session.commit()
+    return requeued
+
+
+def queued_before(session: Session, cutoff: datetime) -> list[int]:
+    """Runs that have been waiting in `queued` since before cutoff (their last `queued` status event)."""
+    since = (select(func.max(Event.time)).where(Event.run_id == Run.id, Event.kind == "status",
+                                                Event.name == QUEUED).correlate(Run).scalar_subquery())
+    return list(session.scalars(select(Run.id).where(Run.status == QUEUED, since < cutoff).order_by(Run.id)).all())
+
+
+def note(session: Session, run_id: int, text: str) -> None:
+    """A line in the run's log from the service itself (e.g. the reconciler)."""
+    session.add(Event(run_id=run_id, kind="log", text=text, time=utcnow()))
+    session.commit()
+
+
+def owns(session: Session, run_id: int, worker: str, attempt: int) -> bool:
+    """Whether this worker holds this attempt's lease (artifact uploads from a stale worker are refused)."""
+    return session.scalar(select(func.count()).select_from(Run).where(_owned(run_id, worker, attempt))) == 1
 
 
 def fail_unsent(session: Session, run: Run, reason: str) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_serializer
+from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from backend.models import Artifact, Event, Run
+from worker.spec import RunSpec
 
 
 def iso(value: datetime | None) -> str | None:
@@ -27,6 +28,9 @@ class RunPublic(BaseModel):
     cancel_requested: bool
     error: str | None
     summary: dict[str, float]
+    group_id: int | None = Field(None, description="Runs launched together with several seeds share this id.")
+    lost_leases: int = Field(0, description="Attempts whose worker stopped renewing its lease (died).")
+    requeue_reason: str | None = Field(None, description="Why the run was last put back in the queue.")
 
     @field_serializer("created_at", "started_at", "finished_at")
     def _iso(self, value: datetime | None) -> str | None:
@@ -38,13 +42,46 @@ class RunPublic(BaseModel):
             id=run.id, name=run.name, status=run.status, spec=run.spec, created_at=run.created_at,
             started_at=run.started_at, finished_at=run.finished_at, attempt=run.attempt,
             progress=run.progress, cancel_requested=run.cancel_requested, error=run.error,
-            summary=run.summary or {},
+            summary=run.summary or {}, group_id=run.group_id, lost_leases=run.lost_leases or 0,
+            requeue_reason=run.requeue_reason,
         )
 
 
 class RunsPublic(BaseModel):
     items: list[RunPublic]
     total: int
+
+
+class RunGroupCreate(BaseModel):
+    """One spec launched once per seed; the runs share a group id (mean ± std on the compare page)."""
+
+    spec: RunSpec
+    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
+        min_length=1, max_length=20, description="One run per seed (its `seed` field); 1 to 20 distinct integers ≥ 0.")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct, e.g. [0, 1, 2]")
+        return seeds
+
+
+class RunGroupPublic(BaseModel):
+    group_id: int
+    items: list[RunPublic]
+
+
+class SeriesPublic(BaseModel):
+    x: list[float]
+    y: list[float | None] = Field(description="null where the value was not finite (NaN or inf).")
+    count: int = Field(description="Points recorded; x and y hold at most `points` of them.")
+
+
+class RunSeriesPublic(BaseModel):
+    run_id: int
+    x_axis: Literal["step", "epoch", "time"]
+    series: dict[str, SeriesPublic]
 
 
 class MetricPoint(BaseModel):
@@ -113,7 +150,7 @@ class ClaimGranted(BaseModel):
 
 class WorkerCall(BaseModel):
     worker: str = Field(min_length=1, max_length=200)
-    attempt: int = Field(ge=1)
+    attempt: int = Field(ge=1, le=2**31 - 1)
 
 
 class Heartbeat(WorkerCall):
@@ -128,9 +165,9 @@ class LeaseState(BaseModel):
 class PointIn(BaseModel):
     key: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=120)
-    step: int = Field(ge=0)
+    step: int = Field(ge=0, le=2**63 - 1)
     epoch: float = Field(ge=0.0)
-    value: float
+    value: float = Field(allow_inf_nan=False, description="Finite; workers drop NaN and inf points.")
     time: datetime | None = None
 
 
@@ -148,6 +185,10 @@ class EventBatch(WorkerCall):
 
 class BatchReceived(LeaseState):
     received: int = Field(description="Points and messages received; ones already stored are ignored.")
+
+
+class Release(WorkerCall):
+    reason: str = Field(min_length=1, max_length=500, description="Why the worker hands the run back.")
 
 
 class Finish(WorkerCall):

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +48,20 @@ def free_port() -> int:
 class Stack:
     """An API process and any number of worker processes sharing one data dir and broker."""
 
-    def __init__(self, data_dir: Path, broker_url: str = "", database_url: str = "") -> None:
+    def __init__(self, data_dir: Path, broker_url: str = "", database_url: str = "", **env: str) -> None:
+        """env: more settings for every process, e.g. LEASE_SECONDS="3" or API_TOKEN="..."."""
         self.data_dir, self.port = data_dir, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.logs = data_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ, DATA_DIR=str(data_dir), PORT=str(self.port), HOST="127.0.0.1",
                         API_URL=self.url, BROKER_URL=broker_url, REDIS_URL="", DATABASE_URL=database_url,
-                        QUEUE=f"test-{uuid.uuid4().hex[:8]}", PYTHONUNBUFFERED="1")
+                        QUEUE=f"test-{uuid.uuid4().hex[:8]}", PYTHONUNBUFFERED="1", **{"API_TOKEN": "", **env})
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        token = self.env["API_TOKEN"].split(",")[0]
+        self.http = httpx.Client(base_url=self.url, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"} if token else {})
 
     def _spawn(self, args: list[str], log_name: str, **env: str) -> subprocess.Popen[bytes]:
         log = (self.logs / log_name).open("ab")
@@ -79,14 +82,49 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError(f"API not healthy after 60 s:\n{self.log('api.log')}")
 
-    def start_worker(self, name: str = "worker1") -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str = "worker1", fault: str = "", **env: str) -> subprocess.Popen[bytes]:
+        """A Celery worker process; fault="nan@12" or "oom@12" makes its training fail at that step."""
         from backend.config import Settings
         from backend.launch import worker_command
 
         settings = Settings(data_dir=self.data_dir, queue=self.env["QUEUE"])
-        worker = self._spawn(worker_command(settings, name), f"{name}.log")
+        command = worker_command(settings, name)
+        if fault:
+            command = [sys.executable, "-c", "import tests.stack as s; s.faulty_worker()", *command[5:]]
+        worker = self._spawn(command, f"{name}.log", FAULT=fault, **env)
         self.workers.append(worker)
         return worker
+
+    def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL, group: bool = True) -> None:
+        """Signal a process (with its children when group): SIGKILL is a crash, SIGTERM a shutdown."""
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig) if group else os.kill(proc.pid, sig)
+        if sig == signal.SIGKILL:
+            proc.wait()
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.http.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def points(self, run_id: int) -> list[dict[str, Any]]:
+        return list(self.get(f"/api/runs/{run_id}/metrics", limit=10000)["items"])
+
+    def log_entries(self, run_id: int) -> list[dict[str, Any]]:
+        return list(self.get(f"/api/runs/{run_id}/log", limit=10000)["items"])
+
+    def artifact_names(self, run_id: int) -> set[str]:
+        return {a["name"] for a in self.get(f"/api/runs/{run_id}/artifacts")["items"]}
+
+    def wait_until(self, what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
+        """Poll check() until it returns something truthy; that value is returned."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise TimeoutError(f"not within {timeout} s: {what}\n{self.all_logs()}")
 
     def log(self, name: str) -> str:
         path = self.logs / name
@@ -118,15 +156,72 @@ class Stack:
                     return
 
     def stop(self) -> None:
-        for proc in [*self.workers, self.api]:
-            if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in [*self.workers, self.api]:
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        """Workers first (a run in flight is handed back to the API, which must still answer), then the API."""
+        for group in (self.workers, [self.api]):
+            for proc in group:
+                if proc is not None and proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            for proc in group:
+                if proc is None:
+                    continue
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
         self.http.close()
+
+
+class RedisServer:
+    """A private redis-server (no persistence) that a test may stop and restart without disturbing others."""
+
+    def __init__(self, folder: Path, binary: str = "/usr/bin/redis-server") -> None:
+        self.folder, self.binary, self.port = folder, binary, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> None:
+        import redis
+
+        log = (self.folder / "redis.log").open("ab")
+        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.folder)],
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()  # as a crash: nothing is saved (and no persistence is configured anyway)
+            self.proc.wait()
+
+
+def faulty_worker() -> None:
+    """A real Celery worker whose loss turns NaN ("nan@STEP") or runs out of memory ("oom@STEP"), from $FAULT."""
+    import dataclasses
+
+    import torch
+
+    from worker.engine.losses import LOSSES
+    from worker.main import app
+
+    kind, _, at = os.environ["FAULT"].partition("@")
+    calls = {"n": 0}
+    for method, objective in list(LOSSES.items()):
+        def loss(outputs: Any, labels: Any, spec: Any, _inner: Any = objective.loss) -> Any:
+            calls["n"] += 1
+            value = _inner(outputs, labels, spec)
+            if calls["n"] >= int(at):
+                if kind == "oom":
+                    raise torch.OutOfMemoryError("CUDA out of memory (injected by the test)")
+                return value * float("nan")
+            return value
+        LOSSES[method] = dataclasses.replace(objective, loss=loss)
+    app.worker_main(sys.argv[1:])

@@ -1,18 +1,24 @@
 """How a worker talks to the API: retried HTTP calls and a batching Reporter.
 
-The engine calls `metric`/`message` on its hot path; they only append to a
-list. A background thread sends the list every FLUSH_S (idempotent keys
-"attempt:seq", so a retried batch stores nothing twice) and renews the lease.
-A 409 means the lease is gone: training stops and nothing more is written.
+The engine calls `metric`/`message`/`checkpoint` on its hot path; they only
+append or hand over. A background thread sends the points every FLUSH_S and
+renews the lease; another uploads each epoch's resumable checkpoint (after the
+points before it are stored, so a resumed attempt that skips those steps loses
+none). A metric point's key is its (name, step), so a point sent again by a
+retried batch or by a resumed attempt is stored once. A 409 means the lease is
+gone: training stops and nothing more is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import httpx
 
@@ -20,6 +26,11 @@ log = logging.getLogger(__name__)
 
 FLUSH_S = 0.25
 RETRYABLE = {502, 503, 504}
+RETRY_CAP_S = 10.0  # the longest wait between two tries of a call
+MAX_POINTS_PER_BATCH = 5000  # the API takes at most 10,000 per batch
+RESUME_ARTIFACT = "resume.pt"
+# Set by the worker's SIGTERM handler: stop at the next step and hand the run back.
+SHUTDOWN = threading.Event()
 
 
 class LeaseLost(Exception):
@@ -35,6 +46,9 @@ class ApiClient:
         """Send, retrying connection errors and 5xx with backoff; 2xx/4xx are returned as they are."""
         delay = 0.2
         for attempt in range(retries + 1):
+            seek = getattr(kwargs.get("content"), "seek", None)
+            if seek is not None:
+                seek(0)  # a retried upload sends the whole file again
             try:
                 response = self.http.request(method, path, **kwargs)
                 if response.status_code not in RETRYABLE and response.status_code < 500:
@@ -46,8 +60,17 @@ class ApiClient:
                 raise ConnectionError(f"{method} {path} failed after {retries + 1} tries: {problem}")
             log.warning("%s %s: %s; retrying in %.1fs", method, path, problem, delay)
             time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            delay = min(delay * 2, RETRY_CAP_S)
         raise AssertionError("unreachable")
+
+    def download(self, path: str, dest: Path) -> bool:
+        """Save a file the API serves; False when it has none (404)."""
+        response = self.call("GET", path)
+        if response.status_code == 404:
+            return False
+        response.raise_for_status()
+        dest.write_bytes(response.content)
+        return True
 
     def close(self) -> None:
         self.http.close()
@@ -55,6 +78,12 @@ class ApiClient:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def point_key(name: str, step: int) -> str:
+    """The idempotency key of a metric point: the same (name, step) is the same point in every attempt."""
+    key = f"m{step}:{name}"
+    return key if len(key) <= 64 else f"m{step}:{hashlib.sha256(name.encode()).hexdigest()[:40]}"
 
 
 class HttpReporter:
@@ -72,14 +101,19 @@ class HttpReporter:
         self._send_lock = threading.Lock()
         self._cancel = threading.Event()
         self._stop = threading.Event()
+        self._checkpoint: tuple[IO[bytes], int, int] | None = None
+        self._checkpoint_ready = threading.Event()
+        self.uploaded_checkpoint: tuple[int, int] | None = None  # (epoch, step) of the last one stored
         self.lease_lost = False
-        self._thread = threading.Thread(target=self._loop, name=f"reporter-{run_id}", daemon=True)
+        self._threads = [threading.Thread(target=self._loop, name=f"reporter-{run_id}", daemon=True),
+                         threading.Thread(target=self._upload_loop, name=f"checkpoints-{run_id}", daemon=True)]
 
     # -- the engine's side -------------------------------------------------
     def metric(self, name: str, value: float, step: int, epoch: float) -> None:
+        if not math.isfinite(value):
+            return  # NaN/inf is not a point on a curve (a non-finite loss fails the run in the engine)
         with self._lock:
-            self._seq += 1
-            self._points.append({"key": f"{self.attempt}:{self._seq}", "name": name, "step": int(step),
+            self._points.append({"key": point_key(name, int(step)), "name": name, "step": int(step),
                                  "epoch": float(epoch), "value": float(value), "time": _now()})
             # Training is ~all of a run's time; evaluation after it keeps progress just under 1.
             self._progress = max(self._progress, min(0.99, float(epoch) / max(self.epochs, 1)))
@@ -87,39 +121,80 @@ class HttpReporter:
     def message(self, text: str) -> None:
         with self._lock:
             self._seq += 1
-            self._logs.append({"key": f"{self.attempt}:{self._seq}", "text": text[:2000], "time": _now()})
+            self._logs.append({"key": f"a{self.attempt}:{self._seq}", "text": text[:2000], "time": _now()})
         log.info("run %s: %s", self.run_id, text)
 
+    def checkpoint(self, path: Path, epoch: int, step: int) -> None:
+        """Upload this epoch's resumable checkpoint in the background (a newer one replaces a pending one)."""
+        handle = Path(path).open("rb")  # the engine replaces the file atomically; this handle keeps this version
+        with self._lock:
+            older, self._checkpoint = self._checkpoint, (handle, int(epoch), int(step))
+        if older is not None:
+            older[0].close()
+        self._checkpoint_ready.set()
+
     def should_stop(self) -> bool:
-        return self._cancel.is_set()
+        return self._cancel.is_set() or SHUTDOWN.is_set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set() and not self.lease_lost
 
     # -- the API's side ----------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def close(self) -> None:
-        """Stop the thread and send what is left (raises if the API stays unreachable)."""
+        """Stop the threads and send what is left (raises if the API stays unreachable)."""
         self._stop.set()
-        self._thread.join()
+        self._checkpoint_ready.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
         if not self.lease_lost:
             self.flush()
+            self._upload_pending_checkpoint()
 
     def flush(self) -> None:
         with self._send_lock:
-            with self._lock:
-                points, logs, progress = list(self._points), list(self._logs), self._progress
-            body = {"worker": self.worker, "attempt": self.attempt, "points": points, "logs": logs,
-                    "progress": progress}
-            response = self.api.call("POST", f"/api/runs/{self.run_id}/events", json=body)
+            while True:
+                with self._lock:
+                    points, logs, progress = self._points[:MAX_POINTS_PER_BATCH], list(self._logs), self._progress
+                body = {"worker": self.worker, "attempt": self.attempt, "points": points, "logs": logs,
+                        "progress": progress}
+                response = self.api.call("POST", f"/api/runs/{self.run_id}/events", json=body)
+                if response.status_code == 409:
+                    self._lose_lease(response.text)
+                    return
+                response.raise_for_status()
+                with self._lock:
+                    del self._points[: len(points)]
+                    del self._logs[: len(logs)]
+                    more = bool(self._points) and len(points) == MAX_POINTS_PER_BATCH
+                if response.json().get("cancel_requested"):
+                    self._cancel.set()
+                if not more:
+                    return
+
+    def _upload_pending_checkpoint(self) -> None:
+        with self._lock:
+            pending, self._checkpoint = self._checkpoint, None
+        if pending is None or self.lease_lost:
+            return
+        handle, epoch, step = pending
+        try:
+            self.flush()  # the points up to this checkpoint first: a resumed attempt will not send them again
+            response = self.api.call(
+                "PUT", f"/api/runs/{self.run_id}/artifacts/{RESUME_ARTIFACT}", content=handle,
+                headers={"X-Worker": self.worker, "X-Attempt": str(self.attempt)})
             if response.status_code == 409:
                 self._lose_lease(response.text)
                 return
             response.raise_for_status()
-            with self._lock:
-                del self._points[: len(points)]
-                del self._logs[: len(logs)]
-            if response.json().get("cancel_requested"):
-                self._cancel.set()
+            self.uploaded_checkpoint = (epoch, step)
+        finally:
+            handle.close()
 
     def _lose_lease(self, why: str) -> None:
         log.error("run %s: lease lost (%s); stopping without writing more", self.run_id, why)
@@ -138,3 +213,14 @@ class HttpReporter:
                 last_contact = time.monotonic()
             except Exception:  # noqa: BLE001 - keep training; the next flush retries
                 log.exception("run %s: could not report to the API", self.run_id)
+
+    def _upload_loop(self) -> None:
+        while not self._stop.is_set() and not self.lease_lost:
+            self._checkpoint_ready.wait()
+            self._checkpoint_ready.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._upload_pending_checkpoint()
+            except Exception:  # noqa: BLE001 - the next epoch's checkpoint, or close(), tries again
+                log.exception("run %s: could not upload the checkpoint", self.run_id)

@@ -1,18 +1,24 @@
-"""Celery tasks: stable names, an id in, the rest read from the API."""
+"""Celery tasks: stable names, an id in, the rest read from the API; and a warm shutdown that hands runs back."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
+import billiard.process
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_shutting_down
 
 from worker.celery_app import TASK_RUN
-from worker.reporting import ApiClient
+from worker.reporting import SHUTDOWN, ApiClient
 from worker.runner import execute
+
+log = logging.getLogger(__name__)
 
 
 @worker_process_init.connect
@@ -24,14 +30,47 @@ def _preload_engine(**_: object) -> None:
     try:
         import worker.engine  # noqa: F401
     except Exception:  # noqa: BLE001 - the run reports the import error with its reason
-        logging.getLogger(__name__).exception("cannot preload the training engine")
+        log.exception("cannot preload the training engine")
+
+
+@contextlib.contextmanager
+def sigterm_hands_back() -> Iterator[None]:
+    """While a run trains, SIGTERM means "stop at the next step, upload, release the run", not "exit now".
+
+    Installed per task: billiard sets its own handler in each pool process after start-up.
+    """
+    SHUTDOWN.clear()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: SHUTDOWN.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@worker_shutting_down.connect
+def _forward_shutdown(sig: str = "", how: str = "", **_: object) -> None:
+    """In the parent: a warm shutdown (SIGTERM to the main process only, as `docker stop` sends it)
+    tells each pool process, so a long run hands itself back instead of running to its end."""
+    if how != "Warm":
+        return
+    for child in billiard.process.active_children():
+        if child.pid:
+            log.info("warm shutdown: asking pool process %s to hand its run back", child.pid)
+            os.kill(child.pid, signal.SIGTERM)
+
+
+def api_token() -> str | None:
+    """The worker's token: API_TOKEN, or the first of a comma-separated list."""
+    tokens = [t.strip() for t in os.environ.get("API_TOKEN", "").split(",") if t.strip()]
+    return tokens[0] if tokens else None
 
 
 @shared_task(name=TASK_RUN, acks_late=True, ignore_result=True)
 def run_training(run_id: int) -> str:
-    api = ApiClient(os.environ.get("API_URL", "http://127.0.0.1:8000"), os.environ.get("API_TOKEN") or None)
+    api = ApiClient(os.environ.get("API_URL", "http://127.0.0.1:8000"), api_token())
     work_dir = Path(os.environ.get("DATA_DIR", "data")) / "work"
     try:
-        return execute(int(run_id), api, work_dir, f"{socket.gethostname()}:{os.getpid()}")
+        with sigterm_hands_back():
+            return execute(int(run_id), api, work_dir, f"{socket.gethostname()}:{os.getpid()}")
     finally:
         api.close()

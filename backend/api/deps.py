@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
@@ -37,7 +37,12 @@ NotifierDep = Annotated[Notifier, Depends(_notifier)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 
 
-def _run(run_id: int, session: SessionDep) -> Run:
+# Ids are 64-bit: a larger number is a 422, not a database overflow.
+RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The run's id.")]
+Cursor = Annotated[int, Query(ge=0, le=2**63 - 1, description="Return what comes after this event id.")]
+
+
+def _run(run_id: RunId, session: SessionDep) -> Run:
     run = session.get(Run, run_id)
     if run is None:
         raise HTTPException(status_code=404, detail=f"run {run_id} not found")

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from backend.api.routes import artifacts, events, meta, runs, worker
+from backend.api.routes import artifacts, events, export, meta, runs, series, worker
 
 api_router = APIRouter(prefix="/api")
 api_router.include_router(meta.router)
@@ -10,3 +10,5 @@ api_router.include_router(runs.router)
 api_router.include_router(events.router)
 api_router.include_router(artifacts.router)
 api_router.include_router(worker.router)
+api_router.include_router(series.router)
+api_router.include_router(export.router)

@@ -13,7 +13,7 @@ import { h } from "./dom.js";
  * @property {unknown} default
  * @property {string} description
  * @property {string} group
- * @property {string[]|null} methods methods the field applies to (null: all)
+ * @property {Object<string, string[]>} appliesTo choices of other fields it applies to, e.g. {method: ["simclr"]}
  * @property {object} bounds minimum/maximum/exclusiveMinimum/exclusiveMaximum/maxLength/minLength
  */
 
@@ -65,9 +65,20 @@ function describeField(schema, name, prop) {
     default: "default" in prop ? prop.default : null,
     description: prop.description || node.description || "",
     group: prop.group || node.group || "other",
-    methods: Array.isArray(prop.methods) ? prop.methods : null,
+    appliesTo: appliesTo(prop),
     bounds,
   };
+}
+
+/** The spec tags a field's schema with the choices it applies to: `methods`, `datasets`, `optimizers`. */
+const APPLIES_TAGS = { methods: "method", datasets: "dataset", optimizers: "optimizer" };
+
+function appliesTo(prop) {
+  const conditions = {};
+  for (const [tag, controller] of Object.entries(APPLIES_TAGS)) {
+    if (Array.isArray(prop[tag])) conditions[controller] = prop[tag];
+  }
+  return conditions;
 }
 
 /** All fields of a schema, in the schema's property order. */

@@ -65,7 +65,16 @@ def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> 
     expect(page.get_by_test_id("field-temperature")).to_be_hidden()
     method.select_option(label="simclr")
     expect(page.get_by_test_id("field-temperature")).to_be_visible()
-    page.get_by_test_id("field-dataset").select_option(label="digits")
+    # ... and so do those of one dataset or one optimiser.
+    dataset = page.get_by_test_id("field-dataset")
+    dataset.select_option(label="image_folder")
+    expect(page.get_by_test_id("field-data_path")).to_be_visible()
+    page.get_by_test_id("field-optimizer").select_option(label="sgd")
+    expect(page.get_by_test_id("field-nesterov")).to_be_visible()
+    page.get_by_test_id("field-optimizer").select_option(label="adam")
+    expect(page.get_by_test_id("field-nesterov")).to_be_hidden()
+    dataset.select_option(label="digits")
+    expect(page.get_by_test_id("field-data_path")).to_be_hidden()
     # Small batches give a few seconds of training: long enough to watch the curve grow.
     page.get_by_test_id("field-epochs").fill("4")
     page.get_by_test_id("field-batch_size").fill("32")

@@ -17,6 +17,10 @@ def test_backend_never_imports_torch():
     assert "torch" not in _modules_after_import("backend.main")
 
 
+def test_client_and_cli_never_import_torch():
+    assert "torch" not in _modules_after_import("contrastlab.cli")
+
+
 def test_engine_imports_no_web_queue_or_database_code():
     loaded = _modules_after_import("worker.engine")
     assert not loaded & {"celery", "fastapi", "sqlalchemy", "starlette", "httpx", "backend", "kombu"}
@@ -28,6 +32,6 @@ def test_ruff_is_clean():
 
 
 def test_mypy_is_clean():
-    result = subprocess.run([sys.executable, "-m", "mypy", "backend", "worker", "tests", "bench"], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "mypy", "backend", "worker", "tests", "bench", "contrastlab"],
+                            cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend import artifacts
-from backend.api.deps import RunDep, SessionDep, SettingsDep
+from backend import artifacts, runs
+from backend.api.deps import RunDep, RunId, SessionDep, SettingsDep
 from backend.models import Run
 from backend.schemas import ArtifactPublic, ArtifactsPublic
 
@@ -23,8 +23,8 @@ def _stored_file(run: Run, name: str, session: SessionDep, settings: SettingsDep
         artifacts.check_name(name)
     except artifacts.BadName as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
-    path = artifacts.artifact_path(settings.artifacts_dir, run.id, name)
-    if artifacts.find(session, run.id, name) is None or not path.is_file():
+    path = artifacts.served_path(settings.artifacts_dir, run.id, name)
+    if artifacts.find(session, run.id, name) is None or path is None:
         raise HTTPException(status_code=404, detail=f"run {run.id} has no artifact {name!r} (status {run.status})")
     return path
 
@@ -42,18 +42,25 @@ def download_artifact(run: RunDep, name: str, session: SessionDep, settings: Set
 
 
 @router.put("/artifacts/{name}", status_code=201, response_model=ArtifactPublic)
-async def upload_artifact(run_id: int, name: str, request: Request, settings: SettingsDep) -> ArtifactPublic:
-    """Workers upload each artifact as the raw request body."""
+async def upload_artifact(run_id: RunId, name: str, request: Request, settings: SettingsDep,
+                          x_worker: str | None = Header(None, max_length=200),
+                          x_attempt: int | None = Header(None, ge=1, le=2**31 - 1)) -> ArtifactPublic:
+    """Workers upload each artifact as the raw request body; with X-Worker and X-Attempt, only while
+    that attempt holds the lease (409 otherwise), so a worker that was replaced cannot overwrite files."""
     factory = request.app.state.sessionmaker
 
-    def exists() -> bool:
+    def check() -> None:
         with factory() as session:
-            return session.get(Run, run_id) is not None
+            if session.get(Run, run_id) is None:
+                raise HTTPException(status_code=404, detail=f"run {run_id} not found")
+            if x_worker is not None and not runs.owns(session, run_id, x_worker, x_attempt or 0):
+                raise HTTPException(status_code=409,
+                                    detail=f"worker {x_worker} no longer holds attempt {x_attempt} of run {run_id}")
 
-    if not await run_in_threadpool(exists):
-        raise HTTPException(status_code=404, detail=f"run {run_id} not found")
+    await run_in_threadpool(check)
     try:
-        size, digest = await artifacts.receive(request.stream(), settings.artifacts_dir, run_id, name)
+        size, digest = await artifacts.receive(request.stream(), settings.artifacts_dir, run_id, name,
+                                               settings.max_artifact_bytes)
     except artifacts.BadName as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     except artifacts.TooLarge as exc:

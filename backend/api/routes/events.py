@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from backend import runs
-from backend.api.deps import NotifierDep, RunDep, SessionDep, SettingsDep
+from backend.api.deps import Cursor, NotifierDep, RunDep, RunId, SessionDep, SettingsDep
 from backend.models import Event, Run
 from backend.schemas import BatchReceived, EventBatch, LogEntry, LogPage, MetricPoint, MetricsPage
 from backend.streams import BATCH, run_stream
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
 
 
 @router.get("/metrics", response_model=MetricsPage)
-def read_metrics(run: RunDep, session: SessionDep, after: int = Query(0, ge=0),
+def read_metrics(run: RunDep, session: SessionDep, after: Cursor = 0,
                  limit: int = Query(1000, ge=1, le=10_000)) -> MetricsPage:
     """Every recorded point in order; pass `next_cursor` back as `after` to continue."""
     events = runs.events_after(session, run.id, after, limit, kinds=("metric",))
@@ -23,7 +23,7 @@ def read_metrics(run: RunDep, session: SessionDep, after: int = Query(0, ge=0),
 
 
 @router.get("/log", response_model=LogPage)
-def read_log(run: RunDep, session: SessionDep, after: int = Query(0, ge=0),
+def read_log(run: RunDep, session: SessionDep, after: Cursor = 0,
              limit: int = Query(1000, ge=1, le=10_000)) -> LogPage:
     """Status changes and the worker's messages ("pretraining", "linear probe", ...), in order."""
     events = runs.events_after(session, run.id, after, limit, kinds=("status", "log"))
@@ -32,8 +32,8 @@ def read_log(run: RunDep, session: SessionDep, after: int = Query(0, ge=0),
 
 @router.get("/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-def stream_events(run: RunDep, request: Request, notifier: NotifierDep, after: int = Query(0, ge=0),
-                  last_event_id: int | None = Header(None)) -> StreamingResponse:
+def stream_events(run: RunDep, request: Request, notifier: NotifierDep, after: Cursor = 0,
+                  last_event_id: int | None = Header(None, ge=0, le=2**63 - 1)) -> StreamingResponse:
     """Server-Sent Events: metric, log and status events, then `end` once the run is final."""
     factory = request.app.state.sessionmaker
 
@@ -52,7 +52,7 @@ def stream_events(run: RunDep, request: Request, notifier: NotifierDep, after: i
 
 
 @router.post("/events", response_model=BatchReceived)
-def ingest_events(run_id: int, batch: EventBatch, session: SessionDep, settings: SettingsDep,
+def ingest_events(run_id: RunId, batch: EventBatch, session: SessionDep, settings: SettingsDep,
                   notifier: NotifierDep) -> BatchReceived:
     """A worker's batch of metric points and messages; idempotent by each item's key."""
     try:

@@ -1,16 +1,27 @@
-"""Health and the RunSpec schema."""
+"""Health, the RunSpec schema, and the browser's login (a session cookie instead of a header)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from backend.api.deps import SessionDep, SettingsDep
+from backend.security import COOKIE, UNAUTHORIZED, matches, session_value
 from worker.spec import run_spec_schema
 
 router = APIRouter(tags=["meta"])
+
+
+class Login(BaseModel):
+    token: str = Field(min_length=1, max_length=1000, description="One of the server's API_TOKEN values.")
+
+
+class LoginState(BaseModel):
+    authenticated: bool
+    required: bool = Field(description="Whether the server asks for a token at all.")
 
 
 @router.get("/health")
@@ -21,6 +32,7 @@ def health(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
         "database": session.get_bind().dialect.name,
         "broker": settings.resolved_broker_url.split("://", 1)[0],
         "queue": settings.queue,
+        "auth": bool(settings.tokens),
     }
 
 
@@ -28,3 +40,22 @@ def health(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
 def run_spec() -> dict[str, Any]:
     """The RunSpec JSON Schema: every option with its default, bounds, help text and form group."""
     return run_spec_schema()
+
+
+@router.post("/login", response_model=LoginState, responses={401: {"description": "Wrong token."}})
+def login(body: Login, request: Request, response: Response, settings: SettingsDep) -> LoginState:
+    """Check a token once and keep the browser signed in for its session (HttpOnly, SameSite=Strict cookie)."""
+    if not settings.tokens:
+        return LoginState(authenticated=True, required=False)
+    if not matches(body.token, settings.tokens):
+        raise HTTPException(status_code=401, detail=UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+    response.set_cookie(COOKIE, session_value(body.token), httponly=True, samesite="strict", path="/",
+                        secure=request.url.scheme == "https")
+    return LoginState(authenticated=True, required=True)
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+def logout() -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response

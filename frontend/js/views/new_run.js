@@ -68,8 +68,10 @@ class RunForm {
         h("button", { type: "button", class: "button", onClick: () => this.reset() }, "Reset to defaults")));
 
     this.applyValues(initialValues || {});
-    const method = this.rows.get("method");
-    if (method) method.control.addEventListener("change", () => this.updateVisibility());
+    for (const controller of ["method", "dataset", "optimizer"]) {
+      const row = this.rows.get(controller);
+      if (row) row.control.addEventListener("change", () => this.updateVisibility());
+    }
     this.updateVisibility();
   }
 
@@ -133,12 +135,17 @@ class RunForm {
     if (first) first.focus({ preventScroll: true });
   }
 
-  /** Hide fields whose `methods` list excludes the chosen method, and sections left empty. */
+  /** Hide fields that do not apply to the chosen method, dataset or optimiser, and sections left empty. */
   updateVisibility() {
-    const methodRow = this.rows.get("method");
-    const method = methodRow ? readControlValue(methodRow.control, methodRow.field) : null;
+    const chosen = (name) => {
+      const row = this.rows.get(name);
+      return row ? readControlValue(row.control, row.field) : null;
+    };
     for (const { field, row } of this.rows.values()) {
-      row.hidden = Boolean(field.methods && method !== null && !field.methods.includes(method));
+      row.hidden = Object.entries(field.appliesTo).some(([controller, choices]) => {
+        const value = chosen(controller);
+        return value !== null && !choices.includes(value);
+      });
     }
     for (const section of this.sections) {
       section.element.hidden = section.names.every((name) => this.rows.get(name).row.hidden);

@@ -1,0 +1,103 @@
+"""The reconciler: a background task in the API process that notices dead workers and lost messages.
+
+Every RECONCILE_SECONDS it (1) requeues runs whose worker stopped renewing its
+lease, or fails them after MAX_ATTEMPTS such losses, and sends them to the
+broker again; (2) resends runs that have sat in `queued` for
+REQUEUE_AFTER_SECONDS with no message for them in the broker (Redis restarted
+without its data, a send that failed). Duplicates are harmless: a claim only
+takes a queued run. Several API processes may each run one; every transition
+is a guarded UPDATE, so only one of them acts on a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from celery import Celery
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from backend import runs
+from backend.broker_scan import pending_run_ids
+from backend.config import Settings
+from backend.models import utcnow
+from backend.streams import Notifier
+from worker.celery_app import send_run
+from worker.reporting import RETRY_CAP_S as WORKER_RETRY_CAP_S
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pass:
+    """What one pass did: runs requeued after a lost lease, and queued runs sent again."""
+
+    requeued: list[int] = field(default_factory=list)
+    resent: list[int] = field(default_factory=list)
+
+
+class Reconciler:
+    """One per API process; `run_forever` is its lifespan task, `tick` one pass (tests call it directly)."""
+
+    def __init__(self, settings: Settings, factory: sessionmaker[Session], celery: Celery,
+                 notifier: Notifier) -> None:
+        self.settings, self.factory, self.celery, self.notifier = settings, factory, celery, notifier
+        self._last_checked: dict[int, float] = {}  # when a queued run was last looked for in the broker
+        # Leases are judged only after this process has served for a full lease plus a worker's longest
+        # wait between retries: workers whose renewals failed while the API was down renew first.
+        self.judge_leases_after = time.monotonic() + settings.lease_seconds + WORKER_RETRY_CAP_S
+
+    def tick(self) -> Pass:
+        """One pass; safe to call at any time and from several processes."""
+        done = Pass()
+        if time.monotonic() >= self.judge_leases_after:
+            with self.factory() as session:
+                done.requeued = runs.expire_leases(session, self.settings.max_attempts)
+        for run_id in done.requeued:
+            log.warning("run %s: lease expired; requeued", run_id)
+            self.notifier.bump(run_id)
+            self._send(run_id)
+        for run_id in self._stuck_in_queue():
+            log.warning("run %s: queued with no message in the broker; sending it again", run_id)
+            with self.factory() as session:
+                runs.note(session, run_id, "sent to the broker again: no message for this run was waiting")
+            self.notifier.bump(run_id)
+            done.resent.append(run_id)
+            self._send(run_id)
+        return done
+
+    def _stuck_in_queue(self) -> list[int]:
+        wait = self.settings.requeue_after_seconds
+        with self.factory() as session:
+            waiting = runs.queued_before(session, utcnow() - timedelta(seconds=wait))
+        now = time.monotonic()
+        still = set(waiting)
+        self._last_checked = {r: t for r, t in self._last_checked.items() if r in still}  # forget the others
+        waiting = [r for r in waiting if now - self._last_checked.get(r, -wait) >= wait]
+        if not waiting:
+            return []
+        pending = pending_run_ids(self.settings.resolved_broker_url, self.settings.queue,
+                                  dict(self.celery.conf.broker_transport_options or {}))
+        for run_id in waiting:  # each waiting run is looked for once per REQUEUE_AFTER_SECONDS
+            self._last_checked[run_id] = now
+        return [r for r in waiting if r not in pending]
+
+    def _send(self, run_id: int) -> None:
+        """Send; on a broker error the run stays queued and a later pass sends it again."""
+        self._last_checked[run_id] = time.monotonic()
+        try:
+            send_run(self.celery, run_id, self.settings.queue)
+        except Exception as exc:  # noqa: BLE001 - the broker may be down; the next pass retries
+            log.error("run %s: could not send to the broker (%s); will retry", run_id, exc)
+
+    async def run_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reconcile_seconds)
+            try:
+                await run_in_threadpool(self.tick)
+            except Exception:  # noqa: BLE001 - a database or broker outage must not end the loop
+                log.exception("reconciler pass failed; retrying in %.1f s", self.settings.reconcile_seconds)

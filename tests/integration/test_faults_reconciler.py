@@ -1,0 +1,99 @@
+"""The reconciler's decisions, pass by pass, on a real database and the embedded broker (no worker process).
+
+The real-stack tests show it end to end; here each rule is pinned: a lost lease is requeued and sent again,
+the MAX_ATTEMPTS-th loss fails the run with its reason, a pending cancel ends it canceled, and a live
+lease or a handed-back run is left alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.broker_scan import pending_run_ids
+from backend.config import Settings
+from backend.launch import prestart
+from backend.main import create_app
+from backend.reconciler import Reconciler
+from tests.unit.api.conftest import FakeWorker
+
+
+@pytest.fixture
+def api(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    config = Settings(data_dir=tmp_path / "data", database_url=database_url, redis_url="", broker_url="",
+                      lease_seconds=2, max_attempts=2, requeue_after_seconds=0.5)
+    prestart(config)
+    app = create_app(config)
+    app.state.reconciler.judge_leases_after = 0.0
+    yield TestClient(app)
+    app.state.engine.dispose()
+
+
+def reconciler(api: TestClient) -> Reconciler:
+    return api.app.state.reconciler  # type: ignore[attr-defined]
+
+
+def waiting(api: TestClient) -> set[int]:
+    state = api.app.state  # type: ignore[attr-defined]
+    return pending_run_ids(state.settings.resolved_broker_url, state.settings.queue,
+                           dict(state.celery.conf.broker_transport_options))
+
+
+def test_lost_lease_is_requeued_then_the_last_allowed_loss_fails_the_run(api: TestClient) -> None:
+    run_id = api.post("/api/runs", json={"epochs": 1}).json()["id"]
+    FakeWorker(api, run_id, "w1").claim()
+    assert reconciler(api).tick().requeued == []  # the lease is alive
+    time.sleep(2.2)
+    assert reconciler(api).tick().requeued == [run_id]
+    run = api.get(f"/api/runs/{run_id}").json()
+    assert run["status"] == "queued" and run["lost_leases"] == 1
+    assert run["requeue_reason"].startswith("worker w1 stopped renewing its lease during attempt 1")
+    assert run_id in waiting(api)
+
+    FakeWorker(api, run_id, "w2").claim()
+    time.sleep(2.2)
+    assert reconciler(api).tick().requeued == []
+    run = api.get(f"/api/runs/{run_id}").json()
+    assert run["status"] == "failed" and run["attempt"] == 2 and run["lost_leases"] == 2
+    assert run["error"] == ("worker w2 stopped renewing its lease during attempt 2; gave up after 2 lost "
+                            "attempts (MAX_ATTEMPTS=2)")
+    texts = [e["text"] for e in api.get(f"/api/runs/{run_id}/log").json()["items"]]
+    assert texts[-1].startswith("failed: worker w2") and any(t.startswith("queued again: worker w1") for t in texts)
+
+
+def test_a_dead_worker_with_a_pending_cancel_ends_canceled(api: TestClient) -> None:
+    run_id = api.post("/api/runs", json={"epochs": 1}).json()["id"]
+    FakeWorker(api, run_id).claim()
+    api.post(f"/api/runs/{run_id}/cancel")
+    time.sleep(2.2)
+    reconciler(api).tick()
+    assert api.get(f"/api/runs/{run_id}").json()["status"] == "canceled"
+
+
+def test_handed_back_run_is_requeued_without_counting_as_lost(api: TestClient) -> None:
+    run_id = api.post("/api/runs", json={"epochs": 1}).json()["id"]
+    worker = FakeWorker(api, run_id, "w1")
+    worker.claim()
+    body = {"worker": "w1", "attempt": 1, "reason": "worker shutting down (SIGTERM)"}
+    run = api.post(f"/api/runs/{run_id}/release", json=body).json()
+    assert run["status"] == "queued" and run["lost_leases"] == 0 and "shutting down" in run["requeue_reason"]
+    assert api.post(f"/api/runs/{run_id}/release", json=body).status_code == 409  # only the holder, once
+    assert FakeWorker(api, run_id, "w2").claim()["attempt"] == 2
+
+
+def test_queued_run_whose_message_vanished_is_sent_again_once(api: TestClient, tmp_path: Path) -> None:
+    run_id = api.post("/api/runs", json={"epochs": 1}).json()["id"]
+    assert run_id in waiting(api)
+    time.sleep(0.6)
+    assert reconciler(api).tick().resent == []  # its message is still there
+    for message in (tmp_path / "data" / "broker" / "queue").glob("*.msg"):
+        message.unlink()  # the broker lost it
+    assert reconciler(api).tick().resent == []  # looked for at most once per REQUEUE_AFTER_SECONDS
+    time.sleep(0.6)
+    assert reconciler(api).tick().resent == [run_id]
+    assert run_id in waiting(api)
+    assert reconciler(api).tick().resent == []  # not again before REQUEUE_AFTER_SECONDS

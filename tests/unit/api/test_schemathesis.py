@@ -1,0 +1,94 @@
+"""Schemathesis against the OpenAPI document: no 5xx, responses match their schema, invalid data rejected.
+
+Fixed seed (hypothesis derandomized), valid and invalid data, some 800 cases over every operation but
+the SSE stream (it stays open while a run is live). Runs against the ASGI app, SQLite, the embedded broker.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from pydantic import ValidationError
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    CheckContext,
+    Response,
+    negative_data_rejection,
+    not_a_server_error,
+    response_schema_conformance,
+)
+from schemathesis.schemas import APIOperation
+
+from backend.config import Settings
+from backend.launch import prestart
+from backend.main import create_app
+from worker.spec import RunSpec
+
+TOKEN = "schemathesis-token"
+EXAMPLES_PER_OPERATION = 20
+
+
+@schemathesis.check
+def invalid_data_rejected(ctx: CheckContext, response: Response, case: schemathesis.Case) -> bool | None:
+    """schemathesis's negative_data_rejection, except for query parameters the API does not know (like
+    most HTTP APIs, it ignores those; schemathesis misses an empty name, `?=null`)."""
+    known = {parameter.name for parameter in case.operation.iter_parameters() if parameter.location == "query"}
+    if any(name not in known for name in case.query or {}):
+        return None
+    return negative_data_rejection(ctx, response, case)
+
+
+CHECKS = [not_a_server_error, response_schema_conformance, invalid_data_rejected]
+# RunSpec coerces true to 1.0 (pydantic's lax mode), so invalid bodies of these are accepted; until it is
+# strict, they get valid data only here and the xfail test below keeps the defect in sight.
+LAX_RUN_SPEC = {"POST /api/runs", "POST /api/runs/group"}
+
+
+def exercise(operation: APIOperation, mode: GenerationMode, cases: list[str]) -> None:
+    """Up to EXAMPLES_PER_OPERATION generated requests to one operation, each checked."""
+
+    @given(case=operation.as_strategy(mode))
+    @settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    def one(case: schemathesis.Case) -> None:
+        cases.append(f"{mode.value} {operation.label}")
+        case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, checks=CHECKS)
+
+    one()
+
+
+def test_every_operation_answers_within_its_contract(tmp_path: Path) -> None:
+    config = Settings(data_dir=tmp_path / "data", database_url="", redis_url="", broker_url="", api_token=TOKEN)
+    prestart(config)
+    app = create_app(config)
+    client = TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"})
+    for _ in range(3):  # a few runs, so that ids 1-3 exist
+        assert client.post("/api/runs", json={"epochs": 1}).status_code == 201
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(method="GET", path_regex=r"/events$")
+    cases: list[str] = []
+    for mode, result in product(GenerationMode, schema.get_all_operations()):
+        operation = result.ok()
+        if mode is GenerationMode.NEGATIVE and operation.label in LAX_RUN_SPEC:
+            continue  # see test_run_spec_rejects_a_boolean_where_a_number_is_expected
+        try:
+            exercise(operation, mode, cases)
+        except Unsatisfiable:
+            assert mode is GenerationMode.NEGATIVE, operation.label  # nothing invalid to send (no inputs)
+    app.state.engine.dispose()
+    negative = sum(c.startswith("negative") for c in cases)
+    print(f"\nschemathesis: {len(cases)} cases ({negative} with invalid data) over "
+          f"{len({c.split(' ', 1)[1] for c in cases})} operations")
+    assert len(cases) >= 300 and negative >= 100
+
+
+@pytest.mark.xfail(strict=True, reason="worker/spec.py (engine helper): numeric fields need strict=True so that "
+                   "true is not taken as 1.0; found by schemathesis")
+def test_run_spec_rejects_a_boolean_where_a_number_is_expected() -> None:
+    with pytest.raises(ValidationError):
+        RunSpec.model_validate({"jitter_prob": True})

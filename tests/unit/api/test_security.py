@@ -1,0 +1,156 @@
+"""Access (tokens, the browser's session cookie), headers, CORS, body limits and allowed data roots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from backend.config import Settings
+from backend.launch import prestart
+from backend.main import create_app
+from backend.security import COOKIE
+
+TOKENS = "first-token,second-token"
+
+
+@pytest.fixture
+def make_client(tmp_path: Path) -> Iterator:
+    apps = []
+
+    def make(**overrides: object) -> TestClient:
+        config = Settings(data_dir=tmp_path / "data", database_url="", redis_url="", broker_url="",
+                          **overrides)  # type: ignore[arg-type]
+        prestart(config)
+        app = create_app(config)
+        apps.append(app)
+        return TestClient(app)
+
+    yield make
+    for app in apps:
+        app.state.engine.dispose()
+
+
+def test_every_api_route_but_health_needs_a_token(make_client) -> None:
+    client = make_client(api_token=TOKENS)
+    for method, path in [("GET", "/api/runs"), ("POST", "/api/runs"), ("GET", "/api/runs/1"),
+                         ("GET", "/api/runs/1/events"), ("GET", "/api/schema/run-spec"),
+                         ("PUT", "/api/runs/1/artifacts/x.bin"), ("POST", "/api/runs/1/claim")]:
+        response = client.request(method, path)
+        assert response.status_code == 401, (method, path)
+        assert response.headers["www-authenticate"] == "Bearer" and "API_TOKEN" in response.json()["detail"]
+    assert client.get("/api/runs", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get("/api/runs", headers={"Authorization": "Basic first-token"}).status_code == 401
+    for token in TOKENS.split(","):
+        assert client.get("/api/runs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert client.get("/api/health").json()["auth"] is True
+    assert client.get("/").status_code == 200  # the page itself loads, then asks for the token
+
+
+def test_browser_logs_in_once_and_its_cookie_works_where_headers_cannot_go(make_client) -> None:
+    client = make_client(api_token=TOKENS)
+    assert client.post("/api/login", json={"token": "wrong"}).status_code == 401
+    response = client.post("/api/login", json={"token": "second-token"})
+    assert response.status_code == 200 and response.json() == {"authenticated": True, "required": True}
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "second-token" not in cookie
+    assert "Max-Age" not in cookie and "expires" not in cookie.lower()  # kept for the browser session only
+    assert client.get("/api/runs").status_code == 200  # the cookie alone
+    run = client.post("/api/runs", json={"epochs": 1}).json()
+    client.post(f"/api/runs/{run['id']}/cancel")
+    assert client.get(f"/api/runs/{run['id']}/events").status_code == 200  # what EventSource does
+    client.post("/api/logout")
+    assert client.get("/api/runs").status_code == 401
+    client.cookies.set(COOKIE, "forged")
+    assert client.get("/api/runs").status_code == 401
+
+
+def test_without_a_token_everything_is_open_and_the_openapi_document_says_which_need_one(make_client) -> None:
+    open_client = make_client()
+    assert open_client.get("/api/runs").status_code == 200
+    assert "securitySchemes" not in open_client.get("/openapi.json").json().get("components", {})
+    document = make_client(api_token=TOKENS).get("/openapi.json").json()
+    assert document["paths"]["/api/runs"]["get"]["security"] == [{"bearer": []}]
+    assert "security" not in document["paths"]["/api/health"]["get"]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "example.org"])
+def test_refuses_to_serve_other_machines_without_a_token(host: str) -> None:
+    with pytest.raises(ValidationError, match="API_TOKEN is empty"):
+        Settings(host=host, api_token="")
+    assert Settings(host=host, api_token="t").tokens == ("t",)
+    assert Settings(host=host, allow_no_token=True).tokens == ()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
+def test_loopback_needs_no_token(host: str) -> None:
+    assert Settings(host=host).host == host
+
+
+def test_security_headers_and_no_cors_by_default(make_client) -> None:
+    client = make_client()
+    for path in ("/", "/api/health", "/static/js/api.js"):
+        headers = client.get(path, headers={"Origin": "https://evil.example"}).headers
+        assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in headers["content-security-policy"].split(";"))
+        assert set(directives["script-src"].split()) <= {"'self'", "'unsafe-eval'"}  # no inline, no other site
+        assert headers["referrer-policy"] == "same-origin"
+        assert "access-control-allow-origin" not in headers
+    preflight = client.options("/api/runs", headers={"Origin": "https://evil.example",
+                                                     "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in preflight.headers
+    allowed = make_client(cors_origins="https://lab.example").options(
+        "/api/runs", headers={"Origin": "https://lab.example", "Access-Control-Request-Method": "POST"})
+    assert allowed.headers["access-control-allow-origin"] == "https://lab.example"
+
+
+def test_bodies_over_their_limit_are_413_naming_the_setting(make_client) -> None:
+    client = make_client(max_body_bytes=4096, max_batch_bytes=64 * 1024, max_artifact_bytes=8192)
+    run = client.post("/api/runs", json={"epochs": 1}).json()
+    big = client.post("/api/runs", content=b"{" + b" " * 5000 + b"}", headers={"content-type": "application/json"})
+    assert big.status_code == 413 and "MAX_BODY_BYTES" in big.json()["detail"]
+    chunked = client.post("/api/runs", content=iter([b" " * 3000, b" " * 3000]),
+                          headers={"content-type": "application/json"})
+    assert chunked.status_code == 413
+    claim = client.post(f"/api/runs/{run['id']}/claim", json={"worker": "w"}).json()
+    points = [{"key": f"m{i}:loss", "name": "loss", "step": i, "epoch": 0.0, "value": 1.0} for i in range(1, 200)]
+    batch = {"worker": "w", "attempt": claim["attempt"], "points": points}
+    assert client.post(f"/api/runs/{run['id']}/events", json=batch).status_code == 200  # ~20 KB: a batch's limit
+    batch["points"] = points * 20
+    too_many = client.post(f"/api/runs/{run['id']}/events", json=batch)
+    assert too_many.status_code == 413 and "MAX_BATCH_BYTES" in too_many.json()["detail"]
+    assert client.put(f"/api/runs/{run['id']}/artifacts/a.bin", content=b"x" * 8000).status_code == 201
+    upload = client.put(f"/api/runs/{run['id']}/artifacts/b.bin", content=iter([b"x" * 6000, b"x" * 6000]))
+    assert upload.status_code == 413 and "MAX_ARTIFACT_BYTES" in upload.json()["detail"]
+    assert not list((client.app.state.settings.artifacts_dir / str(run["id"])).glob("*b.bin*"))
+
+
+def test_image_folder_only_from_allowed_roots(make_client, tmp_path: Path) -> None:
+    root = tmp_path / "datasets"
+    (root / "pets").mkdir(parents=True)
+    (root / "escape").symlink_to("/etc")
+    client = make_client(allowed_data_roots=f"{root},/nonexistent/other")
+
+    def submit(path: str) -> tuple[int, object]:
+        response = client.post("/api/runs", json={"dataset": "image_folder", "data_path": path, "epochs": 1})
+        return response.status_code, response.json()
+
+    assert submit(str(root / "pets"))[0] == 201
+    for bad in ("/etc", str(root / "pets" / ".." / ".." / "x"), str(root / "escape"), "pets", "/root"):
+        status, body = submit(bad)
+        assert status == 422, bad
+        assert body["detail"][0]["loc"] == ["body", "data_path"]  # type: ignore[index]
+    group = client.post("/api/runs/group", json={"spec": {"dataset": "image_folder", "data_path": "/etc",
+                                                          "epochs": 1}, "seeds": [0, 1]})
+    assert group.status_code == 422 and group.json()["detail"][0]["loc"] == ["body", "spec", "data_path"]
+    status, body = make_client_without_roots(make_client)
+    assert status == 422 and "ALLOWED_DATA_ROOTS" in body["detail"][0]["msg"]
+
+
+def make_client_without_roots(make_client) -> tuple[int, dict]:
+    response = make_client().post("/api/runs", json={"dataset": "image_folder", "data_path": "/data/x", "epochs": 1})
+    return response.status_code, response.json()
