@@ -80,7 +80,10 @@ def _field(default: Any, group: str, help: str, methods: list[str] | None = None
     for key, value in (("methods", methods), ("datasets", datasets), ("optimizers", optimizers)):
         if value is not None:
             extra[key] = value
-    return Field(default, description=help, json_schema_extra=extra, **bounds)
+    # Strict: `true` is not 1.0 and "5" is not 5 (an int still counts as a float). Enum fields stay lax so that
+    # Python callers may pass "simclr" as well as Method.simclr.
+    strict = not isinstance(default, Enum)
+    return Field(default, description=help, json_schema_extra=extra, strict=strict, **bounds)
 
 
 class RunSpec(BaseModel):

@@ -69,6 +69,7 @@ def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> 
     dataset = page.get_by_test_id("field-dataset")
     dataset.select_option(label="image_folder")
     expect(page.get_by_test_id("field-data_path")).to_be_visible()
+    page.locator("details[data-group=optimisation] > summary").click()
     page.get_by_test_id("field-optimizer").select_option(label="sgd")
     expect(page.get_by_test_id("field-nesterov")).to_be_visible()
     page.get_by_test_id("field-optimizer").select_option(label="adam")

@@ -142,10 +142,14 @@ class RunForm {
       return row ? readControlValue(row.control, row.field) : null;
     };
     for (const { field, row } of this.rows.values()) {
+      const wasHidden = row.hidden;
       row.hidden = Object.entries(field.appliesTo).some(([controller, choices]) => {
         const value = chosen(controller);
         return value !== null && !choices.includes(value);
       });
+      // A field the user's choice just brought in (image_folder's path, SGD's Nesterov) is shown, not folded away.
+      const section = row.closest("details");
+      if (wasHidden && !row.hidden && section) section.open = true;
     }
     for (const section of this.sections) {
       section.element.hidden = section.names.every((name) => this.rows.get(name).row.hidden);
