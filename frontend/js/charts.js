@@ -84,11 +84,21 @@ export function chartLayout({ xTitle, yTitle, ...overrides } = {}) {
 
 export const CHART_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
 
-/** True when Plotly is loaded (it is a deferred classic script; a failed load must not break the page). */
+/** True when Plotly is loaded (it is an async classic script; a failed load must not break the page). */
 export const plotlyReady = () => typeof window.Plotly !== "undefined";
+
+/** Settles once plotly.js has loaded or failed to. */
+const plotlyLoaded = new Promise((resolve) => {
+  const script = document.getElementById("plotly-js");
+  if (plotlyReady() || !script) return resolve();
+  script.addEventListener("load", resolve, { once: true });
+  script.addEventListener("error", resolve, { once: true });
+  setTimeout(resolve, 30_000); // a load that failed before this module ran fires no event we could hear
+});
 
 /** Draw a chart and keep it themed when the colour scheme changes. */
 export async function drawChart(div, traces, layout) {
+  await plotlyLoaded;
   if (!plotlyReady()) {
     div.textContent = "Charts unavailable: plotly.js did not load.";
     return;
