@@ -137,7 +137,8 @@ def main() -> None:
                         print(f"browser cache: navigation → painted {nav:.0f} ms (view mount → painted {mount:.0f} ms)")
                     page.close()
                 browser.close()
-            print(f"warm median over {args.repeat}: {statistics.median(results):.0f} ms (new browser profile each time)")
+            print(f"warm median over {args.repeat}: {statistics.median(results):.0f} ms "
+                  "(new browser profile each time)")
             print(f"browser-cache median over {args.repeat}: {statistics.median(cached):.0f} ms")
         finally:
             stack.stop()
