@@ -58,6 +58,15 @@ export function formatDateTime(iso) {
   return date ? dateTime.format(date) : DASH;
 }
 
+const thisYear = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+
+/** Compact for tables: "Nov 25, 9:36 PM" this year, the full date and time otherwise. */
+export function formatShortDateTime(iso) {
+  const date = parseDate(iso);
+  if (!date) return DASH;
+  return date.getFullYear() === new Date().getFullYear() ? thisYear.format(date) : dateTime.format(date);
+}
+
 /** An ISO timestamp as local wall-clock time: "21:36:05". */
 export function formatTime(iso) {
   const date = parseDate(iso);

@@ -1,7 +1,7 @@
 // The runs table's rows: created once per run id and updated in place on every poll.
 
 import { h, setText, statusBadge, updateStatusBadge, progressBar, updateProgressBar } from "./dom.js";
-import { formatDateTime, formatDuration, formatPercent, secondsBetween, DASH } from "./format.js";
+import { formatShortDateTime, formatDuration, formatPercent, secondsBetween, DASH } from "./format.js";
 import { FINAL_STATES } from "./api.js";
 
 /** [key, label, sortable, numeric]: the table's columns in order (`select` is the checkbox). */
@@ -82,7 +82,7 @@ export function createRow(run, actions) {
     updateProgressBar(cells.progress.firstElementChild, next.status === "succeeded" ? 1 : next.progress);
     setText(cells.linear_acc, formatPercent(summary.linear_acc));
     setText(cells.knn_acc, formatPercent(summary.knn_acc));
-    setText(cells.created, formatDateTime(next.created_at));
+    setText(cells.created, formatShortDateTime(next.created_at));
     cells.created.title = next.created_at || "";
     const final = FINAL_STATES.has(next.status);
     cancel.hidden = final;
