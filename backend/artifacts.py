@@ -91,3 +91,16 @@ def find(session: Session, run_id: int, name: str) -> Artifact | None:
 
 def list_for(session: Session, run_id: int) -> list[Artifact]:
     return list(session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.name)).all())
+
+
+RESUME_CHECKPOINT = "resume.pt"  # optimiser state for resuming an attempt; useless once the run has succeeded
+
+
+def discard(session: Session, root: Path, run_id: int, name: str) -> None:
+    """Forget one artifact: its row, then its file."""
+    artifact = find(session, run_id, name)
+    if artifact is None:
+        return
+    session.delete(artifact)
+    session.commit()
+    artifact_path(root, run_id, name).unlink(missing_ok=True)

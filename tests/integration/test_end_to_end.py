@@ -55,6 +55,10 @@ def test_simclr_on_digits_end_to_end(stack, tmp_path):
     # The checkpoint downloads, loads into the encoder and reproduces the stored features.
     names = {a["name"] for a in stack.http.get(f"/api/runs/{run['id']}/artifacts").json()["items"]}
     assert {"encoder.safetensors", "run.json", "features.safetensors", "embeddings.json"} <= names
+    # The per-epoch resume checkpoint was uploaded while training and is dropped once the run succeeded.
+    assert "resume.pt" not in names
+    assert not (stack.data_dir / "artifacts" / str(run["id"]) / "resume.pt").exists()
+    assert stack.http.get(f"/api/runs/{run['id']}/artifacts/resume.pt").status_code == 404
     for name in ("encoder.safetensors", "features.safetensors"):
         (tmp_path / name).write_bytes(stack.http.get(f"/api/runs/{run['id']}/artifacts/{name}").content)
     beside = stack.http.get(f"/api/runs/{run['id']}/artifacts/run.json").json()

@@ -6,7 +6,7 @@ import logging
 
 from fastapi import APIRouter, HTTPException
 
-from backend import runs
+from backend import artifacts, runs
 from backend.api.deps import CeleryDep, NotifierDep, RunId, SessionDep, SettingsDep
 from backend.schemas import Claim, ClaimGranted, Finish, Heartbeat, LeaseState, Release, RunPublic
 from worker.celery_app import send_run
@@ -65,10 +65,13 @@ def release_run(run_id: RunId, body: Release, session: SessionDep, settings: Set
 
 
 @router.post("/finish", response_model=RunPublic)
-def finish_run(run_id: RunId, body: Finish, session: SessionDep, notifier: NotifierDep) -> RunPublic:
+def finish_run(run_id: RunId, body: Finish, session: SessionDep, settings: SettingsDep,
+               notifier: NotifierDep) -> RunPublic:
     try:
         run = runs.finish(session, run_id, body)
     except runs.Conflict as exc:
         raise _conflict(exc) from exc
+    if run.status == "succeeded":  # a failed or canceled run keeps its checkpoint, to resume or inspect
+        artifacts.discard(session, settings.artifacts_dir, run_id, artifacts.RESUME_CHECKPOINT)
     notifier.bump(run_id)
     return RunPublic.of(run)
