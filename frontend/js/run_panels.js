@@ -3,6 +3,7 @@
 import { h, setText } from "./dom.js";
 import { chartLayout, drawChart, fastScatterType } from "./charts.js";
 import { formatPercent, formatNumber, formatDuration, formatBytes, formatTime, formatValue } from "./format.js";
+import { appliesToSpec } from "./schema_form.js";
 
 const SUMMARY_CARDS = [
   ["linear_acc", "Linear probe", "final-linear-acc", formatPercent],
@@ -53,10 +54,12 @@ export class SummaryPanel {
   }
 }
 
-/** The spec as a compact two-column table; values that differ from the defaults are marked. */
+/** The spec as a compact two-column table; values that differ from the defaults are marked, and fields that
+ * do not apply to this run's method, dataset or optimiser are left out once the schema is known. */
 export function specTable(spec, schema) {
   const props = (schema && schema.properties) || {};
-  const rows = Object.entries(spec || {}).map(([key, value]) => {
+  const applies = ([key]) => appliesToSpec(props[key], spec);
+  const rows = Object.entries(spec || {}).filter(applies).map(([key, value]) => {
     const changed = key in props && "default" in props[key] && JSON.stringify(props[key].default) !== JSON.stringify(value);
     return h("tr", { class: changed ? "changed" : null, title: changed ? `default: ${formatValue(props[key].default)}` : null },
       h("th", { scope: "row" }, key), h("td", {}, formatValue(value)));

@@ -81,6 +81,11 @@ function appliesTo(prop) {
   return conditions;
 }
 
+/** Whether a spec field's schema property applies to a whole spec (e.g. `margin` only to margin losses). */
+export function appliesToSpec(prop, spec) {
+  return Object.entries(appliesTo(prop || {})).every(([controller, choices]) => !(controller in spec) || choices.includes(spec[controller]));
+}
+
 /** All fields of a schema, in the schema's property order. */
 export function fieldsFromSchema(schema) {
   return Object.entries(schema.properties || {}).map(([name, prop]) => describeField(schema, name, prop));

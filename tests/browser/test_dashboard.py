@@ -122,6 +122,12 @@ def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> 
     assert [name for name, _, _ in traces] == [str(digit) for digit in range(10)], traces  # one trace per class
     assert sum(count for _, _, count in traces) > 0
 
+    # The spec lists what this SimCLR run used, not the knobs of other methods or optimisers.
+    spec_rows = page.get_by_test_id("spec-table").locator("th")
+    expect(spec_rows.filter(has_text=re.compile(r"^temperature$"))).to_have_count(1)
+    expect(spec_rows.filter(has_text=re.compile(r"^margin$"))).to_have_count(0)
+    expect(spec_rows.filter(has_text=re.compile(r"^nesterov$"))).to_have_count(0)
+
     button = page.get_by_test_id("download-checkpoint")
     expect(button).to_be_visible()
     save_screenshots(page, "run-finished")
