@@ -235,20 +235,14 @@ class RunSpec(BaseModel):
             raise ValueError(f"must be smaller than epochs ({epochs}); lower warmup_epochs or raise epochs")
         return value
 
-    @field_validator("crop_scale_max")
+    @field_validator("crop_scale_max", "blur_sigma_max")
     @classmethod
-    def _crop_range(cls, value: float, info: ValidationInfo) -> float:
-        low = info.data.get("crop_scale_min")
+    def _range_upper_bound(cls, value: float, info: ValidationInfo) -> float:
+        name = str(info.field_name)
+        low_name = name.replace("_max", "_min")
+        low = info.data.get(low_name)
         if low is not None and value < low:
-            raise ValueError(f"must be at least crop_scale_min ({low}); raise crop_scale_max or lower crop_scale_min")
-        return value
-
-    @field_validator("blur_sigma_max")
-    @classmethod
-    def _sigma_range(cls, value: float, info: ValidationInfo) -> float:
-        low = info.data.get("blur_sigma_min")
-        if low is not None and value < low:
-            raise ValueError(f"must be at least blur_sigma_min ({low}); raise blur_sigma_max or lower blur_sigma_min")
+            raise ValueError(f"must be at least {low_name} ({low}); raise {name} or lower {low_name}")
         return value
 
     @field_validator("use_unlabeled")
