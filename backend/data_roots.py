@@ -31,7 +31,6 @@ def data_path_problem(data_path: str | None, roots: tuple[Path, ...]) -> str | N
 
 def check_data_path(spec: RunSpec, settings: Settings, loc: tuple[str, ...] = ("body", "data_path")) -> None:
     """422 naming data_path (as the spec's own validation errors do) when it is not allowed."""
-    problem = data_path_problem(getattr(spec, "data_path", None), settings.data_roots)
+    problem = data_path_problem(spec.data_path, settings.data_roots)
     if problem:
-        raise RequestValidationError([{"loc": loc, "msg": problem, "type": "value_error",
-                                       "input": getattr(spec, "data_path", None)}])
+        raise RequestValidationError([{"loc": loc, "msg": problem, "type": "value_error", "input": spec.data_path}])
