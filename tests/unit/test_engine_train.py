@@ -22,6 +22,7 @@ from worker.engine import (
 )
 from worker.engine.losses import Objective
 from worker.engine.optim import lr_at
+from worker.engine.resume import BackgroundWriter, TrainState, snapshot
 from worker.spec import RunSpec
 
 ARTIFACTS = {"encoder.safetensors", "projection_head.safetensors", "linear_probe.safetensors", "run.json",
@@ -198,15 +199,15 @@ def test_train_reports_lr_every_step(simclr_run):
     assert len(rates) == 22 and rates[0] == SIMCLR.lr and rates[-1] < rates[0]
 
 
-class StopAfterEpoch(ListReporter):
-    """Cancels right after the checkpoint of `epoch`, as a killed worker would leave it."""
+class StopAfterStep(ListReporter):
+    """Cancels once `step` has been reported, as a worker killed mid-epoch would leave the run."""
 
-    def __init__(self, epoch: int) -> None:
+    def __init__(self, step: int) -> None:
         super().__init__()
-        self.stop_epoch = epoch
+        self.stop_step = step
 
     def should_stop(self) -> bool:
-        return bool(self.checkpoints) and self.checkpoints[-1][0] >= self.stop_epoch
+        return any(m.step >= self.stop_step for m in self.metrics)
 
 
 def test_resume_from_an_epoch_checkpoint_equals_an_uninterrupted_run(tmp_path):
@@ -215,18 +216,21 @@ def test_resume_from_an_epoch_checkpoint_equals_an_uninterrupted_run(tmp_path):
     whole_summary = train(spec, tmp_path / "whole", whole)
     assert whole.checkpoints == [(1, 4), (2, 8), (3, 12)]
 
-    first = StopAfterEpoch(2)
+    first = StopAfterStep(10)  # two steps into epoch 3
     with pytest.raises(TrainingCanceled):
         train(spec, tmp_path / "first", first)
     checkpoint = tmp_path / "first" / "resume.pt"
+    # The epoch-2 checkpoint is written in the background; a cancel still waits for it to be whole.
     assert first.checkpoints == [(1, 4), (2, 8)] and checkpoint.is_file()
-    assert set(torch.load(checkpoint, weights_only=True)) >= {"encoder", "head", "optimizer", "generator", "epoch",
-                                                              "step", "last_loss"}
+    saved = torch.load(checkpoint, weights_only=True)
+    assert set(saved) >= {"encoder", "head", "optimizer", "generator", "epoch", "step", "last_loss"}
+    assert (saved["epoch"], saved["step"]) == (2, 8)
+    assert max(m.step for m in first.metrics) == 10
     second = ListReporter()
     resumed_summary = train(spec, tmp_path / "second", second, resume_from=checkpoint)
 
     assert min(m.step for m in second.metrics) == 9  # nothing at or before the checkpoint's step again
-    assert first.metrics + second.metrics == whole.metrics
+    assert [m for m in first.metrics if m.step <= 8] + second.metrics == whole.metrics
     drop = {"train_seconds"}
     assert {k: v for k, v in resumed_summary.items() if k not in drop} == \
         {k: v for k, v in whole_summary.items() if k not in drop}
@@ -279,3 +283,28 @@ def test_lars_scales_each_layer_step_to_its_norm():
 def test_step_schedule_decays_every_n_epochs():
     spec = RunSpec(schedule="step", lr=1.0, lr_step_epochs=2, lr_step_gamma=0.5, epochs=6)
     assert [lr_at(step, spec, steps_per_epoch=3) for step in (1, 6, 7, 12, 13)] == [1.0, 1.0, 0.5, 0.5, 0.25]
+
+
+def test_checkpoint_snapshot_is_a_copy_and_a_failed_write_surfaces_in_the_training_thread(tmp_path):
+    layer = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(layer.parameters())
+    layer(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    payload = snapshot({"encoder": layer}, optimizer, torch.Generator(), TrainState(1, 1, 0.5))
+    before = payload["encoder"]["weight"].clone()
+    with torch.no_grad():
+        layer.weight.add_(1.0)  # training goes on while the file is written
+    assert torch.equal(payload["encoder"]["weight"], before)
+
+    writer = BackgroundWriter()
+    heard: list[int] = []
+    writer.submit(tmp_path / "resume.pt", payload, lambda: heard.append(1))
+    writer.wait()
+    assert heard == [1] and torch.equal(torch.load(tmp_path / "resume.pt", weights_only=True)["encoder"]["weight"],
+                                        before)
+
+    writer.submit(tmp_path / "missing" / "resume.pt", payload, lambda: heard.append(2))
+    with pytest.raises(TrainingFailed, match="cannot write the resume checkpoint"):
+        writer.wait()
+    assert heard == [1]
+    writer.wait()  # the error is reported once

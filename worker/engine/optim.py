@@ -20,12 +20,16 @@ def build_optimizer(spec: RunSpec, modules: list[nn.Module]) -> torch.optim.Opti
         {"params": [p for p in params if p.ndim > 1], "weight_decay": spec.weight_decay},
         {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lars_exclude": True},
     ]
+    # On a GPU the fused kernels update every tensor in a few launches: 1.35 ms of a 22 ms ResNet-18 step
+    # before (bench.step_profile). On a CPU the default (for-each) path is kept, bit-identical across versions.
+    fused = True if params and all(p.is_cuda for p in params) else None
     if spec.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov and spec.momentum > 0)
+        return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov and spec.momentum > 0,
+                               fused=fused)
     if spec.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=spec.lr)
+        return torch.optim.Adam(groups, lr=spec.lr, fused=fused)
     if spec.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=spec.lr)
+        return torch.optim.AdamW(groups, lr=spec.lr, fused=fused)
     if spec.optimizer == "rmsprop":
         return torch.optim.RMSprop(groups, lr=spec.lr, momentum=spec.momentum)
     if spec.optimizer == "lars":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from .evaluate import knn_accuracy
 from .losses import LOSSES
 from .optim import build_optimizer, lr_at, set_lr
 from .report import Reporter
-from .resume import RESUME_NAME, TrainState, load_resume, save_resume
+from .resume import RESUME_NAME, BackgroundWriter, TrainState, load_resume, snapshot
 
 CUDA_SYNC_EVERY = 10  # steps between loss fetches on a GPU; on a CPU fetching costs nothing
 DEVICE_DATA_FRACTION = 0.25  # uint8 images up to this share of GPU memory live there; larger sets stream
@@ -66,44 +67,49 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
     pending: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, loss) not yet fetched from the device
     step, last_loss = state.step, state.last_loss
 
-    for epoch in range(state.epoch + 1, spec.epochs + 1):
-        encoder.train()
-        head.train()
-        order = torch.randperm(len(images), generator=generator, device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        for i in range(steps_per_epoch):
-            step += 1
-            lr = set_lr(optimizer, lr_at(step, spec, steps_per_epoch))
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            batch_labels = labels[idx]
-            batch = images[idx.to(images.device)].to(device, non_blocking=True)
-            # All views go through the encoder as one batch: one forward and backward instead of several.
-            x = torch.cat([augment(batch, spec, generator) for _ in range(objective.views)])
-            if on_cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
-                outputs = head(forward(x)).chunk(objective.views)
-                loss = objective.loss(outputs, batch_labels, spec)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    writer = BackgroundWriter()  # one epoch checkpoint in flight at a time
+    try:
+        for epoch in range(state.epoch + 1, spec.epochs + 1):
+            encoder.train()
+            head.train()
+            order = torch.randperm(len(images), generator=generator, device=device)
+            correct = torch.zeros((), dtype=torch.long, device=device)
+            for i in range(steps_per_epoch):
+                step += 1
+                lr = set_lr(optimizer, lr_at(step, spec, steps_per_epoch))
+                idx = order[i * batch_size:(i + 1) * batch_size]
+                batch_labels = labels[idx]
+                batch = images[idx.to(images.device)].to(device, non_blocking=True)
+                # All views go through the encoder as one batch: one forward and backward instead of several.
+                x = torch.cat([augment(batch, spec, generator) for _ in range(objective.views)])
+                if on_cuda:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
+                    outputs = head(forward(x)).chunk(objective.views)
+                    loss = objective.loss(outputs, batch_labels, spec)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if objective.head == "classifier":
+                    correct += (outputs[0].argmax(dim=1) == batch_labels).sum()
+                pending.append((step, lr, loss.detach()))
+                if len(pending) >= sync_every or i == steps_per_epoch - 1:
+                    last_loss = _flush(pending, reporter, steps_per_epoch)
+
             if objective.head == "classifier":
-                correct += (outputs[0].argmax(dim=1) == batch_labels).sum()
-            pending.append((step, lr, loss.detach()))
-            if len(pending) >= sync_every or i == steps_per_epoch - 1:
-                last_loss = _flush(pending, reporter, steps_per_epoch)
-
-        if objective.head == "classifier":
-            reporter.metric("train_acc", correct.item() / (steps_per_epoch * batch_size), step, float(epoch))
-        # The last epoch's k-NN comes from the final evaluation, on the same features as the probe.
-        if epoch % spec.knn_every == 0 and epoch < spec.epochs:
-            reporter.metric("knn_acc", _knn_monitor(spec, encoder, data, device), step, float(epoch))
-        path = out_dir / RESUME_NAME
-        save_resume(path, {"encoder": encoder, "head": head}, optimizer, generator, TrainState(epoch, step, last_loss))
-        reporter.checkpoint(path, epoch, step)
-        if reporter.should_stop():
-            raise TrainingCanceled()
-
+                reporter.metric("train_acc", correct.item() / (steps_per_epoch * batch_size), step, float(epoch))
+            # The last epoch's k-NN comes from the final evaluation, on the same features as the probe.
+            if epoch % spec.knn_every == 0 and epoch < spec.epochs:
+                reporter.metric("knn_acc", _knn_monitor(spec, encoder, data, device), step, float(epoch))
+            path = out_dir / RESUME_NAME
+            payload = snapshot({"encoder": encoder, "head": head}, optimizer, generator,
+                               TrainState(epoch, step, last_loss))
+            # Written while the next epoch trains; the reporter hears of the file once it is whole.
+            writer.submit(path, payload, functools.partial(reporter.checkpoint, path, epoch, step))
+            if reporter.should_stop():
+                raise TrainingCanceled()
+    finally:
+        writer.wait()
     return TrainResult(final_loss=last_loss, steps=step, seconds=time.perf_counter() - started)
 
 
