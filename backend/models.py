@@ -1,4 +1,4 @@
-"""Tables: runs, their event log (metric points, status changes, messages) and artifacts."""
+"""Tables: runs, their event log (metric points, status changes, messages), artifacts, series overviews."""
 
 from __future__ import annotations
 
@@ -122,3 +122,19 @@ class Artifact(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SeriesOverview(Base):
+    """One metric of a finished run, downsampled once (backend.series): a chart reads it instead of every point.
+
+    `points` holds parallel lists: event id, step, epoch, time (Unix seconds) and value (None where not
+    finite). `last_id` is the newest event it covers; a newer point of the metric makes it outdated.
+    """
+
+    __tablename__ = "series_overviews"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    points: Mapped[dict[str, Any]] = mapped_column(JSON)

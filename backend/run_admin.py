@@ -9,7 +9,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from backend import runs
-from backend.models import FINAL_STATUSES, Artifact, Event, Run
+from backend.models import FINAL_STATUSES, Artifact, Event, Run, SeriesOverview
 from worker.spec import RunSpec
 
 
@@ -29,6 +29,7 @@ def delete_run(session: Session, run: Run, artifacts_dir: Path) -> None:
     """Remove a final run, its events, its artifact rows and its files; Conflict while it may still change."""
     if run.status not in FINAL_STATUSES:
         raise runs.Conflict(f"run {run.id} is {run.status}: cancel it first, then delete it once it has stopped")
+    session.execute(delete(SeriesOverview).where(SeriesOverview.run_id == run.id))
     session.execute(delete(Event).where(Event.run_id == run.id))
     session.execute(delete(Artifact).where(Artifact.run_id == run.id))
     session.execute(delete(Run).where(Run.id == run.id))

@@ -7,23 +7,37 @@ stay put. Buckets are equal ranges of the event id (the order points were
 recorded, whatever the x axis; a resumed run's repeated steps stay apart), and
 the database does the bucketing, so only the points kept leave it: one indexed
 pass over (run_id, name, id), plain GROUP BY, the same SQL on SQLite and PostgreSQL.
+
+A finished run's metrics never change, so each is downsampled once more, to
+OVERVIEW_POINTS, and stored (SeriesOverview): when the run finishes, or on its first
+view. A chart up to OVERVIEW_POINTS wide is then served from that row, re-bucketed by
+the same event-id ranges, without reading the run's events: a compare page of 20
+runs × 100 000 points reads 60 rows. Where the run has at most OVERVIEW_POINTS points
+the result equals the direct query's; past that, a bucket may show a neighbour's
+extreme instead of its own when the two lie within 1/OVERVIEW_POINTS of the run apart.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import sys
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, case, func, literal, select, union
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from backend.models import FINAL_STATUSES, Event, Run
+from backend.models import FINAL_STATUSES, Event, Run, SeriesOverview
 
 XAxis = Literal["step", "epoch", "time"]
 Series = tuple[list[float], list[float | None]]
 CACHE_SIZE = 512
+OVERVIEW_POINTS = 4096  # per stored metric: charts up to 2048 px wide (two points per pixel column)
+log = logging.getLogger(__name__)
 # Extremes are taken over |value| <= this: NULL, ±inf and PostgreSQL's NaN (above every number) are left out.
 FINITE = sys.float_info.max
 
@@ -75,17 +89,29 @@ def _kept_ids(run_id: int, name: str, first: int, last: int, buckets: int) -> An
 
 def series_query(run_id: int, name: str, x: XAxis, points: int, bounds: tuple[int, int, int]) -> Select[Any]:
     """(x, value) rows of one metric, in recorded order: all of them, or the kept ones past `points`."""
+    return _kept_rows(run_id, name, (_x_column(x), Event.value), points, bounds)
+
+
+def _kept_rows(run_id: int, name: str, columns: Sequence[Any], points: int,
+               bounds: tuple[int, int, int]) -> Select[Any]:
     count, first, last = bounds
     rows: tuple[ColumnElement[bool], ...] = _of_metric(run_id, name)
     if count > points:  # primary-key look-ups of the kept ids only
         rows = (Event.id.in_(_kept_ids(run_id, name, first, last, max(1, (points - 2) // 2))),)
-    return select(_x_column(x), Event.value).where(*rows).order_by(Event.id)
+    return select(*columns).where(*rows).order_by(Event.id)
+
+
+def _bounds(session: Session, run_id: int, name: str) -> tuple[int, int, int]:
+    """(number of points, first event id, last event id) of one metric."""
+    count, first, last = session.execute(
+        select(func.count(), func.min(Event.id), func.max(Event.id)).where(*_of_metric(run_id, name))).one()
+    return count, first, last
 
 
 def downsampled(session: Session, run: Run, name: str, x: XAxis, points: int) -> tuple[Series, int]:
-    """(at most `points` points of one metric, the number of points recorded); time in seconds since start."""
-    count, first, last = session.execute(
-        select(func.count(), func.min(Event.id), func.max(Event.id)).where(*_of_metric(run.id, name))).one()
+    """(at most `points` points of one metric, the number of points recorded); time in seconds since start.
+    Straight from the events, whatever the run's state."""
+    count, first, last = _bounds(session, run.id, name)
     if not count:
         return ([], []), 0
     rows = session.execute(series_query(run.id, name, x, max(points, 4), (count, first, last))).all()
@@ -94,6 +120,95 @@ def downsampled(session: Session, run: Run, name: str, x: XAxis, points: int) ->
         return ([float(v or 0) for v, _ in rows], ys), count
     origin = run.started_at or rows[0][0]
     return ([_seconds(t, origin) for t, _ in rows], ys), count
+
+
+def chart_series(session: Session, run: Run, name: str, x: XAxis, points: int) -> tuple[Series, int]:
+    """What a chart `points` wide shows of one metric: from the stored overview when the run is finished."""
+    if run.status not in FINAL_STATUSES or points > OVERVIEW_POINTS:
+        return downsampled(session, run, name, x, points)
+    overview = stored_overview(session, run, name)
+    if overview is None:
+        return ([], []), 0
+    ids, values = overview.points["id"], overview.points["value"]
+    kept = rebucket(ids, values, max(points, 4))
+    ys = [values[i] for i in kept]
+    if x == "time":
+        times = overview.points["time"]
+        origin = run.started_at.timestamp() if run.started_at else times[0]
+        return ([round(times[i] - origin, 3) for i in kept], ys), overview.count
+    xs = overview.points[x]
+    return ([float(xs[i] or 0) for i in kept], ys), overview.count
+
+
+def rebucket(ids: Sequence[int], values: Sequence[float | None], points: int) -> list[int]:
+    """Indices kept of an id-ordered series, as the SQL does it: first, last, and per equal range of
+    ids the first index of its minimum and of its maximum (the first index where none is finite)."""
+    if len(ids) <= points:
+        return list(range(len(ids)))
+    buckets = max(1, (points - 2) // 2)
+    first, span = ids[0], ids[-1] - ids[0] + 1
+    kept = {0, len(ids) - 1}
+    low: dict[int, int] = {}
+    high: dict[int, int] = {}
+    start: dict[int, int] = {}
+    for i, (event_id, value) in enumerate(zip(ids, values, strict=True)):
+        bucket = (event_id - first) * buckets // span
+        start.setdefault(bucket, i)
+        if value is None:
+            continue
+        if bucket not in low or value < values[low[bucket]]:  # type: ignore[operator]
+            low[bucket] = i
+        if bucket not in high or value > values[high[bucket]]:  # type: ignore[operator]
+            high[bucket] = i
+    kept.update(low.values(), high.values(), (i for bucket, i in start.items() if bucket not in low))
+    return sorted(kept)
+
+
+def stored_overview(session: Session, run: Run, name: str) -> SeriesOverview | None:
+    """The overview of a finished run's metric, built and stored first when missing or outdated;
+    None when the metric has no points."""
+    overview = session.get(SeriesOverview, (run.id, name))
+    if overview is not None and not _newer_points(session, run.id, name, overview.last_id):
+        return overview
+    count, first, last = _bounds(session, run.id, name)
+    if not count:
+        return None
+    rows = session.execute(_kept_rows(run.id, name, (Event.id, Event.step, Event.epoch, Event.time, Event.value),
+                                      OVERVIEW_POINTS, (count, first, last))).all()
+    points = {
+        "id": [r[0] for r in rows],
+        "step": [r[1] for r in rows],
+        "epoch": [r[2] for r in rows],
+        "time": [r[3].timestamp() for r in rows],
+        "value": [float(v) if v is not None and math.isfinite(v) else None for v in (r[4] for r in rows)],
+    }
+    if overview is None:
+        overview = SeriesOverview(run_id=run.id, name=name, count=count, last_id=last, points=points)
+        session.add(overview)
+    else:
+        overview.count, overview.last_id, overview.points = count, last, points
+    try:
+        session.commit()
+    except IntegrityError:  # built at the same time by another request: theirs is as good
+        session.rollback()
+        return session.get(SeriesOverview, (run.id, name))
+    return overview
+
+
+def _newer_points(session: Session, run_id: int, name: str, last_id: int) -> bool:
+    return session.scalar(select(Event.id).where(*_of_metric(run_id, name), Event.id > last_id).limit(1)) is not None
+
+
+def store_overviews(make_session: Callable[[], Session], run_id: int) -> None:
+    """Build the overviews of a run that just finished (run after the finish response is sent)."""
+    try:
+        with make_session() as session:
+            run = session.get(Run, run_id)
+            if run is not None and run.status in FINAL_STATUSES:
+                for name in metric_names(session, run_id):
+                    stored_overview(session, run, name)
+    except Exception:  # the first view builds what is missing
+        log.exception("run %s: could not store the series overviews", run_id)
 
 
 def _seconds(value: datetime, origin: datetime) -> float:
@@ -117,7 +232,7 @@ class SeriesCache:
         if key in self._items:
             self._items.move_to_end(key)
             return self._items[key]
-        value = downsampled(session, run, name, x, points)
+        value = chart_series(session, run, name, x, points)
         if run.status in FINAL_STATUSES:
             self._items[key] = value
             if len(self._items) > self.size:

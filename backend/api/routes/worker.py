@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
-from backend import artifacts, runs
+from backend import artifacts, runs, series
 from backend.api.deps import CeleryDep, NotifierDep, RunId, SessionDep, SettingsDep
 from backend.schemas import Claim, ClaimGranted, Finish, Heartbeat, LeaseState, Release, RunPublic
 from worker.celery_app import send_run
@@ -66,7 +66,7 @@ def release_run(run_id: RunId, body: Release, session: SessionDep, settings: Set
 
 @router.post("/finish", response_model=RunPublic)
 def finish_run(run_id: RunId, body: Finish, session: SessionDep, settings: SettingsDep,
-               notifier: NotifierDep) -> RunPublic:
+               notifier: NotifierDep, request: Request, background: BackgroundTasks) -> RunPublic:
     try:
         run = runs.finish(session, run_id, body)
     except runs.Conflict as exc:
@@ -74,4 +74,6 @@ def finish_run(run_id: RunId, body: Finish, session: SessionDep, settings: Setti
     if run.status == "succeeded":  # a failed or canceled run keeps its checkpoint, to resume or inspect
         artifacts.discard(session, settings.artifacts_dir, run_id, artifacts.RESUME_CHECKPOINT)
     notifier.bump(run_id)
+    # Its curves are downsampled once now, after the response, so that its first chart reads one row per metric.
+    background.add_task(series.store_overviews, request.app.state.sessionmaker, run_id)
     return RunPublic.of(run)

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker
 from backend.launch import prestart
-from backend.models import Event, Run
-from backend.series import downsampled, metric_names
+from backend.models import Event, Run, SeriesOverview
+from backend.series import OVERVIEW_POINTS, chart_series, downsampled, metric_names
 from tests.unit.api.conftest import FakeWorker
 
 
@@ -99,6 +99,9 @@ def test_series_endpoint_by_step_epoch_and_time(client, submit) -> None:
     points += [("knn_acc", 100 * e, float(e), 0.5 + e / 100) for e in range(1, 11)]
     assert worker.send(points).status_code == 200
     worker.finish(summary={"linear_acc": 0.9})
+    with client.app.state.sessionmaker() as db:  # downsampled once when it finished, after the response
+        stored = {o.name: o.count for o in db.scalars(select(SeriesOverview).where(SeriesOverview.run_id == run["id"]))}
+    assert stored == {"loss": 1000, "knn_acc": 10}
 
     body = client.get(f"/api/runs/{run['id']}/series", params={"points": 100}).json()
     assert body["x_axis"] == "step" and set(body["series"]) == {"loss", "knn_acc"}
@@ -115,3 +118,68 @@ def test_series_endpoint_by_step_epoch_and_time(client, submit) -> None:
     assert seconds == sorted(seconds) and 0 <= seconds[0] < 60
     assert client.get(f"/api/runs/{run['id']}/series", params={"x": "wall"}).status_code == 422
     assert client.get("/api/runs/424242/series").status_code == 404
+
+
+def test_a_finished_run_with_few_points_reads_the_same_from_its_overview(session: Session) -> None:
+    ys: list[float | None] = [math.cos(i / 50) for i in range(3000)]
+    ys[1234], ys[2000], ys[2001] = 9.0, float("nan"), None
+    run = add_run(session, {"loss": ys, "lr": [0.1] * 3000})
+    for x in ("step", "epoch", "time"):
+        for points in (20, 400, 4000):
+            assert chart_series(session, run, "loss", x, points) == downsampled(session, run, "loss", x, points)
+    assert session.get(SeriesOverview, (run.id, "loss")).count == 3000
+    assert chart_series(session, run, "missing", "step", 100) == (([], []), 0)
+
+
+def test_a_long_finished_run_is_charted_from_one_row_with_every_spike(session: Session) -> None:
+    rng = random.Random(2)
+    n = 30_000
+    ys: list[float | None] = [math.sin(i / 300) + rng.gauss(0, 0.1) for i in range(n)]
+    ys[7_777], ys[22_222] = 30.0, -30.0
+    run = add_run(session, {"loss": ys})
+    chart_series(session, run, "loss", "step", 1000)  # first view: builds and stores the overview
+    stored = session.get(SeriesOverview, (run.id, "loss"))
+    assert stored.count == n and len(stored.points["id"]) <= OVERVIEW_POINTS
+
+    statements: list[str] = []
+
+    def record(connection, cursor, sql, *rest) -> None:  # noqa: ANN001
+        statements.append(sql)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        (xs, out), count = chart_series(session, run, "loss", "step", 1000)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements and not any("GROUP BY" in sql.upper() for sql in statements)  # no pass over the events
+    assert count == n and len(xs) <= 1000 and xs == sorted(xs)
+    assert (xs[0], out[0]) == (0, ys[0]) and (xs[-1], out[-1]) == (n - 1, ys[-1])
+    assert max(out) == 30.0 and min(out) == -30.0  # type: ignore[type-var]
+    # Each 1/250 of the run (a pixel column of a 250 px chart) shows about the extremes its raw points have.
+    width = n // 250
+    for lo in range(0, n, width):
+        raw = [y for y in ys[lo:lo + width] if y is not None]
+        shown = [y for x, y in zip(xs, out, strict=True) if lo <= x < lo + width and y is not None]
+        assert shown and max(shown) >= max(raw) - 0.3 and min(shown) <= min(raw) + 0.3
+
+
+def test_an_outdated_overview_is_rebuilt(session: Session) -> None:
+    run = add_run(session, {"loss": [1.0, 2.0, 3.0]})
+    assert chart_series(session, run, "loss", "step", 100)[0] == ([0.0, 1.0, 2.0], [1.0, 2.0, 3.0])
+    session.execute(insert(Event), [{"run_id": run.id, "kind": "metric", "key": "late", "name": "loss", "step": 3,
+                                     "epoch": 0.3, "value": 0.5, "text": None, "time": datetime.now(UTC)}])
+    session.commit()
+    assert chart_series(session, run, "loss", "step", 100) == (([0.0, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 0.5]), 4)
+
+
+def test_deleting_a_run_deletes_its_overviews(client, submit) -> None:
+    run = submit()
+    worker = FakeWorker(client, run["id"])
+    worker.claim()
+    assert worker.send([("loss", s, s / 10, 1.0 / s) for s in range(1, 50)]).status_code == 200
+    worker.finish(summary={})
+    assert client.get(f"/api/runs/{run['id']}/series").json()["series"]["loss"]["count"] == 49
+    assert client.delete(f"/api/runs/{run['id']}").status_code == 204
+    with client.app.state.sessionmaker() as db:
+        assert db.scalars(select(SeriesOverview).where(SeriesOverview.run_id == run["id"])).all() == []
