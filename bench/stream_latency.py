@@ -7,6 +7,11 @@ before it starts, and records for every `metric` event the page's EventSource
 receives: receipt time minus the point's `time` (set by the worker when the
 point was measured). Both clocks are this machine's. Prints p50, p95 and max.
 The worker batches points every 0.25 s, so that is the floor of what is measured.
+
+Stalls: while points stream in, every animation frame's start is recorded, and
+the main thread's long tasks (over 50 ms) through PerformanceObserver. Printed:
+the longest gap between frames, the frames slower than 100 ms (a stall a person
+sees) and the longest task, over the time the run was training.
 """
 
 from __future__ import annotations
@@ -32,6 +37,13 @@ EventSource.prototype.addEventListener = function (type, listener, options) {
     listener(event);
   }, options);
 };
+window.__frames = [];
+window.__longTasks = [];
+const frame = (t) => { window.__frames.push(t); requestAnimationFrame(frame); };
+requestAnimationFrame(frame);
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) window.__longTasks.push([entry.startTime, entry.duration]);
+}).observe({ type: "longtask", buffered: true });
 """
 
 
@@ -54,8 +66,13 @@ def main() -> None:
                 page.add_init_script(RECORD_RECEIPTS)
                 run = stack.submit(name="latency", dataset="digits", epochs=args.epochs, batch_size=args.batch_size)
                 page.goto(f"/#/runs/{run['id']}")
+                page.get_by_test_id("run-status").filter(has_text="running").wait_for(timeout=600_000)
+                training_from = float(page.evaluate("performance.now()"))
                 page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for(timeout=600_000)
                 latencies = [float(v) for v in page.evaluate("window.__latencies")]
+                frames = [float(t) for t in page.evaluate("window.__frames") if t >= training_from]
+                long_tasks = [(float(t), float(d)) for t, d in page.evaluate("window.__longTasks")
+                              if t >= training_from]
                 browser.close()
         finally:
             stack.stop()
@@ -64,6 +81,13 @@ def main() -> None:
         raise SystemExit("no live metric events were received")
     print(f"{len(live)} live metric points: p50 {statistics.median(live):.0f} ms, "
           f"p95 {percentile(live, 0.95):.0f} ms, max {max(live):.0f} ms (worker timestamp → browser receipt)")
+    gaps = [b - a for a, b in zip(frames, frames[1:], strict=False)]
+    if gaps:
+        print(f"{len(frames)} frames over {(frames[-1] - frames[0]) / 1000:.1f} s of streaming: longest gap "
+              f"{max(gaps):.0f} ms, {sum(g > 100 for g in gaps)} frames over 100 ms; "
+              f"{len(long_tasks)} long tasks, longest {max((d for _, d in long_tasks), default=0):.0f} ms")
+        print("long tasks (ms after training started: duration):",
+              ", ".join(f"{t - training_from:.0f}: {d:.0f}" for t, d in long_tasks) or "none")
 
 
 if __name__ == "__main__":
