@@ -72,8 +72,12 @@ def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> 
     page.locator("details[data-group=optimisation] > summary").click()
     page.get_by_test_id("field-optimizer").select_option(label="sgd")
     expect(page.get_by_test_id("field-nesterov")).to_be_visible()
+    # The folded section's count is of the fields that apply: sgd's momentum and nesterov leave with adam.
+    count = page.locator("details[data-group=optimisation] > summary .count")
+    with_sgd = int(re.sub(r"\D", "", count.inner_text()))
     page.get_by_test_id("field-optimizer").select_option(label="adam")
     expect(page.get_by_test_id("field-nesterov")).to_be_hidden()
+    expect(count).to_have_text(re.compile(rf"\({with_sgd - 2}\)"))
     dataset.select_option(label="digits")
     expect(page.get_by_test_id("field-data_path")).to_be_hidden()
     # Small batches give a few seconds of training: long enough to watch the curve grow.

@@ -152,7 +152,10 @@ class RunForm {
       if (wasHidden && !row.hidden && section) section.open = true;
     }
     for (const section of this.sections) {
-      section.element.hidden = section.names.every((name) => this.rows.get(name).row.hidden);
+      const shown = section.names.filter((name) => !this.rows.get(name).row.hidden).length;
+      section.element.hidden = shown === 0;
+      const count = section.element.querySelector("summary .count");
+      if (count) count.textContent = ` (${shown})`; // the fields that apply to the current choice
     }
   }
 

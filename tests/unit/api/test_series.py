@@ -127,7 +127,8 @@ def test_a_finished_run_with_few_points_reads_the_same_from_its_overview(session
     for x in ("step", "epoch", "time"):
         for points in (20, 400, 4000):
             assert chart_series(session, run, "loss", x, points) == downsampled(session, run, "loss", x, points)
-    assert session.get(SeriesOverview, (run.id, "loss")).count == 3000
+    stored = session.get(SeriesOverview, (run.id, "loss"))
+    assert stored is not None and stored.count == 3000
     assert chart_series(session, run, "missing", "step", 100) == (([], []), 0)
 
 
@@ -139,7 +140,7 @@ def test_a_long_finished_run_is_charted_from_one_row_with_every_spike(session: S
     run = add_run(session, {"loss": ys})
     chart_series(session, run, "loss", "step", 1000)  # first view: builds and stores the overview
     stored = session.get(SeriesOverview, (run.id, "loss"))
-    assert stored.count == n and len(stored.points["id"]) <= OVERVIEW_POINTS
+    assert stored is not None and stored.count == n and len(stored.points["id"]) <= OVERVIEW_POINTS
 
     statements: list[str] = []
 
