@@ -4,7 +4,9 @@ Every RECONCILE_SECONDS it (1) requeues runs whose worker stopped renewing its
 lease, or fails them after MAX_ATTEMPTS such losses, and sends them to the
 broker again; (2) resends runs that have sat in `queued` for
 REQUEUE_AFTER_SECONDS with no message for them in the broker (Redis restarted
-without its data, a send that failed). Duplicates are harmless: a claim only
+without its data, a send that failed); (3) stores the series overviews of finished
+runs that have none (runs from before they existed, runs it failed itself), newest
+first, for at most OVERVIEW_SECONDS a pass. Duplicates are harmless: a claim only
 takes a queued run. Several API processes may each run one; every transition
 is a guarded UPDATE, so only one of them acts on a run.
 """
@@ -21,7 +23,7 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from backend import runs
+from backend import runs, series
 from backend.broker_scan import pending_run_ids
 from backend.config import Settings
 from backend.models import utcnow
@@ -30,14 +32,17 @@ from worker.celery_app import send_run
 from worker.reporting import RETRY_CAP_S as WORKER_RETRY_CAP_S
 
 log = logging.getLogger(__name__)
+OVERVIEW_SECONDS = 0.5  # of overview building per pass, so the other duties keep their pace
+OVERVIEW_IDLE_SECONDS = 600.0  # after a pass that found every finished run with its overviews
 
 
 @dataclass
 class Pass:
-    """What one pass did: runs requeued after a lost lease, and queued runs sent again."""
+    """What one pass did: runs requeued after a lost lease, queued runs sent again, overviews stored."""
 
     requeued: list[int] = field(default_factory=list)
     resent: list[int] = field(default_factory=list)
+    overviews: list[int] = field(default_factory=list)
 
 
 class Reconciler:
@@ -50,6 +55,8 @@ class Reconciler:
         # Leases are judged only after this process has served for a full lease plus a worker's longest
         # wait between retries: workers whose renewals failed while the API was down renew first.
         self.judge_leases_after = time.monotonic() + settings.lease_seconds + WORKER_RETRY_CAP_S
+        self._overviews_idle_until = 0.0
+        self._overviews_failed: set[int] = set()
 
     def tick(self) -> Pass:
         """One pass; safe to call at any time and from several processes."""
@@ -68,7 +75,26 @@ class Reconciler:
             self.notifier.bump(run_id)
             done.resent.append(run_id)
             self._send(run_id)
+        done.overviews = self._store_missing_overviews()
         return done
+
+    def _store_missing_overviews(self) -> list[int]:
+        now = time.monotonic()
+        if now < self._overviews_idle_until:
+            return []
+        stored: list[int] = []
+        deadline = now + OVERVIEW_SECONDS
+        while time.monotonic() < deadline:
+            with self.factory() as session:
+                missing = series.runs_missing_overviews(session, 1, skip=self._overviews_failed)
+            if not missing:
+                self._overviews_idle_until = time.monotonic() + OVERVIEW_IDLE_SECONDS
+                break
+            if series.store_overviews(self.factory, missing[0]):
+                stored.append(missing[0])
+            else:
+                self._overviews_failed.add(missing[0])  # not again in this process; its first view builds it
+        return stored
 
     def _stuck_in_queue(self) -> list[int]:
         wait = self.settings.requeue_after_seconds

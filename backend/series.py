@@ -23,7 +23,7 @@ import logging
 import math
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -199,16 +199,30 @@ def _newer_points(session: Session, run_id: int, name: str, last_id: int) -> boo
     return session.scalar(select(Event.id).where(*_of_metric(run_id, name), Event.id > last_id).limit(1)) is not None
 
 
-def store_overviews(make_session: Callable[[], Session], run_id: int) -> None:
-    """Build the overviews of a run that just finished (run after the finish response is sent)."""
+def store_overviews(make_session: Callable[[], Session], run_id: int) -> bool:
+    """Build the overviews of a finished run (after its finish response, or by the reconciler);
+    False when that failed (its first view builds what is missing)."""
     try:
         with make_session() as session:
             run = session.get(Run, run_id)
             if run is not None and run.status in FINAL_STATUSES:
                 for name in metric_names(session, run_id):
                     stored_overview(session, run, name)
-    except Exception:  # the first view builds what is missing
+        return True
+    except Exception:  # noqa: BLE001 - a failed build only costs the first view its speed
         log.exception("run %s: could not store the series overviews", run_id)
+        return False
+
+
+def runs_missing_overviews(session: Session, limit: int, skip: Collection[int] = ()) -> list[int]:
+    """Finished runs with metric points and no stored overview (they finished before overviews existed,
+    or the reconciler ended them), newest first."""
+    has_points = select(Event.id).where(Event.run_id == Run.id, Event.kind == "metric").exists()
+    has_overview = select(SeriesOverview.run_id).where(SeriesOverview.run_id == Run.id).exists()
+    query = select(Run.id).where(Run.status.in_(FINAL_STATUSES), ~has_overview, has_points)
+    if skip:
+        query = query.where(Run.id.not_in(list(skip)))
+    return list(session.scalars(query.order_by(Run.id.desc()).limit(limit)))
 
 
 def _seconds(value: datetime, origin: datetime) -> float:

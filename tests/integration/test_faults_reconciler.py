@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, select
 
+from backend import series
 from backend.broker_scan import pending_run_ids
 from backend.config import Settings
 from backend.launch import prestart
 from backend.main import create_app
+from backend.models import SeriesOverview
 from backend.reconciler import Reconciler
 from tests.unit.api.conftest import FakeWorker
 
@@ -97,3 +100,31 @@ def test_queued_run_whose_message_vanished_is_sent_again_once(api: TestClient, t
     assert reconciler(api).tick().resent == [run_id]
     assert run_id in waiting(api)
     assert reconciler(api).tick().resent == []  # not again before REQUEUE_AFTER_SECONDS
+
+
+def test_finished_runs_without_overviews_get_them_newest_first(api: TestClient) -> None:
+    """Runs that finished before series overviews existed, or that the reconciler failed, are downsampled
+    in the background, a bounded amount per pass; then the passes stop looking for a while."""
+    ids = []
+    for _ in range(3):
+        run_id = api.post("/api/runs", json={"epochs": 1}).json()["id"]
+        worker = FakeWorker(api, run_id)
+        worker.claim()
+        assert worker.send([("loss", s, s / 10, 1.0 / s) for s in range(1, 200)]).status_code == 200
+        worker.finish(summary={})
+        ids.append(run_id)
+    empty = api.post("/api/runs", json={"epochs": 1}).json()["id"]  # no points: nothing to store
+    worker = FakeWorker(api, empty)
+    worker.claim()
+    worker.finish(summary={})
+    state = api.app.state  # type: ignore[attr-defined]
+    with state.sessionmaker() as session:
+        assert series.runs_missing_overviews(session, 10) == []  # the finish route stored them
+        session.execute(delete(SeriesOverview))
+        session.commit()
+        assert series.runs_missing_overviews(session, 10) == ids[::-1]
+
+    assert reconciler(api).tick().overviews == ids[::-1]
+    with state.sessionmaker() as session:
+        assert sorted(session.scalars(select(SeriesOverview.run_id))) == ids
+    assert reconciler(api).tick().overviews == []  # idle now
