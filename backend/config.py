@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Access and input limits.
     api_token: str = Field("", repr=False, description="Bearer token, or a comma-separated list; empty: no auth.")
     allow_no_token: bool = Field(False, description="Serve on a non-loopback HOST without API_TOKEN.")
+    auth_failures_per_minute: int = Field(30, ge=0, le=1_000_000, description="Wrong tokens one client address "
+                                          "may present per minute; past that it gets 429 until a minute has "
+                                          "passed since its oldest. 0: no limit.")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty: CORS off.")
     allowed_data_roots: str = Field("", description="Folders (comma-separated) image_folder datasets may "
                                     "come from; empty: none.")

@@ -16,7 +16,7 @@ from backend.db import make_engine, make_sessionmaker
 from backend.limits import BodyLimit
 from backend.openapi import document_security
 from backend.reconciler import Reconciler
-from backend.security import SecurityHeaders, TokenGuard
+from backend.security import AuthFailures, SecurityHeaders, TokenGuard
 from backend.streams import Notifier
 from worker.celery_app import make_celery
 
@@ -58,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     """Outermost last: headers on every answer, CORS preflights before the token check, then limits."""
     app.add_middleware(BodyLimit, settings=settings)
-    app.add_middleware(TokenGuard, tokens=settings.tokens)
+    app.state.auth_failures = AuthFailures(settings.auth_failures_per_minute)
+    app.add_middleware(TokenGuard, tokens=settings.tokens, failures=app.state.auth_failures)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],

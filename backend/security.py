@@ -6,7 +6,10 @@ that header on an EventSource or an `<a download>`, so the page logs in once:
 POST /api/login with the token sets an HttpOnly, SameSite=Strict session cookie
 holding an HMAC of the token (not the token), accepted alongside the header.
 SameSite=Strict keeps other sites from riding on it (no CSRF). Tokens are
-compared in constant time and never logged.
+compared in constant time and never logged. Wrong tokens are counted per client
+address: past AUTH_FAILURES_PER_MINUTE, that address gets 429 for any token
+(the right one too, or guessing would go on at full speed) until its oldest
+failure is a minute old.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
+import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +29,8 @@ COOKIE = "contrastlab_session"
 PUBLIC_PATHS = frozenset({"/api/health", "/api/login", "/api/logout"})
 UNAUTHORIZED = ("missing or wrong API token: send `Authorization: Bearer <token>` "
                 "(the API_TOKEN the server was started with), or log in on the page")
+TOO_MANY = ("too many wrong API tokens from this address (AUTH_FAILURES_PER_MINUTE={limit}); "
+            "try again in {wait} s")
 
 # 'unsafe-eval': plotly's WebGL traces (regl) compile their draw calls with `Function(...)`; without it
 # they draw "WebGL is not supported" (checked in Chromium). Scripts still load from this origin only.
@@ -49,6 +58,51 @@ def matches(presented: str, accepted: Sequence[str]) -> bool:
     for value in accepted:
         found |= hmac.compare_digest(presented.encode(), value.encode())
     return found
+
+
+class AuthFailures:
+    """Wrong tokens per client address over a sliding window; thread-safe (the login route runs in a thread)."""
+
+    def __init__(self, limit: int, window: float = 60.0, max_clients: int = 10_000) -> None:
+        self.limit, self.window, self.max_clients = limit, window, max_clients
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def retry_after(self, client: str) -> int:
+        """Seconds until `client` may present a token again; 0 when it may now."""
+        if self.limit <= 0:
+            return 0
+        with self._lock:
+            times = self._recent(client, time.monotonic())
+            if len(times) < self.limit:
+                return 0
+            return max(1, math.ceil(times[0] + self.window - time.monotonic()))
+
+    def failed(self, client: str) -> None:
+        if self.limit <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._recent(client, now).append(now)
+            self._failures.move_to_end(client)
+            while len(self._failures) > self.max_clients:  # bounded memory under a spray of addresses
+                self._failures.popitem(last=False)
+
+    def message(self, client: str) -> tuple[str, int] | None:
+        """(429 detail, Retry-After) while `client` is over the limit, else None."""
+        wait = self.retry_after(client)
+        return (TOO_MANY.format(limit=self.limit, wait=wait), wait) if wait else None
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(client, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def bearer(headers: dict[bytes, bytes]) -> str:
@@ -81,17 +135,29 @@ async def send_json(send: Send, status: int, detail: object, extra: dict[str, st
 
 
 class TokenGuard:
-    """401 for any /api request without a valid token or session cookie (when tokens are configured)."""
+    """401 for any /api request (and /metrics) without a valid token or session cookie (when tokens are
+    configured); 429 for an address that presented too many wrong ones."""
 
-    def __init__(self, app: ASGIApp, tokens: Sequence[str]) -> None:
-        self.app, self.tokens = app, tuple(tokens)
+    def __init__(self, app: ASGIApp, tokens: Sequence[str], failures: AuthFailures) -> None:
+        self.app, self.tokens, self.failures = app, tuple(tokens), failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if (scope["type"] != "http" or not self.tokens or not path.startswith("/api/")
-                or path in PUBLIC_PATHS or authorized(dict(scope["headers"]), self.tokens)):
+        guarded = path.startswith("/api/") or path == "/metrics"
+        if scope["type"] != "http" or not self.tokens or not guarded or path in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
+        headers = dict(scope["headers"])
+        presented = bool(bearer(headers) or cookie(headers))
+        client = client_address(scope)
+        if presented and (limited := self.failures.message(client)):
+            await send_json(send, 429, limited[0], {"retry-after": str(limited[1])})
+            return
+        if authorized(headers, self.tokens):
+            await self.app(scope, receive, send)
+            return
+        if presented:  # a missing token (a page before its login) is not a guess
+            self.failures.failed(client)
         await send_json(send, 401, UNAUTHORIZED, {"www-authenticate": "Bearer"})
 
 

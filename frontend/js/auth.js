@@ -34,7 +34,11 @@ function askForToken() {
         resolve();
         return;
       }
-      error.textContent = response ? "That token was not accepted; check it and try again." : "Cannot reach the server.";
+      if (!response) error.textContent = "Cannot reach the server.";
+      else if (response.status === 429) {
+        const wait = response.headers.get("Retry-After") || "60";
+        error.textContent = `Too many wrong tokens from this computer; try again in ${wait} s.`;
+      } else error.textContent = "That token was not accepted; check it and try again.";
       input.select();
     });
     document.body.append(dialog);

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from backend.api.deps import SessionDep, SettingsDep
-from backend.security import COOKIE, UNAUTHORIZED, matches, session_value
+from backend.security import COOKIE, UNAUTHORIZED, client_address, matches, session_value
 from worker.spec import run_spec_schema
 
 router = APIRouter(tags=["meta"])
@@ -42,12 +42,18 @@ def run_spec() -> dict[str, Any]:
     return run_spec_schema()
 
 
-@router.post("/login", response_model=LoginState, responses={401: {"description": "Wrong token."}})
+@router.post("/login", response_model=LoginState, responses={401: {"description": "Wrong token."},
+                                                              429: {"description": "Too many wrong tokens."}})
 def login(body: Login, request: Request, response: Response, settings: SettingsDep) -> LoginState:
     """Check a token once and keep the browser signed in for its session (HttpOnly, SameSite=Strict cookie)."""
     if not settings.tokens:
         return LoginState(authenticated=True, required=False)
+    failures = request.app.state.auth_failures
+    client = client_address(request.scope)
+    if limited := failures.message(client):
+        raise HTTPException(status_code=429, detail=limited[0], headers={"Retry-After": str(limited[1])})
     if not matches(body.token, settings.tokens):
+        failures.failed(client)
         raise HTTPException(status_code=401, detail=UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
     response.set_cookie(COOKIE, session_value(body.token), httponly=True, samesite="strict", path="/",
                         secure=request.url.scheme == "https")

@@ -154,3 +154,38 @@ def test_image_folder_only_from_allowed_roots(make_client, tmp_path: Path) -> No
 def make_client_without_roots(make_client) -> tuple[int, dict]:
     response = make_client().post("/api/runs", json={"dataset": "image_folder", "data_path": "/data/x", "epochs": 1})
     return response.status_code, response.json()
+
+
+def test_wrong_tokens_from_one_address_get_429_until_a_minute_has_passed(make_client, monkeypatch) -> None:
+    from backend import security
+
+    clock = [1000.0]
+    monkeypatch.setattr(security.time, "monotonic", lambda: clock[0])
+    client = make_client(api_token=TOKENS, auth_failures_per_minute=3)
+    good, bad = {"Authorization": "Bearer first-token"}, {"Authorization": "Bearer guess"}
+    for _ in range(5):
+        assert client.get("/api/runs").status_code == 401  # no token at all (a page before login): not a guess
+    assert client.post("/api/login", json={"token": "guess"}).status_code == 401
+    assert client.get("/api/runs", headers=bad).status_code == 401
+    clock[0] += 10
+    assert client.get("/api/runs", headers={"Cookie": f"{COOKIE}=forged"}).status_code == 401  # the third
+
+    # Now every token from this address waits, the right one too: else guessing would go on at full speed.
+    for attempt in (lambda: client.get("/api/runs", headers=good),
+                    lambda: client.post("/api/login", json={"token": "first-token"})):
+        response = attempt()
+        assert response.status_code == 429 and response.headers["retry-after"] == "50"
+        assert "AUTH_FAILURES_PER_MINUTE=3" in response.json()["detail"]
+    assert client.get("/api/health").status_code == 200
+    other = TestClient(client.app, client=("10.1.2.3", 4000))
+    assert other.get("/api/runs", headers=good).status_code == 200  # another address is not held back
+
+    clock[0] += 50  # the first failure is a minute old: one more try is allowed
+    assert client.get("/api/runs", headers=good).status_code == 200
+
+
+def test_no_failure_limit_when_set_to_zero(make_client) -> None:
+    client = make_client(api_token=TOKENS, auth_failures_per_minute=0)
+    for _ in range(50):
+        assert client.get("/api/runs", headers={"Authorization": "Bearer guess"}).status_code == 401
+    assert client.get("/api/runs", headers={"Authorization": "Bearer second-token"}).status_code == 200
