@@ -1,9 +1,14 @@
 // The run page's live charts: loss per step and accuracy per epoch. Points stream in with
 // Plotly.extendTraces (batched every FLUSH_MS), never by redrawing the whole figure.
+//
+// The loss chart starts as SVG and turns to WebGL (scattergl) once a trace passes SVG_POINTS:
+// creating the WebGL chart froze the page for 0.3–0.45 s when the first points came
+// (bench.stream_latency, Chromium), while SVG draws a few thousand points in milliseconds.
 
 import { axisTheme, chartLayout, drawChart, disposeChart, fastScatterType, plotlyReady, COLORWAY } from "./charts.js";
 
 const FLUSH_MS = 200;
+const SVG_POINTS = 20000; // per trace of the loss chart; past this, WebGL (where the browser has it)
 
 /** Metric name -> [chart key, trace index, x field]. */
 const ROUTES = {
@@ -17,8 +22,7 @@ const ROUTES = {
 
 const WAITING = [{ text: "Waiting for the first points…", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { size: 13 } }];
 
-function lossTraces() {
-  const type = fastScatterType();
+function lossTraces(type) {
   return [
     { name: "loss", type, mode: "lines", x: [], y: [], line: { color: COLORWAY[0], width: 1.6 },
       hovertemplate: "step %{x}<br>loss %{y:.4f}<extra></extra>" },
@@ -51,17 +55,24 @@ export class MetricCharts {
     this.pending = { loss: new Map(), acc: new Map() }; // chart -> trace index -> {x: [], y: []}
     this.empty = { loss: true, acc: true };
     this.timer = null;
+    this.lossPoints = 0; // the longest loss-chart trace so far
+    this.lossType = "scatter";
   }
 
   /** Draw both charts with the history points; later points go through `add`. */
   async init(points) {
-    const traces = { loss: lossTraces(), acc: accTraces() };
+    const traces = { loss: lossTraces("scatter"), acc: accTraces() };
     for (const point of points) {
       const route = ROUTES[point.name];
       if (!route) continue;
       const trace = traces[route[0]][route[1]];
       trace.x.push(point[route[2]]);
       trace.y.push(point.value);
+    }
+    this.lossPoints = Math.max(...traces.loss.map((t) => t.x.length));
+    if (this.lossPoints > SVG_POINTS) {
+      this.lossType = fastScatterType();
+      for (const trace of traces.loss) trace.type = this.lossType;
     }
     this.empty.loss = traces.loss.every((t) => t.x.length === 0);
     this.empty.acc = traces.acc.every((t) => t.x.length === 0);
@@ -106,7 +117,12 @@ export class MetricCharts {
         x: indices.map((i) => queue.get(i).x),
         y: indices.map((i) => queue.get(i).y),
       }, indices);
+      if (chart === "loss") this.lossPoints += Math.max(...indices.map((i) => queue.get(i).x.length));
       queue.clear();
+      if (chart === "loss" && this.lossType === "scatter" && this.lossPoints > SVG_POINTS && fastScatterType() !== "scatter") {
+        this.lossType = fastScatterType();
+        window.Plotly.restyle(div, { type: this.lossType }, [0, 1]); // once, for the rest of the run
+      }
       if (this.empty[chart]) {
         this.empty[chart] = false;
         window.Plotly.relayout(div, { annotations: [] });

@@ -233,3 +233,38 @@ def test_new_run_is_reachable_by_keyboard(page: Page) -> None:
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"#/new$"))
     expect(page.get_by_test_id("field-method")).to_be_focused()
+
+
+LIVE_LOSS_CHART = """async (batches) => {
+  const { MetricCharts } = await import('/static/js/run_charts.js');
+  await window.plotlyReady;
+  const loss = document.createElement('div'), acc = document.createElement('div');
+  for (const div of [loss, acc]) { div.style.width = '600px'; div.style.height = '300px'; document.body.append(div); }
+  const charts = new MetricCharts(loss, acc, 10);
+  await charts.init([]);
+  const types = [loss.data[0].type];
+  let step = 0;
+  for (const size of batches) {
+    for (let i = 0; i < size; i++) {
+      step += 1;
+      charts.add({ name: 'loss', step, epoch: step / 1000, value: 1 / step });
+      charts.add({ name: 'lr', step, epoch: step / 1000, value: 0.1 });
+    }
+    charts.flush();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    types.push(loss.data[0].type, loss.data[1].type);
+  }
+  const points = loss.data[0].x.length;
+  charts.dispose();
+  return { types, points };
+}"""
+
+
+def test_live_loss_chart_is_svg_until_a_trace_passes_20000_points(page: Page) -> None:
+    page.goto("/")
+    page.wait_for_function("() => window.Plotly !== undefined")
+    page.evaluate("() => { window.plotlyReady = Promise.resolve(); }")
+    result = page.evaluate(LIVE_LOSS_CHART, [100, 19_800, 200])
+    # Empty, then 100 and 19,900 points as SVG; at 20,100 both traces turn to WebGL and keep every point.
+    assert result["types"] == ["scatter", "scatter", "scatter", "scatter", "scatter", "scattergl", "scattergl"]
+    assert result["points"] == 20_100
