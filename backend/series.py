@@ -9,8 +9,9 @@ the database does the bucketing, so only the points kept leave it: one indexed
 pass over (run_id, name, id), plain GROUP BY, the same SQL on SQLite and PostgreSQL.
 
 A finished run's metrics never change, so each is downsampled once more, to
-OVERVIEW_POINTS, and stored (SeriesOverview): when the run finishes, or on its first
-view. A chart up to OVERVIEW_POINTS wide is then served from that row, re-bucketed by
+OVERVIEW_POINTS, and stored (SeriesOverview): when the run finishes, by the reconciler
+for runs that have none, or on a first view. A chart asking for up to OVERVIEW_POINTS
+points (2048 px wide) is then served from that row, re-bucketed by
 the same event-id ranges, without reading the run's events: a compare page of 20
 runs × 100 000 points reads 60 rows. Where the run has at most OVERVIEW_POINTS points
 the result equals the direct query's; past that, a bucket may show a neighbour's
