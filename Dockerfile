@@ -8,12 +8,10 @@ WORKDIR /app
 # Dependencies first, so a source change does not reinstall them.
 COPY pyproject.toml constraints.txt README.md ./
 COPY backend/__init__.py backend/__init__.py
-COPY worker/__init__.py worker/__init__.py
 COPY contrastlab/__init__.py contrastlab/__init__.py
 RUN pip install -c constraints.txt -e .
 COPY backend backend
-# The API imports worker.spec and worker.celery_app only (never the engine); the whole package is small.
-COPY worker worker
+# The API imports only the contract (contrastlab.core) and the queue glue (contrastlab.queue): no worker code.
 COPY contrastlab contrastlab
 COPY frontend frontend
 

@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
-DEBIAN_TEST_PACKAGES := chromium dataset-fashion-mnist
+DEBIAN_TEST_PACKAGES := chromium dataset-fashion-mnist docker-compose
 
 .PHONY: setup run test test-unit test-integration test-browser lint system-deps clean
 

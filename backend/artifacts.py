@@ -93,7 +93,6 @@ def list_for(session: Session, run_id: int) -> list[Artifact]:
     return list(session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.name)).all())
 
 
-RESUME_CHECKPOINT = "resume.pt"  # optimiser state for resuming an attempt; useless once the run has succeeded
 
 
 def discard(session: Session, root: Path, run_id: int, name: str) -> None:

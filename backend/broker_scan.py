@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from worker.celery_app import TASK_RUN
+from contrastlab.queue import TASK_RUN
 
 # kombu's Redis transport keeps one list per priority step: "queue", "queue\x06\x163", ...
 REDIS_PRIORITY_SEPARATOR = "\x06\x16"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from fastapi.exceptions import RequestValidationError
 
-from backend.config import Settings
-from worker.spec import RunSpec
+from contrastlab.core.settings import Settings
+from contrastlab.core.spec import RunSpec
 
 
 def data_path_problem(data_path: str | None, roots: tuple[Path, ...]) -> str | None:

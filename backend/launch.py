@@ -5,7 +5,6 @@ Set START_WORKER=0 to serve the API alone (workers started elsewhere).
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -15,12 +14,12 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from backend.config import Settings, get_settings
 from backend.main import create_app
 from backend.migrate import upgrade, wait_for_database
+from contrastlab.core.settings import Settings, get_settings
+from contrastlab.queue import die_with_parent, worker_command, worker_env
 
 log = logging.getLogger("contrastlab")
-PR_SET_PDEATHSIG = 1
 
 
 def prestart(settings: Settings) -> None:
@@ -29,22 +28,9 @@ def prestart(settings: Settings) -> None:
     upgrade(settings.resolved_database_url)
 
 
-def worker_command(settings: Settings, name: str = "worker1") -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--loglevel", "INFO",
-            "--concurrency", "1", "--prefetch-multiplier", "1", "--queues", settings.queue,
-            "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
-
-
-def _die_with_parent() -> None:
-    """Linux: the worker gets SIGTERM if the launcher dies, even by SIGKILL, so no worker is orphaned."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, DATA_DIR=str(settings.data_dir.resolve()), API_URL=settings.resolved_api_url,
-               BROKER_URL=settings.resolved_broker_url, QUEUE=settings.queue)
-    return subprocess.Popen(worker_command(settings), env=env, preexec_fn=_die_with_parent)
+    return subprocess.Popen(worker_command(settings), env=worker_env(settings, dict(os.environ)),
+                            preexec_fn=die_with_parent)
 
 
 def load_settings() -> Settings:

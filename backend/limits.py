@@ -12,8 +12,8 @@ import re
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.config import Settings
 from backend.security import send_json
+from contrastlab.core.settings import Settings
 
 ARTIFACT_UPLOAD = re.compile(r"^/api/runs/[^/]+/artifacts/[^/]+$")
 EVENT_BATCH = re.compile(r"^/api/runs/[^/]+/events$")

@@ -11,14 +11,14 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from backend import frontend, observability
 from backend.api.main import api_router
-from backend.config import Settings, get_settings
 from backend.db import make_engine, make_sessionmaker
 from backend.limits import BodyLimit
 from backend.openapi import document_security
 from backend.reconciler import Reconciler
 from backend.security import AuthFailures, SecurityHeaders, TokenGuard
 from backend.streams import Notifier
-from worker.celery_app import make_celery
+from contrastlab.core.settings import Settings, get_settings
+from contrastlab.queue import make_celery
 
 
 @contextlib.asynccontextmanager

@@ -20,11 +20,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from contrastlab.core.catalog import QUEUED
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
-FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELED})
 
 
 def utcnow() -> datetime:

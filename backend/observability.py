@@ -28,9 +28,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.broker_scan import pending_run_ids
-from backend.models import FINAL_STATUSES, QUEUED, RUNNING, Event, Run
+from backend.models import Event, Run
 from backend.security import UNAUTHORIZED, authorized
-from worker.logs import current_run_id, format_as_json
+from contrastlab.core.catalog import FINAL_STATUSES, QUEUED, RUNNING
+from contrastlab.core.logs import current_run_id, format_as_json
 
 log = logging.getLogger(__name__)
 RUN_PATH = re.compile(r"^/api/runs/(\d+)(?:/|$)")

@@ -25,11 +25,11 @@ from starlette.concurrency import run_in_threadpool
 
 from backend import runs, series
 from backend.broker_scan import pending_run_ids
-from backend.config import Settings
 from backend.models import utcnow
 from backend.streams import Notifier
-from worker.celery_app import send_run
-from worker.reporting import RETRY_CAP_S as WORKER_RETRY_CAP_S
+from contrastlab.core.protocol import RETRY_CAP_S as WORKER_RETRY_CAP_S
+from contrastlab.core.settings import Settings
+from contrastlab.queue import send_run
 
 log = logging.getLogger(__name__)
 OVERVIEW_SECONDS = 0.5  # of overview building per pass, so the other duties keep their pace

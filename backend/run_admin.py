@@ -9,8 +9,9 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from backend import runs
-from backend.models import FINAL_STATUSES, Artifact, Event, Run, SeriesOverview
-from worker.spec import RunSpec
+from backend.models import Artifact, Event, Run, SeriesOverview
+from contrastlab.core.catalog import FINAL_STATUSES
+from contrastlab.core.spec import RunSpec
 
 
 def create_group(session: Session, spec: RunSpec, seeds: list[int]) -> list[Run]:

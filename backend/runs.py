@@ -14,9 +14,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from backend.models import CANCELED, FAILED, FINAL_STATUSES, QUEUED, RUNNING, Event, Run, utcnow
+from backend.models import Event, Run, utcnow
 from backend.schemas import EventBatch, Finish
-from worker.spec import RunSpec
+from contrastlab.core.catalog import CANCELED, FAILED, FINAL_STATUSES, QUEUED, RUNNING
+from contrastlab.core.spec import RunSpec
 
 
 class Conflict(Exception):

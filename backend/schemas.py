@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from backend.models import Artifact, Event, Run
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 
 def iso(value: datetime | None) -> str | None:

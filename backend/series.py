@@ -32,7 +32,8 @@ from sqlalchemy import ColumnElement, Select, case, func, literal, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from backend.models import FINAL_STATUSES, Event, Run, SeriesOverview
+from backend.models import Event, Run, SeriesOverview
+from contrastlab.core.catalog import FINAL_STATUSES
 
 XAxis = Literal["step", "epoch", "time"]
 Series = tuple[list[float], list[float | None]]

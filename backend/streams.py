@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Callable
 
 from starlette.concurrency import run_in_threadpool
 
-from backend.models import FINAL_STATUSES, Event, Run
+from backend.models import Event, Run
 from backend.schemas import MetricPoint, RunPublic, iso
+from contrastlab.core.catalog import FINAL_STATUSES
 
 WAKE_CHECK_S = 0.05
 POLL_S = 1.0

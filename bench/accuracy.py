@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from contrastlab.core.spec import RunSpec
 from worker.engine import NullReporter, train
-from worker.spec import RunSpec
 
 KEYS = ("linear_acc", "knn_acc", "random_linear_acc", "random_knn_acc")
 

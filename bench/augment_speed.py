@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import torch
 
+from contrastlab.core.spec import RunSpec
 from worker.engine.augment import augment
-from worker.spec import RunSpec
 
 
 def _rate(fn: Callable[[], object], images: int, repeats: int, sync: Callable[[], None]) -> float:

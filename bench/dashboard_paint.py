@@ -24,14 +24,14 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import delete, insert
 
-from backend.config import Settings
 from backend.db import make_engine, make_sessionmaker
 from backend.migrate import upgrade
 from backend.models import Event, Run, SeriesOverview
 from backend.series import store_overviews
+from contrastlab.core.settings import Settings
+from contrastlab.core.spec import RunSpec
 from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.stack import Stack
-from worker.spec import RunSpec
 
 METRICS = ("loss", "lr", "knn_acc")
 CHUNK = 50_000

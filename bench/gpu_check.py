@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from bench.train_throughput import ours, reference
+from contrastlab.core.spec import RunSpec
 from worker.engine import LOSSES, ListReporter, TrainingFailed, train
-from worker.spec import RunSpec
 
 RESULTS: dict[str, Any] = {"checks": {}}
 

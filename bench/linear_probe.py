@@ -15,10 +15,10 @@ import time
 import torch
 import torch.nn.functional as F
 
+from contrastlab.core.spec import RunSpec
 from worker.engine.data import load_dataset, subset_train
 from worker.engine.evaluate import encode, fit_linear_probe
 from worker.engine.models import build_encoder
-from worker.spec import RunSpec
 
 
 def reforward_probe(encoder: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, classes: int,

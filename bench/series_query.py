@@ -22,10 +22,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from backend.api.routes import series as series_route
-from backend.config import Settings
 from backend.launch import prestart
 from backend.main import create_app
 from bench.dashboard_paint import drop_overviews, populate
+from contrastlab.core.settings import Settings
 from tests.conftest import postgres_database
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 
+from contrastlab.core.spec import RunSpec
 from worker.engine.augment import augment
 from worker.engine.device import runtime
 from worker.engine.losses import LOSSES
 from worker.engine.models import build_encoder, build_head
 from worker.engine.optim import build_optimizer
 from worker.engine.resume import TrainState, save_resume
-from worker.spec import RunSpec
 
 
 def main() -> None:

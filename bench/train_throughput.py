@@ -18,13 +18,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from contrastlab.core.spec import RunSpec
 from worker.engine import NullReporter
 from worker.engine.data import ImageData
 from worker.engine.device import runtime
 from worker.engine.losses import nt_xent
 from worker.engine.models import build_encoder, build_head
 from worker.engine.train import pretrain
-from worker.spec import RunSpec
 
 
 class TwoViews(Dataset[tuple[torch.Tensor, torch.Tensor]]):

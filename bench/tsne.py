@@ -14,10 +14,10 @@ import time
 import numpy as np
 import torch
 
+from contrastlab.core.spec import RunSpec
 from worker.engine.data import load_dataset
 from worker.engine.evaluate import encode, tsne_2d
 from worker.engine.models import build_encoder
-from worker.spec import RunSpec
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """`python -m contrastlab`: the same as the `contrastlab` command."""
 
-from contrastlab.cli import main
+from contrastlab.client.cli import main
 
 main()

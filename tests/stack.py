@@ -84,8 +84,8 @@ class Stack:
 
     def start_worker(self, name: str = "worker1", fault: str = "", **env: str) -> subprocess.Popen[bytes]:
         """A Celery worker process; fault="nan@12" or "oom@12" makes its training fail at that step."""
-        from backend.config import Settings
-        from backend.launch import worker_command
+        from contrastlab.core.settings import Settings
+        from contrastlab.queue import worker_command
 
         settings = Settings(data_dir=self.data_dir, queue=self.env["QUEUE"])
         command = worker_command(settings, name)

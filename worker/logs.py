@@ -1,54 +1,14 @@
-"""JSON log lines that carry the run id (LOG_FORMAT=json), for the API and the Celery workers alike.
-
-The API sets `current_run_id` per request (backend/observability.py). A worker process runs one run at a
-time, and its reporter logs from a thread of its own, so the worker keeps the id per process instead.
-Standard library and Celery signals only: no torch, no web code.
-"""
+"""Celery workers log JSON lines (LOG_FORMAT=json), each with the id of the run its process is working on."""
 
 from __future__ import annotations
 
-import contextvars
-import json
 import logging
-import time
 from typing import Any
 
 from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun
 
-from worker.celery_app import TASK_RUN
-
-current_run_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_run_id", default=None)
-_process_run_id: int | None = None
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, run_id (when known), exception."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        run_id = getattr(record, "run_id", None) or current_run_id.get() or _process_run_id
-        if run_id is not None:
-            entry["run_id"] = run_id
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def format_as_json(*loggers: logging.Logger) -> None:
-    """Every handler of these loggers (the root logger when none is given) writes JSON lines from now on."""
-    chosen = loggers or (logging.getLogger(),)
-    handlers: set[logging.Handler] = {handler for logger in chosen for handler in logger.handlers}
-    if not handlers:
-        fallback = logging.StreamHandler()
-        chosen[0].addHandler(fallback)
-        handlers.add(fallback)
-    for handler in handlers:
-        handler.setFormatter(JsonFormatter())
+from contrastlab.core.logs import format_as_json, set_process_run_id
+from contrastlab.queue import TASK_RUN
 
 
 def _json_handlers(logger: logging.Logger, **_: Any) -> None:
@@ -56,18 +16,16 @@ def _json_handlers(logger: logging.Logger, **_: Any) -> None:
 
 
 def _task_started(task: Any = None, args: Any = None, **_: Any) -> None:
-    global _process_run_id
     if getattr(task, "name", None) == TASK_RUN and args:
-        _process_run_id = int(args[0])
+        set_process_run_id(int(args[0]))
 
 
 def _task_ended(**_: Any) -> None:
-    global _process_run_id
-    _process_run_id = None
+    set_process_run_id(None)
 
 
 def log_json_in_workers() -> None:
-    """Celery workers log JSON lines, each with the id of the run its process is working on."""
+    """Connect the Celery signals: JSON handlers, and the run id per task."""
     after_setup_logger.connect(_json_handlers, weak=False)
     after_setup_task_logger.connect(_json_handlers, weak=False)
     task_prerun.connect(_task_started, weak=False)

@@ -1,5 +1,10 @@
-"""Worker entry point: `celery -A worker.main worker` (configured from the environment)."""
+"""Worker entry point: `celery -A worker.main worker`, configured from the environment (the shared Settings)."""
 
-from worker.celery_app import app_from_environment
+from contrastlab.core.settings import get_settings
+from contrastlab.queue import make_celery
+from worker.logs import log_json_in_workers
 
-app = app_from_environment()
+settings = get_settings()
+if settings.log_format == "json":
+    log_json_in_workers()
+app = make_celery(settings.resolved_broker_url, settings.data_dir, settings.queue, settings.visibility_timeout)

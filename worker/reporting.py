@@ -22,13 +22,14 @@ from typing import IO, Any
 
 import httpx
 
+from contrastlab.core.catalog import RESUME_ARTIFACT
+from contrastlab.core.protocol import RETRY_CAP_S
+
 log = logging.getLogger(__name__)
 
 FLUSH_S = 0.25
 RETRYABLE = {502, 503, 504}
-RETRY_CAP_S = 10.0  # the longest wait between two tries of a call
 MAX_POINTS_PER_BATCH = 5000  # the API takes at most 10,000 per batch
-RESUME_ARTIFACT = "resume.pt"
 # Set by the worker's SIGTERM handler: stop at the next step and hand the run back.
 SHUTDOWN = threading.Event()
 

@@ -15,8 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from worker.reporting import RESUME_ARTIFACT, SHUTDOWN, ApiClient, HttpReporter
-from worker.spec import RunSpec
+from contrastlab.core.catalog import RESUME_ARTIFACT
+from contrastlab.core.spec import RunSpec
+from worker.reporting import SHUTDOWN, ApiClient, HttpReporter
 
 log = logging.getLogger(__name__)
 

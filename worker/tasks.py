@@ -14,7 +14,7 @@ import billiard.process
 from celery import shared_task
 from celery.signals import worker_process_init, worker_shutting_down
 
-from worker.celery_app import TASK_RUN
+from contrastlab.queue import TASK_RUN
 from worker.reporting import SHUTDOWN, ApiClient
 from worker.runner import execute
 

@@ -9,9 +9,9 @@ from celery import Celery
 from fastapi import Depends, HTTPException, Path, Query, Request
 from sqlalchemy.orm import Session
 
-from backend.config import Settings
 from backend.models import Run
 from backend.streams import Notifier
+from contrastlab.core.settings import Settings
 
 
 def _settings(request: Request) -> Settings:

@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from backend.config import get_settings
 from backend.models import Base
+from contrastlab.core.settings import get_settings
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or get_settings().resolved_database_url

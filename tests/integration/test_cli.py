@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 from typer.testing import CliRunner, Result
 
-from contrastlab.cli import app
+from contrastlab.client.cli import app
 from tests.integration.conftest import _redis_url, _stack
 from tests.stack import ROOT, Stack
 

@@ -25,11 +25,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contrastlab import Client
+from contrastlab.queue import make_celery
 from tests.conftest import postgres_database
 from tests.integration.conftest import _redis_url
 from tests.stack import Stack
 from tests.unit.test_deploy import SECRETS, resolved_compose
-from worker.celery_app import make_celery
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent

@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from contrastlab.core.spec import RunSpec
 from worker.engine.checkpoint import load_encoder
 from worker.engine.data import load_dataset
 from worker.engine.evaluate import encode
-from worker.spec import RunSpec
 
 pytestmark = pytest.mark.integration
 

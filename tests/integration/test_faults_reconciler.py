@@ -17,11 +17,11 @@ from sqlalchemy import delete, select
 
 from backend import series
 from backend.broker_scan import pending_run_ids
-from backend.config import Settings
 from backend.launch import prestart
 from backend.main import create_app
 from backend.models import SeriesOverview
 from backend.reconciler import Reconciler
+from contrastlab.core.settings import Settings
 from tests.unit.api.conftest import FakeWorker
 
 

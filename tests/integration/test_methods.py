@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from contrastlab.core.catalog import METHODS as CATALOGUE
 from tests.stack import Stack
-from worker.spec import Method
 
 pytestmark = pytest.mark.integration
 
-METHODS = [m.value for m in Method]
+METHODS = list(CATALOGUE)
 TINY = {"dataset": "digits", "epochs": 1, "batch_size": 128, "max_train_samples": 640, "probe_epochs": 20,
         "tsne_samples": 50, "knn_every": 1}
 

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.config import Settings
 from backend.launch import prestart
 from backend.main import create_app
 from contrastlab import ApiError, Client
-from contrastlab.client import env_token, env_url
+from contrastlab.client.api import env_token, env_url
+from contrastlab.core.settings import Settings
 from tests.unit.api.conftest import FakeWorker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def test_url_and_token_come_from_the_environment(monkeypatch):
 
 
 def test_the_package_imports_without_torch_or_the_backend():
-    code = "import sys, contrastlab, contrastlab.cli; print(' '.join(sys.modules))"
+    code = "import sys, contrastlab, contrastlab.client.cli; print(' '.join(sys.modules))"
     loaded = {m.split(".")[0] for m in subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
                                                       capture_output=True, text=True).stdout.split()}
     assert not loaded & {"torch", "backend", "fastapi", "sqlalchemy", "celery"}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {"API_TOKEN": "test-token", "POSTGRES_PASSWORD": "test-password"}

@@ -2,8 +2,8 @@
 
 import torch
 
+from contrastlab.core.spec import RunSpec
 from worker.engine.augment import augment, brightness_contrast
-from worker.spec import RunSpec
 
 
 def _images(n: int = 8, channels: int = 1, size: int = 16) -> torch.Tensor:

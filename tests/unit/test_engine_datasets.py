@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from contrastlab.core.spec import RunSpec
 from worker.engine import ListReporter, TrainingFailed, load_dataset, train
-from worker.spec import RunSpec
 
 RNG = np.random.default_rng(0)
 

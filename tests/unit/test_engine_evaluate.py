@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from contrastlab.core.spec import RunSpec
 from worker.engine.evaluate import (
     encode,
     fit_linear_probe,
@@ -15,7 +16,6 @@ from worker.engine.evaluate import (
     tsne_sample_indices,
 )
 from worker.engine.models import build_encoder
-from worker.spec import RunSpec
 
 
 def _clusters(n_per_class: int, classes: int = 5, dim: int = 16, seed: int = 0):

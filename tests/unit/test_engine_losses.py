@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from contrastlab.core.spec import RunSpec
 from worker.engine.losses import (
     LOSSES,
     contrastive_margin,
@@ -17,7 +18,6 @@ from worker.engine.losses import (
     triplet_batch_hard,
     triplet_semihard,
 )
-from worker.spec import RunSpec
 
 
 def _nt_xent_reference(z1: np.ndarray, z2: np.ndarray, t: float) -> float:
@@ -76,7 +76,7 @@ def test_cross_entropy_of_confident_correct_logits_is_near_zero():
 
 
 def test_registry_covers_every_method_in_the_spec():
-    methods = RunSpec.model_json_schema()["$defs"]["Method"]["enum"]
+    methods = RunSpec.model_json_schema()["properties"]["method"]["enum"]
     assert set(LOSSES) == set(methods)
     assert all(LOSSES[m].views == 2 and LOSSES[m].head == "projection" for m in methods if m != "supervised")
     assert LOSSES["supervised"].views == 1 and LOSSES["supervised"].head == "classifier"

@@ -9,6 +9,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from contrastlab.core.spec import RunSpec
 from worker.engine import (
     LOSSES,
     ListReporter,
@@ -23,7 +24,6 @@ from worker.engine import (
 from worker.engine.losses import Objective
 from worker.engine.optim import lr_at
 from worker.engine.resume import BackgroundWriter, TrainState, snapshot
-from worker.spec import RunSpec
 
 ARTIFACTS = {"encoder.safetensors", "projection_head.safetensors", "linear_probe.safetensors", "run.json",
              "embeddings.json", "features.safetensors", "evaluation.json"}
@@ -157,7 +157,7 @@ def test_nan_loss_fails_with_the_step(monkeypatch, tmp_path):
         loss = real.loss(outputs, labels, spec)
         return loss * math.nan if calls["n"] == 3 else loss
 
-    monkeypatch.setitem(LOSSES, "simclr", Objective(views=2, head="projection", loss=poisoned))
+    monkeypatch.setitem(LOSSES, "simclr", Objective("simclr", poisoned))
     reporter = ListReporter()
     with pytest.raises(TrainingFailed, match="loss diverged at step 3"):
         train(SMALL, tmp_path, reporter)

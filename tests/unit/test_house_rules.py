@@ -18,7 +18,7 @@ def test_backend_never_imports_torch():
 
 
 def test_client_and_cli_never_import_torch():
-    assert "torch" not in _modules_after_import("contrastlab.cli")
+    assert "torch" not in _modules_after_import("contrastlab.client.cli")
 
 
 def test_engine_imports_no_web_queue_or_database_code():

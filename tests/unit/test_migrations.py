@@ -4,9 +4,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, inspect
 
-from backend.config import Settings
 from backend.migrate import downgrade, upgrade
 from backend.models import Base
+from contrastlab.core.settings import Settings
 
 
 def _tables(url: str) -> set[str]:

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from backend.config import Settings
 from backend.launch import prestart
 from backend.main import create_app
+from contrastlab.core.logs import JsonFormatter, current_run_id
+from contrastlab.core.settings import Settings
 from tests.unit.api.conftest import FakeWorker
-from worker.logs import JsonFormatter, current_run_id
 
 SPEC = {"method": "simclr", "dataset": "digits", "epochs": 2, "batch_size": 128}
 

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from worker.spec import RunSpec, run_spec_schema
+from contrastlab.core.spec import RunSpec, run_spec_schema
 
 
 def test_minimal_spec_gets_defaults():
@@ -47,7 +47,7 @@ def test_schema_carries_defaults_bounds_help_and_groups():
     assert "supervised" not in props["projection_dim"]["methods"]
     assert props["data_path"]["datasets"] == ["image_folder"] and props["nesterov"]["optimizers"] == ["sgd"]
     assert all("group" in p and p.get("description") for p in props.values())
-    assert schema["$defs"]["Method"]["enum"] == ["simclr", "supcon", "contrastive", "npairs", "triplet_batch_hard",
+    assert schema["properties"]["method"]["enum"] == ["simclr", "supcon", "contrastive", "npairs", "triplet_batch_hard",
                                                  "triplet_batch_all", "triplet_semihard", "supervised"]
 
 
@@ -78,5 +78,5 @@ def test_spec_module_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, worker.spec; assert 'torch' not in sys.modules"
+    code = "import sys, contrastlab.core.spec; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 from . import train
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 from .data import ImageData
 from .evaluate import LinearProbe, encode, fit_linear_probe, knn_accuracy

@@ -17,7 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 ASPECT_RANGE = (3 / 4, 4 / 3)  # the SimCLR / torchvision RandomResizedCrop default
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale

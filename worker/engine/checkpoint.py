@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 from .errors import TrainingFailed
 from .models import Encoder, build_encoder

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 from .data_vision import inside_allowed, load_image_folder, load_vision
 from .errors import TrainingFailed

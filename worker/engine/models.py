@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 from .losses import LOSSES
 

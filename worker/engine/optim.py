@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 
 def build_optimizer(spec: RunSpec, modules: list[nn.Module]) -> torch.optim.Optimizer:

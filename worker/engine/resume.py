@@ -19,7 +19,6 @@ from torch import nn
 
 from .errors import TrainingFailed
 
-RESUME_NAME = "resume.pt"
 RESUME_FORMAT = "contrastlab-resume-v1"
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from worker.spec import RunSpec
+from contrastlab.core.catalog import FINAL_METRICS, RESUME_ARTIFACT
+from contrastlab.core.spec import RunSpec
 
 from .assess import Assessment, assess, random_baseline
 from .checkpoint import load_weights_into, save_encoder, save_module, save_tensors, write_json
@@ -19,11 +20,8 @@ from .evaluate import silhouette, tsne_2d, tsne_sample_indices
 from .losses import LOSSES
 from .models import build_encoder, build_head
 from .report import Reporter
-from .resume import RESUME_NAME
 from .train import pretrain
 from .versions import versions
-
-FINAL_METRICS = ("linear_acc", "linear_acc_head", "knn_acc", "silhouette", "random_linear_acc", "random_knn_acc")
 
 
 def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | None = None, *,
@@ -92,7 +90,7 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
         if name in summary and summary[name] == summary[name]:  # NaN (undefined silhouette) is not a point
             reporter.metric(name, summary[name], result.steps, float(spec.epochs))
     _save_checkpoints(spec, out_dir, reporter, data, encoder, head, assessment, summary)
-    (out_dir / RESUME_NAME).unlink(missing_ok=True)  # finished: the encoder files supersede it
+    (out_dir / RESUME_ARTIFACT).unlink(missing_ok=True)  # finished: the encoder files supersede it
     return summary
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from worker.spec import RunSpec
+from contrastlab.core.catalog import RESUME_ARTIFACT
+from contrastlab.core.spec import RunSpec
 
 from .assess import features
 from .augment import augment
@@ -21,7 +22,7 @@ from .evaluate import knn_accuracy
 from .losses import LOSSES
 from .optim import build_optimizer, lr_at, set_lr
 from .report import Reporter
-from .resume import RESUME_NAME, BackgroundWriter, TrainState, load_resume, snapshot
+from .resume import BackgroundWriter, TrainState, load_resume, snapshot
 
 CUDA_SYNC_EVERY = 10  # steps between loss fetches on a GPU; on a CPU fetching costs nothing
 DEVICE_DATA_FRACTION = 0.25  # uint8 images up to this share of GPU memory live there; larger sets stream
@@ -101,7 +102,7 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
             # The last epoch's k-NN comes from the final evaluation, on the same features as the probe.
             if epoch % spec.knn_every == 0 and epoch < spec.epochs:
                 reporter.metric("knn_acc", _knn_monitor(spec, encoder, data, device), step, float(epoch))
-            path = out_dir / RESUME_NAME
+            path = out_dir / RESUME_ARTIFACT
             payload = snapshot({"encoder": encoder, "head": head}, optimizer, generator,
                                TrainState(epoch, step, last_loss))
             # Written while the next epoch trains; the reporter hears of the file once it is whole.

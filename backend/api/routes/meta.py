@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from backend.api.deps import SessionDep, SettingsDep
 from backend.security import COOKIE, UNAUTHORIZED, client_address, matches, session_value
-from worker.spec import run_spec_schema
+from contrastlab.core.spec import run_spec_schema
 
 router = APIRouter(tags=["meta"])
 

@@ -13,8 +13,8 @@ from backend.api.deps import CeleryDep, NotifierDep, RunDep, SessionDep, Setting
 from backend.data_roots import check_data_path
 from backend.models import Run
 from backend.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic
-from worker.celery_app import TASK_RUN
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
+from contrastlab.queue import TASK_RUN
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from backend import artifacts, runs, series
 from backend.api.deps import CeleryDep, NotifierDep, RunId, SessionDep, SettingsDep
 from backend.schemas import Claim, ClaimGranted, Finish, Heartbeat, LeaseState, Release, RunPublic
-from worker.celery_app import send_run
+from contrastlab.core.catalog import RESUME_ARTIFACT
+from contrastlab.queue import send_run
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["worker"])
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def finish_run(run_id: RunId, body: Finish, session: SessionDep, settings: Setti
     except runs.Conflict as exc:
         raise _conflict(exc) from exc
     if run.status == "succeeded":  # a failed or canceled run keeps its checkpoint, to resume or inspect
-        artifacts.discard(session, settings.artifacts_dir, run_id, artifacts.RESUME_CHECKPOINT)
+        artifacts.discard(session, settings.artifacts_dir, run_id, RESUME_ARTIFACT)
     notifier.bump(run_id)
     # Its curves are downsampled once now, after the response, so that its first chart reads one row per metric.
     background.add_task(series.store_overviews, request.app.state.sessionmaker, run_id)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.config import Settings
 from backend.launch import prestart
 from backend.main import create_app
+from contrastlab.core.settings import Settings
 
 
 @pytest.fixture

@@ -25,10 +25,10 @@ from schemathesis.checks import (
 )
 from schemathesis.schemas import APIOperation
 
-from backend.config import Settings
 from backend.launch import prestart
 from backend.main import create_app
-from worker.spec import RunSpec
+from contrastlab.core.settings import Settings
+from contrastlab.core.spec import RunSpec
 
 TOKEN = "schemathesis-token"
 EXAMPLES_PER_OPERATION = 20

@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from backend.config import Settings
 from backend.launch import prestart
 from backend.main import create_app
 from backend.security import COOKIE
+from contrastlab.core.settings import Settings
 
 TOKENS = "first-token,second-token"
 

@@ -10,16 +10,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from worker.spec import RunSpec
+from contrastlab.core.catalog import METHODS
+from contrastlab.core.spec import RunSpec
 
 
 @dataclass(frozen=True)
 class Objective:
-    """A method as the loop sees it: how many views, which head, and the loss on the head outputs."""
+    """A method as the loop sees it: the catalogue's facts about it (views, head) and the loss on the head outputs."""
 
-    views: int  # augmented views per image in a batch
-    head: Literal["projection", "classifier"]
+    method: str  # its name in the catalogue
     loss: Callable[[Sequence[Tensor], Tensor, RunSpec], Tensor]  # (head output per view, labels, spec) -> scalar
+
+    @property
+    def views(self) -> int:
+        """Augmented views per image in a batch."""
+        return METHODS[self.method].views
+
+    @property
+    def head(self) -> Literal["projection", "classifier"]:
+        return METHODS[self.method].head
 
 
 def stack_views(outputs: Sequence[Tensor], labels: Tensor) -> tuple[Tensor, Tensor]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 from .base import Objective, masked_mean, pair_masks, squared_distances, stack_views
 
@@ -34,4 +34,4 @@ def _contrastive_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) 
     return contrastive_margin(z, all_labels, spec.margin)
 
 
-OBJECTIVE = Objective(views=2, head="projection", loss=_contrastive_loss)
+OBJECTIVE = Objective("contrastive", _contrastive_loss)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 from .base import Objective
 
@@ -38,4 +38,4 @@ def _npairs_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Te
     return n_pairs(outputs[0], outputs[1], labels, spec.npairs_l2_reg)
 
 
-OBJECTIVE = Objective(views=2, head="projection", loss=_npairs_loss)
+OBJECTIVE = Objective("npairs", _npairs_loss)

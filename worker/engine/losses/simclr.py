@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 from .base import Objective
 
@@ -36,4 +36,4 @@ def _simclr_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Te
     return nt_xent(outputs[0], outputs[1], spec.temperature)
 
 
-OBJECTIVE = Objective(views=2, head="projection", loss=_simclr_loss)
+OBJECTIVE = Objective("simclr", _simclr_loss)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 from .base import Objective, masked_mean, pair_masks, stack_views
 
@@ -37,4 +37,4 @@ def _supcon_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Te
     return supcon(z, all_labels, spec.temperature)
 
 
-OBJECTIVE = Objective(views=2, head="projection", loss=_supcon_loss)
+OBJECTIVE = Objective("supcon", _supcon_loss)

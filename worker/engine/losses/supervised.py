@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 from .base import Objective
 
@@ -21,4 +21,4 @@ def _supervised_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -
     return cross_entropy(outputs[0], labels)
 
 
-OBJECTIVE = Objective(views=1, head="classifier", loss=_supervised_loss)
+OBJECTIVE = Objective("supervised", _supervised_loss)

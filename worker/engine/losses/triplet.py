@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from worker.spec import RunSpec
+from contrastlab.core.spec import RunSpec
 
 from .base import Objective, masked_mean, pair_masks, squared_distances, stack_views
 
@@ -71,14 +71,14 @@ def triplet_semihard(z: Tensor, labels: Tensor, margin: float) -> Tensor:
     return masked_mean(losses.masked_fill(~valid, 0), valid)
 
 
-def _objective(triplet: Callable[[Tensor, Tensor, float], Tensor]) -> Objective:
+def _objective(method: str, triplet: Callable[[Tensor, Tensor, float], Tensor]) -> Objective:
     def loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Tensor:
         z, all_labels = stack_views(outputs, labels)
         return triplet(z, all_labels, spec.margin)
 
-    return Objective(views=2, head="projection", loss=loss)
+    return Objective(method, loss)
 
 
-BATCH_HARD = _objective(triplet_batch_hard)
-BATCH_ALL = _objective(triplet_batch_all)
-SEMIHARD = _objective(triplet_semihard)
+BATCH_HARD = _objective("triplet_batch_hard", triplet_batch_hard)
+BATCH_ALL = _objective("triplet_batch_all", triplet_batch_all)
+SEMIHARD = _objective("triplet_semihard", triplet_semihard)

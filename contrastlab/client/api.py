@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from contrastlab.models import Artifact, LogEntry, MetricPoint, Run, StreamEvent
+from contrastlab.client.models import Artifact, LogEntry, MetricPoint, Run, StreamEvent
 
 log = logging.getLogger(__name__)
 

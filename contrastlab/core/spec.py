@@ -8,33 +8,45 @@ group it belongs to and, where it applies to some methods only, which ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from contrastlab.core.catalog import DATASETS, METHODS, methods_reading
+
+# Stored specs carry this; bump it when a field changes meaning or a value stops being valid, and add the upgrade
+# to `upgrade_spec` below.
+SPEC_VERSION = 1
 
 
-class Method(str, Enum):
-    simclr = "simclr"
-    supcon = "supcon"
-    contrastive = "contrastive"
-    npairs = "npairs"
-    triplet_batch_hard = "triplet_batch_hard"
-    triplet_batch_all = "triplet_batch_all"
-    triplet_semihard = "triplet_semihard"
-    supervised = "supervised"
+def _one_of(kind: str, choices: Iterable[str]) -> Any:
+    options = list(choices)
+
+    def check(value: str) -> str:
+        if value not in options:
+            raise ValueError(f"{value!r} is not a {kind}; choose one of {', '.join(options)}")
+        return value
+
+    return AfterValidator(check)
 
 
-class DatasetName(str, Enum):
-    digits = "digits"
-    fashion_mnist = "fashion_mnist"
-    cifar10 = "cifar10"
-    cifar100 = "cifar100"
-    stl10 = "stl10"
-    imagenette = "imagenette"
-    flowers102 = "flowers102"
-    oxford_pets = "oxford_pets"
-    image_folder = "image_folder"
+# Methods and datasets are the catalogue's: adding one there adds it here, to the form and to the CLI.
+MethodName = Annotated[str, _one_of("method", METHODS),
+                       WithJsonSchema({"title": "Method", "type": "string", "enum": list(METHODS)})]
+DatasetName = Annotated[str, _one_of("dataset", DATASETS),
+                        WithJsonSchema({"title": "Dataset", "type": "string", "enum": list(DATASETS)})]
 
 
 class EncoderName(str, Enum):
@@ -64,14 +76,6 @@ class DeviceName(str, Enum):
     cuda = "cuda"
 
 
-TEMPERATURE_METHODS = [Method.simclr.value, Method.supcon.value]
-TRIPLET_METHODS = [Method.triplet_batch_hard.value, Method.triplet_batch_all.value, Method.triplet_semihard.value]
-MARGIN_METHODS = [Method.contrastive.value, *TRIPLET_METHODS]
-HEAD_METHODS = [m.value for m in Method if m is not Method.supervised]  # methods that train a projection head
-DOWNLOADED = [d.value for d in (DatasetName.cifar10, DatasetName.cifar100, DatasetName.stl10,
-                                DatasetName.imagenette, DatasetName.flowers102, DatasetName.oxford_pets)]
-
-
 def _field(default: Any, group: str, help: str, methods: list[str] | None = None,
            datasets: list[str] | None = None, optimizers: list[str] | None = None, **bounds: Any) -> Any:
     """A spec field; `methods`, `datasets`, `optimizers` name the choices it applies to (the form hides it
@@ -81,7 +85,7 @@ def _field(default: Any, group: str, help: str, methods: list[str] | None = None
         if value is not None:
             extra[key] = value
     # Strict: `true` is not 1.0 and "5" is not 5 (an int still counts as a float). Enum fields stay lax so that
-    # Python callers may pass "simclr" as well as Method.simclr.
+    # Python callers may pass "adam" as well as OptimizerName.adam.
     strict = not isinstance(default, Enum)
     return Field(default, description=help, json_schema_extra=extra, strict=strict, **bounds)
 
@@ -92,8 +96,8 @@ class RunSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True, validate_default=True, title="RunSpec")
 
     name: str = _field("", "run", "A label for this run, shown in lists and legends.", max_length=120)
-    method: Method = _field(
-        Method.simclr, "method",
+    method: MethodName = _field(
+        "simclr", "method",
         "simclr: NT-Xent on two augmented views (Chen et al. 2020). "
         "supcon: supervised contrastive, same-class views are positives (Khosla et al. 2020). "
         "contrastive: margin loss on pairwise distances (Hadsell et al. 2006). "
@@ -103,20 +107,20 @@ class RunSpec(BaseModel):
         "supervised: cross-entropy baseline with the same encoder, augmentation and schedule.",
     )
     temperature: float = _field(
-        0.5, "method", "Softmax temperature of the contrastive loss.", TEMPERATURE_METHODS, ge=0.01, le=10.0
+        0.5, "method", "Softmax temperature of the contrastive loss.", methods_reading("temperature"), ge=0.01, le=10.0
     )
     margin: float = _field(
         0.5, "method",
         "Margin on L2-normalised embeddings: Euclidean distance for contrastive, squared distance for triplets.",
-        MARGIN_METHODS, ge=0.0, le=4.0,
+        methods_reading("margin"), ge=0.0, le=4.0,
     )
     npairs_l2_reg: float = _field(
         0.002, "method", "Weight of the squared-norm penalty on the embeddings (Sohn 2016 used 0.002).",
-        [Method.npairs.value], ge=0.0, le=1.0,
+        methods_reading("npairs_l2_reg"), ge=0.0, le=1.0,
     )
 
     dataset: DatasetName = _field(
-        DatasetName.digits, "data",
+        "digits", "data",
         "digits: scikit-learn's 8x8 digits (1,797 images, offline). "
         "fashion_mnist: 28x28 clothing (70,000 images, Debian package dataset-fashion-mnist). "
         "cifar10, cifar100, stl10, imagenette, flowers102, oxford_pets: torchvision's sets, downloaded into the "
@@ -126,7 +130,7 @@ class RunSpec(BaseModel):
         None, "data",
         "image_folder only: a folder of class sub-folders (or with train/ and val/ or test/ inside), "
         "under a root the server allows (ALLOWED_DATA_ROOTS).",
-        datasets=[DatasetName.image_folder.value], max_length=1000,
+        datasets=["image_folder"], max_length=1000,
     )
     image_size: int | None = _field(
         None, "data",
@@ -136,7 +140,7 @@ class RunSpec(BaseModel):
     )
     use_unlabeled: bool = _field(
         False, "data", "stl10 only: pretrain on the 100,000 unlabeled images too (probes use the labelled train).",
-        datasets=[DatasetName.stl10.value],
+        datasets=["stl10"],
     )
     max_train_samples: int | None = _field(
         None, "data", "Use only the first N training images (stratified by class). Empty: all.",
@@ -149,10 +153,11 @@ class RunSpec(BaseModel):
         "get the small-image stem (3x3 conv, no max-pool), larger ones the standard stem.",
     )
     projection_depth: int = _field(2, "model", "Linear layers in the projection head (1: a single linear map).",
-                                   HEAD_METHODS, ge=1, le=4)
+                                   methods_reading("projection_depth"), ge=1, le=4)
     projection_hidden_dim: int = _field(256, "model", "Width of the projection head's hidden layers.",
-                                        HEAD_METHODS, ge=8, le=8192)
-    projection_dim: int = _field(64, "model", "Output size of the projection head.", HEAD_METHODS, ge=2, le=4096)
+                                        methods_reading("projection_hidden_dim"), ge=8, le=8192)
+    projection_dim: int = _field(64, "model", "Output size of the projection head.",
+                                 methods_reading("projection_dim"), ge=2, le=4096)
     init_from_run: int | None = _field(
         None, "model",
         "Start from the encoder of this earlier run (same encoder and image channels). With epochs 0 the run "
@@ -219,53 +224,86 @@ class RunSpec(BaseModel):
                        ge=0, le=2**31 - 1)
     device: DeviceName = _field(DeviceName.auto, "run", "Where to train: auto picks CUDA when present.")
 
-    @field_validator("epochs")
+    @model_validator(mode="wrap")
     @classmethod
-    def _evaluate_only_needs_an_encoder(cls, value: int, info: ValidationInfo) -> int:
-        if value == 0 and info.data.get("init_from_run") is None:
-            raise ValueError("0 (evaluate only) needs init_from_run, the run whose encoder to evaluate; "
-                             "set init_from_run or train for 1 epoch or more")
-        return value
+    def _consistent(cls, data: Any, handler: ModelWrapValidatorHandler[RunSpec]) -> RunSpec:
+        """Checks across fields, on the values every field ended with, so they do not depend on field order.
 
-    @field_validator("warmup_epochs")
-    @classmethod
-    def _warmup_below_epochs(cls, value: int, info: ValidationInfo) -> int:
-        epochs = info.data.get("epochs")
-        if value > 0 and epochs is not None and value >= epochs:
-            raise ValueError(f"must be smaller than epochs ({epochs}); lower warmup_epochs or raise epochs")
-        return value
+        When some fields are invalid the checks still run on the valid ones, so one 422 names every problem.
+        """
+        try:
+            spec = handler(data)
+        except ValidationError as error:
+            if not isinstance(data, dict):
+                raise
+            broken = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
+            values = {name: data.get(name, info.default) for name, info in cls.model_fields.items()
+                      if name not in broken}
+            raise _errors(cls.__name__, [*_as_details(error), *_problem_details(values)]) from None
+        problems = _problem_details(spec.__dict__)
+        if problems:
+            raise _errors(cls.__name__, problems)
+        return spec
 
-    @field_validator("crop_scale_max", "blur_sigma_max")
-    @classmethod
-    def _range_upper_bound(cls, value: float, info: ValidationInfo) -> float:
-        name = str(info.field_name)
-        low_name = name.replace("_max", "_min")
-        low = info.data.get(low_name)
-        if low is not None and value < low:
-            raise ValueError(f"must be at least {low_name} ({low}); raise {name} or lower {low_name}")
-        return value
 
-    @field_validator("use_unlabeled")
-    @classmethod
-    def _unlabeled_needs_no_labels(cls, value: bool, info: ValidationInfo) -> bool:
-        if value and info.data.get("dataset") != DatasetName.stl10.value:
-            raise ValueError("applies to dataset stl10 only; switch it off")
-        if value and info.data.get("method") != Method.simclr.value:
-            raise ValueError(f"unlabeled images have no labels for method {info.data.get('method')}; "
-                             "use method simclr or switch use_unlabeled off")
-        return value
+def _cross_field_problems(v: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for each check across fields that fails; a check whose fields are missing is skipped."""
+    problems: list[tuple[str, str]] = []
+    if "epochs" in v and "init_from_run" in v and v["epochs"] == 0 and v["init_from_run"] is None:
+        problems.append(("epochs", "0 (evaluate only) needs init_from_run, the run whose encoder to evaluate; "
+                                   "set init_from_run or train for 1 epoch or more"))
+    if "warmup_epochs" in v and "epochs" in v and 0 < v["epochs"] <= v["warmup_epochs"]:
+        problems.append(("warmup_epochs", f"must be smaller than epochs ({v['epochs']}); lower warmup_epochs "
+                                          "or raise epochs"))
+    for low, high in (("crop_scale_min", "crop_scale_max"), ("blur_sigma_min", "blur_sigma_max")):
+        if low in v and high in v and v[high] < v[low]:
+            problems.append((high, f"must be at least {low} ({v[low]}); raise {high} or lower {low}"))
+    if v.get("use_unlabeled") and "dataset" in v and v["dataset"] != "stl10":
+        problems.append(("use_unlabeled", "applies to dataset stl10 only; switch it off"))
+    elif v.get("use_unlabeled") and v.get("method") in METHODS and METHODS[v["method"]].needs_labels:
+        problems.append(("use_unlabeled", f"unlabeled images have no labels for method {v['method']}; "
+                                          "use method simclr or switch use_unlabeled off"))
+    if "data_path" in v and v.get("dataset") == "image_folder" and not v["data_path"]:
+        problems.append(("data_path", "dataset image_folder needs data_path, a folder of class sub-folders"))
+    if v.get("data_path") and "dataset" in v and v["dataset"] != "image_folder":
+        problems.append(("data_path", f"applies to dataset image_folder only, not {v['dataset']}; leave it empty"))
+    return problems
 
-    @field_validator("data_path")
-    @classmethod
-    def _path_with_image_folder(cls, value: str | None, info: ValidationInfo) -> str | None:
-        dataset = info.data.get("dataset")
-        if dataset == DatasetName.image_folder.value and not value:
-            raise ValueError("dataset image_folder needs data_path, a folder of class sub-folders")
-        if value and dataset is not None and dataset != DatasetName.image_folder.value:
-            raise ValueError(f"applies to dataset image_folder only, not {dataset}; leave it empty")
-        return value
+
+def _problem_details(values: dict[str, Any]) -> list[InitErrorDetails]:
+    return [InitErrorDetails(type=PydanticCustomError("value_error", "{message}", {"message": message}),
+                             loc=(field,), input=values.get(field)) for field, message in _cross_field_problems(values)]
+
+
+def _as_details(error: ValidationError) -> list[InitErrorDetails]:
+    """A ValidationError's entries, re-raisable beside others (type, place, message and input kept)."""
+    return [InitErrorDetails(type=PydanticCustomError(e["type"], "{message}", {"message": e["msg"]}),
+                             loc=e["loc"], input=e["input"]) for e in error.errors()]
+
+
+def _errors(title: str, details: list[InitErrorDetails]) -> ValidationError:
+    # One error per field it names, so the form and the 422 point at that field.
+    return ValidationError.from_exception_data(title, details)
 
 
 def run_spec_schema() -> dict[str, Any]:
     """The JSON Schema the API serves and the browser form is built from."""
     return RunSpec.model_json_schema()
+
+
+def upgrade_spec(stored: dict[str, Any], version: int) -> dict[str, Any]:
+    """A stored spec of an earlier SPEC_VERSION, upgraded to this one (one step per version, none yet)."""
+    if version > SPEC_VERSION:
+        raise ValueError(f"spec from version {version} is newer than this code's {SPEC_VERSION}; update the worker")
+    return dict(stored)
+
+
+def load_stored_spec(stored: dict[str, Any], version: int) -> RunSpec:
+    """A run's stored spec as a RunSpec, upgraded from its version; ValueError says which field broke and why."""
+    try:
+        return RunSpec.model_validate(upgrade_spec(stored, version))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "spec"
+        raise ValueError(f"spec from version {version} is no longer valid: {where}: "
+                         f"{str(first['msg']).removeprefix('Value error, ')}") from error

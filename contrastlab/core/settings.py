@@ -1,4 +1,4 @@
-"""Settings: one pydantic-settings class, read from the environment."""
+"""Settings: one pydantic-settings class, read from the environment by the API, the workers and the CLI."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from worker.celery_app import EMBEDDED_BROKER, VISIBILITY_TIMEOUT_S
-
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
+# The broker that needs no server: messages are files under DATA_DIR/broker.
+EMBEDDED_BROKER = "filesystem://localhost/"
+# Runs last hours; a message should not be redelivered while one trains. The
+# database lease, not the broker, decides who owns a run: a redelivered
+# message for a run with a live lease does nothing (VISIBILITY_TIMEOUT).
+VISIBILITY_TIMEOUT_S = 24 * 3600
 
 
 class Settings(BaseSettings):

@@ -1,4 +1,4 @@
-"""`contrastlab worker`: one Celery worker process per GPU, each seeing only its own device.
+"""`contrastlab worker` (`python -m worker.supervise`): one Celery worker process per GPU, each on its own device.
 
 Celery's guidance for GPUs is one process per device; CUDA_VISIBLE_DEVICES is set before the child starts, so
 no process ever initialises a device that is not its own. The children die with this process (SIGTERM is
@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
 
-from backend.config import Settings
-from backend.launch import _die_with_parent, worker_command
+from contrastlab.core.settings import Settings, get_settings
+from contrastlab.queue import die_with_parent, worker_command, worker_env
 
 
 def parse_gpus(gpus: str) -> list[str]:
@@ -29,19 +30,11 @@ def parse_gpus(gpus: str) -> list[str]:
     return devices
 
 
-def worker_env(settings: Settings, device: str | None) -> dict[str, str]:
-    env = dict(os.environ, DATA_DIR=str(settings.data_dir.resolve()), API_URL=settings.resolved_api_url,
-               BROKER_URL=settings.resolved_broker_url, QUEUE=settings.queue)
-    if device is not None:
-        env["CUDA_VISIBLE_DEVICES"] = device
-    return env
-
-
 def start_workers(settings: Settings, devices: Sequence[str], name: str) -> list[subprocess.Popen[bytes]]:
     """One worker per device named `<name>-gpu<device>@host`, or a single `<name>@host` when no device is given."""
     plan: list[tuple[str | None, str]] = [(d, f"{name}-gpu{d}") for d in devices] or [(None, name)]
-    return [subprocess.Popen(worker_command(settings, node), env=worker_env(settings, device),
-                             preexec_fn=_die_with_parent)
+    return [subprocess.Popen(worker_command(settings, node), env=worker_env(settings, dict(os.environ), device),
+                             preexec_fn=die_with_parent)
             for device, node in plan]
 
 
@@ -71,3 +64,26 @@ def supervise(children: Sequence[subprocess.Popen[bytes]], grace_s: float = 60.0
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m worker.supervise [--gpus 0,1] [--name worker]`: start the workers and wait on them."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="contrastlab worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--gpus", default="", help="one worker process per GPU, e.g. 0,1; empty: one worker")
+    parser.add_argument("--name", default="worker", help="worker name prefix (Celery node name)")
+    args = parser.parse_args(argv)
+    try:
+        devices = parse_gpus(args.gpus)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    children = start_workers(get_settings(), devices, args.name)
+    print(f"started {len(children)} worker process(es): " + ", ".join(f"pid {c.pid}" for c in children),
+          file=sys.stderr)
+    return supervise(children)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

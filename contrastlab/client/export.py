@@ -10,7 +10,7 @@ from typing import TextIO
 
 import yaml
 
-from contrastlab.models import MetricPoint, Run
+from contrastlab.client.models import MetricPoint, Run
 
 CSV_COLUMNS = ("name", "step", "epoch", "value", "time")
 

@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 from rich.table import Table
 
-from contrastlab.models import Artifact, LogEntry, MetricPoint, Run
-from contrastlab.specs import differing_fields
+from contrastlab.client.models import Artifact, LogEntry, MetricPoint, Run
+from contrastlab.client.specs import differing_fields
 
 SUMMARY_COLUMNS = ("linear_acc", "knn_acc")
 

@@ -16,11 +16,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from contrastlab import render
-from contrastlab.client import ApiError, Client, describe_detail, env_token, env_url
-from contrastlab.export import write_csv, write_tensorboard
-from contrastlab.follow import follow_runs
-from contrastlab.specs import SpecFileError, load_spec
+from contrastlab.client import render
+from contrastlab.client.api import ApiError, Client, describe_detail, env_token, env_url
+from contrastlab.client.export import write_csv, write_tensorboard
+from contrastlab.client.follow import follow_runs
+from contrastlab.client.specs import SpecFileError, load_spec
 
 app = typer.Typer(help="Launch, watch, compare and export contrastive-learning runs.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -216,9 +216,8 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (e
     for variable, value in (("HOST", host), ("PORT", port), ("START_WORKER", worker)):
         if value is not None:
             os.environ[variable] = str(int(value)) if isinstance(value, bool) else str(value)
-    from backend.launch import main as launch
-
-    launch()
+    # The API is another program: the client imports none of it (`make run` does the same).
+    os.execv(sys.executable, [sys.executable, "-m", "backend.launch"])
 
 
 @app.command("worker")
@@ -228,14 +227,8 @@ def start_worker(gpus: Annotated[str, typer.Option(help="One worker process per 
                  name: Annotated[str, typer.Option(help="Worker name prefix (Celery node name).")] = "worker"
                  ) -> None:
     """Start Celery workers for the queue (BROKER_URL, API_URL, QUEUE, DATA_DIR from the environment)."""
-    from backend.config import Settings
-    from contrastlab.workers import parse_gpus, start_workers, supervise
-
-    devices = parse_gpus(gpus)
-    children = start_workers(Settings(), devices, name)
-    errors.print(f"started {len(children)} worker process(es): "
-                 + ", ".join(f"pid {c.pid}" for c in children), highlight=False)
-    raise typer.Exit(supervise(children))
+    # The workers are another program (they carry torch): the client imports none of it.
+    os.execv(sys.executable, [sys.executable, "-m", "worker.supervise", "--gpus", gpus, "--name", name])
 
 
 def main() -> None:

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from contrastlab.client import Client
-from contrastlab.models import Run, StreamEvent
-from contrastlab.render import number
+from contrastlab.client.api import Client
+from contrastlab.client.models import Run, StreamEvent
+from contrastlab.client.render import number
 
 
 def _progress(console: Console) -> Progress:

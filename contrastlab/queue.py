@@ -1,27 +1,25 @@
-"""The Celery app, shared by the API (which only sends) and the workers.
+"""The queue glue: the Celery app the API sends with and the workers consume, and how a worker process starts.
 
-Imports no torch: the API builds the same app to enqueue runs. State lives in
-our database, not in Celery's result backend, so there is none.
+Imports no torch and nothing of the API or the worker: both build the same app. State lives in our
+database, not in Celery's result backend, so there is none.
 """
 
 from __future__ import annotations
 
-import os
+import ctypes
+import signal
+import sys
 from pathlib import Path
 
 from celery import Celery
 
+from contrastlab.core.settings import VISIBILITY_TIMEOUT_S, Settings
+
 TASK_RUN = "contrastlab.run"
-DEFAULT_QUEUE = "contrastlab"
-# The broker that needs no server: messages are files under DATA_DIR/broker.
-EMBEDDED_BROKER = "filesystem://localhost/"
-# Runs last hours; a message should not be redelivered while one trains. The
-# database lease, not the broker, decides who owns a run: a redelivered
-# message for a run with a live lease does nothing (VISIBILITY_TIMEOUT).
-VISIBILITY_TIMEOUT_S = 24 * 3600
+PR_SET_PDEATHSIG = 1
 
 
-def make_celery(broker_url: str, data_dir: Path, queue: str = DEFAULT_QUEUE,
+def make_celery(broker_url: str, data_dir: Path, queue: str,
                 visibility_timeout: int = VISIBILITY_TIMEOUT_S) -> Celery:
     app = Celery("contrastlab", broker=broker_url, include=["worker.tasks"])
     transport_options: dict[str, object] = {"visibility_timeout": visibility_timeout}
@@ -71,12 +69,23 @@ def send_run(app: Celery, run_id: int, queue: str) -> None:
     app.send_task(TASK_RUN, args=[int(run_id)], queue=queue)
 
 
-def app_from_environment() -> Celery:
-    broker = os.environ.get("BROKER_URL") or os.environ.get("REDIS_URL") or EMBEDDED_BROKER
-    data_dir = Path(os.environ.get("DATA_DIR", "data"))
-    visibility = int(os.environ.get("VISIBILITY_TIMEOUT") or VISIBILITY_TIMEOUT_S)
-    if os.environ.get("LOG_FORMAT", "").lower() == "json":
-        from worker.logs import log_json_in_workers  # imports this module: not at the top
+def worker_command(settings: Settings, name: str = "worker1") -> list[str]:
+    """The command line of one Celery worker process: one run at a time, prefetch 1."""
+    return [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--loglevel", "INFO",
+            "--concurrency", "1", "--prefetch-multiplier", "1", "--queues", settings.queue,
+            "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
 
-        log_json_in_workers()
-    return make_celery(broker, data_dir, os.environ.get("QUEUE", DEFAULT_QUEUE), visibility)
+
+def worker_env(settings: Settings, base: dict[str, str], device: str | None = None) -> dict[str, str]:
+    """The environment a worker process reads its settings from; `device` becomes its CUDA_VISIBLE_DEVICES."""
+    env = dict(base, DATA_DIR=str(settings.data_dir.resolve()), API_URL=settings.resolved_api_url,
+               BROKER_URL=settings.resolved_broker_url, QUEUE=settings.queue)
+    if device is not None:
+        env["CUDA_VISIBLE_DEVICES"] = device
+    return env
+
+
+def die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM if its launcher dies, even by SIGKILL, so no worker is orphaned."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

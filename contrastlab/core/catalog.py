@@ -1,0 +1,192 @@
+"""The catalogue: every method, dataset, metric, run status and artifact, defined once, as data.
+
+The RunSpec builds its choices and its "applies to" tags from here, the engine keys its loss registry by
+`METHODS`, the API serves `catalog_document()` at /api/schema/catalog, and the page and the CLI take their
+labels, units, directions and formats from that document. Adding a method is one loss file in
+worker/engine/losses/ plus its entry here; adding a metric is its entry in `METRICS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Direction = Literal["higher", "lower"]
+Unit = Literal["fraction", "nats", "seconds", "ratio", "rate", "count", "none"]
+Format = Literal["percent", "number", "scientific", "duration", "integer"]
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A training method: its loss family, what a batch holds, what it trains, which spec fields it reads."""
+
+    label: str
+    family: Literal["contrastive", "supervised"]
+    views: int  # augmented views per image in a step
+    needs_labels: bool
+    head: Literal["projection", "classifier"]  # what sits on the encoder while training
+    fields: tuple[str, ...]  # the method-specific spec fields it reads
+    paper: str
+
+
+# Spec fields every method with a projection head reads.
+HEAD_FIELDS = ("projection_depth", "projection_hidden_dim", "projection_dim")
+
+METHODS: dict[str, MethodInfo] = {
+    "simclr": MethodInfo("SimCLR (NT-Xent)", "contrastive", 2, False, "projection", ("temperature", *HEAD_FIELDS),
+                         "Chen et al. 2020, A Simple Framework for Contrastive Learning of Visual Representations"),
+    "supcon": MethodInfo("SupCon", "contrastive", 2, True, "projection", ("temperature", *HEAD_FIELDS),
+                         "Khosla et al. 2020, Supervised Contrastive Learning"),
+    "contrastive": MethodInfo("Contrastive (Hadsell)", "contrastive", 2, True, "projection",
+                              ("margin", *HEAD_FIELDS),
+                              "Hadsell, Chopra and LeCun 2006, Dimensionality Reduction by Learning an Invariant "
+                              "Mapping"),
+    "npairs": MethodInfo("N-pairs", "contrastive", 2, True, "projection", ("npairs_l2_reg", *HEAD_FIELDS),
+                         "Sohn 2016, Improved Deep Metric Learning with Multi-class N-pair Loss Objective"),
+    "triplet_batch_hard": MethodInfo("Triplet, batch-hard", "contrastive", 2, True, "projection",
+                                     ("margin", *HEAD_FIELDS),
+                                     "Hermans, Beyer and Leibe 2017, In Defense of the Triplet Loss"),
+    "triplet_batch_all": MethodInfo("Triplet, batch-all", "contrastive", 2, True, "projection",
+                                    ("margin", *HEAD_FIELDS),
+                                    "Hermans, Beyer and Leibe 2017, In Defense of the Triplet Loss"),
+    "triplet_semihard": MethodInfo("Triplet, semi-hard", "contrastive", 2, True, "projection",
+                                   ("margin", *HEAD_FIELDS),
+                                   "Schroff, Kalenichenko and Philbin 2015, FaceNet"),
+    "supervised": MethodInfo("Cross-entropy (supervised)", "supervised", 1, True, "classifier", (),
+                             "the supervised baseline: cross-entropy with the same encoder, augmentation and "
+                             "schedule"),
+}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset: image format, sizes, splits, and where its files come from."""
+
+    label: str
+    channels: int
+    native_size: int | None  # side of the stored images; None: varies per image
+    default_size: int  # side the images are resized to when the spec leaves image_size empty
+    classes: int | None  # None: as many as the folder has
+    splits: tuple[str, ...]
+    source: Literal["offline", "download", "folder"]
+    location: str  # where the files live: a path, or a folder under the worker's data folder
+    train_size: int | None = None
+    test_size: int | None = None
+    unlabeled_size: int | None = None
+
+
+# torchvision downloads land in this folder under the worker's DATA_DIR (a volume in compose).
+DATASETS_FOLDER = "datasets"
+
+DATASETS: dict[str, DatasetInfo] = {
+    "digits": DatasetInfo("scikit-learn digits", 1, 8, 16, 10, ("train", "test"), "offline",
+                          "bundled with scikit-learn", 1437, 360),
+    "fashion_mnist": DatasetInfo("Fashion-MNIST", 1, 28, 28, 10, ("train", "test"), "offline",
+                                 "/usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist)",
+                                 60_000, 10_000),
+    "cifar10": DatasetInfo("CIFAR-10", 3, 32, 32, 10, ("train", "test"), "download", DATASETS_FOLDER,
+                           50_000, 10_000),
+    "cifar100": DatasetInfo("CIFAR-100", 3, 32, 32, 100, ("train", "test"), "download", DATASETS_FOLDER,
+                            50_000, 10_000),
+    "stl10": DatasetInfo("STL-10", 3, 96, 96, 10, ("train", "test", "unlabeled"), "download", DATASETS_FOLDER,
+                         5_000, 8_000, 100_000),
+    "imagenette": DatasetInfo("Imagenette (160 px)", 3, 160, 64, 10, ("train", "val"), "download",
+                              DATASETS_FOLDER, 9_469, 3_925),
+    "flowers102": DatasetInfo("Oxford Flowers-102", 3, None, 64, 102, ("train", "test"), "download",
+                              DATASETS_FOLDER, 1_020, 6_149),
+    "oxford_pets": DatasetInfo("Oxford-IIIT Pets", 3, None, 64, 37, ("trainval", "test"), "download",
+                               DATASETS_FOLDER, 3_680, 3_669),
+    "image_folder": DatasetInfo("Image folder", 3, None, 64, None, ("train", "test"), "folder",
+                                "data_path, under a root the server allows (ALLOWED_DATA_ROOTS)"),
+}
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric: how to label, format and judge it."""
+
+    label: str
+    unit: Unit
+    direction: Direction | None  # which way is better; None: neither (the learning rate)
+    dense: bool  # reported every step (smoothed in charts) rather than per evaluation
+    format: Format
+    final: bool  # evaluated once at the end of a run: a point at the last step, and in the run's summary
+    description: str = ""
+    summary: bool = False  # in the run's summary (every final metric is too)
+
+
+METRICS: dict[str, MetricInfo] = {
+    "loss": MetricInfo("Loss", "nats", "lower", True, "number", False, "training loss per step"),
+    "lr": MetricInfo("Learning rate", "rate", None, True, "scientific", False, "learning rate per step"),
+    "train_acc": MetricInfo("Train accuracy", "fraction", "higher", False, "percent", False,
+                            "supervised method: accuracy on the training batches of an epoch"),
+    "knn_acc": MetricInfo("k-NN accuracy", "fraction", "higher", False, "percent", True,
+                          "weighted k-NN vote on frozen encoder features, test set"),
+    "linear_acc": MetricInfo("Linear probe", "fraction", "higher", False, "percent", True,
+                             "linear classifier on frozen encoder features, test set"),
+    "linear_acc_head": MetricInfo("Linear probe (with head)", "fraction", "higher", False, "percent", True,
+                                  "linear classifier on the projection head's output, test set"),
+    "random_linear_acc": MetricInfo("Linear probe, random init", "fraction", "higher", False, "percent", True,
+                                    "the same probe on a randomly initialised encoder (baseline)"),
+    "random_knn_acc": MetricInfo("k-NN, random init", "fraction", "higher", False, "percent", True,
+                                 "the same k-NN on a randomly initialised encoder (baseline)"),
+    "silhouette": MetricInfo("Silhouette", "ratio", "higher", False, "number", True,
+                             "cluster separation of the test embeddings by class, from -1 to 1"),
+    "final_loss": MetricInfo("Final loss", "nats", "lower", False, "number", False,
+                             "mean training loss of the last epoch", summary=True),
+    "train_seconds": MetricInfo("Training time", "seconds", "lower", False, "duration", False,
+                                "wall time of the training loop", summary=True),
+}
+
+# A random-init metric's trained counterpart, so a page can show the two side by side.
+BASELINES = {"linear_acc": "random_linear_acc", "knn_acc": "random_knn_acc"}
+
+FINAL_METRICS = tuple(name for name, info in METRICS.items() if info.final)
+# Every number a run's summary may hold: what the runs table can sort by and a study can compare.
+SUMMARY_METRICS = tuple(name for name, info in METRICS.items() if info.final or info.summary)
+
+# Run statuses. A run is created queued, a worker's claim makes it running, and it ends in one of the final ones.
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
+FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELED})
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    label: str
+    description: str
+
+
+RESUME_ARTIFACT = "resume.pt"
+
+ARTIFACTS: dict[str, ArtifactInfo] = {
+    "encoder.safetensors": ArtifactInfo("Encoder", "trained encoder weights, with the spec in the metadata"),
+    "projection_head.safetensors": ArtifactInfo("Head", "projection head (or classifier, for supervised)"),
+    "linear_probe.safetensors": ArtifactInfo("Linear probe", "the linear classifier fitted on frozen features"),
+    "evaluation.json": ArtifactInfo("Evaluation", "final metrics and the probe's confusion matrix"),
+    "embeddings.json": ArtifactInfo("t-SNE", "t-SNE coordinates of a sample of test embeddings, with labels"),
+    "features.safetensors": ArtifactInfo("Features", "the encoder features of the t-SNE sample"),
+    "run.json": ArtifactInfo("Run record", "spec, metrics, package versions and code version"),
+    RESUME_ARTIFACT: ArtifactInfo("Resume checkpoint", "model and optimiser state after the last epoch; "
+                                  "dropped when the run succeeds"),
+}
+
+
+def methods_reading(spec_field: str) -> list[str]:
+    """The methods whose loss or head reads this spec field (the form shows the field for those only)."""
+    return [name for name, info in METHODS.items() if spec_field in info.fields]
+
+
+def catalog_document() -> dict[str, Any]:
+    """The catalogue as JSON: what GET /api/schema/catalog serves."""
+    return {
+        "methods": {name: asdict(info) for name, info in METHODS.items()},
+        "datasets": {name: asdict(info) for name, info in DATASETS.items()},
+        "metrics": {name: asdict(info) for name, info in METRICS.items()},
+        "final_metrics": list(FINAL_METRICS),
+        "summary_metrics": list(SUMMARY_METRICS),
+        "baselines": BASELINES,
+        "statuses": list(STATUSES),
+        "final_statuses": sorted(FINAL_STATUSES),
+        "artifacts": {name: asdict(info) for name, info in ARTIFACTS.items()},
+    }
