@@ -33,6 +33,7 @@ test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
 lint: setup
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy backend worker tests bench contrastlab
 

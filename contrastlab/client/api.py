@@ -23,7 +23,16 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from contrastlab.client.models import Artifact, LogEntry, MetricPoint, Run, StreamEvent
+from contrastlab.client.models import (
+    Artifact,
+    LogEntry,
+    MetricPoint,
+    Run,
+    StreamEvent,
+    Study,
+    StudyCreated,
+    StudyStats,
+)
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +255,42 @@ class Client:
             raise ValueError(f"{name}: sha256 {digest} does not match the server's {found[name].sha256}")
         partial.replace(target)
         return target
+
+    # -- catalogue and studies ------------------------------------------------
+    def catalog(self) -> dict[str, Any]:
+        """The catalogue (GET /api/schema/catalog): methods, datasets, metrics (label, unit, direction, format),
+        statuses and artifacts, as contrastlab.core.catalog.catalog_document() builds it on the server."""
+        return dict(self._json("GET", "/api/schema/catalog"))
+
+    def create_study(self, name: str, base: Mapping[str, Any], axes: Mapping[str, Sequence[Any]],
+                     seeds: Sequence[int]) -> StudyCreated:
+        """Queue the grid of a study (axes product x seeds); a bad cell or field raises ApiError (422) naming it."""
+        body = {"name": name, "base": dict(base), "axes": {field: list(values) for field, values in axes.items()},
+                "seeds": list(seeds)}
+        return StudyCreated.model_validate(self._json("POST", "/api/studies", json=body))
+
+    def list_studies(self, limit: int = 50, offset: int = 0) -> tuple[list[Study], int]:
+        """One page of studies, newest first, and how many there are."""
+        page = self._json("GET", "/api/studies", params={"limit": limit, "offset": offset})
+        return [Study.model_validate(item) for item in page["items"]], int(page["total"])
+
+    def get_study(self, study_id: int) -> Study:
+        return Study.model_validate(self._json("GET", f"/api/studies/{study_id}"))
+
+    def study_stats(self, study_id: int, metric: str, baseline: str | None = None) -> StudyStats:
+        """Per-cell mean and 95 % interval of `metric`, and each cell against the baseline cell (the server's)."""
+        params = {"metric": metric} | ({"baseline": baseline} if baseline is not None else {})
+        return StudyStats.model_validate(self._json("GET", f"/api/studies/{study_id}/stats", params=params))
+
+    def study_runs(self, study_id: int, page_size: int = 500) -> list[Run]:
+        """Every run of a study (GET /api/runs?study_id=), newest first."""
+        runs: list[Run] = []
+        while True:
+            page = self._json("GET", "/api/runs", params={"study_id": study_id, "limit": page_size,
+                                                           "offset": len(runs)})
+            runs += [Run.model_validate(item) for item in page["items"]]
+            if not page["items"] or len(runs) >= int(page["total"]):
+                return runs
 
 
 def _sha256(path: Path) -> str:

@@ -5,6 +5,7 @@ Server URL and token come from --url/--token or CONTRASTLAB_URL/CONTRASTLAB_TOKE
 
 from __future__ import annotations
 
+import csv as csv_module
 import functools
 import json
 import os
@@ -19,16 +20,32 @@ from rich.console import Console
 from contrastlab.client import render
 from contrastlab.client.api import ApiError, Client, describe_detail, env_token, env_url
 from contrastlab.client.export import write_csv, write_tensorboard
-from contrastlab.client.follow import follow_runs
-from contrastlab.client.specs import SpecFileError, load_spec
+from contrastlab.client.follow import final_line, follow_runs, follow_study
+from contrastlab.client.formats import Catalog
+from contrastlab.client.specs import SpecFileError, load_spec, load_study
+from contrastlab.core.catalog import CANCELED, SUCCEEDED
 
 app = typer.Typer(help="Launch, watch, compare and export contrastive-learning runs.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
-console = Console()
-errors = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+# Wide enough for any row: piped output is never cut or folded, so `contrastlab ls | grep supcon` finds it.
+PIPE_WIDTH = 100_000
+
+
+def _consoles() -> tuple[Console, Console]:
+    """stdout and stderr consoles: a terminal's width on a terminal (or COLUMNS), unlimited width in a pipe."""
+    made = []
+    for stderr in (False, True):
+        probe = Console(stderr=stderr)
+        wide = not probe.is_terminal and not os.environ.get("COLUMNS")
+        made.append(Console(stderr=stderr, width=PIPE_WIDTH) if wide else probe)
+    return made[0], made[1]
+
+
+console, errors = _consoles()
 
 RunId = Annotated[int, typer.Argument(help="A run id, as `contrastlab ls` shows it.")]
+StudyId = Annotated[int, typer.Argument(help="A study id, as `contrastlab studies` shows it.")]
 
 
 @app.callback()
@@ -38,11 +55,23 @@ def _options(ctx: typer.Context,
              = None,
              retries: Annotated[int, typer.Option(help="Retries of an idempotent call on connection errors and "
                                                    "502/503/504.", min=0, max=20)] = 5) -> None:
+    global console, errors
+    console, errors = _consoles()  # per invocation: stdout may be a terminal now and a pipe next time
     ctx.obj = {"url": url or env_url(), "token": token or env_token(), "retries": retries}
 
 
 def _client(ctx: typer.Context) -> Client:
     return Client(ctx.obj["url"], ctx.obj["token"], retries=ctx.obj["retries"])
+
+
+def _catalog(client: Client) -> Catalog:
+    """The server's catalogue; this package's own when the server is older than /api/schema/catalog (404)."""
+    try:
+        return Catalog(client.catalog())
+    except ApiError as exc:
+        if exc.status_code != 404:
+            raise
+        return Catalog.bundled()
 
 
 def friendly(command: F) -> F:
@@ -89,8 +118,8 @@ def submit(ctx: typer.Context, spec_file: Annotated[Path, typer.Argument(help="A
             console.print(f"run {run.id} queued: {run.name} (seed {run.spec.get('seed')})", highlight=False)
         if not follow:
             return
-        finals = follow_runs(client, runs, console)
-    if any(run.status != "succeeded" for run in finals):
+        finals = follow_runs(client, runs, console, _catalog(client))
+    if any(run.status != SUCCEEDED for run in finals):
         raise typer.Exit(1)
 
 
@@ -101,14 +130,18 @@ def list_runs(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=
               status: Annotated[list[str] | None, typer.Option(help="Only this status (repeatable).")] = None,
               search: Annotated[str, typer.Option(help="Name contains this, or a run id.")] = "",
               group: Annotated[int | None, typer.Option(help="Only the runs of this seed group.")] = None,
+              metric: Annotated[list[str] | None, typer.Option(help="A metric column (repeatable); default: the "
+                                                               "catalogue's final metrics the runs have.")] = None,
               as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False) -> None:
     """List runs, newest first."""
     with _client(ctx) as client:
-        runs, total = client.list_runs(limit, offset, status or (), search, group)
+        catalog = _catalog(client)
+        wanted = [catalog.check_status(s) for s in status or ()]
+        runs, total = client.list_runs(limit, offset, wanted, search, group)
     if as_json:
         _print_json({"items": [run.model_dump() for run in runs], "total": total})
     else:
-        console.print(render.runs_table(runs, total))
+        console.print(render.runs_table(runs, total, catalog, metric or ()))
 
 
 @app.command()
@@ -121,7 +154,7 @@ def show(ctx: typer.Context, run_id: RunId,
         if as_json:
             _print_json(run.model_dump())
             return
-        for part in render.run_details(run, client.artifacts(run_id), client.log(run_id)):
+        for part in render.run_details(run, client.artifacts(run_id), client.log(run_id), _catalog(client)):
             console.print(part, highlight=False)
 
 
@@ -131,7 +164,7 @@ def cancel(ctx: typer.Context, run_id: RunId) -> None:
     """Cancel a queued or running run."""
     with _client(ctx) as client:
         run = client.cancel(run_id)
-    what = "canceled" if run.status == "canceled" else "cancel requested; it stops at the next step-batch"
+    what = CANCELED if run.status == CANCELED else "cancel requested; it stops at the next step-batch"
     console.print(f"run {run.id}: {what}", highlight=False)
 
 
@@ -153,7 +186,7 @@ def metrics(ctx: typer.Context, run_id: RunId,
                 rows = write_csv(points, out)
             errors.print(f"{rows} points written to {output}", highlight=False)
             return
-        console.print(render.metrics_table(list(points)))
+        console.print(render.metrics_table(list(points), _catalog(client)))
 
 
 @app.command()
@@ -181,7 +214,8 @@ def compare(ctx: typer.Context, run_ids: Annotated[list[int], typer.Argument(hel
         raise ValueError("compare needs at least two run ids")
     with _client(ctx) as client:
         runs = [client.get(run_id) for run_id in run_ids]
-    for table in render.compare_tables(runs):
+        catalog = _catalog(client)
+    for table in render.compare_tables(runs, catalog):
         console.print(table)
 
 
@@ -205,6 +239,86 @@ def export(ctx: typer.Context, run_id: RunId,
         with csv.open("w", newline="") as out:
             write_csv(points, out)
         console.print(f"{len(points)} points written to {csv}", highlight=False)
+
+
+@app.command()
+@friendly
+def study(ctx: typer.Context,
+          study_file: Annotated[Path, typer.Argument(help="A study as YAML: name, base (RunSpec fields), axes "
+                                                     "(field: [values]) and seeds.")],
+          set_: Annotated[list[str] | None, typer.Option("--set", help="Override a base field: --set epochs=50.")]
+          = None,
+          follow: Annotated[bool, typer.Option("--follow", "-f", help="Show each cell's progress until every run "
+                                               "ends, then the results; exit 1 if any run did not succeed.")]
+          = False,
+          metric: Annotated[str | None, typer.Option(help="With --follow: the metric of the results table "
+                                                     "(default: the catalogue's headline, the linear probe).")]
+          = None) -> None:
+    """Launch a study: one run per combination of the axes' values and seed."""
+    body = load_study(study_file, set_ or [])
+    with _client(ctx) as client:
+        try:
+            created = client.create_study(body["name"], body["base"], body["axes"], body["seeds"])
+        except ApiError as exc:
+            if exc.status_code == 422:
+                raise ValueError(f"{study_file}: the server rejected the study: {describe_detail(exc.detail)}"
+                                 ) from exc
+            raise
+        console.print(f"study {created.id} queued: {created.name}, {len(created.runs)} runs in {created.cells} "
+                      f"cells", highlight=False)
+        if not follow:
+            console.print(f"results: contrastlab study-stats {created.id}", highlight=False)
+            return
+        catalog = _catalog(client)
+        finals = follow_study(client, created.id, created.runs, list(body["axes"]), console, catalog)
+        for run in finals:
+            if run.status != SUCCEEDED:
+                console.print(final_line(run, catalog), highlight=False)
+        stats = client.study_stats(created.id, metric or catalog.default_study_metric())
+        console.print(render.study_stats_table(stats, catalog))
+    if any(run.status != SUCCEEDED for run in finals):
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def studies(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+            offset: Annotated[int, typer.Option(min=0)] = 0,
+            as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False) -> None:
+    """List studies, newest first, with their runs counted by status."""
+    with _client(ctx) as client:
+        found, total = client.list_studies(limit, offset)
+    if as_json:
+        _print_json({"items": [s.model_dump() for s in found], "total": total})
+    else:
+        console.print(render.studies_table(found, total))
+
+
+@app.command("study-stats")
+@friendly
+def study_stats(ctx: typer.Context, study_id: StudyId,
+                metric: Annotated[str | None, typer.Option(help="A metric of the catalogue with a direction "
+                                                           "(default: the linear probe).")] = None,
+                baseline: Annotated[str | None, typer.Option(help="The cell key to compare against (default: "
+                                                             "the supervised cell, else the first).")] = None,
+                as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+                as_csv: Annotated[bool, typer.Option("--csv", help="One row per cell, every figure as a plain "
+                                                     "number.")] = False) -> None:
+    """A study's results: per cell the mean ± 95 % interval, n, and the verdict against the baseline."""
+    if as_json and as_csv:
+        raise ValueError("choose one of --json and --csv")
+    with _client(ctx) as client:
+        catalog = _catalog(client)
+        stats = client.study_stats(study_id, metric or catalog.default_study_metric(), baseline)
+    if as_json:
+        _print_json(stats.model_dump())
+    elif as_csv:
+        header, rows = render.study_stats_csv_rows(stats)
+        writer = csv_module.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    else:
+        console.print(render.study_stats_table(stats, catalog))
 
 
 @app.command()

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+from contrastlab.core.catalog import FINAL_STATUSES
 
 
 class _Model(BaseModel):
@@ -61,3 +61,66 @@ class StreamEvent(_Model):
     id: int | None
     event: str
     data: dict[str, Any]
+
+
+class Study(_Model):
+    """A study as GET /api/studies lists it: a base spec, axes and seeds, and its runs' counts by status."""
+
+    id: int
+    name: str = ""
+    base: dict[str, Any] = {}
+    axes: dict[str, list[Any]] = {}
+    seeds: list[int] = []
+    cells: int | None = None
+    counts: dict[str, int] = {}
+    run_ids: list[int] = []
+    created_at: str | None = None
+
+
+class StudyCreated(_Model):
+    """POST /api/studies: the study's id and name, the runs it queued, and how many distinct cells they form."""
+
+    id: int
+    name: str = ""
+    runs: list[Run]
+    cells: int
+
+
+class CellStats(_Model):
+    """One combination of the axes over its succeeded runs: mean, std (ddof 1) and Student-t 95 % interval."""
+
+    key: str
+    values: dict[str, Any] = {}
+    n: int
+    mean: float | None = None
+    std: float | None = None
+    ci95: list[float | None] | None = None
+    runs: list[int] = []
+    status_counts: dict[str, int] = {}
+
+
+class Comparison(_Model):
+    """One cell against the baseline: Welch's test, Holm's correction, P(better), Hedges' g and the verdict."""
+
+    key: str
+    baseline: str
+    diff: float | None = None
+    ci95: list[float | None] | None = None
+    p_value: float | None = None
+    p_holm: float | None = None
+    prob_better: float | None = None
+    effect_size: float | None = None
+    verdict: str
+    reason: str = ""
+
+
+class StudyStats(_Model):
+    """GET /api/studies/{id}/stats: every cell, each cell against the baseline, and the runs left out."""
+
+    metric: str
+    direction: str | None = None
+    baseline: str | None = None
+    best: str | None = None
+    cells: list[CellStats] = []
+    comparisons: list[Comparison] = []
+    excluded: dict[str, int] = {}

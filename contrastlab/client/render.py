@@ -1,4 +1,9 @@
-"""How the CLI shows runs: tables for lists, details and comparisons (rich)."""
+"""How the CLI shows runs and studies: rich tables whose labels and number formats come from the catalogue.
+
+No column is ever cut: every column folds a value too long for it onto the next line (`overflow="fold"`), and
+the CLI gives a console that is not a terminal all the width a row needs (see cli.py), so `ls | grep` finds
+whole values.
+"""
 
 from __future__ import annotations
 
@@ -8,89 +13,199 @@ from typing import Any
 import yaml
 from rich.table import Table
 
-from contrastlab.client.models import Artifact, LogEntry, MetricPoint, Run
+from contrastlab.client.formats import DASH, Catalog, format_value
+from contrastlab.client.models import Artifact, CellStats, Comparison, LogEntry, MetricPoint, Run, Study, StudyStats
 from contrastlab.client.specs import differing_fields
 
-SUMMARY_COLUMNS = ("linear_acc", "knn_acc")
+
+def table(*columns: str, title: str | None = None, right: Sequence[str] = ()) -> Table:
+    """A table whose columns wrap and fold long values but never truncate them."""
+    grid = Table(title=title)
+    for column in columns:
+        grid.add_column(column, overflow="fold", no_wrap=False, justify="right" if column in right else "left")
+    return grid
 
 
 def number(value: Any) -> str:
+    """A value whose metric is unknown: four significant digits."""
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
 
 
-def runs_table(runs: Sequence[Run], total: int) -> Table:
-    table = Table(title=f"{len(runs)} of {total} runs, newest first")
-    for column in ("id", "name", "status", "method", "dataset", "encoder", "epochs", "progress", *SUMMARY_COLUMNS,
-                   "created"):
-        table.add_column(column, justify="right" if column in ("id", "epochs", "progress") else "left")
+def runs_table(runs: Sequence[Run], total: int, catalog: Catalog, metrics: Sequence[str] = ()) -> Table:
+    """`contrastlab ls`: one row per run; the metric columns are `metrics`, or the catalogue's headline metrics
+    that some run on the page has."""
+    shown = list(metrics) or [m for m in catalog.headline_metrics() if any(m in run.summary for run in runs)]
+    labels = [catalog.label(m) for m in shown]
+    grid = table("id", "name", "status", "method", "dataset", "encoder", "epochs", "progress", *labels, "created",
+                 title=f"{len(runs)} of {total} runs, newest first", right=("id", "epochs", "progress", *labels))
     for run in runs:
         spec = run.spec
-        table.add_row(str(run.id), run.name, run.status, str(spec.get("method", "")), str(spec.get("dataset", "")),
-                      str(spec.get("encoder", "")), str(spec.get("epochs", "")), f"{run.progress:.0%}",
-                      *(number(run.summary.get(key)) for key in SUMMARY_COLUMNS), (run.created_at or "")[:19])
-    return table
+        grid.add_row(str(run.id), run.name, run.status, *(format_value(spec.get(k)) for k in ("method", "dataset",
+                                                                                             "encoder", "epochs")),
+                     f"{run.progress:.0%}", *(catalog.format(m, run.summary.get(m)) for m in shown),
+                     (run.created_at or "")[:19])
+    return grid
 
 
-def run_details(run: Run, artifacts: Sequence[Artifact], log: Sequence[LogEntry]) -> list[Any]:
+def run_details(run: Run, artifacts: Sequence[Artifact], log: Sequence[LogEntry], catalog: Catalog) -> list[Any]:
     """Renderables for `contrastlab show`: the state, final metrics, spec, artifacts and the last messages."""
     state = Table.grid(padding=(0, 2))
+    state.add_column(overflow="fold")
+    state.add_column(overflow="fold")
     for key in ("id", "name", "status", "attempt", "progress", "created_at", "started_at", "finished_at", "error"):
         value = getattr(run, key)
         if value not in (None, ""):
             state.add_row(key, f"{value:.0%}" if key == "progress" else str(value))
     parts: list[Any] = [state]
     if run.summary:
-        metrics = Table("metric", "value", title="final metrics")
-        for key, value in sorted(run.summary.items()):
-            metrics.add_row(key, number(value))
+        metrics = table("metric", "name", "value", title="final metrics", right=("value",))
+        for key in catalog.ordered(run.summary):
+            metrics.add_row(catalog.label(key), key, catalog.format(key, run.summary[key]))
         parts.append(metrics)
     parts.append("[bold]spec[/bold]\n" + yaml.safe_dump(run.spec, sort_keys=True).rstrip())
     if artifacts:
-        files = Table("artifact", "size", "sha256", title="artifacts")
+        files = table("artifact", "size", "sha256", title="artifacts", right=("size",))
         for artifact in artifacts:
-            files.add_row(artifact.name, f"{artifact.size:,}", artifact.sha256[:12])
+            files.add_row(artifact.name, f"{artifact.size:,}", artifact.sha256)
         parts.append(files)
     if log:
         parts.append("[bold]log[/bold]\n" + "\n".join(f"{e.time[:19]}  {e.text}" for e in log[-10:]))
     return parts
 
 
-def metrics_table(points: Sequence[MetricPoint]) -> Table:
+def metrics_table(points: Sequence[MetricPoint], catalog: Catalog) -> Table:
     """One row per metric: how many points, and the last one."""
     last: dict[str, MetricPoint] = {}
     counts: dict[str, int] = {}
     for point in points:
         last[point.name] = point
         counts[point.name] = counts.get(point.name, 0) + 1
-    table = Table("metric", "points", "last step", "last epoch", "last value")
-    for name in sorted(last):
+    grid = table("metric", "name", "points", "last step", "last epoch", "last value",
+                 right=("points", "last step", "last epoch", "last value"))
+    for name in catalog.ordered(last):
         point = last[name]
-        table.add_row(name, str(counts[name]), str(point.step), number(point.epoch), number(point.value))
-    return table
+        grid.add_row(catalog.label(name), name, str(counts[name]), str(point.step), number(point.epoch),
+                     catalog.format(name, point.value))
+    return grid
 
 
-def _best(key: str, values: list[float]) -> float | None:
-    if not values:
-        return None
-    return min(values) if "loss" in key or "error" in key else max(values)
-
-
-def compare_tables(runs: Sequence[Run]) -> tuple[Table, Table]:
-    """Final metrics side by side (the best in bold) and the spec fields that differ between the runs."""
-    keys = sorted({key for run in runs for key in run.summary})
-    metrics = Table("run", "name", "status", *keys, title="final metrics")
-    best = {key: _best(key, [run.summary[key] for run in runs if key in run.summary]) for key in keys}
+def compare_tables(runs: Sequence[Run], catalog: Catalog) -> tuple[Table, Table]:
+    """Final metrics side by side (the best in its catalogue direction in bold) and the spec fields that differ."""
+    keys = catalog.ordered({key for run in runs for key in run.summary})
+    metrics = table("run", "name", "status", *(catalog.label(k) for k in keys), title="final metrics",
+                    right=("run", *(catalog.label(k) for k in keys)))
+    best = {key: catalog.best(key, [run.summary.get(key) for run in runs]) for key in keys}
     for run in runs:
         cells = []
         for key in keys:
             value = run.summary.get(key)
-            text = number(value)
+            text = catalog.format(key, value)
             cells.append(f"[bold green]{text}[/bold green]" if value is not None and value == best[key] else text)
         metrics.add_row(str(run.id), run.name, run.status, *cells)
     differing = differing_fields([run.spec for run in runs])
-    specs = Table("field", *(f"run {run.id}" for run in runs), title="spec fields that differ")
+    specs = table("field", *(f"run {run.id}" for run in runs), title="spec fields that differ")
     for key, values in differing.items():
-        specs.add_row(key, *(number(value) for value in values))
+        specs.add_row(key, *(format_value(value) for value in values))
     return metrics, specs
+
+
+# -- studies -------------------------------------------------------------------
+
+def studies_table(studies: Sequence[Study], total: int) -> Table:
+    """`contrastlab studies`: one row per study with its runs' counts by status."""
+    grid = table("id", "name", "axes", "seeds", "cells", "runs", "by status", "created",
+                 title=f"{len(studies)} of {total} studies, newest first", right=("id", "cells", "runs"))
+    for study in studies:
+        axes = ", ".join(f"{field}: {', '.join(format_value(v) for v in values)}"
+                         for field, values in study.axes.items())
+        counts = ", ".join(f"{count} {status}" for status, count in study.counts.items() if count)
+        runs = sum(study.counts.values()) if study.counts else len(study.run_ids)
+        grid.add_row(str(study.id), study.name, axes or DASH, ", ".join(map(str, study.seeds)) or DASH,
+                     "" if study.cells is None else str(study.cells), str(runs), counts or DASH,
+                     (study.created_at or "")[:19])
+    return grid
+
+
+def axis_fields(cells: Sequence[CellStats]) -> list[str]:
+    """The axes that name the cells, in the order they first appear."""
+    fields: dict[str, None] = {}
+    for cell in cells:
+        fields.update(dict.fromkeys(cell.values))
+    return list(fields)
+
+
+def best_cell(stats: StudyStats) -> str | None:
+    """The best cell by mean in the metric's direction: the server's pick, else among cells with 2 or more seeds."""
+    if "best" in stats.model_fields_set:
+        return stats.best
+    measured = [c for c in stats.cells if c.mean is not None and c.n >= 2]
+    if not measured or stats.direction not in ("higher", "lower"):
+        return None
+    pick = max if stats.direction == "higher" else min
+    return pick(measured, key=lambda c: c.mean or 0.0).key
+
+
+def _p(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2g}"
+
+
+def verdict_text(comparison: Comparison | None, is_baseline: bool) -> tuple[str, str, str]:
+    """(verdict, p (Holm), P(better)) of one cell's row."""
+    if is_baseline:
+        return "baseline", DASH, DASH
+    if comparison is None:
+        return DASH, DASH, DASH
+    prob = DASH if comparison.prob_better is None else f"{comparison.prob_better:.2f}"
+    return comparison.verdict, _p(comparison.p_holm), prob
+
+
+def study_stats_rows(stats: StudyStats, catalog: Catalog) -> tuple[list[str], list[list[str]]]:
+    """The study's results table as text: a header, then one row per cell (best marked "*", then axes, mean ± CI,
+    n, the verdict against the baseline with p (Holm) and P(better))."""
+    fields = axis_fields(stats.cells)
+    comparisons = {c.key: c for c in stats.comparisons}
+    best = best_cell(stats)
+    header = ["best", *fields, f"{catalog.label(stats.metric)} (mean ± 95% CI)", "n",
+              f"vs {stats.baseline or 'baseline'}", "p (Holm)", "P(better)"]
+    rows = []
+    for cell in stats.cells:
+        rows.append(["*" if cell.key == best else "", *(format_value(cell.values.get(f)) for f in fields),
+                     catalog.format_interval(stats.metric, cell.mean, cell.ci95), str(cell.n),
+                     *verdict_text(comparisons.get(cell.key), cell.key == stats.baseline)])
+    return header, rows
+
+
+def study_stats_table(stats: StudyStats, catalog: Catalog) -> Table:
+    """`contrastlab study-stats`: the same table as the study page."""
+    header, rows = study_stats_rows(stats, catalog)
+    direction = {"higher": "higher is better", "lower": "lower is better"}.get(stats.direction or "", "")
+    excluded = ", ".join(f"{count} {status}" for status, count in stats.excluded.items() if count)
+    title = f"{catalog.label(stats.metric)} ({stats.metric}{', ' + direction if direction else ''})"
+    grid = table(*header, title=title, right=(header[-5], "n", "p (Holm)", "P(better)"))
+    if excluded:
+        grid.caption = f"left out: {excluded}"
+    for row in rows:
+        grid.add_row(*row, style="bold" if row[0] else None)
+    return grid
+
+
+def study_stats_csv_rows(stats: StudyStats) -> tuple[list[str], list[list[Any]]]:
+    """Every figure of the stats as plain numbers, one row per cell, for --csv."""
+    fields = axis_fields(stats.cells)
+    comparisons = {c.key: c for c in stats.comparisons}
+    best = best_cell(stats)
+    header = ["key", *fields, "metric", "n", "mean", "std", "ci95_low", "ci95_high", "best", "baseline", "verdict",
+              "diff", "diff_ci95_low", "diff_ci95_high", "p_value", "p_holm", "prob_better", "effect_size"]
+    rows = []
+    for cell in stats.cells:
+        comp = comparisons.get(cell.key)
+        low, high = (cell.ci95 or [None, None])[:2]
+        d_low, d_high = ((comp.ci95 if comp else None) or [None, None])[:2]
+        verdict = "baseline" if cell.key == stats.baseline else (comp.verdict if comp else "")
+        rows.append([cell.key, *(cell.values.get(f) for f in fields), stats.metric, cell.n, cell.mean, cell.std,
+                     low, high, cell.key == best, stats.baseline, verdict, comp.diff if comp else None, d_low,
+                     d_high, *((comp.p_value, comp.p_holm, comp.prob_better, comp.effect_size) if comp
+                               else (None,) * 4)])
+    return header, rows

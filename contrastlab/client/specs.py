@@ -1,4 +1,5 @@
-"""Spec files: a RunSpec as YAML with `--set field=value` overrides, and what differs between runs' specs."""
+"""Spec files: a RunSpec, or a study (base, axes, seeds), as YAML with `--set field=value` overrides; and what
+differs between runs' specs."""
 
 from __future__ import annotations
 
@@ -13,25 +14,68 @@ class SpecFileError(ValueError):
     """A spec file or override that cannot be read; the message names the file or the field."""
 
 
-def load_spec(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """The YAML mapping in `path` with each `field=value` override applied (values parsed as YAML)."""
+def _read_mapping(path: Path, what: str) -> dict[str, Any]:
     try:
-        spec = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise SpecFileError(f"{path}: cannot read it ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
         raise SpecFileError(f"{path}: not valid YAML: {exc}") from exc
-    if spec is None:
-        spec = {}
-    if not isinstance(spec, dict):
-        raise SpecFileError(f"{path}: a spec is a mapping of RunSpec fields (method: simclr, ...), "
-                            f"not a {type(spec).__name__}")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecFileError(f"{path}: {what}, not a {type(data).__name__}")
+    return data
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """`field=value` pairs as a mapping, each value parsed as YAML (`--set lr=1e-3` is a number)."""
+    parsed: dict[str, Any] = {}
     for override in overrides:
         field, sep, value = override.partition("=")
         if not sep or not field.strip():
             raise SpecFileError(f"--set {override!r}: write it as field=value, e.g. --set epochs=5")
-        spec[field.strip()] = yaml.safe_load(value) if value else ""
-    return spec
+        parsed[field.strip()] = yaml.safe_load(value) if value else ""
+    return parsed
+
+
+def load_spec(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The YAML mapping in `path` with each `field=value` override applied (values parsed as YAML)."""
+    spec = _read_mapping(path, "a spec is a mapping of RunSpec fields (method: simclr, ...)")
+    return spec | parse_overrides(overrides)
+
+
+STUDY_KEYS = ("name", "base", "axes", "seeds")
+
+
+def load_study(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """A study file as the body of POST /api/studies: `name` (default: the file's stem), `base` (RunSpec fields,
+    with each `--set field=value` applied), `axes` (field: [values]) and `seeds` (a list, or N for 0..N-1)."""
+    study = _read_mapping(path, "a study is a mapping with name, base, axes and seeds")
+    unknown = sorted(set(study) - set(STUDY_KEYS))
+    if unknown:
+        raise SpecFileError(f"{path}: unknown key {', '.join(unknown)}; a study has {', '.join(STUDY_KEYS)} "
+                            "(RunSpec fields go under base)")
+    base, axes, seeds = study.get("base") or {}, study.get("axes") or {}, study.get("seeds", 1)
+    if not isinstance(base, dict):
+        raise SpecFileError(f"{path}: base is a mapping of RunSpec fields (method: simclr, ...)")
+    if not isinstance(axes, dict) or not axes:
+        raise SpecFileError(f"{path}: axes maps a RunSpec field to its values, e.g. axes: {{method: [simclr, supcon]}}")
+    for field, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise SpecFileError(f"{path}: axes.{field} is a non-empty list of values, e.g. [0.1, 0.5]")
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1:
+        seeds = list(range(seeds))
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
+                                                           for s in seeds):
+        raise SpecFileError(f"{path}: seeds is a list of integers (seeds: [0, 1, 2]) or a count (seeds: 3)")
+    changes = parse_overrides(overrides)
+    varied = sorted(set(changes) & set(axes))
+    if varied:
+        raise SpecFileError(f"--set {varied[0]}: {varied[0]} is an axis of this study; change its values under "
+                            "axes in the file")
+    return {"name": str(study.get("name") or path.stem), "base": base | changes, "axes": axes, "seeds": seeds}
+
 
 
 def differing_fields(specs: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

@@ -16,6 +16,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from contrastlab.client.cli import app
+from contrastlab.client.formats import Catalog
+from contrastlab.core.catalog import catalog_document
 from tests.integration.conftest import _redis_url, _stack
 from tests.stack import ROOT, Stack
 
@@ -64,7 +66,7 @@ def test_submit_follow_prints_each_run_and_its_final_metrics(followed):
     for run in runs:
         assert f"run {run['id']} queued: digits quick (seed {run['spec']['seed']})" in result.stdout
         assert f"run {run['id']} (digits quick) succeeded: " in result.stdout
-        assert f"linear_acc {run['summary']['linear_acc']:.4g}" in result.stdout
+        assert f"Linear probe {run['summary']['linear_acc'] * 100:.1f} %" in result.stdout  # as the page shows it
     assert result.stdout.count("epoch 2.0/2") == 2  # each bar's last state
 
 
@@ -165,7 +167,7 @@ def test_download_every_artifact_or_one(stack, seeded, tmp_path):
 def test_compare_shows_final_metrics_and_differing_fields(stack, seeded):
     result = cli(stack, "compare", *(str(r["id"]) for r in seeded))
     assert result.exit_code == 0, result.stderr
-    assert "spec fields that differ" in result.stdout and "linear_acc" in result.stdout
+    assert "spec fields that differ" in result.stdout and "Linear probe" in result.stdout
     differing = result.stdout.split("spec fields that differ")[1]
     assert "seed" in differing and "epochs" not in differing  # only the seed differs
 
@@ -198,3 +200,27 @@ def test_unreachable_server_is_one_clear_line():
     result = CliRunner().invoke(app, ["--url", "http://127.0.0.1:9", "--retries", "1", "show", "1"])
     assert result.exit_code == 1
     assert "is the server running? set --url or CONTRASTLAB_URL" in result.stderr
+
+
+def test_study_follow_prints_the_servers_stats_and_lists_it(stack, tmp_path):
+    """A 2-cell x 2-seed study from a file: followed to the end, then the same table as the stats endpoint."""
+    study = tmp_path / "study.yaml"
+    study.write_text("name: cli study\nbase: {dataset: digits, encoder: small_cnn, epochs: 1, batch_size: 128}\n"
+                     "axes: {method: [simclr, supervised]}\nseeds: [0, 1]\n")
+    result = cli(stack, "study", str(study), "--follow", *FAST)
+    assert result.exit_code == 0, result.stdout + result.stderr + stack.all_logs()
+    assert "runs in 2 cells" in result.stdout.splitlines()[0]
+    study_id = int(result.stdout.split()[1])
+    stats = stack.http.get(f"/api/studies/{study_id}/stats", params={"metric": "linear_acc"}).json()
+    catalog = Catalog(catalog_document())
+    rows = {line.split("│")[2].strip(): line for line in result.stdout.splitlines() if line.count("│") > 5}
+    assert len(stats["cells"]) == 2
+    for cell in stats["cells"]:
+        row = rows[cell["values"]["method"]]
+        assert catalog.format_interval("linear_acc", cell["mean"], cell["ci95"]) in row and " 2 " in row
+    assert "baseline" in rows["supervised"]  # the default baseline is the supervised cell
+    listed = cli(stack, "studies")
+    assert listed.exit_code == 0 and "cli study" in listed.stdout
+    table = list(csv.DictReader(io.StringIO(cli(stack, "study-stats", str(study_id), "--csv").stdout)))
+    assert {r["method"]: float(r["mean"]) for r in table} == \
+        {c["values"]["method"]: pytest.approx(c["mean"]) for c in stats["cells"]}

@@ -1,10 +1,26 @@
-"""The layering the design depends on: the API stays torch-free, the engine stays a library."""
+"""The layering the design depends on, checked by import-linter (contracts in pyproject.toml) and at run time.
 
+import-linter reads every import statement, lazy ones included, so it replaces the loaded-module tests; what
+stays at run time is what only running can show: the CLI and the API start without loading heavy libraries.
+"""
+
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+CONTRACTS = [c["name"] for c in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+             ["contracts"]]
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "400"})
 
 
 def _modules_after_import(module: str) -> set[str]:
@@ -13,17 +29,55 @@ def _modules_after_import(module: str) -> set[str]:
     return {name.split(".")[0] for name in out.stdout.split()}
 
 
+def test_import_contracts_are_kept():
+    result = _lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Contracts: {len(CONTRACTS)} kept, 0 broken." in result.stdout
+
+
+# One import per contract that breaks it: a copy of the packages with these planted must fail every contract.
+PLANTED = {
+    "contrastlab/core/_planted.py": "import torch\n",
+    "worker/engine/_planted.py": "from worker import tasks\n",
+    "backend/_planted.py": "import worker.engine\n",
+    "contrastlab/queue.py": "import backend.runs\n",
+    "worker/_planted.py": "from contrastlab.client import render\n",
+    "contrastlab/client/_planted.py": "import celery\n",
+}
+
+
+def test_the_worker_may_use_the_clients_http_layer_and_no_other_client_module():
+    contract = next(c for c in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+                    ["contracts"] if c["source_modules"] == ["worker"])
+    client_modules = {f"contrastlab.client.{p.stem}" for p in (ROOT / "contrastlab" / "client").glob("*.py")
+                      if p.stem != "__init__"}
+    assert client_modules - {"contrastlab.client.http"} == {m for m in contract["forbidden_modules"]
+                                                           if m.startswith("contrastlab.client")}
+
+
+def test_each_contract_fails_on_a_planted_import(tmp_path):
+    """The contracts are not vacuous: each one names the import planted against it."""
+    for package in ("backend", "worker", "contrastlab"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    for path, line in PLANTED.items():
+        with (tmp_path / path).open("a") as file:
+            file.write(line)
+    result = _lint_imports(tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert f"Contracts: 0 kept, {len(CONTRACTS)} broken." in result.stdout, result.stdout
+    assert len(PLANTED) == len(CONTRACTS)
+
+
 def test_backend_never_imports_torch():
     assert "torch" not in _modules_after_import("backend.main")
 
 
-def test_client_and_cli_never_import_torch():
-    assert "torch" not in _modules_after_import("contrastlab.client.cli")
-
-
-def test_engine_imports_no_web_queue_or_database_code():
-    loaded = _modules_after_import("worker.engine")
-    assert not loaded & {"celery", "fastapi", "sqlalchemy", "starlette", "httpx", "backend", "kombu"}
+@pytest.mark.parametrize("module", ["contrastlab.client.cli", "contrastlab"])
+def test_cli_starts_without_server_or_training_libraries(module):
+    """`contrastlab ls` must start fast: typer and httpx, never torch, FastAPI, SQLAlchemy or Celery."""
+    loaded = _modules_after_import(module)
+    assert not loaded & {"torch", "torchvision", "numpy", "fastapi", "starlette", "sqlalchemy", "celery", "kombu"}
 
 
 def test_ruff_is_clean():
