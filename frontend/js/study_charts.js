@@ -1,0 +1,171 @@
+// The study page's charts of a metric over the axes: the metric against each axis with 95 % CI bars,
+// a heatmap of two axes, and parallel coordinates over every axis and the metric. One point per cell
+// (its mean over seeds), never a single seed.
+
+import { h } from "./dom.js";
+import { axisTheme, chartLayout, CHART_CONFIG, disposeChart, drawChart, plotlyReady } from "./charts.js";
+import { metricDirection, metricTitle, plotlyAxis } from "./catalog.js";
+import { axisValueText, formatMeanCi } from "./study_table.js";
+
+/** Axes read on a log scale: they are tried over orders of magnitude. */
+const LOG_AXES = new Set(["lr", "weight_decay", "temperature"]);
+
+const isNumeric = (values) => values.length > 0 && values.every((v) => typeof v === "number");
+const useLog = (field, values) => LOG_AXES.has(field) && isNumeric(values) && values.every((v) => v > 0);
+
+/** The distinct values an axis takes over the cells, in the study's order (n/a for cells it does not apply to). */
+function axisValues(field, axisOrder, cells) {
+  const seen = [...axisOrder];
+  for (const cell of cells) if (!seen.some((v) => v === cell.values[field])) seen.push(cell.values[field]);
+  return seen.filter((v) => cells.some((cell) => cell.values[field] === v));
+}
+
+/** Colour scale of a metric: the better end is always the bright one. */
+const colorscale = (metric) => ({ colorscale: "Viridis", reversescale: metricDirection(metric) === "lower" });
+
+/** The metric against one axis: a line (or dots for a categorical axis) per combination of the other axes. */
+function axisTraces(field, axes, cells, metric) {
+  const others = axes.filter((a) => a !== field);
+  const groups = new Map();
+  for (const cell of cells) {
+    if (typeof cell.mean !== "number") continue;
+    const label = others.map((a) => `${a}=${axisValueText(a, cell.values[a])}`).join(", ") || "mean over seeds";
+    if (!groups.has(label)) groups.set(label, []);
+    groups.get(label).push(cell);
+  }
+  const numeric = isNumeric(cells.map((cell) => cell.values[field]).filter((v) => v !== undefined));
+  return [...groups].map(([label, members]) => {
+    const sorted = numeric ? [...members].sort((a, b) => a.values[field] - b.values[field]) : members;
+    return {
+      type: "scatter", mode: numeric ? "lines+markers" : "markers", name: label,
+      x: sorted.map((cell) => (numeric ? cell.values[field] : axisValueText(field, cell.values[field]))),
+      y: sorted.map((cell) => cell.mean),
+      error_y: { type: "data", symmetric: false, thickness: 1.2, width: 4,
+        array: sorted.map((cell) => (cell.ci95 ? cell.ci95[1] - cell.mean : 0)),
+        arrayminus: sorted.map((cell) => (cell.ci95 ? cell.mean - cell.ci95[0] : 0)) },
+      customdata: sorted.map((cell) => [formatMeanCi(metric, cell.mean, cell.ci95), cell.n]),
+      hovertemplate: `${label}<br>${field} %{x}: %{customdata[0]} (n=%{customdata[1]})<extra></extra>`,
+      marker: { size: 8 },
+    };
+  });
+}
+
+/** Heatmap of the two axes' cells, each square labelled with its mean ± CI. */
+function heatmapTrace(axes, axisOrders, cells, metric) {
+  const [fx, fy] = axes;
+  const xs = axisValues(fx, axisOrders[fx], cells);
+  const ys = axisValues(fy, axisOrders[fy], cells);
+  const at = (x, y) => cells.find((cell) => cell.values[fx] === x && cell.values[fy] === y);
+  const z = ys.map((y) => xs.map((x) => at(x, y)?.mean ?? null));
+  const text = ys.map((y) => xs.map((x) => {
+    const cell = at(x, y);
+    return cell && typeof cell.mean === "number" ? formatMeanCi(metric, cell.mean, cell.ci95) : "";
+  }));
+  return {
+    type: "heatmap", x: xs.map((v) => axisValueText(fx, v)), y: ys.map((v) => axisValueText(fy, v)), z, text,
+    texttemplate: "%{text}", hovertemplate: `${fx} %{x}<br>${fy} %{y}<br>%{text}<extra></extra>`, xgap: 2, ygap: 2,
+    ...colorscale(metric), colorbar: { tickformat: plotlyAxis(metric).tickformat, thickness: 12, outlinewidth: 0 },
+  };
+}
+
+/** A parcoords dimension for an axis: numbers on their scale (log10 for lr and kin), choices as ticks. */
+function axisDimension(field, axisOrder, cells) {
+  const values = cells.map((cell) => cell.values[field]);
+  const distinct = axisValues(field, axisOrder, cells);
+  if (isNumeric(values)) {
+    if (useLog(field, values)) {
+      return { label: `${field} (log)`, values: values.map(Math.log10), tickvals: distinct.map(Math.log10),
+        ticktext: distinct.map((v) => axisValueText(field, v)) };
+    }
+    return { label: field, values, tickvals: distinct, ticktext: distinct.map((v) => axisValueText(field, v)) };
+  }
+  const index = (v) => distinct.findIndex((d) => d === v);
+  return { label: field, values: values.map(index), tickvals: distinct.map((_, i) => i), ticktext: distinct.map((v) => axisValueText(field, v)),
+    range: [-0.3, Math.max(0.3, distinct.length - 0.7)] };
+}
+
+function parcoordsTrace(axes, axisOrders, cells, metric) {
+  const scored = cells.filter((cell) => typeof cell.mean === "number");
+  const theme = axisTheme();
+  const color = getComputedStyle(document.documentElement).getPropertyValue("--text").trim();
+  const dims = axes.map((field) => axisDimension(field, axisOrders[field], scored));
+  dims.push({ label: metricTitle(metric), values: scored.map((cell) => cell.mean), tickformat: plotlyAxis(metric).tickformat });
+  return {
+    type: "parcoords", dimensions: dims,
+    line: { color: scored.map((cell) => cell.mean), ...colorscale(metric), showscale: false },
+    labelfont: { color, size: 12 }, tickfont: { color: theme.color, size: 11 }, rangefont: { color: "rgba(0,0,0,0)" },
+  };
+}
+
+/** The study's metric charts, redrawn in place when the metric, the baseline or the numbers change. */
+export class StudyCharts {
+  constructor(container) {
+    this.container = container;
+    this.divs = new Map(); // chart id -> div
+  }
+
+  chartDiv(id, title, { wide = false, tall = false } = {}) {
+    if (!this.divs.has(id)) {
+      const div = h("div", { class: `chart${tall ? " chart-tall" : ""}`, "data-testid": `study-chart-${id}` });
+      this.container.append(h("section", { class: `panel${wide ? " span-2" : ""}`, "data-chart": id }, h("h2", {}, title), div));
+      this.divs.set(id, div);
+    } else {
+      this.divs.get(id).closest(".panel").querySelector("h2").textContent = title;
+    }
+    return this.divs.get(id);
+  }
+
+  /** Keep only the charts in `ids`. */
+  prune(ids) {
+    for (const [id, div] of this.divs) {
+      if (ids.includes(id)) continue;
+      disposeChart(div);
+      div.closest(".panel").remove();
+      this.divs.delete(id);
+    }
+  }
+
+  /**
+   * Draw every chart for the metric; resolves once all are painted.
+   * @param {{axes: string[], axisOrders: Object<string, unknown[]>, cells: object[], metric: string}} p
+   *   cells: the stats' cells (values, mean, ci95, n)
+   */
+  async render({ axes, axisOrders, cells, metric }) {
+    const draws = [];
+    const ids = [];
+    const yaxis = { ...plotlyAxis(metric), title: { text: metricTitle(metric) } };
+    for (const field of axes) {
+      const id = `axis-${field}`;
+      ids.push(id);
+      const values = cells.map((cell) => cell.values[field]).filter((v) => v !== undefined);
+      const layout = chartLayout({ xTitle: field, yTitle: metricTitle(metric), showlegend: axes.length > 1, uirevision: `${field}:${metric}`,
+        xaxis: useLog(field, values) ? { type: "log" } : isNumeric(values) ? {} : { type: "category" }, yaxis });
+      draws.push(this.draw(this.chartDiv(id, `${metricTitle(metric)} against ${field}`), axisTraces(field, axes, cells, metric), layout));
+    }
+    if (axes.length === 2) {
+      ids.push("heatmap");
+      const layout = chartLayout({ xTitle: axes[0], yTitle: axes[1], showlegend: false, uirevision: metric,
+        xaxis: { type: "category" }, yaxis: { type: "category" }, margin: { t: 12 } });
+      draws.push(this.draw(this.chartDiv("heatmap", `${metricTitle(metric)}: ${axes[0]} × ${axes[1]}`),
+        [heatmapTrace(axes, axisOrders, cells, metric)], layout));
+    }
+    if (axes.length >= 1 && cells.some((cell) => typeof cell.mean === "number")) {
+      ids.push("parcoords");
+      const layout = chartLayout({ showlegend: false, margin: { l: 70, r: 70, t: 48, b: 24 } });
+      draws.push(this.draw(this.chartDiv("parcoords", "Every axis and the metric (one line per cell)", { wide: true }),
+        [parcoordsTrace(axes, axisOrders, cells, metric)], layout));
+    }
+    this.prune(ids);
+    await Promise.all(draws);
+  }
+
+  draw(div, traces, layout) {
+    if (div.data && plotlyReady()) return window.Plotly.react(div, traces, layout, CHART_CONFIG);
+    return drawChart(div, traces, layout);
+  }
+
+  dispose() {
+    for (const div of this.divs.values()) disposeChart(div);
+    this.divs.clear();
+  }
+}

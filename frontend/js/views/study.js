@@ -1,0 +1,345 @@
+// A study: `#/studies/<id>?metric=linear_acc&baseline=<cell key>` holds the whole view, so a link reopens it.
+// Progress per cell, the results table (mean ± CI, verdict against the baseline), the metric against the
+// axes, and each cell's curves as mean ± band. Polled every 2 s while some run is unfinished.
+
+import { api, ApiError } from "../api.js";
+import { h, progressBar, setText, updateProgressBar } from "../dom.js";
+import { confirmDialog } from "../confirm.js";
+import { formatDateTime } from "../format.js";
+import { datasetLabel, isFinalStatus, metricDirection, metricLabel, metricNames } from "../catalog.js";
+import { RUN_COLORS } from "../compare_data.js";
+import { CompareCharts, chartMetrics } from "../compare_charts.js";
+import { studyApi } from "../study_api.js";
+import { StudyCharts } from "../study_charts.js";
+import { axisValueText, resultsTable } from "../study_table.js";
+
+const POLL_MS = 2000;
+const MAX_COMPARE = 20; // the compare view's limit
+const DEFAULT_METRIC = "linear_acc";
+
+/** Mount the study page; returns the cleanup. */
+export function mount(root, { params, query }) {
+  const view = new StudyView(root, Number(params[0]), query);
+  view.start();
+  return () => view.dispose();
+}
+
+/** Metrics a study can judge: every catalogue metric with a better direction. */
+const judgedMetrics = () => metricNames().filter((name) => metricDirection(name));
+
+/** A hash query value that survives app.js's decodeURIComponent of the whole hash and then URLSearchParams. */
+const hashValue = (value) => encodeURIComponent(/[&+%#]/.test(value) ? encodeURIComponent(value) : value);
+
+/** "method SimCLR (NT-Xent), optimizer adam": a cell in words. */
+const cellLabel = (axes, cell) => axes.map((field) => `${field} ${axisValueText(field, cell.values[field])}`).join(", ") || "all runs";
+
+class StudyView {
+  constructor(root, id, query) {
+    this.root = root;
+    this.id = id;
+    const wanted = query.get("metric");
+    this.metric = judgedMetrics().includes(wanted) ? wanted : judgedMetrics().includes(DEFAULT_METRIC) ? DEFAULT_METRIC : judgedMetrics()[0];
+    this.baseline = query.get("baseline") || "";
+    this.alive = true;
+    this.controller = new AbortController();
+    this.study = null;
+    this.stats = null;
+    this.runsById = new Map();
+    this.seriesByRun = new Map();
+    this.timer = null;
+    this.started = performance.now();
+    document.title = `Study #${id} · ContrastLab`;
+  }
+
+  get signal() {
+    return this.controller.signal;
+  }
+
+  async start() {
+    this.build();
+    try {
+      await Promise.all([this.loadStudy(), this.loadRuns(), this.loadStats()]);
+      if (!this.alive) return;
+      this.renderHead();
+      this.renderBaselineOptions();
+      this.renderTable();
+      const drawn = [this.renderMetricCharts()];
+      await this.loadSeries(this.study.run_ids);
+      if (!this.alive) return;
+      drawn.push(this.renderCurves());
+      await Promise.all(drawn);
+      this.markPainted();
+      this.schedulePoll();
+    } catch (err) {
+      if (!this.alive || err.name === "AbortError") return;
+      if (err instanceof ApiError && err.status === 404) this.showMissing();
+      else this.showNotice(`Could not load the study: ${err.message}`);
+    }
+  }
+
+  build() {
+    this.title = h("h1", {}, `Study #${this.id}`);
+    this.subtitle = h("p", { class: "subtitle muted" });
+    this.actions = h("div", { class: "actions" });
+    this.notice = h("p", { class: "notice notice-error", role: "status", hidden: true });
+    this.progress = progressBar(0, { "data-testid": "study-progress" });
+    this.progressText = h("span", { class: "progress-text", "data-testid": "study-progress-text" }, "");
+    this.metricSelect = h("select", { id: "study-metric", "data-testid": "study-metric", onChange: (e) => this.setMetric(e.target.value) },
+      judgedMetrics().map((name) => h("option", { value: name, selected: name === this.metric }, metricLabel(name))));
+    this.baselineSelect = h("select", { id: "study-baseline", "data-testid": "study-baseline", onChange: (e) => this.setBaseline(e.target.value) });
+    this.excluded = h("p", { class: "muted chart-note", "data-testid": "study-excluded" });
+    this.tableBox = h("div", { "data-testid": "study-results" }, h("p", { class: "muted" }, "Loading…"));
+    this.metricCharts = h("div", { class: "grid-2 study-charts", "data-testid": "study-charts" });
+    this.chartSet = new StudyCharts(this.metricCharts);
+    this.curves = h("div", { class: "grid-2 compare-charts", "data-testid": "study-curves" });
+    this.curveSet = new CompareCharts(this.curves);
+    this.root.replaceChildren(
+      h("a", { class: "back", href: "#/studies" }, "← All studies"),
+      h("div", { class: "page-head run-head" }, h("div", {}, this.title, this.subtitle), this.actions),
+      this.notice,
+      h("div", { class: "progress-line" }, this.progress, this.progressText),
+      h("div", { class: "controls panel", role: "group", "aria-label": "What to judge" },
+        h("label", { for: "study-metric" }, "Metric ", this.metricSelect),
+        h("label", { for: "study-baseline" }, "Baseline ", this.baselineSelect),
+        h("span", { class: "muted" }, "Each cell against the baseline: Welch's t-test, Holm-corrected; P(better) compares single seeds.")),
+      h("section", { class: "panel stacked" },
+        h("div", { class: "panel-head" }, h("h2", {}, "Results"),
+          h("span", { class: "muted" }, "one row per cell · best mean marked · click a row to compare its runs")),
+        this.tableBox, this.excluded),
+      this.metricCharts,
+      h("h2", { class: "section-title" }, "Curves per cell (mean ± std over seeds)"),
+      this.curves);
+  }
+
+  showNotice(text) {
+    this.notice.textContent = text;
+    this.notice.hidden = !text;
+  }
+
+  showMissing() {
+    this.root.replaceChildren(h("section", { class: "empty-state", "data-testid": "study-missing" },
+      h("h1", {}, `Study #${this.id} does not exist`),
+      h("p", {}, "It may have been deleted. ", h("a", { href: "#/studies" }, "All studies"))));
+  }
+
+  async loadStudy() {
+    this.study = await studyApi.get(this.id, this.signal);
+  }
+
+  async loadRuns() {
+    const page = await studyApi.runs(this.id, this.signal);
+    this.runsById = new Map(page.items.map((run) => [run.id, run]));
+  }
+
+  async loadStats() {
+    try {
+      this.stats = await studyApi.stats(this.id, this.metric, this.baseline, this.signal);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 422 || !this.baseline) throw err;
+      // A baseline from an old link that is no cell of the study: say so and fall back to the default.
+      this.showNotice(`“${this.baseline}” is not a cell of this study; the default baseline is used.`);
+      this.baseline = "";
+      this.syncUrl();
+      this.stats = await studyApi.stats(this.id, this.metric, "", this.signal);
+    }
+  }
+
+  /** Series of the given runs at about two points per pixel column of a curve chart. */
+  async loadSeries(runIds) {
+    const points = Math.min(2000, Math.max(200, Math.round(this.curveSet.width() * 2)));
+    const results = await Promise.all(runIds.map((id) =>
+      api.series(id, { x: "step", points }, this.signal).catch((err) => {
+        if (err.name === "AbortError") throw err;
+        return { series: {} };
+      })));
+    runIds.forEach((id, i) => this.seriesByRun.set(id, results[i].series || {}));
+  }
+
+  axes() {
+    return Object.keys(this.study.axes || {});
+  }
+
+  colorOf(key) {
+    const index = this.study.cells.findIndex((cell) => cell.key === key);
+    return RUN_COLORS[Math.max(0, index) % RUN_COLORS.length];
+  }
+
+  /** Where a cell's row leads: its runs side by side (the compare view takes 2 to 20), or its one run. */
+  linkOf(cell) {
+    const ids = cell.runs.slice(0, MAX_COMPARE);
+    return ids.length === 1 ? `#/runs/${ids[0]}` : `#/compare?runs=${ids.join(",")}`;
+  }
+
+  renderHead() {
+    const { study } = this;
+    setText(this.title, study.name || `Study #${study.id}`);
+    document.title = `${study.name || `Study #${study.id}`} · ContrastLab`;
+    const base = study.base || {};
+    const fixed = ["method", "dataset", "encoder", "epochs"].filter((key) => !(key in study.axes) && key in base)
+      .map((key) => `${key} ${key === "dataset" ? datasetLabel(base[key]) : axisValueText(key, base[key])}`);
+    setText(this.subtitle, [`#${study.id}`, formatDateTime(study.created_at), `${study.cells.length} cells × ${study.seeds.length} seeds`,
+      `seeds ${study.seeds.join(", ")}`, ...fixed].join(" · "));
+    const counts = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 };
+    for (const id of study.run_ids) {
+      const status = this.runsById.get(id)?.status || "queued";
+      counts[status] = (counts[status] || 0) + 1;
+    }
+    const total = study.run_ids.length;
+    const finished = counts.succeeded + counts.failed + counts.canceled;
+    updateProgressBar(this.progress, total ? finished / total : 0);
+    const extra = ["running", "queued", "failed", "canceled"].filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`);
+    setText(this.progressText, `${finished} of ${total} runs finished${extra.length ? ` · ${extra.join(" · ")}` : ""}`);
+    this.renderActions(finished < total, counts.running > 0);
+  }
+
+  renderActions(unfinished, running) {
+    const cancel = unfinished ? h("button", { type: "button", class: "button", "data-testid": "study-cancel", onClick: () => this.cancel() }, "Cancel study") : null;
+    const remove = h("button", { type: "button", class: "button danger", "data-testid": "study-delete", disabled: running,
+      title: running ? "Cancel the study first: runs are still running" : null, onClick: () => this.remove() }, "Delete");
+    this.actions.replaceChildren(...[cancel, remove].filter(Boolean));
+  }
+
+  async cancel() {
+    try {
+      await studyApi.cancel(this.id);
+    } catch (err) {
+      this.showNotice(`Could not cancel the study: ${err.message}`);
+    }
+    this.refreshNow();
+  }
+
+  async remove() {
+    const ok = await confirmDialog({
+      title: `Delete study #${this.id}?`,
+      body: `“${this.study.name}” and its ${this.study.run_ids.length} runs, with their metrics and files, are removed for good.`,
+    });
+    if (!ok) return;
+    try {
+      await studyApi.remove(this.id);
+      location.hash = "#/studies";
+    } catch (err) {
+      this.showNotice(`Could not delete the study: ${err.message}`);
+    }
+  }
+
+  renderBaselineOptions() {
+    const axes = this.axes();
+    const chosen = this.stats ? this.stats.baseline : this.baseline;
+    this.baselineSelect.replaceChildren(...this.study.cells.map((cell) =>
+      h("option", { value: cell.key, selected: cell.key === chosen }, cellLabel(axes, cell))));
+  }
+
+  renderTable() {
+    if (!this.stats) return;
+    this.tableBox.replaceChildren(resultsTable({
+      axes: this.axes(), cells: this.study.cells, stats: this.stats, runsById: this.runsById,
+      colorOf: (key) => this.colorOf(key), linkOf: (cell) => this.linkOf(cell),
+    }));
+    const excluded = Object.entries(this.stats.excluded || {}).filter(([, n]) => typeof n === "number" && n > 0);
+    setText(this.excluded, excluded.length ? `Left out of the statistics: ${excluded.map(([why, n]) => `${n} ${why === "no_value" ? "succeeded without this metric" : why}`).join(", ")}.` : "");
+  }
+
+  async renderMetricCharts() {
+    if (!this.stats) return;
+    await this.chartSet.render({ axes: this.axes(), axisOrders: this.study.axes, cells: this.stats.cells, metric: this.metric });
+  }
+
+  async renderCurves() {
+    const metrics = chartMetrics(this.seriesByRun);
+    if (!metrics.length) {
+      if (!this.curves.querySelector(".empty-note")) {
+        this.curves.append(h("p", { class: "muted empty-note" }, "No curves recorded yet: they appear as the runs train."));
+      }
+      return;
+    }
+    this.curves.querySelector(".empty-note")?.remove();
+    const axes = this.axes();
+    const entities = this.study.cells.map((cell) => ({
+      key: cell.key, label: `${cellLabel(axes, cell)} (${cell.runs.length} runs)`, color: this.colorOf(cell.key),
+      runs: cell.runs.map((id) => ({ id })), group: true,
+    }));
+    await this.curveSet.render({ metrics, entities, seriesByRun: this.seriesByRun, smoothing: 0, xAxis: "step", hidden: new Set() });
+  }
+
+  /** Time to first full paint (every chart drawn), for bench/study_paint.py. */
+  markPainted() {
+    requestAnimationFrame(() => {
+      this.root.dataset.paintMs = String(Math.round(performance.now() - this.started));
+      this.root.dataset.paintAt = String(Math.round(performance.now()));
+      this.root.dataset.painted = "true";
+    });
+  }
+
+  syncUrl() {
+    let search = `metric=${hashValue(this.metric)}`;
+    if (this.baseline) search += `&baseline=${hashValue(this.baseline)}`;
+    history.replaceState(null, "", `#/studies/${this.id}?${search}`);
+  }
+
+  async setMetric(metric) {
+    this.metric = metric;
+    this.syncUrl();
+    await this.refreshStats();
+  }
+
+  async setBaseline(key) {
+    this.baseline = key;
+    this.syncUrl();
+    await this.refreshStats();
+  }
+
+  async refreshStats() {
+    try {
+      await this.loadStats();
+      if (!this.alive) return;
+      this.renderBaselineOptions();
+      this.renderTable();
+      await this.renderMetricCharts();
+    } catch (err) {
+      if (this.alive && err.name !== "AbortError") this.showNotice(`Could not compute the statistics: ${err.message}`);
+    }
+  }
+
+  unfinished() {
+    return this.study.run_ids.filter((id) => !isFinalStatus(this.runsById.get(id)?.status || "queued"));
+  }
+
+  /** While some run is unfinished: every 2 s, the study, its runs' statuses, the statistics and the live runs' curves. */
+  schedulePoll() {
+    if (!this.alive || !this.unfinished().length) return;
+    this.timer = setTimeout(() => this.poll(), POLL_MS);
+  }
+
+  async poll() {
+    const live = this.unfinished();
+    try {
+      await Promise.all([this.loadStudy(), this.loadRuns(), this.loadStats()]);
+      if (!this.alive) return;
+      this.renderHead();
+      this.renderTable();
+      const charts = this.renderMetricCharts();
+      await this.loadSeries(live); // the runs unfinished at the last look, the ones that just ended included
+      if (!this.alive) return;
+      await Promise.all([charts, this.renderCurves()]);
+      if (this.notice.textContent.startsWith("Could not refresh")) this.showNotice("");
+    } catch (err) {
+      if (err.name === "AbortError" || !this.alive) return;
+      this.showNotice(`Could not refresh the study: ${err.message}`);
+    }
+    this.schedulePoll();
+  }
+
+  refreshNow() {
+    clearTimeout(this.timer);
+    this.poll();
+  }
+
+  dispose() {
+    this.alive = false;
+    for (const key of ["painted", "paintMs", "paintAt"]) delete this.root.dataset[key];
+    this.controller.abort();
+    clearTimeout(this.timer);
+    this.chartSet.dispose();
+    this.curveSet.dispose();
+  }
+}
