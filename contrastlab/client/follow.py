@@ -88,8 +88,9 @@ def follow_runs(client: Client, runs: Sequence[Run], console: Console, catalog: 
 
 
 def cell_label(run: Run, fields: Sequence[str]) -> str:
-    """The cell a run belongs to, by its values of the study's axes: "method=supcon temperature=0.1"."""
-    return " ".join(f"{field}={format_value(run.spec.get(field))}" for field in fields)
+    """The cell a run belongs to by its values of the study's axes, when the server does not say:
+    "method=supcon,temperature=0.1" (the server's form of a cell's key)."""
+    return ",".join(f"{field}={format_value(run.spec.get(field))}" for field in fields)
 
 
 def status_counts(runs: Iterable[Run], catalog: Catalog) -> str:
@@ -111,8 +112,9 @@ def _study_runs(client: Client, study_id: int, wanted: set[int]) -> list[Run]:
 def follow_study(client: Client, study_id: int, runs: Sequence[Run], fields: Sequence[str], console: Console,
                  catalog: Catalog, poll_s: float = STUDY_POLL_S) -> list[Run]:
     """Poll a study's runs until every one is final, one bar per cell (runs done of the cell's runs, with the
-    running one's progress); returns the final runs by id."""
+    running ones' progress); returns the final runs by id."""
     wanted = {run.id for run in runs}
+    cell_of = {run_id: cell.key for cell in client.get_study(study_id).cells for run_id in cell.runs}
     final = catalog.final_statuses or FINAL_STATUSES
     with _progress(console, "{task.completed:.1f}/{task.total:.0f} runs") as progress:
         tasks: dict[str, TaskID] = {}
@@ -120,7 +122,7 @@ def follow_study(client: Client, study_id: int, runs: Sequence[Run], fields: Seq
             current = _study_runs(client, study_id, wanted)
             cells: dict[str, list[Run]] = {}
             for run in current:
-                cells.setdefault(cell_label(run, fields), []).append(run)
+                cells.setdefault(cell_of.get(run.id) or cell_label(run, fields), []).append(run)
             for label, members in cells.items():
                 if label not in tasks:
                     tasks[label] = progress.add_task(label, total=len(members), metric="", status="")

@@ -140,9 +140,11 @@ class Catalog:
         return known + sorted(names - set(known))
 
     def headline_metrics(self) -> list[str]:
-        """The final metrics of a trained encoder (not their random-init baselines): the runs table's columns."""
+        """The final accuracies of a trained encoder (final, shown as a percentage, not a random-init baseline):
+        the runs table's columns unless told others."""
         baselines = set(self.doc.get("baselines", {}).values())
-        return [name for name in self.doc.get("final_metrics", ()) if name not in baselines]
+        return [name for name in self.doc.get("final_metrics", ())
+                if name not in baselines and self.metrics.get(name, {}).get("format") == "percent"]
 
     def default_study_metric(self) -> str:
         """The metric a study is judged by unless told: the first with a random-init baseline (the linear probe)."""

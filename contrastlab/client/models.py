@@ -63,17 +63,25 @@ class StreamEvent(_Model):
     data: dict[str, Any]
 
 
+class StudyCell(_Model):
+    """One combination of a study's axes: its key ("method=supcon,temperature=0.1"), values and runs."""
+
+    key: str
+    values: dict[str, Any] = {}
+    runs: list[int] = []
+
+
 class Study(_Model):
-    """A study as GET /api/studies lists it: a base spec, axes and seeds, and its runs' counts by status."""
+    """A study: a base spec, axes and seeds, its runs counted by status; GET /api/studies/{id} adds the cells."""
 
     id: int
     name: str = ""
     base: dict[str, Any] = {}
     axes: dict[str, list[Any]] = {}
     seeds: list[int] = []
-    cells: int | None = None
-    counts: dict[str, int] = {}
+    status_counts: dict[str, int] = {}
     run_ids: list[int] = []
+    cells: list[StudyCell] = []
     created_at: str | None = None
 
 

@@ -115,16 +115,15 @@ def compare_tables(runs: Sequence[Run], catalog: Catalog) -> tuple[Table, Table]
 
 def studies_table(studies: Sequence[Study], total: int) -> Table:
     """`contrastlab studies`: one row per study with its runs' counts by status."""
-    grid = table("id", "name", "axes", "seeds", "cells", "runs", "by status", "created",
-                 title=f"{len(studies)} of {total} studies, newest first", right=("id", "cells", "runs"))
+    grid = table("id", "name", "axes", "seeds", "runs", "by status", "created",
+                 title=f"{len(studies)} of {total} studies, newest first", right=("id", "runs"))
     for study in studies:
-        axes = ", ".join(f"{field}: {', '.join(format_value(v) for v in values)}"
+        axes = "; ".join(f"{field}: {', '.join(format_value(v) for v in values)}"
                          for field, values in study.axes.items())
-        counts = ", ".join(f"{count} {status}" for status, count in study.counts.items() if count)
-        runs = sum(study.counts.values()) if study.counts else len(study.run_ids)
-        grid.add_row(str(study.id), study.name, axes or DASH, ", ".join(map(str, study.seeds)) or DASH,
-                     "" if study.cells is None else str(study.cells), str(runs), counts or DASH,
-                     (study.created_at or "")[:19])
+        counts = ", ".join(f"{count} {status}" for status, count in study.status_counts.items() if count)
+        runs = sum(study.status_counts.values()) if study.status_counts else len(study.run_ids)
+        grid.add_row(str(study.id), study.name, axes or DASH, ", ".join(map(str, study.seeds)) or DASH, str(runs),
+                     counts or DASH, (study.created_at or "")[:19])
     return grid
 
 

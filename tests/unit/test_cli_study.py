@@ -161,12 +161,14 @@ def test_an_older_server_without_the_catalogue_route_still_gets_labels(monkeypat
 
 def test_studies_lists_axes_and_counts(monkeypatch):
     page = {"items": [{"id": 3, "name": "losses", "axes": {"method": ["simclr", "supcon"]}, "seeds": [0, 1, 2],
-                       "cells": 2, "counts": {"queued": 1, "running": 1, "succeeded": 4}}], "total": 1}
+                       "created_at": "2025-11-25T21:36:05Z",
+                       "status_counts": {"queued": 1, "running": 1, "succeeded": 4, "failed": 0, "canceled": 0}}],
+            "total": 1}
     _serve(monkeypatch, {"/api/studies": page})
     result = CliRunner().invoke(cli.app, ["studies"], env={"COLUMNS": ""})
     assert result.exit_code == 0, result.output
     row = next(line for line in result.stdout.splitlines() if "losses" in line)
-    for text in ("method: simclr, supcon", "0, 1, 2", " 6 ", "1 queued, 1 running, 4 succeeded"):
+    for text in ("method: simclr, supcon", "0, 1, 2", " 6 ", "1 queued, 1 running, 4 succeeded │"):
         assert text in row
 
 
