@@ -30,6 +30,7 @@ class RunFilter:
     encoders: tuple[str, ...] = ()
     text: str = ""
     group_id: int | None = None
+    study_id: int | None = None
     ids: tuple[int, ...] = field(default_factory=tuple)
 
 
@@ -63,6 +64,8 @@ def _where(query: Select[Any], where: RunFilter) -> Select[Any]:
             query = query.where(column.in_(values))
     if where.group_id is not None:
         query = query.where(Run.group_id == where.group_id)
+    if where.study_id is not None:
+        query = query.where(Run.study_id == where.study_id)
     text = where.text.strip().lower()
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

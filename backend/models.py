@@ -62,6 +62,19 @@ def _from_spec(key: str) -> Any:
     return default
 
 
+class Study(Base):
+    """A grid of runs: a base spec, axes (a spec field and its values) and seeds; its runs point at it."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    base: Mapped[dict[str, Any]] = mapped_column(JSON)
+    axes: Mapped[dict[str, list[Any]]] = mapped_column(JSON)  # in the order the user gave (cell keys follow it)
+    seeds: Mapped[list[int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class Run(Base):
     __tablename__ = "runs"
 
@@ -87,6 +100,9 @@ class Run(Base):
     method: Mapped[str] = mapped_column(String(40), default=_from_spec("method"), index=True)
     dataset: Mapped[str] = mapped_column(String(40), default=_from_spec("dataset"), index=True)
     encoder: Mapped[str] = mapped_column(String(40), default=_from_spec("encoder"), index=True)
+    # Studies (migration 0006): the study that launched the run, and its cell's key ("method=supcon,lr=0.1").
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), nullable=True, index=True)
+    study_cell: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Event(Base):

@@ -31,6 +31,7 @@ class RunPublic(BaseModel):
     group_id: int | None = Field(None, description="Runs launched together with several seeds share this id.")
     lost_leases: int = Field(0, description="Attempts whose worker stopped renewing its lease (died).")
     requeue_reason: str | None = Field(None, description="Why the run was last put back in the queue.")
+    study_id: int | None = Field(None, description="The study that launched this run, if any.")
 
     @field_serializer("created_at", "started_at", "finished_at")
     def _iso(self, value: datetime | None) -> str | None:
@@ -43,7 +44,7 @@ class RunPublic(BaseModel):
             started_at=run.started_at, finished_at=run.finished_at, attempt=run.attempt,
             progress=run.progress, cancel_requested=run.cancel_requested, error=run.error,
             summary=run.summary or {}, group_id=run.group_id, lost_leases=run.lost_leases or 0,
-            requeue_reason=run.requeue_reason,
+            requeue_reason=run.requeue_reason, study_id=run.study_id,
         )
 
 

@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from backend.api.routes import artifacts, events, export, meta, runs, series, worker
+from backend.api.routes import artifacts, events, export, meta, runs, series, studies, worker
 
 api_router = APIRouter(prefix="/api")
 api_router.include_router(meta.router)
 api_router.include_router(runs.router)
+api_router.include_router(studies.router)
 api_router.include_router(events.router)
 api_router.include_router(artifacts.router)
 api_router.include_router(worker.router)

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024**2, ge=1024, description="Largest request body (413 above).")
     max_batch_bytes: int = Field(16 * 1024**2, ge=1024, description="Largest metric batch from a worker.")
     max_artifact_bytes: int = Field(8 * 1024**3, ge=1024, description="Largest artifact upload.")
+    study_max_runs: int = Field(500, ge=1, le=100_000, description="Most runs one study may launch (cells x seeds); "
+                                "a larger study is refused with its count.")
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> Settings:

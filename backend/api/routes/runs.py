@@ -73,12 +73,13 @@ def read_runs(
     encoder: Annotated[list[str], Query()] = [],  # noqa: B006
     q: Annotated[str, Query(max_length=120, description="Name contains this (case-insensitive), or a run id.")] = "",
     group_id: int | None = Query(None, ge=1, le=2**63 - 1),
+    study_id: int | None = Query(None, ge=1, le=2**63 - 1, description="Only the runs of this study."),
     ids: Annotated[str | None, Query(pattern=IDS_PATTERN, max_length=4000,
                                      description="Only these run ids: 1,2,3.")] = None,
 ) -> RunsPublic:
     """A page of runs, filtered and sorted by the server, with the total that match."""
     where = listing.RunFilter(statuses=_csv(status), methods=_csv(method), datasets=_csv(dataset),
-                              encoders=_csv(encoder), text=q, group_id=group_id,
+                              encoders=_csv(encoder), text=q, group_id=group_id, study_id=study_id,
                               ids=tuple(int(i) for i in ids.split(",")) if ids else ())
     items, total = listing.list_runs(session, where, sort, order == "desc", limit, offset)
     return RunsPublic(items=[RunPublic.of(r) for r in items], total=total)

@@ -1,0 +1,168 @@
+"""Studies: launch a grid of runs (axes × seeds), list, read, cancel, delete, and the statistics with a verdict."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi.exceptions import RequestValidationError
+from kombu.exceptions import OperationalError
+
+from backend import stats, studies
+from backend.api.deps import CeleryDep, NotifierDep, SessionDep, SettingsDep
+from backend.errors import NotFound
+from backend.models import Run, Study
+from backend.schemas import RunPublic
+from backend.study_schemas import StudiesPublic, StudyCell, StudyCreate, StudyCreated, StudyPublic, StudySummary
+from contrastlab.core.catalog import CANCELED, FAILED, METRICS, SUCCEEDED
+from contrastlab.queue import send_run
+
+router = APIRouter(prefix="/studies", tags=["studies"])
+log = logging.getLogger(__name__)
+
+StudyId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The study's id.")]
+# The metrics a study can compare: the catalogue's with a better direction.
+DIRECTED = tuple(name for name, info in METRICS.items() if info.direction is not None)
+
+
+def _study(study_id: StudyId, session: SessionDep) -> Study:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise NotFound(f"study {study_id} not found")
+    return study
+
+
+StudyDep = Annotated[Study, Depends(_study)]
+
+
+def _enqueue_all(study: Study, created: list[Run], session: SessionDep, celery: CeleryDep, settings: SettingsDep,
+                 notifier: NotifierDep) -> None:
+    """Send each run's task after the commit; on a broker failure the unsent runs fail (503), as a run's do."""
+    for i, run in enumerate(created):
+        try:
+            send_run(celery, run.id, settings.queue)
+        except (OperationalError, OSError) as exc:
+            unsent = [r.id for r in created[i:]]
+            studies.fail_unsent(session, unsent, f"broker unavailable: {exc}")
+            for run_id in unsent:
+                notifier.bump(run_id)
+            raise HTTPException(status_code=503, detail=f"broker unavailable: study {study.id} is stored but "
+                                f"{len(unsent)} of its {len(created)} runs were not queued and are marked "
+                                f"failed: {exc}") from exc
+    log.info("study %s: %d runs queued", study.id, len(created))
+
+
+@router.post("", status_code=201, response_model=StudyCreated)
+def create_study(body: StudyCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
+                 notifier: NotifierDep) -> StudyCreated:
+    """Validate every cell, store the study and its runs in one transaction, then enqueue them."""
+    try:
+        cells = studies.expand(body, settings.study_max_runs, settings.data_roots)
+    except studies.StudyInvalid as exc:
+        raise RequestValidationError(exc.errors) from exc
+    study, created = studies.create_study(session, body, cells)
+    _enqueue_all(study, created, session, celery, settings, notifier)
+    return StudyCreated(id=study.id, name=study.name, runs=[RunPublic.model_validate(r) for r in created],
+                        cells=len(cells))
+
+
+def _summary(study: Study, counts: dict[str, int]) -> StudySummary:
+    return StudySummary(id=study.id, name=study.name, created_at=study.created_at, base=study.base,
+                        axes=study.axes, seeds=study.seeds, status_counts=counts)
+
+
+@router.get("", response_model=StudiesPublic)
+def read_studies(session: SessionDep, limit: int = Query(50, ge=1, le=500),
+                 offset: int = Query(0, ge=0, le=2**62)) -> StudiesPublic:
+    """A page of studies, newest first, each with its runs counted by status."""
+    page, total = studies.list_studies(session, limit, offset)
+    counts = studies.status_counts(session, [s.id for s in page])
+    return StudiesPublic(items=[_summary(s, counts[s.id]) for s in page], total=total)
+
+
+def _public(session: SessionDep, study: Study) -> StudyPublic:
+    members = studies.study_runs(session, study.id)
+    counts = studies.count_statuses(members)
+    cells = [StudyCell(key=c.key, values=c.values, runs=[r.id for r in c.runs])
+             for c in studies.cells_of(study, members)]
+    return StudyPublic(**_summary(study, counts).model_dump(), run_ids=[r.id for r in members], cells=cells)
+
+
+@router.get("/{study_id}", response_model=StudyPublic)
+def read_study(study: StudyDep, session: SessionDep) -> StudyPublic:
+    """The study's base, axes, seeds, runs per status, run ids, and cells with their runs."""
+    return _public(session, study)
+
+
+@router.post("/{study_id}/cancel", response_model=StudyPublic)
+def cancel_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) -> StudyPublic:
+    """Cancel every queued or running run (queued ones at once, running ones at their next check)."""
+    for run_id in studies.cancel_study(session, studies.study_runs(session, study.id)):
+        notifier.bump(run_id)
+    return _public(session, study)
+
+
+@router.delete("/{study_id}", status_code=204, response_class=Response)
+def delete_study(study: StudyDep, session: SessionDep, settings: SettingsDep, notifier: NotifierDep) -> Response:
+    """Delete the study with its runs, their events and files; 409 while any run is queued or running."""
+    members = studies.study_runs(session, study.id)
+    studies.delete_study(session, study, members, settings.artifacts_dir)
+    for run in members:
+        notifier.bump(run.id)
+    return Response(status_code=204)
+
+
+def _query_error(name: str, msg: str, value: Any) -> RequestValidationError:
+    return RequestValidationError([{"loc": ["query", name], "msg": msg, "type": "value_error", "input": value}])
+
+
+def _sample(run: Run, metric: str) -> float | None:
+    """The run's final value of the metric, or None when its summary has no finite number for it."""
+    value = (run.summary or {}).get(metric)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _samples(cells: list[studies.CellRuns], metric: str
+             ) -> tuple[list[stats.CellStats], dict[str, list[float]], dict[str, int]]:
+    """Each cell's stats over its succeeded runs, its samples by key, and the runs left out, by reason."""
+    excluded = {FAILED: 0, CANCELED: 0, "no_value": 0}
+    summaries, samples = [], {}
+    for cell in cells:
+        ids, values = [], []
+        for run in cell.runs:
+            value = _sample(run, metric) if run.status == SUCCEEDED else None
+            if run.status in excluded:
+                excluded[run.status] += 1
+            elif run.status == SUCCEEDED and value is None:
+                excluded["no_value"] += 1  # succeeded without this metric (no head to probe, for supervised)
+            elif value is not None:
+                ids.append(run.id)
+                values.append(value)
+        summaries.append(stats.cell_stats(cell.key, cell.values, values, ids))
+        samples[cell.key] = values
+    return summaries, samples, excluded
+
+
+@router.get("/{study_id}/stats")
+def study_stats(study: StudyDep, session: SessionDep,
+                metric: Annotated[str, Query(description=f"One of: {', '.join(DIRECTED)}.")] = "linear_acc",
+                baseline: Annotated[str | None, Query(max_length=4000, description="A cell's key; default: the "
+                                                      "supervised cell, else the first.")] = None) -> dict[str, Any]:
+    """Per-cell mean ± Student-t interval over the succeeded runs, and each cell against the baseline cell."""
+    info = METRICS.get(metric)
+    if info is None or info.direction is None:
+        raise _query_error("metric", f"{metric!r} is not a metric a study can compare; choose one of "
+                                     f"{', '.join(DIRECTED)}", metric)
+    cells = studies.cells_of(study, studies.study_runs(session, study.id))
+    if baseline is not None and baseline not in [c.key for c in cells]:
+        raise _query_error("baseline", f"{baseline!r} is not a cell of study {study.id}; choose one of "
+                                       f"{', '.join(c.key for c in cells)}", baseline)
+    summaries, samples, excluded = _samples(cells, metric)
+    body = stats.study_stats(metric, info.direction, summaries, samples, baseline, excluded)
+    for row, cell in zip(body["cells"], cells, strict=True):
+        row["status_counts"] = studies.count_statuses(cell.runs)
+    return body

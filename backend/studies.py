@@ -1,0 +1,326 @@
+"""Studies: expand a base spec, axes and seeds into a grid of validated runs, store it, and read it back.
+
+A cell is one combination of the axes' values. An axis whose field does not apply to a cell (its JSON-schema
+tag `methods`, `datasets` or `optimizers` does not list the cell's method, dataset or optimizer) is not varied
+there, so `temperature` × `method: [simclr, supervised]` gives one supervised cell, not one per temperature.
+Every cell is validated by RunSpec before anything is stored; the runs are inserted in one transaction.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+
+from pydantic import ValidationError
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from backend import run_admin, runs
+from backend.data_roots import data_path_problem
+from backend.errors import Conflict
+from backend.models import Event, Run, Study, utcnow
+from backend.study_schemas import StudyCreate
+from contrastlab.core.catalog import FAILED, FINAL_STATUSES, QUEUED, RUNNING, STATUSES
+from contrastlab.core.spec import SPEC_VERSION, RunSpec
+
+# A tag in a field's JSON schema -> the spec field whose value it lists.
+TAGS = {"methods": "method", "datasets": "dataset", "optimizers": "optimizer"}
+CONTEXT_FIELDS = frozenset(TAGS.values())
+NOT_AXES = {"seed": "seeds vary through `seeds`, e.g. \"seeds\": [0, 1, 2]; remove the seed axis",
+            "name": "runs are named after the study and their cell; remove the name axis"}
+MAX_ERRORS = 20  # one 422 names this many problems at most
+EXACT_COUNT_LIMIT = 100_000  # combinations of method, dataset and optimizer counted one by one
+
+
+class StudyInvalid(ValueError):
+    """The study cannot be created; `errors` are FastAPI-style validation errors (loc, msg, type, input)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(str(e["msg"]) for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One combination of the axes: its key, the values of the axes that apply to it, its validated spec."""
+
+    key: str
+    values: dict[str, Any]
+    spec: RunSpec
+
+
+@cache
+def _properties() -> dict[str, dict[str, Any]]:
+    return RunSpec.model_json_schema()["properties"]
+
+
+def applies(field: str, spec: Mapping[str, Any]) -> bool:
+    """Whether a spec field matters for a spec with these values (missing ones take RunSpec's defaults)."""
+    schema = _properties().get(field, {})
+    for tag, context in TAGS.items():
+        if tag in schema and spec.get(context, _properties()[context].get("default")) not in schema[tag]:
+            return False
+    return True
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def cell_key(values: Mapping[str, Any]) -> str:
+    """The cell's stable key: its axis values in axis order, "method=supcon,temperature=0.1"."""
+    return ",".join(f"{field}={_text(value)}" for field, value in values.items())
+
+
+def _error(loc: Sequence[str | int], msg: str, value: Any = None) -> dict[str, Any]:
+    return {"loc": ["body", *loc], "msg": msg, "type": "value_error", "input": value}
+
+
+def _axis_problem(field: str, values: list[Any]) -> str | None:
+    if field in NOT_AXES:
+        return NOT_AXES[field]
+    if field not in RunSpec.model_fields:
+        close = difflib.get_close_matches(field, list(RunSpec.model_fields), n=1)
+        hint = f"did you mean {close[0]}?" if close else "see GET /api/schema/run-spec for the fields"
+        return f"{field} is not a RunSpec field; {hint}"
+    if not values:
+        return f"{field} has no values; give at least one, e.g. [{_text(_properties()[field].get('default'))}]"
+    for i, value in enumerate(values):
+        if value in values[:i]:  # == compares 1 and 1.0 as the one value they validate to
+            return f"{field} lists {_text(value)} twice; each value once"
+    return None
+
+
+def check_axes(axes: Mapping[str, list[Any]]) -> None:
+    """Each axis names a RunSpec field other than seed and name, with distinct values; else StudyInvalid."""
+    errors = [_error(("axes", field), problem, values) for field, values in axes.items()
+              if (problem := _axis_problem(field, values))]
+    if errors:
+        raise StudyInvalid(errors)
+
+
+def _combinations(base: Mapping[str, Any], axes: Mapping[str, list[Any]]) -> Iterator[dict[str, Any]]:
+    """The distinct cells' raw axis values: the product of the axes, each left out where it does not apply."""
+    seen: set[str] = set()
+    for combo in itertools.product(*axes.values()):
+        chosen = dict(zip(axes, combo, strict=True))
+        context = {**base, **chosen}
+        values = {field: value for field, value in chosen.items() if applies(field, context)}
+        signature = json.dumps(list(values.items()))
+        if signature not in seen:
+            seen.add(signature)
+            yield values
+
+
+def count_cells(base: Mapping[str, Any], axes: Mapping[str, list[Any]]) -> tuple[int, bool]:
+    """(cells, exact): counted per combination of the method, dataset and optimizer axes, without enumerating."""
+    context_axes = [f for f in axes if f in CONTEXT_FIELDS]
+    others = {f: v for f, v in axes.items() if f not in CONTEXT_FIELDS}
+    contexts = math.prod(len(axes[f]) for f in context_axes)
+    if contexts > EXACT_COUNT_LIMIT:
+        return contexts, False  # a lower bound: every context is at least one cell
+    total = 0
+    for combo in itertools.product(*(axes[f] for f in context_axes)):
+        context = {**base, **dict(zip(context_axes, combo, strict=True))}
+        total += math.prod(len(v) if applies(f, context) else 1 for f, v in others.items())
+    return total, True
+
+
+def check_size(base: Mapping[str, Any], axes: Mapping[str, list[Any]], seeds: int, max_runs: int) -> int:
+    """The number of cells; StudyInvalid giving the run count when cells × seeds exceeds max_runs."""
+    cells, exact = count_cells(base, axes)
+    if cells * seeds > max_runs:
+        count = f"{cells * seeds} runs ({cells} cells × {seeds} seeds)" if exact else f"more than {cells * seeds} runs"
+        raise StudyInvalid([_error((), f"this study would launch {count}; at most {max_runs} are allowed "
+                                        "(STUDY_MAX_RUNS): drop values or seeds, or raise STUDY_MAX_RUNS", None)])
+    return cells
+
+
+def _unused_axes(axes: Mapping[str, list[Any]], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An axis that applies to no cell at all is a mistake worth naming (temperature with method supervised)."""
+    errors = []
+    for field in axes:
+        if not any(field in values for values in cells):
+            tags = {tag: _properties()[field][tag] for tag in TAGS if tag in _properties()[field]}
+            where = "; ".join(f"{TAGS[tag]} {', '.join(choices)}" for tag, choices in tags.items())
+            errors.append(_error(("axes", field), f"{field} applies to no cell of this study: it is read only "
+                                                  f"with {where}", axes[field]))
+    return errors
+
+
+def _cell_input(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec of a cell: the base, less the fields that do not apply to this cell, with the cell's values."""
+    context = {**base, **values}
+    kept = {k: v for k, v in base.items() if k not in NOT_AXES and (k not in _properties() or applies(k, context))}
+    return {**kept, **values}
+
+
+def _cell_errors(key: str, values: Mapping[str, Any], error: ValidationError) -> list[dict[str, Any]]:
+    """RunSpec's errors for one cell, each placed at the axis or base field it names, the cell in the message."""
+    found = []
+    for e in error.errors():
+        field = str(e["loc"][0]) if e["loc"] else ""
+        where = ("axes", field) if field in values else ("base", field) if field else ("base",)
+        message = str(e["msg"]).removeprefix("Value error, ")
+        found.append(_error(where, f"cell {key}: {field}: {message}" if field else f"cell {key}: {message}",
+                            e.get("input")))
+    return found
+
+
+def _validated(raw: Mapping[str, Any], base: Mapping[str, Any], data_roots: tuple[Path, ...]) -> Cell | list[dict]:
+    """The cell with its validated spec, or the errors that name it."""
+    shown = cell_key(raw)
+    try:
+        spec = RunSpec.model_validate(_cell_input(base, raw))
+    except ValidationError as error:
+        return _cell_errors(shown, raw, error)
+    dumped = spec.model_dump(mode="json")
+    values = {field: dumped[field] for field in raw}
+    problem = data_path_problem(spec.data_path, data_roots)
+    if problem:
+        where = ("axes", "data_path") if "data_path" in raw else ("base", "data_path")
+        return [_error(where, f"cell {shown}: data_path: {problem}", spec.data_path)]
+    return Cell(cell_key(values), values, spec)
+
+
+def expand(body: StudyCreate, max_runs: int, data_roots: tuple[Path, ...]) -> list[Cell]:
+    """The study's cells, each validated; StudyInvalid naming every bad axis, cell and field (nothing stored)."""
+    check_axes(body.axes)
+    check_size(body.base, body.axes, len(body.seeds), max_runs)
+    raw_cells = list(_combinations(body.base, body.axes))
+    errors = _unused_axes(body.axes, raw_cells)
+    cells: list[Cell] = []
+    seen: set[tuple[tuple[str | int, ...], str]] = set()
+    for raw in raw_cells:
+        result = _validated(raw, body.base, data_roots)
+        if isinstance(result, Cell):
+            cells.append(result)
+            continue
+        for e in result:  # the same problem in many cells is named once, with the first cell
+            problem = (tuple(e["loc"]), str(e["msg"]).split(": ", 1)[1])
+            if problem not in seen:
+                seen.add(problem)
+                errors.append(e)
+    if errors:
+        raise StudyInvalid(errors[:MAX_ERRORS])
+    return cells
+
+
+def run_name(study: str, cell: Cell, seed: int) -> str:
+    """"losses · method=supcon · seed 1", cut to the 120 characters a name holds."""
+    values = ", ".join(f"{field}={_text(value)}" for field, value in cell.values.items())
+    return f"{study} · {values} · seed {seed}"[:120]
+
+
+def create_study(session: Session, body: StudyCreate, cells: list[Cell]) -> tuple[Study, list[Run]]:
+    """The study row and one queued run per cell and seed, inserted in bulk in one transaction."""
+    now = utcnow()
+    study = Study(name=body.name, base=body.base, axes=body.axes, seeds=body.seeds, created_at=now)
+    session.add(study)
+    session.flush()
+    rows = []
+    for cell in cells:
+        for seed in body.seeds:
+            name = run_name(body.name, cell, seed)
+            spec = cell.spec.model_copy(update={"seed": seed, "name": name}).model_dump(mode="json")
+            rows.append({"name": name, "status": QUEUED, "spec": spec, "spec_version": SPEC_VERSION, "summary": {},
+                         "progress": 0.0, "attempt": 0, "cancel_requested": False, "created_at": now,
+                         "method": spec["method"], "dataset": spec["dataset"], "encoder": spec["encoder"],
+                         "study_id": study.id, "study_cell": cell.key})
+    session.execute(insert(Run), rows)  # one executemany; RETURNING in order would cost a statement per row on SQLite
+    created = study_runs(session, study.id)  # ids ascend in insertion order
+    session.execute(insert(Event), [{"run_id": run.id, "kind": "status", "name": QUEUED, "text": QUEUED,
+                                     "time": now} for run in created])
+    session.commit()
+    return study, created
+
+
+def fail_unsent(session: Session, run_ids: Sequence[int], reason: str) -> None:
+    """Runs whose task could not be sent must not sit in `queued` forever (runs.fail_unsent, in bulk)."""
+    now = utcnow()
+    session.execute(update(Run).where(Run.id.in_(run_ids), Run.status == QUEUED).values(
+        status=FAILED, error=reason, finished_at=now))
+    session.execute(insert(Event), [{"run_id": i, "kind": "status", "name": FAILED, "text": f"failed: {reason}",
+                                     "time": now} for i in run_ids])
+    session.commit()
+
+
+def list_studies(session: Session, limit: int, offset: int) -> tuple[list[Study], int]:
+    """A page of studies, newest first, and how many there are."""
+    total = session.scalar(select(func.count()).select_from(Study)) or 0
+    page = session.scalars(select(Study).order_by(Study.created_at.desc(), Study.id.desc())
+                           .limit(limit).offset(offset)).all()
+    return list(page), total
+
+
+def status_counts(session: Session, study_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Runs per status of each study, every status listed (0 where none)."""
+    counts = {i: dict.fromkeys(STATUSES, 0) for i in study_ids}
+    rows = session.execute(select(Run.study_id, Run.status, func.count()).where(Run.study_id.in_(study_ids))
+                           .group_by(Run.study_id, Run.status)).all()
+    for study_id, status, count in rows:
+        counts[cast(int, study_id)][status] = count  # never None: the query keeps these ids only
+    return counts
+
+
+def count_statuses(members: Sequence[Run]) -> dict[str, int]:
+    """Runs per status, every status listed (0 where none)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for run in members:
+        counts[run.status] += 1
+    return counts
+
+
+def study_runs(session: Session, study_id: int) -> list[Run]:
+    """The study's runs in the order they were created: cell by cell, seed by seed."""
+    return list(session.scalars(select(Run).where(Run.study_id == study_id).order_by(Run.id)).all())
+
+
+@dataclass(frozen=True)
+class CellRuns:
+    key: str
+    values: dict[str, Any]
+    runs: list[Run]
+
+
+def cells_of(study: Study, study_runs: Sequence[Run]) -> list[CellRuns]:
+    """The study's cells in grid order, each with its values (read from its first run's spec) and runs."""
+    grouped: dict[str, list[Run]] = {}
+    for run in study_runs:
+        grouped.setdefault(run.study_cell or "", []).append(run)
+    return [CellRuns(key, {f: members[0].spec.get(f) for f in study.axes if applies(f, members[0].spec)}, members)
+            for key, members in grouped.items()]
+
+
+def cancel_study(session: Session, study_runs: Sequence[Run]) -> list[int]:
+    """Cancel each queued or running run as a run's cancel does; returns the ids whose cancel was recorded."""
+    canceled = []
+    for run in study_runs:
+        if run.status in (QUEUED, RUNNING):
+            try:
+                runs.request_cancel(session, run.id)
+            except Conflict:  # it finished in the meantime
+                continue
+            canceled.append(run.id)
+    return canceled
+
+
+def delete_study(session: Session, study: Study, study_runs: Sequence[Run], artifacts_dir: Path) -> None:
+    """Remove the study, its runs, their events, artifacts and files; Conflict while any run may still change."""
+    live = Counter(run.status for run in study_runs if run.status not in FINAL_STATUSES)
+    if live:
+        what = ", ".join(f"{count} {status}" for status, count in sorted(live.items()))
+        raise Conflict(f"study {study.id} has runs that may still change ({what}): cancel the study first, "
+                       "then delete it once they have stopped")
+    for run in study_runs:  # one run at a time, as its own delete does: a crash leaves whole runs, never half
+        run_admin.delete_run(session, run, artifacts_dir)
+    session.execute(delete(Study).where(Study.id == study.id))
+    session.commit()

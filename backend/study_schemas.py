@@ -1,0 +1,72 @@
+"""What the studies endpoints accept and return (POST/GET /api/studies, /api/studies/{id}, its stats)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, field_serializer, field_validator
+
+from backend.schemas import RunPublic, iso
+
+# An axis value is a JSON scalar: each cell's spec is validated by RunSpec, which says what a field accepts.
+AxisValue = str | bool | int | float | None
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class StudyCreate(BaseModel):
+    """A base spec, axes (a RunSpec field and its values) and seeds: one run per cell and seed."""
+
+    name: str = Field(min_length=1, max_length=120, description="The study's name; each run is named after it.")
+    base: dict[str, Any] = Field(default_factory=dict, description="RunSpec fields shared by every run.")
+    axes: dict[str, list[AxisValue]] = Field(
+        min_length=1, max_length=10,
+        description="RunSpec field -> the values it takes, e.g. {\"method\": [\"simclr\", \"supcon\"]}. The grid is "
+                    "the product of the axes; a field that does not apply to a cell's method, dataset or optimizer "
+                    "is not varied there.")
+    seeds: list[Seed] = Field(min_length=1, max_length=100,
+                              description="One run per cell and seed; distinct integers ≥ 0, e.g. [0, 1, 2].")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct, e.g. [0, 1, 2]")
+        return seeds
+
+
+class StudyCreated(BaseModel):
+    id: int
+    name: str
+    runs: list[RunPublic] = Field(description="The created runs, cell by cell, seed by seed.")
+    cells: int = Field(description="Distinct combinations of the axes' values.")
+
+
+class StudyCell(BaseModel):
+    key: str = Field(description="The cell's axis values in axis order: \"method=supcon,temperature=0.1\".")
+    values: dict[str, Any]
+    runs: list[int]
+
+
+class StudySummary(BaseModel):
+    id: int
+    name: str
+    created_at: datetime
+    base: dict[str, Any]
+    axes: dict[str, list[Any]]
+    seeds: list[int]
+    status_counts: dict[str, int] = Field(description="Runs of the study per status (every status listed).")
+
+    @field_serializer("created_at")
+    def _iso(self, value: datetime) -> str | None:
+        return iso(value)
+
+
+class StudyPublic(StudySummary):
+    run_ids: list[int]
+    cells: list[StudyCell]
+
+
+class StudiesPublic(BaseModel):
+    items: list[StudySummary]
+    total: int
