@@ -192,8 +192,11 @@ def test_export_tensorboard_reads_back_with_tensorboard(stack, seeded, tmp_path)
 
 @pytest.mark.parametrize(("gpus", "message"), [("0,0", "names a GPU twice"), ("a", "not a GPU index")])
 def test_worker_refuses_a_bad_gpu_list(gpus, message):
-    result = CliRunner().invoke(app, ["worker", "--gpus", gpus])
-    assert result.exit_code == 1 and message in result.stderr
+    # `contrastlab worker` execs the worker supervisor (the client imports no worker code): run it as a program.
+    result = subprocess.run([sys.executable, "-m", "contrastlab", "worker", "--gpus", gpus], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr  # 2: a usage error, as argparse's
+    assert "started" not in result.stderr  # no worker process was started
 
 
 def test_unreachable_server_is_one_clear_line():
