@@ -1,23 +1,29 @@
 """The runs list query: server-side filter, sort and pagination, so 10 000 runs stay fast.
 
 Sort keys that are columns use an index (id, created_at, status, method, dataset,
-encoder); accuracies come out of the summary JSON and duration is computed, which
-costs one scan of the filtered rows (milliseconds at 10 000 runs).
+encoder); the catalogue's summary metrics come out of the summary JSON and duration is
+computed, which costs one scan of the filtered rows (milliseconds at 10 000 runs).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.models import Run
+from contrastlab.core.catalog import SUMMARY_METRICS
 
-SortKey = Literal["id", "name", "method", "dataset", "encoder", "status", "progress", "linear_acc", "knn_acc",
-                  "duration", "created"]
-SORT_KEYS: tuple[str, ...] = SortKey.__args__  # type: ignore[attr-defined]
+COLUMN_KEYS = ("id", "name", "method", "dataset", "encoder", "status", "progress", "created")
+# Keys whose value may be missing (no summary yet, not started): those rows sort last either way.
+NULLABLE_KEYS = ("duration", *SUMMARY_METRICS)
+SORT_KEYS: tuple[str, ...] = (*COLUMN_KEYS, *NULLABLE_KEYS)
+if TYPE_CHECKING:
+    SortKey = str
+else:  # an enum in the OpenAPI document and a 422 naming the choices, built from the catalogue
+    SortKey = Literal[SORT_KEYS]
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ def sort_expression(key: str, dialect: str) -> ColumnElement[Any]:
     }
     if key in columns:
         return columns[key]
-    if key in ("linear_acc", "knn_acc"):
+    if key in SUMMARY_METRICS:
         return Run.summary[key].as_float()
     if key == "duration":
         return _duration(dialect)
@@ -82,7 +88,7 @@ def page_query(where: RunFilter, sort: str, descending: bool, limit: int, offset
     """One page of runs: filtered, ordered (missing values last, ties by id) and sliced."""
     key = sort_expression(sort, dialect)
     order = key.desc() if descending else key.asc()
-    if sort in ("linear_acc", "knn_acc", "duration"):
+    if sort in NULLABLE_KEYS:
         order = order.nulls_last()
     tie = Run.id.desc() if descending else Run.id.asc()
     query = _where(select(Run), where)

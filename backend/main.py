@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from backend import frontend, observability
+from backend import errors, frontend, observability
 from backend.api.main import api_router
 from backend.db import make_engine, make_sessionmaker
 from backend.limits import BodyLimit
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = make_celery(settings.resolved_broker_url, settings.data_dir, settings.queue,
                                    settings.visibility_timeout)
     app.state.reconciler = Reconciler(settings, app.state.sessionmaker, app.state.celery, app.state.notifier)
+    errors.install(app)
     app.include_router(api_router)
     frontend.mount(app)
     _add_middleware(app, settings)

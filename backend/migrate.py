@@ -29,7 +29,7 @@ def wait_for_database(url: str, attempts: int = 30, delay: float = 1.0) -> None:
                 with engine.connect() as connection:
                     connection.execute(text("SELECT 1"))
                 return
-            except Exception as exc:  # noqa: BLE001 - any connection error means "not yet"
+            except Exception as exc:  # any connection error means "not yet"
                 if attempt == attempts:
                     raise RuntimeError(f"database not reachable at {engine.url!r}: {exc}") from exc
                 log.warning("database not ready (%s), retrying in %.0fs", exc, delay)

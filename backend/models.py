@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from contrastlab.core.catalog import QUEUED
+from contrastlab.core.spec import SPEC_VERSION
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -100,6 +101,8 @@ class Run(Base):
     method: Mapped[str] = mapped_column(String(40), default=_from_spec("method"), index=True)
     dataset: Mapped[str] = mapped_column(String(40), default=_from_spec("dataset"), index=True)
     encoder: Mapped[str] = mapped_column(String(40), default=_from_spec("encoder"), index=True)
+    # The contract version the spec was stored under (migration 0005): a worker upgrades or refuses it by name.
+    spec_version: Mapped[int] = mapped_column(Integer, default=SPEC_VERSION)
     # Studies (migration 0006): the study that launched the run, and its cell's key ("method=supcon,lr=0.1").
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), nullable=True, index=True)
     study_cell: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -59,7 +59,7 @@ class StateCollector(Collector):
             waiting = len(pending_run_ids(settings.resolved_broker_url, settings.queue,
                                           dict(celery.conf.broker_transport_options)))
             up = 1
-        except Exception as exc:  # noqa: BLE001 - a scrape reports the broker as down instead of failing
+        except Exception as exc:  # a scrape reports the broker as down instead of failing
             log.warning("queue length unavailable: %s", exc)
             waiting, up = -1, 0
         yield GaugeMetricFamily("contrastlab_queue_length", "Task messages waiting in the broker (-1: unknown).",

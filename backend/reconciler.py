@@ -117,7 +117,7 @@ class Reconciler:
         self._last_checked[run_id] = time.monotonic()
         try:
             send_run(self.celery, run_id, self.settings.queue)
-        except Exception as exc:  # noqa: BLE001 - the broker may be down; the next pass retries
+        except Exception as exc:  # the broker may be down; the next pass retries
             log.error("run %s: could not send to the broker (%s); will retry", run_id, exc)
 
     async def run_forever(self) -> None:
@@ -125,5 +125,5 @@ class Reconciler:
             await asyncio.sleep(self.settings.reconcile_seconds)
             try:
                 await run_in_threadpool(self.tick)
-            except Exception:  # noqa: BLE001 - a database or broker outage must not end the loop
+            except Exception:  # a database or broker outage must not end the loop
                 log.exception("reconciler pass failed; retrying in %.1f s", self.settings.reconcile_seconds)

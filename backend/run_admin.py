@@ -9,6 +9,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from backend import runs
+from backend.errors import Conflict
 from backend.models import Artifact, Event, Run, SeriesOverview
 from contrastlab.core.catalog import FINAL_STATUSES
 from contrastlab.core.spec import RunSpec
@@ -29,7 +30,7 @@ def create_group(session: Session, spec: RunSpec, seeds: list[int]) -> list[Run]
 def delete_run(session: Session, run: Run, artifacts_dir: Path) -> None:
     """Remove a final run, its events, its artifact rows and its files; Conflict while it may still change."""
     if run.status not in FINAL_STATUSES:
-        raise runs.Conflict(f"run {run.id} is {run.status}: cancel it first, then delete it once it has stopped")
+        raise Conflict(f"run {run.id} is {run.status}: cancel it first, then delete it once it has stopped")
     session.execute(delete(SeriesOverview).where(SeriesOverview.run_id == run.id))
     session.execute(delete(Event).where(Event.run_id == run.id))
     session.execute(delete(Artifact).where(Artifact.run_id == run.id))

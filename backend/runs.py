@@ -14,29 +14,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from backend.errors import Conflict, run_not_found
 from backend.models import Event, Run, utcnow
-from backend.schemas import EventBatch, Finish
 from contrastlab.core.catalog import CANCELED, FAILED, FINAL_STATUSES, QUEUED, RUNNING
-from contrastlab.core.spec import RunSpec
-
-
-class Conflict(Exception):
-    """The transition is not allowed in the run's current state (HTTP 409)."""
-
-
-def get_run(session: Session, run_id: int) -> Run | None:
-    return session.get(Run, run_id)
-
-
-def list_runs(session: Session, limit: int, offset: int) -> tuple[list[Run], int]:
-    total = session.scalar(select(func.count()).select_from(Run)) or 0
-    rows = session.scalars(select(Run).order_by(Run.id.desc()).limit(limit).offset(offset)).all()
-    return list(rows), total
+from contrastlab.core.protocol import EventBatch, Finish
+from contrastlab.core.spec import SPEC_VERSION, RunSpec
 
 
 def create_run(session: Session, spec: RunSpec) -> Run:
-    run = Run(name=spec.name, status=QUEUED, spec=spec.model_dump(mode="json"), summary={},
-              progress=0.0, attempt=0, cancel_requested=False)
+    """A queued run holding the spec as JSON, stamped with the contract version that validated it."""
+    run = Run(name=spec.name, status=QUEUED, spec=spec.model_dump(mode="json"), spec_version=SPEC_VERSION,
+              summary={}, progress=0.0, attempt=0, cancel_requested=False)
     session.add(run)
     session.flush()
     _status_event(session, run.id, QUEUED)
@@ -68,7 +56,7 @@ def claim(session: Session, run_id: int, worker: str, lease_seconds: int) -> Run
         session.rollback()
         run = session.get(Run, run_id)
         if run is None:
-            raise LookupError(run_id)
+            raise run_not_found(run_id)
         raise Conflict(_why_not_claimable(run))
     session.execute(update(Run).where(Run.id == run_id, Run.started_at.is_(None)).values(started_at=now))
     run = _reload(session, run_id)
@@ -98,15 +86,8 @@ def _renew(session: Session, run_id: int, worker: str, attempt: int, lease_secon
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         if session.get(Run, run_id) is None:
-            raise LookupError(run_id)
+            raise run_not_found(run_id)
         raise Conflict(f"worker {worker} no longer holds attempt {attempt} of run {run_id}")
-
-
-def renew_lease(session: Session, run_id: int, worker: str, attempt: int, lease_seconds: int,
-                progress: float | None = None) -> Run:
-    _renew(session, run_id, worker, attempt, lease_seconds, progress)
-    session.commit()
-    return _reload(session, run_id)
 
 
 def record_events(session: Session, run_id: int, batch: EventBatch, lease_seconds: int) -> Run:
@@ -219,7 +200,7 @@ def request_cancel(session: Session, run_id: int) -> Run:
     """Queued: canceled at once. Running: flagged; the worker stops at its next check."""
     run = session.get(Run, run_id)
     if run is None:
-        raise LookupError(run_id)
+        raise run_not_found(run_id)
     if run.status in FINAL_STATUSES:
         raise Conflict(f"run {run_id} is already {run.status}")
     now: datetime = utcnow()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from backend.models import Artifact, Event, Run
-from contrastlab.core.spec import RunSpec
+from backend.models import Artifact, Event
+from contrastlab.core.spec import SPEC_VERSION, RunSpec
 
 
 def iso(value: datetime | None) -> str | None:
@@ -16,6 +16,10 @@ def iso(value: datetime | None) -> str | None:
 
 
 class RunPublic(BaseModel):
+    """A run as the API shows it, read straight off the row: `RunPublic.model_validate(run)`."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     name: str
     status: Literal["queued", "running", "succeeded", "failed", "canceled"]
@@ -31,21 +35,22 @@ class RunPublic(BaseModel):
     group_id: int | None = Field(None, description="Runs launched together with several seeds share this id.")
     lost_leases: int = Field(0, description="Attempts whose worker stopped renewing its lease (died).")
     requeue_reason: str | None = Field(None, description="Why the run was last put back in the queue.")
+    spec_version: int = Field(SPEC_VERSION, description="The RunSpec version the spec was stored under.")
     study_id: int | None = Field(None, description="The study that launched this run, if any.")
 
     @field_serializer("created_at", "started_at", "finished_at")
     def _iso(self, value: datetime | None) -> str | None:
         return iso(value)
 
+    @field_validator("summary", mode="before")
     @classmethod
-    def of(cls, run: Run) -> RunPublic:
-        return cls(
-            id=run.id, name=run.name, status=run.status, spec=run.spec, created_at=run.created_at,
-            started_at=run.started_at, finished_at=run.finished_at, attempt=run.attempt,
-            progress=run.progress, cancel_requested=run.cancel_requested, error=run.error,
-            summary=run.summary or {}, group_id=run.group_id, lost_leases=run.lost_leases or 0,
-            requeue_reason=run.requeue_reason, study_id=run.study_id,
-        )
+    def _no_summary(cls, value: dict[str, float] | None) -> dict[str, float]:
+        return value or {}
+
+    @field_validator("lost_leases", mode="before")
+    @classmethod
+    def _no_losses(cls, value: int | None) -> int:
+        return value or 0
 
 
 class RunsPublic(BaseModel):
@@ -134,65 +139,3 @@ class ArtifactPublic(BaseModel):
 
 class ArtifactsPublic(BaseModel):
     items: list[ArtifactPublic]
-
-
-# Worker → API. Every call names the worker and the attempt it holds, so a worker
-# whose lease was taken over cannot write into the new attempt.
-
-class Claim(BaseModel):
-    worker: str = Field(min_length=1, max_length=200)
-
-
-class ClaimGranted(BaseModel):
-    run: RunPublic
-    attempt: int
-    lease_seconds: int
-
-
-class WorkerCall(BaseModel):
-    worker: str = Field(min_length=1, max_length=200)
-    attempt: int = Field(ge=1, le=2**31 - 1)
-
-
-class Heartbeat(WorkerCall):
-    progress: float | None = Field(None, ge=0.0, le=1.0)
-
-
-class LeaseState(BaseModel):
-    cancel_requested: bool
-    lease_seconds: int
-
-
-class PointIn(BaseModel):
-    key: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=120)
-    step: int = Field(ge=0, le=2**63 - 1)
-    epoch: float = Field(ge=0.0)
-    value: float = Field(allow_inf_nan=False, description="Finite; workers drop NaN and inf points.")
-    time: datetime | None = None
-
-
-class LogIn(BaseModel):
-    key: str = Field(min_length=1, max_length=64)
-    text: str = Field(max_length=2000)
-    time: datetime | None = None
-
-
-class EventBatch(WorkerCall):
-    points: list[PointIn] = Field(default_factory=list, max_length=10_000)
-    logs: list[LogIn] = Field(default_factory=list, max_length=1000)
-    progress: float | None = Field(None, ge=0.0, le=1.0)
-
-
-class BatchReceived(LeaseState):
-    received: int = Field(description="Points and messages received; ones already stored are ignored.")
-
-
-class Release(WorkerCall):
-    reason: str = Field(min_length=1, max_length=500, description="Why the worker hands the run back.")
-
-
-class Finish(WorkerCall):
-    status: Literal["succeeded", "failed", "canceled"]
-    error: str | None = Field(None, max_length=4000)
-    summary: dict[str, float] = Field(default_factory=dict)

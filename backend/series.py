@@ -211,7 +211,7 @@ def store_overviews(make_session: Callable[[], Session], run_id: int) -> bool:
                 for name in metric_names(session, run_id):
                     stored_overview(session, run, name)
         return True
-    except Exception:  # noqa: BLE001 - a failed build only costs the first view its speed
+    except Exception:  # a failed build only costs the first view its speed
         log.exception("run %s: could not store the series overviews", run_id)
         return False
 

@@ -48,7 +48,7 @@ def _format(event: Event, run: Run) -> str:
     if event.kind == "metric":
         return sse("metric", MetricPoint.of(event).model_dump(), event.id)
     if event.kind == "status":
-        return sse("status", RunPublic.of(run).model_dump(mode="json"), event.id)
+        return sse("status", RunPublic.model_validate(run).model_dump(mode="json"), event.id)
     return sse("log", {"id": event.id, "text": event.text, "time": iso(event.time)}, event.id)
 
 
@@ -62,7 +62,7 @@ async def run_stream(
     cursor = after
     run, _ = await run_in_threadpool(fetch, run_id, cursor)
     yield "retry: 1000\n\n"
-    yield sse("status", RunPublic.of(run).model_dump(mode="json"), cursor)
+    yield sse("status", RunPublic.model_validate(run).model_dump(mode="json"), cursor)
     seen_version, last_poll, last_sent = -1, 0.0, time.monotonic()
     while True:
         if await is_disconnected():  # type: ignore[misc]
@@ -80,7 +80,7 @@ async def run_stream(
             if len(events) == BATCH:
                 continue
             if run.status in FINAL_STATUSES and not events:
-                yield sse("end", RunPublic.of(run).model_dump(mode="json"), cursor)
+                yield sse("end", RunPublic.model_validate(run).model_dump(mode="json"), cursor)
                 return
         if now - last_sent >= KEEPALIVE_S:
             last_sent = now

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, HTTPException, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
+from backend.errors import run_not_found
 from backend.models import Run
 from backend.streams import Notifier
 from contrastlab.core.settings import Settings
@@ -45,7 +46,7 @@ Cursor = Annotated[int, Query(ge=0, le=2**63 - 1, description="Return what comes
 def _run(run_id: RunId, session: SessionDep) -> Run:
     run = session.get(Run, run_id)
     if run is None:
-        raise HTTPException(status_code=404, detail=f"run {run_id} not found")
+        raise run_not_found(run_id)
     return run
 
 

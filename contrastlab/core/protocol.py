@@ -1,7 +1,81 @@
-"""The worker protocol: what a worker and the API agree on besides the RunSpec."""
+"""The worker protocol: what a worker and the API agree on besides the RunSpec.
+
+Every call from a worker names the worker and the attempt it holds, so a worker whose lease was taken over
+cannot write into the new attempt. An empty `EventBatch` is the heartbeat: it renews the lease.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 # The longest wait between two tries of an HTTP call (client and worker): the reconciler waits this long past a
 # lease before it judges the lease lost, so a worker that is only retrying is not taken for dead.
 RETRY_CAP_S = 10.0
+
+
+class Claim(BaseModel):
+    """POST /api/runs/{id}/claim: take a queued run."""
+
+    worker: str = Field(min_length=1, max_length=200)
+
+
+class ClaimGranted(BaseModel):
+    """The claim's answer: the run as GET /api/runs/{id} returns it (spec, spec_version, ...) and the lease."""
+
+    run: dict[str, Any]
+    attempt: int
+    lease_seconds: int
+
+
+class WorkerCall(BaseModel):
+    worker: str = Field(min_length=1, max_length=200)
+    attempt: int = Field(ge=1, le=2**31 - 1)
+
+
+class LeaseState(BaseModel):
+    cancel_requested: bool
+    lease_seconds: int
+
+
+class PointIn(BaseModel):
+    key: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=120)
+    step: int = Field(ge=0, le=2**63 - 1)
+    epoch: float = Field(ge=0.0)
+    value: float = Field(allow_inf_nan=False, description="Finite; workers drop NaN and inf points.")
+    time: datetime | None = None
+
+
+class LogIn(BaseModel):
+    key: str = Field(min_length=1, max_length=64)
+    text: str = Field(max_length=2000)
+    time: datetime | None = None
+
+
+class EventBatch(WorkerCall):
+    """POST /api/runs/{id}/events: metric points and messages, idempotent by each item's key."""
+
+    points: list[PointIn] = Field(default_factory=list, max_length=10_000)
+    logs: list[LogIn] = Field(default_factory=list, max_length=1000)
+    progress: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class BatchReceived(LeaseState):
+    received: int = Field(description="Points and messages received; ones already stored are ignored.")
+
+
+class Release(WorkerCall):
+    """POST /api/runs/{id}/release: a worker shutting down hands its run back."""
+
+    reason: str = Field(min_length=1, max_length=500, description="Why the worker hands the run back.")
+
+
+class Finish(WorkerCall):
+    """POST /api/runs/{id}/finish: the run's final status, error and summary metrics."""
+
+    status: Literal["succeeded", "failed", "canceled"]
+    error: str | None = Field(None, max_length=4000)
+    summary: dict[str, float] = Field(default_factory=dict)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from backend.migrate import downgrade, upgrade
 from backend.models import Base
@@ -41,3 +41,23 @@ def test_migrations_match_the_models(tmp_path: Path, database_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_runs_stored_before_0005_carry_spec_version_1(tmp_path: Path, database_url: str) -> None:
+    """A run written under 0004 reads as validated by version 1 of the RunSpec; downgrading drops the column."""
+    url = Settings(data_dir=tmp_path, database_url=database_url).resolved_database_url
+    upgrade(url, "0004")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO runs (id, name, status, spec, summary, progress, attempt, cancel_requested, created_at,"
+                " method, dataset, encoder) VALUES (7, 'old', 'succeeded', '{\"method\": \"simclr\"}', '{}', 1.0,"
+                " 1, false, '2025-01-01 00:00:00+00:00', 'simclr', 'digits', 'small_cnn')"))
+        upgrade(url, "0005")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT spec_version FROM runs WHERE id = 7")).scalar_one() == 1
+        downgrade(url, "0004")
+        assert "spec_version" not in {c["name"] for c in inspect(engine).get_columns("runs")}
+    finally:
+        engine.dispose()

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend import artifacts, runs
 from backend.api.deps import RunDep, RunId, SessionDep, SettingsDep
+from backend.errors import Conflict, NotFound, run_not_found
 from backend.models import Run
 from backend.schemas import ArtifactPublic, ArtifactsPublic
 
@@ -25,7 +26,7 @@ def _stored_file(run: Run, name: str, session: SessionDep, settings: SettingsDep
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     path = artifacts.served_path(settings.artifacts_dir, run.id, name)
     if artifacts.find(session, run.id, name) is None or path is None:
-        raise HTTPException(status_code=404, detail=f"run {run.id} has no artifact {name!r} (status {run.status})")
+        raise NotFound(f"run {run.id} has no artifact {name!r} (status {run.status})")
     return path
 
 
@@ -52,10 +53,9 @@ async def upload_artifact(run_id: RunId, name: str, request: Request, settings: 
     def check() -> None:
         with factory() as session:
             if session.get(Run, run_id) is None:
-                raise HTTPException(status_code=404, detail=f"run {run_id} not found")
+                raise run_not_found(run_id)
             if x_worker is not None and not runs.owns(session, run_id, x_worker, x_attempt or 0):
-                raise HTTPException(status_code=409,
-                                    detail=f"worker {x_worker} no longer holds attempt {x_attempt} of run {run_id}")
+                raise Conflict(f"worker {x_worker} no longer holds attempt {x_attempt} of run {run_id}")
 
     await run_in_threadpool(check)
     try:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from backend import runs
 from backend.api.deps import Cursor, NotifierDep, RunDep, RunId, SessionDep, SettingsDep
 from backend.models import Event, Run
-from backend.schemas import BatchReceived, EventBatch, LogEntry, LogPage, MetricPoint, MetricsPage
+from backend.schemas import LogEntry, LogPage, MetricPoint, MetricsPage
 from backend.streams import BATCH, run_stream
+from contrastlab.core.protocol import BatchReceived, EventBatch
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
 
@@ -54,13 +55,9 @@ def stream_events(run: RunDep, request: Request, notifier: NotifierDep, after: C
 @router.post("/events", response_model=BatchReceived)
 def ingest_events(run_id: RunId, batch: EventBatch, session: SessionDep, settings: SettingsDep,
                   notifier: NotifierDep) -> BatchReceived:
-    """A worker's batch of metric points and messages; idempotent by each item's key."""
-    try:
-        run = runs.record_events(session, run_id, batch, settings.lease_seconds)
-    except LookupError as exc:
-        raise HTTPException(status_code=404, detail=f"run {run_id} not found") from exc
-    except runs.Conflict as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    """A worker's batch of metric points and messages; idempotent by each item's key. An empty batch is the
+    heartbeat: it renews the lease and answers whether a cancel is pending."""
+    run = runs.record_events(session, run_id, batch, settings.lease_seconds)
     notifier.bump(run_id)
     return BatchReceived(received=len(batch.points) + len(batch.logs), cancel_requested=run.cancel_requested,
                          lease_seconds=settings.lease_seconds)

@@ -1,4 +1,4 @@
-"""Health, the RunSpec schema, and the browser's login (a session cookie instead of a header)."""
+"""Health, the RunSpec schema, the catalogue, and the browser's login (a session cookie instead of a header)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from backend.api.deps import SessionDep, SettingsDep
 from backend.security import COOKIE, UNAUTHORIZED, client_address, matches, session_value
+from contrastlab.core.catalog import catalog_document
 from contrastlab.core.spec import run_spec_schema
 
 router = APIRouter(tags=["meta"])
@@ -40,6 +41,13 @@ def health(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
 def run_spec() -> dict[str, Any]:
     """The RunSpec JSON Schema: every option with its default, bounds, help text and form group."""
     return run_spec_schema()
+
+
+@router.get("/schema/catalog")
+def catalog() -> dict[str, Any]:
+    """The catalogue: methods, datasets, metrics (label, unit, direction, format), statuses and artifacts.
+    The page and the CLI take every label and format from here, so a new metric or method needs no page change."""
+    return catalog_document()
 
 
 @router.post("/login", response_model=LoginState, responses={401: {"description": "Wrong token."},

@@ -14,7 +14,7 @@ from backend.data_roots import check_data_path
 from backend.models import Run
 from backend.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic
 from contrastlab.core.spec import RunSpec
-from contrastlab.queue import TASK_RUN
+from contrastlab.queue import send_run
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def _enqueue(run: Run, session: SessionDep, celery: CeleryDep, settings: Setting
              notifier: NotifierDep) -> None:
     """Send the run's task after its row is committed; a broker failure fails the run (503)."""
     try:
-        celery.send_task(TASK_RUN, args=[run.id], queue=settings.queue)
+        send_run(celery, run.id, settings.queue)
     except (OperationalError, OSError) as exc:
         runs.fail_unsent(session, run, f"broker unavailable: {exc}")
         notifier.bump(run.id)
@@ -41,7 +41,7 @@ def submit_run(spec: RunSpec, session: SessionDep, celery: CeleryDep, settings: 
     check_data_path(spec, settings)
     run = runs.create_run(session, spec)
     _enqueue(run, session, celery, settings, notifier)
-    return RunPublic.of(run)
+    return RunPublic.model_validate(run)
 
 
 @router.post("/group", status_code=201, response_model=RunGroupPublic)
@@ -52,7 +52,7 @@ def submit_group(body: RunGroupCreate, session: SessionDep, celery: CeleryDep, s
     created = run_admin.create_group(session, body.spec, body.seeds)
     for run in created:
         _enqueue(run, session, celery, settings, notifier)
-    return RunGroupPublic(group_id=created[0].id, items=[RunPublic.of(r) for r in created])
+    return RunGroupPublic(group_id=created[0].id, items=[RunPublic.model_validate(r) for r in created])
 
 
 def _csv(values: list[str]) -> tuple[str, ...]:
@@ -82,30 +82,25 @@ def read_runs(
                               encoders=_csv(encoder), text=q, group_id=group_id, study_id=study_id,
                               ids=tuple(int(i) for i in ids.split(",")) if ids else ())
     items, total = listing.list_runs(session, where, sort, order == "desc", limit, offset)
-    return RunsPublic(items=[RunPublic.of(r) for r in items], total=total)
+    return RunsPublic(items=[RunPublic.model_validate(r) for r in items], total=total)
 
 
 @router.get("/{run_id}", response_model=RunPublic)
 def read_run(run: RunDep) -> RunPublic:
-    return RunPublic.of(run)
+    return RunPublic.model_validate(run)
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic)
 def cancel_run(run: RunDep, session: SessionDep, notifier: NotifierDep) -> RunPublic:
-    try:
-        updated = runs.request_cancel(session, run.id)
-    except runs.Conflict as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    """Queued: canceled at once. Running: the worker stops at its next report. 409 once it is final."""
+    updated = runs.request_cancel(session, run.id)
     notifier.bump(run.id)
-    return RunPublic.of(updated)
+    return RunPublic.model_validate(updated)
 
 
 @router.delete("/{run_id}", status_code=204, response_class=Response)
 def delete_run(run: RunDep, session: SessionDep, settings: SettingsDep, notifier: NotifierDep) -> Response:
     """Delete a finished run with its metrics, log and files; 409 while it is queued or running."""
-    try:
-        run_admin.delete_run(session, run, settings.artifacts_dir)
-    except runs.Conflict as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    run_admin.delete_run(session, run, settings.artifacts_dir)
     notifier.bump(run.id)
     return Response(status_code=204)

@@ -116,3 +116,19 @@ def test_page_queries_use_indexes(big) -> None:
     # PostgreSQL may prefer walking the primary key backwards and filtering: still no full sort.
     assert "ix_runs_method" in by_method or "Index Scan Backward using runs_pkey" in by_method, by_method
     assert "TEMP B-TREE FOR ORDER BY" not in newest and "Seq Scan" not in newest, newest
+
+
+def test_every_summary_metric_of_the_catalogue_sorts_with_missing_values_last(client: TestClient, submit) -> None:
+    from contrastlab.core.catalog import SUMMARY_METRICS
+    from tests.unit.api.conftest import FakeWorker
+
+    low, high, empty = (submit(name=n)["id"] for n in ("low", "high", "empty"))
+    for rid, value in ((low, 0.25), (high, 0.75)):
+        worker = FakeWorker(client, rid)
+        worker.claim()
+        worker.finish(summary={name: value for name in SUMMARY_METRICS})
+    for name in SUMMARY_METRICS:
+        assert _ids(client, sort=name, order="asc")[0] == [low, high, empty], name
+        assert _ids(client, sort=name, order="desc")[0] == [high, low, empty], name
+    for key in ("id", "name", "method", "dataset", "encoder", "status", "progress", "duration", "created"):
+        assert sorted(_ids(client, sort=key)[0]) == [low, high, empty], key

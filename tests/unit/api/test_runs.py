@@ -64,3 +64,18 @@ def test_api_docs_work_offline(client):
     assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
     assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
     assert client.get("/openapi.json").json()["paths"]["/api/runs"]["post"]
+
+
+def test_a_run_reads_the_same_everywhere_and_carries_its_spec_version(client, submit):
+    from contrastlab.core.spec import SPEC_VERSION
+
+    run = submit()
+    assert set(run) >= {"id", "name", "status", "spec", "created_at", "started_at", "finished_at", "attempt",
+                        "progress", "cancel_requested", "error", "summary", "group_id", "lost_leases",
+                        "requeue_reason", "spec_version"}
+    assert run["spec_version"] == SPEC_VERSION and run["summary"] == {} and run["lost_leases"] == 0
+    grant = client.post(f"/api/runs/{run['id']}/claim", json={"worker": "w1"}).json()
+    read = client.get(f"/api/runs/{run['id']}").json()
+    assert grant["run"] == read and read["status"] == "running" and read["started_at"].endswith("Z")
+    listed = client.get("/api/runs").json()["items"]
+    assert listed == [read]

@@ -38,6 +38,7 @@ def test_every_api_route_but_health_needs_a_token(make_client) -> None:
     client = make_client(api_token=TOKENS)
     for method, path in [("GET", "/api/runs"), ("POST", "/api/runs"), ("GET", "/api/runs/1"),
                          ("GET", "/api/runs/1/events"), ("GET", "/api/schema/run-spec"),
+                         ("GET", "/api/schema/catalog"),
                          ("PUT", "/api/runs/1/artifacts/x.bin"), ("POST", "/api/runs/1/claim")]:
         response = client.request(method, path)
         assert response.status_code == 401, (method, path)
