@@ -6,15 +6,18 @@ import logging
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from celery import Celery
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from kombu.exceptions import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend import stats, studies
 from backend.api.deps import CeleryDep, NotifierDep, SessionDep, SettingsDep
 from backend.errors import NotFound
 from backend.models import Run, Study
 from backend.schemas import RunPublic
+from backend.streams import Notifier
 from backend.study_schemas import StudiesPublic, StudyCell, StudyCreate, StudyCreated, StudyPublic, StudySummary
 from contrastlab.core.catalog import CANCELED, FAILED, METRICS, SUCCEEDED
 from contrastlab.queue import send_run
@@ -37,33 +40,55 @@ def _study(study_id: StudyId, session: SessionDep) -> Study:
 StudyDep = Annotated[Study, Depends(_study)]
 
 
-def _enqueue_all(study: Study, created: list[Run], session: SessionDep, celery: CeleryDep, settings: SettingsDep,
-                 notifier: NotifierDep) -> None:
-    """Send each run's task after the commit; on a broker failure the unsent runs fail (503), as a run's do."""
-    for i, run in enumerate(created):
+def _send(run_ids: list[int], celery: Celery, queue: str) -> tuple[list[int], Exception | None]:
+    """Send each run's task in turn; returns the ids left unsent and the broker's error, if one stopped it."""
+    for i, run_id in enumerate(run_ids):
         try:
-            send_run(celery, run.id, settings.queue)
+            send_run(celery, run_id, queue)
         except (OperationalError, OSError) as exc:
-            unsent = [r.id for r in created[i:]]
-            studies.fail_unsent(session, unsent, f"broker unavailable: {exc}")
-            for run_id in unsent:
-                notifier.bump(run_id)
-            raise HTTPException(status_code=503, detail=f"broker unavailable: study {study.id} is stored but "
-                                f"{len(unsent)} of its {len(created)} runs were not queued and are marked "
-                                f"failed: {exc}") from exc
-    log.info("study %s: %d runs queued", study.id, len(created))
+            return run_ids[i:], exc
+    return [], None
+
+
+def _fail_unsent(sessions: sessionmaker[Session], notifier: Notifier, unsent: list[int], exc: Exception) -> None:
+    with sessions() as session:
+        studies.fail_unsent(session, unsent, f"broker unavailable: {exc}")
+    for run_id in unsent:
+        notifier.bump(run_id)
+
+
+def _send_rest(study_id: int, run_ids: list[int], celery: Celery, queue: str, sessions: sessionmaker[Session],
+               notifier: Notifier) -> None:
+    """After the answer: the study's other tasks; a broker that fails midway fails the runs it did not take."""
+    unsent, exc = _send(run_ids, celery, queue)
+    if exc is not None:
+        log.error("study %s: broker failed after the answer, %d runs not queued: %s", study_id, len(unsent), exc)
+        _fail_unsent(sessions, notifier, unsent, exc)
+    else:
+        log.info("study %s: %d runs queued", study_id, len(run_ids) + 1)
 
 
 @router.post("", status_code=201, response_model=StudyCreated)
-def create_study(body: StudyCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
-                 notifier: NotifierDep) -> StudyCreated:
-    """Validate every cell, store the study and its runs in one transaction, then enqueue them."""
+def create_study(body: StudyCreate, request: Request, background: BackgroundTasks, session: SessionDep,
+                 celery: CeleryDep, settings: SettingsDep, notifier: NotifierDep) -> StudyCreated:
+    """Validate every cell, store the study and its runs in one transaction, then enqueue them.
+
+    The first task is sent before the answer, so a broker that is down is a 503 (every run failed, as a run's
+    submit does); the others are sent right after the answer, so 500 runs answer in well under a second.
+    """
     try:
         cells = studies.expand(body, settings.study_max_runs, settings.data_roots)
     except studies.StudyInvalid as exc:
         raise RequestValidationError(exc.errors) from exc
     study, created = studies.create_study(session, body, cells)
-    _enqueue_all(study, created, session, celery, settings, notifier)
+    ids = [run.id for run in created]
+    _, error = _send(ids[:1], celery, settings.queue)
+    if error is not None:
+        _fail_unsent(request.app.state.sessionmaker, notifier, ids, error)
+        raise HTTPException(status_code=503, detail=f"broker unavailable: study {study.id} is stored but its "
+                            f"{len(ids)} runs were not queued and are marked failed: {error}") from error
+    background.add_task(_send_rest, study.id, ids[1:], celery, settings.queue, request.app.state.sessionmaker,
+                        notifier)
     return StudyCreated(id=study.id, name=study.name, runs=[RunPublic.model_validate(r) for r in created],
                         cells=len(cells))
 

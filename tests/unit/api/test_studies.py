@@ -90,6 +90,14 @@ def test_invalid_cell_is_a_422_naming_the_cell_and_the_field_and_stores_nothing(
     assert _messages(settings) == 0
 
 
+def test_data_path_outside_the_allowed_roots_is_refused_per_cell(client) -> None:
+    base = {**BASE, "dataset": "image_folder", "data_path": "/etc"}
+    detail = _post(client, {"lr": [0.1, 0.2]}, base=base).json()["detail"]
+    assert [e["loc"] for e in detail] == [["body", "base", "data_path"]]
+    assert detail[0]["msg"].startswith("cell lr=0.1: data_path: ") and "ALLOWED_DATA_ROOTS" in detail[0]["msg"]
+    assert client.get("/api/runs").json()["total"] == 0
+
+
 @pytest.mark.parametrize(("axes", "says"), [
     ({"temprature": [0.1]}, "temprature is not a RunSpec field; did you mean temperature?"),
     ({"seed": [0, 1]}, "seeds vary through `seeds`"),
@@ -129,23 +137,29 @@ def test_five_hundred_runs_are_stored_and_enqueued(client, settings) -> None:
         assert session.scalar(queued) == 500
 
 
-def test_broker_failure_fails_the_unsent_runs_with_a_503(client, monkeypatch) -> None:
+@pytest.mark.parametrize("fails_at", [0, 2])
+def test_broker_failure_fails_the_unsent_runs(client, monkeypatch, fails_at: int) -> None:
+    """Down from the start: 503 and every run failed. Failing after the answer: the runs it did not take fail."""
     from backend.api.routes import studies as route
 
     sent: list[int] = []
 
     def flaky(celery, run_id: int, queue: str) -> None:
-        if len(sent) == 2:
+        if len(sent) == fails_at:
             raise OSError("connection refused")
         sent.append(run_id)
 
     monkeypatch.setattr(route, "send_run", flaky)
     response = _post(client, {"lr": [0.01, 0.02]})
-    assert response.status_code == 503 and "2 of its 4 runs were not queued" in response.json()["detail"]
+    if fails_at == 0:
+        assert response.status_code == 503 and "its 4 runs were not queued" in response.json()["detail"]
+    else:
+        assert response.status_code == 201, response.text
     runs = client.get("/api/runs").json()["items"]
+    assert len(runs) == 4 and len(sent) == fails_at
     assert sorted((r["id"], r["status"]) for r in runs) == sorted(
         [(i, "queued") for i in sent] + [(r["id"], "failed") for r in runs if r["id"] not in sent])
-    assert all("broker unavailable" in r["error"] for r in runs if r["status"] == "failed")
+    assert all("broker unavailable: connection refused" in r["error"] for r in runs if r["status"] == "failed")
 
 
 def test_cancel_stops_queued_and_flags_running_runs(client) -> None:
