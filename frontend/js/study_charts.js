@@ -10,6 +10,8 @@ import { axisValueText, formatMeanCi } from "./study_table.js";
 /** Axes read on a log scale: they are tried over orders of magnitude. */
 const LOG_AXES = new Set(["lr", "weight_decay", "temperature"]);
 
+const darkQuery = window.matchMedia("(prefers-color-scheme: dark)");
+
 const isNumeric = (values) => values.length > 0 && values.every((v) => typeof v === "number");
 const useLog = (field, values) => LOG_AXES.has(field) && isNumeric(values) && values.every((v) => v > 0);
 
@@ -18,6 +20,21 @@ function axisValues(field, axisOrder, cells) {
   const seen = [...axisOrder];
   for (const cell of cells) if (!seen.some((v) => v === cell.values[field])) seen.push(cell.values[field]);
   return seen.filter((v) => cells.some((cell) => cell.values[field] === v));
+}
+
+/** The metric's axis settings, one decimal finer for percentages: a study's cells often lie within a few points. */
+function metricAxis(metric) {
+  const axis = plotlyAxis(metric);
+  return axis.tickformat === ".0%" ? { ...axis, tickformat: ".1%" } : axis;
+}
+
+/** The y range that holds every cell's interval (Plotly's autorange takes in zero when traces are grouped). */
+function valueRange(cells) {
+  const ends = cells.flatMap((cell) => (cell.ci95 ? cell.ci95 : [cell.mean])).filter((v) => typeof v === "number");
+  if (!ends.length) return undefined;
+  const [lo, hi] = [Math.min(...ends), Math.max(...ends)];
+  const pad = (hi - lo) * 0.08 || Math.abs(hi) * 0.05 || 1;
+  return [lo - pad, hi + pad];
 }
 
 /** Colour scale of a metric: the better end is always the bright one. */
@@ -64,7 +81,7 @@ function heatmapTrace(axes, axisOrders, cells, metric) {
   return {
     type: "heatmap", x: xs.map((v) => axisValueText(fx, v)), y: ys.map((v) => axisValueText(fy, v)), z, text,
     texttemplate: "%{text}", hovertemplate: `${fx} %{x}<br>${fy} %{y}<br>%{text}<extra></extra>`, xgap: 2, ygap: 2,
-    ...colorscale(metric), colorbar: { tickformat: plotlyAxis(metric).tickformat, thickness: 12, outlinewidth: 0 },
+    ...colorscale(metric), colorbar: { tickformat: metricAxis(metric).tickformat, thickness: 12, outlinewidth: 0 },
   };
 }
 
@@ -89,11 +106,13 @@ function parcoordsTrace(axes, axisOrders, cells, metric) {
   const theme = axisTheme();
   const color = getComputedStyle(document.documentElement).getPropertyValue("--text").trim();
   const dims = axes.map((field) => axisDimension(field, axisOrders[field], scored));
-  dims.push({ label: metricTitle(metric), values: scored.map((cell) => cell.mean), tickformat: plotlyAxis(metric).tickformat });
+  dims.push({ label: metricTitle(metric), values: scored.map((cell) => cell.mean), tickformat: metricAxis(metric).tickformat });
   return {
     type: "parcoords", dimensions: dims,
     line: { color: scored.map((cell) => cell.mean), ...colorscale(metric), showscale: false },
-    labelfont: { color, size: 12 }, tickfont: { color: theme.color, size: 11 }, rangefont: { color: "rgba(0,0,0,0)" },
+    // parcoords outlines its labels in a contrasting colour by default ("auto" shadow): a halo on a dark page.
+    labelfont: { color, size: 12, shadow: "none" }, tickfont: { color: theme.color, size: 11, shadow: "none" },
+    rangefont: { color: "rgba(0,0,0,0)", shadow: "none" },
   };
 }
 
@@ -102,6 +121,10 @@ export class StudyCharts {
   constructor(container) {
     this.container = container;
     this.divs = new Map(); // chart id -> div
+    this.last = null; // the last render's arguments
+    // parcoords takes its font colours in the trace, which charts.js's theme relayout does not reach: redraw.
+    this.onTheme = () => this.last && this.render(this.last);
+    darkQuery.addEventListener("change", this.onTheme);
   }
 
   chartDiv(id, title, { wide = false, tall = false } = {}) {
@@ -131,15 +154,18 @@ export class StudyCharts {
    *   cells: the stats' cells (values, mean, ci95, n)
    */
   async render({ axes, axisOrders, cells, metric }) {
+    this.last = { axes, axisOrders, cells, metric };
     const draws = [];
     const ids = [];
-    const yaxis = { ...plotlyAxis(metric), title: { text: metricTitle(metric) } };
+    const yaxis = { ...metricAxis(metric), title: { text: metricTitle(metric) }, range: valueRange(cells) };
     for (const field of axes) {
       const id = `axis-${field}`;
       ids.push(id);
       const values = cells.map((cell) => cell.values[field]).filter((v) => v !== undefined);
+      const categorical = !isNumeric(values);
       const layout = chartLayout({ xTitle: field, yTitle: metricTitle(metric), showlegend: axes.length > 1, uirevision: `${field}:${metric}`,
-        xaxis: useLog(field, values) ? { type: "log" } : isNumeric(values) ? {} : { type: "category" }, yaxis });
+        xaxis: useLog(field, values) ? { type: "log" } : categorical ? { type: "category" } : {}, yaxis,
+        scattermode: categorical ? "group" : "overlay", scattergap: 0.6 }); // side by side, so the CI bars do not hide each other
       draws.push(this.draw(this.chartDiv(id, `${metricTitle(metric)} against ${field}`), axisTraces(field, axes, cells, metric), layout));
     }
     if (axes.length === 2) {
@@ -151,8 +177,10 @@ export class StudyCharts {
     }
     if (axes.length >= 1 && cells.some((cell) => typeof cell.mean === "number")) {
       ids.push("parcoords");
-      const layout = chartLayout({ showlegend: false, margin: { l: 70, r: 70, t: 48, b: 24 } });
-      draws.push(this.draw(this.chartDiv("parcoords", "Every axis and the metric (one line per cell)", { wide: true }),
+      // The first axis's tick labels sit left of it: leave them room. Wide when it would otherwise sit alone in its row.
+      const first = axes.length ? Math.max(...cells.map((cell) => axisValueText(axes[0], cell.values[axes[0]]).length)) : 0;
+      const layout = chartLayout({ showlegend: false, margin: { l: Math.min(240, 24 + 7 * first), r: 60, t: 48, b: 24 } });
+      draws.push(this.draw(this.chartDiv("parcoords", "Every axis and the metric (one line per cell)", { wide: ids.length % 2 === 1 }),
         [parcoordsTrace(axes, axisOrders, cells, metric)], layout));
     }
     this.prune(ids);
@@ -165,6 +193,7 @@ export class StudyCharts {
   }
 
   dispose() {
+    darkQuery.removeEventListener("change", this.onTheme);
     for (const div of this.divs.values()) disposeChart(div);
     this.divs.clear();
   }

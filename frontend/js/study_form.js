@@ -208,6 +208,7 @@ export class StudyMode {
     if (!form.element.noValidate && !form.element.reportValidity()) return;
     form.clearErrors();
     const { axes, errors } = this.axes();
+    if (!axes.length) errors.push({ loc: ["body"], msg: "A study varies at least one field: type its values, comma-separated, beside it (e.g. method: simclr, supervised)." });
     if (errors.length) {
       form.showErrors(new ApiError(422, errors));
       return;

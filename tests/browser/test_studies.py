@@ -1,0 +1,204 @@
+"""Studies in Chromium against the real service: a two-axis study on digits launched from the new-run form in
+study mode, its page filling live until every cell is done, its table equal to the stats endpoint, and its link
+reopening the same view (metric and baseline).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.helpers import VIEWPORT, save_screenshots
+
+pytestmark = pytest.mark.browser
+
+# Tiny settings: each run trains one epoch on 200 digits.
+SETTINGS = {"epochs": "1", "max_train_samples": "200", "probe_epochs": "5", "tsne_samples": "20", "batch_size": "64"}
+AXES = {"method": "simclr, supervised", "optimizer": "adam, sgd"}
+CELLS = 4
+SEEDS = 2
+
+CELL_PROGRESS = """() => [...document.querySelectorAll('[data-testid=cell-progress]')]
+  .map((td) => [Number(td.dataset.done), Number(td.dataset.total)])"""
+CHART_DRAWN = "(testid) => Boolean(document.querySelector(`[data-testid=${testid}]`)?.data?.length)"
+
+
+@pytest.fixture(scope="module")
+def http(service_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service_url, timeout=30) as client:
+        yield client
+
+
+def _fill_study_form(page: Page) -> None:
+    """Study mode on digits with the tiny settings, method × optimizer over two seeds."""
+    page.goto("/#/new")
+    page.get_by_test_id("mode-study").check()
+    expect(page).to_have_url(re.compile(r"#/new\?mode=study$"))
+    expect(page.get_by_role("heading", name="New study")).to_be_visible()
+    digits = page.request.get("/api/schema/catalog").json()["datasets"]["digits"]["label"]
+    page.get_by_test_id("field-dataset").select_option(label=digits)
+    page.locator("details.form-section").evaluate_all("sections => sections.forEach((s) => { s.open = true; })")
+    for field, value in SETTINGS.items():
+        page.get_by_test_id(f"field-{field}").fill(value)
+    for field, values in AXES.items():
+        page.get_by_test_id(f"axis-{field}").fill(values)
+    page.get_by_test_id("field-seeds").fill("0, 1")
+
+
+def _mean_shown(text: str) -> float:
+    """The mean of "97.3 ± 0.4 %" (or "97.3 %") as a fraction."""
+    match = re.match(r"(-?\d+(?:\.\d+)?)", text)
+    assert match and text.rstrip().endswith("%"), text
+    return float(match.group(1)) / 100
+
+
+def _assert_table_matches(page: Page, stats: dict) -> None:
+    """Every row of the results table says what the stats endpoint says, to the shown precision."""
+    table = page.get_by_test_id("study-table")
+    expect(table.locator("tbody tr")).to_have_count(len(stats["cells"]))
+    comparisons = {c["key"]: c for c in stats["comparisons"]}
+    for cell in stats["cells"]:
+        row = table.locator(f"tr[data-cell-key='{cell['key']}']")
+        mean_text = row.locator("td[data-col=mean] .mean-text").inner_text()
+        assert abs(_mean_shown(mean_text) - cell["mean"]) <= 0.0005 + 1e-12, (mean_text, cell)
+        if cell["ci95"]:
+            half = (cell["ci95"][1] - cell["ci95"][0]) / 2
+            shown_half = float(re.search(r"± (\d+(?:\.\d+)?) %", mean_text).group(1)) / 100  # type: ignore[union-attr]
+            assert abs(shown_half - half) <= 0.0005 + 1e-12, (mean_text, cell)
+        expect(row.locator("td[data-col=n]")).to_have_text(str(cell["n"]))
+        verdict = row.locator("td[data-col=verdict]")
+        if cell["key"] == stats["baseline"]:
+            expect(verdict).to_have_text("baseline")
+            continue
+        comparison = comparisons[cell["key"]]
+        expect(verdict).to_have_text(comparison["verdict"])
+        p_holm = comparison["p_holm"]
+        if p_holm is not None:
+            shown = row.locator("td[data-col=p_holm]").inner_text()
+            close = shown == "< 0.001" if p_holm < 0.001 else abs(float(shown) - p_holm) <= 0.0005 + 1e-12
+            assert close, (shown, p_holm)
+        if comparison["prob_better"] is not None:  # a whole percentage (JavaScript rounds halves up)
+            shown = row.locator("td[data-col=prob_better]").inner_text()
+            assert shown.endswith(" %") and abs(int(shown[:-2]) - comparison["prob_better"] * 100) <= 0.5, shown
+    # The best cell is the best mean, in the metric's direction.
+    scored = [c for c in stats["cells"] if c["mean"] is not None]
+    pick = min if stats["direction"] == "lower" else max
+    best = pick(scored, key=lambda c: c["mean"])
+    expect(table.locator("tr.best")).to_have_count(1)
+    expect(table.locator("tr.best")).to_have_attribute("data-cell-key", best["key"])
+
+
+def _screenshots(page: Page, name: str) -> None:
+    for width, height in ((1366, 768), (1920, 1080)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(300)  # charts are responsive: let them relayout
+        save_screenshots(page, f"{name}-{width}")
+    page.set_viewport_size(VIEWPORT)
+
+
+def test_study_from_the_form_fills_live_and_its_link_reopens_the_view(page: Page, browser: Browser, service_url: str,
+                                                                     http: httpx.Client) -> None:
+    studies_before = http.get("/api/studies").json()["total"]
+    _fill_study_form(page)
+    grid = page.get_by_test_id("grid-size")
+    expect(grid).to_have_text(f"{CELLS} cells × {SEEDS} seeds = {CELLS * SEEDS} runs")
+    # Temperature does not apply to supervised: varying it splits only the SimCLR cells (2 × 2 + 1 × 2).
+    page.get_by_test_id("axis-temperature").fill("0.1, 0.5")
+    expect(grid).to_have_text(f"6 cells × {SEEDS} seeds = 12 runs")
+    page.get_by_test_id("axis-temperature").fill("")
+    expect(page.get_by_test_id("submit-run")).to_have_text(f"Start study ({CELLS * SEEDS} runs)")
+
+    # A value that does not parse is named at its field, and nothing is sent.
+    page.get_by_test_id("axis-lr").fill("0.001, fast")
+    page.get_by_test_id("submit-run").click()
+    expect(page.get_by_test_id("error-lr")).to_contain_text("“fast” is not a number")
+    assert http.get("/api/studies").json()["total"] == studies_before
+    page.get_by_test_id("axis-lr").fill("")
+    # The server's 422 for an invalid value lands at the field it names, with the cell.
+    page.get_by_test_id("axis-epochs").fill("1, 0")
+    page.get_by_test_id("submit-run").click()
+    expect(page.get_by_test_id("error-epochs")).to_contain_text("cell")
+    expect(page.get_by_test_id("form-errors")).to_be_visible()
+    assert http.get("/api/studies").json()["total"] == studies_before
+    page.get_by_test_id("axis-epochs").fill("")
+
+    page.get_by_test_id("study-name").fill("optimisers on digits")
+    _screenshots(page, "study-form")
+    page.get_by_test_id("submit-run").click()
+    expect(page).to_have_url(re.compile(r"#/studies/\d+$"))
+    study_id = int(re.search(r"#/studies/(\d+)", page.url).group(1))  # type: ignore[union-attr]
+    study = http.get(f"/api/studies/{study_id}").json()
+    assert study["axes"] == {"method": ["simclr", "supervised"], "optimizer": ["adam", "sgd"]}
+    assert study["seeds"] == [0, 1] and len(study["run_ids"]) == CELLS * SEEDS
+
+    # The page fills live: no reload (the marker survives), progress grows until every cell is done.
+    expect(page.get_by_test_id("study-table").locator("tbody tr")).to_have_count(CELLS)
+    page.evaluate("window.__sameDocument = true")
+    first = page.evaluate(CELL_PROGRESS)
+    assert sum(done for done, _ in first) < CELLS * SEEDS, first  # 8 real runs cannot be done at first paint
+    assert [total for _, total in first] == [SEEDS] * CELLS
+    page.wait_for_function(f"() => ({CELL_PROGRESS})().every(([done, total]) => done === total)", timeout=900_000)
+    assert page.evaluate("window.__sameDocument") is True
+    total = CELLS * SEEDS
+    expect(page.get_by_test_id("study-progress-text")).to_contain_text(f"{total} of {total} runs finished")
+    runs = http.get("/api/runs", params={"study_id": study_id, "limit": 50}).json()["items"]
+    assert sorted(run["status"] for run in runs) == ["succeeded"] * CELLS * SEEDS, runs
+
+    # The table equals the stats endpoint (the default metric and baseline: the supervised cell).
+    page.wait_for_function(f"() => [...document.querySelectorAll('[data-testid=study-table] td[data-col=n]')]"
+                           f".map((td) => td.textContent).join() === '{','.join([str(SEEDS)] * CELLS)}'")
+    stats = http.get(f"/api/studies/{study_id}/stats", params={"metric": "linear_acc"}).json()
+    assert stats["baseline"].startswith("method=supervised")
+    _assert_table_matches(page, stats)
+    for chart in ("axis-method", "axis-optimizer", "heatmap", "parcoords"):
+        page.wait_for_function(CHART_DRAWN, arg=f"study-chart-{chart}")
+    curves = page.get_by_test_id("study-curves").locator("[data-testid=compare-chart-loss]")
+    page.wait_for_function("() => document.querySelector('[data-testid=study-curves] .chart[data-metric=loss]')?.data")
+    fills = curves.evaluate("(div) => div.data.map((t) => t.fill || '')")
+    assert fills.count("tonexty") == CELLS  # one mean ± std band per cell
+    heat = page.evaluate("() => document.querySelector('[data-testid=study-chart-heatmap]').data[0].z")
+    assert sorted(v for row in heat for v in row if v is not None) == sorted(c["mean"] for c in stats["cells"])
+    page.mouse.move(0, 0)
+    _screenshots(page, "study")
+
+    # Another metric and baseline: the URL holds them, and the link reopens the same view.
+    page.get_by_test_id("study-metric").select_option("knn_acc")
+    expect(page).to_have_url(re.compile(r"metric=knn_acc"))
+    other_key = next(c["key"] for c in stats["cells"] if c["key"] != stats["baseline"])
+    page.get_by_test_id("study-baseline").select_option(other_key)
+    expect(page).to_have_url(re.compile(r"baseline="))
+    new_baseline = page.get_by_test_id("study-table").locator(f"tr[data-cell-key='{other_key}'] td[data-col=verdict]")
+    expect(new_baseline).to_have_text("baseline")
+    link = page.url
+    context = browser.new_context(base_url=service_url, viewport=VIEWPORT)
+    other = context.new_page()
+    other.goto(link)
+    other.wait_for_selector("main[data-painted]")
+    expect(other.get_by_test_id("study-metric")).to_have_value("knn_acc")
+    expect(other.get_by_test_id("study-baseline")).to_have_value(other_key)
+    knn = http.get(f"/api/studies/{study_id}/stats", params={"metric": "knn_acc", "baseline": other_key}).json()
+    assert knn["baseline"] == other_key
+    _assert_table_matches(other, knn)
+    y_title = "() => document.querySelector('[data-testid=study-chart-axis-method]').layout.yaxis.title.text"
+    assert other.evaluate(y_title).startswith(http.get("/api/schema/catalog").json()["metrics"]["knn_acc"]["label"])
+    context.close()
+
+    # A click on a cell's row opens the compare view of its runs.
+    cell = next(c for c in study["cells"] if c["key"] == other_key)
+    page.get_by_test_id("study-table").locator(f"tr[data-cell-key='{other_key}'] td[data-col=n]").click()
+    expect(page).to_have_url(re.compile(rf"#/compare\?runs={','.join(map(str, cell['runs']))}$"))
+    page.wait_for_selector("main[data-painted]")
+
+    # The studies list links to it.
+    page.get_by_role("link", name="Studies", exact=True).click()
+    link_to_study = page.get_by_test_id("studies-table").locator(f"tr[data-study-id='{study_id}']").get_by_test_id(
+        "study-link")
+    expect(link_to_study).to_have_text("optimisers on digits")
+    _screenshots(page, "studies")
+    link_to_study.click()
+    expect(page).to_have_url(re.compile(rf"#/studies/{study_id}$"))
+    page.wait_for_selector("main[data-painted]")
