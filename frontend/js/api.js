@@ -82,7 +82,19 @@ function queryString(params) {
   return search.toString();
 }
 
-let schemaPromise = null;
+const schemaCache = { promise: null };
+const catalogCache = { promise: null };
+
+/** GET once per page load and keep the promise (a failed request is forgotten, so the next call retries). */
+function once(path, cache) {
+  if (!cache.promise) {
+    cache.promise = get(path).catch((err) => {
+      cache.promise = null;
+      throw err;
+    });
+  }
+  return cache.promise;
+}
 
 /** Endpoints of the REST API, one function each. */
 export const api = {
@@ -106,16 +118,7 @@ export const api = {
   eventsUrl: (id, after = 0) => `/api/runs/${id}/events?after=${after}`,
 
   /** The RunSpec JSON Schema; fetched once per page load (it only changes with a deploy). */
-  runSpecSchema() {
-    if (!schemaPromise) {
-      schemaPromise = get("/api/schema/run-spec").catch((err) => {
-        schemaPromise = null;
-        throw err;
-      });
-    }
-    return schemaPromise;
-  },
+  runSpecSchema: () => once("/api/schema/run-spec", schemaCache),
+  /** The catalogue of methods, datasets, metrics, statuses and artifacts; read it through catalog.js. */
+  catalog: () => once("/api/schema/catalog", catalogCache),
 };
-
-/** Run states after which nothing changes any more. */
-export const FINAL_STATES = new Set(["succeeded", "failed", "canceled"]);

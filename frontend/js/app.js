@@ -7,6 +7,8 @@ import * as newRunView from "./views/new_run.js";
 import * as runView from "./views/run.js";
 import * as compareView from "./views/compare.js";
 import { h } from "./dom.js";
+import { api } from "./api.js";
+import { loadCatalog } from "./catalog.js";
 
 /** [pattern, view, nav key]; the pattern's groups become `params`. */
 const ROUTES = [
@@ -75,5 +77,21 @@ document.querySelector("[data-skip]").addEventListener("click", (event) => {
   main.focus();
 });
 
-window.addEventListener("hashchange", route);
-route();
+/** Load the catalogue (views read labels and formats from it), then route; a failure says so and offers a retry. */
+async function start() {
+  api.runSpecSchema().catch(() => {}); // fetched alongside; the views that need it report its errors
+  try {
+    await loadCatalog();
+  } catch (err) {
+    main.replaceChildren(
+      h("section", { class: "empty-state", "data-testid": "catalog-error" },
+        h("h1", {}, "Could not load the dashboard"),
+        h("p", {}, `The catalogue of metrics and methods did not load: ${err.message}. `,
+          h("button", { type: "button", class: "link", onClick: () => start() }, "Try again"))));
+    return;
+  }
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+start();

@@ -10,22 +10,19 @@
 import { h } from "./dom.js";
 import { chartLayout, drawChart, disposeChart, plotlyReady, CHART_CONFIG } from "./charts.js";
 import { ema, meanStd } from "./compare_data.js";
+import { metricLabel, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
 
-/** Metrics in this order first; any other metric follows by name. */
-const ORDER = ["loss", "lr", "knn_acc", "train_acc", "linear_acc", "linear_acc_head"];
-const LABELS = { loss: "Loss", lr: "Learning rate", knn_acc: "k-NN accuracy", train_acc: "Train accuracy", linear_acc: "Linear probe accuracy", linear_acc_head: "Linear probe (with head)" };
 const X_TITLES = { step: "step", epoch: "epoch", time: "seconds since start" };
 
-export const metricLabel = (name) => LABELS[name] || name.replace(/_/g, " ");
-const isAccuracy = (name) => /acc/.test(name);
-
-/** Metric names worth a chart (some run has two points or more), in display order. */
+/** Metric names worth a chart (some run has two points or more): catalogued ones in the catalogue's order,
+ * then any other by name. */
 export function chartMetrics(seriesByRun) {
   const names = new Set();
   for (const series of seriesByRun.values()) {
     for (const [name, s] of Object.entries(series)) if (s.x.length > 1) names.add(name);
   }
-  const rank = (name) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length);
+  const order = metricNames();
+  const rank = (name) => (order.includes(name) ? order.indexOf(name) : order.length);
   return [...names].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
@@ -37,7 +34,7 @@ function withAlpha(hex, alpha) {
 function runTraces(entity, s, smoothing, type, metric) {
   const run = entity.runs[0];
   const markers = s.x.length <= 40 ? "lines+markers" : "lines";
-  const hover = `${entity.label}<br>%{x}: %{y:${isAccuracy(metric) ? ".2%" : ".4g"}}<extra></extra>`;
+  const hover = `${entity.label}<br>%{x}: %{y:${plotlyFormat(metric)}}<extra></extra>`;
   const raw = { type, mode: markers, x: s.x, y: s.y, name: entity.label, meta: run.id,
     line: { color: entity.color, width: smoothing > 0 ? 1 : 1.6 }, marker: { color: entity.color, size: 5 },
     opacity: smoothing > 0 ? 0.25 : 1, hovertemplate: smoothing > 0 ? null : hover, hoverinfo: smoothing > 0 ? "skip" : undefined };
@@ -50,7 +47,7 @@ function groupTraces(entity, seriesByRun, metric, smoothing, type) {
   const members = entity.runs.map((run) => (seriesByRun.get(run.id) || {})[metric]).filter(Boolean)
     .map((s) => ({ x: s.x, y: ema(s.y, smoothing) }));
   const band = meanStd(members);
-  const fmt = isAccuracy(metric) ? ".2%" : ".4g";
+  const fmt = plotlyFormat(metric);
   return [
     { type: "scatter", mode: "lines", x: band.x, y: band.upper, line: { width: 0, color: entity.color }, hoverinfo: "skip", showlegend: false },
     { type: "scatter", mode: "lines", x: band.x, y: band.lower, line: { width: 0, color: entity.color }, fill: "tonexty",
@@ -96,8 +93,8 @@ export class CompareCharts {
         }
       }
       const layout = chartLayout({
-        xTitle: X_TITLES[xAxis], yTitle: metricLabel(metric), showlegend: false, hovermode: "closest",
-        uirevision: xAxis, yaxis: isAccuracy(metric) ? { tickformat: ".0%" } : metric === "lr" ? { exponentformat: "e" } : {},
+        xTitle: X_TITLES[xAxis], yTitle: metricTitle(metric), showlegend: false, hovermode: "closest",
+        uirevision: xAxis, yaxis: plotlyAxis(metric),
         margin: { l: 60, r: 12, t: 12, b: 44 },
       });
       if (div.data && plotlyReady()) return window.Plotly.react(div, traces, layout, CHART_CONFIG);

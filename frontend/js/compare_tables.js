@@ -1,22 +1,10 @@
 // The compare view's tables and t-SNE grid: the spec fields that differ, final metrics with the best marked.
 
 import { h } from "./dom.js";
-import { formatDuration, formatNumber, formatPercent, formatValue, DASH } from "./format.js";
+import { formatValue, DASH } from "./format.js";
 import { bestIndex, differingKeys, summarize } from "./compare_data.js";
-import { runSeconds } from "./runs_table.js";
 import { drawTsne } from "./run_panels.js";
-
-/** [key, label, format, lowerIsBetter, read(run, lastLoss)]: the final-metrics columns. */
-const FINAL_COLUMNS = [
-  ["linear_acc", "Linear probe", formatPercent, false],
-  ["linear_acc_head", "Linear (head)", formatPercent, false],
-  ["knn_acc", "k-NN", formatPercent, false],
-  ["random_linear_acc", "Linear, random init", formatPercent, false],
-  ["random_knn_acc", "k-NN, random init", formatPercent, false],
-  ["silhouette", "Silhouette", (v) => formatNumber(v, 3), false],
-  ["final_loss", "Last loss", (v) => formatNumber(v, 4), true],
-  ["duration", "Duration", formatDuration, true],
-];
+import { isBaseline, metricDirection, metricFormatter, metricInfo, metricLabel, summaryMetrics, unitText } from "./catalog.js";
 
 /** A colour dot and the run's name, linking to its page. */
 export function runLabel(run, color) {
@@ -37,27 +25,39 @@ export function specDiffTable(runs, colorOf, all) {
       specs.map((spec) => h("td", {}, formatValue(spec[key]))))))));
 }
 
-function finalValue(run, key, lastLoss) {
-  if (key === "duration") return runSeconds(run);
-  if (key === "final_loss") return lastLoss.get(run.id) ?? null;
+/** A number of the run's summary, or null. */
+function summaryValue(run, key) {
   const value = (run.summary || {})[key];
   return typeof value === "number" ? value : null;
 }
 
+/** What a column header's tooltip says: the catalogue's description, unit and which way is better. */
+function columnHint(key) {
+  const info = metricInfo(key) || {};
+  const unit = unitText(key);
+  const better = info.direction ? `${info.direction} is better` : "";
+  return [info.description, unit && `in ${unit}`, better].filter(Boolean).join("; ");
+}
+
 /**
- * Runs as rows (seed groups add a mean ± std row), final figures as columns; the best of each column
- * is highlighted. Columns no run has are left out.
+ * Runs as rows (seed groups add a mean ± std row), the catalogue's summary metrics as columns, labelled,
+ * formatted and judged as the catalogue says; the best of each column is highlighted. Columns no run has
+ * are left out.
  */
-export function finalMetricsTable(runs, colorOf, lastLoss) {
-  const columns = FINAL_COLUMNS.filter(([key]) => runs.some((run) => finalValue(run, key, lastLoss) !== null));
-  const values = columns.map(([key]) => runs.map((run) => finalValue(run, key, lastLoss)));
-  // Baselines are context, not results: no "best" among them.
-  const best = columns.map(([key, , , lower], c) => (key.startsWith("random_") ? -1 : bestIndex(values[c], lower)));
+export function finalMetricsTable(runs, colorOf) {
+  const columns = summaryMetrics().filter((key) => runs.some((run) => summaryValue(run, key) !== null));
+  const values = columns.map((key) => runs.map((run) => summaryValue(run, key)));
+  const formats = columns.map((key) => metricFormatter(key));
+  // Baselines are context, not results, and a metric with no better direction has no best.
+  const best = columns.map((key, c) => {
+    const direction = metricDirection(key);
+    return isBaseline(key) || !direction ? -1 : bestIndex(values[c], direction === "lower");
+  });
   const rows = runs.map((run, r) => h("tr", { "data-run-id": run.id },
     h("th", { scope: "row" }, runLabel(run, colorOf(run.id)), run.group_id ? h("span", { class: "muted" }, ` · seed ${run.spec.seed}`) : ""),
-    columns.map(([key, , format], c) => {
+    columns.map((key, c) => {
       const isBest = best[c] === r && runs.length > 1;
-      return h("td", { class: `num${isBest ? " best" : ""}`, "data-col": key, title: isBest ? "best" : null }, format(values[c][r]));
+      return h("td", { class: `num${isBest ? " best" : ""}`, "data-col": key, title: isBest ? "best" : null }, formats[c](values[c][r]));
     })));
   const groups = new Map();
   for (const run of runs) if (run.group_id) groups.set(run.group_id, [...(groups.get(run.group_id) || []), run]);
@@ -65,13 +65,14 @@ export function finalMetricsTable(runs, colorOf, lastLoss) {
     if (members.length < 2) continue;
     rows.push(h("tr", { class: "group-row", "data-group-id": groupId },
       h("th", { scope: "row" }, `${members[0].name || "group"}: mean ± std of ${members.length} seeds`),
-      columns.map(([key, , format]) => {
-        const stats = summarize(members.map((run) => finalValue(run, key, lastLoss)));
-        return h("td", { class: "num" }, stats ? `${format(stats.mean)} ± ${format(stats.std).replace(" %", "")}` : DASH);
+      columns.map((key, c) => {
+        const stats = summarize(members.map((run) => summaryValue(run, key)));
+        return h("td", { class: "num" }, stats ? `${formats[c](stats.mean)} ± ${formats[c](stats.std).replace(" %", "")}` : DASH);
       })));
   }
   return h("div", { class: "table-scroll" }, h("table", { class: "table compare-table", "data-testid": "final-metrics" },
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "run"), columns.map(([key, label]) => h("th", { scope: "col", class: "num", "data-col": key }, label)))),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "run"),
+      columns.map((key) => h("th", { scope: "col", class: "num", "data-col": key, title: columnHint(key) || null }, metricLabel(key))))),
     h("tbody", {}, rows)));
 }
 

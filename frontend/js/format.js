@@ -18,6 +18,19 @@ export function formatNumber(value, digits = 4) {
   return Number(value.toPrecision(digits)).toString();
 }
 
+/** A small or large number in short scientific notation: 0.001 -> "1e-3", 0.00099 -> "9.9e-4". */
+export function formatScientific(value) {
+  if (!isNumber(value)) return DASH;
+  if (value === 0) return "0";
+  const [mantissa, exponent] = value.toExponential(1).split("e");
+  return `${mantissa.replace(/\.0$/, "")}e${Number(exponent)}`;
+}
+
+/** A count, rounded, with the locale's thousands separators: 12345.2 -> "12,345". */
+export function formatInteger(value) {
+  return isNumber(value) ? Math.round(value).toLocaleString() : DASH;
+}
+
 /** A byte count: 1536 -> "1.5 KiB". */
 export function formatBytes(size) {
   if (!isNumber(size)) return DASH;

@@ -6,43 +6,42 @@
 // (bench.stream_latency, Chromium), while SVG draws a few thousand points in milliseconds.
 
 import { axisTheme, chartLayout, drawChart, disposeChart, fastScatterType, plotlyReady, COLORWAY } from "./charts.js";
+import { isBaseline, isDense, metricInfo, metricLabel, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
 
 const FLUSH_MS = 200;
 const SVG_POINTS = 20000; // per trace of the loss chart; past this, WebGL (where the browser has it)
 
-/** Metric name -> [chart key, trace index, x field]. */
-const ROUTES = {
-  loss: ["loss", 0, "step"],
-  lr: ["loss", 1, "step"],
-  knn_acc: ["acc", 0, "epoch"],
-  train_acc: ["acc", 1, "epoch"],
-  linear_acc: ["acc", 2, "epoch"],
-  linear_acc_head: ["acc", 3, "epoch"],
-};
-
 const WAITING = [{ text: "Waiting for the first points…", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { size: 13 } }];
+const SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "star", "cross", "pentagon"];
 
-function lossTraces(type) {
-  return [
-    { name: "loss", type, mode: "lines", x: [], y: [], line: { color: COLORWAY[0], width: 1.6 },
-      hovertemplate: "step %{x}<br>loss %{y:.4f}<extra></extra>" },
-    { name: "learning rate", type, mode: "lines", x: [], y: [], yaxis: "y2", line: { color: COLORWAY[1], width: 1.2, dash: "dot" },
-      hovertemplate: "step %{x}<br>lr %{y:.3g}<extra></extra>" },
-  ];
+/** What each chart draws, from the catalogue: the loss chart every dense (per-step) metric, the first one's
+ * unit on the left axis and any other unit on the right; the accuracy chart every per-evaluation metric shown
+ * as a percentage, except the random-init baselines (the summary shows those). */
+function chartPlan() {
+  const dense = metricNames().filter(isDense);
+  const leftUnit = dense.length ? metricInfo(dense[0]).unit : null;
+  const accuracies = metricNames().filter((name) => !isDense(name) && metricInfo(name).format === "percent" && !isBaseline(name));
+  return {
+    loss: dense.map((name) => ({ name, right: metricInfo(name).unit !== leftUnit })),
+    acc: accuracies.map((name) => ({ name, right: false })),
+  };
 }
 
-function accTraces() {
-  const percent = (label) => `${label} %{y:.1%}<br>epoch %{x}<extra></extra>`;
-  return [
-    { name: "k-NN acc", type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: COLORWAY[0] },
-      marker: { size: 5 }, hovertemplate: percent("k-NN") },
-    { name: "train acc", type: "scatter", mode: "lines+markers", x: [], y: [], line: { color: COLORWAY[1], dash: "dash" },
-      marker: { size: 5 }, hovertemplate: percent("train") },
-    { name: "linear probe", type: "scatter", mode: "markers", x: [], y: [], marker: { color: COLORWAY[3], size: 13, symbol: "diamond" },
-      hovertemplate: percent("linear probe") },
-    { name: "linear probe (head)", type: "scatter", mode: "markers", x: [], y: [], marker: { color: COLORWAY[6], size: 11, symbol: "square" },
-      hovertemplate: percent("linear probe with head") },
-  ];
+function lossTraces(plan, type) {
+  return plan.map(({ name, right }, i) => ({
+    name: metricLabel(name), type, mode: "lines", x: [], y: [], yaxis: right ? "y2" : undefined,
+    line: { color: COLORWAY[i % COLORWAY.length], width: right ? 1.2 : 1.6, dash: right ? "dot" : undefined },
+    hovertemplate: `step %{x}<br>${metricLabel(name)} %{y:${plotlyFormat(name)}}<extra></extra>`,
+  }));
+}
+
+function accTraces(plan) {
+  return plan.map(({ name }, i) => ({
+    name: metricLabel(name), type: "scatter", mode: "lines+markers", x: [], y: [],
+    line: { color: COLORWAY[i % COLORWAY.length] },
+    marker: { size: 8, symbol: SYMBOLS[i % SYMBOLS.length] },
+    hovertemplate: `${metricLabel(name)} %{y:${plotlyFormat(name)}}<br>epoch %{x}<extra></extra>`,
+  }));
 }
 
 /** Both metric charts of one run. */
@@ -57,29 +56,37 @@ export class MetricCharts {
     this.timer = null;
     this.lossPoints = 0; // the longest loss-chart trace so far
     this.lossType = "scatter";
+    this.plan = chartPlan();
+    this.routes = new Map(); // metric name -> [chart key, trace index, x field]
+    this.plan.loss.forEach(({ name }, i) => this.routes.set(name, ["loss", i, "step"]));
+    this.plan.acc.forEach(({ name }, i) => this.routes.set(name, ["acc", i, "epoch"]));
   }
 
   /** Draw both charts with the history points; later points go through `add`. */
   async init(points) {
-    const traces = { loss: lossTraces("scatter"), acc: accTraces() };
+    const traces = { loss: lossTraces(this.plan.loss, "scatter"), acc: accTraces(this.plan.acc) };
     for (const point of points) {
-      const route = ROUTES[point.name];
+      const route = this.routes.get(point.name);
       if (!route) continue;
       const trace = traces[route[0]][route[1]];
       trace.x.push(point[route[2]]);
       trace.y.push(point.value);
     }
-    this.lossPoints = Math.max(...traces.loss.map((t) => t.x.length));
+    this.lossPoints = Math.max(0, ...traces.loss.map((t) => t.x.length));
     if (this.lossPoints > SVG_POINTS) {
       this.lossType = fastScatterType();
       for (const trace of traces.loss) trace.type = this.lossType;
     }
     this.empty.loss = traces.loss.every((t) => t.x.length === 0);
     this.empty.acc = traces.acc.every((t) => t.x.length === 0);
+    const left = this.plan.loss.find((m) => !m.right);
+    const right = this.plan.loss.find((m) => m.right);
     await Promise.all([
       drawChart(this.divs.loss, traces.loss, chartLayout({
-        xTitle: "step", yTitle: "loss",
-        yaxis2: { ...axisTheme(), title: { text: "learning rate" }, overlaying: "y", side: "right", showgrid: false, exponentformat: "e", automargin: true },
+        xTitle: "step", yTitle: left ? metricTitle(left.name) : "",
+        yaxis: left ? plotlyAxis(left.name) : {},
+        yaxis2: { ...axisTheme(), title: { text: right ? metricTitle(right.name) : "" }, overlaying: "y", side: "right",
+          showgrid: false, automargin: true, ...(right ? plotlyAxis(right.name) : {}) },
         annotations: this.empty.loss ? WAITING : [],
       })),
       drawChart(this.divs.acc, traces.acc, chartLayout({
@@ -95,7 +102,7 @@ export class MetricCharts {
 
   /** Queue one metric point; drawn at the next flush. */
   add(point) {
-    const route = ROUTES[point.name];
+    const route = this.routes.get(point.name);
     if (!route) return;
     const [chart, index, xKey] = route;
     const queue = this.pending[chart];
@@ -121,7 +128,7 @@ export class MetricCharts {
       queue.clear();
       if (chart === "loss" && this.lossType === "scatter" && this.lossPoints > SVG_POINTS && fastScatterType() !== "scatter") {
         this.lossType = fastScatterType();
-        window.Plotly.restyle(div, { type: this.lossType }, [0, 1]); // once, for the rest of the run
+        window.Plotly.restyle(div, { type: this.lossType }, this.plan.loss.map((_, i) => i)); // once, for the rest of the run
       }
       if (this.empty[chart]) {
         this.empty[chart] = false;

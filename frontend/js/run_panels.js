@@ -2,34 +2,32 @@
 
 import { h, setText } from "./dom.js";
 import { chartLayout, drawChart, fastScatterType } from "./charts.js";
-import { formatPercent, formatNumber, formatDuration, formatBytes, formatTime, formatValue } from "./format.js";
+import { formatBytes, formatTime, formatValue } from "./format.js";
+import { baselines, formatMetric, isBaseline, metricInfo, metricLabel, summaryMetrics } from "./catalog.js";
 import { appliesToSpec } from "./schema_form.js";
 
-const SUMMARY_CARDS = [
-  ["linear_acc", "Linear probe", "final-linear-acc", formatPercent],
-  ["linear_acc_head", "Linear probe (with head)", "final-linear-acc-head", formatPercent],
-  ["knn_acc", "k-NN accuracy", "final-knn-acc", formatPercent],
-  ["silhouette", "Silhouette", "final-silhouette", (v) => formatNumber(v, 3)],
-  ["final_loss", "Last loss", "final-loss", (v) => formatNumber(v, 4)],
-  ["train_seconds", "Training time", "train-seconds", formatDuration],
-];
-
-/** Summary key of the randomly initialised encoder's figure shown under a trained one. */
-const BASELINES = { linear_acc: "random_linear_acc", knn_acc: "random_knn_acc" };
-
-/** The summary box: one card per final figure, "—" until known; accuracies with the random-init baseline. */
+/** The summary box: one card per summary metric of the catalogue, labelled and formatted as it says, "—" until
+ * known; a trained metric's card shows its random-init baseline beneath, and the baselines get no card of their own.
+ * Metrics with a baseline come first, in the baselines' order (the first is the headline card), then the rest in the catalogue's order. */
 export class SummaryPanel {
   constructor() {
     this.values = {};
     this.cards = new Map();
     this.baselines = new Map();
+    const pairs = baselines();
+    const own = summaryMetrics().filter((key) => !isBaseline(key));
+    this.keys = [...Object.keys(pairs).filter((key) => own.includes(key)), ...own.filter((key) => !(key in pairs))];
+    const headline = this.keys.find((key) => key in pairs);
     this.element = h("section", { class: "summary", "aria-label": "Summary", "data-testid": "summary" },
-      SUMMARY_CARDS.map(([key, label, testid]) => {
+      this.keys.map((key) => {
+        const testid = `final-${key.replace(/_/g, "-")}`;
         const value = h("span", { class: "card-value", "data-testid": testid }, "—");
         this.cards.set(key, value);
-        const baseline = key in BASELINES ? h("span", { class: "card-baseline muted", "data-testid": `${testid}-random`, hidden: true }) : null;
+        const baseline = key in pairs ? h("span", { class: "card-baseline muted", "data-testid": `${testid}-random`, hidden: true }) : null;
         if (baseline) this.baselines.set(key, baseline);
-        return h("div", { class: `card card-${key}` }, h("span", { class: "card-label" }, label), value, baseline);
+        return h("div", { class: `card card-${key}${key === headline ? " card-headline" : ""}`, "data-metric": key,
+          title: (metricInfo(key) || {}).description || null },
+        h("span", { class: "card-label" }, metricLabel(key)), value, baseline);
       }));
   }
 
@@ -38,18 +36,19 @@ export class SummaryPanel {
     for (const [key, value] of Object.entries(figures || {})) {
       if (typeof value === "number" && Number.isFinite(value)) this.values[key] = value;
     }
-    for (const [key, , , format] of SUMMARY_CARDS) {
+    for (const key of this.keys) {
       const el = this.cards.get(key);
       const value = this.values[key];
-      setText(el, format(value));
+      setText(el, formatMetric(key, value));
       if (value === undefined) el.removeAttribute("data-value");
       else el.dataset.value = String(value);
       el.closest(".card").classList.toggle("known", value !== undefined);
     }
+    const pairs = baselines();
     for (const [key, el] of this.baselines) {
-      const random = this.values[BASELINES[key]];
+      const random = this.values[pairs[key]];
       el.hidden = random === undefined;
-      setText(el, random === undefined ? "" : `random init: ${formatPercent(random)}`);
+      setText(el, random === undefined ? "" : `random init: ${formatMetric(pairs[key], random)}`);
     }
   }
 }

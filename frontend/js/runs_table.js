@@ -1,17 +1,22 @@
 // The runs table's rows: created once per run id and updated in place on every poll.
 
 import { h, setText, statusBadge, updateStatusBadge, progressBar, updateProgressBar } from "./dom.js";
-import { formatShortDateTime, formatDuration, formatPercent, secondsBetween, DASH } from "./format.js";
-import { FINAL_STATES } from "./api.js";
+import { formatShortDateTime, formatDuration, secondsBetween, DASH } from "./format.js";
+import { baselines, choiceLabel, formatMetric, isFinalStatus, metricLabel } from "./catalog.js";
+
+/** The metrics the table shows: the headline figures, i.e. those the catalogue pairs with a random-init baseline. */
+export const tableMetrics = () => Object.keys(baselines());
 
 /** [key, label, sortable, numeric]: the table's columns in order (`select` is the checkbox). */
-export const COLUMNS = [
-  ["select", "", false, false], ["id", "ID", true, true], ["name", "Name", true, false],
-  ["method", "Method", true, false], ["dataset", "Dataset", true, false], ["encoder", "Encoder", true, false],
-  ["status", "Status", true, false], ["progress", "Progress", true, false],
-  ["linear_acc", "Linear acc", true, true], ["knn_acc", "k-NN acc", true, true],
-  ["duration", "Duration", true, true], ["created", "Created", true, false], ["actions", "", false, false],
-];
+export function tableColumns() {
+  return [
+    ["select", "", false, false], ["id", "ID", true, true], ["name", "Name", true, false],
+    ["method", "Method", true, false], ["dataset", "Dataset", true, false], ["encoder", "Encoder", true, false],
+    ["status", "Status", true, false], ["progress", "Progress", true, false],
+    ...tableMetrics().map((key) => [key, metricLabel(key), true, true]),
+    ["duration", "Duration", true, true], ["created", "Created", true, false], ["actions", "", false, false],
+  ];
+}
 
 /** Seconds left, from the time spent so far and the fraction done; null when unknown. */
 export function etaSeconds(run) {
@@ -23,7 +28,7 @@ export function etaSeconds(run) {
 /** Duration of a run: start to finish, or to now while it runs. */
 export function runSeconds(run) {
   if (!run.started_at) return null;
-  return secondsBetween(run.started_at, run.finished_at || (FINAL_STATES.has(run.status) ? run.started_at : null));
+  return secondsBetween(run.started_at, run.finished_at || (isFinalStatus(run.status) ? run.started_at : null));
 }
 
 /**
@@ -31,6 +36,7 @@ export function runSeconds(run) {
  * @returns {{tr: HTMLElement, update: (run) => void}}
  */
 export function createRow(run, actions) {
+  const metrics = tableMetrics();
   const checkbox = h("input", { type: "checkbox", "aria-label": `Select run #${run.id}`, "data-testid": "row-select",
     onChange: (event) => actions.onSelect(run.id, event.target.checked) });
   const link = h("a", { href: `#/runs/${run.id}`, "data-testid": "run-link" });
@@ -48,15 +54,14 @@ export function createRow(run, actions) {
     encoder: h("td", { class: "col-encoder" }),
     status: h("td", { class: "col-status" }, statusBadge(run.status, { "data-testid": "row-status" })),
     progress: h("td", { class: "col-progress" }, progressBar(run.progress), eta),
-    linear_acc: h("td", { class: "col-linear_acc num" }),
-    knn_acc: h("td", { class: "col-knn_acc num" }),
+    ...Object.fromEntries(metrics.map((key) => [key, h("td", { class: `col-${key} col-metric num`, "data-metric": key })])),
     duration: h("td", { class: "col-duration num" }),
     created: h("td", { class: "col-created" }),
     actions: h("td", { class: "col-actions" },
       h("a", { class: "button small", href: `#/new?from=${run.id}`, "data-testid": "row-clone", title: "New run from these settings" }, "Clone"),
       cancel, remove),
   };
-  const tr = h("tr", { "data-run-id": run.id }, COLUMNS.map(([key]) => cells[key]));
+  const tr = h("tr", { "data-run-id": run.id }, tableColumns().map(([key]) => cells[key]));
   let current = run;
   let signature = "";
 
@@ -74,17 +79,18 @@ export function createRow(run, actions) {
     const summary = next.summary || {};
     setText(link, next.name || `Run ${next.id}`);
     link.title = next.group_id ? `seed ${spec.seed} of group #${next.group_id}` : "";
-    setText(cells.method, spec.method ?? DASH);
-    setText(cells.dataset, spec.dataset ?? DASH);
+    for (const key of ["method", "dataset"]) {
+      setText(cells[key], spec[key] == null ? DASH : choiceLabel(key, spec[key]));
+      cells[key].title = spec[key] ?? "";
+    }
     setText(cells.encoder, spec.encoder ?? DASH);
     const label = next.cancel_requested && running ? "canceling" : next.status;
     updateStatusBadge(cells.status.firstElementChild, label);
     updateProgressBar(cells.progress.firstElementChild, next.status === "succeeded" ? 1 : next.progress);
-    setText(cells.linear_acc, formatPercent(summary.linear_acc));
-    setText(cells.knn_acc, formatPercent(summary.knn_acc));
+    for (const key of metrics) setText(cells[key], formatMetric(key, summary[key]));
     setText(cells.created, formatShortDateTime(next.created_at));
     cells.created.title = next.created_at || "";
-    const final = FINAL_STATES.has(next.status);
+    const final = isFinalStatus(next.status);
     cancel.hidden = final;
     cancel.disabled = Boolean(next.cancel_requested);
     remove.hidden = !final;

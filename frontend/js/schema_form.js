@@ -2,6 +2,7 @@
 // appears in the form without touching the page.
 
 import { h } from "./dom.js";
+import { choiceLabel } from "./catalog.js";
 
 /**
  * @typedef {object} FieldSpec
@@ -107,7 +108,8 @@ export function describeBounds({ bounds, kind }) {
 export function createControl(field, describedBy) {
   const common = { id: `field-${field.name}`, name: field.name, "aria-describedby": describedBy, "data-testid": `field-${field.name}` };
   if (field.kind === "enum") {
-    const options = field.options.map((value, index) => h("option", { value: String(index) }, String(value)));
+    // Choices the catalogue describes (methods, datasets) read as its labels; the spec's name is the tooltip.
+    const options = field.options.map((value, index) => h("option", { value: String(index), title: String(value) }, choiceLabel(field.name, value)));
     if (field.nullable) options.unshift(h("option", { value: "" }, "(none)"));
     return h("select", common, options);
   }

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.browser.helpers import VIEWPORT, save_screenshots
 
@@ -144,7 +144,8 @@ def test_list_sorts_filters_and_deletes_with_confirmation(page: Page, http: http
 
 def test_seeds_field_launches_a_group_shown_as_mean_and_std(page: Page, http: httpx.Client) -> None:
     page.goto("/#/new")
-    page.get_by_test_id("field-dataset").select_option(label="digits")
+    digits = page.request.get("/api/schema/catalog").json()["datasets"]["digits"]["label"]
+    page.get_by_test_id("field-dataset").select_option(label=digits)
     page.get_by_test_id("field-epochs").fill("1")
     page.get_by_test_id("field-batch_size").fill("128")
     page.get_by_test_id("field-name").fill("seed group")
@@ -166,3 +167,86 @@ def test_seeds_field_launches_a_group_shown_as_mean_and_std(page: Page, http: ht
     fills = page.evaluate("() => document.querySelector('[data-testid=compare-chart-loss]').data.map((t) => t.fill)")
     assert "tonexty" in fills  # the ± std band
     expect(page.get_by_test_id("final-metrics").locator("tr.group-row")).to_contain_text("mean ± std of 2 seeds")
+
+
+CATALOG_FORMATS = """async () => {
+  const catalog = await import('/static/js/catalog.js');
+  await catalog.loadCatalog();
+  return [0.001, 0.00099].map((v) => catalog.formatMetric('lr', v))
+    .concat([catalog.formatMetric('linear_acc', 0.9734), catalog.formatMetric('train_seconds', 187),
+             catalog.formatMetric('no_such_metric', 2.5), catalog.formatMetric('linear_acc', null)]);
+}"""
+
+
+def test_labels_formats_and_statuses_come_from_the_catalogue(page: Page, http: httpx.Client,
+                                                              two_runs: list[dict]) -> None:
+    catalog = http.get("/api/schema/catalog").json()
+    metrics = catalog["metrics"]
+    a, b = (run["id"] for run in two_runs)
+    page.goto(f"/#/compare?runs={a},{b}")
+    page.wait_for_selector("main[data-painted]")
+    # The final-metrics columns are the catalogue's summary metrics that some run has, in its order and words.
+    present = [name for name in catalog["summary_metrics"] if any(name in run["summary"] for run in two_runs)]
+    assert {"linear_acc", "knn_acc", "silhouette", "train_seconds"} <= set(present), present
+    table = page.get_by_test_id("final-metrics")
+    headers = table.locator("thead th[data-col]").evaluate_all("ths => ths.map((th) => th.textContent)")
+    assert headers == [metrics[name]["label"] for name in present]  # (the CSS shows them in capitals)
+    linear = two_runs[0]["summary"]["linear_acc"]
+    expect(table.locator(f"tr[data-run-id='{a}'] td[data-col=linear_acc]")).to_have_text(f"{linear * 100:.1f} %")
+    expect(page.get_by_test_id("compare-charts").locator("h2").first).to_have_text(metrics["loss"]["label"])
+    assert page.evaluate(CATALOG_FORMATS) == ["1e-3", "9.9e-4", "97.3 %", "3 m 07 s", "2.5", "—"]
+
+    page.goto("/")
+    status_options = page.get_by_test_id("filter-status").locator("option")
+    assert status_options.evaluate_all("os => os.map((o) => o.value)") == ["", *catalog["statuses"]]
+    method_options = page.get_by_test_id("filter-method").locator("option[value]:not([value=''])")
+    expect(method_options).to_have_count(len(catalog["methods"]))  # added once the RunSpec schema is in
+    assert method_options.evaluate_all("os => os.map((o) => o.textContent)") == [
+        info["label"] for info in catalog["methods"].values()]
+    expect(page.locator(f"tr[data-run-id='{a}'] .col-method")).to_have_text(catalog["methods"]["simclr"]["label"])
+    header = page.locator("th.col-linear_acc")
+    expect(header).to_have_text(metrics["linear_acc"]["label"])
+
+    page.goto(f"/#/runs/{a}")
+    expect(page.get_by_test_id("final-train-seconds")).to_have_attribute("data-value", re.compile(r"\d"))
+    cards = page.get_by_test_id("summary").locator(".card-label").evaluate_all("els => els.map((e) => e.textContent)")
+    own = [name for name in catalog["summary_metrics"] if name not in catalog["baselines"].values()]
+    with_baseline = [name for name in catalog["baselines"] if name in own]
+    assert cards == [metrics[name]["label"] for name in with_baseline + [n for n in own if n not in with_baseline]]
+    acc_traces = "() => document.querySelector('[data-testid=acc-chart]').data.map((t) => t.name)"
+    page.wait_for_function(f"() => ({acc_traces})().length > 0")
+    assert metrics["linear_acc"]["label"] in page.evaluate(acc_traces)
+
+
+def test_a_metric_added_to_the_catalogue_shows_without_touching_the_page(page: Page, two_runs: list[dict]) -> None:
+    """The page reads labels, formats and directions: served a different catalogue, it shows differently."""
+    a, b = (run["id"] for run in two_runs)
+
+    def catalogue(route: Route) -> None:
+        response = route.fetch()
+        doc = response.json()
+        doc["metrics"]["top5_acc"] = {**doc["metrics"]["linear_acc"], "label": "Top-5 accuracy"}
+        doc["summary_metrics"].append("top5_acc")
+        doc["metrics"]["linear_acc"]["label"] = "Probe (renamed)"
+        doc["metrics"]["final_loss"]["direction"] = "higher"  # the best loss becomes the highest one
+        route.fulfill(response=response, json=doc)
+
+    def runs_with_top5(route: Route) -> None:
+        response = route.fetch()
+        page_of_runs = response.json()
+        for run in page_of_runs["items"]:
+            run["summary"]["top5_acc"] = 0.5 if run["id"] == a else 0.75
+        route.fulfill(response=response, json=page_of_runs)
+
+    page.route("**/api/schema/catalog", catalogue)
+    page.route(lambda url: "/api/runs?" in url, runs_with_top5)
+    page.goto(f"/#/compare?runs={a},{b}")
+    page.wait_for_selector("main[data-painted]")
+    table = page.get_by_test_id("final-metrics")
+    expect(table.locator("th[data-col=top5_acc]")).to_have_text("Top-5 accuracy")
+    expect(table.locator(f"tr[data-run-id='{a}'] td[data-col=top5_acc]")).to_have_text("50.0 %")
+    expect(table.locator(f"tr[data-run-id='{b}'] td.best[data-col=top5_acc]")).to_have_count(1)
+    expect(table.locator("th[data-col=linear_acc]")).to_have_text("Probe (renamed)")
+    losses = {run["id"]: run["summary"]["final_loss"] for run in two_runs}
+    highest = max(losses, key=lambda run_id: losses[run_id])
+    expect(table.locator(f"tr[data-run-id='{highest}'] td.best[data-col=final_loss]")).to_have_count(1)

@@ -60,14 +60,15 @@ def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> 
     expect(page).to_have_url(re.compile(r"#/new$"))
     method = page.get_by_test_id("field-method")
     expect(method).to_be_visible()
-    # Fields that apply to some methods only follow the chosen method.
-    method.select_option(label="supervised")
+    # Methods and datasets read as the catalogue's labels. Fields that apply to some methods only follow the method.
+    catalog = page.request.get("/api/schema/catalog").json()
+    method.select_option(label=catalog["methods"]["supervised"]["label"])
     expect(page.get_by_test_id("field-temperature")).to_be_hidden()
-    method.select_option(label="simclr")
+    method.select_option(label=catalog["methods"]["simclr"]["label"])
     expect(page.get_by_test_id("field-temperature")).to_be_visible()
     # ... and so do those of one dataset or one optimiser.
     dataset = page.get_by_test_id("field-dataset")
-    dataset.select_option(label="image_folder")
+    dataset.select_option(label=catalog["datasets"]["image_folder"]["label"])
     expect(page.get_by_test_id("field-data_path")).to_be_visible()
     page.locator("details[data-group=optimisation] > summary").click()
     page.get_by_test_id("field-optimizer").select_option(label="sgd")
@@ -78,7 +79,7 @@ def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> 
     page.get_by_test_id("field-optimizer").select_option(label="adam")
     expect(page.get_by_test_id("field-nesterov")).to_be_hidden()
     expect(count).to_have_text(re.compile(rf"\({with_sgd - 2}\)"))
-    dataset.select_option(label="digits")
+    dataset.select_option(label=catalog["datasets"]["digits"]["label"])
     expect(page.get_by_test_id("field-data_path")).to_be_hidden()
     # Small batches give a few seconds of training: long enough to watch the curve grow.
     page.get_by_test_id("field-epochs").fill("4")
@@ -237,6 +238,7 @@ def test_new_run_is_reachable_by_keyboard(page: Page) -> None:
 
 LIVE_LOSS_CHART = """async (batches) => {
   const { MetricCharts } = await import('/static/js/run_charts.js');
+  await (await import('/static/js/catalog.js')).loadCatalog();  // the app loads it too; this is the same promise
   await window.plotlyReady;
   const loss = document.createElement('div'), acc = document.createElement('div');
   for (const div of [loss, acc]) { div.style.width = '600px'; div.style.height = '300px'; document.body.append(div); }

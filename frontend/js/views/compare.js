@@ -1,7 +1,8 @@
 // Compare: 2–20 runs side by side. `#/compare?runs=1,2,3&x=step&smooth=0.6&groups=1` holds the whole
 // view, so a link reopens the same comparison. Curves come downsampled to the charts' width.
 
-import { api, FINAL_STATES } from "../api.js";
+import { api } from "../api.js";
+import { isFinalStatus } from "../catalog.js";
 import { h, setText } from "../dom.js";
 import { disposeChart } from "../charts.js";
 import { RUN_COLORS, chartEntities } from "../compare_data.js";
@@ -193,14 +194,9 @@ class CompareView {
   }
 
   renderTables() {
-    const lastLoss = new Map();
-    for (const [id, series] of this.seriesByRun) {
-      const loss = series.loss;
-      if (loss && loss.y.length) lastLoss.set(id, loss.y[loss.y.length - 1]);
-    }
     const colorOf = (id) => this.colorOf(id);
     this.specBox.replaceChildren(specDiffTable(this.runs, colorOf, this.allFields.checked));
-    this.finalBox.replaceChildren(finalMetricsTable(this.runs, colorOf, lastLoss));
+    this.finalBox.replaceChildren(finalMetricsTable(this.runs, colorOf));
   }
 
   renderTsne() {
@@ -217,7 +213,7 @@ class CompareView {
 
   /** While some run is still going, refresh its status and curves. */
   schedulePoll() {
-    if (!this.alive || this.runs.every((run) => FINAL_STATES.has(run.status))) return;
+    if (!this.alive || this.runs.every((run) => isFinalStatus(run.status))) return;
     this.timer = setTimeout(async () => {
       try {
         const before = new Map(this.runs.map((run) => [run.id, run.status]));

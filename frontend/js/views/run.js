@@ -1,6 +1,7 @@
 // Run page: header, summary, live loss/accuracy charts, t-SNE map, artifacts, status log, spec.
 
-import { api, ApiError, FINAL_STATES } from "../api.js";
+import { api, ApiError } from "../api.js";
+import { choiceLabel, isFinalStatus, summaryMetrics } from "../catalog.js";
 import { h, setText, statusBadge, updateStatusBadge, progressBar, updateProgressBar } from "../dom.js";
 import { formatDateTime, formatDuration, secondsBetween, DASH } from "../format.js";
 import { disposeChart } from "../charts.js";
@@ -10,9 +11,7 @@ import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton, dra
 import { drawConfusion } from "../evaluation.js";
 import { confirmDialog } from "../confirm.js";
 
-/** Final metric points that also belong in the summary box. */
 const logText = (entry) => (entry.kind === "status" ? `Status: ${entry.text}` : entry.text);
-const SUMMARY_METRICS = new Set(["linear_acc", "linear_acc_head", "knn_acc", "silhouette"]);
 
 /** Mount the run page for `#/runs/<id>`; returns the cleanup (closes the stream, frees charts). */
 export function mount(root, { params }) {
@@ -49,7 +48,7 @@ class RunPage {
     this.build(run);
     this.update(run);
     this.loadLog();
-    if (!FINAL_STATES.has(run.status)) this.loadArtifacts(); // final runs load them with the t-SNE map
+    if (!isFinalStatus(run.status)) this.loadArtifacts(); // final runs load them with the t-SNE map
     api.runSpecSchema().then((schema) => this.alive && this.specBox.replaceChildren(specTable(run.spec, schema)), () => {});
 
     try {
@@ -59,7 +58,7 @@ class RunPage {
       this.renderProgress();
       await this.charts.init(points);
       if (!this.alive) return;
-      if (FINAL_STATES.has(run.status)) this.loadFinalPanels(run);
+      if (isFinalStatus(run.status)) this.loadFinalPanels(run);
       else this.follow(cursor);
     } catch (err) {
       if (this.alive && err.name !== "AbortError") this.log.add("error", `Could not load metrics: ${err.message}`, new Date().toISOString());
@@ -124,9 +123,10 @@ class RunPage {
     const spec = run.spec || {};
     setText(this.title, run.name || `Run #${run.id}`);
     document.title = `${run.name || `Run #${run.id}`} · ContrastLab`;
-    setText(this.subtitle, `#${run.id} · ${spec.method ?? DASH} · ${spec.dataset ?? DASH} · ${spec.encoder ?? DASH} · ${spec.epochs ?? "?"} epochs`);
+    const choice = (field) => (spec[field] == null ? DASH : choiceLabel(field, spec[field]));
+    setText(this.subtitle, `#${run.id} · ${choice("method")} · ${choice("dataset")} · ${choice("encoder")} · ${spec.epochs ?? "?"} epochs`);
     updateStatusBadge(this.badge, run.status);
-    const finished = FINAL_STATES.has(run.status);
+    const finished = isFinalStatus(run.status);
     this.renderProgress();
     this.cancelButton.hidden = finished;
     this.deleteButton.hidden = !finished;
@@ -154,12 +154,12 @@ class RunPage {
     if (run.status === "succeeded") progress = 1;
     else if (run.status === "running" && epochs) progress = Math.max(progress, Math.min(0.99, this.maxEpoch / epochs));
     updateProgressBar(this.progress, progress);
-    const canceling = run.cancel_requested && !FINAL_STATES.has(run.status);
+    const canceling = run.cancel_requested && !isFinalStatus(run.status);
     setText(this.progressText, `${Math.floor(progress * 100)} %${canceling ? " · cancel requested" : ""}`);
   }
 
   renderMeta(run) {
-    const end = run.finished_at || (FINAL_STATES.has(run.status) ? run.started_at : null);
+    const end = run.finished_at || (isFinalStatus(run.status) ? run.started_at : null);
     const items = [
       ["Attempt", String(run.attempt ?? DASH)],
       ["Created", formatDateTime(run.created_at)],
@@ -191,8 +191,8 @@ class RunPage {
       this.maxEpoch = point.epoch;
       if (live) this.renderProgress();
     }
-    if (SUMMARY_METRICS.has(point.name)) this.summary.update({ [point.name]: point.value });
-    if (point.name === "loss" && live) this.summary.update({ final_loss: point.value });
+    // Final metrics arrive as points before the run's summary does: show them at once.
+    if (summaryMetrics().includes(point.name)) this.summary.update({ [point.name]: point.value });
     return true;
   }
 
@@ -233,10 +233,7 @@ class RunPage {
       if (!this.alive) return;
       this.tsneNote.hidden = true;
       this.tsneDiv.hidden = false;
-      if (typeof embedding.silhouette === "number") {
-        setText(this.tsneTitle, `· silhouette ${embedding.silhouette.toFixed(3)}`);
-        this.summary.update({ silhouette: embedding.silhouette });
-      }
+      if (typeof embedding.silhouette === "number") setText(this.tsneTitle, `· silhouette ${embedding.silhouette.toFixed(3)}`);
       await drawTsne(this.tsneDiv, embedding);
     } catch (err) {
       if (!this.alive || err.name === "AbortError") return;
@@ -290,7 +287,7 @@ class RunPage {
       if (!this.alive) return;
       this.log.add("status", run.status === "canceled" ? "Canceled" : "Cancel requested", new Date().toISOString());
       this.update(run);
-      if (FINAL_STATES.has(run.status) && this.closeStream) {
+      if (isFinalStatus(run.status) && this.closeStream) {
         this.closeStream();
         this.loadFinalPanels(run);
       }

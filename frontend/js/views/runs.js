@@ -5,12 +5,12 @@ import { api, ApiError } from "../api.js";
 import { h, setText } from "../dom.js";
 import { fieldsFromSchema } from "../schema_form.js";
 import { confirmDialog } from "../confirm.js";
-import { COLUMNS, createRow } from "../runs_table.js";
+import { tableColumns, tableMetrics, createRow } from "../runs_table.js";
+import { choiceLabel, statuses } from "../catalog.js";
 
 const REFRESH_MS = 2000;
 const PAGE_SIZE = 50;
 const MAX_COMPARE = 20;
-const STATUSES = ["queued", "running", "succeeded", "failed", "canceled"];
 const FILTER_KEYS = ["status", "method", "dataset", "encoder", "q", "group_id"];
 
 /** Mount the runs list; returns the cleanup that stops polling. */
@@ -61,11 +61,12 @@ export function mount(root, { query }) {
 
   // ---- header, filters, table ----
   const headers = new Map();
-  const headRow = h("tr", {}, COLUMNS.map(([key, label, sortable]) => {
+  const metricColumns = new Set(tableMetrics());
+  const headRow = h("tr", {}, tableColumns().map(([key, label, sortable]) => {
     if (key === "select") return h("th", { scope: "col", class: "col-select" }, h("span", { class: "visually-hidden" }, "Select"));
     if (!sortable) return h("th", { scope: "col", class: `col-${key}` }, h("span", { class: "visually-hidden" }, "Actions"));
     const button = h("button", { type: "button", class: "sort", "data-sort": key, onClick: () => sortBy(key) }, label, h("span", { class: "sort-mark", "aria-hidden": "true" }));
-    const th = h("th", { scope: "col", class: `col-${key}` }, button);
+    const th = h("th", { scope: "col", class: `col-${key}${metricColumns.has(key) ? " col-metric" : ""}` }, button);
     headers.set(key, th);
     return th;
   }));
@@ -92,12 +93,12 @@ export function mount(root, { query }) {
   const selects = {};
   const filterSelect = (key, label, options) => {
     const select = h("select", { "aria-label": label, "data-testid": `filter-${key}`, onChange: (e) => setFilter(key, e.target.value) },
-      h("option", { value: "" }, `${label}: all`), options.map((o) => h("option", { value: o }, o)));
+      h("option", { value: "" }, `${label}: all`), options.map((o) => h("option", { value: o }, choiceLabel(key, o))));
     select.value = state[key];
     selects[key] = select;
     return select;
   };
-  const filters = h("div", { class: "filters", role: "search" }, search, filterSelect("status", "Status", STATUSES));
+  const filters = h("div", { class: "filters", role: "search" }, search, filterSelect("status", "Status", statuses()));
   const groupChip = h("span", { class: "chip", hidden: !state.group_id },
     `Seed group #${state.group_id}`, h("button", { type: "button", class: "link", "aria-label": "Show all runs", onClick: () => setFilter("group_id", "") }, "×"));
   filters.append(groupChip);

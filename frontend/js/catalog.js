@@ -1,0 +1,118 @@
+// The catalogue (GET /api/schema/catalog, contrastlab/core/catalog.py): every metric's label, unit,
+// direction and format, the method and dataset labels, the run statuses. app.js loads it before the
+// first view mounts, so views read it synchronously and keep no list of their own: a metric added to
+// the catalogue shows in the tables and charts without touching the page.
+
+import { api } from "./api.js";
+import { formatDuration, formatInteger, formatNumber, formatPercent, formatScientific } from "./format.js";
+
+let doc = null;
+let loading = null;
+
+/** Fetch the catalogue once; resolves with the document (a failed fetch is retried on the next call). */
+export function loadCatalog() {
+  if (!loading) {
+    loading = api.catalog().then((data) => {
+      doc = data;
+      return data;
+    }, (err) => {
+      loading = null;
+      throw err;
+    });
+  }
+  return loading;
+}
+
+/** The loaded document; a view that runs before app.js loaded it is a bug, said plainly. */
+export function catalog() {
+  if (!doc) throw new Error("the catalogue is not loaded yet: app.js loads it before mounting a view");
+  return doc;
+}
+
+// ---- metrics ----
+
+/** `{label, unit, direction, dense, format, final, description, summary}`, or null for a metric the catalogue lacks. */
+export const metricInfo = (name) => catalog().metrics[name] || null;
+
+/** Every catalogued metric, in the catalogue's order (the order of charts and columns). */
+export const metricNames = () => Object.keys(catalog().metrics);
+
+/** "Linear probe" for linear_acc; an uncatalogued name reads as its words. */
+export const metricLabel = (name) => metricInfo(name)?.label ?? name.replace(/_/g, " ");
+
+/** "higher", "lower", or null when neither is better (the learning rate, an unknown metric). */
+export const metricDirection = (name) => metricInfo(name)?.direction ?? null;
+
+/** Reported every step (dense) rather than per evaluation. */
+export const isDense = (name) => Boolean(metricInfo(name)?.dense);
+
+/** The unit as a word worth printing after a label ("nats", "s"), or "" for fractions, ratios and counts. */
+export function unitText(name) {
+  const unit = metricInfo(name)?.unit;
+  return { nats: "nats", seconds: "s" }[unit] || "";
+}
+
+/** The label with its unit, for axis titles: "Loss (nats)". */
+export function metricTitle(name) {
+  const unit = unitText(name);
+  return unit ? `${metricLabel(name)} (${unit})` : metricLabel(name);
+}
+
+/** The catalogue's display formats as functions of a value; "—" for a missing one. */
+const FORMATTERS = {
+  percent: (v) => formatPercent(v),
+  number: (v) => formatNumber(v),
+  scientific: formatScientific,
+  duration: formatDuration,
+  integer: formatInteger,
+};
+
+/** The formatter of a metric, from its `format` ("97.3 %", "0.4213", "1e-3", "3 m 07 s", "12,345"). */
+export const metricFormatter = (name) => FORMATTERS[metricInfo(name)?.format] || FORMATTERS.number;
+
+/** A value of a metric as the page shows it. */
+export const formatMetric = (name, value) => metricFormatter(name)(value);
+
+/** Plotly's d3 format for hover labels of a metric. */
+export function plotlyFormat(name) {
+  return { percent: ".2%", scientific: ".2e", integer: ",d", duration: ".1f" }[metricInfo(name)?.format] || ".4g";
+}
+
+/** Plotly axis settings for a metric's values. */
+export function plotlyAxis(name) {
+  const format = metricInfo(name)?.format;
+  if (format === "percent") return { tickformat: ".0%" };
+  if (format === "scientific") return { exponentformat: "e" };
+  return {};
+}
+
+/** Final metrics (evaluated once at the end), in the catalogue's order. */
+export const finalMetrics = () => catalog().final_metrics;
+
+/** Every number a run's summary may hold, in the catalogue's order. */
+export const summaryMetrics = () => catalog().summary_metrics;
+
+/** Trained metric -> its random-init baseline, e.g. {linear_acc: "random_linear_acc"}. */
+export const baselines = () => catalog().baselines;
+
+/** Whether a metric is some trained metric's random-init baseline (context, never "best"). */
+export const isBaseline = (name) => Object.values(baselines()).includes(name);
+
+// ---- statuses, methods, datasets ----
+
+/** Run statuses in lifecycle order. */
+export const statuses = () => catalog().statuses;
+
+/** Whether nothing changes any more about a run in this status. */
+export const isFinalStatus = (status) => catalog().final_statuses.includes(status);
+
+/** The label of a spec choice the catalogue describes: choiceLabel("method", "simclr") -> "SimCLR (NT-Xent)".
+ * The catalogue's sections are the plurals of the spec fields they describe (methods, datasets). */
+export function choiceLabel(field, value) {
+  const section = catalog()[`${field}s`];
+  const entry = section && typeof section === "object" && !Array.isArray(section) ? section[value] : null;
+  return entry && entry.label ? entry.label : String(value ?? "");
+}
+
+export const methodLabel = (name) => choiceLabel("method", name);
+export const datasetLabel = (name) => choiceLabel("dataset", name);
