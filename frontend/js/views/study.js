@@ -63,7 +63,10 @@ class StudyView {
       this.renderHead();
       this.renderBaselineOptions();
       this.renderTable();
-      const drawn = [this.renderMetricCharts()];
+      // The table and the metric charts first: the curves wait for one series request per run.
+      const drawn = [this.renderMetricCharts().then(() => {
+        this.root.dataset.metricsAt = String(Math.round(performance.now()));
+      })];
       await this.loadSeries(this.study.run_ids);
       if (!this.alive) return;
       drawn.push(this.renderCurves());
@@ -336,7 +339,7 @@ class StudyView {
 
   dispose() {
     this.alive = false;
-    for (const key of ["painted", "paintMs", "paintAt"]) delete this.root.dataset[key];
+    for (const key of ["painted", "paintMs", "paintAt", "metricsAt"]) delete this.root.dataset[key];
     this.controller.abort();
     clearTimeout(this.timer);
     this.chartSet.dispose();
