@@ -6,6 +6,8 @@ import * as runsView from "./views/runs.js";
 import * as newRunView from "./views/new_run.js";
 import * as runView from "./views/run.js";
 import * as compareView from "./views/compare.js";
+import * as studiesView from "./views/studies.js";
+import * as studyView from "./views/study.js";
 import { h } from "./dom.js";
 import { api } from "./api.js";
 import { loadCatalog } from "./catalog.js";
@@ -16,6 +18,8 @@ const ROUTES = [
   [/^\/new$/, newRunView, "new"],
   [/^\/runs\/(\d+)$/, runView, "runs"],
   [/^\/compare$/, compareView, "compare"],
+  [/^\/studies$/, studiesView, "studies"],
+  [/^\/studies\/(\d+)$/, studyView, "studies"],
 ];
 
 const notFoundView = {

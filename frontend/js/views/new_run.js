@@ -3,6 +3,7 @@
 import { api, ApiError } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
 import { fieldsFromSchema, createControl, setControlValue, readControlValue, describeBounds } from "../schema_form.js";
+import { StudyMode } from "../study_form.js";
 
 /** Shown first, in this order; every other field goes into its group's collapsible section. */
 const COMMON_FIELDS = ["method", "dataset", "encoder", "epochs", "batch_size", "lr", "temperature", "seed", "name"];
@@ -73,6 +74,7 @@ class RunForm {
       if (row) row.control.addEventListener("change", () => this.updateVisibility());
     }
     this.updateVisibility();
+    this.study = new StudyMode(this); // "Study" mode: axes of values × seeds, POST /api/studies
   }
 
   createRow(field) {
@@ -166,6 +168,7 @@ class RunForm {
   }
 
   async submit(event) {
+    if (this.study.active) return this.study.submit(event);
     event.preventDefault();
     const form = this.element;
     if (!form.noValidate && !form.reportValidity()) return;
