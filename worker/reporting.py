@@ -1,4 +1,4 @@
-"""How a worker talks to the API: retried HTTP calls and a batching Reporter.
+"""How a worker talks to the API: calls through the client's HTTP layer, and a batching Reporter.
 
 The engine calls `metric`/`message`/`checkpoint` on its hot path; they only
 append or hand over. A background thread sends the points every FLUSH_S and
@@ -22,59 +22,40 @@ from typing import IO, Any
 
 import httpx
 
+from contrastlab.client.http import Http, checked
 from contrastlab.core.catalog import RESUME_ARTIFACT
-from contrastlab.core.protocol import RETRY_CAP_S
 
 log = logging.getLogger(__name__)
 
 FLUSH_S = 0.25
-RETRYABLE = {502, 503, 504}
 MAX_POINTS_PER_BATCH = 5000  # the API takes at most 10,000 per batch
 # Set by the worker's SIGTERM handler: stop at the next step and hand the run back.
 SHUTDOWN = threading.Event()
 
 
-class LeaseLost(Exception):
-    """Another attempt owns the run now; this worker must stop writing."""
+class ApiClient(Http):
+    """The worker's side of the API, through the client's HTTP layer: every worker call is retried.
 
+    A worker's POSTs are safe to send again (a point or a log line is keyed; claim, release and finish are
+    guarded state changes: a repeat is a 409), and a worker that gives up too soon loses a run that could
+    have finished.
+    """
 
-class ApiClient:
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 30.0, retries: int = 8,
+                 client: httpx.Client | None = None) -> None:
+        super().__init__(base_url, token, timeout=timeout, retries=retries, client=client)
 
-    def call(self, method: str, path: str, retries: int = 8, **kwargs: Any) -> httpx.Response:
-        """Send, retrying connection errors and 5xx with backoff; 2xx/4xx are returned as they are."""
-        delay = 0.2
-        for attempt in range(retries + 1):
-            seek = getattr(kwargs.get("content"), "seek", None)
-            if seek is not None:
-                seek(0)  # a retried upload sends the whole file again
-            try:
-                response = self.http.request(method, path, **kwargs)
-                if response.status_code not in RETRYABLE and response.status_code < 500:
-                    return response
-                problem = f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            if attempt == retries:
-                raise ConnectionError(f"{method} {path} failed after {retries + 1} tries: {problem}")
-            log.warning("%s %s: %s; retrying in %.1fs", method, path, problem, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, RETRY_CAP_S)
-        raise AssertionError("unreachable")
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send with retries; the answer comes back as it is (409 means the lease is gone)."""
+        return self.request(method, path, idempotent=True, **kwargs)
 
     def download(self, path: str, dest: Path) -> bool:
         """Save a file the API serves; False when it has none (404)."""
         response = self.call("GET", path)
         if response.status_code == 404:
             return False
-        response.raise_for_status()
-        dest.write_bytes(response.content)
+        dest.write_bytes(checked(response).content)
         return True
-
-    def close(self) -> None:
-        self.http.close()
 
 
 def _now() -> str:
@@ -147,15 +128,26 @@ class HttpReporter:
             thread.start()
 
     def close(self) -> None:
-        """Stop the threads and send what is left (raises if the API stays unreachable)."""
+        """Stop the threads and send what is left (raises if the API stays unreachable or refuses it)."""
+        self._join_threads()
+        if not self.lease_lost:
+            self.flush()
+            self._upload_pending_checkpoint()
+
+    def stop(self) -> None:
+        """Stop the threads and drop what is left unsent: the run is ending with an error. Safe to call twice."""
+        self._join_threads()
+        with self._lock:
+            pending, self._checkpoint = self._checkpoint, None
+        if pending is not None:
+            pending[0].close()
+
+    def _join_threads(self) -> None:
         self._stop.set()
         self._checkpoint_ready.set()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join()
-        if not self.lease_lost:
-            self.flush()
-            self._upload_pending_checkpoint()
 
     def flush(self) -> None:
         with self._send_lock:
@@ -168,7 +160,7 @@ class HttpReporter:
                 if response.status_code == 409:
                     self._lose_lease(response.text)
                     return
-                response.raise_for_status()
+                checked(response)
                 with self._lock:
                     del self._points[: len(points)]
                     del self._logs[: len(logs)]
@@ -192,7 +184,7 @@ class HttpReporter:
             if response.status_code == 409:
                 self._lose_lease(response.text)
                 return
-            response.raise_for_status()
+            checked(response)
             self.uploaded_checkpoint = (epoch, step)
         finally:
             handle.close()
@@ -212,7 +204,7 @@ class HttpReporter:
             try:
                 self.flush()  # an empty batch is the heartbeat: it renews the lease too
                 last_contact = time.monotonic()
-            except Exception:  # noqa: BLE001 - keep training; the next flush retries
+            except Exception:  # keep training; the next flush retries
                 log.exception("run %s: could not report to the API", self.run_id)
 
     def _upload_loop(self) -> None:
@@ -223,5 +215,5 @@ class HttpReporter:
                 return
             try:
                 self._upload_pending_checkpoint()
-            except Exception:  # noqa: BLE001 - the next epoch's checkpoint, or close(), tries again
+            except Exception:  # the next epoch's checkpoint, or close(), tries again
                 log.exception("run %s: could not upload the checkpoint", self.run_id)

@@ -4,62 +4,100 @@
 redelivered message does nothing. A worker told to shut down (SIGTERM) stops at
 the next step and hands the run back; the next attempt resumes from the last
 epoch's checkpoint, which every epoch uploads as the artifact `resume.pt`.
+Any error after the claim (a stored spec that no longer validates, a download or
+an upload the API refuses) ends the run at once as `failed` with its reason, and
+the reporter's threads stop with it: a run never waits for its lease to expire.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from contrastlab.core.catalog import RESUME_ARTIFACT
-from contrastlab.core.spec import RunSpec
+from contrastlab.client.http import checked
+from contrastlab.core.catalog import DATASETS, DATASETS_FOLDER, RESUME_ARTIFACT
+from contrastlab.core.settings import Settings
+from contrastlab.core.spec import RunSpec, load_stored_spec
 from worker.reporting import SHUTDOWN, ApiClient, HttpReporter
 
 log = logging.getLogger(__name__)
 
+WORK_FOLDER = "work"  # under DATA_DIR: one folder per attempt, removed when the attempt ends
 RESUME_FROM = ".resume-from.pt"  # dot files in out_dir are not uploaded as artifacts
 INIT_ENCODER = ".init-encoder.safetensors"
+MAX_ERROR_CHARS = 4000  # the API's limit on a run's error text
 Outcome = tuple[str, str | None, dict[str, float]]
 
 
-def allowed_roots() -> tuple[Path, ...]:
-    """ALLOWED_DATA_ROOTS: the folders an image_folder dataset may come from (the API checks the same)."""
-    return tuple(Path(p.strip()) for p in os.environ.get("ALLOWED_DATA_ROOTS", "").split(",") if p.strip())
-
-
-def execute(run_id: int, api: ApiClient, work_dir: Path, worker: str) -> str:
+def execute(run_id: int, api: ApiClient, settings: Settings, worker: str) -> str:
     """Returns what happened, for the worker's log: the final status, or why it did nothing."""
     response = api.call("POST", f"/api/runs/{run_id}/claim", json={"worker": worker})
     if response.status_code in (404, 409):
         log.info("run %s not claimed: %s", run_id, response.json().get("detail"))
         return "skipped"
-    response.raise_for_status()
-    grant = response.json()
-    attempt, spec = grant["attempt"], RunSpec.model_validate(grant["run"]["spec"])
-    heartbeat_s = max(0.5, grant["lease_seconds"] / 4)
-    reporter = HttpReporter(api, run_id, worker, attempt, spec.epochs, heartbeat_s=heartbeat_s)
-    out_dir = work_dir / f"run-{run_id}-attempt-{attempt}"
+    grant = checked(response).json()
+    attempt = int(grant["attempt"])
+    try:
+        spec = load_stored_spec(grant["run"]["spec"], int(grant["run"].get("spec_version", 1)))
+    except ValueError as exc:  # the message names the version, the field and the reason
+        return fail(api, run_id, worker, attempt, str(exc))
+    reporter = HttpReporter(api, run_id, worker, attempt, spec.epochs,
+                            heartbeat_s=max(0.5, grant["lease_seconds"] / 4))
+    out_dir = settings.data_dir / WORK_FOLDER / f"run-{run_id}-attempt-{attempt}"
+    try:
+        return _attempt(spec, api, settings, reporter, out_dir)
+    except Exception as exc:  # any error ends the run now, with its reason, rather than at its lease's end
+        log.exception("run %s: the worker failed", run_id)
+        reporter.stop()
+        if reporter.lease_lost:
+            return "lease lost"
+        return fail(api, run_id, worker, attempt, f"{type(exc).__name__}: {exc}")
+    finally:
+        reporter.stop()
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _attempt(spec: RunSpec, api: ApiClient, settings: Settings, reporter: HttpReporter, out_dir: Path) -> str:
+    """Train, then hand the run back (shutdown), or upload its files and finish it; errors propagate."""
+    run_id, worker, attempt = reporter.run_id, reporter.worker, reporter.attempt
     out_dir.mkdir(parents=True, exist_ok=True)
     reporter.start()
-    status, error, summary = _train(spec, out_dir, reporter, _inputs(api, run_id, spec, attempt, out_dir))
+    status, error, summary = _train(spec, out_dir, reporter, engine_inputs(api, settings, run_id, spec, attempt,
+                                                                           out_dir))
     reporter.close()
     if reporter.lease_lost:
         return "lease lost"
     if status == "canceled" and SHUTDOWN.is_set() and not reporter.cancel_requested:
         body = {"worker": worker, "attempt": attempt, "reason": _handback_reason(reporter)}
-        api.call("POST", f"/api/runs/{run_id}/release", json=body).raise_for_status()
-        shutil.rmtree(out_dir, ignore_errors=True)
+        checked(api.call("POST", f"/api/runs/{run_id}/release", json=body))
         return "handed back"
     _upload(api, run_id, worker, attempt, out_dir)
     finish = {"worker": worker, "attempt": attempt, "status": status, "error": error,
               "summary": {k: float(v) for k, v in summary.items() if _is_number(v)}}
-    api.call("POST", f"/api/runs/{run_id}/finish", json=finish).raise_for_status()
-    shutil.rmtree(out_dir, ignore_errors=True)
+    checked(api.call("POST", f"/api/runs/{run_id}/finish", json=finish))
     return status
+
+
+def fail(api: ApiClient, run_id: int, worker: str, attempt: int, reason: str) -> str:
+    """End the attempt as `failed` with the reason; never raises (the lease expiring is the last resort)."""
+    log.error("run %s failed: %s", run_id, reason)
+    body = {"worker": worker, "attempt": attempt, "status": "failed", "error": reason[:MAX_ERROR_CHARS]}
+    try:
+        response = api.call("POST", f"/api/runs/{run_id}/finish", json=body)
+    except Exception:  # the API is unreachable: the reconciler fails the run when its lease expires
+        log.exception("run %s: could not report its failure", run_id)
+        return "failed (not reported)"
+    if response.status_code == 409:
+        log.error("run %s: lease lost before the failure was reported: %s", run_id, response.text)
+        return "lease lost"
+    if response.status_code >= 400:
+        log.error("run %s: the API refused the failure report: HTTP %s %s", run_id, response.status_code,
+                  response.text[:500])
+        return "failed (not reported)"
+    return "failed"
 
 
 def _handback_reason(reporter: HttpReporter) -> str:
@@ -68,15 +106,20 @@ def _handback_reason(reporter: HttpReporter) -> str:
     return f"worker shutting down (SIGTERM); {where}"
 
 
-def _inputs(api: ApiClient, run_id: int, spec: RunSpec, attempt: int, out_dir: Path) -> dict[str, Any] | str:
-    """The engine's keyword inputs: the checkpoint to resume, the encoder to start from; or why not."""
+def engine_inputs(api: ApiClient, settings: Settings, run_id: int, spec: RunSpec, attempt: int,
+                  out_dir: Path) -> dict[str, Any] | str:
+    """The engine's keyword inputs (data folder, allowed roots, checkpoint to resume, encoder to start from);
+    or why the run cannot start."""
     inputs: dict[str, Any] = {}
-    roots = allowed_roots()
-    if roots:
-        inputs["allowed_roots"] = roots
+    if DATASETS[spec.dataset].source == "download":
+        # Into the worker's data folder (a volume in compose), not a home cache; the offline sets keep their
+        # own homes (Fashion-MNIST: Debian's folder).
+        inputs["data_root"] = settings.data_dir / DATASETS_FOLDER
+    if settings.data_roots:
+        inputs["allowed_roots"] = settings.data_roots
     if attempt > 1 and api.download(f"/api/runs/{run_id}/artifacts/{RESUME_ARTIFACT}", out_dir / RESUME_FROM):
         inputs["resume_from"] = out_dir / RESUME_FROM
-    source = getattr(spec, "init_from_run", None)
+    source = spec.init_from_run
     if source is not None:
         if not api.download(f"/api/runs/{source}/artifacts/encoder.safetensors", out_dir / INIT_ENCODER):
             return (f"init_from_run {source} has no encoder.safetensors: pick a run that succeeded, "
@@ -90,8 +133,8 @@ def _upload(api: ApiClient, run_id: int, worker: str, attempt: int, out_dir: Pat
     for path in sorted(out_dir.iterdir()):
         if path.is_file() and not path.name.startswith("."):
             with path.open("rb") as body:
-                api.call("PUT", f"/api/runs/{run_id}/artifacts/{path.name}", content=body,
-                         headers=headers).raise_for_status()
+                checked(api.call("PUT", f"/api/runs/{run_id}/artifacts/{path.name}", content=body,
+                                 headers=headers))
 
 
 def _train(spec: RunSpec, out_dir: Path, reporter: HttpReporter, inputs: dict[str, Any] | str) -> Outcome:
@@ -99,7 +142,7 @@ def _train(spec: RunSpec, out_dir: Path, reporter: HttpReporter, inputs: dict[st
         return "failed", inputs, {}
     try:
         from worker.engine import TrainingCanceled, TrainingFailed, train  # torch loads here, in the child
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # a broken install fails the run with the reason instead of killing the worker
         log.exception("cannot import the training engine")
         return "failed", f"worker cannot load the training engine: {exc}", {}
     try:
@@ -108,7 +151,7 @@ def _train(spec: RunSpec, out_dir: Path, reporter: HttpReporter, inputs: dict[st
         return "canceled", None, {}
     except TrainingFailed as exc:
         return "failed", str(exc), {}
-    except Exception as exc:  # noqa: BLE001 - any crash ends the run as failed, with the reason
+    except Exception as exc:  # any crash ends the run as failed, with the reason
         log.exception("run failed")
         return "failed", f"{type(exc).__name__}: {exc}", {}
 

@@ -8,12 +8,12 @@ import os
 import signal
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import billiard.process
 from celery import shared_task
 from celery.signals import worker_process_init, worker_shutting_down
 
+from contrastlab.core.settings import get_settings
 from contrastlab.queue import TASK_RUN
 from worker.reporting import SHUTDOWN, ApiClient
 from worker.runner import execute
@@ -29,7 +29,7 @@ def _preload_engine(**_: object) -> None:
     """
     try:
         import worker.engine  # noqa: F401
-    except Exception:  # noqa: BLE001 - the run reports the import error with its reason
+    except Exception:  # the run reports the import error with its reason
         log.exception("cannot preload the training engine")
 
 
@@ -59,18 +59,12 @@ def _forward_shutdown(sig: str = "", how: str = "", **_: object) -> None:
             os.kill(child.pid, signal.SIGTERM)
 
 
-def api_token() -> str | None:
-    """The worker's token: API_TOKEN, or the first of a comma-separated list."""
-    tokens = [t.strip() for t in os.environ.get("API_TOKEN", "").split(",") if t.strip()]
-    return tokens[0] if tokens else None
-
-
 @shared_task(name=TASK_RUN, acks_late=True, ignore_result=True)
 def run_training(run_id: int) -> str:
-    api = ApiClient(os.environ.get("API_URL", "http://127.0.0.1:8000"), api_token())
-    work_dir = Path(os.environ.get("DATA_DIR", "data")) / "work"
+    settings = get_settings()  # API_URL, API_TOKEN, DATA_DIR, ALLOWED_DATA_ROOTS, parsed once
+    api = ApiClient(settings.resolved_api_url, settings.tokens[0] if settings.tokens else None)
     try:
         with sigterm_hands_back():
-            return execute(int(run_id), api, work_dir, f"{socket.gethostname()}:{os.getpid()}")
+            return execute(int(run_id), api, settings, f"{socket.gethostname()}:{os.getpid()}")
     finally:
         api.close()

@@ -5,8 +5,9 @@
         run = lab.submit({"method": "simclr", "dataset": "digits", "epochs": 2})
         final = lab.wait(run.id, callback=print)
 
-Idempotent calls (GET, PUT) are retried on connection errors and 502/503/504 with backoff;
-a POST is sent once, so a submit never creates a run twice.
+Every call goes through the one HTTP layer (`contrastlab.client.http`): idempotent calls (GET, PUT) are
+retried on connection errors and 502/503/504 with backoff; a POST is sent once, so a submit never creates a
+run twice.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from contrastlab.client.http import ApiError, Http, checked, describe_detail
 from contrastlab.client.models import (
     Artifact,
     LogEntry,
@@ -33,35 +35,13 @@ from contrastlab.client.models import (
     StudyCreated,
     StudyStats,
 )
+from contrastlab.core.protocol import RETRY_CAP_S
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-RETRYABLE_STATUS = frozenset({502, 503, 504})
-
-
-class ApiError(Exception):
-    """The API answered with an error; `str()` names the field and the server's reason."""
-
-    def __init__(self, method: str, path: str, status_code: int, detail: Any) -> None:
-        self.status_code, self.detail = status_code, detail
-        super().__init__(f"{method} {path}: HTTP {status_code}: {describe_detail(detail)}")
-
-
-def describe_detail(detail: Any) -> str:
-    """FastAPI's error body in words: a 422 becomes one `field: reason (got value)` line per problem."""
-    if not isinstance(detail, list):
-        return str(detail)
-    lines = []
-    for problem in detail:
-        if not isinstance(problem, dict):
-            lines.append(str(problem))
-            continue
-        where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body") or "request"
-        got = f" (got {problem['input']!r})" if "input" in problem and not isinstance(problem["input"], dict) else ""
-        lines.append(f"{where}: {problem.get('msg', problem)}{got}")
-    return "; ".join(lines)
+UNREACHABLE_HINT = " (is the server running? set --url or CONTRASTLAB_URL)"
+__all__ = ["ApiError", "Client", "describe_detail", "env_token", "env_url", "parse_sse"]
 
 
 def env_url() -> str:
@@ -95,12 +75,11 @@ class Client:
 
     def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0,
                  retries: int = 5, backoff_s: float = 0.2, http: httpx.Client | None = None) -> None:
-        self.url = (url or env_url()).rstrip("/")
         token = token if token is not None else env_token()
+        self.transport = Http(url or env_url(), token, timeout=timeout, retries=retries, backoff_s=backoff_s,
+                              client=http, hint=UNREACHABLE_HINT)
+        self.url, self.http = self.transport.url, self.transport.client
         self.retries, self.backoff_s = retries, backoff_s
-        self.http = http or httpx.Client(base_url=self.url, timeout=timeout)
-        if token:
-            self.http.headers["Authorization"] = f"Bearer {token}"
 
     def __enter__(self) -> Client:
         return self
@@ -114,26 +93,7 @@ class Client:
     # -- transport -----------------------------------------------------------
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send; retry idempotent methods on connection errors and 502/503/504; raise ApiError on 4xx/5xx."""
-        return self._retrying(method, path, lambda: self.http.request(method, path, **kwargs))
-
-    def _retrying(self, method: str, path: str, send: Callable[[], httpx.Response]) -> httpx.Response:
-        tries = self.retries + 1 if method.upper() in IDEMPOTENT else 1
-        delay = self.backoff_s
-        for attempt in range(1, tries + 1):
-            try:
-                response = send()
-            except httpx.TransportError as exc:
-                if attempt == tries:
-                    raise ConnectionError(f"{method} {self.url}{path}: {exc} (is the server running? "
-                                          f"set --url or CONTRASTLAB_URL)") from exc
-                log.warning("%s %s: %s; retrying in %.1f s", method, path, exc, delay)
-            else:
-                if response.status_code not in RETRYABLE_STATUS or attempt == tries:
-                    return _checked(method, path, response)
-                log.warning("%s %s: HTTP %s; retrying in %.1f s", method, path, response.status_code, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        raise AssertionError("unreachable")
+        return checked(self.transport.request(method, path, **kwargs))
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
@@ -201,7 +161,7 @@ class Client:
                                       timeout=httpx.Timeout(30.0, read=120.0)) as response:
                     if response.status_code != 200:
                         response.read()
-                        _checked("GET", f"/api/runs/{run_id}/events", response)
+                        checked(response)
                     for event in parse_sse(response.iter_lines()):
                         failures = 0
                         cursor = event.id if event.id is not None else cursor
@@ -213,7 +173,7 @@ class Client:
                 if failures > self.retries:
                     raise ConnectionError(f"lost the event stream of run {run_id}: {exc}") from exc
                 log.warning("event stream of run %s dropped (%s); resuming after %s", run_id, exc, cursor)
-                time.sleep(min(self.backoff_s * 2 ** failures, 10.0))
+                time.sleep(min(self.backoff_s * 2 ** failures, RETRY_CAP_S))
 
     def wait(self, run_id: int, callback: Callable[[StreamEvent], object] | None = None) -> Run:
         """Block until the run is final, calling `callback` with each live event; returns the final run."""
@@ -248,7 +208,7 @@ class Client:
                         out.write(chunk)
                 return response
 
-        self._retrying("GET", found[name].url, fetch)
+        checked(self.transport.retrying("GET", found[name].url, fetch))
         digest = _sha256(partial)
         if digest != found[name].sha256:
             partial.unlink(missing_ok=True)
@@ -299,13 +259,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: file.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _checked(method: str, path: str, response: httpx.Response) -> httpx.Response:
-    if response.status_code < 400:
-        return response
-    try:
-        detail = response.json().get("detail", response.text)
-    except ValueError:
-        detail = response.text[:500]
-    raise ApiError(method, path, response.status_code, detail)

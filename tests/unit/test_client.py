@@ -16,6 +16,7 @@ from backend.launch import prestart
 from backend.main import create_app
 from contrastlab import ApiError, Client
 from contrastlab.client.api import env_token, env_url
+from contrastlab.core.protocol import RETRY_CAP_S
 from contrastlab.core.settings import Settings
 from tests.unit.api.conftest import FakeWorker
 
@@ -66,6 +67,16 @@ def test_retries_give_up_with_the_last_error():
     with pytest.raises(ApiError, match="HTTP 404"):  # a client error is an answer, not retried
         client.get(1)
     assert len(seen) == 1
+
+
+def test_backoff_doubles_up_to_the_shared_cap(monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr("contrastlab.client.http.time.sleep", waits.append)
+    seen: list[httpx.Request] = []
+    answers: list[int | type[httpx.TransportError]] = [*[503] * 8, 200]
+    client = Client("http://lab", retries=8, backoff_s=1.0, http=scripted(answers, seen))
+    assert client.get(1).status == "queued"
+    assert waits == [1.0, 2.0, 4.0, 8.0, RETRY_CAP_S, RETRY_CAP_S, RETRY_CAP_S, RETRY_CAP_S]
 
 
 def test_url_and_token_come_from_the_environment(monkeypatch):

@@ -1,0 +1,156 @@
+"""The worker's runner against the real API (SQLite, in process): every run ends in a final state with its
+reason, leaves no thread behind, and reads torchvision's sets from the worker's data folder."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from backend.launch import prestart
+from backend.main import create_app
+from backend.models import Run
+from contrastlab.core.catalog import DATASETS_FOLDER
+from contrastlab.core.settings import Settings
+from contrastlab.core.spec import RunSpec
+from worker.reporting import ApiClient
+from worker.runner import engine_inputs, execute
+
+TINY = {"method": "simclr", "dataset": "digits", "epochs": 1, "batch_size": 64, "max_train_samples": 128,
+        "probe_epochs": 2, "tsne_samples": 20, "random_baseline": False, "device": "cpu"}
+
+
+class Lab:
+    """An API in this process and a worker's view of it: its client and its own settings (another DATA_DIR)."""
+
+    def __init__(self, http: TestClient, app: Any, worker_dir: Path) -> None:
+        self.http, self.app = http, app
+        self.api = ApiClient("http://testserver", client=http)
+        self.worker_settings = Settings(data_dir=worker_dir)
+
+    def submit(self, **spec: Any) -> int:
+        response = self.http.post("/api/runs", json={**TINY, **spec})
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        return dict(self.http.get(f"/api/runs/{run_id}").json())
+
+    def execute(self, run_id: int) -> str:
+        return execute(run_id, self.api, self.worker_settings, "w1")
+
+    def log_text(self, run_id: int) -> str:
+        return "\n".join(e["text"] for e in self.http.get(f"/api/runs/{run_id}/log").json()["items"])
+
+
+def serve(tmp_path: Path, **settings: Any) -> Iterator[Lab]:
+    api_settings = Settings(data_dir=tmp_path / "api", database_url="", redis_url="", broker_url="", **settings)
+    prestart(api_settings)
+    app = create_app(api_settings)
+    with TestClient(app) as http:
+        yield Lab(http, app, tmp_path / "worker")
+    app.state.engine.dispose()
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    yield from serve(tmp_path)
+
+
+def reporter_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(("reporter-", "checkpoints-"))]
+
+
+def test_a_stored_spec_that_no_longer_validates_fails_the_run_at_once(lab):
+    run_id = lab.submit()
+    with lab.app.state.engine.begin() as db:  # as if a later release had tightened temperature's bounds
+        db.execute(update(Run).where(Run.id == run_id).values(spec={**TINY, "temperature": 0.001}))
+    assert lab.execute(run_id) == "failed"
+    run = lab.run(run_id)
+    assert run["status"] == "failed"
+    assert run["error"].startswith("spec from version 1 is no longer valid: temperature: ")
+    assert reporter_threads() == []
+
+
+def test_an_upload_the_api_refuses_fails_the_run_with_the_reason_and_stops_its_threads(tmp_path):
+    for lab in serve(tmp_path, max_artifact_bytes=1024):  # every checkpoint and encoder is larger
+        run_id = lab.submit()
+        assert lab.execute(run_id) == "failed"
+        run = lab.run(run_id)
+        assert run["status"] == "failed" and run["attempt"] == 1
+        assert "HTTP 413" in run["error"] and "MAX_ARTIFACT_BYTES" in run["error"], run["error"]
+        assert reporter_threads() == []
+        assert not (lab.worker_settings.data_dir / "work" / f"run-{run_id}-attempt-1").exists()
+
+
+def test_an_api_outage_while_fetching_inputs_fails_the_run_and_stops_the_reporter(lab, monkeypatch):
+    source = lab.submit()
+    run_id = lab.submit(init_from_run=source)
+
+    def unreachable(path: str, dest: Path) -> bool:
+        raise ConnectionError(f"GET {path}: [Errno 111] Connection refused (after 9 tries)")
+
+    monkeypatch.setattr(lab.api, "download", unreachable)  # the reporter's own calls still reach the API
+    assert lab.execute(run_id) == "failed"
+    run = lab.run(run_id)
+    assert run["status"] == "failed"
+    assert run["error"] == (f"ConnectionError: GET /api/runs/{source}/artifacts/encoder.safetensors: "
+                            "[Errno 111] Connection refused (after 9 tries)")
+    assert reporter_threads() == []
+
+
+def _tiny_cifar10(folder: Path, train_per_batch: int = 8, test: int = 40) -> None:
+    """A CIFAR-10 folder in torchvision's pickled format: 5 x train_per_batch train and `test` test images."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    for name, n in [(f"data_batch_{i}", train_per_batch) for i in range(1, 6)] + [("test_batch", test)]:
+        with (folder / name).open("wb") as file:
+            pickle.dump({"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                         "labels": [i % 4 for i in range(n)]}, file)
+    with (folder / "batches.meta").open("wb") as file:
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat"]}, file)
+
+
+def test_torchvision_sets_are_read_from_the_workers_data_folder(lab):
+    _tiny_cifar10(lab.worker_settings.data_dir / DATASETS_FOLDER / "cifar-10-batches-py")
+    run_id = lab.submit(dataset="cifar10", max_train_samples=None, batch_size=16, tsne_samples=10)
+    assert lab.execute(run_id) == "succeeded", lab.run(run_id)["error"]
+    assert "loading cifar10: 40 train / 40 test images" in lab.log_text(run_id)
+    assert reporter_threads() == []
+
+
+def test_engine_inputs_come_from_the_settings(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", allowed_data_roots=f"{tmp_path}/a, {tmp_path}/b")
+    api = ApiClient("http://unused")
+    cifar = engine_inputs(api, settings, 1, RunSpec(dataset="cifar10"), 1, tmp_path)
+    assert cifar == {"data_root": tmp_path / "data" / "datasets", "allowed_roots": (tmp_path / "a", tmp_path / "b")}
+    # Fashion-MNIST is offline, in Debian's folder: no downloads folder handed to it.
+    assert "data_root" not in engine_inputs(api, settings, 1, RunSpec(dataset="fashion_mnist"), 1, tmp_path)
+
+
+def test_the_worker_retries_its_posts_and_resends_a_whole_upload(monkeypatch):
+    monkeypatch.setattr("contrastlab.client.http.time.sleep", lambda s: None)
+    bodies: list[bytes] = []
+    answers: list[int | type[httpx.TransportError]] = [503, httpx.ConnectError, 502, 200, 503, 201]
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.read())
+        answer = answers.pop(0)
+        if isinstance(answer, type):
+            raise answer("scripted failure", request=request)
+        return httpx.Response(answer, json={})
+
+    api = ApiClient("http://lab", "token", client=httpx.Client(base_url="http://lab",
+                                                               transport=httpx.MockTransport(handle)))
+    assert api.call("POST", "/api/runs/1/events", json={"points": []}).status_code == 200
+    assert api.call("PUT", "/api/runs/1/artifacts/x", content=io.BytesIO(b"weights")).status_code == 201
+    assert bodies[4:] == [b"weights", b"weights"] and not answers
