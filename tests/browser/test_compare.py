@@ -213,7 +213,7 @@ def test_labels_formats_and_statuses_come_from_the_catalogue(page: Page, http: h
     own = [name for name in catalog["summary_metrics"] if name not in catalog["baselines"].values()]
     with_baseline = [name for name in catalog["baselines"] if name in own]
     assert cards == [metrics[name]["label"] for name in with_baseline + [n for n in own if n not in with_baseline]]
-    acc_traces = "() => document.querySelector('[data-testid=acc-chart]').data.map((t) => t.name)"
+    acc_traces = "() => document.querySelector('[data-testid=acc-chart]')?.data?.map((t) => t.name) ?? []"
     page.wait_for_function(f"() => ({acc_traces})().length > 0")
     assert metrics["linear_acc"]["label"] in page.evaluate(acc_traces)
 
