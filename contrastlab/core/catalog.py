@@ -136,6 +136,14 @@ METRICS: dict[str, MetricInfo] = {
                              "mean training loss of the last epoch", summary=True),
     "train_seconds": MetricInfo("Training time", "seconds", "lower", False, "duration", False,
                                 "wall time of the training loop", summary=True),
+    "probe_acc": MetricInfo("Linear probe during training", "fraction", "higher", False, "percent", False,
+                            "quick linear probe on the k-NN monitor's frozen features, every probe_every epochs"),
+    "probe_acc_head": MetricInfo("Linear probe during training (with head)", "fraction", "higher", False, "percent",
+                                 False, "the same quick probe on the projection head's output"),
+    "drawdown": MetricInfo("Drawdown", "fraction", "lower", False, "number", True,
+                           "sum of every drop between consecutive k-NN evaluations (0: the curve never fell)"),
+    "volatility": MetricInfo("Volatility", "fraction", "lower", False, "number", True,
+                             "standard deviation of the changes between consecutive k-NN evaluations"),
 }
 
 # A random-init metric's trained counterpart, so a page can show the two side by side.

@@ -214,6 +214,12 @@ class RunSpec(BaseModel):
     knn_every: int = _field(1, "evaluation", "Compute k-NN accuracy every N epochs (and always at the end).",
                             ge=1, le=1000)
     probe_epochs: int = _field(100, "evaluation", "Epochs of the linear probe on frozen features.", ge=1, le=10_000)
+    probe_every: int | None = _field(
+        None, "evaluation",
+        "Also fit a quick linear probe (with and without the projection head) every N epochs, on the k-NN "
+        "monitor's features: at epochs that are multiples of both N and knn_every, and at the end. Empty: off.",
+        ge=1, le=1000,
+    )
     tsne_samples: int = _field(1000, "evaluation", "Test images embedded with t-SNE.", ge=10, le=20_000)
     random_baseline: bool = _field(
         True, "evaluation",

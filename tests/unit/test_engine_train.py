@@ -27,7 +27,8 @@ from worker.engine.resume import BackgroundWriter, TrainState, snapshot
 
 ARTIFACTS = {"encoder.safetensors", "projection_head.safetensors", "linear_probe.safetensors", "run.json",
              "embeddings.json", "features.safetensors", "evaluation.json"}
-FINAL = {"linear_acc", "linear_acc_head", "knn_acc", "silhouette", "random_linear_acc", "random_knn_acc"}
+FINAL = {"linear_acc", "linear_acc_head", "knn_acc", "silhouette", "random_linear_acc", "random_knn_acc", "drawdown",
+         "volatility"}
 SIMCLR = RunSpec(method="simclr", dataset="digits", encoder="small_cnn", epochs=2, batch_size=128,
                  probe_epochs=50, tsne_samples=200, device="cpu")
 SUPERVISED = SIMCLR.model_copy(update={"method": "supervised"})
@@ -79,6 +80,37 @@ def test_metrics_carry_steps_and_epochs(simclr_run):
     assert final["linear_acc"].value == summary["linear_acc"] and final["linear_acc"].epoch == 2.0
     assert reporter.messages[0] == "loading digits: 1437 train / 360 test images"
     assert "t-SNE of 200 test embeddings" in reporter.messages
+
+
+def test_stability_of_the_knn_curve_is_in_the_summary(simclr_run):
+    _, summary, reporter = simclr_run
+    curve = reporter.values("knn_acc")  # epoch 1 from the monitor, epoch 2 from the final evaluation
+    assert len(curve) == 2
+    assert summary["drawdown"] == pytest.approx(max(0.0, curve[0] - curve[1]))
+    assert summary["volatility"] == 0.0  # one change has no spread
+    assert not reporter.values("probe_acc")  # probe_every is off by default
+
+
+def test_probe_every_epoch_adds_two_probe_curves_without_changing_training(simclr_run, tmp_path):
+    _, summary, reporter = simclr_run
+    probed_summary, probed = _run(SIMCLR.model_copy(update={"probe_every": 1}), tmp_path)
+    for name in ("probe_acc", "probe_acc_head"):
+        points = [(m.step, m.epoch) for m in probed.metrics if m.name == name]
+        assert points == [(11, 1.0), (22, 2.0)], name
+        assert all(0.0 <= value <= 1.0 for value in probed.values(name))
+    # A quick probe on trained features beats chance (0.1) by far, and the curve ends near the full probe.
+    assert min(probed.values("probe_acc")) > 0.5
+    assert probed.values("probe_acc")[-1] == pytest.approx(probed_summary["linear_acc"], abs=0.1)
+    assert probed.values("loss") == reporter.values("loss")  # probing draws no randomness training uses
+    assert probed.values("knn_acc") == reporter.values("knn_acc")
+    assert "probe_acc" not in probed_summary  # a curve, not a final figure
+
+
+def test_supervised_probes_its_features_only(tmp_path):
+    _, reporter = _run(SMALL.model_copy(update={"method": "supervised", "epochs": 2, "probe_every": 2,
+                                                "random_baseline": False}), tmp_path)
+    assert [(m.step, m.epoch) for m in reporter.metrics if m.name == "probe_acc"] == [(8, 2.0)]
+    assert reporter.values("probe_acc_head") == []
 
 
 def test_simclr_writes_every_artifact(simclr_run):
@@ -225,6 +257,7 @@ def test_resume_from_an_epoch_checkpoint_equals_an_uninterrupted_run(tmp_path):
     saved = torch.load(checkpoint, weights_only=True)
     assert set(saved) >= {"encoder", "head", "optimizer", "generator", "epoch", "step", "last_loss"}
     assert (saved["epoch"], saved["step"]) == (2, 8)
+    assert saved["knn_curve"] == [m.value for m in first.metrics if m.name == "knn_acc"]  # feeds drawdown later
     assert max(m.step for m in first.metrics) == 10
     second = ListReporter()
     resumed_summary = train(spec, tmp_path / "second", second, resume_from=checkpoint)
@@ -232,6 +265,7 @@ def test_resume_from_an_epoch_checkpoint_equals_an_uninterrupted_run(tmp_path):
     assert min(m.step for m in second.metrics) == 9  # nothing at or before the checkpoint's step again
     assert [m for m in first.metrics if m.step <= 8] + second.metrics == whole.metrics
     drop = {"train_seconds"}
+    assert whole_summary["drawdown"] >= 0 and "volatility" in whole_summary
     assert {k: v for k, v in resumed_summary.items() if k not in drop} == \
         {k: v for k, v in whole_summary.items() if k not in drop}
 

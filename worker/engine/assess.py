@@ -15,6 +15,7 @@ from .evaluate import LinearProbe, encode, fit_linear_probe, knn_accuracy
 from .models import build_encoder
 
 EVAL_BATCH_SIZE = {"cpu": 256, "cuda": 1024}  # a CPU is fastest on cache-sized batches, a GPU on large ones
+QUICK_PROBE_EPOCHS = 10  # a probe during training is a trend line, not the final figure: cheap beats converged
 
 
 @dataclass
@@ -42,6 +43,40 @@ def knn_probe(spec: RunSpec, data: ImageData, train_features: torch.Tensor, test
     return knn, probe
 
 
+def probe_due(epoch: int, epochs: int, knn_every: int, probe_every: int | None) -> bool:
+    """Whether a quick probe follows this epoch: every probe_every epochs at a k-NN evaluation, and at the end."""
+    if probe_every is None or epochs == 0:
+        return False
+    return epoch == epochs or (epoch % probe_every == 0 and epoch % knn_every == 0)
+
+
+def quick_probes(spec: RunSpec, data: ImageData, train_features: torch.Tensor, test_features: torch.Tensor,
+                 head: nn.Module | None) -> dict[str, float]:
+    """probe_acc (and probe_acc_head through the projection head) of a short linear probe on features at hand.
+
+    Every method, supervised included, gets a comparable accuracy curve, and the head's cost shows as two curves.
+    """
+    epochs = min(spec.probe_epochs, QUICK_PROBE_EPOCHS)
+    num_classes = len(data.classes)
+    probe = fit_linear_probe(train_features, data.train_labels, num_classes, epochs, spec.seed)
+    result = {"probe_acc": probe.accuracy(test_features, data.test_labels)}
+    if head is not None:
+        train_projected, test_projected = project(head, train_features), project(head, test_features)
+        head_probe = fit_linear_probe(train_projected, data.train_labels, num_classes, epochs, spec.seed)
+        result["probe_acc_head"] = head_probe.accuracy(test_projected, data.test_labels)
+    return result
+
+
+def project(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """The head's output for frozen features, in eval mode (BatchNorm's running statistics); its mode is kept."""
+    was_training = head.training
+    head.eval()
+    with torch.no_grad():
+        projected = head(features)
+    head.train(was_training)
+    return projected
+
+
 def confusion_matrix(probe: LinearProbe, test_features: torch.Tensor, labels: torch.Tensor,
                      num_classes: int) -> list[list[int]]:
     """Counts [true class][predicted class] of the probe on the test features."""
@@ -62,11 +97,9 @@ def assess(spec: RunSpec, encoder: nn.Module, head: nn.Module | None, data: Imag
     result.summary["knn_acc"] = knn
     result.summary["linear_acc"] = probe.accuracy(test_features, data.test_labels)
     if head is not None:
-        head.eval()
-        with torch.no_grad():
-            head_probe = fit_linear_probe(head(train_features), data.train_labels, len(data.classes),
-                                          spec.probe_epochs, spec.seed)
-            result.summary["linear_acc_head"] = head_probe.accuracy(head(test_features), data.test_labels)
+        head_probe = fit_linear_probe(project(head, train_features), data.train_labels, len(data.classes),
+                                      spec.probe_epochs, spec.seed)
+        result.summary["linear_acc_head"] = head_probe.accuracy(project(head, test_features), data.test_labels)
     return result
 
 

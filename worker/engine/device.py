@@ -10,6 +10,9 @@ import torch
 
 from .errors import TrainingFailed
 
+# "1": CPU runs take the CUDA path's bf16 autocast, so its numerics can be checked on a machine without a GPU.
+CPU_AUTOCAST_ENV = "CONTRASTLAB_CPU_AUTOCAST"
+
 
 def resolve_device(name: str) -> torch.device:
     """spec.device to a torch device; "auto" picks CUDA when present."""
@@ -19,6 +22,16 @@ def resolve_device(name: str) -> torch.device:
         raise TrainingFailed("device 'cuda' was requested but this worker has no usable CUDA GPU; "
                              "choose device 'auto' or 'cpu'")
     return torch.device(name)
+
+
+def autocast_enabled(device: torch.device) -> bool:
+    """Whether the training step runs under bf16 autocast: always on CUDA, on a CPU only when CPU_AUTOCAST_ENV is 1."""
+    if device.type == "cuda":
+        return True
+    value = os.environ.get(CPU_AUTOCAST_ENV, "0").strip()
+    if value not in ("0", "1", ""):
+        raise ValueError(f"{CPU_AUTOCAST_ENV} must be 1 (bf16 autocast on the CPU) or 0 (off), not {value!r}")
+    return device.type == "cpu" and value == "1"
 
 
 def cpu_cores() -> int:

@@ -100,7 +100,8 @@ def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: 
     mean = features.mean(dim=0)
     std = features.std(dim=0).clamp_min(1e-6) if len(features) > 1 else torch.ones_like(mean)
     x = (features - mean) / std
-    layer = nn.Linear(x.shape[1], num_classes).to(x.device)
+    # skip_init: the weights start at zero anyway, and a probe during training must not draw from the global RNG.
+    layer = nn.utils.skip_init(nn.Linear, x.shape[1], num_classes, device=x.device)
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)
     optimizer = torch.optim.AdamW(layer.parameters(), lr=lr, weight_decay=weight_decay)

@@ -10,7 +10,7 @@ import math
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class TrainState:
     epoch: int
     step: int
     last_loss: float
+    knn_curve: list[float] = field(default_factory=list)  # the k-NN monitor's values so far, for stability
 
 
 def snapshot(modules: dict[str, nn.Module], optimizer: torch.optim.Optimizer, generator: torch.Generator,
@@ -42,6 +43,7 @@ def snapshot(modules: dict[str, nn.Module], optimizer: torch.optim.Optimizer, ge
         "epoch": state.epoch,
         "step": state.step,
         "last_loss": state.last_loss,
+        "knn_curve": list(state.knn_curve),
     }
 
 
@@ -119,5 +121,6 @@ def load_resume(path: Path, modules: dict[str, nn.Module], optimizer: torch.opti
         raise TrainingFailed(f"cannot resume from {path}: it was written for another spec ({error})") from error
     generator.set_state(payload["generator"])
     loss = payload.get("last_loss")
-    return TrainState(int(payload["epoch"]), int(payload["step"]),
-                      float(loss) if loss is not None else math.nan)
+    # A checkpoint from before knn_curve existed resumes with the later part of the curve only.
+    return TrainState(int(payload["epoch"]), int(payload["step"]), float(loss) if loss is not None else math.nan,
+                      [float(value) for value in payload.get("knn_curve", [])])

@@ -10,8 +10,9 @@ from torch import nn
 
 from contrastlab.core.catalog import FINAL_METRICS, RESUME_ARTIFACT
 from contrastlab.core.spec import RunSpec
+from contrastlab.core.stability import stability
 
-from .assess import Assessment, assess, random_baseline
+from .assess import Assessment, assess, probe_due, quick_probes, random_baseline
 from .checkpoint import load_weights_into, save_encoder, save_module, save_tensors, write_json
 from .data import ImageData, load_dataset, subset_train
 from .device import resolve_device, runtime
@@ -76,9 +77,14 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
     result = pretrain(spec, encoder, head, data, device, reporter, out_dir, resume_from)
 
     reporter.message(f"features of {len(data.train_labels)} train / {len(data.test_labels)} test images")
-    uses_head = LOSSES[spec.method].head == "projection" and spec.epochs > 0
-    assessment = assess(spec, encoder, head if uses_head else None, data, device)
+    projection = head if LOSSES[spec.method].head == "projection" and spec.epochs > 0 else None
+    assessment = assess(spec, encoder, projection, data, device)
+    if probe_due(spec.epochs, spec.epochs, spec.knn_every, spec.probe_every):  # the probe curves' last point
+        probes = quick_probes(spec, data, assessment.train_features, assessment.test_features, projection)
+        for name, value in probes.items():
+            reporter.metric(name, value, result.steps, float(spec.epochs))
     summary = dict(assessment.summary)
+    summary.update(stability([*result.knn_curve, summary["knn_acc"]]))  # drawdown, volatility of the k-NN curve
     if spec.random_baseline:
         reporter.message("probe and k-NN of a randomly initialised encoder (baseline)")
         summary.update(random_baseline(spec, data, device))

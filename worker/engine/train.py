@@ -14,9 +14,10 @@ from torch import nn
 from contrastlab.core.catalog import RESUME_ARTIFACT
 from contrastlab.core.spec import RunSpec
 
-from .assess import features
+from .assess import features, probe_due, quick_probes
 from .augment import augment
 from .data import ImageData
+from .device import autocast_enabled
 from .errors import TrainingCanceled, TrainingFailed
 from .evaluate import knn_accuracy
 from .losses import LOSSES
@@ -33,6 +34,7 @@ class TrainResult:
     final_loss: float
     steps: int
     seconds: float
+    knn_curve: list[float]  # the k-NN monitor's values, in order; the final evaluation adds the last one
 
 
 def resident(images: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -45,7 +47,8 @@ def resident(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData, device: torch.device,
              reporter: Reporter, out_dir: Path, resume_from: Path | None = None) -> TrainResult:
-    """Train encoder and head with the spec's method; reports loss/lr per step, train_acc and knn_acc per epoch.
+    """Train encoder and head with the spec's method; reports loss/lr per step, train_acc per epoch, and knn_acc
+    (with probe_acc and probe_acc_head when probe_every asks for them) every knn_every epochs.
 
     After every epoch a resumable checkpoint goes to out_dir/resume.pt and the reporter hears of it;
     with resume_from, training continues after that checkpoint's epoch and reports only later steps.
@@ -53,6 +56,8 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
     started = time.perf_counter()
     objective = LOSSES[spec.method]
     on_cuda = device.type == "cuda"
+    bf16 = autocast_enabled(device)
+    projection = head if objective.head == "projection" else None  # the quick probes look through it too
     images, labels = resident(data.pretrain_images, device), data.pretrain_labels.to(device)
     batch_size = min(spec.batch_size, len(images))
     # The ragged last batch is dropped: BatchNorm and NT-Xent's negatives want full batches.
@@ -66,7 +71,7 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
     forward = torch.compile(encoder) if spec.torch_compile else encoder
     sync_every = CUDA_SYNC_EVERY if on_cuda else 1
     pending: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, loss) not yet fetched from the device
-    step, last_loss = state.step, state.last_loss
+    step, last_loss, knn_curve = state.step, state.last_loss, state.knn_curve
 
     writer = BackgroundWriter()  # one epoch checkpoint in flight at a time
     try:
@@ -85,7 +90,7 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
                 x = torch.cat([augment(batch, spec, generator) for _ in range(objective.views)])
                 if on_cuda:
                     x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     outputs = head(forward(x)).chunk(objective.views)
                     loss = objective.loss(outputs, batch_labels, spec)
                 optimizer.zero_grad(set_to_none=True)
@@ -101,25 +106,34 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
                 reporter.metric("train_acc", correct.item() / (steps_per_epoch * batch_size), step, float(epoch))
             # The last epoch's k-NN comes from the final evaluation, on the same features as the probe.
             if epoch % spec.knn_every == 0 and epoch < spec.epochs:
-                reporter.metric("knn_acc", _knn_monitor(spec, encoder, data, device), step, float(epoch))
+                evaluation = _monitor(spec, encoder, projection, data, device, epoch)
+                knn_curve.append(evaluation["knn_acc"])
+                for name, value in evaluation.items():
+                    reporter.metric(name, value, step, float(epoch))
             path = out_dir / RESUME_ARTIFACT
             payload = snapshot({"encoder": encoder, "head": head}, optimizer, generator,
-                               TrainState(epoch, step, last_loss))
+                               TrainState(epoch, step, last_loss, knn_curve))
             # Written while the next epoch trains; the reporter hears of the file once it is whole.
             writer.submit(path, payload, functools.partial(reporter.checkpoint, path, epoch, step))
             if reporter.should_stop():
                 raise TrainingCanceled()
     finally:
         writer.wait()
-    return TrainResult(final_loss=last_loss, steps=step, seconds=time.perf_counter() - started)
+    return TrainResult(final_loss=last_loss, steps=step, seconds=time.perf_counter() - started,
+                       knn_curve=knn_curve)
 
 
-def _knn_monitor(spec: RunSpec, encoder: nn.Module, data: ImageData, device: torch.device) -> float:
-    """k-NN accuracy of the current encoder: labelled train images vote for each test image."""
+def _monitor(spec: RunSpec, encoder: nn.Module, projection: nn.Module | None, data: ImageData,
+             device: torch.device, epoch: int) -> dict[str, float]:
+    """knn_acc of the current encoder (labelled train images vote for each test image), and on the same
+    features the quick probes when one is due: features are the cost, so they are computed once."""
     train_features = features(encoder, data.train_images, device)
     test_features = features(encoder, data.test_images, device)
-    return knn_accuracy(train_features, data.train_labels, test_features, data.test_labels, spec.knn_k,
-                        spec.knn_temperature, len(data.classes))
+    result = {"knn_acc": knn_accuracy(train_features, data.train_labels, test_features, data.test_labels,
+                                      spec.knn_k, spec.knn_temperature, len(data.classes))}
+    if probe_due(epoch, spec.epochs, spec.knn_every, spec.probe_every):
+        result.update(quick_probes(spec, data, train_features, test_features, projection))
+    return result
 
 
 def _flush(pending: list[tuple[int, float, torch.Tensor]], reporter: Reporter, steps_per_epoch: int) -> float:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +14,8 @@ from torch import Tensor
 
 from contrastlab.core.catalog import METHODS
 from contrastlab.core.spec import RunSpec
+
+LossFunction = TypeVar("LossFunction", bound=Callable[..., Tensor])
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,37 @@ class Objective:
         return METHODS[self.method].head
 
 
+def in_fp32(loss: LossFunction) -> LossFunction:
+    """Run a loss in float32 whether or not its caller is under autocast: its value is the fp32 one.
+
+    Casting the inputs is not enough: autocast casts a matmul's inputs back to bf16, and bf16 similarities
+    move SimCLR's loss at temperature 0.01 and change which negatives the triplet miners pick. So floating
+    tensor arguments become float32 and the body runs with autocast off on their device.
+    """
+
+    @functools.wraps(loss)
+    def fp32_loss(*args: Any, **kwargs: Any) -> Tensor:
+        args = tuple(_to_fp32(value) for value in args)
+        kwargs = {name: _to_fp32(value) for name, value in kwargs.items()}
+        devices = {value.device.type for value in (*args, *kwargs.values()) if isinstance(value, Tensor)}
+        with contextlib.ExitStack() as stack:
+            for device_type in devices:
+                stack.enter_context(torch.autocast(device_type=device_type, enabled=False))
+            return loss(*args, **kwargs)
+
+    return cast(LossFunction, fp32_loss)
+
+
+def _to_fp32(value: Any) -> Any:
+    """Floating tensors to float32 (differentiably); integer labels and plain numbers unchanged."""
+    if isinstance(value, Tensor) and value.is_floating_point():
+        return value.float()
+    return value
+
+
 def stack_views(outputs: Sequence[Tensor], labels: Tensor) -> tuple[Tensor, Tensor]:
-    """All views as one float32 batch [V*B, D] with their labels repeated: every view is an anchor."""
-    # float32 even under autocast: bf16 similarities lose the small differences the losses live on.
-    return torch.cat(list(outputs)).float(), labels.repeat(len(outputs))
+    """All views as one batch [V*B, D] with their labels repeated: every view is an anchor."""
+    return torch.cat(list(outputs)), labels.repeat(len(outputs))
 
 
 def pair_masks(labels: Tensor) -> tuple[Tensor, Tensor]:

@@ -8,9 +8,10 @@ from torch import Tensor
 
 from contrastlab.core.spec import RunSpec
 
-from .base import Objective, masked_mean, pair_masks, squared_distances, stack_views
+from .base import Objective, in_fp32, masked_mean, pair_masks, squared_distances, stack_views
 
 
+@in_fp32
 def contrastive_margin(z: Tensor, labels: Tensor, margin: float) -> Tensor:
     """Contrastive loss with a margin.
 
@@ -20,7 +21,7 @@ def contrastive_margin(z: Tensor, labels: Tensor, margin: float) -> Tensor:
     counts; the mean over positive pairs and the mean over negative pairs are added, so
     the 1:(classes - 1) imbalance of a random batch does not drown the positives.
     """
-    d2 = squared_distances(z.float())
+    d2 = squared_distances(z)
     positive, negative = pair_masks(labels)
     # sqrt has an infinite slope at 0: the clamp keeps identical embeddings from giving NaN gradients.
     distance = d2.clamp_min(1e-12).sqrt()

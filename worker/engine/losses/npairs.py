@@ -9,9 +9,10 @@ from torch import Tensor
 
 from contrastlab.core.spec import RunSpec
 
-from .base import Objective
+from .base import Objective, in_fp32
 
 
+@in_fp32
 def n_pairs(anchors: Tensor, positives: Tensor, labels: Tensor, l2_reg: float) -> Tensor:
     """Multi-class N-pair loss.
 
@@ -22,7 +23,6 @@ def n_pairs(anchors: Tensor, positives: Tensor, labels: Tensor, l2_reg: float) -
     class, so positives of the anchor's own class are left out of its negatives. The penalty is
     l2_reg times the mean squared norm of all embeddings.
     """
-    anchors, positives = anchors.float(), positives.float()
     logits = anchors @ positives.T
     same_class = labels.view(-1, 1) == labels.view(1, -1)
     own = torch.eye(len(labels), dtype=torch.bool, device=labels.device)

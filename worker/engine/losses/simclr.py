@@ -10,9 +10,10 @@ from torch import Tensor
 
 from contrastlab.core.spec import RunSpec
 
-from .base import Objective
+from .base import Objective, in_fp32
 
 
+@in_fp32
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     """Normalised temperature-scaled cross-entropy (NT-Xent).
 
@@ -23,8 +24,7 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     the 2N - 1 views that are not the anchor. The loss is the mean over all 2N anchors.
     """
     n = z1.shape[0]
-    # float32 even under autocast: bf16 logits over a large batch lose the small differences that matter.
-    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
     logits = z @ z.T / temperature
     self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
     logits = logits.masked_fill(self_mask, float("-inf"))

@@ -10,9 +10,10 @@ from torch import Tensor
 
 from contrastlab.core.spec import RunSpec
 
-from .base import Objective, masked_mean, pair_masks, stack_views
+from .base import Objective, in_fp32, masked_mean, pair_masks, stack_views
 
 
+@in_fp32
 def supcon(z: Tensor, labels: Tensor, temperature: float) -> Tensor:
     """Supervised contrastive loss, L^sup_out.
 
@@ -22,7 +23,7 @@ def supcon(z: Tensor, labels: Tensor, temperature: float) -> Tensor:
     all views but the anchor. The loss is -mean over P(i) of the log-probabilities, averaged
     over the anchors that have a positive (an anchor alone in its class adds nothing, not NaN).
     """
-    z = F.normalize(z.float(), dim=1)
+    z = F.normalize(z, dim=1)
     logits = z @ z.T / temperature
     positive, _ = pair_masks(labels)
     self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)

@@ -9,12 +9,13 @@ from torch import Tensor
 
 from contrastlab.core.spec import RunSpec
 
-from .base import Objective
+from .base import Objective, in_fp32
 
 
+@in_fp32
 def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     """Softmax cross-entropy of a linear classifier on the encoder features, in float32."""
-    return F.cross_entropy(logits.float(), labels)
+    return F.cross_entropy(logits, labels)
 
 
 def _supervised_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Tensor:

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from contrastlab.core.spec import RunSpec
 
-from .base import Objective, masked_mean, pair_masks, squared_distances, stack_views
+from .base import Objective, in_fp32, masked_mean, pair_masks, squared_distances, stack_views
 
 ALL_CHUNK = 64  # anchors per slice of the batch-all triplet cube
 
@@ -17,13 +17,14 @@ ALL_CHUNK = 64  # anchors per slice of the batch-all triplet cube
 # of L2-normalised embeddings (Schroff, Kalenichenko, Philbin 2015, "FaceNet", eq. (1)-(3)).
 
 
+@in_fp32
 def triplet_batch_hard(z: Tensor, labels: Tensor, margin: float) -> Tensor:
     """Batch-hard triplet loss (Hermans, Beyer, Leibe 2017, "In Defense of the Triplet Loss", eq. (5)).
 
     Each anchor with a positive and a negative in the batch takes its farthest positive and
     nearest negative; the loss is the mean over those anchors.
     """
-    d2 = squared_distances(z.float())
+    d2 = squared_distances(z)
     positive, negative = pair_masks(labels)
     hardest_positive = d2.masked_fill(~positive, float("-inf")).amax(dim=1)
     hardest_negative = d2.masked_fill(~negative, float("inf")).amin(dim=1)
@@ -32,11 +33,12 @@ def triplet_batch_hard(z: Tensor, labels: Tensor, margin: float) -> Tensor:
     return masked_mean(losses.masked_fill(~valid, 0), valid)
 
 
+@in_fp32
 def triplet_batch_all(z: Tensor, labels: Tensor, margin: float) -> Tensor:
     """Batch-all triplet loss (Hermans et al. 2017, eq. (6), "BA!=0"): every valid (a, p, n)
     triplet of the batch, averaged over the triplets whose loss is above zero, so that easy
     triplets do not dilute the gradient as training goes on."""
-    d2 = squared_distances(z.float())
+    d2 = squared_distances(z)
     positive, negative = pair_masks(labels)
     total, active = d2.new_zeros(()), d2.new_zeros(())
     # Anchors in chunks: the [a, p, n] cube of a 2048-view batch would need 34 GB at once.
@@ -49,6 +51,7 @@ def triplet_batch_all(z: Tensor, labels: Tensor, margin: float) -> Tensor:
     return total / active.clamp_min(1)
 
 
+@in_fp32
 def triplet_semihard(z: Tensor, labels: Tensor, margin: float) -> Tensor:
     """Semi-hard triplet loss (Schroff et al. 2015, section 3.2).
 
@@ -56,7 +59,7 @@ def triplet_semihard(z: Tensor, labels: Tensor, margin: float) -> Tensor:
     d(a, p) < d(a, n); when no negative is that far, the farthest negative (as in
     TensorFlow Addons' triplet_semihard_loss). Mean over positive pairs of anchors with a negative.
     """
-    d2 = squared_distances(z.float())
+    d2 = squared_distances(z)
     positive, negative = pair_masks(labels)
     farthest = d2.masked_fill(~negative, float("-inf")).amax(dim=1, keepdim=True)
     chosen = []
