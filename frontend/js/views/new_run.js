@@ -132,8 +132,9 @@ class RunForm {
     this.updateVisibility();
   }
 
+  /** Focus the first spec field (the method), not the mode toggle above the fields. */
   focusFirst() {
-    const first = this.element.querySelector("select, input");
+    const first = this.element.querySelector("[data-testid^='field-']") || this.element.querySelector("select, input");
     if (first) first.focus({ preventScroll: true });
   }
 
