@@ -70,3 +70,20 @@ class StudyPublic(StudySummary):
 class StudiesPublic(BaseModel):
     items: list[StudySummary]
     total: int
+
+
+class CellCurve(BaseModel):
+    """One cell's curve of a metric: per bucket of the study's common x grid where some run has a point."""
+
+    key: str = Field(description="The cell's key, as in the study's cells.")
+    x: list[float | None] = Field(description="The mean x of the points in the bucket.")
+    mean: list[float | None] = Field(description="The mean over the cell's runs of each run's mean in the bucket.")
+    std: list[float | None] = Field(description="Their standard deviation (ddof 1); null where one run counts.")
+    n: list[int] = Field(description="The runs counted in the bucket.")
+
+
+class StudyCurvesPublic(BaseModel):
+    x_axis: str
+    points: int = Field(description="Buckets of the common x grid per metric.")
+    finished: bool = Field(description="Every run of the study is finished: these curves no longer change.")
+    curves: dict[str, list[CellCurve]] = Field(description="Metric -> one curve per cell, in the study's cell order.")

@@ -22,6 +22,12 @@ export const studyApi = {
   get: (id, signal) => get(`/api/studies/${id}`, signal),
   /** Per-cell mean ± CI of a metric and each cell against the baseline cell (Welch, Holm, P(better)). */
   stats: (id, metric, baseline, signal) => get(`/api/studies/${id}/stats?${queryString({ metric, baseline })}`, signal),
+  /**
+   * Each cell's curves as mean ± std over its runs on a common grid of `points` buckets per metric:
+   * `{x_axis, points, finished, curves: {metric: [{key, x, mean, std, n}]}}` (std null where one run counts).
+   */
+  curves: (id, { points, x = "step", names = "" } = {}, signal) =>
+    get(`/api/studies/${id}/curves?${queryString({ points, x, names })}`, signal),
   /** The study's runs (RunPublic, with study_id). */
   runs: (id, signal) => get(`/api/runs?${queryString({ study_id: id, limit: 500, sort: "id", order: "asc" })}`, signal),
   cancel: (id) => request("POST", `/api/studies/${id}/cancel`),

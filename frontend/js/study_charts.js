@@ -1,10 +1,14 @@
 // The study page's charts of a metric over the axes: the metric against each axis with 95 % CI bars,
 // a heatmap of two axes, and parallel coordinates over every axis and the metric. One point per cell
-// (its mean over seeds), never a single seed.
+// (its mean over seeds), never a single seed. Then each cell's curves as mean ± std over its runs, as the
+// server computes them (GET /api/studies/{id}/curves), one chart per metric.
+//
+// plotly's parcoords is WebGL only: in a browser without a GPU (headless Chromium, software GL) its first
+// draw takes seconds and holds the main thread, so it is drawn when its panel comes into view.
 
 import { h } from "./dom.js";
 import { axisTheme, chartLayout, CHART_CONFIG, disposeChart, drawChart, plotlyReady } from "./charts.js";
-import { metricDirection, metricTitle, plotlyAxis } from "./catalog.js";
+import { metricDirection, metricLabel, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
 import { axisValueText, formatMeanCi } from "./study_table.js";
 
 /** Axes read on a log scale: they are tried over orders of magnitude. */
@@ -116,12 +120,22 @@ function parcoordsTrace(axes, axisOrders, cells, metric) {
   };
 }
 
+/** Draw or update a chart; `div.dataset.drawnAt` says when it was first painted (ms since navigation), for the bench. */
+async function drawStamped(div, traces, layout) {
+  if (div.data && plotlyReady()) return window.Plotly.react(div, traces, layout, CHART_CONFIG);
+  await drawChart(div, traces, layout);
+  await new Promise(requestAnimationFrame);
+  div.dataset.drawnAt = String(Math.round(performance.now()));
+}
+
 /** The study's metric charts, redrawn in place when the metric, the baseline or the numbers change. */
 export class StudyCharts {
   constructor(container) {
     this.container = container;
     this.divs = new Map(); // chart id -> div
     this.last = null; // the last render's arguments
+    this.deferred = new Map(); // chart div -> the draw waiting for it to come into view
+    this.observer = null;
     // parcoords takes its font colours in the trace, which charts.js's theme relayout does not reach: redraw.
     this.onTheme = () => this.last && this.render(this.last);
     darkQuery.addEventListener("change", this.onTheme);
@@ -142,6 +156,8 @@ export class StudyCharts {
   prune(ids) {
     for (const [id, div] of this.divs) {
       if (ids.includes(id)) continue;
+      this.deferred.delete(div);
+      this.observer?.unobserve(div);
       disposeChart(div);
       div.closest(".panel").remove();
       this.divs.delete(id);
@@ -180,20 +196,126 @@ export class StudyCharts {
       // The first axis's tick labels sit left of it: leave them room. Wide when it would otherwise sit alone in its row.
       const first = axes.length ? Math.max(...cells.map((cell) => axisValueText(axes[0], cell.values[axes[0]]).length)) : 0;
       const layout = chartLayout({ showlegend: false, margin: { l: Math.min(240, 24 + 7 * first), r: 60, t: 48, b: 24 } });
-      draws.push(this.draw(this.chartDiv("parcoords", "Every axis and the metric (one line per cell)", { wide: ids.length % 2 === 1 }),
-        [parcoordsTrace(axes, axisOrders, cells, metric)], layout));
+      this.drawWhenVisible(this.chartDiv("parcoords", "Every axis and the metric (one line per cell)", { wide: ids.length % 2 === 1 }),
+        [parcoordsTrace(axes, axisOrders, cells, metric)], layout);
     }
     this.prune(ids);
     await Promise.all(draws);
   }
 
   draw(div, traces, layout) {
-    if (div.data && plotlyReady()) return window.Plotly.react(div, traces, layout, CHART_CONFIG);
-    return drawChart(div, traces, layout);
+    return drawStamped(div, traces, layout);
+  }
+
+  /** Draw now if the chart is drawn already, else once it comes within 200 px of the viewport; render() does not wait. */
+  drawWhenVisible(div, traces, layout) {
+    this.deferred.set(div, { traces, layout });
+    if (div.data) {
+      this.drawDeferred(div);
+      return;
+    }
+    this.observer ??= new IntersectionObserver((entries) => {
+      for (const entry of entries) if (entry.isIntersecting) this.drawDeferred(entry.target);
+    }, { rootMargin: "200px" });
+    this.observer.observe(div);
+  }
+
+  async drawDeferred(div) {
+    const job = this.deferred.get(div);
+    if (!job) return;
+    this.deferred.delete(div);
+    this.observer?.unobserve(div);
+    await this.draw(div, job.traces, job.layout);
   }
 
   dispose() {
+    this.observer?.disconnect();
+    this.deferred.clear();
     darkQuery.removeEventListener("change", this.onTheme);
+    for (const div of this.divs.values()) disposeChart(div);
+    this.divs.clear();
+  }
+}
+
+const X_TITLES = { step: "step", epoch: "epoch", time: "seconds since start" };
+
+/** `#4e79a7` with an alpha, for a band's fill. */
+function withAlpha(hex, alpha) {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
+}
+
+/** A cell's band (mean ± std, none where one run counts) as one closed shape, and its mean line: two traces a cell,
+ * since Plotly's cost grows with the traces more than with their points. */
+function bandTraces(cell, curve, metric) {
+  const half = curve.std.map((s) => s ?? 0);
+  const fmt = plotlyFormat(metric);
+  const back = curve.x.map((_, i) => curve.x.length - 1 - i);
+  return [
+    { type: "scatter", mode: "lines", x: [...curve.x, ...back.map((i) => curve.x[i])],
+      y: [...curve.mean.map((m, i) => m + half[i]), ...back.map((i) => curve.mean[i] - half[i])],
+      fill: "toself", fillcolor: withAlpha(cell.color, 0.2), line: { width: 0, color: cell.color }, hoverinfo: "skip", showlegend: false },
+    { type: "scatter", mode: curve.x.length <= 40 ? "lines+markers" : "lines", x: curve.x, y: curve.mean, name: cell.label,
+      line: { color: cell.color, width: 2 }, marker: { color: cell.color, size: 5 }, customdata: curve.x.map((_, i) => [half[i], curve.n[i]]),
+      hovertemplate: `${cell.label}<br>%{x}: %{y:${fmt}} ± %{customdata[0]:${fmt}} (%{customdata[1]} runs)<extra></extra>` },
+  ];
+}
+
+/** Metrics with a curve, the catalogue's first in its order, then any other by name. */
+function curveMetrics(curves) {
+  const order = metricNames();
+  const rank = (name) => (order.includes(name) ? order.indexOf(name) : order.length);
+  return Object.keys(curves).filter((name) => curves[name].some((c) => c.x.length > 1))
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** The study's curves: one chart per metric, each cell's mean ± std over its runs as the server computed it. */
+export class StudyCurves {
+  constructor(container) {
+    this.container = container;
+    this.divs = new Map(); // metric -> chart div
+  }
+
+  /** A chart's width in pixels, for the number of buckets to ask for. */
+  width() {
+    const first = this.container.querySelector(".chart");
+    return (first && first.clientWidth) || Math.max(300, Math.floor(this.container.clientWidth / 2));
+  }
+
+  /**
+   * Draw every metric; resolves once all charts are painted. Returns the metrics drawn.
+   * @param {{body: {x_axis: string, curves: Object<string, {key: string, x: number[], mean: number[], std: (number|null)[], n: number[]}[]>},
+   *   cells: {key: string, label: string, color: string}[]}} p
+   */
+  async render({ body, cells }) {
+    const metrics = curveMetrics(body.curves);
+    for (const [metric, div] of this.divs) {
+      if (metrics.includes(metric)) continue;
+      disposeChart(div);
+      div.closest(".panel").remove();
+      this.divs.delete(metric);
+    }
+    const byKey = new Map(cells.map((cell) => [cell.key, cell]));
+    await Promise.all(metrics.map((metric) => {
+      const traces = body.curves[metric].filter((curve) => byKey.has(curve.key) && curve.x.length)
+        .flatMap((curve) => bandTraces(byKey.get(curve.key), curve, metric));
+      const layout = chartLayout({ xTitle: X_TITLES[body.x_axis], yTitle: metricTitle(metric), showlegend: false,
+        uirevision: body.x_axis, yaxis: plotlyAxis(metric), margin: { l: 60, r: 12, t: 12, b: 44 } });
+      return drawStamped(this.chartDiv(metric), traces, layout);
+    }));
+    return metrics;
+  }
+
+  chartDiv(metric) {
+    if (!this.divs.has(metric)) {
+      const div = h("div", { class: "chart", "data-testid": `study-curve-${metric}`, "data-metric": metric });
+      this.container.append(h("section", { class: "panel" }, h("h2", {}, metricLabel(metric)), div));
+      this.divs.set(metric, div);
+    }
+    return this.divs.get(metric);
+  }
+
+  dispose() {
     for (const div of this.divs.values()) disposeChart(div);
     this.divs.clear();
   }

@@ -154,12 +154,22 @@ def test_study_from_the_form_fills_live_and_its_link_reopens_the_view(page: Page
     stats = http.get(f"/api/studies/{study_id}/stats", params={"metric": "linear_acc"}).json()
     assert stats["baseline"].startswith("method=supervised")
     _assert_table_matches(page, stats)
-    for chart in ("axis-method", "axis-optimizer", "heatmap", "parcoords"):
+    for chart in ("axis-method", "axis-optimizer", "heatmap"):
         page.wait_for_function(CHART_DRAWN, arg=f"study-chart-{chart}")
-    curves = page.get_by_test_id("study-curves").locator("[data-testid=compare-chart-loss]")
-    page.wait_for_function("() => document.querySelector('[data-testid=study-curves] .chart[data-metric=loss]')?.data")
+    # The parallel coordinates (WebGL) are drawn once they come into view.
+    page.get_by_test_id("study-chart-parcoords").scroll_into_view_if_needed()
+    page.wait_for_function(CHART_DRAWN, arg="study-chart-parcoords")
+    curves = page.get_by_test_id("study-curves").get_by_test_id("study-curve-loss")
+    page.wait_for_function("() => document.querySelector('[data-testid=study-curve-loss]')?.data")
     fills = curves.evaluate("(div) => div.data.map((t) => t.fill || '')")
-    assert fills.count("tonexty") == CELLS  # one mean ± std band per cell
+    assert fills.count("toself") == CELLS  # one mean ± std band per cell
+    # Each cell's line is the mean the curves endpoint gives, from the page's last request (every run finished).
+    asked = page.evaluate("performance.getEntriesByType('resource').map((e) => e.name)"
+                          ".filter((name) => name.includes('/curves?')).at(-1)")
+    body = http.get(asked).json()
+    assert body["finished"] is True
+    lines = curves.evaluate("(div) => div.data.filter((t) => !t.fill).map((t) => t.y)")
+    assert lines == [cell["mean"] for cell in body["curves"]["loss"]] and len(lines) == CELLS
     heat = page.evaluate("() => document.querySelector('[data-testid=study-chart-heatmap]').data[0].z")
     assert sorted(v for row in heat for v in row if v is not None) == sorted(c["mean"] for c in stats["cells"])
     page.mouse.move(0, 0)

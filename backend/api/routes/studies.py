@@ -12,13 +12,21 @@ from fastapi.exceptions import RequestValidationError
 from kombu.exceptions import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend import stats, studies
+from backend import series, stats, studies, study_curves
 from backend.api.deps import CeleryDep, NotifierDep, SessionDep, SettingsDep
 from backend.errors import NotFound
 from backend.models import Run, Study
 from backend.schemas import RunPublic
 from backend.streams import Notifier
-from backend.study_schemas import StudiesPublic, StudyCell, StudyCreate, StudyCreated, StudyPublic, StudySummary
+from backend.study_schemas import (
+    StudiesPublic,
+    StudyCell,
+    StudyCreate,
+    StudyCreated,
+    StudyCurvesPublic,
+    StudyPublic,
+    StudySummary,
+)
 from contrastlab.core.catalog import CANCELED, FAILED, METRICS, SUCCEEDED
 from contrastlab.queue import send_run
 
@@ -28,6 +36,7 @@ log = logging.getLogger(__name__)
 StudyId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The study's id.")]
 # The metrics a study can compare: the catalogue's with a better direction.
 DIRECTED = tuple(name for name, info in METRICS.items() if info.direction is not None)
+_curves_cache = study_curves.CurvesCache()
 
 
 def _study(study_id: StudyId, session: SessionDep) -> Study:
@@ -191,3 +200,20 @@ def study_stats(study: StudyDep, session: SessionDep,
     for row, cell in zip(body["cells"], cells, strict=True):
         row["status_counts"] = studies.count_statuses(cell.runs)
     return body
+
+
+@router.get("/{study_id}/curves", response_model=StudyCurvesPublic)
+def read_study_curves(
+    study: StudyDep,
+    session: SessionDep,
+    names: Annotated[str, Query(max_length=2000, description="Comma-separated metric names; empty: all.")] = "",
+    x: Annotated[series.XAxis, Query(description="step, epoch, or time (seconds since each run started).")] = "step",
+    points: Annotated[int, Query(ge=2, le=series.OVERVIEW_POINTS,
+                                 description="Buckets of the common x grid: about the chart's width in pixels.")] = 300,
+) -> Response:
+    """Each cell's curves as mean ± std over its runs, in one request for the whole study (backend.study_curves).
+    Serialised once there, and kept once every run is finished."""
+    cells = studies.cells_of(study, studies.study_runs(session, study.id))
+    wanted = [n for n in names.split(",") if n]
+    body = study_curves.study_curves(session, study, cells, x, points, wanted, _curves_cache)
+    return Response(body, media_type="application/json")

@@ -1,16 +1,16 @@
 // A study: `#/studies/<id>?metric=linear_acc&baseline=<cell key>` holds the whole view, so a link reopens it.
 // Progress per cell, the results table (mean ± CI, verdict against the baseline), the metric against the
-// axes, and each cell's curves as mean ± band. Polled every 2 s while some run is unfinished.
+// axes, and each cell's curves as mean ± band (one request for the whole study, computed by the server).
+// Polled every 2 s while some run is unfinished.
 
-import { api, ApiError } from "../api.js";
+import { ApiError } from "../api.js";
 import { h, progressBar, setText, updateProgressBar } from "../dom.js";
 import { confirmDialog } from "../confirm.js";
 import { formatDateTime } from "../format.js";
 import { datasetLabel, isFinalStatus, metricDirection, metricLabel, metricNames } from "../catalog.js";
 import { RUN_COLORS } from "../compare_data.js";
-import { CompareCharts, chartMetrics } from "../compare_charts.js";
 import { studyApi } from "../study_api.js";
-import { StudyCharts } from "../study_charts.js";
+import { StudyCharts, StudyCurves } from "../study_charts.js";
 import { axisValueText, resultsTable } from "../study_table.js";
 
 const POLL_MS = 2000;
@@ -30,6 +30,9 @@ const judgedMetrics = () => metricNames().filter((name) => metricDirection(name)
 /** A hash query value that survives app.js's decodeURIComponent of the whole hash and then URLSearchParams. */
 const hashValue = (value) => encodeURIComponent(/[&+%#]/.test(value) ? encodeURIComponent(value) : value);
 
+/** Resolves once the DOM changed so far has been painted. */
+const afterPaint = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+
 /** "method SimCLR (NT-Xent), optimizer adam": a cell in words. */
 const cellLabel = (axes, cell) => axes.map((field) => `${field} ${axisValueText(field, cell.values[field])}`).join(", ") || "all runs";
 
@@ -45,7 +48,7 @@ class StudyView {
     this.study = null;
     this.stats = null;
     this.runsById = new Map();
-    this.seriesByRun = new Map();
+    this.curvesBody = null; // GET /api/studies/{id}/curves
     this.timer = null;
     this.started = performance.now();
     document.title = `Study #${id} · ContrastLab`;
@@ -57,17 +60,21 @@ class StudyView {
 
   async start() {
     this.build();
+    // Every cell's curves in one request, sent with the others: it needs only the study's id and the chart width.
+    const curves = this.loadCurves();
+    curves.catch(() => {}); // aborted, or the study is gone: the study's own request says so
     try {
       await Promise.all([this.loadStudy(), this.loadRuns(), this.loadStats()]);
       if (!this.alive) return;
       this.renderHead();
       this.renderBaselineOptions();
       this.renderTable();
-      // The table and the metric charts first: the curves wait for one series request per run.
+      await afterPaint(); // the table on screen before the charts take the main thread
+      if (!this.alive) return;
       const drawn = [this.renderMetricCharts().then(() => {
         this.root.dataset.metricsAt = String(Math.round(performance.now()));
       })];
-      await this.loadSeries(this.study.run_ids);
+      await curves;
       if (!this.alive) return;
       drawn.push(this.renderCurves());
       await Promise.all(drawn);
@@ -95,7 +102,7 @@ class StudyView {
     this.metricCharts = h("div", { class: "grid-2 study-charts", "data-testid": "study-charts" });
     this.chartSet = new StudyCharts(this.metricCharts);
     this.curves = h("div", { class: "grid-2 compare-charts", "data-testid": "study-curves" });
-    this.curveSet = new CompareCharts(this.curves);
+    this.curveSet = new StudyCurves(this.curves);
     this.root.replaceChildren(
       h("a", { class: "back", href: "#/studies" }, "← All studies"),
       h("div", { class: "page-head run-head" }, h("div", {}, this.title, this.subtitle), this.actions),
@@ -147,15 +154,16 @@ class StudyView {
     }
   }
 
-  /** Series of the given runs at about two points per pixel column of a curve chart. */
-  async loadSeries(runIds) {
-    const points = Math.min(2000, Math.max(200, Math.round(this.curveSet.width() * 2)));
-    const results = await Promise.all(runIds.map((id) =>
-      api.series(id, { x: "step", points }, this.signal).catch((err) => {
-        if (err.name === "AbortError") throw err;
-        return { series: {} };
-      })));
-    runIds.forEach((id, i) => this.seriesByRun.set(id, results[i].series || {}));
+  /** Every cell's mean ± std curves, one bucket per two pixel columns of a curve chart; a failure is said, not fatal. */
+  async loadCurves() {
+    const points = Math.min(1000, Math.max(100, Math.round(this.curveSet.width() / 2)));
+    try {
+      this.curvesBody = await studyApi.curves(this.id, { points, x: "step" }, this.signal);
+      if (this.notice.textContent.startsWith("Could not load the curves")) this.showNotice("");
+    } catch (err) {
+      if (err.name === "AbortError" || (err instanceof ApiError && err.status === 404)) throw err;
+      this.showNotice(`Could not load the curves: ${err.message}`);
+    }
   }
 
   axes() {
@@ -240,6 +248,9 @@ class StudyView {
     }));
     const excluded = Object.entries(this.stats.excluded || {}).filter(([, n]) => typeof n === "number" && n > 0);
     setText(this.excluded, excluded.length ? `Left out of the statistics: ${excluded.map(([why, n]) => `${n} ${why === "no_value" ? "succeeded without this metric" : why}`).join(", ")}.` : "");
+    if (!this.root.dataset.tableAt) { // when the results table was first painted, for bench/study_paint.py
+      requestAnimationFrame(() => { this.root.dataset.tableAt = String(Math.round(performance.now())); });
+    }
   }
 
   async renderMetricCharts() {
@@ -248,23 +259,19 @@ class StudyView {
   }
 
   async renderCurves() {
-    const metrics = chartMetrics(this.seriesByRun);
-    if (!metrics.length) {
-      if (!this.curves.querySelector(".empty-note")) {
-        this.curves.append(h("p", { class: "muted empty-note" }, "No curves recorded yet: they appear as the runs train."));
-      }
-      return;
-    }
-    this.curves.querySelector(".empty-note")?.remove();
+    if (!this.curvesBody) return;
     const axes = this.axes();
-    const entities = this.study.cells.map((cell) => ({
+    const cells = this.study.cells.map((cell) => ({
       key: cell.key, label: `${cellLabel(axes, cell)} (${cell.runs.length} runs)`, color: this.colorOf(cell.key),
-      runs: cell.runs.map((id) => ({ id })), group: true,
     }));
-    await this.curveSet.render({ metrics, entities, seriesByRun: this.seriesByRun, smoothing: 0, xAxis: "step", hidden: new Set() });
+    const metrics = await this.curveSet.render({ body: this.curvesBody, cells });
+    if (metrics.length) this.curves.querySelector(".empty-note")?.remove();
+    else if (!this.curves.querySelector(".empty-note")) {
+      this.curves.append(h("p", { class: "muted empty-note" }, "No curves recorded yet: they appear as the runs train."));
+    }
   }
 
-  /** Time to first full paint (every chart drawn), for bench/study_paint.py. */
+  /** Time to first full paint (every chart drawn but the parallel coordinates, drawn on sight), for bench/study_paint.py. */
   markPainted() {
     requestAnimationFrame(() => {
       this.root.dataset.paintMs = String(Math.round(performance.now() - this.started));
@@ -307,21 +314,24 @@ class StudyView {
     return this.study.run_ids.filter((id) => !isFinalStatus(this.runsById.get(id)?.status || "queued"));
   }
 
-  /** While some run is unfinished: every 2 s, the study, its runs' statuses, the statistics and the live runs' curves. */
+  /** While some run is unfinished: every 2 s, the study, its runs' statuses, the statistics and the curves. */
   schedulePoll() {
     if (!this.alive || !this.unfinished().length) return;
     this.timer = setTimeout(() => this.poll(), POLL_MS);
   }
 
   async poll() {
-    const live = this.unfinished();
     try {
+      const curves = this.loadCurves();
+      curves.catch(() => {});
       await Promise.all([this.loadStudy(), this.loadRuns(), this.loadStats()]);
       if (!this.alive) return;
       this.renderHead();
       this.renderTable();
       const charts = this.renderMetricCharts();
-      await this.loadSeries(live); // the runs unfinished at the last look, the ones that just ended included
+      await curves;
+      // Every run ended but the curves were read before the last of them did: read them once more, final.
+      if (!this.unfinished().length && this.curvesBody && !this.curvesBody.finished) await this.loadCurves();
       if (!this.alive) return;
       await Promise.all([charts, this.renderCurves()]);
       if (this.notice.textContent.startsWith("Could not refresh")) this.showNotice("");
@@ -339,7 +349,7 @@ class StudyView {
 
   dispose() {
     this.alive = false;
-    for (const key of ["painted", "paintMs", "paintAt", "metricsAt"]) delete this.root.dataset[key];
+    for (const key of ["painted", "paintMs", "paintAt", "metricsAt", "tableAt"]) delete this.root.dataset[key];
     this.controller.abort();
     clearTimeout(this.timer);
     this.chartSet.dispose();

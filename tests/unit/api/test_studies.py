@@ -256,3 +256,109 @@ def test_stats_refuse_an_unknown_metric_or_baseline_listing_the_choices(client) 
     body = client.get(url).json()
     assert [(c["n"], c["status_counts"]["queued"]) for c in body["cells"]] == [(0, 2), (0, 2)]
     assert [c["verdict"] for c in body["comparisons"]] == ["too few seeds"]
+
+
+def _expected_curves(series_by_run: dict[int, list[tuple[int, float]]], cells: dict[str, list[int]],
+                     points: int) -> dict[str, dict[str, list]]:
+    """Each cell's curve straight from the points sent: per bucket of [lo, hi] over every run, each run's mean of
+    its points there, then numpy's mean and std (ddof 1) over the cell's runs, and the points' mean x."""
+    steps = [s for pts in series_by_run.values() for s, _ in pts]
+    lo, hi = min(steps), max(steps)
+    out = {}
+    for key, run_ids in cells.items():
+        x, mean, std, n = [], [], [], []
+        for bucket in range(points):
+            inside = {r: [(s, v) for s, v in series_by_run[r] if min(int((s - lo) * points / (hi - lo)), points - 1)
+                          == bucket] for r in run_ids if r in series_by_run}
+            run_means = [np.mean([v for _, v in pts]) for pts in inside.values() if pts]
+            if not run_means:
+                continue
+            x.append(np.mean([s for pts in inside.values() for s, _ in pts]))
+            mean.append(np.mean(run_means))
+            std.append(np.std(run_means, ddof=1) if len(run_means) > 1 else None)
+            n.append(len(run_means))
+        out[key] = {"x": x, "mean": mean, "std": std, "n": n}
+    return out
+
+
+def _assert_curves(body: dict, metric: str, expected: dict[str, dict[str, list]]) -> None:
+    got = {c["key"]: c for c in body["curves"][metric]}
+    assert list(got) == list(expected)
+    for key, want in expected.items():
+        assert got[key]["n"] == want["n"], key
+        assert got[key]["x"] == pytest.approx(want["x"], rel=1e-12), key
+        assert got[key]["mean"] == pytest.approx(want["mean"], rel=1e-12), key
+        assert [s is None for s in got[key]["std"]] == [s is None for s in want["std"]], key
+        assert [s for s in got[key]["std"] if s is not None] == pytest.approx(
+            [s for s in want["std"] if s is not None], rel=1e-9), key
+
+
+def test_curves_are_each_cells_mean_and_std_over_its_runs(client) -> None:
+    """One request: per cell and metric, numpy's mean ± std over its runs on the study's common step grid, from
+    the finished runs' stored overviews, a live run's events, and overviews built when missing."""
+    from backend.models import SeriesOverview
+
+    study = _create(client, {"lr": [0.01, 0.02]}, seeds=[0, 1, 2])
+    cells = {c["key"]: c["runs"] for c in client.get(f"/api/studies/{study['id']}").json()["cells"]}
+    rng = np.random.default_rng(0)
+    loss: dict[int, list[tuple[int, float]]] = {}
+    workers = []
+    for i, run in enumerate(study["runs"]):
+        if i == 4:
+            continue  # never claimed: no points, left out of its cell's n
+        last = 40 if i % 2 else 25  # runs of different lengths: the tail of a cell has fewer runs
+        loss[run["id"]] = [(s, float(2 / s + rng.normal(0, 0.05))) for s in range(1, last + 1)]
+        worker = FakeWorker(client, run["id"])
+        worker.claim()
+        accuracy = [("knn_acc", s, s / 10, 0.5 + s / 100) for s in (10, 20)]
+        assert worker.send([("loss", s, s / 10, v) for s, v in loss[run["id"]]] + accuracy).status_code == 200
+        workers.append(worker)
+    for worker in workers[:-1]:
+        worker.finish()  # the last one stays running: its points come from its events
+    url = f"/api/studies/{study['id']}/curves"
+
+    body = client.get(url, params={"points": 8}).json()
+    assert body["x_axis"] == "step" and body["points"] == 8 and body["finished"] is False
+    assert set(body["curves"]) == {"loss", "knn_acc"}
+    _assert_curves(body, "loss", _expected_curves(loss, cells, 8))
+    accuracy_points = {r: [(10, 0.6), (20, 0.7)] for r in loss}
+    _assert_curves(body, "knn_acc", _expected_curves(accuracy_points, cells, 8))
+    # The first cell: runs of 25, 40 and 25 steps, so its tail is one run's, with no std; the second cell: two
+    # runs (its third never ran).
+    first, second = body["curves"]["loss"]
+    assert (first["n"][0], first["n"][-1], first["std"][-1]) == (3, 1, None)
+    assert set(second["n"]) == {2}
+
+    # Every run finished: the same numbers, from stored overviews; then built again where they are missing.
+    workers[-1].finish()
+    client.post(f"/api/runs/{study['runs'][4]['id']}/cancel")
+    body = client.get(url, params={"points": 8, "names": "loss"}).json()
+    assert body["finished"] is True and set(body["curves"]) == {"loss"}
+    _assert_curves(body, "loss", _expected_curves(loss, cells, 8))
+    with client.app.state.sessionmaker() as session:
+        assert session.scalar(select(func.count()).select_from(SeriesOverview)) == 2 * len(loss)
+        session.execute(SeriesOverview.__table__.delete())
+        session.commit()
+    from backend.api.routes.studies import _curves_cache
+
+    _curves_cache.clear()
+    body = client.get(url, params={"points": 5}).json()
+    _assert_curves(body, "loss", _expected_curves(loss, cells, 5))
+    with client.app.state.sessionmaker() as session:
+        assert session.scalar(select(func.count()).select_from(SeriesOverview)) == 2 * len(loss)
+
+    # On the epoch axis the grid is the epochs'.
+    epochs = client.get(url, params={"points": 8, "x": "epoch", "names": "loss"}).json()
+    _assert_curves(epochs, "loss", {k: {**v, "x": [x / 10 for x in v["x"]]}
+                                    for k, v in _expected_curves(loss, cells, 8).items()})
+
+
+def test_curves_refuse_a_bad_query_and_an_unknown_study(client) -> None:
+    study = _create(client, {"lr": [0.01, 0.02]}, seeds=[0])
+    url = f"/api/studies/{study['id']}/curves"
+    for params in ({"points": 1}, {"points": 5000}, {"x": "wall"}):
+        response = client.get(url, params=params)
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"][1] in params
+    assert client.get("/api/studies/424242/curves").status_code == 404
+    # No run has a point yet: no curves, and nothing cached for good.
+    assert client.get(url).json() == {"x_axis": "step", "points": 300, "finished": False, "curves": {}}
