@@ -3,7 +3,8 @@
 /metrics (outside /api, so it never collides with a run's /api/runs/{id}/metrics) serves:
 - contrastlab_runs{status}: runs in each status (read from the database at scrape time);
 - contrastlab_queue_length: task messages waiting in the broker; contrastlab_broker_up;
-- contrastlab_http_request_duration_seconds{method,route,status}: time to the response's first byte;
+- contrastlab_http_request_duration_seconds{method,route,status}: time to the response's first byte, labelled
+  by route template (`unmatched` for a path no route matched), so labels stay few whatever clients send;
 - contrastlab_metric_points_received_total: metric points received from workers by this API process
   (rate() is the ingestion rate; a retried batch counts again, though it stores nothing twice).
 Each app has its own registry, so several apps in one process (tests) never share counters.
@@ -38,6 +39,8 @@ RUN_PATH = re.compile(r"^/api/runs/(\d+)(?:/|$)")
 STATUSES = (QUEUED, RUNNING, *sorted(FINAL_STATUSES))
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 EVENTS = Event.__tablename__
+UNMATCHED = "unmatched"  # the one route label of every request that no route matched
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 class StateCollector(Collector):
@@ -86,7 +89,7 @@ class RequestMetrics:
 
         async def timed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self.latency.labels(scope["method"], route_template(scope), str(message["status"])).observe(
+                self.latency.labels(method_label(scope), route_template(scope), str(message["status"])).observe(
                     time.perf_counter() - started)
             await send(message)
 
@@ -108,11 +111,37 @@ class RequestMetrics:
 
 
 def route_template(scope: Scope) -> str:
-    """`/api/runs/{run_id}/events` for /api/runs/7/events: bounded label values; `other` when nothing matched."""
-    if not scope.get("endpoint"):
-        return "other"
-    names = {str(value): f"{{{name}}}" for name, value in scope.get("path_params", {}).items()}
-    return "/".join(names.get(part, part) for part in scope.get("path", "").split("/"))
+    """The label of a request's route: `/api/runs/{run_id}/events` for /api/runs/007/events, `/static/{path}` for
+    any file under a mount, `unmatched` when no route matched: never the raw path, so hostile 404s add no labels."""
+    endpoint, path = scope.get("endpoint"), str(scope.get("path", ""))
+    route_format = getattr(scope.get("route"), "path_format", None)
+    if endpoint is None:
+        return UNMATCHED
+    if isinstance(route_format, str):  # an API route: its template below the routers' (literal) prefixes
+        return _with_prefix(path, route_format, scope.get("path_params", {}))
+    mount = str(scope.get("root_path", ""))[len(str(scope.get("app_root_path", ""))):]
+    if mount and "app_root_path" in scope:  # a mounted app (static files): one label for every path below it
+        return f"{mount}/{{path}}"
+    if not scope.get("path_params"):  # a plain route (/metrics): its literal path, which only it matches
+        return path
+    return UNMATCHED
+
+
+def _with_prefix(path: str, route_format: str, params: dict[str, object]) -> str:
+    """The full template of a route whose own path is `route_format`, reached through routers' prefixes; taken
+    by position, since a parameter's value may differ from its text (`007` is the int 7)."""
+    parts, own = path.split("/"), route_format.split("/")[1:]
+    if len(parts) < len(own):
+        return UNMATCHED
+    names = {str(value): f"{{{name}}}" for name, value in params.items()}
+    prefix = [names.get(part, part) for part in parts[:len(parts) - len(own)]]
+    return "/".join(prefix + own)
+
+
+def method_label(scope: Scope) -> str:
+    """The request's method when HTTP defines it, else `OTHER`: a client can send any token as a method."""
+    method = str(scope.get("method", ""))
+    return method if method in HTTP_METHODS else "OTHER"
 
 
 def use_json_logs() -> None:

@@ -82,3 +82,27 @@ def test_json_log_lines_carry_the_run_id():
         current_run_id.reset(token)
     assert line["run_id"] == 42 and line["message"] == "lease of w1 expired" and line["level"] == "warning"
     assert "run_id" not in json.loads(JsonFormatter().format(record))
+
+
+def test_unknown_paths_share_one_label_and_metrics_stay_small(client):
+    """Hostile 404s under mounts and outside them must not add a label each (issue 15, finding 5)."""
+    probes = [f"/{prefix}/{'x' * 400}-{i}" for i in range(200) for prefix in ("static", "docs-assets", "nope")][:200]
+    probes += [f"/static/a{i}/b" for i in range(50)] + [f"/docs-assets/z{i}.js" for i in range(50)]
+    for path in probes:
+        assert client.get(path).status_code == 404
+    for i in range(20):  # an id with leading zeros is the same route, not a new label
+        assert client.get(f"/api/runs/{'0' * 30}{i + 900}/series").status_code == 404
+    for i in range(20):  # invented methods are as unbounded as invented paths
+        assert client.request(f"BREW{i}", "/api/runs").status_code == 405
+    assert client.get("/static/index.html").status_code == 200  # a real file still counts under its mount
+
+    text = client.get("/metrics").text
+    routes = {dict(labels)["route"] for (name, labels) in samples(text)
+              if name == "contrastlab_http_request_duration_seconds_count"}
+    assert not any("x" * 50 in route or "/a1/" in route or "z1.js" in route or "000" in route for route in routes), routes
+    assert "unmatched" in routes
+    assert {"/static/{path}", "/docs-assets/{path}", "/api/runs/{run_id}/series", "/api/runs"} <= routes, routes
+    methods = {dict(labels)["method"] for (name, labels) in samples(text)
+               if name == "contrastlab_http_request_duration_seconds_count"}
+    assert methods == {"GET", "OTHER"}, methods
+    assert len(text) < 50_000, len(text)
