@@ -99,7 +99,8 @@ def test_unknown_paths_share_one_label_and_metrics_stay_small(client):
     text = client.get("/metrics").text
     routes = {dict(labels)["route"] for (name, labels) in samples(text)
               if name == "contrastlab_http_request_duration_seconds_count"}
-    assert not any("x" * 50 in route or "/a1/" in route or "z1.js" in route or "000" in route for route in routes), routes
+    leaked = ("x" * 50, "/a1/", "z1.js", "000")
+    assert not any(part in route for part in leaked for route in routes), routes
     assert "unmatched" in routes
     assert {"/static/{path}", "/docs-assets/{path}", "/api/runs/{run_id}/series", "/api/runs"} <= routes, routes
     methods = {dict(labels)["method"] for (name, labels) in samples(text)
