@@ -33,11 +33,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from backend.models import Event, Run, SeriesOverview
-from contrastlab.core.catalog import FINAL_STATUSES
+from contrastlab.core.catalog import FINAL_STATUSES, METRICS
 
 XAxis = Literal["step", "epoch", "time"]
 Series = tuple[list[float], list[float | None]]
 CACHE_SIZE = 512
+MAX_SERIES_NAMES = max(32, len(METRICS))  # distinct names one series request may ask for (each costs queries)
 OVERVIEW_POINTS = 4096  # per stored metric: charts up to 2048 px wide (two points per pixel column)
 log = logging.getLogger(__name__)
 # Extremes are taken over |value| <= this: NULL, ±inf and PostgreSQL's NaN (above every number) are left out.
@@ -48,6 +49,20 @@ def _of_metric(run_id: int, name: str, table: Any = Event) -> tuple[ColumnElemen
     """One metric's rows. `kind` is compared through an expression so that no planner prefers
     (run_id, kind, id), which holds every metric of the run, to (run_id, name, id)."""
     return table.run_id == run_id, table.name == name, func.coalesce(table.kind, "") == "metric"
+
+
+class TooManyNames(ValueError):
+    """A series request asked for more distinct metrics than MAX_SERIES_NAMES."""
+
+
+def requested_names(names: str) -> list[str]:
+    """The distinct names of a comma-separated list, in their first order: a name asked twice is read once.
+    Raises TooManyNames past MAX_SERIES_NAMES, so that one request cannot cost hundreds of queries."""
+    wanted = list(dict.fromkeys(name for name in names.split(",") if name))
+    if len(wanted) > MAX_SERIES_NAMES:
+        raise TooManyNames(f"names lists {len(wanted)} distinct metrics; ask for at most {MAX_SERIES_NAMES} "
+                           "per request (split the list, or leave names empty for all of the run's metrics)")
+    return wanted
 
 
 def _x_column(x: XAxis) -> Any:

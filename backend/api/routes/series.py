@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from backend import series
 from backend.api.deps import RunDep, SessionDep
@@ -18,14 +18,18 @@ _cache = series.SeriesCache()
 def read_series(
     run: RunDep,
     session: SessionDep,
-    names: Annotated[str, Query(max_length=2000, description="Comma-separated metric names; empty: all.")] = "",
+    names: Annotated[str, Query(max_length=2000, description="Comma-separated metric names, each read once; "
+                                 f"empty: all. At most {series.MAX_SERIES_NAMES} distinct names.")] = "",
     x: Annotated[series.XAxis, Query(description="step, epoch, or time (seconds since the run started).")] = "step",
     points: Annotated[int, Query(ge=4, le=20_000, description="At most this many points per metric: "
                                  "about twice the chart's width in pixels (a min and a max per column).")] = 2000,
 ) -> Response:
     """Each metric with its endpoints and every bucket's min and max kept, so spikes stay visible.
     Serialised once here (not validated again by FastAPI): 20 runs × thousands of floats add up."""
-    wanted = [n for n in names.split(",") if n] or series.metric_names(session, run.id)
+    try:
+        wanted = series.requested_names(names) or series.metric_names(session, run.id)
+    except series.TooManyNames as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
     out: dict[str, SeriesPublic] = {}
     for name in wanted:
         (xs, ys), count = _cache.get(session, run, name, x, points)

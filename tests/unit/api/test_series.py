@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from backend.db import make_engine, make_sessionmaker
 from backend.launch import prestart
 from backend.models import Event, Run, SeriesOverview
-from backend.series import OVERVIEW_POINTS, chart_series, downsampled, metric_names
+from backend.series import MAX_SERIES_NAMES, OVERVIEW_POINTS, chart_series, downsampled, metric_names
 from contrastlab.core.settings import Settings
 from tests.unit.api.conftest import FakeWorker
 
@@ -184,3 +184,35 @@ def test_deleting_a_run_deletes_its_overviews(client, submit) -> None:
     assert client.delete(f"/api/runs/{run['id']}").status_code == 204
     with client.app.state.sessionmaker() as db:
         assert db.scalars(select(SeriesOverview).where(SeriesOverview.run_id == run["id"])).all() == []
+
+
+def test_repeated_names_cost_one_query_each_and_too_many_names_are_refused(client, submit) -> None:
+    """`names=loss,loss,…` is read once, not once per copy (issue 15, finding 9); past the cap, a 422 names it."""
+    run = submit()
+    worker = FakeWorker(client, run["id"])
+    worker.claim()  # still running: nothing cached, every request reads the events
+    assert worker.send([("loss", s, s / 10, 1.0 / s) for s in range(1, 201)]).status_code == 200
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    engine = client.app.state.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        once = client.get(f"/api/runs/{run['id']}/series", params={"names": "loss"})
+        single = len(statements)
+        statements.clear()
+        repeated = client.get(f"/api/runs/{run['id']}/series", params={"names": ",".join(["loss"] * 399)})
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert repeated.status_code == 200 and repeated.json() == once.json()
+    assert list(repeated.json()["series"]) == ["loss"] and repeated.json()["series"]["loss"]["count"] == 200
+    assert len(statements) == single, (len(statements), single)
+
+    names = ",".join(f"m{i}" for i in range(MAX_SERIES_NAMES + 1))
+    refused = client.get(f"/api/runs/{run['id']}/series", params={"names": names})
+    assert refused.status_code == 422, refused.text
+    assert str(MAX_SERIES_NAMES) in refused.json()["detail"] and "names" in refused.json()["detail"]
+    at_cap = ",".join(f"m{i}" for i in range(MAX_SERIES_NAMES)) + ",m0"  # duplicates do not count against it
+    assert client.get(f"/api/runs/{run['id']}/series", params={"names": at_cap}).status_code == 200
