@@ -213,7 +213,10 @@ def read_study_curves(
 ) -> Response:
     """Each cell's curves as mean ± std over its runs, in one request for the whole study (backend.study_curves).
     Serialised once there, and kept once every run is finished."""
+    try:
+        wanted = series.requested_names(names)  # a name asked twice is computed once
+    except series.TooManyNames as exc:
+        raise _query_error("names", str(exc), names) from exc
     cells = studies.cells_of(study, studies.study_runs(session, study.id))
-    wanted = [n for n in names.split(",") if n]
     body = study_curves.study_curves(session, study, cells, x, points, wanted, _curves_cache)
     return Response(body, media_type="application/json")

@@ -332,7 +332,7 @@ def test_curves_are_each_cells_mean_and_std_over_its_runs(client) -> None:
     # Every run finished: the same numbers, from stored overviews; then built again where they are missing.
     workers[-1].finish()
     client.post(f"/api/runs/{study['runs'][4]['id']}/cancel")
-    body = client.get(url, params={"points": 8, "names": "loss"}).json()
+    body = client.get(url, params={"points": 8, "names": "loss,loss"}).json()
     assert body["finished"] is True and set(body["curves"]) == {"loss"}
     _assert_curves(body, "loss", _expected_curves(loss, cells, 8))
     with client.app.state.sessionmaker() as session:
@@ -356,7 +356,8 @@ def test_curves_are_each_cells_mean_and_std_over_its_runs(client) -> None:
 def test_curves_refuse_a_bad_query_and_an_unknown_study(client) -> None:
     study = _create(client, {"lr": [0.01, 0.02]}, seeds=[0])
     url = f"/api/studies/{study['id']}/curves"
-    for params in ({"points": 1}, {"points": 5000}, {"x": "wall"}):
+    too_many = ",".join(f"m{i}" for i in range(200))
+    for params in ({"points": 1}, {"points": 5000}, {"x": "wall"}, {"names": too_many}):
         response = client.get(url, params=params)
         assert response.status_code == 422 and response.json()["detail"][0]["loc"][1] in params
     assert client.get("/api/studies/424242/curves").status_code == 404
