@@ -34,6 +34,14 @@ class StudyCreate(BaseModel):
             raise ValueError("seeds must be distinct, e.g. [0, 1, 2]")
         return seeds
 
+    @field_validator("name")
+    @classmethod
+    def _no_nul(cls, name: str) -> str:
+        """PostgreSQL cannot store a NUL in text (each run is named after the study, too)."""
+        if "\x00" in name:
+            raise ValueError("must not contain a NUL character (\\u0000); remove it")
+        return name
+
 
 class StudyCreated(BaseModel):
     id: int

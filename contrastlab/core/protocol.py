@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, FiniteFloat
 
 # The longest wait between two tries of an HTTP call (client and worker): the reconciler waits this long past a
 # lease before it judges the lease lost, so a worker that is only retrying is not taken for dead.
@@ -78,4 +78,4 @@ class Finish(WorkerCall):
 
     status: Literal["succeeded", "failed", "canceled"]
     error: str | None = Field(None, max_length=4000)
-    summary: dict[str, float] = Field(default_factory=dict)
+    summary: dict[str, FiniteFloat] = Field(default_factory=dict, description="Finite numbers only.")

@@ -20,6 +20,7 @@ from pydantic import (
     ModelWrapValidatorHandler,
     ValidationError,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -93,7 +94,17 @@ def _field(default: Any, group: str, help: str, methods: list[str] | None = None
 class RunSpec(BaseModel):
     """Everything needed to reproduce one run, with defaults filled in."""
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=True, validate_default=True, title="RunSpec")
+    # allow_inf_nan=False: NaN, Infinity and 1e999 are legal in Python's JSON, never a valid setting.
+    model_config = ConfigDict(extra="forbid", use_enum_values=True, validate_default=True, title="RunSpec",
+                              allow_inf_nan=False)
+
+    @field_validator("name", "data_path")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        """No NUL character: PostgreSQL cannot store one in text or JSON, and no name or path needs it."""
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain a NUL character (\\u0000); remove it")
+        return value
 
     name: str = _field("", "run", "A label for this run, shown in lists and legends.", max_length=120)
     method: MethodName = _field(
