@@ -11,17 +11,19 @@ from typing import TextIO
 import yaml
 
 from contrastlab.client.models import MetricPoint, Run
+from contrastlab.core.csv_cells import text_cell
 
 CSV_COLUMNS = ("name", "step", "epoch", "value", "time")
 
 
 def write_csv(points: Iterable[MetricPoint], out: TextIO) -> int:
-    """Long format, one row per point (name, step, epoch, value, time); returns the number of rows."""
+    """Long format, one row per point (name, step, epoch, value, time); returns the number of rows.
+    Names escaped as the API's CSV escapes them (contrastlab.core.csv_cells); numbers written as numbers."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     rows = 0
     for point in points:
-        writer.writerow([point.name, point.step, point.epoch, point.value, point.time])
+        writer.writerow([text_cell(point.name), point.step, point.epoch, point.value, point.time])
         rows += 1
     return rows
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +18,8 @@ from backend.launch import prestart
 from backend.main import create_app
 from contrastlab import ApiError, Client
 from contrastlab.client.api import env_token, env_url
+from contrastlab.client.export import write_csv
+from contrastlab.client.models import MetricPoint
 from contrastlab.core.protocol import RETRY_CAP_S
 from contrastlab.core.settings import Settings
 from tests.unit.api.conftest import FakeWorker
@@ -170,3 +174,17 @@ def test_metrics_wait_download_and_cancel_through_a_whole_run(lab, tmp_path):
         client.cancel(run.id)
     queued = client.submit(SPEC)
     assert client.cancel(queued.id).status == "canceled"
+
+
+def test_write_csv_escapes_formula_names_and_keeps_negative_numbers():
+    """The CLI's CSV follows OWASP's CSV-injection rule as the API's does: text starting with = + - @ (or tab, CR)
+    gets a leading single quote; numbers, negative ones included, are written as numbers."""
+    names = ["=HYPERLINK(\"http://evil\",\"x\")", "+1", "-2+3", "@SUM(A1)", "\tTAB", "loss", "'quoted"]
+    points = [MetricPoint(id=i, name=name, step=i, epoch=-0.0, value=-1.5 * i - 0.25, time="2026-01-01T00:00:00Z")
+              for i, name in enumerate(names)]
+    out = io.StringIO()
+    assert write_csv(points, out) == len(names)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [row["name"] for row in rows] == ["'" + name for name in names[:5]] + ["loss", "'quoted"]
+    assert [float(row["value"]) for row in rows] == [p.value for p in points] and rows[0]["value"] == "-0.25"
+    assert rows[2]["step"] == "2" and rows[0]["time"] == "2026-01-01T00:00:00Z"

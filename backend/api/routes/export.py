@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from backend import runs
 from backend.api.deps import RunDep
 from backend.schemas import iso
+from contrastlab.core.csv_cells import text_cell
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
 PAGE = 5000
@@ -21,7 +22,8 @@ HEADER = ("name", "step", "epoch", "value", "time")
 @router.get("/metrics.csv", response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}})
 def metrics_csv(run: RunDep, request: Request) -> StreamingResponse:
-    """Every metric point in recorded order: name, step, epoch, value, time (UTC, ISO 8601)."""
+    """Every metric point in recorded order: name, step, epoch, value, time (UTC, ISO 8601). A name that a
+    spreadsheet would run as a formula (=, +, -, @) gets a leading single quote; numbers stay numbers."""
     factory = request.app.state.sessionmaker
     run_id = run.id
 
@@ -34,7 +36,8 @@ def metrics_csv(run: RunDep, request: Request) -> StreamingResponse:
             with factory() as session:
                 events = runs.events_after(session, run_id, cursor, PAGE, kinds=("metric",))
             for e in events:
-                writer.writerow((e.name, e.step, e.epoch, repr(e.value) if e.value is not None else "", iso(e.time)))
+                writer.writerow((text_cell(e.name or ""), e.step, e.epoch, repr(e.value) if e.value is not None else "",
+                                 iso(e.time)))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()

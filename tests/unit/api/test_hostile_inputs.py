@@ -7,7 +7,9 @@ but not in strict JSON or in PostgreSQL), to the real app on SQLite and PostgreS
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import tracemalloc
 from pathlib import Path
@@ -155,3 +157,20 @@ def test_nul_and_surrogates_in_a_study_name_are_a_4xx(client, submit) -> None:
         assert_refused(post_raw(client, "/api/studies", study), "name")
     assert_runs_intact(client, [kept["id"]])
     assert client.get("/api/studies").status_code == 200
+
+
+FORMULAS = ("=HYPERLINK(\"http://evil\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\tTAB")
+
+
+def test_metrics_csv_escapes_formula_names_and_keeps_negative_numbers(client, submit) -> None:
+    """OWASP's CSV-injection rule on /metrics.csv: a text cell starting with = + - @ (or tab, CR) gets a leading
+    single quote, so a spreadsheet shows it as text; numbers, negative ones included, stay numbers."""
+    run = submit()
+    worker = FakeWorker(client, run["id"])
+    worker.claim()
+    sent = [(name, step, 0.5, -0.25 - step) for step, name in enumerate(FORMULAS)] + [("loss", 9, 1.0, -1e-05)]
+    assert worker.send(sent).status_code == 200
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/api/runs/{run['id']}/metrics.csv").text)))
+    assert [row["name"] for row in rows] == [f"'{name}" for name in FORMULAS] + ["loss"]
+    assert [float(row["value"]) for row in rows] == [value for *_, value in sent]
+    assert rows[-1]["value"] == "-1e-05" and rows[0]["value"] == "-0.25"  # unquoted: still numbers
