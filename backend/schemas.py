@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from backend.models import Artifact, Event
 from contrastlab.core.spec import SPEC_VERSION, RunSpec
@@ -58,19 +58,23 @@ class RunsPublic(BaseModel):
     total: int
 
 
+def _distinct(seeds: list[int]) -> list[int]:
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("seeds must be distinct, e.g. [0, 1, 2]")
+    return seeds
+
+
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+# A list of seeds, one run each: distinct integers ≥ 0 (a group's and a study's).
+Seeds = Annotated[list[Seed], AfterValidator(_distinct)]
+
+
 class RunGroupCreate(BaseModel):
     """One spec launched once per seed; the runs share a group id (mean ± std on the compare page)."""
 
     spec: RunSpec
-    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
-        min_length=1, max_length=20, description="One run per seed (its `seed` field); 1 to 20 distinct integers ≥ 0.")
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct(cls, seeds: list[int]) -> list[int]:
-        if len(set(seeds)) != len(seeds):
-            raise ValueError("seeds must be distinct, e.g. [0, 1, 2]")
-        return seeds
+    seeds: Seeds = Field(min_length=1, max_length=20,
+                         description="One run per seed (its `seed` field); 1 to 20 distinct integers ≥ 0.")
 
 
 class RunGroupPublic(BaseModel):

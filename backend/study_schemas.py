@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, Field, field_serializer, field_validator
 
-from backend.schemas import RunPublic, iso
+from backend.schemas import RunPublic, Seeds, iso
 
 # An axis value is a JSON scalar: each cell's spec is validated by RunSpec, which says what a field accepts.
 AxisValue = str | bool | int | float | None
-Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class StudyCreate(BaseModel):
@@ -24,15 +23,8 @@ class StudyCreate(BaseModel):
         description="RunSpec field -> the values it takes, e.g. {\"method\": [\"simclr\", \"supcon\"]}. The grid is "
                     "the product of the axes; a field that does not apply to a cell's method, dataset or optimizer "
                     "is not varied there.")
-    seeds: list[Seed] = Field(min_length=1, max_length=100,
-                              description="One run per cell and seed; distinct integers ≥ 0, e.g. [0, 1, 2].")
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct(cls, seeds: list[int]) -> list[int]:
-        if len(set(seeds)) != len(seeds):
-            raise ValueError("seeds must be distinct, e.g. [0, 1, 2]")
-        return seeds
+    seeds: Seeds = Field(min_length=1, max_length=100,
+                         description="One run per cell and seed; distinct integers ≥ 0, e.g. [0, 1, 2].")
 
     @field_validator("name")
     @classmethod

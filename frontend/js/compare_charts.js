@@ -26,7 +26,8 @@ export function chartMetrics(seriesByRun) {
   return [...names].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
-function withAlpha(hex, alpha) {
+/** `#4e79a7` with an alpha, for a band's fill. */
+export function withAlpha(hex, alpha) {
   const n = parseInt(hex.slice(1), 16);
   return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
 }
@@ -58,11 +59,33 @@ function groupTraces(entity, seriesByRun, metric, smoothing, type) {
   ];
 }
 
-/** The metric charts of the compare view, kept across redraws (smoothing, x axis, legend toggles). */
-export class CompareCharts {
-  constructor(container) {
+/** One titled panel per metric in a container, each with a chart, created on first use and kept across redraws. */
+export class MetricPanels {
+  constructor(container, testidPrefix) {
     this.container = container;
+    this.testidPrefix = testidPrefix;
     this.divs = new Map(); // metric -> chart div
+  }
+
+  chartDiv(metric) {
+    if (!this.divs.has(metric)) {
+      const div = h("div", { class: "chart", "data-testid": `${this.testidPrefix}-${metric}`, "data-metric": metric });
+      this.container.append(h("section", { class: "panel" }, h("h2", {}, metricLabel(metric)), div));
+      this.divs.set(metric, div);
+    }
+    return this.divs.get(metric);
+  }
+
+  dispose() {
+    for (const div of this.divs.values()) disposeChart(div);
+    this.divs.clear();
+  }
+}
+
+/** The metric charts of the compare view, kept across redraws (smoothing, x axis, legend toggles). */
+export class CompareCharts extends MetricPanels {
+  constructor(container) {
+    super(container, "compare-chart");
   }
 
   /** Chart width in pixels (for the `points` of the series endpoint). */
@@ -103,17 +126,4 @@ export class CompareCharts {
     await Promise.all(draws);
   }
 
-  chartDiv(metric) {
-    if (!this.divs.has(metric)) {
-      const div = h("div", { class: "chart", "data-testid": `compare-chart-${metric}`, "data-metric": metric });
-      this.container.append(h("section", { class: "panel" }, h("h2", {}, metricLabel(metric)), div));
-      this.divs.set(metric, div);
-    }
-    return this.divs.get(metric);
-  }
-
-  dispose() {
-    for (const div of this.divs.values()) disposeChart(div);
-    this.divs.clear();
-  }
 }

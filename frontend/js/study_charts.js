@@ -10,6 +10,7 @@ import { h } from "./dom.js";
 import { axisTheme, chartLayout, CHART_CONFIG, disposeChart, drawChart, plotlyReady } from "./charts.js";
 import { metricDirection, metricLabel, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
 import { axisValueText, formatMeanCi } from "./study_table.js";
+import { MetricPanels, withAlpha } from "./compare_charts.js";
 
 /** Axes read on a log scale: they are tried over orders of magnitude. */
 const LOG_AXES = new Set(["lr", "weight_decay", "temperature"]);
@@ -239,12 +240,6 @@ export class StudyCharts {
 
 const X_TITLES = { step: "step", epoch: "epoch", time: "seconds since start" };
 
-/** `#4e79a7` with an alpha, for a band's fill. */
-function withAlpha(hex, alpha) {
-  const n = parseInt(hex.slice(1), 16);
-  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
-}
-
 /** A cell's band (mean ± std, none where one run counts) as one closed shape, and its mean line: two traces a cell,
  * since Plotly's cost grows with the traces more than with their points. */
 function bandTraces(cell, curve, metric) {
@@ -270,10 +265,9 @@ function curveMetrics(curves) {
 }
 
 /** The study's curves: one chart per metric, each cell's mean ± std over its runs as the server computed it. */
-export class StudyCurves {
+export class StudyCurves extends MetricPanels {
   constructor(container) {
-    this.container = container;
-    this.divs = new Map(); // metric -> chart div
+    super(container, "study-curve");
   }
 
   /** A chart's width in pixels, for the number of buckets to ask for. */
@@ -306,17 +300,4 @@ export class StudyCurves {
     return metrics;
   }
 
-  chartDiv(metric) {
-    if (!this.divs.has(metric)) {
-      const div = h("div", { class: "chart", "data-testid": `study-curve-${metric}`, "data-metric": metric });
-      this.container.append(h("section", { class: "panel" }, h("h2", {}, metricLabel(metric)), div));
-      this.divs.set(metric, div);
-    }
-    return this.divs.get(metric);
-  }
-
-  dispose() {
-    for (const div of this.divs.values()) disposeChart(div);
-    this.divs.clear();
-  }
 }
