@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -33,6 +34,15 @@ def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
                             preexec_fn=die_with_parent)
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options. X-Forwarded-For/-Proto are believed only from FORWARDED_ALLOW_IPS (none by default):
+    uvicorn's own default trusts loopback peers, so any local process, or a proxy passing the header through,
+    could pick the address the wrong-token limit counts under."""
+    trusted = ",".join(ip.strip() for ip in settings.forwarded_allow_ips.split(",") if ip.strip())
+    return {"host": settings.host, "port": settings.port, "log_level": "info", "proxy_headers": bool(trusted),
+            "forwarded_allow_ips": trusted or None}
+
+
 def load_settings() -> Settings:
     """The settings, or exit 1 with the reason (e.g. a public HOST without API_TOKEN) in one line."""
     try:
@@ -50,7 +60,7 @@ def main() -> None:
     log.info("ContrastLab on %s (database %s, broker %s)", settings.resolved_api_url,
              settings.resolved_database_url.split(":", 1)[0], settings.resolved_broker_url.split(":", 1)[0])
     try:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(create_app(settings), **server_options(settings))
     finally:
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)

@@ -60,7 +60,8 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     """Outermost last: headers on every answer, CORS preflights before the token check, then limits."""
     app.add_middleware(BodyLimit, settings=settings)
     app.state.auth_failures = AuthFailures(settings.auth_failures_per_minute)
-    app.add_middleware(TokenGuard, tokens=settings.tokens, failures=app.state.auth_failures)
+    app.add_middleware(TokenGuard, tokens=settings.tokens, failures=app.state.auth_failures,
+                       worker_tokens=settings.worker_tokens)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],

@@ -106,6 +106,8 @@ class Run(Base):
     # Studies (migration 0006): the study that launched the run, and its cell's key ("method=supcon,lr=0.1").
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), nullable=True, index=True)
     study_cell: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The sha256 of the current attempt's lease secret (migration 0007); the secret itself is never stored.
+    lease_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Event(Base):

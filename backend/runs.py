@@ -2,10 +2,18 @@
 
 Every transition is one guarded UPDATE, so two workers (or a worker and a
 cancel) racing on the same run cannot both win, on SQLite or PostgreSQL.
+
+A claim hands its worker a random lease secret and stores only the secret's
+sha256; a worker's later calls are accepted only with that secret (compared in
+constant time), so knowing a run's worker name and attempt, which are public,
+writes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +25,7 @@ from sqlalchemy.orm import Session
 from backend.errors import Conflict, run_not_found
 from backend.models import Event, Run, utcnow
 from contrastlab.core.catalog import CANCELED, FAILED, FINAL_STATUSES, QUEUED, RUNNING
-from contrastlab.core.protocol import EventBatch, Finish
+from contrastlab.core.protocol import LEASE_SECRET_HEADER, EventBatch, Finish
 from contrastlab.core.spec import SPEC_VERSION, RunSpec
 
 
@@ -43,13 +51,20 @@ def _reload(session: Session, run_id: int) -> Run:
     return run
 
 
-def claim(session: Session, run_id: int, worker: str, lease_seconds: int) -> Run:
-    """Take a queued run; else Conflict. A run whose worker died is requeued by the reconciler first."""
+def lease_digest(secret: str) -> str:
+    """What the run row keeps of a lease secret: its sha256, so a database dump cannot report on a run."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def claim(session: Session, run_id: int, worker: str, lease_seconds: int) -> tuple[Run, str]:
+    """Take a queued run: the run and the new attempt's lease secret (returned once, to the claimer only);
+    else Conflict. A run whose worker died is requeued by the reconciler first."""
     now = utcnow()
+    secret = secrets.token_urlsafe(32)
     result = session.execute(
         update(Run).where(Run.id == run_id, Run.status == QUEUED).values(
             status=RUNNING, worker=worker, attempt=Run.attempt + 1,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            lease_expires_at=now + timedelta(seconds=lease_seconds), lease_secret_hash=lease_digest(secret),
         )
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -62,7 +77,7 @@ def claim(session: Session, run_id: int, worker: str, lease_seconds: int) -> Run
     run = _reload(session, run_id)
     _status_event(session, run_id, RUNNING, f"running (attempt {run.attempt}, worker {worker})")
     session.commit()
-    return run
+    return run, secret
 
 
 def _why_not_claimable(run: Run) -> str:
@@ -71,28 +86,53 @@ def _why_not_claimable(run: Run) -> str:
     return f"run {run.id} is {run.status}"
 
 
-def _owned(run_id: int, worker: str, attempt: int) -> Any:
-    return and_(Run.id == run_id, Run.status == RUNNING, Run.worker == worker, Run.attempt == attempt)
+def held(session: Session, run_id: int, secret: str | None, who: str) -> Any:
+    """The guard (WHERE clause) of an UPDATE by the lease holder, once `secret` is checked against the stored
+    digest in constant time; NotFound, or Conflict saying why (never echoing the secret). The guard also pins
+    the attempt and digest, so a lease that ends between this check and the UPDATE updates nothing."""
+    run = session.get(Run, run_id)
+    if run is None:
+        raise run_not_found(run_id)
+    secret = (secret or "").strip()
+    if not secret:
+        raise Conflict(f"run {run_id} takes reports only from the worker holding its lease: send the "
+                       f"{LEASE_SECRET_HEADER} header its claim returned")
+    if run.status != RUNNING:
+        final = " (a finished run's status, metrics and artifacts no longer change)" if run.status != QUEUED else ""
+        raise Conflict(f"{who} does not hold the lease of run {run_id}: the run is {run.status}{final}")
+    stored = run.lease_secret_hash
+    if stored is None or not hmac.compare_digest(lease_digest(secret), stored):
+        raise Conflict(f"{who} does not hold the lease of run {run_id}: the {LEASE_SECRET_HEADER} is not "
+                       f"that of its current attempt (attempt {run.attempt})")
+    return and_(Run.id == run_id, Run.status == RUNNING, Run.attempt == run.attempt,
+                Run.lease_secret_hash == stored)
 
 
-def _renew(session: Session, run_id: int, worker: str, attempt: int, lease_seconds: int,
+def _worker(worker: str, attempt: int) -> str:
+    return f"worker {worker} (attempt {attempt})"
+
+
+def _lease_ended(session: Session, run_id: int, who: str) -> Conflict:
+    session.rollback()
+    return Conflict(f"{who} does not hold the lease of run {run_id}: its lease ended")
+
+
+def _renew(session: Session, run_id: int, secret: str | None, who: str, lease_seconds: int,
            progress: float | None) -> None:
-    """Extend the lease of the worker holding this attempt; the UPDATE also locks the run's row
-    (PostgreSQL) until commit, so a run's events commit in id order and a stream never skips one."""
+    """Extend the lease of the worker holding it; the UPDATE also locks the run's row (PostgreSQL) until
+    commit, so a run's events commit in id order and a stream never skips one."""
+    guard = held(session, run_id, secret, who)
     values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
     if progress is not None:
         values["progress"] = progress
-    result = session.execute(update(Run).where(_owned(run_id, worker, attempt)).values(**values))
+    result = session.execute(update(Run).where(guard).values(**values))
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        if session.get(Run, run_id) is None:
-            raise run_not_found(run_id)
-        raise Conflict(f"worker {worker} no longer holds attempt {attempt} of run {run_id}")
+        raise _lease_ended(session, run_id, who)
 
 
-def record_events(session: Session, run_id: int, batch: EventBatch, lease_seconds: int) -> Run:
-    """Store a worker's batch; a retried batch stores nothing twice (unique run_id+key)."""
-    _renew(session, run_id, batch.worker, batch.attempt, lease_seconds, batch.progress)
+def record_events(session: Session, run_id: int, batch: EventBatch, secret: str | None, lease_seconds: int) -> Run:
+    """Store the lease holder's batch; a retried batch stores nothing twice (unique run_id+key)."""
+    _renew(session, run_id, secret, _worker(batch.worker, batch.attempt), lease_seconds, batch.progress)
     now = utcnow()
     rows: list[dict[str, Any]] = [
         {"run_id": run_id, "kind": "metric", "key": p.key, "name": p.name, "step": p.step, "epoch": p.epoch,
@@ -110,35 +150,37 @@ def record_events(session: Session, run_id: int, batch: EventBatch, lease_second
     return _reload(session, run_id)
 
 
-def finish(session: Session, run_id: int, report: Finish) -> Run:
+def finish(session: Session, run_id: int, report: Finish, secret: str | None) -> Run:
+    """The lease holder's final status; the secret dies with the lease."""
+    who = _worker(report.worker, report.attempt)
+    guard = held(session, run_id, secret, who)
     values: dict[str, Any] = {"status": report.status, "finished_at": utcnow(), "lease_expires_at": None,
-                              "error": report.error, "summary": report.summary}
+                              "lease_secret_hash": None, "error": report.error, "summary": report.summary}
     if report.status == "succeeded":
         values["progress"] = 1.0
-    result = session.execute(update(Run).where(_owned(run_id, report.worker, report.attempt)).values(**values))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise Conflict(f"worker {report.worker} no longer holds attempt {report.attempt} of run {run_id}")
+    if session.execute(update(Run).where(guard).values(**values)).rowcount != 1:  # type: ignore[attr-defined]
+        raise _lease_ended(session, run_id, who)
     text = f"{report.status}: {report.error}" if report.error else report.status
     _status_event(session, run_id, report.status, text)
     session.commit()
     return _reload(session, run_id)
 
 
-def release(session: Session, run_id: int, worker: str, attempt: int, reason: str) -> Run:
+def release(session: Session, run_id: int, worker: str, attempt: int, reason: str, secret: str | None) -> Run:
     """The worker holding the lease hands the run back (warm shutdown): queued again, to be resent."""
+    who = _worker(worker, attempt)
+    guard = held(session, run_id, secret, who)
     text = f"worker {worker} handed attempt {attempt} back: {reason}"
-    result = session.execute(update(Run).where(_owned(run_id, worker, attempt)).values(**_requeued(text)))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise Conflict(f"worker {worker} no longer holds attempt {attempt} of run {run_id}")
+    if session.execute(update(Run).where(guard).values(**_requeued(text))).rowcount != 1:  # type: ignore[attr-defined]
+        raise _lease_ended(session, run_id, who)
     _status_event(session, run_id, QUEUED, f"queued again: {text}")
     session.commit()
     return _reload(session, run_id)
 
 
 def _requeued(reason: str) -> dict[str, Any]:
-    return {"status": QUEUED, "worker": None, "lease_expires_at": None, "requeue_reason": reason}
+    return {"status": QUEUED, "worker": None, "lease_expires_at": None, "lease_secret_hash": None,
+            "requeue_reason": reason}
 
 
 def expire_leases(session: Session, max_attempts: int) -> list[int]:
@@ -151,7 +193,7 @@ def expire_leases(session: Session, max_attempts: int) -> list[int]:
     for run_id, worker, attempt, lost, cancel in expired:
         lost = (lost or 0) + 1
         what = f"worker {worker} stopped renewing its lease during attempt {attempt}"
-        final = {"finished_at": now, "lease_expires_at": None, "lost_leases": lost}
+        final = {"finished_at": now, "lease_expires_at": None, "lease_secret_hash": None, "lost_leases": lost}
         if cancel:
             values, status, text = {**final, "status": CANCELED}, CANCELED, f"canceled: {what}"
         elif lost >= max_attempts:
@@ -180,11 +222,6 @@ def note(session: Session, run_id: int, text: str) -> None:
     """A line in the run's log from the service itself (e.g. the reconciler)."""
     session.add(Event(run_id=run_id, kind="log", text=text, time=utcnow()))
     session.commit()
-
-
-def owns(session: Session, run_id: int, worker: str, attempt: int) -> bool:
-    """Whether this worker holds this attempt's lease (artifact uploads from a stale worker are refused)."""
-    return session.scalar(select(func.count()).select_from(Run).where(_owned(run_id, worker, attempt))) == 1
 
 
 def fail_unsent(session: Session, run: Run, reason: str) -> None:

@@ -9,7 +9,17 @@ SameSite=Strict keeps other sites from riding on it (no CSRF). Tokens are
 compared in constant time and never logged. Wrong tokens are counted per client
 address: past AUTH_FAILURES_PER_MINUTE, that address gets 429 for any token
 (the right one too, or guessing would go on at full speed) until its oldest
-failure is a minute old.
+failure is a minute old. The client address is the TCP peer's: uvicorn rewrites
+it from X-Forwarded-For only for peers in FORWARDED_ALLOW_IPS (none by default,
+backend.launch), so a client cannot pick the address its failures count under.
+
+With WORKER_TOKEN set, workers have a credential of their own: the worker
+routes (claim, post events, release, finish, upload an artifact) take only a
+worker token, and users' tokens get 403 there; a worker token also reads a run
+and downloads its artifacts (a resumed attempt's checkpoint, init_from_run's
+encoder), and nothing else. Without it, workers use an API_TOKEN as before.
+Either way, each run is written only by the worker holding its lease: every
+call carries the lease secret its claim returned (backend.runs).
 """
 
 from __future__ import annotations
@@ -18,10 +28,12 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
+from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +41,10 @@ COOKIE = "contrastlab_session"
 PUBLIC_PATHS = frozenset({"/api/health", "/api/login", "/api/logout"})
 UNAUTHORIZED = ("missing or wrong API token: send `Authorization: Bearer <token>` "
                 "(the API_TOKEN the server was started with), or log in on the page")
+WORKER_ONLY = ("this is a worker route (claim, report, release, finish, upload): send `Authorization: Bearer "
+               "<token>` with the WORKER_TOKEN the server was started with; users' API tokens cannot act as a worker")
+NOT_FOR_WORKERS = ("the worker token only claims runs, reports on them and reads their artifacts: "
+                   "send an API_TOKEN for this request")
 TOO_MANY = ("too many wrong API tokens from this address (AUTH_FAILURES_PER_MINUTE={limit}); "
             "try again in {wait} s")
 
@@ -45,6 +61,24 @@ HEADERS = {
     "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
 }
+
+
+RouteKind = Literal["worker", "shared", "user"]
+_RUN = r"^/api/runs/[^/]+"
+_WORKER_ROUTES = (("POST", re.compile(_RUN + r"/(claim|events|release|finish)$")),
+                  ("PUT", re.compile(_RUN + r"/artifacts/[^/]+$")))
+# What a worker reads besides its own calls: the run, and artifacts (its resume.pt, init_from_run's encoder).
+_SHARED_ROUTES = (("GET", re.compile(_RUN + r"$")), ("GET", re.compile(_RUN + r"/artifacts/[^/]+$")))
+
+
+def route_kind(method: str, path: str) -> RouteKind:
+    """Which credential a request needs when WORKER_TOKEN is set: a worker's, either, or a user's."""
+    method = "GET" if method == "HEAD" else method
+    if any(method == m and pattern.match(path) for m, pattern in _WORKER_ROUTES):
+        return "worker"
+    if any(method == m and pattern.match(path) for m, pattern in _SHARED_ROUTES):
+        return "shared"
+    return "user"
 
 
 def session_value(token: str) -> str:
@@ -136,15 +170,22 @@ async def send_json(send: Send, status: int, detail: object, extra: dict[str, st
 
 class TokenGuard:
     """401 for any /api request (and /metrics) without a valid token or session cookie (when tokens are
-    configured); 429 for an address that presented too many wrong ones."""
+    configured); 403 for a user's token on a worker route or a worker's on a user route (WORKER_TOKEN set);
+    429 for an address that presented too many wrong ones."""
 
-    def __init__(self, app: ASGIApp, tokens: Sequence[str], failures: AuthFailures) -> None:
+    def __init__(self, app: ASGIApp, tokens: Sequence[str], failures: AuthFailures,
+                 worker_tokens: Sequence[str] = ()) -> None:
         self.app, self.tokens, self.failures = app, tuple(tokens), failures
+        self.worker_tokens = tuple(worker_tokens)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         guarded = path.startswith("/api/") or path == "/metrics"
-        if scope["type"] != "http" or not self.tokens or not guarded or path in PUBLIC_PATHS:
+        if scope["type"] != "http" or not guarded or path in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        kind = route_kind(scope.get("method", "GET"), path) if self.worker_tokens else "user"
+        if kind != "worker" and not self.tokens:  # no-token mode for users
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -153,12 +194,18 @@ class TokenGuard:
         if presented and (limited := self.failures.message(client)):
             await send_json(send, 429, limited[0], {"retry-after": str(limited[1])})
             return
-        if authorized(headers, self.tokens):
+        is_worker = bool(self.worker_tokens) and matches(bearer(headers), self.worker_tokens)
+        is_user = bool(self.tokens) and authorized(headers, self.tokens)
+        if (kind == "worker" and is_worker) or (kind == "user" and is_user) or (kind == "shared" and
+                                                                               (is_worker or is_user)):
             await self.app(scope, receive, send)
+            return
+        if is_user or is_worker:  # a valid credential of the other kind: not a guess, and not allowed here
+            await send_json(send, 403, WORKER_ONLY if kind == "worker" else NOT_FOR_WORKERS)
             return
         if presented:  # a missing token (a page before its login) is not a guess
             self.failures.failed(client)
-        await send_json(send, 401, UNAUTHORIZED, {"www-authenticate": "Bearer"})
+        await send_json(send, 401, WORKER_ONLY if kind == "worker" else UNAUTHORIZED, {"www-authenticate": "Bearer"})
 
 
 class SecurityHeaders:

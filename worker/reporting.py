@@ -5,8 +5,9 @@ append or hand over. A background thread sends the points every FLUSH_S and
 renews the lease; another uploads each epoch's resumable checkpoint (after the
 points before it are stored, so a resumed attempt that skips those steps loses
 none). A metric point's key is its (name, step), so a point sent again by a
-retried batch or by a resumed attempt is stored once. A 409 means the lease is
-gone: training stops and nothing more is written.
+retried batch or by a resumed attempt is stored once. Every call carries the
+attempt's lease secret (X-Lease-Secret), which is never logged. A 409 means the
+lease is gone: training stops and nothing more is written.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import httpx
 
 from contrastlab.client.http import Http, checked
 from contrastlab.core.catalog import RESUME_ARTIFACT
+from contrastlab.core.protocol import lease_headers
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +73,10 @@ def point_key(name: str, step: int) -> str:
 class HttpReporter:
     """The engine's Reporter, sending to POST /api/runs/{id}/events in batches."""
 
-    def __init__(self, api: ApiClient, run_id: int, worker: str, attempt: int, epochs: int,
+    def __init__(self, api: ApiClient, run_id: int, worker: str, attempt: int, epochs: int, lease_secret: str,
                  heartbeat_s: float = 10.0) -> None:
         self.api, self.run_id, self.worker, self.attempt = api, run_id, worker, attempt
+        self.lease = lease_headers(lease_secret)  # the headers of every call of this attempt
         self.epochs, self.heartbeat_s = epochs, heartbeat_s
         self._points: list[dict[str, Any]] = []
         self._logs: list[dict[str, Any]] = []
@@ -156,7 +159,7 @@ class HttpReporter:
                     points, logs, progress = self._points[:MAX_POINTS_PER_BATCH], list(self._logs), self._progress
                 body = {"worker": self.worker, "attempt": self.attempt, "points": points, "logs": logs,
                         "progress": progress}
-                response = self.api.call("POST", f"/api/runs/{self.run_id}/events", json=body)
+                response = self.api.call("POST", f"/api/runs/{self.run_id}/events", json=body, headers=self.lease)
                 if response.status_code == 409:
                     self._lose_lease(response.text)
                     return
@@ -179,8 +182,7 @@ class HttpReporter:
         try:
             self.flush()  # the points up to this checkpoint first: a resumed attempt will not send them again
             response = self.api.call(
-                "PUT", f"/api/runs/{self.run_id}/artifacts/{RESUME_ARTIFACT}", content=handle,
-                headers={"X-Worker": self.worker, "X-Attempt": str(self.attempt)})
+                "PUT", f"/api/runs/{self.run_id}/artifacts/{RESUME_ARTIFACT}", content=handle, headers=self.lease)
             if response.status_code == 409:
                 self._lose_lease(response.text)
                 return

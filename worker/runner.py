@@ -7,6 +7,8 @@ epoch's checkpoint, which every epoch uploads as the artifact `resume.pt`.
 Any error after the claim (a stored spec that no longer validates, a download or
 an upload the API refuses) ends the run at once as `failed` with its reason, and
 the reporter's threads stop with it: a run never waits for its lease to expire.
+Every call after the claim carries the lease secret the claim returned (and
+only the claim returns it), so nobody else can write into the attempt.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from contrastlab.client.http import checked
 from contrastlab.core.catalog import DATASETS, DATASETS_FOLDER, RESUME_ARTIFACT
+from contrastlab.core.protocol import lease_headers
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec, load_stored_spec
 from worker.reporting import SHUTDOWN, ApiClient, HttpReporter
@@ -39,12 +42,12 @@ def execute(run_id: int, api: ApiClient, settings: Settings, worker: str) -> str
         log.info("run %s not claimed: %s", run_id, response.json().get("detail"))
         return "skipped"
     grant = checked(response).json()
-    attempt = int(grant["attempt"])
+    attempt, secret = int(grant["attempt"]), str(grant["lease_secret"])
     try:
         spec = load_stored_spec(grant["run"]["spec"], int(grant["run"].get("spec_version", 1)))
     except ValueError as exc:  # the message names the version, the field and the reason
-        return fail(api, run_id, worker, attempt, str(exc))
-    reporter = HttpReporter(api, run_id, worker, attempt, spec.epochs,
+        return fail(api, run_id, worker, attempt, secret, str(exc))
+    reporter = HttpReporter(api, run_id, worker, attempt, spec.epochs, secret,
                             heartbeat_s=max(0.5, grant["lease_seconds"] / 4))
     out_dir = settings.data_dir / WORK_FOLDER / f"run-{run_id}-attempt-{attempt}"
     try:
@@ -54,7 +57,7 @@ def execute(run_id: int, api: ApiClient, settings: Settings, worker: str) -> str
         reporter.stop()
         if reporter.lease_lost:
             return "lease lost"
-        return fail(api, run_id, worker, attempt, f"{type(exc).__name__}: {exc}")
+        return fail(api, run_id, worker, attempt, secret, f"{type(exc).__name__}: {exc}")
     finally:
         reporter.stop()
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -72,21 +75,21 @@ def _attempt(spec: RunSpec, api: ApiClient, settings: Settings, reporter: HttpRe
         return "lease lost"
     if status == "canceled" and SHUTDOWN.is_set() and not reporter.cancel_requested:
         body = {"worker": worker, "attempt": attempt, "reason": _handback_reason(reporter)}
-        checked(api.call("POST", f"/api/runs/{run_id}/release", json=body))
+        checked(api.call("POST", f"/api/runs/{run_id}/release", json=body, headers=reporter.lease))
         return "handed back"
-    _upload(api, run_id, worker, attempt, out_dir)
+    _upload(api, run_id, out_dir, reporter.lease)
     finish = {"worker": worker, "attempt": attempt, "status": status, "error": error,
               "summary": {k: float(v) for k, v in summary.items() if _is_number(v)}}
-    checked(api.call("POST", f"/api/runs/{run_id}/finish", json=finish))
+    checked(api.call("POST", f"/api/runs/{run_id}/finish", json=finish, headers=reporter.lease))
     return status
 
 
-def fail(api: ApiClient, run_id: int, worker: str, attempt: int, reason: str) -> str:
+def fail(api: ApiClient, run_id: int, worker: str, attempt: int, secret: str, reason: str) -> str:
     """End the attempt as `failed` with the reason; never raises (the lease expiring is the last resort)."""
     log.error("run %s failed: %s", run_id, reason)
     body = {"worker": worker, "attempt": attempt, "status": "failed", "error": reason[:MAX_ERROR_CHARS]}
     try:
-        response = api.call("POST", f"/api/runs/{run_id}/finish", json=body)
+        response = api.call("POST", f"/api/runs/{run_id}/finish", json=body, headers=lease_headers(secret))
     except Exception:  # the API is unreachable: the reconciler fails the run when its lease expires
         log.exception("run %s: could not report its failure", run_id)
         return "failed (not reported)"
@@ -128,13 +131,12 @@ def engine_inputs(api: ApiClient, settings: Settings, run_id: int, spec: RunSpec
     return inputs
 
 
-def _upload(api: ApiClient, run_id: int, worker: str, attempt: int, out_dir: Path) -> None:
-    headers = {"X-Worker": worker, "X-Attempt": str(attempt)}
+def _upload(api: ApiClient, run_id: int, out_dir: Path, lease: dict[str, str]) -> None:
     for path in sorted(out_dir.iterdir()):
         if path.is_file() and not path.name.startswith("."):
             with path.open("rb") as body:
                 checked(api.call("PUT", f"/api/runs/{run_id}/artifacts/{path.name}", content=body,
-                                 headers=headers))
+                                 headers=lease))
 
 
 def _train(spec: RunSpec, out_dir: Path, reporter: HttpReporter, inputs: dict[str, Any] | str) -> Outcome:

@@ -13,7 +13,7 @@ import billiard.process
 from celery import shared_task
 from celery.signals import worker_process_init, worker_shutting_down
 
-from contrastlab.core.settings import get_settings
+from contrastlab.core.settings import Settings, get_settings
 from contrastlab.queue import TASK_RUN
 from worker.reporting import SHUTDOWN, ApiClient
 from worker.runner import execute
@@ -59,10 +59,19 @@ def _forward_shutdown(sig: str = "", how: str = "", **_: object) -> None:
             os.kill(child.pid, signal.SIGTERM)
 
 
+def worker_credential(settings: Settings) -> str | None:
+    """The token a worker sends: its own WORKER_TOKEN when set (users' tokens cannot act as a worker then),
+    else the first API_TOKEN, else none (no-token mode)."""
+    for tokens in (settings.worker_tokens, settings.tokens):
+        if tokens:
+            return tokens[0]
+    return None
+
+
 @shared_task(name=TASK_RUN, acks_late=True, ignore_result=True)
 def run_training(run_id: int) -> str:
-    settings = get_settings()  # API_URL, API_TOKEN, DATA_DIR, ALLOWED_DATA_ROOTS, parsed once
-    api = ApiClient(settings.resolved_api_url, settings.tokens[0] if settings.tokens else None)
+    settings = get_settings()  # API_URL, WORKER_TOKEN or API_TOKEN, DATA_DIR, ALLOWED_DATA_ROOTS, parsed once
+    api = ApiClient(settings.resolved_api_url, worker_credential(settings))
     try:
         with sigterm_hands_back():
             return execute(int(run_id), api, settings, f"{socket.gethostname()}:{os.getpid()}")

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from backend.errors import run_not_found
 from backend.models import Run
 from backend.streams import Notifier
+from contrastlab.core.protocol import LEASE_SECRET_HEADER
 from contrastlab.core.settings import Settings
 
 
@@ -41,6 +42,9 @@ CeleryDep = Annotated[Celery, Depends(_celery)]
 # Ids are 64-bit: a larger number is a 422, not a database overflow.
 RunId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The run's id.")]
 Cursor = Annotated[int, Query(ge=0, le=2**63 - 1, description="Return what comes after this event id.")]
+# The proof that a worker's call comes from the attempt holding the run's lease (its claim returned it).
+LeaseSecret = Annotated[str | None, Header(alias=LEASE_SECRET_HEADER, max_length=200,
+                                           description="The lease secret the claim returned.")]
 
 
 def _run(run_id: RunId, session: SessionDep) -> Run:

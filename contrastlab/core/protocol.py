@@ -1,7 +1,9 @@
 """The worker protocol: what a worker and the API agree on besides the RunSpec.
 
-Every call from a worker names the worker and the attempt it holds, so a worker whose lease was taken over
-cannot write into the new attempt. An empty `EventBatch` is the heartbeat: it renews the lease.
+A claim answers with a random lease secret that only the claimer receives; every later call of that attempt
+(events, release, finish, artifact uploads) sends it in the `X-Lease-Secret` header, and the API keeps only its
+sha256. The worker name and attempt number in a call are informational: they are public (the run log shows them),
+so they prove nothing. An empty `EventBatch` is the heartbeat: it renews the lease.
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from pydantic import BaseModel, Field, FiniteFloat
 # The longest wait between two tries of an HTTP call (client and worker): the reconciler waits this long past a
 # lease before it judges the lease lost, so a worker that is only retrying is not taken for dead.
 RETRY_CAP_S = 10.0
+# The header every call of an attempt carries: the secret its claim returned.
+LEASE_SECRET_HEADER = "X-Lease-Secret"
+
+
+def lease_headers(secret: str) -> dict[str, str]:
+    """The headers that prove a call comes from the worker holding the attempt's lease."""
+    return {LEASE_SECRET_HEADER: secret}
 
 
 class Claim(BaseModel):
@@ -23,14 +32,21 @@ class Claim(BaseModel):
 
 
 class ClaimGranted(BaseModel):
-    """The claim's answer: the run as GET /api/runs/{id} returns it (spec, spec_version, ...) and the lease."""
+    """The claim's answer: the run as GET /api/runs/{id} returns it (spec, spec_version, ...) and the lease.
+
+    `lease_secret` is sent once, to the claimer only: keep it out of logs, send it as X-Lease-Secret.
+    """
 
     run: dict[str, Any]
     attempt: int
     lease_seconds: int
+    lease_secret: str = Field(repr=False, description="Send it as the X-Lease-Secret header on every call of "
+                              "this attempt; it is never shown again.")
 
 
 class WorkerCall(BaseModel):
+    """Who reports (for the run log); the X-Lease-Secret header, not these fields, proves the caller holds the lease."""
+
     worker: str = Field(min_length=1, max_length=200)
     attempt: int = Field(ge=1, le=2**31 - 1)
 

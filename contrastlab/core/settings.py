@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     # Access and input limits.
     api_token: str = Field("", repr=False, description="Bearer token, or a comma-separated list; empty: no auth.")
     allow_no_token: bool = Field(False, description="Serve on a non-loopback HOST without API_TOKEN.")
+    worker_token: str = Field("", repr=False, description="Workers' bearer token, or a comma-separated list: "
+                              "only it may claim runs and report on them, and users' API_TOKENs may not; "
+                              "empty: workers use API_TOKEN.")
+    forwarded_allow_ips: str = Field("", description="Comma-separated proxy addresses whose X-Forwarded-For "
+                                     "and X-Forwarded-Proto are trusted; empty: none (the peer's own address "
+                                     "counts).")
     auth_failures_per_minute: int = Field(30, ge=0, le=1_000_000, description="Wrong tokens one client address "
                                           "may present per minute; past that it gets 429 until a minute has "
                                           "passed since its oldest. 0: no limit.")
@@ -66,9 +72,20 @@ class Settings(BaseSettings):
                              "127.0.0.1, or set ALLOW_NO_TOKEN=1 to serve without authentication")
         return self
 
+    @model_validator(mode="after")
+    def _worker_token_apart(self) -> Settings:
+        if set(self.tokens) & set(self.worker_tokens):
+            raise ValueError("a token is in both API_TOKEN and WORKER_TOKEN: give workers a token of their own, "
+                             "or users could act as workers")
+        return self
+
     @property
     def tokens(self) -> tuple[str, ...]:
         return tuple(t.strip() for t in self.api_token.split(",") if t.strip())
+
+    @property
+    def worker_tokens(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.worker_token.split(",") if t.strip())
 
     @property
     def data_roots(self) -> tuple[Path, ...]:

@@ -8,6 +8,7 @@ import pytest
 
 from tests.integration.conftest import FAULT_TOKEN
 from tests.stack import Stack
+from tests.unit.api.conftest import FakeWorker
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +29,13 @@ def raw_get(stack: Stack, target: bytes) -> tuple[int, bytes]:
 
 def test_artifact_paths_never_leave_the_artifact_root(faults: Stack) -> None:
     run_id = faults.submit(epochs=1, name="traversal target")["id"]
-    faults.http.post(f"/api/runs/{run_id}/cancel")
+    holder = FakeWorker(faults.http, run_id)  # type: ignore[arg-type]  # only the lease holder uploads
+    holder.claim()
     (faults.data_dir / "secret.txt").write_text(SECRET)
-    upload = faults.http.put(f"/api/runs/{run_id}/artifacts/planted.txt", content=b"harmless")
+    upload = faults.http.put(f"/api/runs/{run_id}/artifacts/planted.txt", content=b"harmless",
+                             headers=holder.headers)
     assert upload.status_code == 201
+    holder.finish("canceled")
     planted = faults.data_dir / "artifacts" / str(run_id) / "planted.txt"
     planted.unlink()
     planted.symlink_to(faults.data_dir / "secret.txt")  # a symlink planted where a recorded artifact was

@@ -82,9 +82,9 @@ def test_handed_back_run_is_requeued_without_counting_as_lost(api: TestClient) -
     worker = FakeWorker(api, run_id, "w1")
     worker.claim()
     body = {"worker": "w1", "attempt": 1, "reason": "worker shutting down (SIGTERM)"}
-    run = api.post(f"/api/runs/{run_id}/release", json=body).json()
+    run = api.post(f"/api/runs/{run_id}/release", json=body, headers=worker.headers).json()
     assert run["status"] == "queued" and run["lost_leases"] == 0 and "shutting down" in run["requeue_reason"]
-    assert api.post(f"/api/runs/{run_id}/release", json=body).status_code == 409  # only the holder, once
+    assert api.post(f"/api/runs/{run_id}/release", json=body, headers=worker.headers).status_code == 409  # once
     assert FakeWorker(api, run_id, "w2").claim()["attempt"] == 2
 
 

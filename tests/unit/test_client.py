@@ -155,7 +155,8 @@ def test_metrics_wait_download_and_cancel_through_a_whole_run(lab, tmp_path):
     points = [("loss", step, step / 6, 1.0 / (step + 1)) for step in range(12)]
     assert worker.send(points, logs=["pretraining"]).status_code == 200
     body = b"weights" * 1000
-    assert http.put(f"/api/runs/{run.id}/artifacts/encoder.safetensors", content=body).status_code == 201
+    assert http.put(f"/api/runs/{run.id}/artifacts/encoder.safetensors", content=body,
+                    headers=worker.headers).status_code == 201
     worker.finish(summary={"linear_acc": 0.9})
 
     metrics = list(client.metrics(run.id, page_size=5))  # three pages

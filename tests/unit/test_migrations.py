@@ -61,3 +61,24 @@ def test_runs_stored_before_0005_carry_spec_version_1(tmp_path: Path, database_u
         assert "spec_version" not in {c["name"] for c in inspect(engine).get_columns("runs")}
     finally:
         engine.dispose()
+
+
+def test_runs_running_before_0007_have_no_lease_secret(tmp_path: Path, database_url: str) -> None:
+    """0007 adds the lease secret's hash, empty for runs claimed before it (their old workers' calls are refused
+    and the reconciler requeues them); downgrading drops the column."""
+    url = Settings(data_dir=tmp_path, database_url=database_url).resolved_database_url
+    upgrade(url, "0006")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO runs (id, name, status, spec, summary, progress, attempt, cancel_requested, created_at,"
+                " method, dataset, encoder, spec_version) VALUES (8, 'old', 'running', '{}', '{}', 0.5, 1, false,"
+                " '2025-01-01 00:00:00+00:00', 'simclr', 'digits', 'small_cnn', 1)"))
+        upgrade(url, "0007")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT lease_secret_hash FROM runs WHERE id = 8")).scalar_one() is None
+        downgrade(url, "0006")
+        assert "lease_secret_hash" not in {c["name"] for c in inspect(engine).get_columns("runs")}
+    finally:
+        engine.dispose()

@@ -19,11 +19,13 @@ from sqlalchemy import update
 from backend.launch import prestart
 from backend.main import create_app
 from backend.models import Run
+from contrastlab.client.http import ApiError
 from contrastlab.core.catalog import DATASETS_FOLDER
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec
 from worker.reporting import ApiClient
 from worker.runner import engine_inputs, execute
+from worker.tasks import worker_credential
 
 TINY = {"method": "simclr", "dataset": "digits", "epochs": 1, "batch_size": 64, "max_train_samples": 128,
         "probe_epochs": 2, "tsne_samples": 20, "random_baseline": False, "device": "cpu"}
@@ -154,3 +156,30 @@ def test_the_worker_retries_its_posts_and_resends_a_whole_upload(monkeypatch):
     assert api.call("POST", "/api/runs/1/events", json={"points": []}).status_code == 200
     assert api.call("PUT", "/api/runs/1/artifacts/x", content=io.BytesIO(b"weights")).status_code == 201
     assert bodies[4:] == [b"weights", b"weights"] and not answers
+
+
+def test_a_worker_with_its_own_token_runs_a_run_end_to_end_and_never_logs_its_lease_secret(tmp_path, caplog):
+    caplog.set_level("DEBUG")
+    for lab in serve(tmp_path, api_token="user-token", worker_token="worker-token"):
+        lab.http.headers["Authorization"] = "Bearer user-token"
+        worker_settings = Settings(data_dir=tmp_path / "worker", api_token="user-token", worker_token="worker-token")
+        assert worker_credential(worker_settings) == "worker-token"
+        worker = ApiClient("http://testserver", worker_credential(worker_settings), client=TestClient(lab.app))
+        run_id = lab.submit()
+        assert execute(run_id, worker, worker_settings, "w1") == "succeeded", lab.run(run_id)["error"]
+        names = {a["name"] for a in lab.http.get(f"/api/runs/{run_id}/artifacts").json()["items"]}
+        assert {"encoder.safetensors", "run.json"} <= names and "resume.pt" not in names
+        assert lab.run(run_id)["summary"]["linear_acc"] > 0
+        # A worker configured with a user's token is refused at the claim, loudly, naming the setting.
+        again = lab.submit()
+        with pytest.raises(ApiError, match="HTTP 403: .*WORKER_TOKEN"):
+            execute(again, ApiClient("http://testserver", "user-token", client=TestClient(lab.app)), worker_settings,
+                    "w2")
+        assert lab.run(again)["status"] == "queued" and lab.run(again)["attempt"] == 0
+    assert "X-Lease-Secret" not in caplog.text and "lease_secret" not in caplog.text
+
+
+def test_a_worker_sends_its_own_token_else_the_first_users_token_else_none():
+    assert worker_credential(Settings(api_token="a,b", worker_token="w,v")) == "w"
+    assert worker_credential(Settings(api_token="a,b")) == "a"
+    assert worker_credential(Settings()) is None

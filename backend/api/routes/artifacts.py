@@ -1,28 +1,33 @@
-"""Artifacts: list, download, upload (workers), and the t-SNE embedding of a run."""
+"""Artifacts: list, download, upload (the worker holding the run's lease only), and the t-SNE embedding of a run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend import artifacts, runs
-from backend.api.deps import RunDep, RunId, SessionDep, SettingsDep
-from backend.errors import Conflict, NotFound, run_not_found
+from backend.api.deps import LeaseSecret, RunDep, RunId, SessionDep, SettingsDep
+from backend.errors import NotFound
 from backend.models import Run
 from backend.schemas import ArtifactPublic, ArtifactsPublic
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["artifacts"])
 
 
-def _stored_file(run: Run, name: str, session: SessionDep, settings: SettingsDep) -> Path:
-    """The file of a recorded artifact: 400 for a name that is not one, 404 when there is none."""
+def _check_name(name: str) -> None:
+    """400 for a name that cannot be an artifact's (a path, a dot file)."""
     try:
         artifacts.check_name(name)
     except artifacts.BadName as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
+
+
+def _stored_file(run: Run, name: str, session: SessionDep, settings: SettingsDep) -> Path:
+    """The file of a recorded artifact: 400 for a name that is not one, 404 when there is none."""
+    _check_name(name)
     path = artifacts.served_path(settings.artifacts_dir, run.id, name)
     if artifacts.find(session, run.id, name) is None or path is None:
         raise NotFound(f"run {run.id} has no artifact {name!r} (status {run.status})")
@@ -43,30 +48,27 @@ def download_artifact(run: RunDep, name: str, session: SessionDep, settings: Set
 
 @router.put("/artifacts/{name}", status_code=201, response_model=ArtifactPublic)
 async def upload_artifact(run_id: RunId, name: str, request: Request, settings: SettingsDep,
-                          x_worker: str | None = Header(None, max_length=200),
-                          x_attempt: int | None = Header(None, ge=1, le=2**31 - 1)) -> ArtifactPublic:
-    """Workers upload each artifact as the raw request body; with X-Worker and X-Attempt, only while
-    that attempt holds the lease (409 otherwise), so a worker that was replaced cannot overwrite files."""
+                          lease_secret: LeaseSecret = None) -> ArtifactPublic:
+    """The worker holding the run's lease uploads each artifact as the raw request body, with its X-Lease-Secret;
+    409 for anyone else, for a worker that was replaced, and once the run is finished (its files are final)."""
     factory = request.app.state.sessionmaker
+    _check_name(name)
+    who = f"this upload of {name!r}"
 
     def check() -> None:
         with factory() as session:
-            if session.get(Run, run_id) is None:
-                raise run_not_found(run_id)
-            if x_worker is not None and not runs.owns(session, run_id, x_worker, x_attempt or 0):
-                raise Conflict(f"worker {x_worker} no longer holds attempt {x_attempt} of run {run_id}")
+            runs.held(session, run_id, lease_secret, who)
 
     await run_in_threadpool(check)
     try:
         size, digest = await artifacts.receive(request.stream(), settings.artifacts_dir, run_id, name,
                                                settings.max_artifact_bytes)
-    except artifacts.BadName as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from exc
     except artifacts.TooLarge as exc:
         raise HTTPException(status_code=413, detail=str(exc)) from exc
 
     def save() -> ArtifactPublic:
         with factory() as session:
+            runs.held(session, run_id, lease_secret, who)  # the lease may have ended during the upload
             return ArtifactPublic.of(artifacts.record(session, run_id, name, size, digest))
 
     return await run_in_threadpool(save)

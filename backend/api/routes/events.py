@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from backend import runs
-from backend.api.deps import Cursor, NotifierDep, RunDep, RunId, SessionDep, SettingsDep
+from backend.api.deps import Cursor, LeaseSecret, NotifierDep, RunDep, RunId, SessionDep, SettingsDep
 from backend.models import Event, Run
 from backend.schemas import LogEntry, LogPage, MetricPoint, MetricsPage
 from backend.streams import BATCH, run_stream
@@ -54,10 +54,10 @@ def stream_events(run: RunDep, request: Request, notifier: NotifierDep, after: C
 
 @router.post("/events", response_model=BatchReceived)
 def ingest_events(run_id: RunId, batch: EventBatch, session: SessionDep, settings: SettingsDep,
-                  notifier: NotifierDep) -> BatchReceived:
+                  notifier: NotifierDep, lease_secret: LeaseSecret = None) -> BatchReceived:
     """A worker's batch of metric points and messages; idempotent by each item's key. An empty batch is the
     heartbeat: it renews the lease and answers whether a cancel is pending."""
-    run = runs.record_events(session, run_id, batch, settings.lease_seconds)
+    run = runs.record_events(session, run_id, batch, lease_secret, settings.lease_seconds)
     notifier.bump(run_id)
     return BatchReceived(received=len(batch.points) + len(batch.logs), cancel_requested=run.cancel_requested,
                          lease_seconds=settings.lease_seconds)

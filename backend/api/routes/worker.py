@@ -1,6 +1,8 @@
 """The worker's side of a run: claim it under a lease, hand it back or finish it.
 
-Workers renew the lease with their event batches (an empty one is the heartbeat), on /events.
+Workers renew the lease with their event batches (an empty one is the heartbeat), on /events. The claim's answer
+carries the attempt's lease secret; every later call sends it as X-Lease-Secret (409 without it). With
+WORKER_TOKEN set, these routes take only the worker token (backend.security).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 from fastapi import APIRouter, BackgroundTasks, Request
 
 from backend import artifacts, runs, series
-from backend.api.deps import CeleryDep, NotifierDep, RunId, SessionDep, SettingsDep
+from backend.api.deps import CeleryDep, LeaseSecret, NotifierDep, RunId, SessionDep, SettingsDep
 from backend.schemas import RunPublic
 from contrastlab.core.catalog import RESUME_ARTIFACT, SUCCEEDED
 from contrastlab.core.protocol import Claim, ClaimGranted, Finish, Release
@@ -23,18 +25,19 @@ log = logging.getLogger(__name__)
 @router.post("/claim", response_model=ClaimGranted)
 def claim_run(run_id: RunId, body: Claim, session: SessionDep, settings: SettingsDep,
               notifier: NotifierDep) -> ClaimGranted:
-    """409 unless the run is queued: never twice at once (a redelivered message does nothing)."""
-    run = runs.claim(session, run_id, body.worker, settings.lease_seconds)
+    """409 unless the run is queued: never twice at once (a redelivered message does nothing). The answer holds
+    the attempt's lease secret, given to this caller only and never again."""
+    run, secret = runs.claim(session, run_id, body.worker, settings.lease_seconds)
     notifier.bump(run_id)
     return ClaimGranted(run=RunPublic.model_validate(run).model_dump(mode="json"), attempt=run.attempt,
-                        lease_seconds=settings.lease_seconds)
+                        lease_seconds=settings.lease_seconds, lease_secret=secret)
 
 
 @router.post("/release", response_model=RunPublic)
 def release_run(run_id: RunId, body: Release, session: SessionDep, settings: SettingsDep, celery: CeleryDep,
-                notifier: NotifierDep) -> RunPublic:
+                notifier: NotifierDep, lease_secret: LeaseSecret = None) -> RunPublic:
     """A worker shutting down hands its run back: queued again and resent (it resumes from its checkpoint)."""
-    run = runs.release(session, run_id, body.worker, body.attempt, body.reason)
+    run = runs.release(session, run_id, body.worker, body.attempt, body.reason, lease_secret)
     notifier.bump(run_id)
     try:
         send_run(celery, run_id, settings.queue)
@@ -45,9 +48,10 @@ def release_run(run_id: RunId, body: Release, session: SessionDep, settings: Set
 
 @router.post("/finish", response_model=RunPublic)
 def finish_run(run_id: RunId, body: Finish, session: SessionDep, settings: SettingsDep,
-               notifier: NotifierDep, request: Request, background: BackgroundTasks) -> RunPublic:
-    """The run's final status; 409 unless this worker holds this attempt's lease."""
-    run = runs.finish(session, run_id, body)
+               notifier: NotifierDep, request: Request, background: BackgroundTasks,
+               lease_secret: LeaseSecret = None) -> RunPublic:
+    """The run's final status; 409 unless the caller holds the lease (its X-Lease-Secret)."""
+    run = runs.finish(session, run_id, body, lease_secret)
     if run.status == SUCCEEDED:  # a failed or canceled run keeps its checkpoint, to resume or inspect
         artifacts.discard(session, settings.artifacts_dir, run_id, RESUME_ARTIFACT)
     notifier.bump(run_id)

@@ -28,15 +28,18 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 class FakeWorker:
-    """Drives the worker endpoints the way worker/runner.py does (claim, events, finish)."""
+    """Drives the worker endpoints the way worker/runner.py does (claim, events, finish), with the lease secret
+    its claim returned in `headers` (X-Lease-Secret)."""
 
     def __init__(self, client: TestClient, run_id: int, name: str = "w1") -> None:
         self.client, self.run_id, self.name, self.attempt = client, run_id, name, 0
+        self.headers: dict[str, str] = {}
 
     def claim(self) -> dict:
         response = self.client.post(f"/api/runs/{self.run_id}/claim", json={"worker": self.name})
         assert response.status_code == 200, response.text
         self.attempt = response.json()["attempt"]
+        self.headers = {"X-Lease-Secret": response.json()["lease_secret"]}
         return response.json()
 
     def send(self, points: list[tuple[str, int, float, float]], logs: tuple[str, ...] | list[str] = (),
@@ -45,11 +48,11 @@ class FakeWorker:
                 "points": [{"key": f"{self.attempt}:{first_seq + i}", "name": n, "step": s, "epoch": e, "value": v}
                            for i, (n, s, e, v) in enumerate(points)],
                 "logs": [{"key": f"{self.attempt}:log{i}", "text": t} for i, t in enumerate(logs)]}
-        return self.client.post(f"/api/runs/{self.run_id}/events", json=body)
+        return self.client.post(f"/api/runs/{self.run_id}/events", json=body, headers=self.headers)
 
     def finish(self, status: str = "succeeded", **extra) -> dict:
         body = {"worker": self.name, "attempt": self.attempt, "status": status, **extra}
-        response = self.client.post(f"/api/runs/{self.run_id}/finish", json=body)
+        response = self.client.post(f"/api/runs/{self.run_id}/finish", json=body, headers=self.headers)
         assert response.status_code == 200, response.text
         return response.json()
 

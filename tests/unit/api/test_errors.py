@@ -28,31 +28,31 @@ def test_a_missing_run_is_404_with_the_same_detail_from_every_route(client: Test
 
 def test_refused_transitions_are_409_saying_why(client: TestClient, submit) -> None:
     rid = submit()["id"]
-    FakeWorker(client, rid, "w1").claim()
-    stale = {"worker": "w2", "attempt": 1}
-    why = f"worker w2 no longer holds attempt 1 of run {rid}"
+    holder = FakeWorker(client, rid, "w1")
+    holder.claim()
+    stale, wrong = {"worker": "w2", "attempt": 1}, {"X-Lease-Secret": "not-the-secret"}
+    why = (f"worker w2 (attempt 1) does not hold the lease of run {rid}: "
+           "the X-Lease-Secret is not that of its current attempt (attempt 1)")
     answers = {
         "claim": client.post(f"/api/runs/{rid}/claim", json={"worker": "w2"}),
-        "events": client.post(f"/api/runs/{rid}/events", json=stale),
-        "release": client.post(f"/api/runs/{rid}/release", json={**stale, "reason": "shutdown"}),
-        "finish": client.post(f"/api/runs/{rid}/finish", json={**stale, "status": "succeeded"}),
-        "upload": client.put(f"/api/runs/{rid}/artifacts/x.bin", content=b"x",
-                             headers={"X-Worker": "w2", "X-Attempt": "1"}),
+        "events": client.post(f"/api/runs/{rid}/events", json=stale, headers=wrong),
+        "release": client.post(f"/api/runs/{rid}/release", json={**stale, "reason": "shutdown"}, headers=wrong),
+        "finish": client.post(f"/api/runs/{rid}/finish", json={**stale, "status": "succeeded"}, headers=wrong),
+        "upload": client.put(f"/api/runs/{rid}/artifacts/x.bin", content=b"x", headers=wrong),
         "delete": client.delete(f"/api/runs/{rid}"),
     }
     details = {name: (r.status_code, r.json()["detail"]) for name, r in answers.items()}
     assert details == {
         "claim": (409, f"run {rid} is running on w1 (attempt 1) with a live lease"),
-        "events": (409, why), "release": (409, why), "finish": (409, why), "upload": (409, why),
+        "events": (409, why), "release": (409, why), "finish": (409, why),
+        "upload": (409, why.replace("worker w2 (attempt 1)", "this upload of 'x.bin'")),
         "delete": (409, f"run {rid} is running: cancel it first, then delete it once it has stopped"),
     }
     missing = client.get(f"/api/runs/{rid}/artifacts/run.json")
     assert (missing.status_code, missing.json()["detail"]) == (404, f"run {rid} has no artifact 'run.json' "
                                                                     "(status running)")
     assert client.post(f"/api/runs/{rid}/cancel").status_code == 200
-    done = FakeWorker(client, rid, "w1")
-    done.attempt = 1
-    done.finish("canceled")
+    holder.finish("canceled")
     again = client.post(f"/api/runs/{rid}/cancel")
     assert (again.status_code, again.json()["detail"]) == (409, f"run {rid} is already canceled")
 

@@ -35,7 +35,8 @@ def test_delete_is_409_until_final_then_removes_events_artifacts_and_files(clien
     worker = FakeWorker(client, run["id"])
     worker.claim()
     worker.send([("loss", 1, 0.1, 2.0)], logs=["pretraining"])
-    put = client.put(f"/api/runs/{run['id']}/artifacts/encoder.safetensors", content=b"weights")
+    put = client.put(f"/api/runs/{run['id']}/artifacts/encoder.safetensors", content=b"weights",
+                     headers=worker.headers)
     assert put.status_code == 201
     response = client.delete(f"/api/runs/{run['id']}")
     assert response.status_code == 409 and "cancel it first" in response.json()["detail"]

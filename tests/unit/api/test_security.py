@@ -118,14 +118,16 @@ def test_bodies_over_their_limit_are_413_naming_the_setting(make_client) -> None
                           headers={"content-type": "application/json"})
     assert chunked.status_code == 413
     claim = client.post(f"/api/runs/{run['id']}/claim", json={"worker": "w"}).json()
+    lease = {"X-Lease-Secret": claim["lease_secret"]}
     points = [{"key": f"m{i}:loss", "name": "loss", "step": i, "epoch": 0.0, "value": 1.0} for i in range(1, 200)]
     batch = {"worker": "w", "attempt": claim["attempt"], "points": points}
-    assert client.post(f"/api/runs/{run['id']}/events", json=batch).status_code == 200  # ~20 KB: a batch's limit
+    assert client.post(f"/api/runs/{run['id']}/events", json=batch, headers=lease).status_code == 200  # ~20 KB
     batch["points"] = points * 20
     too_many = client.post(f"/api/runs/{run['id']}/events", json=batch)
     assert too_many.status_code == 413 and "MAX_BATCH_BYTES" in too_many.json()["detail"]
-    assert client.put(f"/api/runs/{run['id']}/artifacts/a.bin", content=b"x" * 8000).status_code == 201
-    upload = client.put(f"/api/runs/{run['id']}/artifacts/b.bin", content=iter([b"x" * 6000, b"x" * 6000]))
+    assert client.put(f"/api/runs/{run['id']}/artifacts/a.bin", content=b"x" * 8000, headers=lease).status_code == 201
+    upload = client.put(f"/api/runs/{run['id']}/artifacts/b.bin", content=iter([b"x" * 6000, b"x" * 6000]),
+                        headers=lease)
     assert upload.status_code == 413 and "MAX_ARTIFACT_BYTES" in upload.json()["detail"]
     assert not list((client.app.state.settings.artifacts_dir / str(run["id"])).glob("*b.bin*"))
 
@@ -190,3 +192,98 @@ def test_no_failure_limit_when_set_to_zero(make_client) -> None:
     for _ in range(50):
         assert client.get("/api/runs", headers={"Authorization": "Bearer guess"}).status_code == 401
     assert client.get("/api/runs", headers={"Authorization": "Bearer second-token"}).status_code == 200
+
+
+WORKER = {"Authorization": "Bearer worker-token"}
+USER = {"Authorization": "Bearer first-token"}
+
+
+def test_with_worker_token_a_users_token_cannot_claim_or_report(make_client) -> None:
+    client = make_client(api_token=TOKENS, worker_token="worker-token,spare-worker-token")
+    rid = client.post("/api/runs", json={"epochs": 1}, headers=USER).json()["id"]
+    refused = client.post(f"/api/runs/{rid}/claim", json={"worker": "w"}, headers=USER)
+    assert refused.status_code == 403 and "WORKER_TOKEN" in refused.json()["detail"]
+    assert client.post("/api/login", json={"token": "first-token"}).status_code == 200  # the page's cookie
+    assert client.post(f"/api/runs/{rid}/claim", json={"worker": "w"}).status_code == 403
+    client.cookies.clear()
+    for headers in ({}, {"Authorization": "Bearer guess"}):
+        unknown = client.post(f"/api/runs/{rid}/claim", json={"worker": "w"}, headers=headers)
+        assert unknown.status_code == 401 and "WORKER_TOKEN" in unknown.json()["detail"]
+    assert client.get(f"/api/runs/{rid}", headers=USER).json()["status"] == "queued"
+
+    grant = client.post(f"/api/runs/{rid}/claim", json={"worker": "w"}, headers=WORKER).json()
+    lease = {**WORKER, "X-Lease-Secret": grant["lease_secret"]}
+    report = {"worker": "w", "attempt": 1}
+    # With the lease secret but a user's token: still not a worker.
+    assert client.post(f"/api/runs/{rid}/events", json=report,
+                       headers={**lease, **USER}).status_code == 403
+    assert client.put(f"/api/runs/{rid}/artifacts/encoder.safetensors", content=b"w",
+                      headers={**lease, **USER}).status_code == 403
+    assert client.post(f"/api/runs/{rid}/events", json=report, headers=lease).status_code == 200
+    assert client.put(f"/api/runs/{rid}/artifacts/encoder.safetensors", content=b"w", headers=lease).status_code == 201
+    # What a worker reads: the run and its artifacts (a resume.pt, init_from_run's encoder); nothing else.
+    assert client.get(f"/api/runs/{rid}", headers=WORKER).status_code == 200
+    assert client.get(f"/api/runs/{rid}/artifacts/encoder.safetensors", headers=WORKER).content == b"w"
+    for method, path in [("GET", "/api/runs"), ("POST", f"/api/runs/{rid}/cancel"), ("GET", f"/api/runs/{rid}/log")]:
+        response = client.request(method, path, headers=WORKER)
+        assert response.status_code == 403 and "API_TOKEN" in response.json()["detail"], path
+    assert client.post(f"/api/runs/{rid}/finish", json={**report, "status": "succeeded"},
+                       headers={"Authorization": "Bearer spare-worker-token",
+                                "X-Lease-Secret": grant["lease_secret"]}).status_code == 200
+
+
+def test_worker_token_without_user_tokens_guards_only_the_worker_routes(make_client) -> None:
+    client = make_client(worker_token="worker-token")
+    rid = client.post("/api/runs", json={"epochs": 1}).json()["id"]  # loopback, no API_TOKEN: users are open
+    assert client.get("/api/runs").status_code == 200
+    assert client.post(f"/api/runs/{rid}/claim", json={"worker": "w"}).status_code == 401
+    assert client.put(f"/api/runs/{rid}/artifacts/resume.pt", content=b"x").status_code == 401
+    assert client.post(f"/api/runs/{rid}/claim", json={"worker": "w"}, headers=WORKER).status_code == 200
+
+
+def test_a_token_cannot_be_both_a_users_and_a_workers() -> None:
+    with pytest.raises(ValidationError, match="both API_TOKEN and WORKER_TOKEN"):
+        Settings(api_token="a,b", worker_token="b")
+
+
+def _wrong_tokens_from_spoofed_addresses(settings: Settings, tries: int) -> list[int]:
+    """Statuses of `tries` wrong tokens sent through the real server (uvicorn with backend.launch's options),
+    each claiming another address in X-Forwarded-For."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from backend.launch import server_options
+    from tests.stack import free_port
+
+    prestart(settings)
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, **{**server_options(settings), "port": port, "log_level": "warning"}))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            return [http.get("/api/runs", headers={"Authorization": "Bearer guess",
+                                                   "X-Forwarded-For": f"203.0.113.{i}"}).status_code
+                    for i in range(tries)]
+    finally:
+        server.should_exit = True
+        thread.join()
+        app.state.engine.dispose()
+
+
+def test_forwarded_addresses_are_ignored_unless_the_peer_is_a_trusted_proxy(tmp_path: Path) -> None:
+    def settings(name: str, **overrides: str) -> Settings:
+        return Settings(data_dir=tmp_path / name, database_url="", redis_url="", broker_url="", api_token=TOKENS,
+                        auth_failures_per_minute=3, **overrides)  # type: ignore[arg-type]
+
+    # By default X-Forwarded-For is not believed: the guesses count against the peer, which is held back.
+    assert _wrong_tokens_from_spoofed_addresses(settings("default"), 6) == [401] * 3 + [429] * 3
+    # Behind a proxy named in FORWARDED_ALLOW_IPS, each forwarded client is counted apart.
+    trusted = settings("proxied", forwarded_allow_ips="127.0.0.1")
+    assert _wrong_tokens_from_spoofed_addresses(trusted, 6) == [401] * 6

@@ -178,7 +178,8 @@ def test_delete_is_409_while_a_run_runs_then_removes_runs_events_and_files(clien
     study = _create(client, {"lr": [0.01, 0.02]}, seeds=[0])
     worker = FakeWorker(client, study["runs"][0]["id"])
     worker.claim()
-    assert client.put(f"/api/runs/{worker.run_id}/artifacts/encoder.safetensors", content=b"w").status_code == 201
+    assert client.put(f"/api/runs/{worker.run_id}/artifacts/encoder.safetensors", content=b"w",
+                      headers=worker.headers).status_code == 201
     client.post(f"/api/runs/{study['runs'][1]['id']}/cancel")
     response = client.delete(f"/api/studies/{study['id']}")
     assert response.status_code == 409 and "1 running" in response.json()["detail"]

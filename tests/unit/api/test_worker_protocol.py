@@ -101,12 +101,15 @@ def test_event_stream_replays_everything_then_ends_and_resumes_by_last_event_id(
 def test_artifacts_upload_list_download_and_embeddings(client, submit):
     run = submit()
     rid = run["id"]
+    worker = FakeWorker(client, rid)
+    worker.claim()
     assert client.get(f"/api/runs/{rid}/embeddings").status_code == 404
     payload = b"\x00\x01weights" * 1000
-    put = client.put(f"/api/runs/{rid}/artifacts/encoder.safetensors", content=payload)
+    put = client.put(f"/api/runs/{rid}/artifacts/encoder.safetensors", content=payload, headers=worker.headers)
     assert put.status_code == 201 and put.json()["size"] == len(payload)
     points = {"method": "tsne", "points": [{"x": 1.0, "y": 2.0, "label": 3, "index": 0}], "classes": ["0"]}
-    client.put(f"/api/runs/{rid}/artifacts/embeddings.json", content=json.dumps(points).encode())
+    client.put(f"/api/runs/{rid}/artifacts/embeddings.json", content=json.dumps(points).encode(),
+               headers=worker.headers)
     listed = client.get(f"/api/runs/{rid}/artifacts").json()["items"]
     assert [a["name"] for a in listed] == ["embeddings.json", "encoder.safetensors"]
     download = client.get(listed[1]["url"])
