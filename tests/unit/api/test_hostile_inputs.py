@@ -124,11 +124,12 @@ def store_embeddings(client: TestClient, run_id: int, points: int) -> bytes:
     document = {"x": [i * 0.001 for i in range(points)], "y": [-i * 0.002 for i in range(points)],
                 "label": [i % 10 for i in range(points)], "classes": [str(c) for c in range(10)]}
     data = json.dumps(document).encode()
-    settings = client.app.state.settings
+    app: Any = client.app
+    settings = app.state.settings
     path = artifacts.artifact_path(settings.artifacts_dir, run_id, "embeddings.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    with client.app.state.sessionmaker() as session:
+    with app.state.sessionmaker() as session:
         artifacts.record(session, run_id, "embeddings.json", len(data), hashlib.sha256(data).hexdigest())
     return data
 

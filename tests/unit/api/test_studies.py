@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats as sps
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from backend.models import Event, Run, Study
 from tests.unit.api.conftest import FakeWorker
@@ -338,7 +338,7 @@ def test_curves_are_each_cells_mean_and_std_over_its_runs(client) -> None:
     _assert_curves(body, "loss", _expected_curves(loss, cells, 8))
     with client.app.state.sessionmaker() as session:
         assert session.scalar(select(func.count()).select_from(SeriesOverview)) == 2 * len(loss)
-        session.execute(SeriesOverview.__table__.delete())
+        session.execute(delete(SeriesOverview))
         session.commit()
     from backend.api.routes.studies import _curves_cache
 
