@@ -69,7 +69,9 @@ function verdictCells(comparison, metric, isBaseline) {
   }
   if (!comparison) return ["verdict", "diff", "p_holm", "prob_better"].map((col) => h("td", { class: "num", "data-col": col }, DASH));
   const verdictClass = { better: "better", worse: "worse", "too few seeds": "few" }[comparison.verdict] || "none";
-  const diff = typeof comparison.diff === "number" ? `${comparison.diff > 0 ? "+" : comparison.diff < 0 ? "−" : ""}${formatMetric(metric, Math.abs(comparison.diff))}` : DASH;
+  // A difference of two percentages is in percentage points: "+0.4 pt", not "+0.4 %".
+  const size = typeof comparison.diff === "number" ? formatMetric(metric, Math.abs(comparison.diff)).replace(/ %$/, " pt") : "";
+  const diff = typeof comparison.diff === "number" ? `${comparison.diff > 0 ? "+" : comparison.diff < 0 ? "−" : ""}${size}` : DASH;
   return [
     h("td", { class: `verdict verdict-${verdictClass}`, "data-col": "verdict", title: comparison.reason || null }, comparison.verdict),
     h("td", { class: "num", "data-col": "diff", "data-value": comparison.diff ?? "" }, diff),
