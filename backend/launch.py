@@ -34,13 +34,18 @@ def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
                             preexec_fn=die_with_parent)
 
 
+GRACEFUL_SHUTDOWN_S = 5  # seconds a stopping API gives open requests and streams
+
+
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options. X-Forwarded-For/-Proto are believed only from FORWARDED_ALLOW_IPS (none by default):
     uvicorn's own default trusts loopback peers, so any local process, or a proxy passing the header through,
     could pick the address the wrong-token limit counts under."""
     trusted = ",".join(ip.strip() for ip in settings.forwarded_allow_ips.split(",") if ip.strip())
+    # An open event stream (a browser tab) never closes by itself: without a bound, a stopped API waits for it
+    # forever ("Waiting for connections to close"), and `make run`, compose or a test stack hangs on shutdown.
     return {"host": settings.host, "port": settings.port, "log_level": "info", "proxy_headers": bool(trusted),
-            "forwarded_allow_ips": trusted or None}
+            "forwarded_allow_ips": trusted or None, "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S}
 
 
 def load_settings() -> Settings:
