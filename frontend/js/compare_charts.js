@@ -67,6 +67,12 @@ export class MetricPanels {
     this.divs = new Map(); // metric -> chart div
   }
 
+  /** A chart's width in pixels: what the server downsamples the series to. */
+  width() {
+    const first = this.container.querySelector(".chart");
+    return (first && first.clientWidth) || Math.max(300, Math.floor(this.container.clientWidth / 2));
+  }
+
   chartDiv(metric) {
     if (!this.divs.has(metric)) {
       const div = h("div", { class: "chart", "data-testid": `${this.testidPrefix}-${metric}`, "data-metric": metric });
@@ -86,12 +92,6 @@ export class MetricPanels {
 export class CompareCharts extends MetricPanels {
   constructor(container) {
     super(container, "compare-chart");
-  }
-
-  /** Chart width in pixels (for the `points` of the series endpoint). */
-  width() {
-    const first = this.container.querySelector(".chart");
-    return (first && first.clientWidth) || Math.max(300, Math.floor(this.container.clientWidth / 2));
   }
 
   /** Draw every metric; resolves once all charts are painted. */

@@ -270,12 +270,6 @@ export class StudyCurves extends MetricPanels {
     super(container, "study-curve");
   }
 
-  /** A chart's width in pixels, for the number of buckets to ask for. */
-  width() {
-    const first = this.container.querySelector(".chart");
-    return (first && first.clientWidth) || Math.max(300, Math.floor(this.container.clientWidth / 2));
-  }
-
   /**
    * Draw every metric; resolves once all charts are painted. Returns the metrics drawn.
    * @param {{body: {x_axis: string, curves: Object<string, {key: string, x: number[], mean: number[], std: (number|null)[], n: number[]}[]>},
