@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.models import Artifact, utcnow
@@ -53,8 +53,9 @@ def served_path(root: Path, run_id: int, name: str) -> Path | None:
 
 
 async def receive(chunks: AsyncIterator[bytes], root: Path, run_id: int, name: str,
-                  limit: int = MAX_ARTIFACT_BYTES) -> tuple[int, str]:
-    """Write an upload atomically (temp file + rename); return its size and sha256."""
+                  limit: int = MAX_ARTIFACT_BYTES, why: str = "MAX_ARTIFACT_BYTES") -> tuple[int, str]:
+    """Write an upload atomically (temp file + rename); return its size and sha256. Past `limit` bytes the
+    upload stops with TooLarge naming `why`, and nothing is kept of it."""
     target = artifact_path(root, run_id, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
@@ -64,7 +65,7 @@ async def receive(chunks: AsyncIterator[bytes], root: Path, run_id: int, name: s
             async for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
-                    raise TooLarge(f"artifact larger than {limit} bytes (MAX_ARTIFACT_BYTES)")
+                    raise TooLarge(f"artifact larger than {limit} bytes ({why})")
                 digest.update(chunk)
                 out.write(chunk)
         os.replace(tmp, target)
@@ -93,6 +94,12 @@ def list_for(session: Session, run_id: int) -> list[Artifact]:
     return list(session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.name)).all())
 
 
+
+def stored_by(session: Session, run_id: int, but: str) -> tuple[int, int]:
+    """How many artifacts the run stores, and their bytes, leaving out `but` (an upload replaces it)."""
+    count, size = session.execute(select(func.count(), func.coalesce(func.sum(Artifact.size), 0)).where(
+        Artifact.run_id == run_id, Artifact.name != but)).one()
+    return int(count), int(size)
 
 
 def discard(session: Session, root: Path, run_id: int, name: str) -> None:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from backend import errors, frontend, observability
+from backend.admission import SubmissionRate
 from backend.api.main import api_router
 from backend.db import make_engine, make_sessionmaker
 from backend.limits import BodyLimit
@@ -60,6 +61,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     """Outermost last: headers on every answer, CORS preflights before the token check, then limits."""
     app.add_middleware(BodyLimit, settings=settings)
     app.state.auth_failures = AuthFailures(settings.auth_failures_per_minute)
+    app.state.submissions = SubmissionRate(settings.submissions_per_minute)
     app.add_middleware(TokenGuard, tokens=settings.tokens, failures=app.state.auth_failures,
                        worker_tokens=settings.worker_tokens)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]

@@ -108,6 +108,8 @@ class Run(Base):
     study_cell: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The sha256 of the current attempt's lease secret (migration 0007); the secret itself is never stored.
     lease_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Metric points and messages the run's workers have sent (migration 0008), bounded by MAX_RUN_POINTS.
+    recorded_points: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Event(Base):
@@ -159,3 +161,15 @@ class SeriesOverview(Base):
     count: Mapped[int] = mapped_column(BigInteger)
     last_id: Mapped[int] = mapped_column(BigInteger)
     points: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class BrowserSession(Base):
+    """A page's sign-in (migration 0008): the cookie holds a random secret, the row its sha256, the fingerprint
+    of the API token it was opened with (a changed token ends it), when it ends, and whether it was logged out."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

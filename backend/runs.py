@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from backend.errors import Conflict, run_not_found
+from backend.errors import Conflict, QuotaExceeded, run_not_found
 from backend.models import Event, Run, utcnow
 from contrastlab.core.catalog import CANCELED, FAILED, FINAL_STATUSES, QUEUED, RUNNING
 from contrastlab.core.protocol import LEASE_SECRET_HEADER, EventBatch, Finish
@@ -130,8 +130,10 @@ def _renew(session: Session, run_id: int, secret: str | None, who: str, lease_se
         raise _lease_ended(session, run_id, who)
 
 
-def record_events(session: Session, run_id: int, batch: EventBatch, secret: str | None, lease_seconds: int) -> Run:
-    """Store the lease holder's batch; a retried batch stores nothing twice (unique run_id+key)."""
+def record_events(session: Session, run_id: int, batch: EventBatch, secret: str | None, lease_seconds: int,
+                  max_points: int) -> Run:
+    """Store the lease holder's batch; a retried batch stores nothing twice (unique run_id+key). A batch that
+    would take the run past `max_points` (MAX_RUN_POINTS) fails the run instead, keeping what it stored."""
     _renew(session, run_id, secret, _worker(batch.worker, batch.attempt), lease_seconds, batch.progress)
     now = utcnow()
     rows: list[dict[str, Any]] = [
@@ -144,10 +146,27 @@ def record_events(session: Session, run_id: int, batch: EventBatch, secret: str 
         for m in batch.logs
     ]
     if rows:
+        _count_points(session, run_id, len(rows), max_points)
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(insert(Event).on_conflict_do_nothing(index_elements=["run_id", "key"]), rows)
     session.commit()
     return _reload(session, run_id)
+
+
+def _count_points(session: Session, run_id: int, count: int, max_points: int) -> None:
+    """Add `count` to the run's recorded points (as sent: a retried batch counts again), or fail the run."""
+    within = Run.recorded_points + count <= max_points
+    counted = session.execute(update(Run).where(Run.id == run_id, within).values(
+        recorded_points=Run.recorded_points + count))
+    if counted.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    reason = (f"run {run_id} reached MAX_RUN_POINTS={max_points} (metric points and messages it may record): "
+              "report less often, or ask the server's operator to raise MAX_RUN_POINTS")
+    session.execute(update(Run).where(Run.id == run_id, Run.status == RUNNING).values(
+        status=FAILED, error=reason, finished_at=utcnow(), lease_expires_at=None, lease_secret_hash=None))
+    _status_event(session, run_id, FAILED, f"failed: {reason}")
+    session.commit()
+    raise QuotaExceeded(reason + "; the run is failed, and everything it recorded is kept")
 
 
 def finish(session: Session, run_id: int, report: Finish, secret: str | None) -> Run:

@@ -24,11 +24,12 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from backend import run_admin, runs
-from backend.data_roots import data_path_problem
+from backend.admission import spec_problems
 from backend.errors import Conflict
 from backend.models import Event, Run, Study, utcnow
 from backend.study_schemas import StudyCreate
 from contrastlab.core.catalog import FAILED, FINAL_STATUSES, QUEUED, RUNNING, STATUSES
+from contrastlab.core.settings import Settings
 from contrastlab.core.spec import SPEC_VERSION, RunSpec
 
 # A tag in a field's JSON schema -> the spec field whose value it lists.
@@ -175,7 +176,7 @@ def _cell_errors(key: str, values: Mapping[str, Any], error: ValidationError) ->
     return found
 
 
-def _validated(raw: Mapping[str, Any], base: Mapping[str, Any], data_roots: tuple[Path, ...]) -> Cell | list[dict]:
+def _validated(raw: Mapping[str, Any], base: Mapping[str, Any], settings: Settings) -> Cell | list[dict]:
     """The cell with its validated spec, or the errors that name it."""
     shown = cell_key(raw)
     try:
@@ -184,23 +185,23 @@ def _validated(raw: Mapping[str, Any], base: Mapping[str, Any], data_roots: tupl
         return _cell_errors(shown, raw, error)
     dumped = spec.model_dump(mode="json")
     values = {field: dumped[field] for field in raw}
-    problem = data_path_problem(spec.data_path, data_roots)
-    if problem:
-        where = ("axes", "data_path") if "data_path" in raw else ("base", "data_path")
-        return [_error(where, f"cell {shown}: data_path: {problem}", spec.data_path)]
+    problems = spec_problems(spec, settings)
+    if problems:
+        return [_error(("axes", field) if field in raw else ("base", field), f"cell {shown}: {field}: {why}", value)
+                for field, why, value in problems]
     return Cell(cell_key(values), values, spec)
 
 
-def expand(body: StudyCreate, max_runs: int, data_roots: tuple[Path, ...]) -> list[Cell]:
+def expand(body: StudyCreate, settings: Settings) -> list[Cell]:
     """The study's cells, each validated; StudyInvalid naming every bad axis, cell and field (nothing stored)."""
     check_axes(body.axes)
-    check_size(body.base, body.axes, len(body.seeds), max_runs)
+    check_size(body.base, body.axes, len(body.seeds), settings.study_max_runs)
     raw_cells = list(_combinations(body.base, body.axes))
     errors = _unused_axes(body.axes, raw_cells)
     cells: list[Cell] = []
     seen: set[tuple[tuple[str | int, ...], str]] = set()
     for raw in raw_cells:
-        result = _validated(raw, body.base, data_roots)
+        result = _validated(raw, body.base, settings)
         if isinstance(result, Cell):
             cells.append(result)
             continue

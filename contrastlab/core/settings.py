@@ -61,6 +61,25 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024**2, ge=1024, description="Largest request body (413 above).")
     max_batch_bytes: int = Field(16 * 1024**2, ge=1024, description="Largest metric batch from a worker.")
     max_artifact_bytes: int = Field(8 * 1024**3, ge=1024, description="Largest artifact upload.")
+    # Quotas: what one client or one run may grow (disk, rows), each refused with the setting's name.
+    max_epochs: int = Field(1000, ge=1, le=100_000, description="Largest `epochs` a spec may ask for (422 above).")
+    max_batch_size: int = Field(8192, ge=1, le=1_000_000, description="Largest `batch_size` (422 above).")
+    max_image_size: int = Field(512, ge=8, le=4096, description="Largest `image_size` in pixels (422 above).")
+    max_run_artifacts: int = Field(64, ge=1, le=100_000, description="Artifacts one run may store (409 above).")
+    max_run_artifact_bytes: int = Field(32 * 1024**3, ge=1024, description="Bytes of artifacts one run may "
+                                        "store in all (413 above).")
+    max_run_points: int = Field(5_000_000, ge=1000, description="Metric points and messages one run may record "
+                                "(413 above).")
+    submissions_per_minute: int = Field(60, ge=0, le=1_000_000, description="Submissions (runs, seed groups, "
+                                        "studies) one client address may make per minute (429 above); 0: no limit.")
+    min_free_disk_bytes: int = Field(1024**3, ge=0, description="Below this much free space under DATA_DIR, new "
+                                     "runs and uploads are refused with 503.")
+    # Browser sessions and the names the API answers to.
+    session_hours: float = Field(24.0, gt=0, le=24 * 365, description="A page's sign-in lasts this long; "
+                                 "logging out ends it at once.")
+    allowed_hosts: str = Field("", description="Host names the API answers to (comma-separated, '*' for any); "
+                               "empty: the loopback names and HOST (any name when HOST is 0.0.0.0 or ::). "
+                               "Refusing other names stops DNS-rebinding pages.")
     study_max_runs: int = Field(500, ge=1, le=100_000, description="Most runs one study may launch (cells x seeds); "
                                 "a larger study is refused with its count.")
 
@@ -86,6 +105,14 @@ class Settings(BaseSettings):
     @property
     def worker_tokens(self) -> tuple[str, ...]:
         return tuple(t.strip() for t in self.worker_token.split(",") if t.strip())
+
+    @property
+    def hosts(self) -> frozenset[str] | None:
+        """The Host names accepted (lower case, no port); None: any."""
+        named = {h.strip().lower().strip("[]") for h in self.allowed_hosts.split(",") if h.strip()}
+        if "*" in named or (not named and self.host in ("0.0.0.0", "::")):
+            return None
+        return frozenset(named or {*LOOPBACK_NAMES, "127.0.0.1", "::1", self.host.lower().strip("[]")})
 
     @property
     def data_roots(self) -> tuple[Path, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
@@ -9,10 +10,12 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend import artifacts, runs
+from backend.admission import check_disk
 from backend.api.deps import LeaseSecret, RunDep, RunId, SessionDep, SettingsDep
-from backend.errors import NotFound
+from backend.errors import Conflict, NotFound
 from backend.models import Run
 from backend.schemas import ArtifactPublic, ArtifactsPublic
+from contrastlab.core.settings import Settings
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["artifacts"])
 
@@ -32,6 +35,22 @@ def _stored_file(run: Run, name: str, session: SessionDep, settings: SettingsDep
     if artifacts.find(session, run.id, name) is None or path is None:
         raise NotFound(f"run {run.id} has no artifact {name!r} (status {run.status})")
     return path
+
+
+def upload_limit(settings: Settings, stored: int, stored_bytes: int) -> tuple[int, str]:
+    """The most bytes this upload may have, and the bound that sets it: one artifact's, the run's, or the
+    disk's free space above MIN_FREE_DISK_BYTES. 409 when the run already stores MAX_RUN_ARTIFACTS artifacts
+    and 503 under the disk floor, before a byte is read."""
+    if stored >= settings.max_run_artifacts:
+        raise Conflict(f"the run already stores {stored} artifacts, the most MAX_RUN_ARTIFACTS allows: "
+                       "replace one, or ask the server's operator to raise MAX_RUN_ARTIFACTS")
+    check_disk(settings, "uploads")
+    free = shutil.disk_usage(settings.artifacts_dir if settings.artifacts_dir.exists() else settings.data_dir).free
+    return min((settings.max_artifact_bytes, "MAX_ARTIFACT_BYTES"),
+               (settings.max_run_artifact_bytes - stored_bytes,
+                f"MAX_RUN_ARTIFACT_BYTES: the run's other artifacts hold {stored_bytes} of "
+                f"{settings.max_run_artifact_bytes} bytes"),
+               (free - settings.min_free_disk_bytes, "the disk's free space above MIN_FREE_DISK_BYTES"))
 
 
 @router.get("/artifacts", response_model=ArtifactsPublic)
@@ -55,14 +74,14 @@ async def upload_artifact(run_id: RunId, name: str, request: Request, settings: 
     _check_name(name)
     who = f"this upload of {name!r}"
 
-    def check() -> None:
+    def check() -> tuple[int, str]:
         with factory() as session:
             runs.held(session, run_id, lease_secret, who)
+            return upload_limit(settings, *artifacts.stored_by(session, run_id, name))
 
-    await run_in_threadpool(check)
+    limit, why = await run_in_threadpool(check)
     try:
-        size, digest = await artifacts.receive(request.stream(), settings.artifacts_dir, run_id, name,
-                                               settings.max_artifact_bytes)
+        size, digest = await artifacts.receive(request.stream(), settings.artifacts_dir, run_id, name, limit, why)
     except artifacts.TooLarge as exc:
         raise HTTPException(status_code=413, detail=str(exc)) from exc
 

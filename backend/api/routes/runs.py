@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from kombu.exceptions import OperationalError
 
 from backend import listing, run_admin, runs
+from backend.admission import admit_submission, check_spec
 from backend.api.deps import CeleryDep, NotifierDep, RunDep, SessionDep, SettingsDep
-from backend.data_roots import check_data_path
 from backend.models import Run
 from backend.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic
 from contrastlab.core.spec import RunSpec
@@ -35,20 +35,22 @@ def _enqueue(run: Run, session: SessionDep, celery: CeleryDep, settings: Setting
 
 
 @router.post("", status_code=201, response_model=RunPublic)
-def submit_run(spec: RunSpec, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
+def submit_run(spec: RunSpec, request: Request, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
                notifier: NotifierDep) -> RunPublic:
     """Record the spec, then enqueue it (after the commit, so a worker always finds the row)."""
-    check_data_path(spec, settings)
+    check_spec(spec, settings)
+    admit_submission(request, settings)
     run = runs.create_run(session, spec)
     _enqueue(run, session, celery, settings, notifier)
     return RunPublic.model_validate(run)
 
 
 @router.post("/group", status_code=201, response_model=RunGroupPublic)
-def submit_group(body: RunGroupCreate, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
-                 notifier: NotifierDep) -> RunGroupPublic:
+def submit_group(body: RunGroupCreate, request: Request, session: SessionDep, celery: CeleryDep,
+                 settings: SettingsDep, notifier: NotifierDep) -> RunGroupPublic:
     """The same spec once per seed; the runs share `group_id` (the first run's id)."""
-    check_data_path(body.spec, settings, ("body", "spec", "data_path"))
+    check_spec(body.spec, settings, ("body", "spec"))
+    admit_submission(request, settings)
     created = run_admin.create_group(session, body.spec, body.seeds)
     for run in created:
         _enqueue(run, session, celery, settings, notifier)

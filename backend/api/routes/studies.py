@@ -13,6 +13,7 @@ from kombu.exceptions import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import series, stats, studies, study_curves
+from backend.admission import admit_submission
 from backend.api.deps import CeleryDep, NotifierDep, SessionDep, SettingsDep
 from backend.errors import NotFound
 from backend.models import Run, Study
@@ -85,8 +86,9 @@ def create_study(body: StudyCreate, request: Request, background: BackgroundTask
     The first task is sent before the answer, so a broker that is down is a 503 (every run failed, as a run's
     submit does); the others are sent right after the answer, so 500 runs answer in well under a second.
     """
+    admit_submission(request, settings)
     try:
-        cells = studies.expand(body, settings.study_max_runs, settings.data_roots)
+        cells = studies.expand(body, settings)
     except studies.StudyInvalid as exc:
         raise RequestValidationError(exc.errors) from exc
     study, created = studies.create_study(session, body, cells)
