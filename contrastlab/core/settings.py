@@ -16,6 +16,9 @@ EMBEDDED_BROKER = "filesystem://localhost/"
 # database lease, not the broker, decides who owns a run: a redelivered
 # message for a run with a live lease does nothing (VISIBILITY_TIMEOUT).
 VISIBILITY_TIMEOUT_S = 24 * 3600
+# A dataset whose decoded uint8 images exceed this streams from disk (data_loading auto): STL-10 with its
+# unlabeled split (2.7 GB at 96 px) and ImageNet-sized folders do, CIFAR and Imagenette at 160 px do not.
+STREAM_ABOVE_MB = 2048
 
 
 class Settings(BaseSettings):
@@ -82,6 +85,13 @@ class Settings(BaseSettings):
                                "Refusing other names stops DNS-rebinding pages.")
     study_max_runs: int = Field(500, ge=1, le=100_000, description="Most runs one study may launch (cells x seeds); "
                                 "a larger study is refused with its count.")
+    # Data on the workers.
+    stream_above_mb: int = Field(STREAM_ABOVE_MB, ge=0, description="A run whose dataset, decoded, is larger than "
+                                 "this many MiB reads it from disk batch by batch (spec data_loading auto); "
+                                 "0: every dataset that can stream does.")
+    data_workers: int | None = Field(None, ge=0, le=64, description="DataLoader processes that decode a streamed "
+                                     "dataset; empty: one per core but one, at most 8; 0: the training process "
+                                     "decodes.")
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> Settings:
