@@ -71,6 +71,16 @@ class Schedule(str, Enum):
     constant = "constant"
 
 
+class DataLoading(str, Enum):
+    auto = "auto"
+    memory = "memory"
+    stream = "stream"
+
+
+# Sets that can stream from disk: all but the small offline ones, which always sit in memory.
+STREAMABLE = [name for name, info in DATASETS.items() if info.source != "offline"]
+
+
 class DeviceName(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -152,6 +162,14 @@ class RunSpec(BaseModel):
     use_unlabeled: bool = _field(
         False, "data", "stl10 only: pretrain on the 100,000 unlabeled images too (probes use the labelled train).",
         datasets=["stl10"],
+    )
+    data_loading: DataLoading = _field(
+        DataLoading.auto, "data",
+        "memory: decode the whole dataset once and keep it in memory (on the GPU when it fits). stream: read and "
+        "decode each batch from disk in DataLoader workers, for sets larger than memory (STL-10's unlabeled "
+        "split, large image folders); the augmentation stays batched on the device. auto: stream when the "
+        "decoded images exceed the worker's setting STREAM_ABOVE_MB.",
+        datasets=STREAMABLE,
     )
     max_train_samples: int | None = _field(
         None, "data", "Use only the first N training images (stratified by class). Empty: all.",
@@ -282,6 +300,9 @@ def _cross_field_problems(v: dict[str, Any]) -> list[tuple[str, str]]:
                                           "use method simclr or switch use_unlabeled off"))
     if "data_path" in v and v.get("dataset") == "image_folder" and not v["data_path"]:
         problems.append(("data_path", "dataset image_folder needs data_path, a folder of class sub-folders"))
+    if v.get("data_loading") == "stream" and v.get("dataset") in DATASETS and v["dataset"] not in STREAMABLE:
+        problems.append(("data_loading", f"dataset {v['dataset']} is small and always sits in memory; "
+                                         "choose auto or memory"))
     if v.get("data_path") and "dataset" in v and v["dataset"] != "image_folder":
         problems.append(("data_path", f"applies to dataset image_folder only, not {v['dataset']}; leave it empty"))
     return problems
