@@ -30,6 +30,7 @@ from contrastlab.core.catalog import DATASETS, METHODS, methods_reading
 # Stored specs carry this; bump it when a field changes meaning or a value stops being valid, and add the upgrade
 # to `upgrade_spec` below.
 SPEC_VERSION = 1
+MAX_DEVICES = 16  # one run spans one host (torchrun --standalone); the largest hosts hold 16 GPUs
 
 
 def _one_of(kind: str, choices: Iterable[str]) -> Any:
@@ -258,6 +259,18 @@ class RunSpec(BaseModel):
     seed: int = _field(0, "run", "Random seed: the same spec and seed give the same metrics on a CPU.",
                        ge=0, le=2**31 - 1)
     device: DeviceName = _field(DeviceName.auto, "run", "Where to train: auto picks CUDA when present.")
+    devices: int = _field(
+        1, "run",
+        "Devices one run trains on, on one host (torchrun --standalone, DDP): batch_size is the global batch, "
+        "split evenly, and the contrastive losses see all of it. Waits for a worker with that many device slots "
+        "(`contrastlab worker --gpus 0,1,...`). On CPUs: that many gloo processes.",
+        ge=1, le=MAX_DEVICES,
+    )
+    sync_batchnorm: bool = _field(
+        True, "run",
+        "devices > 1: BatchNorm statistics over the global batch (SimCLR's global BN), so the run trains as on "
+        "one device. Off: each device normalises its own share.",
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -298,6 +311,9 @@ def _cross_field_problems(v: dict[str, Any]) -> list[tuple[str, str]]:
     elif v.get("use_unlabeled") and v.get("method") in METHODS and METHODS[v["method"]].needs_labels:
         problems.append(("use_unlabeled", f"unlabeled images have no labels for method {v['method']}; "
                                           "use method simclr or switch use_unlabeled off"))
+    if "batch_size" in v and "devices" in v and v["batch_size"] % v["devices"]:
+        problems.append(("batch_size", f"must be a multiple of devices ({v['devices']}): each device takes an "
+                                       "equal share of the global batch; round batch_size to a multiple"))
     if "data_path" in v and v.get("dataset") == "image_folder" and not v["data_path"]:
         problems.append(("data_path", "dataset image_folder needs data_path, a folder of class sub-folders"))
     if v.get("data_loading") == "stream" and v.get("dataset") in DATASETS and v["dataset"] not in STREAMABLE:

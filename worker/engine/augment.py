@@ -8,11 +8,16 @@ grey, hue a per-image rotation in YIQ space (a linear stand-in for the HSV shift
 kornia's gaussian_blur2d, which takes one sigma per image. All randomness comes from the
 generator, so a seed fixes every view. (bench/augment_speed.py measured this against kornia's
 augmentation modules and torchvision v2 applied per sample.)
+
+A rank of a multi-device run augments only its rows of the global batch (`part`), but draws the numbers of
+the whole global batch and keeps its rows: every rank's generator stays in step, and each image gets the draw
+it would get in a one-process run.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -23,22 +28,38 @@ ASPECT_RANGE = (3 / 4, 4 / 3)  # the SimCLR / torchvision RandomResizedCrop defa
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
 
 
-def augment(images: torch.Tensor, spec: RunSpec, generator: torch.Generator) -> torch.Tensor:
-    """Float views in [0, 1], same shape as the uint8 images [B, C, H, W]."""
+class Part(NamedTuple):
+    """The rows [start, start + len(images)) of a global batch of `total` images that a call augments."""
+
+    start: int
+    total: int
+
+
+def augment(images: torch.Tensor, spec: RunSpec, generator: torch.Generator,
+            part: Part | None = None) -> torch.Tensor:
+    """Float views in [0, 1], same shape as the uint8 images [B, C, H, W]; part: which rows of a global batch."""
     x = images.float().div_(255)
     if not spec.augment:
         return x
-    x = random_resized_crop_flip(x, generator, spec.crop_scale_min, spec.flip_prob, spec.crop_scale_max)
-    x = colour_jitter(x, generator, spec.jitter_strength, spec.jitter_prob)
-    x = random_grayscale(x, generator, spec.grayscale_prob)
-    return gaussian_blur(x, generator, spec.blur_prob, (spec.blur_sigma_min, spec.blur_sigma_max))
+    x = random_resized_crop_flip(x, generator, spec.crop_scale_min, spec.flip_prob, spec.crop_scale_max, part)
+    x = colour_jitter(x, generator, spec.jitter_strength, spec.jitter_prob, part=part)
+    x = random_grayscale(x, generator, spec.grayscale_prob, part)
+    return gaussian_blur(x, generator, spec.blur_prob, (spec.blur_sigma_min, spec.blur_sigma_max), part)
+
+
+def uniform(x: torch.Tensor, generator: torch.Generator, columns: int, part: Part | None) -> torch.Tensor:
+    """Uniform draws [B, columns] for the images x: the rows of `part` out of the whole global batch's draws."""
+    if part is None:
+        return torch.rand(x.shape[0], columns, generator=generator, device=x.device)
+    draws = torch.rand(part.total, columns, generator=generator, device=x.device)
+    return draws[part.start:part.start + x.shape[0]]
 
 
 def random_resized_crop_flip(x: torch.Tensor, generator: torch.Generator, scale_min: float,
-                             flip_prob: float, scale_max: float = 1.0) -> torch.Tensor:
+                             flip_prob: float, scale_max: float = 1.0, part: Part | None = None) -> torch.Tensor:
     """Crop a random area fraction in (scale_min, scale_max) and aspect ratio, resize back, maybe mirror."""
     b = x.shape[0]
-    u = torch.rand(b, 5, generator=generator, device=x.device)
+    u = uniform(x, generator, 5, part)
     area = scale_min + (scale_max - scale_min) * u[:, 0]
     log_lo, log_hi = math.log(ASPECT_RANGE[0]), math.log(ASPECT_RANGE[1])
     ratio = torch.exp(log_lo + (log_hi - log_lo) * u[:, 1])
@@ -65,11 +86,11 @@ def brightness_contrast(x: torch.Tensor, generator: torch.Generator, strength: f
 
 
 def colour_jitter(x: torch.Tensor, generator: torch.Generator, strength: float, prob: float,
-                  colour: bool = True) -> torch.Tensor:
+                  colour: bool = True, part: Part | None = None) -> torch.Tensor:
     """With probability prob per image: brightness, contrast and (colour images) saturation factors in
     [1-s, 1+s] and a hue shift in [-s/4, s/4] of the colour circle, as torchvision's ColorJitter."""
     b = x.shape[0]
-    u = torch.rand(b, 5, generator=generator, device=x.device)
+    u = uniform(x, generator, 5, part)
     lo, hi = max(0.0, 1 - strength), 1 + strength
     apply = u[:, 0] < prob
     factors = torch.where(apply.unsqueeze(1), lo + (hi - lo) * u[:, 1:4], 1.0)
@@ -108,23 +129,24 @@ def grey(x: torch.Tensor) -> torch.Tensor:
     return x if x.shape[1] == 1 else (x * x.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
 
 
-def random_grayscale(x: torch.Tensor, generator: torch.Generator, prob: float) -> torch.Tensor:
+def random_grayscale(x: torch.Tensor, generator: torch.Generator, prob: float,
+                     part: Part | None = None) -> torch.Tensor:
     """With probability prob per image, replace every channel by the luma."""
     if x.shape[1] == 1 or prob == 0:
         return x
-    apply = torch.rand(x.shape[0], generator=generator, device=x.device) < prob
+    apply = uniform(x, generator, 1, part)[:, 0] < prob
     return torch.where(apply.view(-1, 1, 1, 1), grey(x).expand_as(x), x)
 
 
 def gaussian_blur(x: torch.Tensor, generator: torch.Generator, prob: float,
-                  sigma_range: tuple[float, float]) -> torch.Tensor:
+                  sigma_range: tuple[float, float], part: Part | None = None) -> torch.Tensor:
     """With probability prob per image, blur with a sigma drawn in sigma_range; kernel ~10% of the side (SimCLR)."""
     if prob == 0:
         return x
     from kornia.filters import gaussian_blur2d
 
     b = x.shape[0]
-    u = torch.rand(b, 2, generator=generator, device=x.device)
+    u = uniform(x, generator, 2, part)
     sigma = sigma_range[0] + (sigma_range[1] - sigma_range[0]) * u[:, 1]
     size = max(3, int(0.1 * min(x.shape[-2:])) // 2 * 2 + 1)
     blurred = gaussian_blur2d(x, (size, size), sigma.view(b, 1).expand(b, 2), border_type="reflect")
