@@ -121,9 +121,12 @@ class Client:
         return Run.model_validate(self._json("GET", f"/api/runs/{run_id}"))
 
     def list_runs(self, limit: int = 50, offset: int = 0, status: Sequence[str] = (), search: str = "",
-                  group_id: int | None = None) -> tuple[list[Run], int]:
-        """One page of runs, newest first (filtered by status, name or id, group), and how many match."""
-        params: dict[str, Any] = {"limit": limit, "offset": offset, "status": ",".join(status), "q": search}
+                  group_id: int | None = None, *, methods: Sequence[str] = (),
+                  datasets: Sequence[str] = ()) -> tuple[list[Run], int]:
+        """One page of runs, newest first (filtered by status, method, dataset, name or id, group), and how many
+        match."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset, "status": ",".join(status), "q": search,
+                                  "method": ",".join(methods), "dataset": ",".join(datasets)}
         if group_id is not None:
             params["group_id"] = group_id
         page = self._json("GET", "/api/runs", params={k: v for k, v in params.items() if v != ""})

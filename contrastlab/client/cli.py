@@ -1,63 +1,78 @@
 """`contrastlab`: submit, watch, compare and export runs from a shell; serve the API and start workers.
 
-Server URL and token come from --url/--token or CONTRASTLAB_URL/CONTRASTLAB_TOKEN (else API_URL/API_TOKEN).
+Server URL and token come from --url/--token, before or after the command, or CONTRASTLAB_URL/CONTRASTLAB_TOKEN
+(else API_URL/API_TOKEN).
 """
 
 from __future__ import annotations
 
 import csv as csv_module
 import functools
-import json
+import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
-from rich.console import Console
 
 from contrastlab.client import render
 from contrastlab.client.api import ApiError, Client, describe_detail, env_token, env_url
+from contrastlab.client.compare import compare_csv_rows, compare_document, group_line, seed_groups
 from contrastlab.client.export import write_csv, write_tensorboard
 from contrastlab.client.follow import final_line, follow_runs, follow_study
 from contrastlab.client.formats import Catalog
+from contrastlab.client.models import Run
 from contrastlab.client.specs import SpecFileError, load_spec, load_study
+from contrastlab.client.terminal import Output
 from contrastlab.core.catalog import CANCELED, SUCCEEDED
 
 app = typer.Typer(help="Launch, watch, compare and export contrastive-learning runs.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 F = TypeVar("F", bound=Callable[..., Any])
-# Wide enough for any row: piped output is never cut or folded, so `contrastlab ls | grep supcon` finds it.
-PIPE_WIDTH = 100_000
-
-
-def _consoles() -> tuple[Console, Console]:
-    """stdout and stderr consoles: a terminal's width on a terminal (or COLUMNS), unlimited width in a pipe."""
-    made = []
-    for stderr in (False, True):
-        probe = Console(stderr=stderr)
-        wide = not probe.is_terminal and not os.environ.get("COLUMNS")
-        made.append(Console(stderr=stderr, width=PIPE_WIDTH) if wide else probe)
-    return made[0], made[1]
-
-
-console, errors = _consoles()
+out = Output()
 
 RunId = Annotated[int, typer.Argument(help="A run id, as `contrastlab ls` shows it.")]
 StudyId = Annotated[int, typer.Argument(help="A study id, as `contrastlab studies` shows it.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")]
+CONNECTION = "Connection (before or after the command)"
+Url = Annotated[str | None, typer.Option(help="Server URL (env CONTRASTLAB_URL or API_URL).",
+                                         rich_help_panel=CONNECTION)]
+Token = Annotated[str | None, typer.Option(help="Bearer token (env CONTRASTLAB_TOKEN or API_TOKEN).",
+                                           rich_help_panel=CONNECTION)]
+Retries = Annotated[int | None, typer.Option(help="Retries of an idempotent call on connection errors and "
+                                             "502/503/504 (default 5).", min=0, max=20, rich_help_panel=CONNECTION)]
+CONNECTION_OPTIONS: dict[str, Any] = {"url": Url, "token": Token, "retries": Retries}
 
 
 @app.callback()
-def _options(ctx: typer.Context,
-             url: Annotated[str | None, typer.Option(help="Server URL (env CONTRASTLAB_URL or API_URL).")] = None,
-             token: Annotated[str | None, typer.Option(help="Bearer token (env CONTRASTLAB_TOKEN or API_TOKEN).")]
-             = None,
-             retries: Annotated[int, typer.Option(help="Retries of an idempotent call on connection errors and "
-                                                   "502/503/504.", min=0, max=20)] = 5) -> None:
-    global console, errors
-    console, errors = _consoles()  # per invocation: stdout may be a terminal now and a pipe next time
-    ctx.obj = {"url": url or env_url(), "token": token or env_token(), "retries": retries}
+def _options(ctx: typer.Context, url: Url = None, token: Token = None, retries: Retries = None) -> None:
+    global out
+    out = Output()  # per invocation: stdout may be a terminal now and a pipe next time
+    ctx.obj = {"url": url or env_url(), "token": token or env_token(), "retries": 5 if retries is None else retries}
+
+
+def connected(command: F) -> F:
+    """Let a command take --url, --token and --retries after its name too (`contrastlab ls --url ...`); given
+    there, they win over the same options before it."""
+    signature = inspect.signature(command, eval_str=True)
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint)
+             for name, hint in CONNECTION_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx: typer.Context = kwargs["ctx"]
+        for name in CONNECTION_OPTIONS:
+            value = kwargs.pop(name, None)
+            if value is not None:
+                ctx.obj[name] = value
+        return command(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), *extra])
+    wrapper.__annotations__ = get_type_hints(command, include_extras=True) | CONNECTION_OPTIONS
+    return wrapper  # type: ignore[return-value]
 
 
 def _client(ctx: typer.Context) -> Client:
@@ -84,26 +99,40 @@ def friendly(command: F) -> F:
         except typer.Exit:  # a chosen exit code (click's Exit is a RuntimeError)
             raise
         except (ApiError, ConnectionError, SpecFileError, ValueError, RuntimeError, OSError) as exc:
-            errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            out.error(str(exc))
             raise typer.Exit(1) from exc
 
     return wrapper  # type: ignore[return-value]
 
 
-def _print_json(data: Any) -> None:
-    console.print_json(json.dumps(data))
+def dashboard(client: Client, page: str) -> str:
+    """The address of a page of the dashboard this server serves: `#/runs/3`, `#/compare?runs=3,4`."""
+    return f"{client.url}/#/{page}"
+
+
+def _runs_page(runs: Sequence[Run]) -> str:
+    """One run's page, or the compare page of several (seed groups drawn as mean ± std)."""
+    return f"runs/{runs[0].id}" if len(runs) == 1 else f"compare?runs={','.join(str(run.id) for run in runs)}"
+
+
+def _write_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    writer = csv_module.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
 
 
 @app.command()
 @friendly
+@connected
 def submit(ctx: typer.Context, spec_file: Annotated[Path, typer.Argument(help="A RunSpec as YAML.")],
            seeds: Annotated[int, typer.Option(help="Submit N runs with seed 0..N-1 as one group "
                                               "(0: the spec's own seed).", min=0, max=20)] = 0,
            set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: --set epochs=5.")]
            = None,
-           follow: Annotated[bool, typer.Option("--follow", "-f", help="Watch until every run ends; exit 1 "
-                                                "if any did not succeed.")] = False) -> None:
-    """Submit a spec file (once, or once per seed)."""
+           follow: Annotated[bool, typer.Option("--follow", "-f", help="Watch until every run ends, then print "
+                                                "the group's mean ± std; exit 1 if any did not succeed.")]
+           = False) -> None:
+    """Submit a spec file (once, or once per seed); prints the dashboard page of the run or the group."""
     spec = load_spec(spec_file, set_ or [])
     spec.setdefault("name", spec_file.stem)
     with _client(ctx) as client:
@@ -115,61 +144,72 @@ def submit(ctx: typer.Context, spec_file: Annotated[Path, typer.Argument(help="A
                                  ) from exc
             raise
         for run in runs:
-            console.print(f"run {run.id} queued: {run.name} (seed {run.spec.get('seed')})", highlight=False)
+            out.say(f"run {run.id} queued: {run.name} (seed {run.spec.get('seed')})")
+        out.say(f"dashboard: {dashboard(client, _runs_page(runs))}")
         if not follow:
             return
-        finals = follow_runs(client, runs, console, _catalog(client))
+        catalog = _catalog(client)
+        finals = follow_runs(client, runs, out.console, catalog)
+    for group in seed_groups(finals):
+        out.say(group_line(group, catalog))
     if any(run.status != SUCCEEDED for run in finals):
         raise typer.Exit(1)
 
 
 @app.command("ls")
 @friendly
+@connected
 def list_runs(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
               offset: Annotated[int, typer.Option(min=0)] = 0,
               status: Annotated[list[str] | None, typer.Option(help="Only this status (repeatable).")] = None,
-              search: Annotated[str, typer.Option(help="Name contains this, or a run id.")] = "",
+              method: Annotated[list[str] | None, typer.Option(help="Only this method (repeatable).")] = None,
+              dataset: Annotated[list[str] | None, typer.Option(help="Only this dataset (repeatable).")] = None,
               group: Annotated[int | None, typer.Option(help="Only the runs of this seed group.")] = None,
+              search: Annotated[str, typer.Option(help="Name contains this, or a run id.")] = "",
               metric: Annotated[list[str] | None, typer.Option(help="A metric column (repeatable); default: the "
                                                                "catalogue's final metrics the runs have.")] = None,
-              as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False) -> None:
-    """List runs, newest first."""
+              as_json: AsJson = False) -> None:
+    """List runs, newest first, filtered by status, method, dataset, seed group or name."""
     with _client(ctx) as client:
         catalog = _catalog(client)
-        wanted = [catalog.check_status(s) for s in status or ()]
-        runs, total = client.list_runs(limit, offset, wanted, search, group)
+        chosen = {option: [catalog.check(option, value) for value in values or ()]
+                  for option, values in (("status", status), ("method", method), ("dataset", dataset))}
+        runs, total = client.list_runs(limit, offset, chosen["status"], search, group, methods=chosen["method"],
+                                       datasets=chosen["dataset"])
     if as_json:
-        _print_json({"items": [run.model_dump() for run in runs], "total": total})
+        out.json({"items": [run.model_dump() for run in runs], "total": total})
     else:
-        console.print(render.runs_table(runs, total, catalog, metric or ()))
+        out.show(render.runs_table(runs, total, catalog, metric or ()))
 
 
 @app.command()
 @friendly
-def show(ctx: typer.Context, run_id: RunId,
-         as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False) -> None:
+@connected
+def show(ctx: typer.Context, run_id: RunId, as_json: AsJson = False) -> None:
     """A run's state, final metrics, spec, artifacts and latest messages."""
     with _client(ctx) as client:
         run = client.get(run_id)
         if as_json:
-            _print_json(run.model_dump())
+            out.json(run.model_dump())
             return
         for part in render.run_details(run, client.artifacts(run_id), client.log(run_id), _catalog(client)):
-            console.print(part, highlight=False)
+            out.show(part)
 
 
 @app.command()
 @friendly
+@connected
 def cancel(ctx: typer.Context, run_id: RunId) -> None:
     """Cancel a queued or running run."""
     with _client(ctx) as client:
         run = client.cancel(run_id)
     what = CANCELED if run.status == CANCELED else "cancel requested; it stops at the next step-batch"
-    console.print(f"run {run.id}: {what}", highlight=False)
+    out.say(f"run {run.id}: {what}")
 
 
 @app.command()
 @friendly
+@connected
 def metrics(ctx: typer.Context, run_id: RunId,
             csv: Annotated[bool, typer.Option("--csv", help="Every point as CSV (name,step,epoch,value,time).")]
             = False,
@@ -182,15 +222,16 @@ def metrics(ctx: typer.Context, run_id: RunId,
             if output is None:
                 write_csv(points, sys.stdout)
                 return
-            with output.open("w", newline="") as out:
-                rows = write_csv(points, out)
-            errors.print(f"{rows} points written to {output}", highlight=False)
+            with output.open("w", newline="") as file:
+                rows = write_csv(points, file)
+            out.note(f"{rows} points written to {output}")
             return
-        console.print(render.metrics_table(list(points), _catalog(client)))
+        out.show(render.metrics_table(list(points), _catalog(client)))
 
 
 @app.command()
 @friendly
+@connected
 def download(ctx: typer.Context, run_id: RunId,
              artifact: Annotated[list[str] | None, typer.Option(help="An artifact name (repeatable); "
                                                                 "default: every artifact.")] = None,
@@ -203,24 +244,54 @@ def download(ctx: typer.Context, run_id: RunId,
             raise ValueError(f"run {run_id} has no artifacts yet (status {client.get(run_id).status})")
         for name in names:
             path = client.download(run_id, name, output)
-            console.print(f"{path} ({path.stat().st_size:,} bytes)", highlight=False)
+            out.say(f"{path} ({path.stat().st_size:,} bytes)")
+
+
+def _compared_runs(client: Client, run_ids: Sequence[int], groups: Sequence[int]) -> list[Run]:
+    """The runs named, then every run of each group named (oldest first), each once."""
+    runs = {run_id: client.get(run_id) for run_id in run_ids}
+    for group_id in groups:
+        members, _ = client.list_runs(500, 0, group_id=group_id)
+        if not members:
+            raise ValueError(f"--group {group_id}: no runs in that seed group (see `contrastlab ls`)")
+        runs |= {run.id: run for run in sorted(members, key=lambda run: run.id) if run.id not in runs}
+    return list(runs.values())
 
 
 @app.command()
 @friendly
-def compare(ctx: typer.Context, run_ids: Annotated[list[int], typer.Argument(help="Two or more run ids.")]) -> None:
-    """Final metrics side by side and the spec fields that differ."""
-    if len(run_ids) < 2:
-        raise ValueError("compare needs at least two run ids")
+@connected
+def compare(ctx: typer.Context,
+            run_ids: Annotated[list[int] | None, typer.Argument(help="Run ids (two or more, with --group's).")]
+            = None,
+            group: Annotated[list[int] | None, typer.Option(help="Every run of this seed group (repeatable).")]
+            = None,
+            as_json: AsJson = False,
+            as_csv: Annotated[bool, typer.Option("--csv", help="One row per run, then one per seed group (mean "
+                                                 "and <metric>_std), every figure a plain number.")] = False
+            ) -> None:
+    """Final metrics side by side, each seed group's mean ± std, and the spec fields that differ."""
+    if as_json and as_csv:
+        raise ValueError("choose one of --json and --csv")
     with _client(ctx) as client:
-        runs = [client.get(run_id) for run_id in run_ids]
+        runs = _compared_runs(client, run_ids or [], group or [])
+        if len(runs) < 2:
+            raise ValueError("compare needs at least two runs: run ids, or --group with a group of two or more")
         catalog = _catalog(client)
-    for table in render.compare_tables(runs, catalog):
-        console.print(table)
+        page = dashboard(client, _runs_page(runs))
+    if as_json:
+        out.json(compare_document(runs, catalog))
+    elif as_csv:
+        _write_csv(*compare_csv_rows(runs, catalog))
+    else:
+        for table in render.compare_tables(runs, catalog):
+            out.show(table)
+        out.say(f"dashboard: {page}")
 
 
 @app.command()
 @friendly
+@connected
 def export(ctx: typer.Context, run_id: RunId,
            tensorboard: Annotated[Path | None, typer.Option(help="Write TensorBoard event files under DIR/run-ID.")]
            = None,
@@ -233,16 +304,16 @@ def export(ctx: typer.Context, run_id: RunId,
         points = list(client.metrics(run_id))
     if tensorboard is not None:
         folder = write_tensorboard(run, points, tensorboard)
-        console.print(f"{len(points)} points written to {folder} (tensorboard --logdir {tensorboard})",
-                      highlight=False)
+        out.say(f"{len(points)} points written to {folder} (tensorboard --logdir {tensorboard})")
     if csv is not None:
-        with csv.open("w", newline="") as out:
-            write_csv(points, out)
-        console.print(f"{len(points)} points written to {csv}", highlight=False)
+        with csv.open("w", newline="") as file:
+            write_csv(points, file)
+        out.say(f"{len(points)} points written to {csv}")
 
 
 @app.command()
 @friendly
+@connected
 def study(ctx: typer.Context,
           study_file: Annotated[Path, typer.Argument(help="A study as YAML: name, base (RunSpec fields), axes "
                                                      "(field: [values]) and seeds.")],
@@ -254,7 +325,7 @@ def study(ctx: typer.Context,
           metric: Annotated[str | None, typer.Option(help="With --follow: the metric of the results table "
                                                      "(default: the catalogue's headline, the linear probe).")]
           = None) -> None:
-    """Launch a study: one run per combination of the axes' values and seed."""
+    """Launch a study: one run per combination of the axes' values and seed; prints its dashboard page."""
     body = load_study(study_file, set_ or [])
     with _client(ctx) as client:
         try:
@@ -264,44 +335,45 @@ def study(ctx: typer.Context,
                 raise ValueError(f"{study_file}: the server rejected the study: {describe_detail(exc.detail)}"
                                  ) from exc
             raise
-        console.print(f"study {created.id} queued: {created.name}, {len(created.runs)} runs in {created.cells} "
-                      f"cells", highlight=False)
+        out.say(f"study {created.id} queued: {created.name}, {len(created.runs)} runs in {created.cells} cells")
+        out.say(f"dashboard: {dashboard(client, f'studies/{created.id}')}")
         if not follow:
-            console.print(f"results: contrastlab study-stats {created.id}", highlight=False)
+            out.say(f"results: contrastlab study-stats {created.id}")
             return
         catalog = _catalog(client)
-        finals = follow_study(client, created.id, created.runs, list(body["axes"]), console, catalog)
+        finals = follow_study(client, created.id, created.runs, list(body["axes"]), out.console, catalog)
         for run in finals:
             if run.status != SUCCEEDED:
-                console.print(final_line(run, catalog), highlight=False)
+                out.say(final_line(run, catalog))
         stats = client.study_stats(created.id, metric or catalog.default_study_metric())
-        console.print(render.study_stats_table(stats, catalog))
+        out.show(render.study_stats_table(stats, catalog))
     if any(run.status != SUCCEEDED for run in finals):
         raise typer.Exit(1)
 
 
 @app.command()
 @friendly
+@connected
 def studies(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
-            offset: Annotated[int, typer.Option(min=0)] = 0,
-            as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False) -> None:
+            offset: Annotated[int, typer.Option(min=0)] = 0, as_json: AsJson = False) -> None:
     """List studies, newest first, with their runs counted by status."""
     with _client(ctx) as client:
         found, total = client.list_studies(limit, offset)
     if as_json:
-        _print_json({"items": [s.model_dump() for s in found], "total": total})
+        out.json({"items": [s.model_dump() for s in found], "total": total})
     else:
-        console.print(render.studies_table(found, total))
+        out.show(render.studies_table(found, total))
 
 
 @app.command("study-stats")
 @friendly
+@connected
 def study_stats(ctx: typer.Context, study_id: StudyId,
                 metric: Annotated[str | None, typer.Option(help="A metric of the catalogue with a direction "
                                                            "(default: the linear probe).")] = None,
                 baseline: Annotated[str | None, typer.Option(help="The cell key to compare against (default: "
                                                              "the supervised cell, else the first).")] = None,
-                as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+                as_json: AsJson = False,
                 as_csv: Annotated[bool, typer.Option("--csv", help="One row per cell, every figure as a plain "
                                                      "number.")] = False) -> None:
     """A study's results: per cell the mean ± 95 % interval, n, and the verdict against the baseline."""
@@ -311,14 +383,11 @@ def study_stats(ctx: typer.Context, study_id: StudyId,
         catalog = _catalog(client)
         stats = client.study_stats(study_id, metric or catalog.default_study_metric(), baseline)
     if as_json:
-        _print_json(stats.model_dump())
+        out.json(stats.model_dump())
     elif as_csv:
-        header, rows = render.study_stats_csv_rows(stats)
-        writer = csv_module.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
+        _write_csv(*render.study_stats_csv_rows(stats))
     else:
-        console.print(render.study_stats_table(stats, catalog))
+        out.show(render.study_stats_table(stats, catalog))
 
 
 @app.command()

@@ -8,7 +8,9 @@ import time
 from collections.abc import Iterable, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 
 from contrastlab.client.api import Client
 from contrastlab.client.formats import Catalog, format_value
@@ -20,7 +22,7 @@ STUDY_POLL_S = 2.0
 
 def _progress(console: Console, unit: str) -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("[bold]{task.description}", table_column=Column(overflow="fold")),  # a long name folds, never "…"
         BarColumn(),
         TextColumn(unit),
         TextColumn("{task.fields[metric]}"),
@@ -67,7 +69,7 @@ def _watch(client: Client, run: Run, progress: Progress, task: TaskID, results: 
     if final.status == SUCCEEDED:
         progress.update(task, completed=float(run.spec.get("epochs", 1)))
     results[run.id] = final
-    progress.console.print(final_line(final, catalog), highlight=False)
+    progress.console.print(final_line(final, catalog), highlight=False, markup=False, soft_wrap=True)
 
 
 def follow_runs(client: Client, runs: Sequence[Run], console: Console, catalog: Catalog) -> list[Run]:
@@ -76,7 +78,7 @@ def follow_runs(client: Client, runs: Sequence[Run], console: Console, catalog: 
     with _progress(console, "epoch {task.completed:.1f}/{task.total:.0f}") as progress:
         threads = []
         for run in runs:
-            task = progress.add_task(f"run {run.id} {run.name}", total=float(run.spec.get("epochs", 1)),
+            task = progress.add_task(escape(f"run {run.id} {run.name}"), total=float(run.spec.get("epochs", 1)),
                                      metric="", status=run.status)
             thread = threading.Thread(target=_watch, args=(client, run, progress, task, results, catalog),
                                       daemon=True)
@@ -125,7 +127,7 @@ def follow_study(client: Client, study_id: int, runs: Sequence[Run], fields: Seq
                 cells.setdefault(cell_of.get(run.id) or cell_label(run, fields), []).append(run)
             for label, members in cells.items():
                 if label not in tasks:
-                    tasks[label] = progress.add_task(label, total=len(members), metric="", status="")
+                    tasks[label] = progress.add_task(escape(label), total=len(members), metric="", status="")
                 done = sum(1.0 if run.status in final else run.progress for run in members)
                 progress.update(tasks[label], completed=done, status=status_counts(members, catalog))
             if all(run.status in final for run in current):

@@ -54,6 +54,39 @@ def format_integer(value: float) -> str:
     return f"{round(value):,}"
 
 
+def _decimals_for(spread: float) -> int:
+    """Decimals that show a spread to one significant digit, two when it starts with a 1 (0.14, not 0.1), so a
+    mean is never written more precisely than the spread allows, nor a spread read as 0.0."""
+    rounded = float(f"{spread:.1e}")  # two significant digits, so that 0.096 counts as 0.1
+    exponent = math.floor(math.log10(rounded))
+    leading = int(f"{rounded:.1e}"[0])
+    return (1 if leading == 1 else 0) - exponent
+
+
+# A mean ± spread per display format: (scale, unit said once at the end, fewest decimals a mean shows, 0: any).
+SPREAD_UNITS: dict[str, tuple[float, str, int]] = {
+    "percent": (100.0, " %", 1), "duration": (1.0, " s", 0), "integer": (1.0, "", 0),
+}
+MAX_DECIMALS = 6
+
+
+def format_mean_spread(kind: str, mean: float, spread: float) -> str:
+    """Mean ± spread in one unit, said once, to the precision the spread carries: "97.3 ± 0.4 %" (never fewer
+    decimals than a single value shows), "0.284 ± 0.004", "187 ± 12 s"; a zero spread is "± 0"."""
+    scale, unit, fewest = SPREAD_UNITS.get(kind, (1.0, "", 0))
+    mean, spread = mean * scale, spread * scale
+    if kind == "duration" and abs(mean) < 10:
+        fewest = 1  # as a single duration: "8.3 s"
+    if spread == 0:
+        if kind in SPREAD_UNITS:
+            return f"{mean:.{fewest}f} ± 0{unit}"
+        return f"{format_number(mean)} ± 0{unit}"
+    decimals = min(max(_decimals_for(spread), fewest) if fewest else _decimals_for(spread), MAX_DECIMALS)
+    if decimals < 0:  # a spread of hundreds: both rounded to its tens or hundreds
+        return f"{round(mean, decimals):.0f} ± {round(spread, decimals):.0f}{unit}"
+    return f"{mean:.{decimals}f} ± {spread:.{decimals}f}{unit}"
+
+
 FORMATTERS: dict[str, Callable[[float], str]] = {
     "percent": format_percent, "number": format_number, "scientific": format_scientific,
     "duration": format_duration, "integer": format_integer,
@@ -114,16 +147,20 @@ class Catalog:
 
     def format_interval(self, name: str, mean: float | None, ci95: Iterable[float | None] | None) -> str:
         """Mean ± half the 95 % interval in the metric's format: "97.3 ± 0.4 %"; the mean alone without one."""
-        if not _finite(mean):
-            return DASH
-        assert mean is not None
         bounds = list(ci95 or ())
         if len(bounds) != 2 or not all(_finite(b) for b in bounds):
+            return self.format_spread(name, mean, None)
+        return self.format_spread(name, mean, (float(bounds[1]) - float(bounds[0])) / 2)  # type: ignore[arg-type]
+
+    def format_spread(self, name: str, mean: float | None, spread: float | None) -> str:
+        """Mean ± spread (a std or a half interval) as the page writes it: "97.3 ± 0.4 %", "0.284 ± 0.004",
+        "8.3 ± 0.4 s"; the mean alone (in its usual format) without a spread."""
+        if not _finite(mean):
+            return DASH
+        if not _finite(spread):
             return self.format(name, mean)
-        half = (float(bounds[1]) - float(bounds[0])) / 2  # type: ignore[arg-type]
-        if self.metrics.get(name, {}).get("format") == "percent":
-            return f"{mean * 100:.1f} ± {half * 100:.1f} %"
-        return f"{self.format(name, mean)} ± {self.format(name, half)}"
+        kind = str(self.metrics.get(name, {}).get("format", "number"))
+        return format_mean_spread(kind, float(mean), abs(float(spread)))  # type: ignore[arg-type]
 
     def best(self, name: str, values: Iterable[float | None]) -> float | None:
         """The best of some values of a metric in its direction; None when it has none (nothing is "best")."""
@@ -155,8 +192,16 @@ class Catalog:
             raise ValueError("the server's catalogue has no final metric; name one with --metric")
         return str(finals[0])
 
-    def check_status(self, status: str) -> str:
-        """The status, if the catalogue has it; else a ValueError that lists the ones it has."""
-        if self.statuses and status not in self.statuses:
-            raise ValueError(f"--status {status!r}: not a run status; choose one of {', '.join(self.statuses)}")
-        return status
+    def choices(self, option: str) -> list[str]:
+        """What `ls` may filter by: the catalogue's run statuses, methods or datasets."""
+        if option == "status":
+            return self.statuses
+        return list(self.doc.get({"method": "methods", "dataset": "datasets"}[option], {}))
+
+    def check(self, option: str, value: str) -> str:
+        """The value, if the catalogue has it (a status, a method, a dataset); else a ValueError that lists them."""
+        known = self.choices(option)
+        if known and value not in known:
+            what = "run status" if option == "status" else option
+            raise ValueError(f"--{option} {value!r}: not a {what}; choose one of {', '.join(known)}")
+        return value

@@ -26,6 +26,8 @@ class Run(_Model):
     cancel_requested: bool = False
     error: str | None = None
     summary: dict[str, float] = {}
+    group_id: int | None = None  # runs submitted together with several seeds share it
+    study_id: int | None = None
 
     @property
     def final(self) -> bool:

@@ -1,8 +1,8 @@
 """How the CLI shows runs and studies: rich tables whose labels and number formats come from the catalogue.
 
-No column is ever cut: every column folds a value too long for it onto the next line (`overflow="fold"`), and
-the CLI gives a console that is not a terminal all the width a row needs (see cli.py), so `ls | grep` finds
-whole values.
+No value is ever cut: columns fold long values, a table too wide for the terminal wraps its columns into
+several tables (layout.py), cells are plain text (never markup), and a pipe gets all the width a row needs
+(cli.py), so `ls | grep` finds whole values.
 """
 
 from __future__ import annotations
@@ -12,18 +12,15 @@ from typing import Any
 
 import yaml
 from rich.table import Table
+from rich.text import Text
 
+from contrastlab.client.compare import Group, best_entities, metric_keys, seed_groups
 from contrastlab.client.formats import DASH, Catalog, format_value
+from contrastlab.client.layout import add_row, table
 from contrastlab.client.models import Artifact, CellStats, Comparison, LogEntry, MetricPoint, Run, Study, StudyStats
 from contrastlab.client.specs import differing_fields
 
-
-def table(*columns: str, title: str | None = None, right: Sequence[str] = ()) -> Table:
-    """A table whose columns wrap and fold long values but never truncate them."""
-    grid = Table(title=title)
-    for column in columns:
-        grid.add_column(column, overflow="fold", no_wrap=False, justify="right" if column in right else "left")
-    return grid
+BEST = "bold green"
 
 
 def number(value: Any) -> str:
@@ -38,14 +35,15 @@ def runs_table(runs: Sequence[Run], total: int, catalog: Catalog, metrics: Seque
     that some run on the page has."""
     shown = list(metrics) or [m for m in catalog.headline_metrics() if any(m in run.summary for run in runs)]
     labels = [catalog.label(m) for m in shown]
-    grid = table("id", "name", "status", "method", "dataset", "encoder", "epochs", "progress", *labels, "created",
-                 title=f"{len(runs)} of {total} runs, newest first", right=("id", "epochs", "progress", *labels))
+    grid = table("id", "name", "group", "status", "method", "dataset", "encoder", "epochs", "progress", *labels,
+                 "created", title=f"{len(runs)} of {total} runs, newest first",
+                 right=("id", "group", "epochs", "progress", *labels))
     for run in runs:
         spec = run.spec
-        grid.add_row(str(run.id), run.name, run.status, *(format_value(spec.get(k)) for k in ("method", "dataset",
-                                                                                             "encoder", "epochs")),
-                     f"{run.progress:.0%}", *(catalog.format(m, run.summary.get(m)) for m in shown),
-                     (run.created_at or "")[:19])
+        add_row(grid, [str(run.id), run.name, format_value(run.group_id), run.status,
+                       *(format_value(spec.get(k)) for k in ("method", "dataset", "encoder", "epochs")),
+                       f"{run.progress:.0%}", *(catalog.format(m, run.summary.get(m)) for m in shown),
+                       (run.created_at or "")[:19]])
     return grid
 
 
@@ -54,24 +52,26 @@ def run_details(run: Run, artifacts: Sequence[Artifact], log: Sequence[LogEntry]
     state = Table.grid(padding=(0, 2))
     state.add_column(overflow="fold")
     state.add_column(overflow="fold")
-    for key in ("id", "name", "status", "attempt", "progress", "created_at", "started_at", "finished_at", "error"):
+    for key in ("id", "name", "group_id", "study_id", "status", "attempt", "progress", "created_at", "started_at",
+                "finished_at", "error"):
         value = getattr(run, key)
         if value not in (None, ""):
-            state.add_row(key, f"{value:.0%}" if key == "progress" else str(value))
+            add_row(state, [key, f"{value:.0%}" if key == "progress" else str(value)])
     parts: list[Any] = [state]
     if run.summary:
         metrics = table("metric", "name", "value", title="final metrics", right=("value",))
         for key in catalog.ordered(run.summary):
-            metrics.add_row(catalog.label(key), key, catalog.format(key, run.summary[key]))
+            add_row(metrics, [catalog.label(key), key, catalog.format(key, run.summary[key])])
         parts.append(metrics)
-    parts.append("[bold]spec[/bold]\n" + yaml.safe_dump(run.spec, sort_keys=True).rstrip())
+    parts.append(Text.assemble(("spec", "bold"), "\n", yaml.safe_dump(run.spec, sort_keys=True).rstrip()))
     if artifacts:
         files = table("artifact", "size", "sha256", title="artifacts", right=("size",))
         for artifact in artifacts:
-            files.add_row(artifact.name, f"{artifact.size:,}", artifact.sha256)
+            add_row(files, [artifact.name, f"{artifact.size:,}", artifact.sha256])
         parts.append(files)
     if log:
-        parts.append("[bold]log[/bold]\n" + "\n".join(f"{e.time[:19]}  {e.text}" for e in log[-10:]))
+        lines = "\n".join(f"{e.time[:19]}  {e.text}" for e in log[-10:])
+        parts.append(Text.assemble(("log", "bold"), "\n", lines))
     return parts
 
 
@@ -86,28 +86,46 @@ def metrics_table(points: Sequence[MetricPoint], catalog: Catalog) -> Table:
                  right=("points", "last step", "last epoch", "last value"))
     for name in catalog.ordered(last):
         point = last[name]
-        grid.add_row(catalog.label(name), name, str(counts[name]), str(point.step), number(point.epoch),
-                     catalog.format(name, point.value))
+        add_row(grid, [catalog.label(name), name, str(counts[name]), str(point.step), number(point.epoch),
+                       catalog.format(name, point.value)])
     return grid
 
 
+def _metric_cells(values: Sequence[str], keys: Sequence[str], best: dict[str, str], row: str) -> list[Text]:
+    """A row's metric cells, the best of a metric (by `best_entities`) in bold green."""
+    return [Text(text, style=BEST if best.get(key) == row else "") for key, text in zip(keys, values, strict=True)]
+
+
+def _group_row(group: Group, keys: Sequence[str], catalog: Catalog) -> list[str]:
+    """The cells of a seed group's row: mean ± std of each metric, to the precision the spread carries."""
+    cells = []
+    for key in keys:
+        spread = group.stats(key)
+        cells.append(catalog.format_spread(key, spread.mean, spread.std) if spread else DASH)
+    return cells
+
+
 def compare_tables(runs: Sequence[Run], catalog: Catalog) -> tuple[Table, Table]:
-    """Final metrics side by side (the best in its catalogue direction in bold) and the spec fields that differ."""
-    keys = catalog.ordered({key for run in runs for key in run.summary})
-    metrics = table("run", "name", "status", *(catalog.label(k) for k in keys), title="final metrics",
-                    right=("run", *(catalog.label(k) for k in keys)))
-    best = {key: catalog.best(key, [run.summary.get(key) for run in runs]) for key in keys}
+    """Final metrics side by side, each seed group's mean ± std in a row after its runs (the best row of a metric
+    in bold, groups judged by their mean), and the spec fields that differ."""
+    keys = metric_keys(runs, catalog)
+    labels = [catalog.label(k) for k in keys]
+    groups = seed_groups(runs)
+    best = best_entities(runs, groups, keys, catalog)
+    metrics = table("run", "name", "status", *labels, title="final metrics", right=("run", *labels))
+    last_of = {group.runs[-1].id: group for group in groups}
     for run in runs:
-        cells = []
-        for key in keys:
-            value = run.summary.get(key)
-            text = catalog.format(key, value)
-            cells.append(f"[bold green]{text}[/bold green]" if value is not None and value == best[key] else text)
-        metrics.add_row(str(run.id), run.name, run.status, *cells)
+        values = [catalog.format(key, run.summary.get(key)) for key in keys]
+        add_row(metrics, [str(run.id), run.name, run.status, *_metric_cells(values, keys, best, f"r{run.id}")])
+        group = last_of.get(run.id)
+        if group is not None:
+            add_row(metrics, [f"group {group.group_id}", f"{group.name}: mean ± std of {len(group.runs)} seeds", "",
+                              *_metric_cells(_group_row(group, keys, catalog), keys, best, f"g{group.group_id}")],
+                    style="italic")
     differing = differing_fields([run.spec for run in runs])
     specs = table("field", *(f"run {run.id}" for run in runs), title="spec fields that differ")
     for key, values in differing.items():
-        specs.add_row(key, *(format_value(value) for value in values))
+        add_row(specs, [key, *(format_value(value) for value in values)])
     return metrics, specs
 
 
@@ -122,8 +140,8 @@ def studies_table(studies: Sequence[Study], total: int) -> Table:
                          for field, values in study.axes.items())
         counts = ", ".join(f"{count} {status}" for status, count in study.status_counts.items() if count)
         runs = sum(study.status_counts.values()) if study.status_counts else len(study.run_ids)
-        grid.add_row(str(study.id), study.name, axes or DASH, ", ".join(map(str, study.seeds)) or DASH, str(runs),
-                     counts or DASH, (study.created_at or "")[:19])
+        add_row(grid, [str(study.id), study.name, axes or DASH, ", ".join(map(str, study.seeds)) or DASH, str(runs),
+                       counts or DASH, (study.created_at or "")[:19]])
     return grid
 
 
@@ -186,7 +204,7 @@ def study_stats_table(stats: StudyStats, catalog: Catalog) -> Table:
     if excluded:
         grid.caption = f"left out: {excluded}"
     for row in rows:
-        grid.add_row(*row, style="bold" if row[0] else None)
+        add_row(grid, row, style="bold" if row[0] else None)
     return grid
 
 

@@ -5,18 +5,24 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import httpx
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
 from contrastlab.client import cli
-from contrastlab.client.api import Client
 from contrastlab.client.follow import final_line, status_counts, step_metric
-from contrastlab.client.formats import Catalog, format_duration, format_number, format_scientific
+from contrastlab.client.formats import (
+    Catalog,
+    format_duration,
+    format_mean_spread,
+    format_number,
+    format_scientific,
+)
+from contrastlab.client.layout import fit
 from contrastlab.client.models import Run
 from contrastlab.client.render import compare_tables, runs_table
 from contrastlab.core.catalog import catalog_document
+from tests.unit.canned import serve_canned
 
 CATALOG = Catalog(catalog_document())
 LONG = "supcon-resnet50-cifar10-lr0.5-temperature0.1-batch1024-warmup10-seed0"
@@ -26,6 +32,11 @@ def _text(renderable: Any, width: int) -> str:
     console = Console(width=width, record=True)
     console.print(renderable)
     return console.export_text()
+
+
+def _cells(column: Any) -> list[str]:
+    """A column's cells as text, the best marked "*...*"."""
+    return [f"*{cell.plain}*" if "bold" in str(cell.style) else cell.plain for cell in column.cells]
 
 
 def _run(run_id: int, summary: dict[str, float], **spec: Any) -> Run:
@@ -58,39 +69,79 @@ def test_a_metric_new_to_the_catalogue_shows_without_a_code_change():
     assert "Probe AUC" in _text(runs_table(runs, 2, Catalog(doc)), 400)
     metrics, _ = compare_tables(runs, Catalog(doc))
     assert metrics.columns[3].header == "Probe AUC"
-    assert metrics.columns[3]._cells == ["50.0 %", "[bold green]75.0 %[/bold green]"]
+    assert _cells(metrics.columns[3]) == ["50.0 %", "*75.0 %*"]
 
 
 def test_compare_marks_the_best_in_the_metrics_direction():
     runs = [_run(1, {"final_loss": 0.5, "linear_acc": 0.8}), _run(2, {"final_loss": 0.4, "linear_acc": 0.7})]
     metrics, _ = compare_tables(runs, CATALOG)
-    cells = {column.header: column._cells for column in metrics.columns}
-    assert cells["Final loss"] == ["0.5", "[bold green]0.4[/bold green]"]  # lower is better
-    assert cells["Linear probe"] == ["[bold green]80.0 %[/bold green]", "70.0 %"]
+    cells = {column.header: _cells(column) for column in metrics.columns}
+    assert cells["Final loss"] == ["0.5", "*0.4*"]  # lower is better
+    assert cells["Linear probe"] == ["*80.0 %*", "70.0 %"]
 
 
-def test_a_narrow_terminal_folds_long_values_and_never_cuts_them():
-    out = _text(runs_table([_run(1, {"linear_acc": 0.9342})], 1, CATALOG), 100)
-    assert "…" not in out
-    folded = "".join(line.split("│")[2].strip() for line in out.splitlines() if line.count("│") > 3)
-    assert LONG in folded
+def _runs() -> list[Run]:
+    """A long name, a name with brackets (not markup), and a seed group."""
+    return [_run(1, {"linear_acc": 0.9342, "knn_acc": 0.91}, encoder="resnet50", epochs=100),
+            Run(id=2, name="lr [0.5] [/x] run", status="succeeded", group_id=2, summary={"linear_acc": 0.9731},
+                spec={"method": "npairs", "dataset": "cifar100", "encoder": "resnet50", "epochs": 100}, progress=1.0),
+            Run(id=3, name="lr [0.5] [/x] run", status="succeeded", group_id=2, summary={"linear_acc": 0.9811},
+                spec={"method": "npairs", "dataset": "cifar100", "encoder": "resnet50", "epochs": 100}, progress=1.0)]
+
+
+def _column(out: str, index: int) -> str:
+    """The text of one column of every table printed, its folded pieces joined."""
+    return "".join(line.split("│")[index].strip() for line in out.splitlines() if line.count("│") > index)
+
+
+def test_a_narrow_terminal_wraps_columns_and_never_cuts_a_value():
+    for width in (40, 60, 100):
+        console = Console(width=width, record=True)
+        for grid in (runs_table(_runs(), 3, CATALOG), *compare_tables(_runs(), CATALOG)):
+            for part in fit(grid, width):
+                console.print(part)
+        out = console.export_text()
+        assert "…" not in out and max(len(line) for line in out.splitlines()) <= width
+        for value in ("supcon", "npairs", "cifar10", "cifar100", "resnet50", "succeeded", "93.4 %", "91.0 %",
+                      "97.3 %", "97.7 ± 0.6 %", "run 2", "run 3"):
+            assert value in out, (width, value)
+        assert LONG in _column(out, 2) and "lr [0.5] [/x] run" in _column(out, 2)
+
+
+def test_a_table_that_fits_is_one_table():
+    assert len(fit(runs_table(_runs(), 3, CATALOG), 400)) == 1
+    assert len(fit(runs_table(_runs(), 3, CATALOG), 60)) > 1
 
 
 def test_piped_ls_prints_every_value_whole_on_its_row(monkeypatch):
-    page = {"items": [_run(1, {"linear_acc": 0.9342}).model_dump()], "total": 1}
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        body = {"/api/runs": page, "/api/schema/catalog": catalog_document()}.get(request.url.path)
-        return httpx.Response(200, json=body) if body else httpx.Response(404, json={"detail": "not found"})
-
-    monkeypatch.setattr(cli, "_client", lambda _: Client(
-        "http://lab", http=httpx.Client(transport=httpx.MockTransport(handle), base_url="http://lab")))
-    result = CliRunner().invoke(cli.app, ["ls"], env={"COLUMNS": ""})  # CliRunner's stdout is a pipe
+    serve_canned(monkeypatch, {"/api/runs": {"items": [run.model_dump() for run in _runs()], "total": 3},
+                               "/api/schema/catalog": catalog_document()})
+    # CliRunner's stdout is a pipe; COLUMNS (set by `watch`, CI, some shells) is for terminals, not pipes
+    result = CliRunner().invoke(cli.app, ["ls"], env={"COLUMNS": "40"})
     assert result.exit_code == 0, result.output
-    row = next(line for line in result.stdout.splitlines() if LONG in line)
-    assert "supcon" in row and "cifar10" in row and "93.4 %" in row
+    row = next(line for line in result.stdout.splitlines() if "supcon" in line)  # `ls | grep supcon`
+    assert LONG in row and "cifar10" in row and "93.4 %" in row and "91.0 %" in row
+    row = next(line for line in result.stdout.splitlines() if line.startswith("│  3 "))
+    assert "lr [0.5] [/x] run" in row and "npairs" in row and "97.3 %" not in row and "98.1 %" in row
     bad = CliRunner().invoke(cli.app, ["ls", "--status", "done"])
     assert bad.exit_code == 1 and "not a run status; choose one of queued, running, succeeded" in bad.stderr
+
+
+@pytest.mark.parametrize(("kind", "mean", "spread", "text"), [
+    ("percent", 0.9731, 0.004, "97.3 ± 0.4 %"),  # as the page
+    ("percent", 0.97312, 0.0004, "97.31 ± 0.04 %"),  # a small spread earns a decimal
+    ("percent", 0.8012, 0.023, "80.1 ± 2.3 %"),  # never fewer decimals than one accuracy shows
+    ("percent", 0.973, 0.0, "97.3 ± 0 %"),
+    ("number", 0.2841, 0.0042, "0.284 ± 0.004"),
+    ("number", 0.41234, 0.01234, "0.412 ± 0.012"),  # a spread starting with 1 keeps two digits
+    ("number", 2.3149, 0.096, "2.31 ± 0.10"),
+    ("duration", 4.2, 0.0, "4.2 ± 0 s"),  # not "4.2 s ± 0.0 s"
+    ("duration", 4.213, 0.031, "4.21 ± 0.03 s"),
+    ("duration", 187.0, 12.0, "187 ± 12 s"),
+    ("duration", 1870.0, 340.0, "1900 ± 300 s"),
+])
+def test_mean_and_spread_take_the_precision_the_spread_carries(kind, mean, spread, text):
+    assert format_mean_spread(kind, mean, spread) == text
 
 
 def test_follow_lines_use_labels_formats_and_statuses_of_the_catalogue():

@@ -8,18 +8,17 @@ import io
 import json
 from typing import Any
 
-import httpx
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
 from contrastlab.client import cli
-from contrastlab.client.api import Client
 from contrastlab.client.formats import Catalog
 from contrastlab.client.models import StudyStats
 from contrastlab.client.render import best_cell, study_stats_rows, study_stats_table
 from contrastlab.client.specs import SpecFileError, load_study
 from contrastlab.core.catalog import catalog_document
+from tests.unit.canned import serve_canned
 
 CATALOG = Catalog(catalog_document())
 
@@ -85,9 +84,10 @@ def test_two_axes_are_two_columns_and_a_missing_value_is_a_dash():
 
 @pytest.mark.parametrize(("metric", "mean", "ci", "text"), [
     ("linear_acc", 0.9731, [0.9691, 0.9771], "97.3 ± 0.4 %"),
-    ("silhouette", 0.41234, [0.40, 0.42468], "0.4123 ± 0.01234"),
-    ("train_seconds", 8.34, [7.94, 8.74], "8.3 s ± 0.4 s"),  # as the page: 1 decimal under 10 s
-    ("train_seconds", 187.0, [175.0, 199.0], "3 m 07 s ± 12 s"),
+    ("silhouette", 0.41234, [0.40, 0.42468], "0.412 ± 0.012"),  # precision follows the spread
+    ("train_seconds", 8.34, [7.94, 8.74], "8.3 ± 0.4 s"),  # the unit said once; 1 decimal under 10 s
+    ("train_seconds", 187.0, [175.0, 199.0], "187 ± 12 s"),
+    ("train_seconds", 4.2, [4.2, 4.2], "4.2 ± 0 s"),  # never "4.2 s ± 0.0 s"
     ("final_loss", 1.5, None, "1.5"),
     ("linear_acc", None, None, "—"),
 ])
@@ -106,24 +106,8 @@ def test_table_title_says_the_direction_and_caption_the_excluded_runs():
 
 # -- through the command line, against a canned server ------------------------------------------------------
 
-def _serve(monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> list[httpx.Request]:
-    """Point the CLI at a transport that answers each path with its canned body; returns the requests seen."""
-    seen: list[httpx.Request] = []
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        body = answers.get(request.url.path)
-        return httpx.Response(404, json={"detail": "not found"}) if body is None else httpx.Response(200, json=body)
-
-    def client(_: Any) -> Client:
-        return Client("http://lab", http=httpx.Client(transport=httpx.MockTransport(handle), base_url="http://lab"))
-
-    monkeypatch.setattr(cli, "_client", client)
-    return seen
-
-
 def test_study_stats_command_prints_the_table_and_asks_for_the_headline_metric(monkeypatch):
-    seen = _serve(monkeypatch, {"/api/schema/catalog": catalog_document(), "/api/studies/7/stats": STATS})
+    seen = serve_canned(monkeypatch, {"/api/schema/catalog": catalog_document(), "/api/studies/7/stats": STATS})
     result = CliRunner().invoke(cli.app, ["study-stats", "7"], env={"COLUMNS": ""})
     assert result.exit_code == 0, result.output
     assert seen[-1].url.params["metric"] == "linear_acc" and "baseline" not in seen[-1].url.params
@@ -135,7 +119,7 @@ def test_study_stats_command_prints_the_table_and_asks_for_the_headline_metric(m
 
 
 def test_study_stats_csv_and_json(monkeypatch):
-    seen = _serve(monkeypatch, {"/api/schema/catalog": catalog_document(), "/api/studies/7/stats": STATS})
+    seen = serve_canned(monkeypatch, {"/api/schema/catalog": catalog_document(), "/api/studies/7/stats": STATS})
     result = CliRunner().invoke(cli.app, ["study-stats", "7", "--metric", "linear_acc", "--baseline",
                                           "method=supervised", "--csv"])
     assert result.exit_code == 0, result.output
@@ -153,7 +137,7 @@ def test_study_stats_csv_and_json(monkeypatch):
 
 
 def test_an_older_server_without_the_catalogue_route_still_gets_labels(monkeypatch):
-    _serve(monkeypatch, {"/api/studies/7/stats": STATS})
+    serve_canned(monkeypatch, {"/api/studies/7/stats": STATS})
     result = CliRunner().invoke(cli.app, ["study-stats", "7"], env={"COLUMNS": ""})
     assert result.exit_code == 0, result.output
     assert "Linear probe (mean ± 95% CI)" in result.stdout
@@ -164,7 +148,7 @@ def test_studies_lists_axes_and_counts(monkeypatch):
                        "created_at": "2025-11-25T21:36:05Z",
                        "status_counts": {"queued": 1, "running": 1, "succeeded": 4, "failed": 0, "canceled": 0}}],
             "total": 1}
-    _serve(monkeypatch, {"/api/studies": page})
+    serve_canned(monkeypatch, {"/api/studies": page})
     result = CliRunner().invoke(cli.app, ["studies"], env={"COLUMNS": ""})
     assert result.exit_code == 0, result.output
     row = next(line for line in result.stdout.splitlines() if "losses" in line)
@@ -176,7 +160,7 @@ def test_study_command_sends_base_axes_seeds_with_overrides(monkeypatch, tmp_pat
     file = tmp_path / "grid.yaml"
     file.write_text("base: {dataset: digits, epochs: 5}\naxes: {method: [simclr, supervised]}\nseeds: 2\n")
     created = {"id": 9, "name": "grid", "cells": 2, "runs": [{"id": i, "status": "queued"} for i in (1, 2, 3, 4)]}
-    seen = _serve(monkeypatch, {"/api/studies": created})
+    seen = serve_canned(monkeypatch, {"/api/studies": created})
     result = CliRunner().invoke(cli.app, ["study", str(file), "--set", "epochs=1"])
     assert result.exit_code == 0, result.output
     assert json.loads(seen[0].content) == {"name": "grid", "base": {"dataset": "digits", "epochs": 1},
