@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from tests.stack import ROOT, Stack
 
 pytestmark = pytest.mark.integration
 QUICK = ROOT / "examples" / "digits_quick.yaml"
+CATALOG = Catalog(catalog_document())
 FAST = ["--set", "probe_epochs=20", "--set", "tsne_samples=100", "--set", "random_baseline=false", "--set",
         "max_train_samples=400"]
 
@@ -61,13 +63,20 @@ def test_submit_seeds_as_one_group(seeded):
     assert seeded[0]["spec"]["probe_epochs"] == 20  # --set applied
 
 
-def test_submit_follow_prints_each_run_and_its_final_metrics(followed):
+def test_submit_follow_prints_each_run_its_final_metrics_and_the_groups_mean(stack, followed):
     runs, result = followed
     for run in runs:
         assert f"run {run['id']} queued: digits quick (seed {run['spec']['seed']})" in result.stdout
         assert f"run {run['id']} (digits quick) succeeded: " in result.stdout
         assert f"Linear probe {run['summary']['linear_acc'] * 100:.1f} %" in result.stdout  # as the page shows it
     assert result.stdout.count("epoch 2.0/2") == 2  # each bar's last state
+    ids = ",".join(str(run["id"]) for run in runs)
+    assert f"dashboard: {stack.url}/#/compare?runs={ids}" in result.stdout
+    values = [run["summary"]["linear_acc"] for run in runs]
+    spread = CATALOG.format_spread("linear_acc", statistics.fmean(values), statistics.stdev(values))
+    last = result.stdout.strip().splitlines()[-1]  # the group's aggregate ends the output
+    assert last.startswith(f"group {runs[0]['group_id']} (digits quick, 2 seeds, mean ± std): ")
+    assert f"Linear probe {spread}" in last
 
 
 def test_submit_rejected_field_is_named_and_exits_nonzero(stack):
@@ -123,6 +132,13 @@ def test_ls_lists_runs(stack, seeded):
     assert sorted(r["id"] for r in group["items"]) == [r["id"] for r in seeded]
     failed = json.loads(cli(stack, "ls", "--json", "--status", "failed", "--search", "digits quick").stdout)
     assert failed["total"] == 0
+    # the connection options after the command, and every filter through the real API
+    after = CliRunner().invoke(app, ["ls", "--json", "--method", "simclr", "--dataset", "digits", "--status",
+                                     "succeeded", "--search", "digits quick", "--url", stack.url])
+    assert after.exit_code == 0, after.output
+    assert sorted(r["id"] for r in json.loads(after.stdout)["items"]) == [r["id"] for r in seeded]
+    other = json.loads(cli(stack, "ls", "--json", "--method", "supcon", "--search", "digits quick").stdout)
+    assert other["total"] == 0
 
 
 def test_show_prints_state_metrics_spec_and_artifacts(stack, seeded):
@@ -170,6 +186,17 @@ def test_compare_shows_final_metrics_and_differing_fields(stack, seeded):
     assert "spec fields that differ" in result.stdout and "Linear probe" in result.stdout
     differing = result.stdout.split("spec fields that differ")[1]
     assert "seed" in differing and "epochs" not in differing  # only the seed differs
+    values = [run["summary"]["linear_acc"] for run in seeded]
+    mean, std = statistics.fmean(values), statistics.stdev(values)
+    row = next(line for line in result.stdout.splitlines() if f"group {seeded[0]['group_id']}" in line)
+    assert "mean ± std of 2 seeds" in row and CATALOG.format_spread("linear_acc", mean, std) in row
+    document = json.loads(cli(stack, "compare", *(str(r["id"]) for r in seeded), "--json").stdout)
+    linear = document["groups"][0]["metrics"]["linear_acc"]
+    assert (linear["mean"], linear["std"], linear["n"]) == (pytest.approx(mean), pytest.approx(std), 2)
+    rows = list(csv.DictReader(io.StringIO(cli(stack, "compare", "--group", str(seeded[0]["group_id"]),
+                                               "--csv").stdout)))
+    assert [r["row"] for r in rows] == ["run", "run", "group"]
+    assert [float(r["linear_acc"]) for r in rows] == [*values, pytest.approx(mean)]
 
 
 def test_export_tensorboard_reads_back_with_tensorboard(stack, seeded, tmp_path):
@@ -215,12 +242,11 @@ def test_study_follow_prints_the_servers_stats_and_lists_it(stack, tmp_path):
     assert "runs in 2 cells" in result.stdout.splitlines()[0]
     study_id = int(result.stdout.split()[1])
     stats = stack.http.get(f"/api/studies/{study_id}/stats", params={"metric": "linear_acc"}).json()
-    catalog = Catalog(catalog_document())
     rows = {line.split("│")[2].strip(): line for line in result.stdout.splitlines() if line.count("│") > 5}
     assert len(stats["cells"]) == 2
     for cell in stats["cells"]:
         row = rows[cell["values"]["method"]]
-        assert catalog.format_interval("linear_acc", cell["mean"], cell["ci95"]) in row and " 2 " in row
+        assert CATALOG.format_interval("linear_acc", cell["mean"], cell["ci95"]) in row and " 2 " in row
     assert "baseline" in rows["supervised"]  # the default baseline is the supervised cell
     listed = cli(stack, "studies")
     assert listed.exit_code == 0 and "cli study" in listed.stdout
