@@ -16,8 +16,10 @@ from backend.db import make_engine, make_sessionmaker
 from backend.limits import BodyLimit
 from backend.openapi import document_security
 from backend.reconciler import Reconciler
-from backend.security import AuthFailures, SecurityHeaders, TokenGuard
+from backend.security import AuthFailures, BrowserGuard, SecurityHeaders, TokenGuard
+from backend.sessions import BrowserSessions
 from backend.streams import Notifier
+from contrastlab.core.protocol import CLIENT_HEADER
 from contrastlab.core.settings import Settings, get_settings
 from contrastlab.queue import make_celery
 
@@ -62,10 +64,12 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BodyLimit, settings=settings)
     app.state.auth_failures = AuthFailures(settings.auth_failures_per_minute)
     app.state.submissions = SubmissionRate(settings.submissions_per_minute)
+    app.state.browser_sessions = BrowserSessions(app.state.sessionmaker, settings.tokens, settings.session_hours)
     app.add_middleware(TokenGuard, tokens=settings.tokens, failures=app.state.auth_failures,
-                       worker_tokens=settings.worker_tokens)
+                       worker_tokens=settings.worker_tokens, sessions=app.state.browser_sessions.valid)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
-                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
+                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID", CLIENT_HEADER])
+    app.add_middleware(BrowserGuard, hosts=settings.hosts)
     app.add_middleware(SecurityHeaders)

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.broker_scan import pending_run_ids
 from backend.models import Event, Run
-from backend.security import UNAUTHORIZED, authorized
+from backend.security import UNAUTHORIZED, bearer_ok
 from contrastlab.core.catalog import FINAL_STATUSES, QUEUED, RUNNING
 from contrastlab.core.logs import current_run_id, format_as_json
 
@@ -174,7 +174,7 @@ def install(app: FastAPI) -> None:
 
     def metrics(request: Request) -> Response:
         """Prometheus text format; with API_TOKEN set it needs the same bearer token as the API."""
-        if not authorized(dict(request.scope["headers"]), settings.tokens):
+        if not bearer_ok(dict(request.scope["headers"]), settings.tokens):
             return JSONResponse({"detail": UNAUTHORIZED}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

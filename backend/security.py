@@ -4,8 +4,10 @@ With API_TOKEN set (one token or a comma-separated list), every /api route but
 health and login needs `Authorization: Bearer <token>`. A browser cannot put
 that header on an EventSource or an `<a download>`, so the page logs in once:
 POST /api/login with the token sets an HttpOnly, SameSite=Strict session cookie
-holding an HMAC of the token (not the token), accepted alongside the header.
-SameSite=Strict keeps other sites from riding on it (no CSRF). Tokens are
+holding a random session secret that ends after SESSION_HOURS, at logout, or when
+the token leaves API_TOKEN (backend.sessions). SameSite=Strict keeps other sites
+from riding on it, and BrowserGuard refuses cross-site writes and foreign Host
+names (CSRF, DNS rebinding). Tokens are
 compared in constant time and never logged. Wrong tokens are counted per client
 address: past AUTH_FAILURES_PER_MINUTE, that address gets 429 for any token
 (the right one too, or guessing would go on at full speed) until its oldest
@@ -24,7 +26,6 @@ call carries the lease secret its claim returned (backend.runs).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import math
@@ -32,10 +33,13 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contrastlab.core.protocol import CLIENT_HEADER, LEASE_SECRET_HEADER
 
 COOKIE = "contrastlab_session"
 PUBLIC_PATHS = frozenset({"/api/health", "/api/login", "/api/logout"})
@@ -64,6 +68,7 @@ HEADERS = {
 
 
 RouteKind = Literal["worker", "shared", "user"]
+SessionCheck = Callable[[str], bool]  # a session cookie's secret -> whether it is a live session
 _RUN = r"^/api/runs/[^/]+"
 _WORKER_ROUTES = (("POST", re.compile(_RUN + r"/(claim|events|release|finish)$")),
                   ("PUT", re.compile(_RUN + r"/artifacts/[^/]+$")))
@@ -79,11 +84,6 @@ def route_kind(method: str, path: str) -> RouteKind:
     if any(method == m and pattern.match(path) for m, pattern in _SHARED_ROUTES):
         return "shared"
     return "user"
-
-
-def session_value(token: str) -> str:
-    """What the cookie holds: an HMAC of the token, so the cookie never reveals the token itself."""
-    return hmac.new(token.encode(), b"contrastlab-session-v1", hashlib.sha256).hexdigest()
 
 
 def matches(presented: str, accepted: Sequence[str]) -> bool:
@@ -152,12 +152,10 @@ def cookie(headers: dict[bytes, bytes], name: str = COOKIE) -> str:
     return ""
 
 
-def authorized(headers: dict[bytes, bytes], tokens: Sequence[str]) -> bool:
-    if not tokens:
-        return True
-    token, session = bearer(headers), cookie(headers)
-    return (bool(token) and matches(token, tokens)) or (
-        bool(session) and matches(session, [session_value(t) for t in tokens]))
+def bearer_ok(headers: dict[bytes, bytes], tokens: Sequence[str]) -> bool:
+    """Whether the request carries one of `tokens` as its bearer token (always, when there are none)."""
+    token = bearer(headers)
+    return not tokens or (bool(token) and matches(token, tokens))
 
 
 async def send_json(send: Send, status: int, detail: object, extra: dict[str, str] | None = None) -> None:
@@ -174,9 +172,9 @@ class TokenGuard:
     429 for an address that presented too many wrong ones."""
 
     def __init__(self, app: ASGIApp, tokens: Sequence[str], failures: AuthFailures,
-                 worker_tokens: Sequence[str] = ()) -> None:
+                 worker_tokens: Sequence[str] = (), sessions: SessionCheck | None = None) -> None:
         self.app, self.tokens, self.failures = app, tuple(tokens), failures
-        self.worker_tokens = tuple(worker_tokens)
+        self.worker_tokens, self.sessions = tuple(worker_tokens), sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -189,13 +187,16 @@ class TokenGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        presented = bool(bearer(headers) or cookie(headers))
+        # Only bearer tokens count as guesses: a session secret is too long to guess, and a page whose session
+        # ended must not lock its own address out by asking again.
+        presented = bool(bearer(headers))
         client = client_address(scope)
         if presented and (limited := self.failures.message(client)):
             await send_json(send, 429, limited[0], {"retry-after": str(limited[1])})
             return
         is_worker = bool(self.worker_tokens) and matches(bearer(headers), self.worker_tokens)
-        is_user = bool(self.tokens) and authorized(headers, self.tokens)
+        is_user = bool(self.tokens) and (bearer_ok(headers, self.tokens) if presented else
+                                         await self._signed_in(cookie(headers)))
         if (kind == "worker" and is_worker) or (kind == "user" and is_user) or (kind == "shared" and
                                                                                (is_worker or is_user)):
             await self.app(scope, receive, send)
@@ -203,9 +204,60 @@ class TokenGuard:
         if is_user or is_worker:  # a valid credential of the other kind: not a guess, and not allowed here
             await send_json(send, 403, WORKER_ONLY if kind == "worker" else NOT_FOR_WORKERS)
             return
-        if presented:  # a missing token (a page before its login) is not a guess
+        if presented and not is_worker:  # a missing token (a page before its login) is not a guess
             self.failures.failed(client)
         await send_json(send, 401, WORKER_ONLY if kind == "worker" else UNAUTHORIZED, {"www-authenticate": "Bearer"})
+
+    async def _signed_in(self, secret: str) -> bool:
+        return bool(secret) and self.sessions is not None and await run_in_threadpool(self.sessions, secret)
+
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Headers no cross-site form or simple request can carry: any of them proves the caller is not a foreign page.
+_NON_SIMPLE = (CLIENT_HEADER.lower().encode(), LEASE_SECRET_HEADER.lower().encode(), b"authorization")
+CROSS_SITE = (f"state-changing requests must be JSON (Content-Type: application/json) or carry the header "
+              f"{CLIENT_HEADER} (any value); the page, the CLI and workers send it. A page on another site "
+              "cannot, so this stops cross-site requests (CSRF)")
+
+
+def host_name(headers: dict[bytes, bytes]) -> str:
+    """The Host header's name, lower case, without port or IPv6 brackets."""
+    host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def same_site(method: str, headers: dict[bytes, bytes]) -> bool:
+    """True unless a state-changing request looks like one a foreign page could have sent."""
+    if method not in STATE_CHANGING:
+        return True
+    content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    return content_type == b"application/json" or any(name in headers for name in _NON_SIMPLE)
+
+
+class BrowserGuard:
+    """Two defences for a server a browser can reach: 400 for a Host it does not answer to (ALLOWED_HOSTS, so a
+    DNS-rebinding page cannot talk to a server on loopback), and 403 for a state-changing /api request that is
+    neither JSON nor carries a custom header (CSRF, as a cross-site form would be)."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str] | None) -> None:
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        name = host_name(headers)
+        if self.hosts is not None and name not in self.hosts:
+            await send_json(send, 400, f"this server does not answer to the host name {name!r}: open it by one of "
+                            f"{', '.join(sorted(self.hosts))}, or add the name to ALLOWED_HOSTS")
+            return
+        if scope.get("path", "").startswith("/api/") and not same_site(scope.get("method", "GET"), headers):
+            await send_json(send, 403, CROSS_SITE)
+            return
+        await self.app(scope, receive, send)
 
 
 class SecurityHeaders:

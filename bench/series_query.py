@@ -59,7 +59,7 @@ def main() -> None:
         prestart(settings)
         (run_id,) = populate(settings, 1, args.points)
         app = create_app(settings)
-        with TestClient(app) as client:
+        with TestClient(app, base_url="http://localhost") as client:
             path = f"/api/runs/{run_id}/series"
             for x in ("step", "time"):
                 params = {"points": args.width, "x": x}

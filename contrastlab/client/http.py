@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from contrastlab.core.protocol import RETRY_CAP_S
+from contrastlab.core.protocol import CLIENT_HEADER, RETRY_CAP_S
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class Http:
         """retries: extra tries of a retried call; hint: added to the message when the server stays unreachable."""
         self.url = url.rstrip("/")
         self.client = client or httpx.Client(base_url=self.url, timeout=timeout)
+        self.client.headers[CLIENT_HEADER] = "contrastlab"
         if token:
             self.client.headers["Authorization"] = f"Bearer {token}"
         self.retries, self.backoff_s, self.hint = retries, backoff_s, hint

@@ -18,6 +18,9 @@ from pydantic import BaseModel, Field, FiniteFloat
 RETRY_CAP_S = 10.0
 # The header every call of an attempt carries: the secret its claim returned.
 LEASE_SECRET_HEADER = "X-Lease-Secret"
+# Every client of ours (the page, the CLI, workers) sends this header: a page on another site cannot send a
+# custom header without the server's CORS consent, so the API refuses state changes that lack it (CSRF).
+CLIENT_HEADER = "X-Requested-With"
 
 
 def lease_headers(secret: str) -> dict[str, str]:

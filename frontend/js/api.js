@@ -38,7 +38,8 @@ function describeDetail(status, detail) {
  * @param {AbortSignal} [signal]
  */
 export async function request(method, path, body, signal, retried = false) {
-  const init = { method, headers: { Accept: "application/json" }, signal };
+  // X-Requested-With: the server refuses state changes without it, which a page on another site cannot send.
+  const init = { method, headers: { Accept: "application/json", "X-Requested-With": "contrastlab" }, signal };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

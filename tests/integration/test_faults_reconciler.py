@@ -32,7 +32,7 @@ def api(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
     prestart(config)
     app = create_app(config)
     app.state.reconciler.judge_leases_after = 0.0
-    yield TestClient(app)
+    yield TestClient(app, base_url="http://localhost", headers={"X-Requested-With": "tests"})
     app.state.engine.dispose()
 
 

@@ -108,8 +108,8 @@ def serve(tmp_path: Path, api_token: str = "") -> Iterator[tuple[Client, TestCli
                         api_token=api_token)
     prestart(settings)
     app = create_app(settings)
-    with TestClient(app) as http:
-        yield Client("http://testserver", token=api_token or None, http=http), http
+    with TestClient(app, base_url="http://localhost") as http:
+        yield Client("http://localhost", token=api_token or None, http=http), http
     app.state.engine.dispose()
 
 
@@ -123,7 +123,7 @@ def test_the_token_is_sent_and_a_wrong_one_is_a_401(tmp_path):
         assert client.submit(SPEC).status == "queued"
         del http.headers["Authorization"]
         with pytest.raises(ApiError) as refused:
-            Client("http://testserver", token="wrong", http=http).list_runs()
+            Client("http://localhost", token="wrong", http=http).list_runs()
         assert refused.value.status_code == 401 and "API token" in str(refused.value)
 
 

@@ -24,7 +24,7 @@ def make_client(tmp_path: Path, api_token: str = "") -> Iterator[TestClient]:
     config = Settings(data_dir=tmp_path / "data", database_url="", redis_url="", broker_url="", api_token=api_token)
     prestart(config)
     app = create_app(config)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost", headers={"X-Requested-With": "tests"}) as client:
         yield client
     app.state.engine.dispose()
 

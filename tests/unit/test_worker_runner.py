@@ -36,7 +36,7 @@ class Lab:
 
     def __init__(self, http: TestClient, app: Any, worker_dir: Path) -> None:
         self.http, self.app = http, app
-        self.api = ApiClient("http://testserver", client=http)
+        self.api = ApiClient("http://localhost", client=http)
         self.worker_settings = Settings(data_dir=worker_dir)
 
     def submit(self, **spec: Any) -> int:
@@ -58,7 +58,7 @@ def serve(tmp_path: Path, **settings: Any) -> Iterator[Lab]:
     api_settings = Settings(data_dir=tmp_path / "api", database_url="", redis_url="", broker_url="", **settings)
     prestart(api_settings)
     app = create_app(api_settings)
-    with TestClient(app) as http:
+    with TestClient(app, base_url="http://localhost") as http:
         yield Lab(http, app, tmp_path / "worker")
     app.state.engine.dispose()
 
@@ -164,7 +164,8 @@ def test_a_worker_with_its_own_token_runs_a_run_end_to_end_and_never_logs_its_le
         lab.http.headers["Authorization"] = "Bearer user-token"
         worker_settings = Settings(data_dir=tmp_path / "worker", api_token="user-token", worker_token="worker-token")
         assert worker_credential(worker_settings) == "worker-token"
-        worker = ApiClient("http://testserver", worker_credential(worker_settings), client=TestClient(lab.app))
+        http = TestClient(lab.app, base_url="http://localhost")
+        worker = ApiClient("http://localhost", worker_credential(worker_settings), client=http)
         run_id = lab.submit()
         assert execute(run_id, worker, worker_settings, "w1") == "succeeded", lab.run(run_id)["error"]
         names = {a["name"] for a in lab.http.get(f"/api/runs/{run_id}/artifacts").json()["items"]}
@@ -173,8 +174,8 @@ def test_a_worker_with_its_own_token_runs_a_run_end_to_end_and_never_logs_its_le
         # A worker configured with a user's token is refused at the claim, loudly, naming the setting.
         again = lab.submit()
         with pytest.raises(ApiError, match="HTTP 403: .*WORKER_TOKEN"):
-            execute(again, ApiClient("http://testserver", "user-token", client=TestClient(lab.app)), worker_settings,
-                    "w2")
+            user = ApiClient("http://localhost", "user-token", client=TestClient(lab.app, base_url="http://localhost"))
+            execute(again, user, worker_settings, "w2")
         assert lab.run(again)["status"] == "queued" and lab.run(again)["attempt"] == 0
     assert "X-Lease-Secret" not in caplog.text and "lease_secret" not in caplog.text
 

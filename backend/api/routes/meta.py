@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from backend.api.deps import SessionDep, SettingsDep
-from backend.security import COOKIE, UNAUTHORIZED, client_address, matches, session_value
+from backend.security import COOKIE, UNAUTHORIZED, client_address, matches
 from contrastlab.core.catalog import catalog_document
 from contrastlab.core.spec import run_spec_schema
 
@@ -53,7 +53,8 @@ def catalog() -> dict[str, Any]:
 @router.post("/login", response_model=LoginState, responses={401: {"description": "Wrong token."},
                                                               429: {"description": "Too many wrong tokens."}})
 def login(body: Login, request: Request, response: Response, settings: SettingsDep) -> LoginState:
-    """Check a token once and keep the browser signed in for its session (HttpOnly, SameSite=Strict cookie)."""
+    """Check a token once and keep the browser signed in for SESSION_HOURS (HttpOnly, SameSite=Strict cookie
+    holding a random session secret; a new one at each sign-in)."""
     if not settings.tokens:
         return LoginState(authenticated=True, required=False)
     failures = request.app.state.auth_failures
@@ -63,13 +64,17 @@ def login(body: Login, request: Request, response: Response, settings: SettingsD
     if not matches(body.token, settings.tokens):
         failures.failed(client)
         raise HTTPException(status_code=401, detail=UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
-    response.set_cookie(COOKIE, session_value(body.token), httponly=True, samesite="strict", path="/",
-                        secure=request.url.scheme == "https")
+    sessions = request.app.state.browser_sessions
+    secret = sessions.open(body.token, previous=request.cookies.get(COOKIE, ""))
+    response.set_cookie(COOKIE, secret, max_age=int(settings.session_hours * 3600), httponly=True,
+                        samesite="strict", path="/", secure=request.url.scheme == "https")
     return LoginState(authenticated=True, required=True)
 
 
 @router.post("/logout", status_code=204, response_class=Response)
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    """End this page's session: its cookie stops working at once, here and in every other API process."""
+    request.app.state.browser_sessions.close(request.cookies.get(COOKIE, ""))
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response

@@ -22,7 +22,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     prestart(settings)
     app = create_app(settings)
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url="http://localhost", headers={"X-Requested-With": "tests"}) as test_client:
         yield test_client
     app.state.engine.dispose()
 

@@ -19,7 +19,7 @@ SPEC = {"method": "simclr", "dataset": "digits", "epochs": 2, "batch_size": 128}
 def serve(settings: Settings, **limits: object) -> TestClient:
     settings = settings.model_copy(update=limits)
     prestart(settings)
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings), base_url="http://localhost", headers={"X-Requested-With": "tests"})
 
 
 @pytest.fixture
@@ -58,7 +58,8 @@ def test_a_client_past_its_submissions_per_minute_gets_429_and_others_do_not(tig
     refused = tight.post("/api/studies", json={"name": "s", "base": SPEC, "axes": {"lr": [0.1, 0.2]}, "seeds": [0]})
     assert refused.status_code == 429
     assert "SUBMISSIONS_PER_MINUTE=3" in refused.json()["detail"] and int(refused.headers["retry-after"]) >= 1
-    other = TestClient(tight.app, client=("10.1.2.3", 4000))
+    other = TestClient(tight.app, base_url="http://localhost",
+                       headers={"X-Requested-With": "tests"}, client=("10.1.2.3", 4000))
     assert other.post("/api/runs", json=SPEC).status_code == 201
     assert tight.get("/api/runs").json()["total"] == 4
 

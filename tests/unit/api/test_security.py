@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from backend.launch import prestart
 from backend.main import create_app
+from backend.models import BrowserSession
 from backend.security import COOKIE
 from contrastlab.core.settings import Settings
 
@@ -27,7 +30,7 @@ def make_client(tmp_path: Path) -> Iterator:
         prestart(config)
         app = create_app(config)
         apps.append(app)
-        return TestClient(app)
+        return TestClient(app, base_url="http://localhost", headers={"X-Requested-With": "tests"})
 
     yield make
     for app in apps:
@@ -58,7 +61,7 @@ def test_browser_logs_in_once_and_its_cookie_works_where_headers_cannot_go(make_
     assert response.status_code == 200 and response.json() == {"authenticated": True, "required": True}
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "second-token" not in cookie
-    assert "Max-Age" not in cookie and "expires" not in cookie.lower()  # kept for the browser session only
+    assert "Max-Age=86400" in cookie  # SESSION_HOURS, 24 by default
     assert client.get("/api/runs").status_code == 200  # the cookie alone
     run = client.post("/api/runs", json={"epochs": 1}).json()
     client.post(f"/api/runs/{run['id']}/cancel")
@@ -171,7 +174,9 @@ def test_wrong_tokens_from_one_address_get_429_until_a_minute_has_passed(make_cl
     assert client.post("/api/login", json={"token": "guess"}).status_code == 401
     assert client.get("/api/runs", headers=bad).status_code == 401
     clock[0] += 10
-    assert client.get("/api/runs", headers={"Cookie": f"{COOKIE}=forged"}).status_code == 401  # the third
+    for _ in range(5):  # a stale or forged session cookie is not a guess (a page whose session ended)
+        assert client.get("/api/runs", headers={"Cookie": f"{COOKIE}=forged"}).status_code == 401
+    assert client.get("/api/runs", headers=bad).status_code == 401  # the third
 
     # Now every token from this address waits, the right one too: else guessing would go on at full speed.
     for attempt in (lambda: client.get("/api/runs", headers=good),
@@ -180,7 +185,8 @@ def test_wrong_tokens_from_one_address_get_429_until_a_minute_has_passed(make_cl
         assert response.status_code == 429 and response.headers["retry-after"] == "50"
         assert "AUTH_FAILURES_PER_MINUTE=3" in response.json()["detail"]
     assert client.get("/api/health").status_code == 200
-    other = TestClient(client.app, client=("10.1.2.3", 4000))
+    other = TestClient(client.app, base_url="http://localhost",
+                       headers={"X-Requested-With": "tests"}, client=("10.1.2.3", 4000))
     assert other.get("/api/runs", headers=good).status_code == 200  # another address is not held back
 
     clock[0] += 50  # the first failure is a minute old: one more try is allowed
@@ -287,3 +293,70 @@ def test_forwarded_addresses_are_ignored_unless_the_peer_is_a_trusted_proxy(tmp_
     # Behind a proxy named in FORWARDED_ALLOW_IPS, each forwarded client is counted apart.
     trusted = settings("proxied", forwarded_allow_ips="127.0.0.1")
     assert _wrong_tokens_from_spoofed_addresses(trusted, 6) == [401] * 6
+
+
+def _signed_in(client: TestClient, token: str = "first-token") -> str:
+    response = client.post("/api/login", json={"token": token})
+    assert response.status_code == 200, response.text
+    return client.cookies[COOKIE]
+
+
+def test_a_session_ends_at_logout_for_a_stolen_copy_too_and_each_sign_in_gets_a_new_secret(make_client) -> None:
+    client = make_client(api_token=TOKENS)
+    first = _signed_in(client)
+    second = _signed_in(client)
+    assert first != second and "first-token" not in second
+    stolen = TestClient(client.app, base_url="http://localhost", cookies={COOKIE: first})
+    assert stolen.get("/api/runs").status_code == 401  # signing in again ended the page's previous session
+    stolen.cookies.set(COOKIE, second)
+    assert stolen.get("/api/runs").status_code == 200
+    client.post("/api/logout")
+    assert stolen.get("/api/runs").status_code == 401  # logout ends the session itself, not just one cookie jar
+    assert all(stolen.get("/api/runs").status_code == 401 for _ in range(40))  # never a 429 for a stale cookie
+
+
+def test_a_session_ends_after_session_hours_and_when_its_token_is_rotated_out(make_client, tmp_path) -> None:
+    client = make_client(api_token=TOKENS, session_hours=1)
+    secret = _signed_in(client, "second-token")
+    with client.app.state.sessionmaker() as db:
+        row = db.scalars(select(BrowserSession)).one()
+        assert (row.expires_at - row.created_at).total_seconds() == 3600
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        db.commit()
+    assert client.get("/api/runs").status_code == 401
+    secret = _signed_in(client, "second-token")
+    rotated = make_client(api_token="first-token,third-token")  # the same database, the server restarted
+    rotated.cookies.set(COOKIE, secret)
+    assert rotated.get("/api/runs").status_code == 401
+    still = make_client(api_token="second-token")
+    still.cookies.set(COOKIE, secret)
+    assert still.get("/api/runs").status_code == 200
+
+
+@pytest.mark.parametrize("host, answered", [("localhost:8000", True), ("127.0.0.1", True), ("[::1]:8000", True),
+                                            ("evil.example", False), ("localhost.evil.example:8000", False)])
+def test_only_its_own_host_names_are_answered_on_loopback(make_client, host: str, answered: bool) -> None:
+    client = make_client()
+    for path in ("/", "/api/runs"):
+        response = client.get(path, headers={"Host": host})
+        assert (response.status_code == 200) is answered, (host, path)
+        if not answered:
+            assert response.status_code == 400 and "ALLOWED_HOSTS" in response.json()["detail"]
+    assert make_client(allowed_hosts="lab.example").get("/", headers={"Host": "lab.example"}).status_code == 200
+    assert make_client(allowed_hosts="*").get("/", headers={"Host": host}).status_code == 200
+
+
+def test_cross_site_writes_are_refused_and_change_nothing(make_client) -> None:
+    client = make_client()
+    run = client.post("/api/runs", json={"epochs": 1}).json()
+    foreign = TestClient(client.app, base_url="http://localhost")  # a page on another site: no custom header
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    for response in (foreign.post(f"/api/runs/{run['id']}/cancel", headers=form, content=b"x=1"),
+                     foreign.post(f"/api/runs/{run['id']}/cancel"),  # fetch(no-cors) without a body
+                     foreign.delete(f"/api/runs/{run['id']}"),
+                     foreign.post("/api/runs", headers={"content-type": "text/plain"}, content=b'{"epochs": 1}')):
+        assert response.status_code == 403 and "X-Requested-With" in response.json()["detail"]
+    assert client.get(f"/api/runs/{run['id']}").json()["status"] == "queued"
+    assert client.get("/api/runs").json()["total"] == 1
+    assert foreign.post("/api/runs", json={"epochs": 1}).status_code == 201  # JSON needs a CORS preflight
+    assert client.post(f"/api/runs/{run['id']}/cancel").json()["status"] == "canceled"
