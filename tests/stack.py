@@ -61,7 +61,8 @@ class Stack:
         self.workers: list[subprocess.Popen[bytes]] = []
         token = self.env["API_TOKEN"].split(",")[0]
         self.http = httpx.Client(base_url=self.url, timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"} if token else {})
+                                 headers={"X-Requested-With": "tests",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
 
     def _spawn(self, args: list[str], log_name: str, **env: str) -> subprocess.Popen[bytes]:
         log = (self.logs / log_name).open("ab")

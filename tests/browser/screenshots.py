@@ -99,7 +99,8 @@ def main() -> None:
         stack = None if args.url else start_service(Path(data_dir) / "data")
         url = args.url if stack is None else stack.url
         try:
-            with sync_playwright() as playwright, httpx.Client(base_url=url, timeout=30) as http:
+            with sync_playwright() as playwright, httpx.Client(base_url=url, timeout=30,
+                                                               headers={"X-Requested-With": "tests"}) as http:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_page(base_url=url, viewport=VIEWPORT)
                 shoot_all(page, http, args.out)

@@ -44,7 +44,7 @@ def _wait(http: httpx.Client, run_id: int) -> dict:
 
 @pytest.fixture(scope="module")
 def http(service_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service_url, timeout=30) as client:
+    with httpx.Client(base_url=service_url, timeout=30, headers={"X-Requested-With": "tests"}) as client:
         yield client
 
 

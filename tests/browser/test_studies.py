@@ -29,7 +29,7 @@ CHART_DRAWN = "(testid) => Boolean(document.querySelector(`[data-testid=${testid
 
 @pytest.fixture(scope="module")
 def http(service_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service_url, timeout=30) as client:
+    with httpx.Client(base_url=service_url, timeout=30, headers={"X-Requested-With": "tests"}) as client:
         yield client
 
 
