@@ -5,11 +5,13 @@ Set START_WORKER=0 to serve the API alone (workers started elsewhere).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 import uvicorn
@@ -30,8 +32,38 @@ def prestart(settings: Settings) -> None:
 
 
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    """The worker in a process group of its own: Celery's main process and its pool stop, or die, together."""
     return subprocess.Popen(worker_command(settings), env=worker_env(settings, dict(os.environ)),
-                            preexec_fn=die_with_parent)
+                            preexec_fn=die_with_parent, start_new_session=True)
+
+
+WORKER_STOP_S = 30  # a warm shutdown's time to stop at the next step, upload and hand the run back
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_worker(worker: subprocess.Popen[bytes], grace: float = WORKER_STOP_S) -> None:
+    """SIGTERM to the worker's whole group (a warm shutdown: the run in flight is handed back), then, after
+    `grace` seconds, SIGKILL to whatever of it is left: signalling the main process alone left pool processes,
+    or a main process stuck in warm shutdown, running after `make run` had ended."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(worker.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        worker.poll()  # reap the main process, or it lingers as a zombie of the group
+        if not _group_alive(worker.pid):
+            return
+        time.sleep(0.1)
+    log.warning("worker still running %s s after SIGTERM: killing its process group", grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
 
 
 GRACEFUL_SHUTDOWN_S = 5  # seconds a stopping API gives open requests and streams
@@ -67,12 +99,8 @@ def main() -> None:
     try:
         uvicorn.run(create_app(settings), **server_options(settings))
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        if worker is not None:
+            stop_worker(worker)
 
 
 if __name__ == "__main__":

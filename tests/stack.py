@@ -69,8 +69,10 @@ class Stack:
         return subprocess.Popen(args, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
-    def start_api(self) -> None:
-        self.api = self._spawn([sys.executable, "-m", "backend.launch"], "api.log", START_WORKER="0")
+    def start_api(self, with_worker: bool = False) -> None:
+        """`make run`'s process; with_worker: with the worker it starts beside the API, as `make run` does."""
+        self.api = self._spawn([sys.executable, "-m", "backend.launch"], "api.log",
+                               START_WORKER="1" if with_worker else "0")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.api.poll() is not None:
