@@ -9,14 +9,21 @@ from __future__ import annotations
 import ctypes
 import signal
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
 
 from contrastlab.core.settings import VISIBILITY_TIMEOUT_S, Settings
+from contrastlab.core.spec import MAX_DEVICES
 
 TASK_RUN = "contrastlab.run"
 PR_SET_PDEATHSIG = 1
+# Handed by `contrastlab worker` to each worker process it starts: the host's device slots (GPU ids, or cpu0,
+# cpu1, ... for CPU slots) and the folder where their runs take them (worker/slots.py).
+SLOTS_ENV = "CONTRASTLAB_DEVICE_SLOTS"
+SLOTS_DIR_ENV = "CONTRASTLAB_SLOTS_DIR"
 
 
 def make_celery(broker_url: str, data_dir: Path, queue: str,
@@ -64,24 +71,54 @@ def make_celery(broker_url: str, data_dir: Path, queue: str,
     return app
 
 
-def send_run(app: Celery, run_id: int, queue: str) -> None:
-    """Enqueue one run by id (after its row is committed); a duplicate message is harmless."""
-    app.send_task(TASK_RUN, args=[int(run_id)], queue=queue)
+def run_queue(queue: str, devices: int = 1) -> str:
+    """The queue of runs that need `devices` devices: QUEUE for one, QUEUE.devices-N for N, so that only a
+    worker with N device slots takes them."""
+    return queue if devices <= 1 else f"{queue}.devices-{devices}"
 
 
-def worker_command(settings: Settings, name: str = "worker1") -> list[str]:
-    """The command line of one Celery worker process: one run at a time, prefetch 1."""
-    return [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--loglevel", "INFO",
-            "--concurrency", "1", "--prefetch-multiplier", "1", "--queues", settings.queue,
-            "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
+def worker_queues(queue: str, slots: int = 1) -> list[str]:
+    """The queues a worker with `slots` device slots consumes: runs of 1 to `slots` devices."""
+    return [run_queue(queue, devices) for devices in range(1, slots + 1)]
 
 
-def worker_env(settings: Settings, base: dict[str, str], device: str | None = None) -> dict[str, str]:
-    """The environment a worker process reads its settings from; `device` becomes its CUDA_VISIBLE_DEVICES."""
+def all_run_queues(queue: str) -> list[str]:
+    """Every queue a run may wait in (the reconciler looks for its message in each)."""
+    return worker_queues(queue, MAX_DEVICES)
+
+
+def spec_devices(spec: Mapping[str, Any]) -> int:
+    """A stored spec's device count (specs from before the field have none: one)."""
+    return int(spec.get("devices") or 1)
+
+
+def send_run(app: Celery, run_id: int, queue: str, devices: int = 1) -> None:
+    """Enqueue one run by id (after its row is committed) on its device count's queue; a duplicate is harmless."""
+    app.send_task(TASK_RUN, args=[int(run_id)], kwargs={"devices": int(devices)}, queue=run_queue(queue, devices))
+
+
+def worker_command(settings: Settings, name: str = "worker1", slots: int = 1,
+                   fresh_process: bool = False) -> list[str]:
+    """The command line of one Celery worker process: one run at a time, prefetch 1, on the queues of runs of
+    up to `slots` devices. fresh_process: a new pool process per run, so each run picks its GPU before CUDA
+    starts."""
+    command = [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--loglevel", "INFO",
+               "--concurrency", "1", "--prefetch-multiplier", "1",
+               "--queues", ",".join(worker_queues(settings.queue, slots)),
+               "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
+    return [*command, "--max-tasks-per-child", "1"] if fresh_process else command
+
+
+def worker_env(settings: Settings, base: dict[str, str], device: str | None = None,
+               slots: Sequence[str] = (), slots_dir: Path | None = None) -> dict[str, str]:
+    """The environment a worker process reads its settings from; `device` becomes its CUDA_VISIBLE_DEVICES;
+    `slots` and `slots_dir` are the host's device slots, shared by its worker processes."""
     env = dict(base, DATA_DIR=str(settings.data_dir.resolve()), API_URL=settings.resolved_api_url,
                BROKER_URL=settings.resolved_broker_url, QUEUE=settings.queue)
     if device is not None:
         env["CUDA_VISIBLE_DEVICES"] = device
+    if slots and slots_dir is not None:
+        env[SLOTS_ENV], env[SLOTS_DIR_ENV] = ",".join(slots), str(slots_dir)
     return env
 
 

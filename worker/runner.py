@@ -9,13 +9,17 @@ an upload the API refuses) ends the run at once as `failed` with its reason, and
 the reporter's threads stop with it: a run never waits for its lease to expire.
 Every call after the claim carries the lease secret the claim returned (and
 only the claim returns it), so nobody else can write into the attempt.
+A run of one device trains in this process; a run of several, in the
+processes torchrun starts (worker/launch.py).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from contrastlab.core.protocol import lease_headers
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec, load_stored_spec
 from worker.reporting import SHUTDOWN, ApiClient, HttpReporter
+from worker.slots import is_gpu
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +40,10 @@ MAX_ERROR_CHARS = 4000  # the API's limit on a run's error text
 Outcome = tuple[str, str | None, dict[str, float]]
 
 
-def execute(run_id: int, api: ApiClient, settings: Settings, worker: str) -> str:
-    """Returns what happened, for the worker's log: the final status, or why it did nothing."""
+def execute(run_id: int, api: ApiClient, settings: Settings, worker: str, slots: Sequence[str] | None = None) -> str:
+    """Returns what happened, for the worker's log: the final status, or why it did nothing.
+
+    slots: the host's device slots this run holds (None: a plain worker, one run on the devices it sees)."""
     response = api.call("POST", f"/api/runs/{run_id}/claim", json={"worker": worker})
     if response.status_code in (404, 409):
         log.info("run %s not claimed: %s", run_id, response.json().get("detail"))
@@ -51,7 +58,7 @@ def execute(run_id: int, api: ApiClient, settings: Settings, worker: str) -> str
                             heartbeat_s=max(0.5, grant["lease_seconds"] / 4))
     out_dir = settings.data_dir / WORK_FOLDER / f"run-{run_id}-attempt-{attempt}"
     try:
-        return _attempt(spec, api, settings, reporter, out_dir)
+        return _attempt(spec, api, settings, reporter, out_dir, slots)
     except Exception as exc:  # any error ends the run now, with its reason, rather than at its lease's end
         log.exception("run %s: the worker failed", run_id)
         reporter.stop()
@@ -63,13 +70,21 @@ def execute(run_id: int, api: ApiClient, settings: Settings, worker: str) -> str
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
-def _attempt(spec: RunSpec, api: ApiClient, settings: Settings, reporter: HttpReporter, out_dir: Path) -> str:
+def _attempt(spec: RunSpec, api: ApiClient, settings: Settings, reporter: HttpReporter, out_dir: Path,
+             slots: Sequence[str] | None) -> str:
     """Train, then hand the run back (shutdown), or upload its files and finish it; errors propagate."""
     run_id, worker, attempt = reporter.run_id, reporter.worker, reporter.attempt
     out_dir.mkdir(parents=True, exist_ok=True)
     reporter.start()
-    status, error, summary = _train(spec, out_dir, reporter, engine_inputs(api, settings, run_id, spec, attempt,
-                                                                           out_dir))
+    if slots is not None:
+        reporter.message(f"device slots {', '.join(slots)} of worker {worker}")
+    inputs = engine_inputs(api, settings, run_id, spec, attempt, out_dir)
+    if spec.devices > 1 and isinstance(inputs, dict):
+        from worker.launch import train_on_devices  # torchrun; this process never touches a device
+
+        status, error, summary = train_on_devices(spec, out_dir, reporter, inputs, slots)
+    else:
+        status, error, summary = _train(spec, out_dir, reporter, inputs, slots)
     reporter.close()
     if reporter.lease_lost:
         return "lease lost"
@@ -139,9 +154,13 @@ def _upload(api: ApiClient, run_id: int, out_dir: Path, lease: dict[str, str]) -
                                  headers=lease))
 
 
-def _train(spec: RunSpec, out_dir: Path, reporter: HttpReporter, inputs: dict[str, Any] | str) -> Outcome:
+def _train(spec: RunSpec, out_dir: Path, reporter: HttpReporter, inputs: dict[str, Any] | str,
+           slots: Sequence[str] | None = None) -> Outcome:
     if isinstance(inputs, str):
         return "failed", inputs, {}
+    if slots and is_gpu(slots[0]):
+        # Before CUDA starts in this process: GPU workers start a fresh pool process for every run.
+        os.environ["CUDA_VISIBLE_DEVICES"] = slots[0]
     try:
         from worker.engine import TrainingCanceled, TrainingFailed, train  # torch loads here, in the child
     except Exception as exc:  # a broken install fails the run with the reason instead of killing the worker

@@ -1,22 +1,29 @@
-"""`contrastlab worker` (`python -m worker.supervise`): one Celery worker process per GPU, each on its own device.
+"""`contrastlab worker` (`python -m worker.supervise`): one Celery worker process per device slot.
 
-Celery's guidance for GPUs is one process per device; CUDA_VISIBLE_DEVICES is set before the child starts, so
-no process ever initialises a device that is not its own. The children die with this process (SIGTERM is
-passed on; on Linux they also get SIGTERM if it is killed).
+Celery's guidance for GPUs is one process per device. The GPUs (`--gpus 0,1`) or CPU slots (`--slots 2`) are the
+host's device slots, shared by its worker processes (worker/slots.py): each takes one run at a time from the
+queues of runs of 1..N devices and holds the slots that run needs, so N one-device runs or one N-device run
+fill the host. A GPU worker starts a fresh pool process per run, which sets CUDA_VISIBLE_DEVICES to its slots
+before CUDA starts, so no process initialises a device that is not its run's. The children die with this
+process (SIGTERM is passed on; on Linux they also get SIGTERM if it is killed).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from contrastlab.core.settings import Settings, get_settings
 from contrastlab.queue import die_with_parent, worker_command, worker_env
+from worker.slots import is_gpu
 
 
 def parse_gpus(gpus: str) -> list[str]:
@@ -30,12 +37,25 @@ def parse_gpus(gpus: str) -> list[str]:
     return devices
 
 
-def start_workers(settings: Settings, devices: Sequence[str], name: str) -> list[subprocess.Popen[bytes]]:
-    """One worker per device named `<name>-gpu<device>@host`, or a single `<name>@host` when no device is given."""
-    plan: list[tuple[str | None, str]] = [(d, f"{name}-gpu{d}") for d in devices] or [(None, name)]
-    return [subprocess.Popen(worker_command(settings, node), env=worker_env(settings, dict(os.environ), device),
+def parse_slots(gpus: str, cpu_slots: int) -> list[str]:
+    """`--gpus 0,1` → ['0', '1']; `--slots 2` → ['cpu0', 'cpu1']; neither → [] (one plain one-device worker)."""
+    if gpus.strip() and cpu_slots:
+        raise ValueError("give --gpus (GPU slots) or --slots (CPU slots), not both")
+    if cpu_slots < 0:
+        raise ValueError(f"--slots {cpu_slots}: give a number of CPU slots, 1 or more")
+    return [f"cpu{i}" for i in range(cpu_slots)] if cpu_slots else parse_gpus(gpus)
+
+
+def start_workers(settings: Settings, slots: Sequence[str], name: str,
+                  slots_dir: Path | None = None) -> list[subprocess.Popen[bytes]]:
+    """One worker per slot named `<name>-gpu<device>@host` (`<name>-cpu<i>@host`), sharing the slots in slots_dir;
+    or a single `<name>@host` when no slot is given."""
+    plan: list[tuple[str | None, str]] = [(s, f"{name}-gpu{s}" if is_gpu(s) else f"{name}-{s}") for s in slots]
+    gpus = any(is_gpu(slot) for slot in slots)
+    return [subprocess.Popen(worker_command(settings, node, max(1, len(slots)), fresh_process=gpus),
+                             env=worker_env(settings, dict(os.environ), slot if gpus else None, slots, slots_dir),
                              preexec_fn=die_with_parent)
-            for device, node in plan]
+            for slot, node in plan or [(None, name)]]
 
 
 def supervise(children: Sequence[subprocess.Popen[bytes]], grace_s: float = 60.0) -> int:
@@ -67,22 +87,30 @@ def supervise(children: Sequence[subprocess.Popen[bytes]], grace_s: float = 60.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m worker.supervise [--gpus 0,1] [--name worker]`: start the workers and wait on them."""
+    """`python -m worker.supervise [--gpus 0,1 | --slots 2] [--name worker]`: start the workers and wait on them."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="contrastlab worker", description=__doc__.splitlines()[0])
-    parser.add_argument("--gpus", default="", help="one worker process per GPU, e.g. 0,1; empty: one worker")
+    parser.add_argument("--gpus", default="", help="the host's GPUs, e.g. 0,1: one worker process per GPU; "
+                        "runs of up to that many devices; empty: one worker")
+    parser.add_argument("--slots", type=int, default=0, help="CPU device slots instead of GPUs (gloo processes)")
     parser.add_argument("--name", default="worker", help="worker name prefix (Celery node name)")
     args = parser.parse_args(argv)
     try:
-        devices = parse_gpus(args.gpus)
+        slots = parse_slots(args.gpus, args.slots)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    children = start_workers(get_settings(), devices, args.name)
-    print(f"started {len(children)} worker process(es): " + ", ".join(f"pid {c.pid}" for c in children),
-          file=sys.stderr)
-    return supervise(children)
+    # Local to this host (flock is not reliable on network volumes), removed when the workers end.
+    slots_dir = Path(tempfile.mkdtemp(prefix="contrastlab-slots-")) if slots else None
+    try:
+        children = start_workers(get_settings(), slots, args.name, slots_dir)
+        print(f"started {len(children)} worker process(es): " + ", ".join(f"pid {c.pid}" for c in children),
+              file=sys.stderr)
+        return supervise(children)
+    finally:
+        if slots_dir is not None:
+            shutil.rmtree(slots_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,14 @@ from collections.abc import Iterator
 
 import billiard.process
 from celery import shared_task
+from celery.exceptions import Reject
 from celery.signals import worker_process_init, worker_shutting_down
 
 from contrastlab.core.settings import Settings, get_settings
 from contrastlab.queue import TASK_RUN
 from worker.reporting import SHUTDOWN, ApiClient
 from worker.runner import execute
+from worker.slots import Slots, SlotsWaitInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +70,30 @@ def worker_credential(settings: Settings) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def device_slots(devices: int) -> Iterator[list[str] | None]:
+    """The host's device slots this run holds while it runs (None on a plain worker: the devices it sees).
+
+    Taken before the claim, so a run waiting for devices stays `queued`; a GPU worker's own device first.
+    """
+    slots = Slots.from_env()
+    if slots is None:
+        yield None
+        return
+    with slots.take(devices, SHUTDOWN, prefer=os.environ.get("CUDA_VISIBLE_DEVICES")) as taken:
+        yield taken
+
+
 @shared_task(name=TASK_RUN, acks_late=True, ignore_result=True)
-def run_training(run_id: int) -> str:
+def run_training(run_id: int, devices: int = 1) -> str:
+    """Run `run_id` on `devices` devices (the message says how many, so the slots are taken before the claim)."""
     settings = get_settings()  # API_URL, WORKER_TOKEN or API_TOKEN, DATA_DIR, ALLOWED_DATA_ROOTS, parsed once
     api = ApiClient(settings.resolved_api_url, worker_credential(settings))
     try:
-        with sigterm_hands_back():
-            return execute(int(run_id), api, settings, f"{socket.gethostname()}:{os.getpid()}")
+        with sigterm_hands_back(), device_slots(int(devices)) as slots:
+            return execute(int(run_id), api, settings, f"{socket.gethostname()}:{os.getpid()}", slots)
+    except SlotsWaitInterrupted:
+        # Shutting down before the run started: its message goes back to the queue for another worker.
+        raise Reject(f"run {run_id}: worker shutting down while the run waited for devices", requeue=True) from None
     finally:
         api.close()
