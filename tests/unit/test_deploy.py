@@ -16,7 +16,7 @@ import yaml
 from contrastlab.core.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRETS = {"API_TOKEN": "test-token", "POSTGRES_PASSWORD": "test-password"}
+SECRETS = {"API_TOKEN": "test-token", "WORKER_TOKEN": "test-worker-token", "POSTGRES_PASSWORD": "test-password"}
 HADOLINT = Path(sys.executable).parent / "hadolint"
 
 
@@ -60,6 +60,7 @@ def test_compose_fills_secrets_and_the_gpu_list():
     api = services["api"]["environment"]
     assert api["DATABASE_URL"] == "postgresql://contrastlab:test-password@postgres:5432/contrastlab"
     assert api["API_TOKEN"] == services["worker"]["environment"]["API_TOKEN"] == "test-token"
+    assert api["WORKER_TOKEN"] == services["worker"]["environment"]["WORKER_TOKEN"] == "test-worker-token"
     assert services["worker"]["command"] == ["contrastlab", "worker", "--gpus", "0,1"]
 
 
