@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from contrastlab.queue import TASK_RUN
+from contrastlab.queue import TASK_RUN, all_run_queues
 
 # kombu's Redis transport keeps one list per priority step: "queue", "queue\x06\x163", ...
 REDIS_PRIORITY_SEPARATOR = "\x06\x16"
@@ -24,19 +24,26 @@ REDIS_PRIORITY_STEPS = (3, 6, 9)
 
 
 def pending_run_ids(broker_url: str, queue: str, transport_options: dict[str, Any]) -> set[int]:
-    """Run ids of the waiting task messages on `queue`; raises when the broker cannot be read."""
+    """Run ids of the waiting task messages on `queue` and its queues of multi-device runs; raises when the broker
+    cannot be read."""
+    queues = all_run_queues(queue)
     if broker_url.startswith(("redis://", "rediss://", "unix://")):
-        return _run_ids(_redis_messages(broker_url, queue))
+        return _run_ids(_redis_messages(broker_url, queues))
     if broker_url.startswith("filesystem://"):
-        return _run_ids(_folder_messages(Path(str(transport_options["data_folder_in"])), queue))
+        folder = Path(str(transport_options["data_folder_in"]))
+        return _run_ids(message for name in queues for message in _folder_messages(folder, name))
     raise NotImplementedError(f"cannot list the messages of broker {broker_url.split(':', 1)[0]}")
 
 
-def _redis_messages(url: str, queue: str) -> list[bytes | str]:
+def _redis_messages(url: str, queues: list[str]) -> list[bytes | str]:
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
     try:
-        keys = [queue, *(f"{queue}{REDIS_PRIORITY_SEPARATOR}{step}" for step in REDIS_PRIORITY_STEPS)]
-        return [item for key in keys for item in client.lrange(key, 0, -1)]
+        keys = [key for queue in queues
+                for key in (queue, *(f"{queue}{REDIS_PRIORITY_SEPARATOR}{step}" for step in REDIS_PRIORITY_STEPS))]
+        with client.pipeline(transaction=False) as pipe:  # one round trip for the 64 lists
+            for key in keys:
+                pipe.lrange(key, 0, -1)
+            return [item for items in pipe.execute() for item in items]
     finally:
         client.close()
 

@@ -25,11 +25,11 @@ from starlette.concurrency import run_in_threadpool
 
 from backend import runs, series
 from backend.broker_scan import pending_run_ids
-from backend.models import utcnow
+from backend.models import Run, utcnow
 from backend.streams import Notifier
 from contrastlab.core.protocol import RETRY_CAP_S as WORKER_RETRY_CAP_S
 from contrastlab.core.settings import Settings
-from contrastlab.queue import send_run
+from contrastlab.queue import send_run, spec_devices
 
 log = logging.getLogger(__name__)
 OVERVIEW_SECONDS = 0.5  # of overview building per pass, so the other duties keep their pace
@@ -116,7 +116,10 @@ class Reconciler:
         """Send; on a broker error the run stays queued and a later pass sends it again."""
         self._last_checked[run_id] = time.monotonic()
         try:
-            send_run(self.celery, run_id, self.settings.queue)
+            with self.factory() as session:
+                run = session.get(Run, run_id)
+                devices = spec_devices(run.spec) if run is not None else 1
+            send_run(self.celery, run_id, self.settings.queue, devices)
         except Exception as exc:  # the broker may be down; the next pass retries
             log.error("run %s: could not send to the broker (%s); will retry", run_id, exc)
 

@@ -405,13 +405,17 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (e
 
 @app.command("worker")
 @friendly
-def start_worker(gpus: Annotated[str, typer.Option(help="One worker process per GPU, e.g. 0,1; each gets its "
-                                                   "own CUDA_VISIBLE_DEVICES. Empty: one worker.")] = "",
+def start_worker(gpus: Annotated[str, typer.Option(help="The host's GPUs, e.g. 0,1,2,3: one worker process per "
+                                                   "GPU; they run four 1-device runs or one 4-device run (spec "
+                                                   "devices). Empty: one worker.")] = "",
+                 slots: Annotated[int, typer.Option(help="CPU device slots instead of GPUs: runs of up to this "
+                                                    "many devices train as gloo processes.", min=0)] = 0,
                  name: Annotated[str, typer.Option(help="Worker name prefix (Celery node name).")] = "worker"
                  ) -> None:
     """Start Celery workers for the queue (BROKER_URL, API_URL, QUEUE, DATA_DIR from the environment)."""
     # The workers are another program (they carry torch): the client imports none of it.
-    os.execv(sys.executable, [sys.executable, "-m", "worker.supervise", "--gpus", gpus, "--name", name])
+    os.execv(sys.executable, [sys.executable, "-m", "worker.supervise", "--gpus", gpus, "--slots", str(slots),
+                              "--name", name])
 
 
 def main() -> None:

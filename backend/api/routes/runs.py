@@ -14,7 +14,7 @@ from backend.api.deps import CeleryDep, NotifierDep, RunDep, SessionDep, Setting
 from backend.models import Run
 from backend.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic
 from contrastlab.core.spec import RunSpec
-from contrastlab.queue import send_run
+from contrastlab.queue import send_run, spec_devices
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def _enqueue(run: Run, session: SessionDep, celery: CeleryDep, settings: Setting
              notifier: NotifierDep) -> None:
     """Send the run's task after its row is committed; a broker failure fails the run (503)."""
     try:
-        send_run(celery, run.id, settings.queue)
+        send_run(celery, run.id, settings.queue, spec_devices(run.spec))
     except (OperationalError, OSError) as exc:
         runs.fail_unsent(session, run, f"broker unavailable: {exc}")
         notifier.bump(run.id)

@@ -29,7 +29,7 @@ from backend.study_schemas import (
     StudySummary,
 )
 from contrastlab.core.catalog import CANCELED, FAILED, METRICS, SUCCEEDED
-from contrastlab.queue import send_run
+from contrastlab.queue import send_run, spec_devices
 
 router = APIRouter(prefix="/studies", tags=["studies"])
 log = logging.getLogger(__name__)
@@ -50,13 +50,14 @@ def _study(study_id: StudyId, session: SessionDep) -> Study:
 StudyDep = Annotated[Study, Depends(_study)]
 
 
-def _send(run_ids: list[int], celery: Celery, queue: str) -> tuple[list[int], Exception | None]:
-    """Send each run's task in turn; returns the ids left unsent and the broker's error, if one stopped it."""
-    for i, run_id in enumerate(run_ids):
+def _send(runs: list[tuple[int, int]], celery: Celery, queue: str) -> tuple[list[int], Exception | None]:
+    """Send each (run id, devices)'s task in turn; returns the ids left unsent and the broker's error, if one
+    stopped it."""
+    for i, (run_id, devices) in enumerate(runs):
         try:
-            send_run(celery, run_id, queue)
+            send_run(celery, run_id, queue, devices)
         except (OperationalError, OSError) as exc:
-            return run_ids[i:], exc
+            return [run for run, _ in runs[i:]], exc
     return [], None
 
 
@@ -67,15 +68,15 @@ def _fail_unsent(sessions: sessionmaker[Session], notifier: Notifier, unsent: li
         notifier.bump(run_id)
 
 
-def _send_rest(study_id: int, run_ids: list[int], celery: Celery, queue: str, sessions: sessionmaker[Session],
-               notifier: Notifier) -> None:
+def _send_rest(study_id: int, runs: list[tuple[int, int]], celery: Celery, queue: str,
+               sessions: sessionmaker[Session], notifier: Notifier) -> None:
     """After the answer: the study's other tasks; a broker that fails midway fails the runs it did not take."""
-    unsent, exc = _send(run_ids, celery, queue)
+    unsent, exc = _send(runs, celery, queue)
     if exc is not None:
         log.error("study %s: broker failed after the answer, %d runs not queued: %s", study_id, len(unsent), exc)
         _fail_unsent(sessions, notifier, unsent, exc)
     else:
-        log.info("study %s: %d runs queued", study_id, len(run_ids) + 1)
+        log.info("study %s: %d runs queued", study_id, len(runs) + 1)
 
 
 @router.post("", status_code=201, response_model=StudyCreated)
@@ -93,12 +94,13 @@ def create_study(body: StudyCreate, request: Request, background: BackgroundTask
         raise RequestValidationError(exc.errors) from exc
     study, created = studies.create_study(session, body, cells)
     ids = [run.id for run in created]
-    _, error = _send(ids[:1], celery, settings.queue)
+    sends = [(run.id, spec_devices(run.spec)) for run in created]
+    _, error = _send(sends[:1], celery, settings.queue)
     if error is not None:
         _fail_unsent(request.app.state.sessionmaker, notifier, ids, error)
         raise HTTPException(status_code=503, detail=f"broker unavailable: study {study.id} is stored but its "
                             f"{len(ids)} runs were not queued and are marked failed: {error}") from error
-    background.add_task(_send_rest, study.id, ids[1:], celery, settings.queue, request.app.state.sessionmaker,
+    background.add_task(_send_rest, study.id, sends[1:], celery, settings.queue, request.app.state.sessionmaker,
                         notifier)
     return StudyCreated(id=study.id, name=study.name, runs=[RunPublic.model_validate(r) for r in created],
                         cells=len(cells))

@@ -16,7 +16,7 @@ from backend.api.deps import CeleryDep, LeaseSecret, NotifierDep, RunId, Session
 from backend.schemas import RunPublic
 from contrastlab.core.catalog import RESUME_ARTIFACT, SUCCEEDED
 from contrastlab.core.protocol import Claim, ClaimGranted, Finish, Release
-from contrastlab.queue import send_run
+from contrastlab.queue import send_run, spec_devices
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["worker"])
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def release_run(run_id: RunId, body: Release, session: SessionDep, settings: Set
     run = runs.release(session, run_id, body.worker, body.attempt, body.reason, lease_secret)
     notifier.bump(run_id)
     try:
-        send_run(celery, run_id, settings.queue)
+        send_run(celery, run_id, settings.queue, spec_devices(run.spec))
     except Exception as exc:  # any broker error: the reconciler resends a queued run with no message
         log.error("run %s handed back but not sent (%s); the reconciler will resend it", run_id, exc)
     return RunPublic.model_validate(run)

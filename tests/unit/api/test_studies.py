@@ -144,7 +144,7 @@ def test_broker_failure_fails_the_unsent_runs(client, monkeypatch, fails_at: int
 
     sent: list[int] = []
 
-    def flaky(celery, run_id: int, queue: str) -> None:
+    def flaky(celery, run_id: int, queue: str, devices: int = 1) -> None:
         if len(sent) == fails_at:
             raise OSError("connection refused")
         sent.append(run_id)
