@@ -18,6 +18,7 @@ from backend.openapi import document_security
 from backend.reconciler import Reconciler
 from backend.security import AuthFailures, BrowserGuard, SecurityHeaders, TokenGuard
 from backend.sessions import BrowserSessions
+from backend.stream_feeds import StreamHub
 from backend.streams import Notifier
 from contrastlab.core.protocol import CLIENT_HEADER
 from contrastlab.core.settings import Settings, get_settings
@@ -26,7 +27,7 @@ from contrastlab.queue import make_celery
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The reconciler runs beside the API for as long as it serves."""
+    """The reconciler runs beside the API for as long as it serves; the event feeds stop with it."""
     task = asyncio.create_task(app.state.reconciler.run_forever(), name="reconciler")
     try:
         yield
@@ -34,6 +35,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await app.state.streams.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.notifier = Notifier()
+    app.state.streams = StreamHub(app.state.sessionmaker, app.state.notifier)
     app.state.celery = make_celery(settings.resolved_broker_url, settings.data_dir, settings.queue,
                                    settings.visibility_timeout)
     app.state.reconciler = Reconciler(settings, app.state.sessionmaker, app.state.celery, app.state.notifier)

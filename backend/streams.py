@@ -1,88 +1,125 @@
 """Server-Sent Events: every new event of a run, resumable by Last-Event-ID.
 
-The database is the source of truth; a stream polls it for rows after its
-cursor. Writes made by this process bump an in-memory version so that a
-stream wakes within ~50 ms instead of waiting for the next periodic poll
-(which covers writes from other API processes).
+The database is the source of truth. A stream first reads what it missed after its own cursor, then joins
+its run's shared feed (backend.stream_feeds), which polls once for all viewers. Writes made by this process
+bump the Notifier, which wakes the feed at once; a periodic poll covers writes from other API processes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
+import threading
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from starlette.concurrency import run_in_threadpool
+from backend.stream_feeds import GONE, Read, StreamHub, Subscription, sse
 
-from backend.models import Event, Run
-from backend.schemas import MetricPoint, RunPublic, iso
-from contrastlab.core.catalog import FINAL_STATUSES
-
-WAKE_CHECK_S = 0.05
-POLL_S = 1.0
 KEEPALIVE_S = 15.0
-BATCH = 2000
 
 
 class Notifier:
-    """Per-run change counters, bumped on every write this process makes."""
+    """Per-run change counters, bumped on every write this process makes (from any thread); awaitable."""
 
     def __init__(self) -> None:
         self._versions: defaultdict[int, int] = defaultdict(int)
+        self._waiters: defaultdict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = defaultdict(set)
+        self._lock = threading.Lock()
 
     def bump(self, run_id: int) -> None:
-        self._versions[run_id] += 1
+        with self._lock:
+            self._versions[run_id] += 1
+            waiters = list(self._waiters.get(run_id, ()))
+        for loop, event in waiters:
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                loop.call_soon_threadsafe(event.set)
 
     def version(self, run_id: int) -> int:
         return self._versions.get(run_id, 0)
 
+    async def wait(self, run_id: int, seen: int, timeout: float) -> int:
+        """The run's version once it differs from `seen`, or after `timeout` seconds."""
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            if self._versions.get(run_id, 0) != seen:
+                return self._versions.get(run_id, 0)
+            self._waiters[run_id].add(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter[1].wait(), timeout)
+        finally:
+            with self._lock:
+                self._waiters[run_id].discard(waiter)
+                if not self._waiters[run_id]:
+                    del self._waiters[run_id]
+        return self.version(run_id)
 
-def sse(event: str, data: object, event_id: int | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+class _Viewer:
+    """One stream's cursor: what it sends of a read (events the feed repeats are skipped)."""
+
+    def __init__(self, cursor: int) -> None:
+        self.cursor, self.last_sent = cursor, time.monotonic()
+
+    def texts(self, read: Read) -> list[str]:
+        fresh = [text for event_id, text in read.events if event_id > self.cursor]
+        if read.events:
+            self.cursor = max(self.cursor, read.events[-1][0])
+        if read.done and read is not GONE:
+            fresh.append(sse("end", read.run, self.cursor))
+        if fresh:
+            self.last_sent = time.monotonic()
+        return fresh
 
 
-def _format(event: Event, run: Run) -> str:
-    if event.kind == "metric":
-        return sse("metric", MetricPoint.of(event).model_dump(), event.id)
-    if event.kind == "status":
-        return sse("status", RunPublic.model_validate(run).model_dump(mode="json"), event.id)
-    return sse("log", {"id": event.id, "text": event.text, "time": iso(event.time)}, event.id)
-
-
-Fetch = Callable[[int, int], tuple[Run, list[Event]]]
-
-
-async def run_stream(
-    run_id: int, after: int, fetch: Fetch, notifier: Notifier, is_disconnected: Callable[[], object]
-) -> AsyncIterator[str]:
-    """Yield the run's events after `after`; end once the run is final and all is sent."""
-    cursor = after
-    run, _ = await run_in_threadpool(fetch, run_id, cursor)
+async def run_stream(hub: StreamHub, run_id: int, start: int, first: Read,
+                     is_disconnected: Callable[[], Awaitable[bool]]) -> AsyncIterator[str]:
+    """Yield the run's events after `start` (`first` read them); end once the run is final and all is sent."""
+    viewer = _Viewer(start)
     yield "retry: 1000\n\n"
-    yield sse("status", RunPublic.model_validate(run).model_dump(mode="json"), cursor)
-    seen_version, last_poll, last_sent = -1, 0.0, time.monotonic()
+    yield sse("status", first.run, start)
+    read: Read | None = first
     while True:
-        if await is_disconnected():  # type: ignore[misc]
-            return
-        now = time.monotonic()
-        version = notifier.version(run_id)
-        if version != seen_version or now - last_poll >= POLL_S:
-            seen_version, last_poll = version, now
-            run, events = await run_in_threadpool(fetch, run_id, cursor)
-            for event in events:
-                yield _format(event, run)
-                cursor = event.id
-            if events:
-                last_sent = now
-            if len(events) == BATCH:
-                continue
-            if run.status in FINAL_STATUSES and not events:
-                yield sse("end", RunPublic.model_validate(run).model_dump(mode="json"), cursor)
+        subscription = None
+        while subscription is None:  # catch up on our own, bounded reads, until level with the run's feed
+            if read is None:
+                read = await hub.read(run_id, viewer.cursor) or GONE
+            for text in viewer.texts(read):
+                yield text
+            if read.done:
                 return
-        if now - last_sent >= KEEPALIVE_S:
-            last_sent = now
+            if not read.more:
+                subscription = hub.join(run_id, viewer.cursor)
+            read = None
+        try:
+            async for text in _live(subscription, viewer, is_disconnected):
+                yield text
+            if not subscription.dropped:
+                return  # the run ended (or is gone, or the client left)
+        finally:
+            subscription.leave()
+
+
+async def _live(subscription: Subscription, viewer: _Viewer,
+                is_disconnected: Callable[[], Awaitable[bool]]) -> AsyncIterator[str]:
+    """What the feed publishes, with keepalives; returns when the run ends or this stream fell behind."""
+    while True:
+        try:
+            timeout = max(0.0, KEEPALIVE_S - (time.monotonic() - viewer.last_sent))
+            await asyncio.wait_for(subscription.wake.wait(), timeout)
+        except TimeoutError:
+            if await is_disconnected():
+                return
+            viewer.last_sent = time.monotonic()
             yield ": keepalive\n\n"
-        await asyncio.sleep(WAKE_CHECK_S)
+            continue
+        subscription.wake.clear()
+        while subscription.pending:
+            read = subscription.pending.popleft()
+            for text in viewer.texts(read):
+                yield text
+            if read.done:
+                return
+        if subscription.dropped:
+            return

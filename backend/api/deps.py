@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from backend.errors import run_not_found
 from backend.models import Run
+from backend.stream_feeds import StreamHub
 from backend.streams import Notifier
 from contrastlab.core.protocol import LEASE_SECRET_HEADER
 from contrastlab.core.settings import Settings
@@ -29,6 +30,10 @@ def _notifier(request: Request) -> Notifier:
     return request.app.state.notifier
 
 
+def _streams(request: Request) -> StreamHub:
+    return request.app.state.streams
+
+
 def _celery(request: Request) -> Celery:
     return request.app.state.celery
 
@@ -36,6 +41,7 @@ def _celery(request: Request) -> Celery:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 SessionDep = Annotated[Session, Depends(_session)]
 NotifierDep = Annotated[Notifier, Depends(_notifier)]
+StreamsDep = Annotated[StreamHub, Depends(_streams)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 
 

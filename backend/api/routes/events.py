@@ -6,10 +6,10 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from backend import runs
-from backend.api.deps import Cursor, LeaseSecret, NotifierDep, RunDep, RunId, SessionDep, SettingsDep
-from backend.models import Event, Run
+from backend.api.deps import Cursor, LeaseSecret, NotifierDep, RunDep, RunId, SessionDep, SettingsDep, StreamsDep
+from backend.errors import run_not_found
 from backend.schemas import LogEntry, LogPage, MetricPoint, MetricsPage
-from backend.streams import BATCH, run_stream
+from backend.streams import run_stream
 from contrastlab.core.protocol import BatchReceived, EventBatch
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
@@ -33,20 +33,19 @@ def read_log(run: RunDep, session: SessionDep, after: Cursor = 0,
 
 @router.get("/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-def stream_events(run: RunDep, request: Request, notifier: NotifierDep, after: Cursor = 0,
-                  last_event_id: int | None = Header(None, ge=0, le=2**63 - 1)) -> StreamingResponse:
-    """Server-Sent Events: metric, log and status events, then `end` once the run is final."""
-    factory = request.app.state.sessionmaker
+async def stream_events(run_id: RunId, request: Request, streams: StreamsDep, after: Cursor = 0,
+                        last_event_id: int | None = Header(None, ge=0, le=2**63 - 1)) -> StreamingResponse:
+    """Server-Sent Events: metric, log and status events, then `end` once the run is final.
 
-    def fetch(run_id: int, cursor: int) -> tuple[Run, list[Event]]:
-        with factory() as session:
-            found = session.get(Run, run_id)
-            assert found is not None
-            return found, runs.events_after(session, run_id, cursor, BATCH)
-
+    Async, without a session: an open stream (a browser tab) holds no thread and no database connection while
+    it waits; its run's shared feed reads for all viewers (backend.stream_feeds)."""
     start = last_event_id if last_event_id is not None else after
+    first = await streams.read(run_id, start, tail=True)
+    if first is None:
+        raise run_not_found(run_id)
+    start = min(start, first.tail)  # a cursor past the run's last event would skip what comes next
     return StreamingResponse(
-        run_stream(run.id, start, fetch, notifier, request.is_disconnected),
+        run_stream(streams, run_id, start, first, request.is_disconnected),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

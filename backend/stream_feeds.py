@@ -1,0 +1,203 @@
+"""One poller per watched run, shared by all its streams; and a cap on the database reads streams make.
+
+A stream holds no connection while it waits: every read takes a session for one query and gives it back.
+N viewers of a run cost one poll (the run's feed fans each read out to them, formatted once); N viewers of
+many runs share at most READERS connections and threads, so the pool and the threadpool stay free for
+health checks and the workers' reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from backend import runs
+from backend.models import Event, Run
+from backend.schemas import MetricPoint, RunPublic, iso
+from contrastlab.core.catalog import FINAL_STATUSES
+
+if TYPE_CHECKING:
+    from backend.streams import Notifier
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000  # events per read
+POLL_S = 1.0  # a feed reads at least this often: writes from other API processes bump no notifier here
+READERS = 4  # database reads streams may make at once, process-wide
+PENDING_CAP = 16  # reads a slow subscriber may fall behind by; past it, it catches up from its own cursor
+
+
+def sse(event: str, data: object, event_id: int | None = None) -> str:
+    """One Server-Sent Event."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _format(event: Event, run: dict[str, Any]) -> str:
+    if event.kind == "metric":
+        return sse("metric", MetricPoint.of(event).model_dump(), event.id)
+    if event.kind == "status":
+        return sse("status", run, event.id)
+    return sse("log", {"id": event.id, "text": event.text, "time": iso(event.time)}, event.id)
+
+
+@dataclass(frozen=True)
+class Read:
+    """What one read found: the run as it is, and its next events as (id, SSE text), formatted once."""
+
+    run: dict[str, Any]
+    final: bool
+    events: list[tuple[int, str]]
+    more: bool  # a full batch: more events wait
+    tail: int = 0  # the run's last event id, when asked for
+
+    @property
+    def done(self) -> bool:
+        """The run is final and this read reached its last event: nothing will follow."""
+        return self.final and not self.more
+
+
+def read_events(sessions: sessionmaker[Session], run_id: int, cursor: int, tail: bool = False) -> Read | None:
+    """The run and its events after `cursor` (None: no such run), in one short-lived session."""
+    with sessions() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return None
+        events = runs.events_after(session, run_id, cursor, BATCH)
+        public = RunPublic.model_validate(run).model_dump(mode="json")
+        last = session.scalar(select(func.max(Event.id)).where(Event.run_id == run_id)) if tail else 0
+        return Read(public, run.status in FINAL_STATUSES, [(e.id, _format(e, public)) for e in events],
+                    len(events) == BATCH, last or 0)
+
+
+GONE = Read({}, True, [], False)  # the run was deleted: its streams close
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One stream's place in a feed: the reads published since it last woke, bounded."""
+
+    feed: RunFeed
+    cursor: int
+    pending: deque[Read] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: bool = False  # fell behind (or the feed stopped): catch up from the cursor, then join again
+
+    def offer(self, read: Read) -> bool:
+        if len(self.pending) >= PENDING_CAP:
+            self.drop()
+            return False
+        self.pending.append(read)
+        self.wake.set()
+        return True
+
+    def drop(self) -> None:
+        self.dropped = True
+        self.pending.clear()  # frees what it held; the database still has it
+        self.wake.set()
+
+    def leave(self) -> None:
+        self.feed.subscribers.discard(self)
+
+
+class RunFeed:
+    """The one poller of a run in this process: reads after its cursor on a bump or every POLL_S, fans out."""
+
+    def __init__(self, hub: StreamHub, run_id: int, cursor: int) -> None:
+        self.hub, self.run_id, self.cursor = hub, run_id, cursor
+        self.subscribers: set[Subscription] = set()
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.create_task(self._poll(), name=f"run-feed-{run_id}")
+
+    def subscribe(self, cursor: int) -> Subscription | None:
+        """None when the subscriber is behind what this feed already published: it must read on first."""
+        if cursor < self.cursor:
+            return None
+        subscription = Subscription(self, cursor)
+        self.subscribers.add(subscription)
+        return subscription
+
+    def _publish(self, read: Read) -> None:
+        for subscription in list(self.subscribers):
+            if not subscription.offer(read):
+                self.subscribers.discard(subscription)
+
+    def _last(self, read: Read) -> None:
+        """Publish the read after which nothing follows (the run ended, or is gone); the feed then stops."""
+        self._publish(read)
+        self.subscribers.clear()
+
+    async def _poll(self) -> None:
+        seen, more = -1, True
+        try:
+            while self.subscribers:  # checked and left with no await between: no one joins a stopping feed
+                if not more:
+                    seen = await self.hub.notifier.wait(self.run_id, seen, POLL_S)
+                    if not self.subscribers:
+                        break
+                else:
+                    seen = self.hub.notifier.version(self.run_id)
+                read = await self.hub.read(self.run_id, self.cursor)
+                if read is None or read.done:
+                    self._last(read or GONE)
+                    return
+                if read.events:
+                    self.cursor = read.events[-1][0]
+                self._publish(read)
+                more = read.more
+        except Exception:
+            log.exception("the event feed of run %s stopped; its streams read on their own", self.run_id)
+        finally:  # an error, or the API stopping: the streams left read on their own
+            self.hub.forget(self)
+            for subscription in self.subscribers:
+                subscription.drop()
+
+
+class StreamHub:
+    """The feeds of this process, one per watched run, and the limit on the reads streams make."""
+
+    def __init__(self, sessions: sessionmaker[Session], notifier: Notifier) -> None:
+        self.sessions, self.notifier = sessions, notifier
+        self._feeds: dict[int, RunFeed] = {}
+        # One limit per event loop (a test client may run the app on several, one after another).
+        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+            weakref.WeakKeyDictionary()
+
+    async def read(self, run_id: int, cursor: int, tail: bool = False) -> Read | None:
+        """read_events in a worker thread, at most READERS at once: waiting streams queue here, not on the pool."""
+        loop = asyncio.get_running_loop()
+        limit = self._limits.setdefault(loop, asyncio.Semaphore(READERS))
+        async with limit:
+            return await run_in_threadpool(read_events, self.sessions, run_id, cursor, tail)
+
+    def join(self, run_id: int, cursor: int) -> Subscription | None:
+        """Subscribe to the run's feed (started if none runs); None when `cursor` is behind it."""
+        feed = self._feeds.get(run_id)
+        if feed is None or feed.task.done() or feed.loop is not asyncio.get_running_loop():
+            feed = self._feeds[run_id] = RunFeed(self, run_id, cursor)
+        return feed.subscribe(cursor)
+
+    def forget(self, feed: RunFeed) -> None:
+        if self._feeds.get(feed.run_id) is feed:
+            del self._feeds[feed.run_id]
+
+    def watching(self, run_id: int) -> tuple[int, int] | None:
+        """(cursor, live viewers) of the run's feed; None when none runs."""
+        feed = self._feeds.get(run_id)
+        return None if feed is None else (feed.cursor, len(feed.subscribers))
+
+    async def close(self) -> None:
+        """Stop every feed (the API is stopping)."""
+        tasks = [feed.task for feed in self._feeds.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
