@@ -93,7 +93,7 @@ def populate(settings: Settings, seeds: int, points: int) -> int:
     rng = random.Random(0)
     body = StudyCreate(name="paint bench: methods × lr", base=BASE, axes=AXES, seeds=list(range(seeds)))
     with make_session() as session:
-        cells = studies.expand(body, settings.study_max_runs, settings.data_roots)
+        cells = studies.expand(body, settings)
         study, created = studies.create_study(session, body, cells)
         study_id, runs = study.id, [(run.id, run.spec) for run in created]
     start = datetime.now(UTC) - timedelta(hours=2)

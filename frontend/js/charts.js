@@ -84,21 +84,31 @@ export function chartLayout({ xTitle, yTitle, ...overrides } = {}) {
 
 export const CHART_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
 
-/** True when Plotly is loaded (it is an async classic script; a failed load must not break the page). */
+/** True when Plotly is loaded (a failed load must not break the page). */
 export const plotlyReady = () => typeof window.Plotly !== "undefined";
 
-/** Settles once plotly.js has loaded or failed to. */
-const plotlyLoaded = new Promise((resolve) => {
-  const script = document.getElementById("plotly-js");
-  if (plotlyReady() || !script) return resolve();
-  script.addEventListener("load", resolve, { once: true });
-  script.addEventListener("error", resolve, { once: true });
-  setTimeout(resolve, 30_000); // a load that failed before this module ran fires no event we could hear
-});
+const PLOTLY_SRC = "/static/vendor/plotly.min.js";
+let plotlyLoading = null;
+
+/** Run plotly.js (4.6 MB; about 3 s of parsing on a slow CPU) on first use, not at page load: a view paints its
+ * tables before the main thread is given to it, and a view without charts never pays for it. index.html
+ * preloads the file, so only the parsing is left when a chart asks. Settles once it loaded or failed to. */
+export function loadPlotly() {
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve) => {
+      if (plotlyReady()) return resolve();
+      const script = Object.assign(document.createElement("script"), { src: PLOTLY_SRC, async: true, id: "plotly-js" });
+      script.addEventListener("load", resolve, { once: true });
+      script.addEventListener("error", resolve, { once: true });
+      document.head.append(script);
+    });
+  }
+  return plotlyLoading;
+}
 
 /** Draw a chart and keep it themed when the colour scheme changes. */
 export async function drawChart(div, traces, layout) {
-  await plotlyLoaded;
+  await loadPlotly();
   if (!plotlyReady()) {
     div.textContent = "Charts unavailable: plotly.js did not load.";
     return;

@@ -264,6 +264,7 @@ LIVE_LOSS_CHART = """async (batches) => {
 
 def test_live_loss_chart_is_svg_until_a_trace_passes_20000_points(page: Page) -> None:
     page.goto("/")
+    page.evaluate("async () => (await import('/static/js/charts.js')).loadPlotly()")  # a chart's first draw does
     page.wait_for_function("() => window.Plotly !== undefined")
     page.evaluate("() => { window.plotlyReady = Promise.resolve(); }")
     result = page.evaluate(LIVE_LOSS_CHART, [100, 19_800, 200])
