@@ -11,6 +11,7 @@ import * as studyView from "./views/study.js";
 import { h } from "./dom.js";
 import { api } from "./api.js";
 import { loadCatalog } from "./catalog.js";
+import { signOutButton } from "./auth.js";
 
 /** [pattern, view, nav key]; the pattern's groups become `params`. */
 const ROUTES = [
@@ -96,6 +97,9 @@ async function start() {
   }
   window.addEventListener("hashchange", route);
   route();
+  api.health().then((health) => {
+    if (health.auth) document.querySelector(".topbar nav").append(signOutButton());
+  }).catch(() => {});
 }
 
 start();

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -51,6 +52,12 @@ def test_the_page_asks_for_the_token_once_and_refuses_a_wrong_one(browser: Brows
     page.reload()  # the session cookie carries on: no second dialog
     expect(page.get_by_text("No runs yet")).to_be_visible()
     expect(page.get_by_role("dialog", name="Sign in")).to_have_count(0)
+    session = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert TOKEN not in session.values()  # the cookie holds a session secret, not the token
+    page.get_by_test_id("signout").click()
+    expect(page.get_by_role("dialog", name="Sign in")).to_be_visible()
+    with httpx.Client(base_url=guarded_url, cookies=session) as copy:  # a copy of the cookie, taken before
+        assert copy.get("/api/runs").status_code == 401
     page.context.close()
 
 
