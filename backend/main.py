@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     frontend.mount(app)
     _add_middleware(app, settings)
     observability.install(app)  # outermost: times every request, serves /metrics
-    document_security(app, bool(settings.tokens))
+    document_security(app, bool(settings.tokens), bool(settings.worker_tokens))
     return app
 
 

@@ -1,4 +1,5 @@
-"""The OpenAPI document says which routes need the bearer token, so /docs and generated clients know."""
+"""The OpenAPI document says which credential each route needs, so /docs and generated clients know: the users'
+bearer token (API_TOKEN), the workers' (WORKER_TOKEN, on the worker routes), or either (what a worker reads)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,37 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from backend.security import PUBLIC_PATHS
+from backend.security import PUBLIC_PATHS, route_kind
+
+SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "API_TOKEN: users, the page, the CLI"},
+    "worker": {"type": "http", "scheme": "bearer", "description": "WORKER_TOKEN: workers only (claim, report, "
+               "release, finish, upload; read a run and its artifacts)"},
+}
 
 
-def document_security(app: FastAPI, required: bool) -> None:
-    """Add the bearer scheme to every /api operation but the public ones (when tokens are configured)."""
+def _security(method: str, path: str, users: bool, workers: bool) -> list[dict[str, list[str]]]:
+    kind = route_kind(method.upper(), path) if workers else "user"
+    user: list[dict[str, list[str]]] = [{"bearer": []}] if users else []
+    return {"worker": [{"worker": []}], "shared": [*user, {"worker": []}], "user": user}[kind]
+
+
+def document_security(app: FastAPI, required: bool, workers: bool = False) -> None:
+    """Add the bearer schemes to every /api operation but the public ones (when tokens are configured)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
                                  routes=app.routes)
-            if required:
+            if required or workers:
                 schema.setdefault("components", {})["securitySchemes"] = {
-                    "bearer": {"type": "http", "scheme": "bearer", "description": "API_TOKEN"}}
+                    name: scheme for name, scheme in SCHEMES.items() if (name == "worker") == workers or
+                    (name == "bearer" and required)}
                 for path, operations in schema.get("paths", {}).items():
                     if path.startswith("/api/") and path not in PUBLIC_PATHS:
-                        for operation in operations.values():
-                            operation["security"] = [{"bearer": []}]
+                        for method, operation in operations.items():
+                            if security := _security(method, path, required, workers):
+                                operation["security"] = security
             app.openapi_schema = schema
         return app.openapi_schema
 

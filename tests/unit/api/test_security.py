@@ -79,6 +79,12 @@ def test_without_a_token_everything_is_open_and_the_openapi_document_says_which_
     document = make_client(api_token=TOKENS).get("/openapi.json").json()
     assert document["paths"]["/api/runs"]["get"]["security"] == [{"bearer": []}]
     assert "security" not in document["paths"]["/api/health"]["get"]
+    both = make_client(api_token=TOKENS, worker_token="w-token").get("/openapi.json").json()
+    assert set(both["components"]["securitySchemes"]) == {"bearer", "worker"}
+    assert both["paths"]["/api/runs/{run_id}/claim"]["post"]["security"] == [{"worker": []}]
+    assert both["paths"]["/api/runs/{run_id}/artifacts/{name}"]["put"]["security"] == [{"worker": []}]
+    assert both["paths"]["/api/runs/{run_id}"]["get"]["security"] == [{"bearer": []}, {"worker": []}]
+    assert both["paths"]["/api/runs"]["post"]["security"] == [{"bearer": []}]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "example.org"])
