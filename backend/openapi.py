@@ -20,7 +20,8 @@ SCHEMES = {
 def _security(method: str, path: str, users: bool, workers: bool) -> list[dict[str, list[str]]]:
     kind = route_kind(method.upper(), path) if workers else "user"
     user: list[dict[str, list[str]]] = [{"bearer": []}] if users else []
-    return {"worker": [{"worker": []}], "shared": [*user, {"worker": []}], "user": user}[kind]
+    worker: list[dict[str, list[str]]] = [{"worker": []}]
+    return worker if kind == "worker" else [*user, *worker] if kind == "shared" else user
 
 
 def document_security(app: FastAPI, required: bool, workers: bool = False) -> None:

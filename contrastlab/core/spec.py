@@ -89,11 +89,13 @@ class DeviceName(str, Enum):
 
 
 def _field(default: Any, group: str, help: str, methods: list[str] | None = None,
-           datasets: list[str] | None = None, optimizers: list[str] | None = None, **bounds: Any) -> Any:
-    """A spec field; `methods`, `datasets`, `optimizers` name the choices it applies to (the form hides it
-    otherwise)."""
+           datasets: list[str] | None = None, optimizers: list[str] | None = None,
+           schedules: list[str] | None = None, **bounds: Any) -> Any:
+    """A spec field; `methods`, `datasets`, `optimizers`, `schedules` name the choices it applies to (the form
+    hides it otherwise, the compare page shows it as n/a)."""
     extra: dict[str, Any] = {"group": group}
-    for key, value in (("methods", methods), ("datasets", datasets), ("optimizers", optimizers)):
+    for key, value in (("methods", methods), ("datasets", datasets), ("optimizers", optimizers),
+                       ("schedules", schedules)):
         if value is not None:
             extra[key] = value
     # Strict: `true` is not 1.0 and "5" is not 5 (an int still counts as a float). Enum fields stay lax so that
@@ -212,9 +214,10 @@ class RunSpec(BaseModel):
     schedule: Schedule = _field(Schedule.cosine, "optimisation",
                                 "Learning-rate schedule after warm-up: cosine to zero, step decay, or constant.")
     lr_step_epochs: int = _field(30, "optimisation",
-                                 "step schedule: multiply the rate by lr_step_gamma every N epochs.", ge=1, le=10_000)
+                                 "step schedule: multiply the rate by lr_step_gamma every N epochs.",
+                                 schedules=["step"], ge=1, le=10_000)
     lr_step_gamma: float = _field(0.1, "optimisation", "step schedule: factor applied every lr_step_epochs.",
-                                  gt=0.0, le=1.0)
+                                  schedules=["step"], gt=0.0, le=1.0)
     warmup_epochs: int = _field(0, "optimisation", "Epochs of linear warm-up from 0 to the peak rate.",
                                 ge=0, le=1000)
     torch_compile: bool = _field(False, "optimisation",

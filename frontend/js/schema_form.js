@@ -71,8 +71,11 @@ function describeField(schema, name, prop) {
   };
 }
 
-/** The spec tags a field's schema with the choices it applies to: `methods`, `datasets`, `optimizers`. */
-const APPLIES_TAGS = { methods: "method", datasets: "dataset", optimizers: "optimizer" };
+/** The spec tags a field's schema with the choices it applies to: `methods`, `datasets`, `optimizers`, `schedules`. */
+const APPLIES_TAGS = { methods: "method", datasets: "dataset", optimizers: "optimizer", schedules: "schedule" };
+
+/** The fields whose choice decides whether others apply (the form re-checks visibility when they change). */
+export const APPLIES_CONTROLLERS = Object.values(APPLIES_TAGS);
 
 function appliesTo(prop) {
   const conditions = {};

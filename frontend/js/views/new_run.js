@@ -2,7 +2,7 @@
 
 import { api, ApiError } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
-import { fieldsFromSchema, createControl, setControlValue, readControlValue, describeBounds } from "../schema_form.js";
+import { APPLIES_CONTROLLERS, fieldsFromSchema, createControl, setControlValue, readControlValue, describeBounds } from "../schema_form.js";
 import { StudyMode } from "../study_form.js";
 
 /** Shown first, in this order; every other field goes into its group's collapsible section. */
@@ -69,7 +69,7 @@ class RunForm {
         h("button", { type: "button", class: "button", onClick: () => this.reset() }, "Reset to defaults")));
 
     this.applyValues(initialValues || {});
-    for (const controller of ["method", "dataset", "optimizer"]) {
+    for (const controller of APPLIES_CONTROLLERS) {
       const row = this.rows.get(controller);
       if (row) row.control.addEventListener("change", () => this.updateVisibility());
     }
