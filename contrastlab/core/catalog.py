@@ -108,15 +108,16 @@ class MetricInfo:
     label: str
     unit: Unit
     direction: Direction | None  # which way is better; None: neither (the learning rate)
-    dense: bool  # reported every step (smoothed in charts) rather than per evaluation
+    dense: bool  # reported every step rather than per evaluation (drawn as a line; sparse ones with markers)
     format: Format
     final: bool  # evaluated once at the end of a run: a point at the last step, and in the run's summary
     description: str = ""
     summary: bool = False  # in the run's summary (every final metric is too)
+    smooth: bool = False  # a noisy dense metric the charts' smoothing applies to (never a schedule like the lr)
 
 
 METRICS: dict[str, MetricInfo] = {
-    "loss": MetricInfo("Loss", "nats", "lower", True, "number", False, "training loss per step"),
+    "loss": MetricInfo("Loss", "nats", "lower", True, "number", False, "training loss per step", smooth=True),
     "lr": MetricInfo("Learning rate", "rate", None, True, "scientific", False, "learning rate per step"),
     "train_acc": MetricInfo("Train accuracy", "fraction", "higher", False, "percent", False,
                             "supervised method: accuracy on the training batches of an epoch"),
