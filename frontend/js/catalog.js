@@ -4,7 +4,7 @@
 // the catalogue shows in the tables and charts without touching the page.
 
 import { api } from "./api.js";
-import { formatDuration, formatInteger, formatNumber, formatPercent, formatScientific } from "./format.js";
+import { formatDuration, formatInteger, formatMeanSpread, formatNumber, formatPercent, formatScientific } from "./format.js";
 
 let doc = null;
 let loading = null;
@@ -72,6 +72,13 @@ export const metricFormatter = (name) => FORMATTERS[metricInfo(name)?.format] ||
 
 /** A value of a metric as the page shows it. */
 export const formatMetric = (name, value) => metricFormatter(name)(value);
+
+/** Mean ± spread (a std or a half interval) of a metric, as the CLI writes it: "97.3 ± 0.4 %", "0.284 ± 0.004";
+ * the mean alone, in the metric's format, without a spread. */
+export function formatMetricSpread(name, mean, spread) {
+  if (typeof spread !== "number" || !Number.isFinite(spread)) return formatMetric(name, mean);
+  return formatMeanSpread(metricInfo(name)?.format || "number", mean, spread);
+}
 
 /** Plotly's d3 format for hover labels of a metric. */
 export function plotlyFormat(name) {

@@ -101,3 +101,32 @@ export function formatValue(value) {
   if (typeof value === "number") return formatNumber(value, 6);
   return String(value);
 }
+
+/** Decimals that show a spread to one significant digit, two when it starts with a 1 (0.14, not 0.1). */
+function decimalsFor(spread) {
+  const rounded = Number(spread.toExponential(1)); // two significant digits, so that 0.096 counts as 0.1
+  const exponent = Math.floor(Math.log10(rounded));
+  return (rounded.toExponential(1)[0] === "1" ? 1 : 0) - exponent;
+}
+
+// [scale, unit said once at the end, fewest decimals a mean shows (0: any)] per display format.
+const SPREAD_UNITS = { percent: [100, " %", 1], duration: [1, " s", 0], integer: [1, "", 0] };
+const MAX_DECIMALS = 6;
+
+/**
+ * Mean ± spread in one unit, said once, to the precision the spread carries: "97.3 ± 0.4 %", "0.284 ± 0.004",
+ * "187 ± 12 s"; a zero spread is "± 0". The CLI's rule (contrastlab/client/formats.py format_mean_spread).
+ */
+export function formatMeanSpread(kind, mean, spread) {
+  if (!isNumber(mean)) return DASH;
+  const [scale, unit, least] = SPREAD_UNITS[kind] || [1, "", 0];
+  const fewest = kind === "duration" && Math.abs(mean * scale) < 10 ? 1 : least; // as one duration: "8.3 s"
+  const [m, s] = [mean * scale, Math.abs(spread) * scale];
+  if (s === 0) return kind in SPREAD_UNITS ? `${m.toFixed(fewest)} ± 0${unit}` : `${formatNumber(m)} ± 0${unit}`;
+  const decimals = Math.min(fewest ? Math.max(decimalsFor(s), fewest) : decimalsFor(s), MAX_DECIMALS);
+  if (decimals < 0) { // a spread of hundreds: both rounded to its tens or hundreds
+    const step = 10 ** -decimals;
+    return `${(Math.round(m / step) * step).toFixed(0)} ± ${(Math.round(s / step) * step).toFixed(0)}${unit}`;
+  }
+  return `${m.toFixed(decimals)} ± ${s.toFixed(decimals)}${unit}`;
+}

@@ -77,7 +77,8 @@ const APPLIES_TAGS = { methods: "method", datasets: "dataset", optimizers: "opti
 /** The fields whose choice decides whether others apply (the form re-checks visibility when they change). */
 export const APPLIES_CONTROLLERS = Object.values(APPLIES_TAGS);
 
-function appliesTo(prop) {
+/** The choices of other fields a field applies to, from its schema tags: {method: ["simclr", "supcon"]}. */
+export function appliesTo(prop) {
   const conditions = {};
   for (const [tag, controller] of Object.entries(APPLIES_TAGS)) {
     if (Array.isArray(prop[tag])) conditions[controller] = prop[tag];

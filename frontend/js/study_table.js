@@ -3,7 +3,7 @@
 
 import { h } from "./dom.js";
 import { DASH, formatValue } from "./format.js";
-import { choiceLabel, formatMetric, metricDirection, metricLabel } from "./catalog.js";
+import { choiceLabel, formatMetric, formatMetricSpread, metricDirection, metricLabel } from "./catalog.js";
 
 /** A spec value of an axis as the page shows it: method and dataset by their catalogue label. */
 export function axisValueText(field, value) {
@@ -12,13 +12,11 @@ export function axisValueText(field, value) {
   return formatValue(value);
 }
 
-/** "97.3 ± 0.4 %": the mean and the half-width of its interval, in the metric's format, the unit said once. */
+/** "97.3 ± 0.4 %": the mean and the half-width of its interval, the unit said once, to the precision the
+ * interval carries (the CLI's rule); the mean alone without an interval. */
 export function formatMeanCi(metric, mean, ci) {
-  const text = formatMetric(metric, mean);
-  if (!ci || typeof mean !== "number") return text;
-  const half = formatMetric(metric, (ci[1] - ci[0]) / 2);
-  const unit = / (%|s|nats)$/.exec(text);
-  return unit && half.endsWith(unit[0]) ? `${text.slice(0, -unit[0].length)} ± ${half}` : `${text} ± ${half}`;
+  const usable = Array.isArray(ci) && ci.length === 2 && ci.every((b) => typeof b === "number" && Number.isFinite(b));
+  return formatMetricSpread(metric, mean, usable ? (ci[1] - ci[0]) / 2 : null);
 }
 
 /** A p-value: "< 0.001", "0.042", "1". */

@@ -250,3 +250,43 @@ def test_a_metric_added_to_the_catalogue_shows_without_touching_the_page(page: P
     losses = {run["id"]: run["summary"]["final_loss"] for run in two_runs}
     highest = max(losses, key=lambda run_id: losses[run_id])
     expect(table.locator(f"tr[data-run-id='{highest}'] td.best[data-col=final_loss]")).to_have_count(1)
+
+
+def test_spec_diff_treats_unset_as_one_value_and_fields_that_do_not_apply_as_na(page: Page,
+                                                                                 two_runs: list[dict]) -> None:
+    """null and "" are one value; temperature under cross-entropy and lr_step_* under cosine are n/a, not diffs."""
+    a, b = (run["id"] for run in two_runs)
+
+    def specs_that_differ_only_where_they_do_not_apply(route: Route) -> None:
+        response = route.fetch()
+        listing = response.json()
+        for run in listing["items"]:
+            if run["id"] == a:  # simclr, cosine: lr_step_* do not apply
+                run["spec"].update(data_path=None, lr_step_epochs=5, temperature=0.5)
+            if run["id"] == b:  # supervised: no temperature
+                run["spec"].update(data_path="", lr_step_epochs=7, temperature=0.1)
+        route.fulfill(response=response, json=listing)
+
+    page.route(lambda url: "/api/runs?" in url, specs_that_differ_only_where_they_do_not_apply)
+    page.goto(f"/#/compare?runs={a},{b}")
+    page.wait_for_selector("main[data-painted]")
+    diff = page.get_by_test_id("spec-diff")
+    shown = diff.locator("tbody tr").evaluate_all("rows => rows.map((r) => r.dataset.field)")
+    assert {"method", "lr"} <= set(shown), shown
+    assert not {"data_path", "temperature", "lr_step_epochs"} & set(shown), shown
+
+    page.get_by_text("Show all fields").click()
+    temperature = diff.locator("tr[data-field=temperature]")
+    expect(temperature.locator("td")).to_have_text(["0.5", "n/a"])
+    expect(temperature).not_to_have_class(re.compile("differs"))
+    expect(diff.locator("tr[data-field=lr_step_epochs] td")).to_have_text(["n/a", "n/a"])
+    expect(diff.locator("tr[data-field=data_path]")).not_to_have_class(re.compile("differs"))
+    expect(diff.locator("tr[data-field=method]")).to_have_class(re.compile("differs"))
+    expect(diff.locator("tr[data-field=method] th .diff-mark")).to_have_text("differs")
+    expect(diff.locator("tr.differs .diff-mark")).to_have_count(diff.locator("tr.differs").count())
+    expect(diff.locator("tr[data-field=dataset] .diff-mark")).to_have_count(0)
+    # A wide diff scrolls inside its panel, the field names staying in view.
+    sticky = "() => getComputedStyle(document.querySelector('[data-testid=spec-diff] tbody th')).position"
+    assert page.evaluate(sticky) == "sticky"
+    overflow = "() => getComputedStyle(document.querySelector('[data-testid=spec-diff]').parentElement).overflowX"
+    assert page.evaluate(overflow) == "auto"

@@ -35,6 +35,8 @@ class CompareView {
     this.alive = true;
     this.controller = new AbortController();
     this.runs = [];
+    this.colorSource = new Map();
+    this.specProps = {};
     this.seriesByRun = new Map();
     this.timer = null;
     this.tsneDivs = [];
@@ -42,9 +44,19 @@ class CompareView {
     document.title = "Compare · ContrastLab";
   }
 
+  /** A run's colour: its seed group's (the group's first run's) while groups are drawn as one, as the curves do. */
   colorOf(runId) {
-    const index = this.ids.indexOf(runId);
+    const id = (this.aggregate && this.colorSource.get(runId)) || runId;
+    const index = this.ids.indexOf(id);
     return RUN_COLORS[(index < 0 ? 0 : index) % RUN_COLORS.length];
+  }
+
+  /** Each run of a seed group with two or more runs here -> the group's first run (whose colour it takes). */
+  groupColors() {
+    this.colorSource = new Map();
+    for (const entity of chartEntities(this.runs, (id) => id, true)) {
+      for (const run of entity.runs) this.colorSource.set(run.id, entity.runs[0].id);
+    }
   }
 
   async start() {
@@ -94,6 +106,8 @@ class CompareView {
       this.syncUrl();
       this.renderLegend();
       this.renderCharts();
+      this.renderTables();
+      this.renderTsne();
     } });
     this.copyButton = h("button", { type: "button", class: "button", "data-testid": "copy-link", onClick: () => this.copyLink() }, "Copy link");
     this.root.replaceChildren(
@@ -137,11 +151,16 @@ class CompareView {
   }
 
   async loadRuns() {
-    const page = await api.listRuns({ ids: this.ids, limit: MAX_RUNS, sort: "id", order: "asc" }, this.controller.signal);
+    const [page, schema] = await Promise.all([
+      api.listRuns({ ids: this.ids, limit: MAX_RUNS, sort: "id", order: "asc" }, this.controller.signal),
+      api.runSpecSchema().catch(() => ({})), // without it every field counts as applying
+    ]);
+    this.specProps = schema.properties || {};
     const byId = new Map(page.items.map((run) => [run.id, run]));
     this.runs = this.ids.filter((id) => byId.has(id)).map((id) => byId.get(id));
     const missing = this.ids.filter((id) => !byId.has(id));
     this.showNotice(missing.length ? `Not found (deleted?): ${missing.map((id) => `#${id}`).join(", ")}` : "");
+    this.groupColors();
     this.renderLegend();
   }
 
@@ -195,7 +214,7 @@ class CompareView {
 
   renderTables() {
     const colorOf = (id) => this.colorOf(id);
-    this.specBox.replaceChildren(specDiffTable(this.runs, colorOf, this.allFields.checked));
+    this.specBox.replaceChildren(specDiffTable(this.runs, colorOf, this.allFields.checked, this.specProps));
     this.finalBox.replaceChildren(finalMetricsTable(this.runs, colorOf));
   }
 
