@@ -19,6 +19,7 @@ from contrastlab.core.spec import RunSpec
 from worker.engine.data import load_dataset, subset_train
 from worker.engine.evaluate import encode, fit_linear_probe
 from worker.engine.models import build_encoder
+from worker.engine.stream import as_tensor
 
 
 def reforward_probe(encoder: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, classes: int,
@@ -64,9 +65,9 @@ def main() -> None:
     ours_s, ours_acc = time.perf_counter() - started, probe.accuracy(test_f, data.test_labels)
 
     started = time.perf_counter()
-    layer = reforward_probe(encoder, data.train_images, data.train_labels, classes, args.epochs)
+    layer = reforward_probe(encoder, as_tensor(data.train_images), data.train_labels, classes, args.epochs)
     with torch.no_grad():
-        predicted = layer(encoder(data.test_images.float() / 255)).argmax(1)
+        predicted = layer(encoder(as_tensor(data.test_images).float() / 255)).argmax(1)
     ref_s, ref_acc = time.perf_counter() - started, (predicted == data.test_labels).float().mean().item()
     print(f"{args.dataset}: {len(data.train_labels)} train / {len(data.test_labels)} test, small_cnn (random), "
           f"{args.epochs} probe epochs, threads {torch.get_num_threads()}")

@@ -18,6 +18,7 @@ from contrastlab.core.spec import RunSpec
 from worker.engine.data import load_dataset
 from worker.engine.evaluate import encode, tsne_2d
 from worker.engine.models import build_encoder
+from worker.engine.stream import as_tensor
 
 
 def main() -> None:
@@ -27,9 +28,10 @@ def main() -> None:
     from sklearn.manifold import TSNE
 
     data = load_dataset("fashion_mnist")
+    train_images = as_tensor(data.train_images)
     torch.manual_seed(0)
     encoder = build_encoder(RunSpec(), 1, 28)
-    encoder.set_normalization(data.train_images[:5000])
+    encoder.set_normalization(train_images[:5000])
     features = encode(encoder, data.test_images, 256, "cpu").numpy().astype(np.float64)
     for n in [5000, 10000] if args.full else [5000]:
         x = features[:n]

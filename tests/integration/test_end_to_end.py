@@ -13,6 +13,7 @@ from contrastlab.core.spec import RunSpec
 from worker.engine.checkpoint import load_encoder
 from worker.engine.data import load_dataset
 from worker.engine.evaluate import encode
+from worker.engine.stream import as_tensor
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ def test_simclr_on_digits_end_to_end(stack, tmp_path):
     spec = RunSpec.model_validate(beside["spec"])
     encoder = load_encoder(tmp_path / "encoder.safetensors", spec, in_channels=data.test_images.shape[1])
     stored_features = load_file(tmp_path / "features.safetensors")
-    recomputed = encode(encoder, data.test_images[stored_features["indices"]], 256, torch.device("cpu"))
+    recomputed = encode(encoder, as_tensor(data.test_images)[stored_features["indices"]], 256, torch.device("cpu"))
     torch.testing.assert_close(recomputed, stored_features["features"], atol=1e-4, rtol=1e-4)
     assert json.loads(json.dumps(final["spec"])) == beside["spec"]
 

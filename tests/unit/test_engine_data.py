@@ -9,12 +9,14 @@ import torch
 
 from worker.engine import TrainingFailed, load_dataset
 from worker.engine.data import FASHION_FILES, stratified_subset, subset_train
+from worker.engine.stream import as_tensor
 
 REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def test_digits_split_is_fixed_stratified_and_uint8():
     data = load_dataset("digits")
+    assert isinstance(data.train_images, torch.Tensor) and isinstance(data.test_images, torch.Tensor)  # never streams
     assert data.train_images.shape[0] == 1437 and data.test_images.shape[0] == 360
     assert data.train_images.dtype == torch.uint8 and data.train_labels.dtype == torch.int64
     assert data.train_images.shape[1:] == data.test_images.shape[1:] == (1, 16, 16)
@@ -22,7 +24,8 @@ def test_digits_split_is_fixed_stratified_and_uint8():
     assert torch.bincount(data.test_labels).tolist() == pytest.approx([36] * 10, abs=1)
     assert data.train_images.max() == 255
     again = load_dataset("digits")
-    assert torch.equal(again.test_images, data.test_images) and torch.equal(again.test_labels, data.test_labels)
+    assert torch.equal(as_tensor(again.test_images), data.test_images)
+    assert torch.equal(again.test_labels, data.test_labels)
 
 
 def test_stratified_subset_keeps_class_proportions_and_follows_the_seed():
@@ -40,7 +43,7 @@ def test_subset_train_leaves_the_test_split_alone():
     data = load_dataset("digits")
     small = subset_train(data, 100, seed=0)
     assert len(small.train_labels) == 100 and len(torch.unique(small.train_labels)) == 10
-    assert torch.equal(small.test_images, data.test_images)
+    assert small.test_images is data.test_images
     assert subset_train(data, None, seed=0) is data
 
 
@@ -70,6 +73,7 @@ def _fake_fashion(folder: Path, compress: bool = True) -> dict[str, np.ndarray]:
 def test_fashion_mnist_reads_idx_files(tmp_path, compress):
     arrays = _fake_fashion(tmp_path / "fashion-mnist", compress)
     data = load_dataset("fashion_mnist", tmp_path)
+    assert isinstance(data.train_images, torch.Tensor)  # never streams
     assert data.train_images.shape == (30, 1, 28, 28) and data.test_images.shape == (20, 1, 28, 28)
     assert data.train_images.dtype == torch.uint8 and data.test_labels.dtype == torch.int64
     assert np.array_equal(data.train_images[:, 0].numpy(), arrays["train_images"])

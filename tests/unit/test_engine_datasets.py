@@ -33,6 +33,7 @@ def _fake_cifar10(root: Path) -> np.ndarray:
 def test_cifar10_reads_pickled_batches(tmp_path):
     first = _fake_cifar10(tmp_path)
     data = load_dataset(RunSpec(dataset="cifar10"), tmp_path)
+    assert isinstance(data.train_images, torch.Tensor)  # 60 images: far below STREAM_ABOVE_MB
     assert data.train_images.shape == (20, 3, 32, 32) and data.test_images.shape == (4, 3, 32, 32)
     assert data.train_images.dtype == torch.uint8 and data.classes[:2] == ["airplane", "automobile"]
     assert np.array_equal(data.train_images[0].numpy().reshape(-1), first[0])
@@ -83,6 +84,7 @@ def test_image_folder_inside_an_allowed_root_with_and_without_a_split(tmp_path):
     _image_tree(tmp_path / "flat")
     data = load_dataset(RunSpec(dataset="image_folder", data_path=str(tmp_path / "flat"), image_size=16),
                         allowed_roots=[tmp_path])
+    assert isinstance(data.train_images, torch.Tensor)
     assert data.train_images.shape == (8, 3, 16, 16) and data.test_images.shape == (2, 3, 16, 16)
     assert data.classes == ["cat", "dog"] and sorted(data.test_labels.tolist()) == [0, 1]
     assert data.train_images[data.train_labels == 1].float().mean() > 150  # the dog images are brighter

@@ -183,9 +183,10 @@ def test_gradients_are_finite(method, dtype):
 @pytest.fixture(scope="module")
 def digits_batch():
     from worker.engine.data import load_dataset
+    from worker.engine.stream import as_tensor
 
     data = load_dataset("digits")
-    return data.train_images[:48], data.train_labels[:48]
+    return as_tensor(data.train_images)[:48], data.train_labels[:48]
 
 
 @pytest.mark.parametrize("method", sorted(LOSSES))

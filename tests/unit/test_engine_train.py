@@ -24,6 +24,7 @@ from worker.engine import (
 from worker.engine.losses import Objective
 from worker.engine.optim import lr_at
 from worker.engine.resume import BackgroundWriter, TrainState, snapshot
+from worker.engine.stream import as_tensor
 
 ARTIFACTS = {"encoder.safetensors", "projection_head.safetensors", "linear_probe.safetensors", "run.json",
              "embeddings.json", "features.safetensors", "evaluation.json"}
@@ -153,7 +154,7 @@ def test_reloaded_encoder_reproduces_the_saved_features(simclr_run):
     assert saved["indices"].tolist() == [p["index"] for p in embeddings["points"]]
     assert [p["label"] for p in embeddings["points"]] == data.test_labels[saved["indices"]].tolist()
     encoder = load_encoder(out / "encoder.safetensors", spec, in_channels=1)
-    features = encode(encoder, data.test_images[saved["indices"]], 256, torch.device("cpu"))
+    features = encode(encoder, as_tensor(data.test_images)[saved["indices"]], 256, torch.device("cpu"))
     torch.testing.assert_close(features, saved["features"], atol=1e-4, rtol=1e-4)
 
 

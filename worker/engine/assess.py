@@ -13,6 +13,7 @@ from contrastlab.core.spec import RunSpec
 from .data import ImageData
 from .evaluate import LinearProbe, encode, fit_linear_probe, knn_accuracy
 from .models import build_encoder
+from .stream import Images
 
 EVAL_BATCH_SIZE = {"cpu": 256, "cuda": 1024}  # a CPU is fastest on cache-sized batches, a GPU on large ones
 QUICK_PROBE_EPOCHS = 10  # a probe during training is a trend line, not the final figure: cheap beats converged
@@ -29,7 +30,7 @@ class Assessment:
     summary: dict[str, float] = field(default_factory=dict)
 
 
-def features(encoder: nn.Module, images: torch.Tensor, device: torch.device) -> torch.Tensor:
+def features(encoder: nn.Module, images: Images, device: torch.device) -> torch.Tensor:
     return encode(encoder, images, EVAL_BATCH_SIZE[device.type], device)
 
 

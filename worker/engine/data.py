@@ -1,4 +1,5 @@
-"""Datasets as uint8 tensors, small enough to sit whole on the training device.
+"""Datasets as uint8 images: tensors that sit whole in memory (on the training device when they fit), or
+sources streamed from disk batch by batch when they are too large (stream.py).
 
 Every loader returns the same fixed train/test split on every call, so runs
 with different seeds are compared on the same test images.
@@ -15,10 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from contrastlab.core.settings import STREAM_ABOVE_MB
 from contrastlab.core.spec import RunSpec
 
 from .data_vision import inside_allowed, load_image_folder, load_vision
 from .errors import TrainingFailed
+from .stream import Images, Streamed, StreamPolicy, join, select
 
 DEFAULT_ROOT = Path("/usr/share/datasets")
 DIGITS_SPLIT_SEED = 0  # fixed on purpose: the test set must not move with spec.seed
@@ -36,23 +39,27 @@ FASHION_FILES = {
 
 @dataclasses.dataclass(frozen=True)
 class ImageData:
-    train_images: torch.Tensor  # uint8 [N, C, H, W]
+    train_images: Images  # uint8 [N, C, H, W], or a source streamed from disk with that shape
     train_labels: torch.Tensor  # int64 [N]
-    test_images: torch.Tensor
+    test_images: Images
     test_labels: torch.Tensor
     classes: list[str]
-    unlabeled_images: torch.Tensor | None = None  # extra pretraining images without labels (STL-10's split)
+    unlabeled_images: Images | None = None  # extra pretraining images without labels (STL-10's split)
 
     @property
     def image_shape(self) -> list[int]:
         return list(self.train_images.shape[1:])
 
     @property
-    def pretrain_images(self) -> torch.Tensor:
+    def streamed(self) -> bool:
+        """Whether any split is read from disk batch by batch rather than held in memory."""
+        return any(isinstance(images, Streamed) for images in (self.train_images, self.test_images,
+                                                                 self.unlabeled_images))
+
+    @property
+    def pretrain_images(self) -> Images:
         """What pretraining iterates over: the labelled train split, then any unlabeled images."""
-        if self.unlabeled_images is None:
-            return self.train_images
-        return torch.cat([self.train_images, self.unlabeled_images])
+        return join(self.train_images, self.unlabeled_images)
 
     @property
     def pretrain_labels(self) -> torch.Tensor:
@@ -62,24 +69,27 @@ class ImageData:
         return torch.cat([self.train_labels, torch.full((len(self.unlabeled_images),), -1)])
 
 
-def load_dataset(dataset: str | RunSpec, root: Path | None = None,
-                 allowed_roots: Sequence[Path] = ()) -> ImageData:
+def load_dataset(dataset: str | RunSpec, root: Path | None = None, allowed_roots: Sequence[Path] = (),
+                 stream_above_mb: int = STREAM_ABOVE_MB, data_workers: int | None = None) -> ImageData:
     """Load a RunSpec's dataset (or one by name, with default options).
 
     root: the folder holding the dataset folders (downloads go there); allowed_roots: the
-    folders an image_folder's data_path may lie in (the server's ALLOWED_DATA_ROOTS).
+    folders an image_folder's data_path may lie in (the server's ALLOWED_DATA_ROOTS);
+    stream_above_mb, data_workers: when data_loading is auto, the decoded size above which a set streams,
+    and the DataLoader processes that decode it (the settings STREAM_ABOVE_MB and DATA_WORKERS).
     """
     spec = dataset if isinstance(dataset, RunSpec) else None
     name = spec.dataset if spec is not None else str(dataset)
     size = spec.image_size if spec is not None else None
+    policy = StreamPolicy(spec.data_loading if spec is not None else "auto", stream_above_mb, data_workers)
     if name == "digits":
         return load_digits()
     if name == "fashion_mnist":
         return load_fashion_mnist(root)
     if name == "image_folder":
         folder = inside_allowed(spec.data_path if spec is not None else None, allowed_roots)
-        return ImageData(*load_image_folder(folder, size))
-    arrays, unlabeled = load_vision(name, root, size, spec is not None and spec.use_unlabeled)
+        return ImageData(*load_image_folder(folder, size, policy))
+    arrays, unlabeled = load_vision(name, root, size, spec is not None and spec.use_unlabeled, policy)
     return ImageData(*arrays, unlabeled_images=unlabeled)
 
 
@@ -170,4 +180,4 @@ def subset_train(data: ImageData, n: int | None, seed: int) -> ImageData:
     if n is None or n >= len(data.train_labels):
         return data
     idx = stratified_subset(data.train_labels, n, seed)
-    return dataclasses.replace(data, train_images=data.train_images[idx], train_labels=data.train_labels[idx])
+    return dataclasses.replace(data, train_images=select(data.train_images, idx), train_labels=data.train_labels[idx])

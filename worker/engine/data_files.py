@@ -1,4 +1,5 @@
-"""Readers for the on-disk formats torchvision downloads: CIFAR's pickled batches and STL-10's binaries.
+"""Readers for the on-disk formats torchvision downloads: CIFAR's pickled batches and STL-10's binaries
+(whole, or streamed through a memory map).
 
 Read here rather than through torchvision's classes, which refuse files whose md5 they do not know;
 CIFAR's pickles go through an unpickler that builds only dicts, lists, bytes and numpy arrays.
@@ -6,6 +7,7 @@ CIFAR's pickles go through an unpickler that builds only dicts, lists, bytes and
 
 from __future__ import annotations
 
+import functools
 import io
 import pickle
 from pathlib import Path
@@ -15,10 +17,12 @@ import numpy as np
 import torch
 
 from .errors import TrainingFailed
+from .stream import ArrayImages
 
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 STL_FOLDER = "stl10_binary"
 STL_SIZE = 96
+STL_IMAGE_BYTES = 3 * STL_SIZE * STL_SIZE
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -62,16 +66,41 @@ def read_cifar(folder: Path, name: str) -> tuple[torch.Tensor, torch.Tensor, tor
     return (*_cifar_split(folder, train_files, label_key), *_cifar_split(folder, test_files, label_key), classes)
 
 
-def _stl_images(path: Path) -> torch.Tensor:
-    raw = np.fromfile(path, dtype=np.uint8)
-    if raw.size % (3 * STL_SIZE * STL_SIZE):
-        raise TrainingFailed(f"{path} is truncated: {raw.size} bytes is no whole number of 96x96 images")
+def stl_count(path: Path) -> int:
+    """Images in an STL-10 *_X.bin file, from its size alone."""
+    size = path.stat().st_size
+    if size % STL_IMAGE_BYTES:
+        raise TrainingFailed(f"{path} is truncated: {size} bytes is no whole number of 96x96 images")
+    return size // STL_IMAGE_BYTES
+
+
+def stl_rows(path: Path) -> np.ndarray:
+    """An STL-10 *_X.bin file as images [N, 3, 96, 96] through a read-only memory map: a row is read when used."""
+    stl_count(path)
     # Stored column-major per channel, as torchvision's STL10 reads it.
-    return torch.from_numpy(raw.reshape(-1, 3, STL_SIZE, STL_SIZE).transpose(0, 1, 3, 2).copy())
+    return np.memmap(path, dtype=np.uint8, mode="r").reshape(-1, 3, STL_SIZE, STL_SIZE).transpose(0, 1, 3, 2)
+
+
+def _stl_images(path: Path) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(stl_rows(path)))
 
 
 def _stl_labels(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.fromfile(path, dtype=np.uint8).astype(np.int64) - 1)  # stored 1..10
+
+
+StreamedSTL = tuple[ArrayImages, torch.Tensor, ArrayImages, torch.Tensor, list[str], ArrayImages | None]
+
+
+def stream_stl10(folder: Path, unlabeled: bool, side: int, workers: int | None) -> StreamedSTL:
+    """read_stl10's splits as sources that read each image from its file when it is used (labels in memory)."""
+    def images(name: str) -> ArrayImages:
+        path = folder / f"{name}_X.bin"
+        return ArrayImages(functools.partial(stl_rows, path), stl_count(path), 3, side, workers)
+
+    classes = (folder / "class_names.txt").read_text().split()
+    return (images("train"), _stl_labels(folder / "train_y.bin"), images("test"), _stl_labels(folder / "test_y.bin"),
+            classes, images("unlabeled") if unlabeled else None)
 
 
 def read_stl10(folder: Path, unlabeled: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,

@@ -1,8 +1,9 @@
-"""torchvision's datasets and image folders as uint8 tensors: downloaded when missing, decoded once,
-resized to one side so a batch is a single tensor."""
+"""torchvision's datasets and image folders: downloaded when missing, resized to one side so a batch is a
+single tensor, and either decoded once into uint8 tensors or streamed from disk (stream.py)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data_files import CIFAR_FOLDERS, STL_FOLDER, read_cifar, read_stl10
+from .data_files import CIFAR_FOLDERS, STL_FOLDER, read_cifar, read_stl10, stl_count, stream_stl10
 from .errors import TrainingFailed
+from .stream import ArrayImages, ImageFiles, Images, StreamPolicy, materialize
 
 DOWNLOAD_ROOT = Path.home() / ".cache" / "contrastlab" / "datasets"
 DEFAULT_SIZE = {"cifar10": 32, "cifar100": 32, "stl10": 96}
 FOLDER_SIZE = 64  # imagenette, flowers102, oxford_pets, image_folder: small enough for a CPU, large enough to see
 SPLIT_SEED = 0  # an image folder without train/ and test/ is split 80/20 with this fixed seed
-Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]
+Arrays = tuple[Images, torch.Tensor, Images, torch.Tensor, list[str]]
 
 
 def _download(name: str, make: Callable[[bool], Any], root: Path) -> None:
@@ -33,8 +35,9 @@ def _download(name: str, make: Callable[[bool], Any], root: Path) -> None:
 
 
 def load_vision(name: str, root: Path | None, size: int | None, unlabeled: bool = False,
-                ) -> tuple[Arrays, torch.Tensor | None]:
-    """One of torchvision's sets by RunSpec name, from root (downloaded there first when missing)."""
+                policy: StreamPolicy = StreamPolicy()) -> tuple[Arrays, Images | None]:
+    """One of torchvision's sets by RunSpec name, from root (downloaded there first when missing);
+    in memory or streamed as the policy says."""
     import torchvision.datasets as tvd
 
     root = Path(root) if root is not None else DOWNLOAD_ROOT
@@ -43,29 +46,55 @@ def load_vision(name: str, root: Path | None, size: int | None, unlabeled: bool 
         if not folder.is_dir():
             cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
             _download(name, lambda d: cls(str(root), train=True, download=d), root)
-        return _resized(read_cifar(folder, name), size or DEFAULT_SIZE[name]), None
-    if name == "stl10":
-        folder = root / STL_FOLDER
-        if not folder.is_dir():
-            _download(name, lambda d: tvd.STL10(str(root), split="train", download=d), root)
-        *arrays, extra = read_stl10(folder, unlabeled)
+        arrays = read_cifar(folder, name)
         side = size or DEFAULT_SIZE[name]
-        return _resized(tuple(arrays), side), (resize_uint8(extra, side) if extra is not None else None)  # type: ignore[arg-type]
+        if policy.streams(len(arrays[1]) + len(arrays[3]), 3, side):  # kept at 32 px, resized per image
+            return _streamed_arrays(arrays, side, policy), None
+        return _resized(arrays, side), None
+    if name == "stl10":
+        return _stl10(root, size or DEFAULT_SIZE[name], unlabeled, policy)
     if name == "imagenette":
-        return _pil_pair(name, lambda split, d: tvd.Imagenette(str(root), split=split, size="160px", download=d),
-                         ("train", "val"), root, size), None
+        return _file_pair(name, lambda split, d: tvd.Imagenette(str(root), split=split, size="160px", download=d,
+                                                                loader=str),
+                          ("train", "val"), root, size, policy), None
     if name == "flowers102":
-        return _pil_pair(name, lambda split, d: tvd.Flowers102(str(root), split=split, download=d),
-                         ("train", "test"), root, size), None
+        return _file_pair(name, lambda split, d: tvd.Flowers102(str(root), split=split, download=d, loader=str),
+                          ("train", "test"), root, size, policy), None
     if name == "oxford_pets":
-        return _pil_pair(name, lambda split, d: tvd.OxfordIIITPet(str(root), split=split, download=d),
-                         ("trainval", "test"), root, size), None
+        return _file_pair(name, lambda split, d: tvd.OxfordIIITPet(str(root), split=split, download=d),
+                          ("trainval", "test"), root, size, policy), None
     raise TrainingFailed(f"unknown dataset {name!r}")
 
 
-def _pil_pair(name: str, make: Callable[[str, bool], Any], splits: tuple[str, str], root: Path,
-              size: int | None) -> Arrays:
-    """Train and test splits of a torchvision set of PIL images, downloading when it is not there."""
+def _stl10(root: Path, side: int, unlabeled: bool, policy: StreamPolicy) -> tuple[Arrays, Images | None]:
+    """STL-10 whole in memory, or every split read image by image from its binary file (the unlabeled
+    split alone is 2.7 GB at 96 px)."""
+    import torchvision.datasets as tvd
+
+    folder = root / STL_FOLDER
+    if not folder.is_dir():
+        _download("stl10", lambda d: tvd.STL10(str(root), split="train", download=d), root)
+    splits = ("train", "test", "unlabeled") if unlabeled else ("train", "test")
+    if policy.streams(sum(stl_count(folder / f"{s}_X.bin") for s in splits), 3, side):
+        *streamed, unlabeled_source = stream_stl10(folder, unlabeled, side, policy.workers)
+        return tuple(streamed), unlabeled_source  # type: ignore[return-value]
+    *arrays, extra = read_stl10(folder, unlabeled)
+    return _resized(tuple(arrays), side), (resize_uint8(extra, side) if extra is not None else None)  # type: ignore[arg-type]
+
+
+def _streamed_arrays(arrays: Arrays, side: int, policy: StreamPolicy) -> Arrays:
+    train_x, train_y, test_x, test_y, classes = arrays
+
+    def source(images: Images) -> ArrayImages:
+        rows = np.asarray(images)
+        return ArrayImages(functools.partial(np.asarray, rows), len(rows), int(rows.shape[1]), side, policy.workers)
+
+    return source(train_x), train_y, source(test_x), test_y, classes
+
+
+def _file_pair(name: str, make: Callable[[str, bool], Any], splits: tuple[str, str], root: Path,
+               size: int | None, policy: StreamPolicy) -> Arrays:
+    """Train and test splits of a torchvision set of image files, downloading when it is not there."""
     try:
         train = make(splits[0], False)
     except (RuntimeError, FileNotFoundError):  # torchvision's "Dataset not found"
@@ -75,30 +104,33 @@ def _pil_pair(name: str, make: Callable[[str, bool], Any], splits: tuple[str, st
         test = make(splits[1], False)
     except (RuntimeError, FileNotFoundError) as error:
         raise TrainingFailed(f"dataset {name} in {root} is incomplete: {error}") from error
-    side = size or FOLDER_SIZE
-    train_x, train_y = decode_all(train, side)
-    test_x, test_y = decode_all(test, side)
-    return train_x, train_y, test_x, test_y, class_names(train)
+    return from_files(file_list(train), file_list(test), class_names(train), size or FOLDER_SIZE, policy)
+
+
+def file_list(dataset: Any) -> tuple[list[str], torch.Tensor]:
+    """(file paths, labels) of a torchvision set of image files, without opening an image."""
+    if hasattr(dataset, "_images"):  # OxfordIIITPet takes no loader= argument; its file list is this
+        return [str(p) for p in dataset._images], torch.tensor(dataset._labels, dtype=torch.int64)
+    pairs = [dataset[i] for i in range(len(dataset))]  # made with loader=str: (path, label), nothing decoded
+    return [str(p) for p, _ in pairs], torch.tensor([int(label) for _, label in pairs], dtype=torch.int64)
+
+
+def from_files(train: tuple[list[str], torch.Tensor], test: tuple[list[str], torch.Tensor], classes: list[str],
+               side: int, policy: StreamPolicy) -> Arrays:
+    """Image files as (train images, labels, test images, labels, classes): decoded once into memory, or
+    left on disk for DataLoader workers to decode batch by batch; the same pixels either way."""
+    streams = policy.streams(len(train[0]) + len(test[0]), 3, side)
+    images = []
+    for paths in (train[0], test[0]):
+        files = ImageFiles(paths, side, policy.workers)
+        images.append(files if streams else materialize(files))
+    return images[0], train[1], images[1], test[1], classes
 
 
 def class_names(dataset: Any) -> list[str]:
     """torchvision's class names ("tench" or ("tench", "Tinca tinca") or wnids), one string each."""
     classes = getattr(dataset, "classes", None) or []
     return [c[0] if isinstance(c, tuple | list) else str(c) for c in classes]
-
-
-def decode_all(dataset: Any, side: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every (PIL image, label) of a dataset as uint8 RGB [N, 3, side, side]: shorter side resized, centre crop."""
-    from torchvision.transforms.v2 import functional as TF
-
-    images = torch.empty(len(dataset), 3, side, side, dtype=torch.uint8)
-    labels = torch.empty(len(dataset), dtype=torch.int64)
-    for i in range(len(dataset)):
-        image, label = dataset[i]
-        image = TF.center_crop(TF.resize(image.convert("RGB"), side, antialias=True), [side, side])
-        images[i] = TF.pil_to_tensor(image)
-        labels[i] = int(label)
-    return images, labels
 
 
 def resize_uint8(images: torch.Tensor, side: int) -> torch.Tensor:
@@ -112,6 +144,7 @@ def resize_uint8(images: torch.Tensor, side: int) -> torch.Tensor:
 
 def _resized(arrays: Arrays, side: int) -> Arrays:
     train_x, train_y, test_x, test_y, classes = arrays
+    assert isinstance(train_x, torch.Tensor) and isinstance(test_x, torch.Tensor)
     return resize_uint8(train_x, side), train_y, resize_uint8(test_x, side), test_y, classes
 
 
@@ -131,7 +164,7 @@ def inside_allowed(path_text: str | None, allowed_roots: Sequence[Path]) -> Path
     return path
 
 
-def load_image_folder(folder: Path, size: int | None) -> Arrays:
+def load_image_folder(folder: Path, size: int | None, policy: StreamPolicy = StreamPolicy()) -> Arrays:
     """class-per-sub-folder images; train/ with val/ or test/ inside gives the split, else a fixed 80/20 one."""
     from torchvision.datasets import ImageFolder
 
@@ -139,17 +172,24 @@ def load_image_folder(folder: Path, size: int | None) -> Arrays:
     test_name = next((n for n in ("test", "val") if (folder / n).is_dir()), None)
     try:
         if (folder / "train").is_dir() and test_name is not None:
-            train, test = ImageFolder(str(folder / "train")), ImageFolder(str(folder / test_name))
+            train = ImageFolder(str(folder / "train"), loader=str)
+            test = ImageFolder(str(folder / test_name), loader=str)
             if train.classes != test.classes:
                 raise TrainingFailed(f"data_path: {folder}/train and {folder}/{test_name} hold different classes")
-            return (*decode_all(train, side), *decode_all(test, side), list(train.classes))
-        everything = ImageFolder(str(folder))
+            return from_files(_samples(train), _samples(test), list(train.classes), side, policy)
+        everything = ImageFolder(str(folder), loader=str)
     except FileNotFoundError as error:
         raise TrainingFailed(f"data_path: {error}") from error
-    images, labels = decode_all(everything, side)
+    paths, labels = _samples(everything)
     from sklearn.model_selection import train_test_split
 
     train_idx, test_idx = train_test_split(np.arange(len(labels)), test_size=0.2, random_state=SPLIT_SEED,
                                            stratify=labels.numpy())
-    tr, te = torch.from_numpy(np.sort(train_idx)), torch.from_numpy(np.sort(test_idx))
-    return images[tr], labels[tr], images[te], labels[te], list(everything.classes)
+    tr, te = np.sort(train_idx), np.sort(test_idx)
+    return from_files(([paths[i] for i in tr], labels[tr]), ([paths[i] for i in te], labels[te]),
+                      list(everything.classes), side, policy)
+
+
+def _samples(folder: Any) -> tuple[list[str], torch.Tensor]:
+    """(paths, labels) of a torchvision ImageFolder, read from its index without opening a file."""
+    return [p for p, _ in folder.samples], torch.tensor(folder.targets, dtype=torch.int64)

@@ -11,13 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .stream import Images, in_order
+
 TSNE_SAMPLE_SEED = 0  # fixed: runs with different seeds embed the same test images
 
 
 @torch.no_grad()
-def encode(encoder: nn.Module, images_uint8: torch.Tensor, batch_size: int,
+def encode(encoder: nn.Module, images_uint8: Images, batch_size: int,
            device: torch.device | str) -> torch.Tensor:
-    """float32 features [N, D] of un-augmented uint8 images, in eval mode, on `device`.
+    """float32 features [N, D] of un-augmented uint8 images (in memory or streamed), in eval mode, on `device`.
 
     The one feature path: the monitor, the probe, the saved features and the tests all
     go through here, so a reloaded checkpoint reproduces the saved features.
@@ -31,8 +33,8 @@ def encode(encoder: nn.Module, images_uint8: torch.Tensor, batch_size: int,
                                             allow_tf32=False)
                  if device.type == "cuda" else contextlib.nullcontext())
     with precision:
-        for start in range(0, len(images_uint8), batch_size):
-            x = images_uint8[start:start + batch_size].to(device, non_blocking=True).float().div_(255)
+        for batch in in_order(images_uint8, batch_size, device):
+            x = batch.float().div_(255)
             if device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             chunks.append(encoder(x).float())

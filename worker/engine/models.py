@@ -8,6 +8,7 @@ from torch import nn
 from contrastlab.core.spec import RunSpec
 
 from .losses import LOSSES
+from .stream import Images, channel_stats
 
 SMALL_CNN_WIDTHS = (32, 64, 128, 256)
 
@@ -28,11 +29,12 @@ class Encoder(nn.Module):
         return self.backbone((x - self.mean) / self.std)
 
     @torch.no_grad()
-    def set_normalization(self, images: torch.Tensor) -> None:
-        """Per-channel mean and std of uint8 images [N, C, H, W], fixed for the life of the model."""
-        x = images.float().div_(255)
-        self.mean.copy_(x.mean(dim=(0, 2, 3)).view_as(self.mean))
-        self.std.copy_(x.std(dim=(0, 2, 3)).clamp_min(1e-3).view_as(self.std))
+    def set_normalization(self, images: Images) -> None:
+        """Per-channel mean and std of uint8 images [N, C, H, W] (in memory or streamed), fixed for the life
+        of the model."""
+        mean, std = channel_stats(images)
+        self.mean.copy_(mean.view_as(self.mean))
+        self.std.copy_(std.clamp_min(1e-3).view_as(self.std))
 
 
 SMALL_STEM_MAX_SIZE = 64  # images this small lose too much to a stride-2 7x7 conv and a max-pool

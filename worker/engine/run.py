@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from contrastlab.core.catalog import FINAL_METRICS, RESUME_ARTIFACT
+from contrastlab.core.settings import STREAM_ABOVE_MB
 from contrastlab.core.spec import RunSpec
 from contrastlab.core.stability import stability
 
@@ -27,12 +28,14 @@ from .versions import versions
 
 def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | None = None, *,
           resume_from: Path | None = None, init_encoder: Path | None = None,
-          allowed_roots: Sequence[Path] = ()) -> dict[str, float]:
+          allowed_roots: Sequence[Path] = (), stream_above_mb: int = STREAM_ABOVE_MB,
+          data_workers: int | None = None) -> dict[str, float]:
     """Train, evaluate and save one run into out_dir; returns the summary metrics.
 
     resume_from: a resume.pt of an earlier attempt; training continues after its epoch.
     init_encoder: an encoder.safetensors (spec.init_from_run's) to start from instead of random weights.
     allowed_roots: the folders an image_folder data_path may lie in.
+    stream_above_mb, data_workers: the worker's STREAM_ABOVE_MB and DATA_WORKERS (see load_dataset).
     Raises TrainingCanceled when the reporter asks to stop, TrainingFailed with a
     message for the user when the run cannot finish (divergence, missing data, ...).
     """
@@ -41,8 +44,8 @@ def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | No
     device = resolve_device(spec.device)
     with runtime(device):
         try:
-            return _train(spec, out_dir, reporter, device, load_dataset(spec, data_root, allowed_roots),
-                          resume_from, init_encoder)
+            data = load_dataset(spec, data_root, allowed_roots, stream_above_mb, data_workers)
+            return _train(spec, out_dir, reporter, device, data, resume_from, init_encoder)
         except torch.OutOfMemoryError as error:
             if device.type == "cuda":
                 torch.cuda.empty_cache()  # the next run on this worker gets the memory back
@@ -55,7 +58,7 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
     data = subset_train(data, spec.max_train_samples, spec.seed)
     extra = f" + {len(data.unlabeled_images)} unlabeled" if data.unlabeled_images is not None else ""
     reporter.message(f"loading {spec.dataset}: {len(data.train_labels)} train{extra} / "
-                     f"{len(data.test_labels)} test images")
+                     f"{len(data.test_labels)} test images" + (", streamed from disk" if data.streamed else ""))
     if spec.init_from_run is not None and init_encoder is None:
         raise TrainingFailed(f"init_from_run: the encoder of run {spec.init_from_run} was not handed to the "
                              "engine; check that the run exists and has an encoder.safetensors")

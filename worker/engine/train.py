@@ -24,6 +24,7 @@ from .losses import LOSSES
 from .optim import build_optimizer, lr_at, set_lr
 from .report import Reporter
 from .resume import BackgroundWriter, TrainState, load_resume, snapshot
+from .stream import Images, batches
 
 CUDA_SYNC_EVERY = 10  # steps between loss fetches on a GPU; on a CPU fetching costs nothing
 DEVICE_DATA_FRACTION = 0.25  # uint8 images up to this share of GPU memory live there; larger sets stream
@@ -37,8 +38,11 @@ class TrainResult:
     knn_curve: list[float]  # the k-NN monitor's values, in order; the final evaluation adds the last one
 
 
-def resident(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """The images on the device when they fit its budget; otherwise in pinned host memory, sent per batch."""
+def resident(images: Images, device: torch.device) -> Images:
+    """The images on the device when they fit its budget; otherwise in pinned host memory, sent per batch
+    (a streamed source stays on disk: `batches` decodes it)."""
+    if not isinstance(images, torch.Tensor):
+        return images
     if device.type != "cuda":
         return images.to(device)
     budget = DEVICE_DATA_FRACTION * torch.cuda.get_device_properties(device).total_memory
@@ -80,12 +84,11 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
             head.train()
             order = torch.randperm(len(images), generator=generator, device=device)
             correct = torch.zeros((), dtype=torch.long, device=device)
-            for i in range(steps_per_epoch):
+            for i, batch in enumerate(batches(images, order[:steps_per_epoch * batch_size].split(batch_size), device)):
                 step += 1
                 lr = set_lr(optimizer, lr_at(step, spec, steps_per_epoch))
                 idx = order[i * batch_size:(i + 1) * batch_size]
                 batch_labels = labels[idx]
-                batch = images[idx.to(images.device)].to(device, non_blocking=True)
                 # All views go through the encoder as one batch: one forward and backward instead of several.
                 x = torch.cat([augment(batch, spec, generator) for _ in range(objective.views)])
                 if on_cuda:
