@@ -131,10 +131,12 @@ def test_torchvision_sets_are_read_from_the_workers_data_folder(lab):
 
 
 def test_engine_inputs_come_from_the_settings(tmp_path):
-    settings = Settings(data_dir=tmp_path / "data", allowed_data_roots=f"{tmp_path}/a, {tmp_path}/b")
+    settings = Settings(data_dir=tmp_path / "data", allowed_data_roots=f"{tmp_path}/a, {tmp_path}/b",
+                        stream_above_mb=100, data_workers=3)
     api = ApiClient("http://unused")
     cifar = engine_inputs(api, settings, 1, RunSpec(dataset="cifar10"), 1, tmp_path)
-    assert cifar == {"data_root": tmp_path / "data" / "datasets", "allowed_roots": (tmp_path / "a", tmp_path / "b")}
+    assert cifar == {"data_root": tmp_path / "data" / "datasets", "allowed_roots": (tmp_path / "a", tmp_path / "b"),
+                     "stream_above_mb": 100, "data_workers": 3}
     # Fashion-MNIST is offline, in Debian's folder: no downloads folder handed to it.
     assert "data_root" not in engine_inputs(api, settings, 1, RunSpec(dataset="fashion_mnist"), 1, tmp_path)
 
