@@ -80,18 +80,38 @@ export function formatMetricSpread(name, mean, spread) {
   return formatMeanSpread(metricInfo(name)?.format || "number", mean, spread);
 }
 
-/** Plotly's d3 format for hover labels of a metric. */
+/** Plotly's d3 format for hover labels of a metric ("97.34%", "9.9e-4"). */
 export function plotlyFormat(name) {
-  return { percent: ".2%", scientific: ".2e", integer: ",d", duration: ".1f" }[metricInfo(name)?.format] || ".4g";
+  return { percent: ".2%", scientific: ".2~e", integer: ",d", duration: ".1f" }[metricInfo(name)?.format] || ".4g";
 }
 
-/** Plotly axis settings for a metric's values. */
+/** Percent tick labels with as many decimals as the tick step needs, so a zoomed axis never reads "77 %, 77 %":
+ * Plotly picks the stop whose range holds the step it chose (steps are 1, 2 or 5 × 10^n, so the bounds sit between). */
+const PERCENT_TICKS = [
+  { dtickrange: [0.008, null], value: ".0%" },
+  { dtickrange: [0.0008, 0.008], value: ".1%" },
+  { dtickrange: [0.00008, 0.0008], value: ".2%" },
+  { dtickrange: [null, 0.00008], value: ".3%" },
+];
+
+/** Plotly axis settings for a metric's values: percentages at the tick step's precision, rates as 1e-3 and 9.9e-4. */
 export function plotlyAxis(name) {
   const format = metricInfo(name)?.format;
-  if (format === "percent") return { tickformat: ".0%" };
-  if (format === "scientific") return { exponentformat: "e" };
+  if (format === "percent") return { tickformat: ".0%", tickformatstops: PERCENT_TICKS };
+  // d3's "~e" drops trailing zeros: 1e−3, 9.9e−4, 5e−4 (Plotly's own exponents start only past 1e-3, reading
+  // 0.001, 0.00099); it writes zero "0e+0", which the alias turns back into 0.
+  if (format === "scientific") return { tickformat: "~e", hoverformat: ".2~e", labelalias: { "0e+0": "0" } };
   return {};
 }
+
+/** The same for a log axis: Plotly's log tick steps are not the linear ones the percent stops name, so
+ * percentages there take up to three decimals with trailing zeros dropped. */
+export function plotlyLogAxis(name) {
+  return metricInfo(name)?.format === "percent" ? { tickformat: ".3~%", tickformatstops: [] } : {};
+}
+
+/** Whether charts smooth a metric: its catalogue entry says so (the loss; never the learning rate, nor a sparse metric). */
+export const isSmoothed = (name) => Boolean(metricInfo(name)?.smooth && metricInfo(name)?.dense);
 
 /** Final metrics (evaluated once at the end), in the catalogue's order. */
 export const finalMetrics = () => catalog().final_metrics;

@@ -1,5 +1,6 @@
-// The compare view's curves: one chart per metric, one colour per run, raw faint behind the smoothed
-// line, seed groups as mean ± std bands.
+// The compare view's curves: one chart per metric, one colour per run, seed groups as mean ± std bands.
+// Only a metric the catalogue calls noisy (the loss) is smoothed, raw faint behind the smoothed line; sparse
+// evaluations (k-NN, probes) are drawn raw with a marker per evaluation, so they read as the tables do.
 //
 // SVG lines, not WebGL: the series arrive downsampled to about two points per pixel column, so a
 // chart holds at most 20 runs × 2 traces × 8 000 points, and for that SVG is the faster renderer.
@@ -8,11 +9,13 @@
 // whose curves grow point by point with no bound.
 
 import { h } from "./dom.js";
-import { chartLayout, drawChart, disposeChart, plotlyReady, CHART_CONFIG } from "./charts.js";
+import { chartLayout, disposeChart } from "./charts.js";
+import { addCurveTools, isRelative, plotCurves, relativeToFirst } from "./chart_tools.js";
 import { ema, meanStd } from "./compare_data.js";
-import { metricLabel, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
+import { isDense, isSmoothed, metricInfo, metricLabel, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
 
 const X_TITLES = { step: "step", epoch: "epoch", time: "seconds since start" };
+const X_HOVER = { step: ",.0f", epoch: ".2f", time: ",.0f" }; // the x in the hover's title line
 
 /** Metric names worth a chart (some run has two points or more): catalogued ones in the catalogue's order,
  * then any other by name. */
@@ -32,30 +35,51 @@ export function withAlpha(hex, alpha) {
   return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
 }
 
-function runTraces(entity, s, smoothing, type, metric) {
-  const run = entity.runs[0];
-  const markers = s.x.length <= 40 ? "lines+markers" : "lines";
-  const hover = `${entity.label}<br>%{x}: %{y:${plotlyFormat(metric)}}<extra></extra>`;
-  const raw = { type, mode: markers, x: s.x, y: s.y, name: entity.label, meta: run.id,
-    line: { color: entity.color, width: smoothing > 0 ? 1 : 1.6 }, marker: { color: entity.color, size: 5 },
-    opacity: smoothing > 0 ? 0.25 : 1, hovertemplate: smoothing > 0 ? null : hover, hoverinfo: smoothing > 0 ? "skip" : undefined };
-  if (!(smoothing > 0)) return [raw];
-  return [raw, { type, mode: markers, x: s.x, y: ema(s.y, smoothing), name: entity.label, meta: run.id,
-    line: { color: entity.color, width: 1.8 }, marker: { color: entity.color, size: 5 }, hovertemplate: hover }];
+/** Up to this many points a sparse metric marks each one; past it the markers would hide the line (and cost SVG paths). */
+const SPARSE_MARKERS = 300;
+
+/** Losses of different methods start at different heights: their charts can show each curve over its first value. */
+const canBeRelative = (metric) => metricInfo(metric)?.unit === "nats";
+
+/** How a chart draws its metric: the smoothing weight (0 unless the catalogue smooths it), relative or not, its format. */
+function drawing(metric, smoothing, relative) {
+  return { metric, weight: isSmoothed(metric) ? smoothing : 0, relative, sparse: !isDense(metric),
+    fmt: relative ? ".3f" : plotlyFormat(metric) };
 }
 
-function groupTraces(entity, seriesByRun, metric, smoothing, type) {
+/** A run's curve: raw alone, or raw faint behind the smoothed line whose hover gives both (TensorBoard's tooltip).
+ * A sparse metric (k-NN, probes) is drawn raw with a marker at every evaluation. */
+function runTraces(entity, s, { weight, relative, sparse, fmt }) {
+  const color = entity.color;
+  const y = relative ? relativeToFirst(s.y) : s.y;
+  const base = { type: "scatter", mode: s.x.length <= (sparse ? SPARSE_MARKERS : 40) ? "lines+markers" : "lines", x: s.x, name: entity.label,
+    meta: entity.runs[0].id, marker: { color, size: sparse ? 7 : 5 } };
+  if (!(weight > 0)) {
+    return [{ ...base, y, line: { color, width: 1.6 }, hovertemplate: `${entity.label}: %{y:${fmt}}<extra></extra>` }];
+  }
+  return [
+    { ...base, y, line: { color, width: 1 }, opacity: 0.25, hoverinfo: "skip" },
+    { ...base, y: ema(y, weight), customdata: y, line: { color, width: 1.8 },
+      hovertemplate: `${entity.label}: %{y:${fmt}} (raw %{customdata:${fmt}})<extra></extra>` },
+  ];
+}
+
+/** A seed group's mean ± std band (of the smoothed curves when smoothed; the hover adds the raw mean). */
+function groupTraces(entity, seriesByRun, { metric, weight, relative, sparse, fmt }) {
   const members = entity.runs.map((run) => (seriesByRun.get(run.id) || {})[metric]).filter(Boolean)
-    .map((s) => ({ x: s.x, y: ema(s.y, smoothing) }));
-  const band = meanStd(members);
-  const fmt = plotlyFormat(metric);
+    .map((s) => ({ x: s.x, y: relative ? relativeToFirst(s.y) : s.y }));
+  const band = meanStd(members.map((s) => ({ x: s.x, y: ema(s.y, weight) })));
+  const rawMean = weight > 0 ? meanStd(members).mean : null; // the same grid: ema keeps every gap where it was
+  const raw = rawMean ? ` (raw %{customdata[1]:${fmt}})` : "";
   return [
     { type: "scatter", mode: "lines", x: band.x, y: band.upper, line: { width: 0, color: entity.color }, hoverinfo: "skip", showlegend: false },
     { type: "scatter", mode: "lines", x: band.x, y: band.lower, line: { width: 0, color: entity.color }, fill: "tonexty",
       fillcolor: withAlpha(entity.color, 0.2), hoverinfo: "skip", showlegend: false },
-    { type, mode: "lines", x: band.x, y: band.mean, name: entity.label, line: { color: entity.color, width: 2 },
-      customdata: band.upper.map((u, i) => (u - band.mean[i])),
-      hovertemplate: `${entity.label}<br>%{x}: %{y:${fmt}} ± %{customdata:${fmt}}<extra></extra>` },
+    { type: "scatter", mode: sparse && members.every((s) => s.x.length <= SPARSE_MARKERS) ? "lines+markers" : "lines",
+      x: band.x, y: band.mean, name: entity.label,
+      line: { color: entity.color, width: 2 }, marker: { color: entity.color, size: 6 },
+      customdata: band.upper.map((u, i) => [u - band.mean[i], rawMean ? rawMean[i] : null]),
+      hovertemplate: `${entity.label}: %{y:${fmt}} ± %{customdata[0]:${fmt}}${raw}<extra></extra>` },
   ];
 }
 
@@ -73,10 +97,13 @@ export class MetricPanels {
     return (first && first.clientWidth) || Math.max(300, Math.floor(this.container.clientWidth / 2));
   }
 
-  chartDiv(metric) {
+  /** The chart of a metric, with its log-scale and reset tools (and `onRelative`'s toggle when given). */
+  chartDiv(metric, onRelative = null) {
     if (!this.divs.has(metric)) {
-      const div = h("div", { class: "chart", "data-testid": `${this.testidPrefix}-${metric}`, "data-metric": metric });
+      const div = h("div", { class: "chart", "data-testid": `${this.testidPrefix}-${metric}`, "data-metric": metric,
+        "data-y-metric": metric });
       this.container.append(h("section", { class: "panel" }, h("h2", {}, metricLabel(metric)), div));
+      addCurveTools(div, { onRelative });
       this.divs.set(metric, div);
     }
     return this.divs.get(metric);
@@ -95,7 +122,9 @@ export class CompareCharts extends MetricPanels {
   }
 
   /** Draw every metric; resolves once all charts are painted. */
-  async render({ metrics, entities, seriesByRun, smoothing, xAxis, hidden }) {
+  async render(args) {
+    const { metrics, entities, seriesByRun, smoothing, xAxis, hidden } = args;
+    this.last = args;
     for (const [metric, div] of this.divs) {
       if (!metrics.includes(metric)) {
         disposeChart(div);
@@ -103,27 +132,27 @@ export class CompareCharts extends MetricPanels {
         this.divs.delete(metric);
       }
     }
-    const type = "scatter";
     const draws = metrics.map((metric) => {
-      const div = this.chartDiv(metric);
+      const div = this.chartDiv(metric, canBeRelative(metric) ? () => this.render(this.last) : null);
+      const how = drawing(metric, smoothing, isRelative(div));
       const traces = [];
       for (const entity of entities) {
         if (hidden.has(entity.key)) continue;
-        if (entity.group) traces.push(...groupTraces(entity, seriesByRun, metric, smoothing, type));
+        if (entity.group) traces.push(...groupTraces(entity, seriesByRun, how));
         else {
           const s = (seriesByRun.get(entity.runs[0].id) || {})[metric];
-          if (s) traces.push(...runTraces(entity, s, smoothing, type, metric));
+          if (s) traces.push(...runTraces(entity, s, how));
         }
       }
       const layout = chartLayout({
-        xTitle: X_TITLES[xAxis], yTitle: metricTitle(metric), showlegend: false, hovermode: "closest",
-        uirevision: xAxis, yaxis: plotlyAxis(metric),
+        xTitle: X_TITLES[xAxis], yTitle: how.relative ? `${metricLabel(metric)} ÷ its first value` : metricTitle(metric),
+        showlegend: false, hovermode: "x unified", // every run at the hovered x, as TensorBoard's tooltip
+        uirevision: `${xAxis}:${how.relative}`, xaxis: { hoverformat: X_HOVER[xAxis] },
+        yaxis: how.relative ? {} : plotlyAxis(metric),
         margin: { l: 60, r: 12, t: 12, b: 44 },
       });
-      if (div.data && plotlyReady()) return window.Plotly.react(div, traces, layout, CHART_CONFIG);
-      return drawChart(div, traces, layout);
+      return plotCurves(div, traces, layout, { emptyText: "Every run is hidden: press one in the legend above." });
     });
     await Promise.all(draws);
   }
-
 }

@@ -5,13 +5,13 @@
 // creating the WebGL chart froze the page for 0.3–0.45 s when the first points came
 // (bench.stream_latency, Chromium), while SVG draws a few thousand points in milliseconds.
 
-import { axisTheme, chartLayout, drawChart, disposeChart, fastScatterType, plotlyReady, COLORWAY } from "./charts.js";
+import { axisTheme, chartLayout, disposeChart, fastScatterType, plotlyReady, COLORWAY } from "./charts.js";
+import { addCurveTools, plotCurves, showAxes } from "./chart_tools.js";
 import { isBaseline, isDense, metricInfo, metricLabel, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
 
 const FLUSH_MS = 200;
 const SVG_POINTS = 20000; // per trace of the loss chart; past this, WebGL (where the browser has it)
 
-const WAITING = [{ text: "Waiting for the first points…", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { size: 13 } }];
 const SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "star", "cross", "pentagon"];
 
 /** What each chart draws, from the catalogue: the loss chart every dense (per-step) metric, the first one's
@@ -81,19 +81,22 @@ export class MetricCharts {
     this.empty.acc = traces.acc.every((t) => t.x.length === 0);
     const left = this.plan.loss.find((m) => !m.right);
     const right = this.plan.loss.find((m) => m.right);
+    const accRange = [0, 1.04];
+    this.divs.loss.dataset.yMetric = left ? left.name : "";
+    this.divs.acc.dataset.yMetric = this.plan.acc.length ? this.plan.acc[0].name : ""; // all percentages
+    addCurveTools(this.divs.loss);
+    addCurveTools(this.divs.acc, { initialRange: accRange });
     await Promise.all([
-      drawChart(this.divs.loss, traces.loss, chartLayout({
+      plotCurves(this.divs.loss, traces.loss, chartLayout({
         xTitle: "step", yTitle: left ? metricTitle(left.name) : "",
         yaxis: left ? plotlyAxis(left.name) : {},
         yaxis2: { ...axisTheme(), title: { text: right ? metricTitle(right.name) : "" }, overlaying: "y", side: "right",
           showgrid: false, automargin: true, ...(right ? plotlyAxis(right.name) : {}) },
-        annotations: this.empty.loss ? WAITING : [],
       })),
-      drawChart(this.divs.acc, traces.acc, chartLayout({
+      plotCurves(this.divs.acc, traces.acc, chartLayout({
         xTitle: "epoch", yTitle: "accuracy",
         xaxis: this.epochs ? { range: [0, this.epochs * 1.04], dtick: Math.max(1, Math.ceil(this.epochs / 10)) } : {},
-        yaxis: { tickformat: ".0%", range: [0, 1.04] },
-        annotations: this.empty.acc ? WAITING : [],
+        yaxis: { ...plotlyAxis(this.divs.acc.dataset.yMetric), range: [...accRange] },
       })),
     ]);
     this.ready = plotlyReady();
@@ -132,7 +135,7 @@ export class MetricCharts {
       }
       if (this.empty[chart]) {
         this.empty[chart] = false;
-        window.Plotly.relayout(div, { annotations: [] });
+        showAxes(div);
       }
     }
   }

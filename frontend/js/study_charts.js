@@ -11,6 +11,7 @@ import { axisTheme, chartLayout, CHART_CONFIG, disposeChart, drawChart, plotlyRe
 import { metricDirection, metricLabel, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
 import { axisValueText, formatMeanCi } from "./study_table.js";
 import { MetricPanels, withAlpha } from "./compare_charts.js";
+import { plotCurves } from "./chart_tools.js";
 
 /** Axes read on a log scale: they are tried over orders of magnitude. */
 const LOG_AXES = new Set(["lr", "weight_decay", "temperature"]);
@@ -121,10 +122,18 @@ function parcoordsTrace(axes, axisOrders, cells, metric) {
   };
 }
 
-/** Draw or update a chart; `div.dataset.drawnAt` says when it was first painted (ms since navigation), for the bench. */
-async function drawStamped(div, traces, layout) {
+/** Draw a chart, or update it in place. */
+async function plotChart(div, traces, layout) {
   if (div.data && plotlyReady()) return window.Plotly.react(div, traces, layout, CHART_CONFIG);
-  await drawChart(div, traces, layout);
+  return drawChart(div, traces, layout);
+}
+
+/** Draw or update a chart with `plot`; `div.dataset.drawnAt` says when it was first painted (ms since navigation),
+ * for the bench. */
+async function drawStamped(div, traces, layout, plot = plotChart) {
+  const first = !div.data;
+  await plot(div, traces, layout);
+  if (!first) return;
   await new Promise(requestAnimationFrame);
   div.dataset.drawnAt = String(Math.round(performance.now()));
 }
@@ -289,7 +298,7 @@ export class StudyCurves extends MetricPanels {
         .flatMap((curve) => bandTraces(byKey.get(curve.key), curve, metric));
       const layout = chartLayout({ xTitle: X_TITLES[body.x_axis], yTitle: metricTitle(metric), showlegend: false,
         uirevision: body.x_axis, yaxis: plotlyAxis(metric), margin: { l: 60, r: 12, t: 12, b: 44 } });
-      return drawStamped(this.chartDiv(metric), traces, layout);
+      return drawStamped(this.chartDiv(metric), traces, layout, plotCurves);
     }));
     return metrics;
   }

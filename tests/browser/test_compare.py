@@ -290,3 +290,82 @@ def test_spec_diff_treats_unset_as_one_value_and_fields_that_do_not_apply_as_na(
     assert page.evaluate(sticky) == "sticky"
     overflow = "() => getComputedStyle(document.querySelector('[data-testid=spec-diff]').parentElement).overflowX"
     assert page.evaluate(overflow) == "auto"
+
+
+CHART_TRACES = """(testid) => document.querySelector(`[data-testid=${testid}]`).data
+  .filter((t) => t.meta).map((t) => ({ run: t.meta, mode: t.mode, y: t.y, hover: t.hoverinfo !== 'skip' }))"""
+TICKS = """(testid) => [...document.querySelectorAll(`[data-testid=${testid}] .ytick text`)]
+  .map((t) => t.textContent)"""
+KNN = [0.760, 0.7652, 0.7711, 0.7763, 0.7811]  # k-NN at five evaluations: a sparse metric
+
+
+def test_charts_smooth_only_the_loss_and_read_sparse_metrics_raw_on_unique_ticks(page: Page,
+                                                                                   two_runs: list[dict]) -> None:
+    """Smoothing leaves k-NN and the learning rate raw; ticks never repeat; log, reset and relative per chart."""
+    a, b = (run["id"] for run in two_runs)
+    raw: dict[int, dict] = {}
+
+    def with_knn_evaluations(route: Route) -> None:
+        response = route.fetch()
+        body = response.json()
+        last = body["series"]["loss"]["x"][-1]
+        body["series"]["knn_acc"] = {"x": [last * (i + 1) / 5 for i in range(5)], "y": KNN, "count": 5}
+        raw[body["run_id"]] = body["series"]
+        route.fulfill(response=response, json=body)
+
+    page.route(re.compile(r"/api/runs/\d+/series"), with_knn_evaluations)
+    page.goto(f"/#/compare?runs={a},{b}&x=step&smooth=0.8")
+    page.wait_for_selector("main[data-painted]")
+
+    loss = page.evaluate(CHART_TRACES, "compare-chart-loss")
+    assert [t["run"] for t in loss] == [a, a, b, b]  # raw (faint, no hover) and smoothed, per run
+    assert [t["hover"] for t in loss] == [False, True, False, True]
+    assert loss[0]["y"] == raw[a]["loss"]["y"] and loss[1]["y"] != raw[a]["loss"]["y"]
+    for metric, values in (("lr", lambda run: raw[run]["lr"]["y"]), ("knn_acc", lambda run: KNN)):
+        traces = page.evaluate(CHART_TRACES, f"compare-chart-{metric}")
+        assert [t["run"] for t in traces] == [a, b], metric  # one raw curve per run, not smoothed
+        assert all(t["y"] == values(t["run"]) for t in traces), metric
+    knn = page.evaluate(CHART_TRACES, "compare-chart-knn_acc")
+    assert all("markers" in t["mode"] for t in knn)  # each evaluation is a visible point
+
+    # The hover lists every run at that x with its smoothed and raw value.
+    hovermode = "() => document.querySelector('[data-testid=compare-chart-loss]').layout.hovermode"
+    assert page.evaluate(hovermode) == "x unified"
+    box = page.get_by_test_id("compare-chart-loss").locator(".nsewdrag").first.bounding_box()
+    assert box
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    hover = page.get_by_test_id("compare-chart-loss").locator(".hoverlayer")
+    expect(hover).to_contain_text(f"#{a}")
+    expect(hover).to_contain_text(f"#{b}")
+    expect(hover).to_contain_text("raw")
+
+    # The learning rate reads 1e−3, 5e−4 (Plotly writes a minus sign); a zoomed percentage axis never repeats a label.
+    lr_ticks = page.evaluate(TICKS, "compare-chart-lr")
+    assert len(lr_ticks) > 2 and all(re.fullmatch(r"0|[1-9](\.\d+)?e−\d", t) for t in lr_ticks), lr_ticks
+    knn_chart = "document.querySelector('[data-testid=compare-chart-knn_acc]')"
+    for zoom in ([0.5, 1.0], [0.755, 0.785], [0.7700, 0.7725]):
+        page.evaluate(f"(range) => Plotly.relayout({knn_chart}, {{'yaxis.range': range}})", zoom)
+        ticks = page.evaluate(TICKS, "compare-chart-knn_acc")
+        assert len(ticks) > 2 and len(set(ticks)) == len(ticks) and all("%" in t for t in ticks), (zoom, ticks)
+
+    # Every curve chart: a log toggle and a y reset; losses relative to their first value.
+    panel = page.get_by_test_id("compare-chart-knn_acc").locator("xpath=..")
+    panel.get_by_test_id("reset-y").click()
+    assert page.evaluate(f"() => {knn_chart}.layout.yaxis.autorange") is True
+    panel.get_by_test_id("log-y").click()
+    ticks = page.evaluate(TICKS, "compare-chart-knn_acc")
+    assert page.evaluate(f"() => {knn_chart}.layout.yaxis.type") == "log" and len(set(ticks)) == len(ticks), ticks
+    loss_panel = page.get_by_test_id("compare-chart-loss").locator("xpath=..")
+    loss_panel.get_by_test_id("log-y").click()
+    y_type = "() => document.querySelector('[data-testid=compare-chart-loss]').layout.yaxis.type"
+    assert page.evaluate(y_type) == "log"
+    page.get_by_test_id("smoothing").fill("0.5")  # a redraw keeps the user's scale
+    page.wait_for_function(f"() => ({CHART_TRACES})('compare-chart-loss')[1].y[1] !== {loss[1]['y'][1]}")
+    assert page.evaluate(y_type) == "log"
+    loss_panel.get_by_test_id("relative").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=compare-chart-loss]').data[0].y[0] === 1")
+    assert [t["y"][0] for t in page.evaluate(CHART_TRACES, "compare-chart-loss")] == [1, 1, 1, 1]
+    expect(page.get_by_test_id("compare-chart-lr").locator("xpath=..").get_by_test_id("relative")).to_have_count(0)
+    page.get_by_test_id("compare-chart-loss").scroll_into_view_if_needed()
+    page.mouse.move(0, 0)
+    save_screenshots(page, "compare-charts")

@@ -271,3 +271,60 @@ def test_live_loss_chart_is_svg_until_a_trace_passes_20000_points(page: Page) ->
     # Empty, then 100 and 19,900 points as SVG; at 20,100 both traces turn to WebGL and keep every point.
     assert result["types"] == ["scatter", "scatter", "scatter", "scatter", "scatter", "scattergl", "scattergl"]
     assert result["points"] == 20_100
+
+
+RUN_CHARTS_IN_PANELS = """async () => {
+  const { MetricCharts } = await import('/static/js/run_charts.js');
+  await (await import('/static/js/catalog.js')).loadCatalog();
+  const divs = ['loss', 'acc'].map((name) => {
+    const [panel, title, div] = ['section', 'h2', 'div'].map((tag) => document.createElement(tag));
+    title.textContent = name;
+    panel.dataset.testid = `panel-${name}`;
+    Object.assign(div.style, { width: '600px', height: '300px' });
+    panel.append(title, div);
+    document.querySelector('main').append(panel);
+    return div;
+  });
+  window.runCharts = new MetricCharts(divs[0], divs[1], 4);
+  await window.runCharts.init([]);
+}"""
+
+FIRST_POINTS = """async () => {
+  for (let step = 1; step <= 20; step++) {
+    window.runCharts.add({ name: 'loss', step, epoch: step / 5, value: 2 / step });
+    window.runCharts.add({ name: 'lr', step, epoch: step / 5, value: 0.001 - step * 0.00001 });
+  }
+  window.runCharts.add({ name: 'knn_acc', step: 5, epoch: 1, value: 0.61 });
+  window.runCharts.flush();
+}"""
+
+AXES = """(name) => {
+  const div = document.querySelector(`[data-testid=panel-${name}] .js-plotly-plot`);
+  const texts = (selector) => [...div.querySelectorAll(selector)].map((t) => t.textContent);
+  return { y: texts('.ytick text'), y2: texts('.y2tick text'), x: texts('.xtick text'),
+           notes: texts('.annotation-text'), type: div._fullLayout.yaxis.type, range: div._fullLayout.yaxis.range };
+}"""
+
+
+def test_run_charts_wait_for_the_first_point_then_read_lr_as_9_9e_4_with_log_and_reset(page: Page) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+    page.evaluate(RUN_CHARTS_IN_PANELS)
+    for name in ("loss", "acc"):  # a sentence, not axes from −1 to 4
+        empty = page.evaluate(AXES, name)
+        assert empty["notes"] == ["Waiting for the first point…"] and empty["x"] == empty["y"] == [], empty
+    page.evaluate(FIRST_POINTS)
+    page.wait_for_function(f"() => ({AXES})('loss').y.length > 0")
+    loss = page.evaluate(AXES, "loss")
+    assert loss["notes"] == [] and loss["x"], loss
+    assert loss["y2"] and all(re.fullmatch(r"[1-9](\.\d+)?e−\d", t) for t in loss["y2"]), loss["y2"]  # learning rate
+
+    acc = page.get_by_test_id("panel-acc")
+    acc.get_by_test_id("log-y").click()
+    assert page.evaluate(AXES, "acc")["type"] == "log"
+    acc.get_by_test_id("log-y").click()
+    page.evaluate("() => Plotly.relayout(window.runCharts.divs.acc, {'yaxis.range': [0.6, 0.62]})")
+    acc.get_by_test_id("reset-y").click()
+    shown = page.evaluate(AXES, "acc")
+    assert shown["type"] == "linear" and shown["range"] == [0, 1.04], shown
+    assert len(set(shown["y"])) == len(shown["y"]) and all(t.endswith("%") for t in shown["y"]), shown
