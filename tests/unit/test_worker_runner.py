@@ -186,3 +186,22 @@ def test_a_worker_sends_its_own_token_else_the_first_users_token_else_none():
     assert worker_credential(Settings(api_token="a,b", worker_token="w,v")) == "w"
     assert worker_credential(Settings(api_token="a,b")) == "a"
     assert worker_credential(Settings()) is None
+
+
+def test_a_worker_over_its_stream_threshold_streams_an_image_folder(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        (folder / f"class{c}").mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(folder / f"class{c}" / f"{i}.jpg")
+    for lab in serve(tmp_path, allowed_data_roots=str(folder)):
+        # STREAM_ABOVE_MB=0: every set that can stream does, decoded by a DataLoader worker process.
+        lab.worker_settings = Settings(data_dir=tmp_path / "worker", allowed_data_roots=str(folder),
+                                       stream_above_mb=0, data_workers=1)
+        run_id = lab.submit(dataset="image_folder", data_path=str(folder), image_size=16, max_train_samples=None,
+                            batch_size=16)
+        assert lab.execute(run_id) == "succeeded", lab.run(run_id)["error"]
+        assert "loading image_folder: 32 train / 8 test images, streamed from disk" in lab.log_text(run_id)
