@@ -2,7 +2,8 @@
 
 import { h, setText, statusBadge, updateStatusBadge, progressBar, updateProgressBar } from "./dom.js";
 import { formatShortDateTime, formatDuration, secondsBetween, DASH } from "./format.js";
-import { baselines, choiceLabel, formatMetric, isFinalStatus, metricLabel } from "./catalog.js";
+import { baselines, choiceLabel, formatMetric, formatMetricSpread, isFinalStatus, metricLabel } from "./catalog.js";
+import { summarize } from "./compare_data.js";
 
 /** The metrics the table shows: the headline figures, i.e. those the catalogue pairs with a random-init baseline. */
 export const tableMetrics = () => Object.keys(baselines());
@@ -10,7 +11,7 @@ export const tableMetrics = () => Object.keys(baselines());
 /** [key, label, sortable, numeric]: the table's columns in order (`select` is the checkbox). */
 export function tableColumns() {
   return [
-    ["select", "", false, false], ["id", "ID", true, true], ["name", "Name", true, false],
+    ["select", "", false, false], ["id", "ID", true, true], ["name", "Name", true, false], ["group", "Group", false, false],
     ["method", "Method", true, false], ["dataset", "Dataset", true, false], ["encoder", "Encoder", true, false],
     ["status", "Status", true, false], ["progress", "Progress", true, false],
     ...tableMetrics().map((key) => [key, metricLabel(key), true, true]),
@@ -49,6 +50,7 @@ export function createRow(run, actions) {
     select: h("td", { class: "col-select" }, checkbox),
     id: h("td", { class: "col-id num" }, h("a", { href: `#/runs/${run.id}`, tabindex: "-1", "aria-hidden": "true" }, `#${run.id}`)),
     name: h("td", { class: "col-name" }, link),
+    group: h("td", { class: "col-group" }),
     method: h("td", { class: "col-method" }),
     dataset: h("td", { class: "col-dataset" }),
     encoder: h("td", { class: "col-encoder" }),
@@ -79,6 +81,8 @@ export function createRow(run, actions) {
     const summary = next.summary || {};
     setText(link, next.name || `Run ${next.id}`);
     link.title = next.group_id ? `seed ${spec.seed} of group #${next.group_id}` : "";
+    setText(cells.group, next.group_id ? `seed ${spec.seed}` : DASH);
+    cells.group.title = next.group_id ? `group #${next.group_id}` : "";
     for (const key of ["method", "dataset"]) {
       setText(cells[key], spec[key] == null ? DASH : choiceLabel(key, spec[key]));
       cells[key].title = spec[key] ?? "";
@@ -98,4 +102,72 @@ export function createRow(run, actions) {
 
   update(run);
   return { tr, update, checkbox };
+}
+
+/** "2 succeeded, 1 running": a group's runs counted by status, in lifecycle order. */
+function statusCounts(members) {
+  const counts = new Map();
+  for (const run of members) counts.set(run.status, (counts.get(run.status) || 0) + 1);
+  return [...counts].map(([status, n]) => `${n} ${status}`).join(", ");
+}
+
+/**
+ * A seed group folded into one row: its name, seed count (the button that shows or hides its seeds), what its
+ * runs share, their statuses and each metric's mean ± std. `actions`: {isExpanded(gid), onToggle(gid),
+ * isSelected(id), onSelectMany(ids, checked)}.
+ * @returns {{tr: HTMLElement, update: (members: object[]) => void}}
+ */
+export function createGroupRow(groupId, actions) {
+  const metrics = tableMetrics();
+  let members = [];
+  const checkbox = h("input", { type: "checkbox", "aria-label": `Select the runs of group #${groupId}`, "data-testid": "group-select",
+    onChange: (event) => actions.onSelectMany(members.map((run) => run.id), event.target.checked) });
+  const toggle = h("button", { type: "button", class: "link group-toggle", "data-testid": "group-toggle",
+    onClick: () => actions.onToggle(groupId) });
+  const name = h("span", { class: "group-name" });
+  const compare = h("a", { class: "button small", "data-testid": "group-compare" }, "Compare");
+  const cells = {
+    select: h("td", { class: "col-select" }, checkbox),
+    id: h("td", { class: "col-id num muted" }, `#${groupId}`),
+    name: h("td", { class: "col-name" }, name),
+    group: h("td", { class: "col-group" }, toggle),
+    method: h("td", { class: "col-method" }),
+    dataset: h("td", { class: "col-dataset" }),
+    encoder: h("td", { class: "col-encoder" }),
+    status: h("td", { class: "col-status muted", "data-testid": "group-status" }),
+    progress: h("td", { class: "col-progress" }, progressBar(0)),
+    ...Object.fromEntries(metrics.map((key) => [key, h("td", { class: `col-${key} col-metric num`, "data-metric": key })])),
+    duration: h("td", { class: "col-duration num" }),
+    created: h("td", { class: "col-created" }),
+    actions: h("td", { class: "col-actions" }, compare),
+  };
+  const tr = h("tr", { class: "group-fold", "data-group-id": groupId }, tableColumns().map(([key]) => cells[key]));
+
+  function update(next) {
+    members = next;
+    const first = members[0];
+    const spec = first.spec || {};
+    const expanded = actions.isExpanded(groupId);
+    setText(name, first.name || `Group #${groupId}`);
+    setText(toggle, `${expanded ? "▾" : "▸"} ${members.length} seeds`);
+    toggle.setAttribute("aria-expanded", String(expanded));
+    toggle.title = expanded ? "Hide the seeds" : "Show the seeds";
+    for (const key of ["method", "dataset"]) setText(cells[key], spec[key] == null ? DASH : choiceLabel(key, spec[key]));
+    setText(cells.encoder, spec.encoder ?? DASH);
+    setText(cells.status, statusCounts(members));
+    const progress = members.reduce((sum, run) => sum + (run.status === "succeeded" ? 1 : Number(run.progress) || 0), 0) / members.length;
+    updateProgressBar(cells.progress.firstElementChild, progress);
+    for (const key of metrics) {
+      const stats = summarize(members.map((run) => (run.summary || {})[key]));
+      setText(cells[key], stats ? formatMetricSpread(key, stats.mean, stats.n > 1 ? stats.std : null) : DASH);
+    }
+    setText(cells.created, formatShortDateTime(first.created_at));
+    compare.href = `#/compare?runs=${members.map((run) => run.id).join(",")}`;
+    compare.hidden = members.length < 2;
+    const chosen = members.filter((run) => actions.isSelected(run.id)).length;
+    checkbox.checked = chosen === members.length;
+    checkbox.indeterminate = chosen > 0 && chosen < members.length;
+  }
+
+  return { tr, update };
 }

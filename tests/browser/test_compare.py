@@ -6,6 +6,7 @@ Two real digits runs (SimCLR and the supervised baseline, 1 epoch) are trained o
 from __future__ import annotations
 
 import re
+import statistics
 import time
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
+from contrastlab.client.formats import format_mean_spread
 from tests.browser.helpers import VIEWPORT, save_screenshots
 
 pytestmark = pytest.mark.browser
@@ -142,7 +144,8 @@ def test_list_sorts_filters_and_deletes_with_confirmation(page: Page, http: http
     assert http.get(f"/api/runs/{doomed}").status_code == 404
 
 
-def test_seeds_field_launches_a_group_shown_as_mean_and_std(page: Page, http: httpx.Client) -> None:
+def test_seeds_field_launches_a_group_shown_as_mean_and_std(page: Page, http: httpx.Client,
+                                                             two_runs: list[dict]) -> None:
     page.goto("/#/new")
     digits = page.request.get("/api/schema/catalog").json()["datasets"]["digits"]["label"]
     page.get_by_test_id("field-dataset").select_option(label=digits)
@@ -167,6 +170,64 @@ def test_seeds_field_launches_a_group_shown_as_mean_and_std(page: Page, http: ht
     fills = page.evaluate("() => document.querySelector('[data-testid=compare-chart-loss]').data.map((t) => t.fill)")
     assert "tonexty" in fills  # the ± std band
     expect(page.get_by_test_id("final-metrics").locator("tr.group-row")).to_contain_text("mean ± std of 2 seeds")
+    seeds = sorted((_wait(http, run["id"]) for run in members), key=lambda run: run["spec"]["seed"])
+    _assert_group_reads_as_one(page, seeds, two_runs)
+
+
+SWATCHES = """() => [...document.querySelectorAll(
+  '[data-testid=compare-legend] .swatch, [data-testid=final-metrics] .swatch, [data-testid=spec-diff] .swatch,'
+  + ' .tsne-card .swatch')].map((s) => s.style.background)"""
+
+
+def _assert_group_reads_as_one(page: Page, members: list[dict], two_runs: list[dict]) -> None:
+    """A seed group's colour, mean ± std (as the CLI writes it), best mean, folded list row and run-page links."""
+    table = page.get_by_test_id("final-metrics")
+    assert len(set(page.evaluate(SWATCHES))) == 1  # legend, both seeds, the mean row, spec diff, t-SNE titles
+    group = table.locator("tr.group-row")
+    for name, kind in (("linear_acc", "percent"), ("train_seconds", "duration")):
+        values = [run["summary"][name] for run in members]
+        expected = format_mean_spread(kind, statistics.mean(values), statistics.stdev(values))
+        expect(group.locator(f"td[data-col={name}]")).to_have_text(expected)
+    expect(group.locator("td[data-col=train_seconds]")).not_to_have_text(re.compile(r"s ±"))
+
+    # Best in bold is the best group mean, not its luckiest seed.
+    (a, b), (s0, s1) = ((run["id"] for run in two_runs), (run["id"] for run in members))
+    accs = {s0: 0.99, s1: 0.10, a: 0.90, b: 0.50}  # the group's mean 54.5 % loses to run a
+
+    def forced_accuracies(route: Route) -> None:
+        response = route.fetch()
+        listing = response.json()
+        for run in listing["items"]:
+            run["summary"]["linear_acc"] = accs[run["id"]]
+        route.fulfill(response=response, json=listing)
+
+    page.route(lambda url: "/api/runs?" in url and "ids=" in url, forced_accuracies)
+    page.goto(f"/#/compare?runs={a},{b},{s0},{s1}")
+    page.wait_for_selector("main[data-painted]")
+    best = table.locator("td.best[data-col=linear_acc]")
+    expect(best).to_have_count(1)
+    expect(table.locator(f"tr[data-run-id='{a}'] td[data-col=linear_acc]")).to_have_class(re.compile("best"))
+
+    # The runs list folds the group into one row; its toggle shows the seeds.
+    group_id = members[0]["group_id"]
+    page.goto("/")
+    folded = page.locator(f"tr.group-fold[data-group-id='{group_id}']")
+    expect(folded.get_by_test_id("group-toggle")).to_have_text("▸ 2 seeds")
+    expect(folded.get_by_test_id("group-status")).to_have_text("2 succeeded")
+    values = [run["summary"]["linear_acc"] for run in members]
+    expect(folded.locator("td[data-metric=linear_acc]")).to_have_text(
+        format_mean_spread("percent", statistics.mean(values), statistics.stdev(values)))
+    expect(page.locator(f"tr[data-run-id='{s1}']")).to_be_hidden()
+    folded.get_by_test_id("group-toggle").click()
+    expect(page.locator(f"tr[data-run-id='{s1}']")).to_be_visible()
+    expect(page.locator(f"tr[data-run-id='{s1}'] .col-group")).to_have_text("seed 1")
+
+    # A seed's page names its group and links to its siblings.
+    page.goto(f"/#/runs/{s1}")
+    lineage = page.get_by_test_id("run-lineage")
+    expect(lineage).to_contain_text(f"Seed group #{group_id}: 2 seeds")
+    expect(lineage.get_by_test_id("sibling")).to_have_text([f"seed 0 (#{s0})", f"seed 1 (#{s1})"])
+    expect(lineage.get_by_test_id("compare-siblings")).to_have_attribute("href", f"#/compare?runs={s0},{s1}")
 
 
 CATALOG_FORMATS = """async () => {

@@ -10,6 +10,7 @@ import { loadHistory, followEvents } from "../run_stream.js";
 import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton, drawTsne } from "../run_panels.js";
 import { drawConfusion } from "../evaluation.js";
 import { confirmDialog } from "../confirm.js";
+import { studyApi } from "../study_api.js";
 
 const logText = (entry) => (entry.kind === "status" ? `Status: ${entry.text}` : entry.text);
 
@@ -48,6 +49,7 @@ class RunPage {
     this.build(run);
     this.update(run);
     this.loadLog();
+    this.loadLineage(run);
     if (!isFinalStatus(run.status)) this.loadArtifacts(); // final runs load them with the t-SNE map
     api.runSpecSchema().then((schema) => this.alive && this.specBox.replaceChildren(specTable(run.spec, schema)), () => {});
 
@@ -69,6 +71,7 @@ class RunPage {
     this.badge = statusBadge(run.status, { "data-testid": "run-status" });
     this.title = h("h1", { "data-testid": "run-name" });
     this.subtitle = h("p", { class: "muted subtitle" });
+    this.lineage = h("p", { class: "run-lineage muted", "data-testid": "run-lineage", hidden: true });
     this.connection = h("span", { class: "connection", "data-testid": "connection", hidden: true });
     this.cancelButton = h("button", { type: "button", class: "button danger", "data-testid": "cancel-run", onClick: () => this.cancel() }, "Cancel run");
     this.downloadSlot = h("span", { class: "download-slot" });
@@ -101,6 +104,7 @@ class RunPage {
           h("a", { class: "button", href: `#/new?from=${run.id}`, "data-testid": "clone-run" }, "New run from these settings"))),
       h("div", { class: "progress-line" }, this.progress, this.progressText),
       this.meta,
+      this.lineage,
       this.error,
       this.summary.element,
       h("div", { class: "grid-2" },
@@ -156,6 +160,37 @@ class RunPage {
     updateProgressBar(this.progress, progress);
     const canceling = run.cancel_requested && !isFinalStatus(run.status);
     setText(this.progressText, `${Math.floor(progress * 100)} %${canceling ? " · cancel requested" : ""}`);
+  }
+
+  /** Which seed group or study the run belongs to, with links to its siblings (the same spec, other seeds). */
+  async loadLineage(run) {
+    if (!run.group_id && !run.study_id) return;
+    try {
+      let siblings;
+      let intro;
+      if (run.study_id) {
+        const study = await studyApi.get(run.study_id, this.controller.signal);
+        const cell = (study.cells || []).find((c) => c.runs.includes(run.id));
+        const page = await studyApi.runs(run.study_id, this.controller.signal);
+        siblings = page.items.filter((other) => !cell || cell.runs.includes(other.id));
+        intro = ["Study ", h("a", { href: `#/studies/${study.id}`, "data-testid": "run-study" }, `${study.name || "study"} #${study.id}`),
+          cell ? `, cell ${cell.key}` : ""];
+      } else {
+        const page = await api.listRuns({ group_id: run.group_id, limit: 100, sort: "id", order: "asc" }, this.controller.signal);
+        siblings = page.items;
+        intro = ["Seed group ", h("a", { href: `#/?group_id=${run.group_id}`, "data-testid": "run-group" }, `#${run.group_id}`)];
+      }
+      if (!this.alive) return;
+      const links = siblings.map((other) => h("a", { href: `#/runs/${other.id}`, "data-testid": "sibling",
+        "aria-current": other.id === run.id ? "page" : null, title: other.name || null }, `seed ${other.spec.seed} (#${other.id})`));
+      const ids = siblings.map((other) => other.id).join(",");
+      this.lineage.replaceChildren(...intro, `: ${siblings.length} seeds · `,
+        ...links.flatMap((link, i) => (i ? [", ", link] : [link])),
+        ...(siblings.length > 1 ? [" · ", h("a", { href: `#/compare?runs=${ids}`, "data-testid": "compare-siblings" }, "Compare them")] : []));
+      this.lineage.hidden = false;
+    } catch (err) {
+      if (err.name !== "AbortError" && this.alive) this.log.add("error", `Could not load the run's group: ${err.message}`, new Date().toISOString());
+    }
   }
 
   renderMeta(run) {

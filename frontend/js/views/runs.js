@@ -5,7 +5,7 @@ import { api, ApiError } from "../api.js";
 import { h, setText } from "../dom.js";
 import { fieldsFromSchema } from "../schema_form.js";
 import { confirmDialog } from "../confirm.js";
-import { tableColumns, tableMetrics, createRow } from "../runs_table.js";
+import { tableColumns, tableMetrics, createGroupRow, createRow } from "../runs_table.js";
 import { choiceLabel, statuses } from "../catalog.js";
 
 const REFRESH_MS = 2000;
@@ -26,7 +26,10 @@ export function mount(root, { query }) {
   let stopped = false;
   let controller = null;
   let lastItems = [];
+  let lastPage = { items: [], total: 0 };
   const rows = new Map(); // run id -> {tr, update}
+  const groupRows = new Map(); // group id -> {tr, update, members}: a seed group folded into one row
+  const expanded = new Set(); // groups whose seeds are shown
 
   const rowActions = {
     isSelected: (id) => selected.has(id),
@@ -34,6 +37,15 @@ export function mount(root, { query }) {
       if (checked) selected.add(id);
       else selected.delete(id);
       renderSelection();
+    },
+    onSelectMany: (ids, checked) => {
+      for (const id of ids) rowActions.onSelect(id, checked);
+    },
+    isExpanded: (groupId) => expanded.has(groupId),
+    onToggle: (groupId) => {
+      if (expanded.has(groupId)) expanded.delete(groupId);
+      else expanded.add(groupId);
+      render(lastPage);
     },
     onCancel: async (run) => {
       try {
@@ -64,7 +76,7 @@ export function mount(root, { query }) {
   const metricColumns = new Set(tableMetrics());
   const headRow = h("tr", {}, tableColumns().map(([key, label, sortable]) => {
     if (key === "select") return h("th", { scope: "col", class: "col-select" }, h("span", { class: "visually-hidden" }, "Select"));
-    if (!sortable) return h("th", { scope: "col", class: `col-${key}` }, h("span", { class: "visually-hidden" }, "Actions"));
+    if (!sortable) return h("th", { scope: "col", class: `col-${key}` }, label || h("span", { class: "visually-hidden" }, "Actions"));
     const button = h("button", { type: "button", class: "sort", "data-sort": key, onClick: () => sortBy(key) }, label, h("span", { class: "sort-mark", "aria-hidden": "true" }));
     const th = h("th", { scope: "col", class: `col-${key}${metricColumns.has(key) ? " col-metric" : ""}` }, button);
     headers.set(key, th);
@@ -194,7 +206,33 @@ export function mount(root, { query }) {
     if (!stopped && controller === mine) timer = setTimeout(refresh, REFRESH_MS);
   }
 
-  function render({ items, total }) {
+  /** The page's rows in order: a seed group with two or more runs here becomes one row followed by its seeds
+   * (hidden unless expanded), where its first run would be; a list filtered to one group shows its seeds plainly. */
+  function displayOrder(items) {
+    const byGroup = new Map();
+    for (const run of items) if (run.group_id) byGroup.set(run.group_id, [...(byGroup.get(run.group_id) || []), run]);
+    const entries = [];
+    const placed = new Set();
+    for (const run of items) {
+      if (placed.has(run.id)) continue;
+      const members = run.group_id && !state.group_id ? byGroup.get(run.group_id) : [run];
+      if (members.length < 2) {
+        placed.add(run.id);
+        entries.push({ run });
+        continue;
+      }
+      entries.push({ groupId: run.group_id, members });
+      for (const member of members) {
+        placed.add(member.id);
+        entries.push({ run: member, folded: !expanded.has(run.group_id) });
+      }
+    }
+    return entries;
+  }
+
+  function render(page) {
+    const { items, total } = page;
+    lastPage = page;
     lastItems = items;
     const filtered = FILTER_KEYS.some((key) => state[key]);
     empty.hidden = total > 0 || filtered;
@@ -206,22 +244,44 @@ export function mount(root, { query }) {
       setText(th.querySelector(".sort-mark"), active ? (state.order === "asc" ? " ▲" : " ▼") : "");
     }
     const seen = new Set();
+    const seenGroups = new Set();
     let previous = null;
-    for (const run of items) {
+    const place = (tr) => {
+      const expected = previous ? previous.nextSibling : tbody.firstChild;
+      if (expected !== tr) tbody.insertBefore(tr, expected);
+      previous = tr;
+    };
+    for (const entry of displayOrder(items)) {
+      if (entry.members) {
+        seenGroups.add(entry.groupId);
+        let row = groupRows.get(entry.groupId);
+        if (!row) groupRows.set(entry.groupId, row = createGroupRow(entry.groupId, rowActions));
+        row.members = entry.members;
+        row.update(entry.members);
+        place(row.tr);
+        continue;
+      }
+      const { run } = entry;
       seen.add(run.id);
       let row = rows.get(run.id);
       if (!row) {
         row = createRow(run, rowActions);
         rows.set(run.id, row);
       } else row.update(run);
-      const expected = previous ? previous.nextSibling : tbody.firstChild;
-      if (expected !== row.tr) tbody.insertBefore(row.tr, expected);
-      previous = row.tr;
+      row.tr.hidden = Boolean(entry.folded);
+      row.tr.classList.toggle("seed-row", entry.folded !== undefined);
+      place(row.tr);
     }
     for (const [id, row] of rows) {
       if (!seen.has(id)) {
         row.tr.remove();
         rows.delete(id);
+      }
+    }
+    for (const [id, row] of groupRows) {
+      if (!seenGroups.has(id)) {
+        row.tr.remove();
+        groupRows.delete(id);
       }
     }
     renderPager(total);
@@ -236,6 +296,7 @@ export function mount(root, { query }) {
         row.tr.classList.toggle("selected", selected.has(run.id));
       }
     }
+    for (const row of groupRows.values()) row.update(row.members);
     selectionBar.hidden = selected.size === 0;
     const n = selected.size;
     setText(count, n < 2 ? `${n} selected — pick at least 2 to compare` : n > MAX_COMPARE ? `${n} selected — compare takes at most ${MAX_COMPARE}` : `${n} selected`);
