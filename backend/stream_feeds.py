@@ -9,77 +9,26 @@ health checks and the workers' reports.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from backend import runs
-from backend.models import Event, Run
-from backend.schemas import MetricPoint, RunPublic, iso
-from contrastlab.core.catalog import FINAL_STATUSES
+from backend import stream_reads
+from backend.stream_reads import GONE, Read
 
 if TYPE_CHECKING:
     from backend.streams import Notifier
 
 log = logging.getLogger(__name__)
 
-BATCH = 2000  # events per read
 POLL_S = 1.0  # a feed reads at least this often: writes from other API processes bump no notifier here
 READERS = 4  # database reads streams may make at once, process-wide
 PENDING_CAP = 16  # reads a slow subscriber may fall behind by; past it, it catches up from its own cursor
-
-
-def sse(event: str, data: object, event_id: int | None = None) -> str:
-    """One Server-Sent Event."""
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
-
-def _format(event: Event, run: dict[str, Any]) -> str:
-    if event.kind == "metric":
-        return sse("metric", MetricPoint.of(event).model_dump(), event.id)
-    if event.kind == "status":
-        return sse("status", run, event.id)
-    return sse("log", {"id": event.id, "text": event.text, "time": iso(event.time)}, event.id)
-
-
-@dataclass(frozen=True)
-class Read:
-    """What one read found: the run as it is, and its next events as (id, SSE text), formatted once."""
-
-    run: dict[str, Any]
-    final: bool
-    events: list[tuple[int, str]]
-    more: bool  # a full batch: more events wait
-    tail: int = 0  # the run's last event id, when asked for
-
-    @property
-    def done(self) -> bool:
-        """The run is final and this read reached its last event: nothing will follow."""
-        return self.final and not self.more
-
-
-def read_events(sessions: sessionmaker[Session], run_id: int, cursor: int, tail: bool = False) -> Read | None:
-    """The run and its events after `cursor` (None: no such run), in one short-lived session."""
-    with sessions() as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            return None
-        events = runs.events_after(session, run_id, cursor, BATCH)
-        public = RunPublic.model_validate(run).model_dump(mode="json")
-        last = session.scalar(select(func.max(Event.id)).where(Event.run_id == run_id)) if tail else 0
-        return Read(public, run.status in FINAL_STATUSES, [(e.id, _format(e, public)) for e in events],
-                    len(events) == BATCH, last or 0)
-
-
-GONE = Read({}, True, [], False)  # the run was deleted: its streams close
 
 
 @dataclass(eq=False)
@@ -173,11 +122,11 @@ class StreamHub:
             weakref.WeakKeyDictionary()
 
     async def read(self, run_id: int, cursor: int, tail: bool = False) -> Read | None:
-        """read_events in a worker thread, at most READERS at once: waiting streams queue here, not on the pool."""
+        """A read in a worker thread, at most READERS at once: waiting streams queue here, not on the pool."""
         loop = asyncio.get_running_loop()
         limit = self._limits.setdefault(loop, asyncio.Semaphore(READERS))
         async with limit:
-            return await run_in_threadpool(read_events, self.sessions, run_id, cursor, tail)
+            return await run_in_threadpool(stream_reads.read_events, self.sessions, run_id, cursor, tail)
 
     def join(self, run_id: int, cursor: int) -> Subscription | None:
         """Subscribe to the run's feed (started if none runs); None when `cursor` is behind it."""

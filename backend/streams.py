@@ -14,7 +14,8 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from backend.stream_feeds import GONE, Read, StreamHub, Subscription, sse
+from backend.stream_feeds import StreamHub, Subscription
+from backend.stream_reads import GONE, Read, sse
 
 KEEPALIVE_S = 15.0
 
@@ -62,7 +63,8 @@ class _Viewer:
     def __init__(self, cursor: int) -> None:
         self.cursor, self.last_sent = cursor, time.monotonic()
 
-    def texts(self, read: Read) -> list[str]:
+    def chunk(self, read: Read) -> str:
+        """The read's new events (and `end` after the last), as one write: one send per read, not per event."""
         fresh = [text for event_id, text in read.events if event_id > self.cursor]
         if read.events:
             self.cursor = max(self.cursor, read.events[-1][0])
@@ -70,7 +72,7 @@ class _Viewer:
             fresh.append(sse("end", read.run, self.cursor))
         if fresh:
             self.last_sent = time.monotonic()
-        return fresh
+        return "".join(fresh)
 
 
 async def run_stream(hub: StreamHub, run_id: int, start: int, first: Read,
@@ -85,8 +87,8 @@ async def run_stream(hub: StreamHub, run_id: int, start: int, first: Read,
         while subscription is None:  # catch up on our own, bounded reads, until level with the run's feed
             if read is None:
                 read = await hub.read(run_id, viewer.cursor) or GONE
-            for text in viewer.texts(read):
-                yield text
+            if chunk := viewer.chunk(read):
+                yield chunk
             if read.done:
                 return
             if not read.more:
@@ -117,8 +119,8 @@ async def _live(subscription: Subscription, viewer: _Viewer,
         subscription.wake.clear()
         while subscription.pending:
             read = subscription.pending.popleft()
-            for text in viewer.texts(read):
-                yield text
+            if chunk := viewer.chunk(read):
+                yield chunk
             if read.done:
                 return
         if subscription.dropped:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from backend import stream_feeds
+from backend import runs, stream_reads
 from backend.stream_feeds import PENDING_CAP, StreamHub
 from backend.streams import run_stream
 from tests.stack import parse_sse
@@ -65,7 +65,7 @@ def test_viewers_of_one_run_share_one_poll_and_leave_when_they_disconnect(client
     worker.claim()
     hub: StreamHub = client.app.state.streams
     reads = {"n": 0}
-    real_read = stream_feeds.read_events
+    real_read = stream_reads.read_events
 
     def counted(*args: object, **kwargs: object) -> object:
         reads["n"] += 1
@@ -78,7 +78,7 @@ def test_viewers_of_one_run_share_one_poll_and_leave_when_they_disconnect(client
         for task in tasks[:5]:  # five tabs closed: their streams are cancelled, as Starlette does
             task.cancel()
         await until("the closed tabs left the feed", lambda: viewers(hub, rid) == VIEWERS - 5)
-        monkeypatch.setattr(stream_feeds, "read_events", counted)
+        monkeypatch.setattr(stream_reads, "read_events", counted)
         assert worker.send([("loss", 1, 0.1, 1.5)]).status_code == 200
         await until("every open viewer got the point", lambda: all(metric_ids(r) for r in received[5:]))
         assert reads["n"] <= 3, f"{reads['n']} reads for {VIEWERS - 5} viewers of one new point"
@@ -123,3 +123,24 @@ def test_a_viewer_that_falls_behind_catches_up_and_gets_every_point_once(client,
     assert len(stored) == 1 + 2 * behind
     assert metric_ids(received) == stored  # every point, once, in order
     assert "event: end" in received[-1]
+
+
+def test_reads_by_kind_page_through_every_event_once_in_order(client, submit) -> None:
+    rid = submit()["id"]
+    worker = FakeWorker(client, rid)
+    worker.claim()
+    for seq in range(1, 7):  # metrics, a message and (claim, finish) status events interleaved
+        worker.send([("loss", seq, 0.0, 1.0), ("acc", seq, 0.0, 0.5)], logs=["linear probe"] if seq == 3 else [],
+                    first_seq=2 * seq)
+    worker.finish()
+    with client.app.state.sessionmaker() as session:
+        everything = [e.id for e in runs.events_after(session, rid, 0, 10_000)]
+        for limit in (1, 2, 3, 5, 100):
+            seen, cursor, more = [], 0, True
+            while more:
+                page, more = stream_reads.events_after(session, rid, cursor, limit)
+                assert len(page) <= limit and (page or not more)
+                seen += [e.id for e in page]
+                cursor = seen[-1] if seen else cursor
+            assert seen == everything, limit
+        assert stream_reads.last_event_id(session, rid) == everything[-1]
