@@ -8,13 +8,16 @@ computed, which costs one scan of the filtered rows (milliseconds at 10 000 runs
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.models import Run
 from contrastlab.core.catalog import SUMMARY_METRICS
+from contrastlab.core.spec import RunSpec
 
 COLUMN_KEYS = ("id", "name", "method", "dataset", "encoder", "status", "progress", "created")
 # Keys whose value may be missing (no summary yet, not started): those rows sort last either way.
@@ -38,6 +41,38 @@ class RunFilter:
     group_id: int | None = None
     study_id: int | None = None
     ids: tuple[int, ...] = field(default_factory=tuple)
+    spec: tuple[tuple[str, Any], ...] = ()  # (RunSpec field, value): the spec holds exactly this value
+
+
+NULLS = ("", "none", "null")
+
+
+def parse_spec_filter(text: str) -> tuple[str, Any]:
+    """"lr=0.001" -> ("lr", 0.001), typed as the RunSpec field is ("none" or nothing: unset); a ValueError that
+    names the field and the fix otherwise."""
+    name, sep, raw = text.partition("=")
+    name, raw = name.strip(), raw.strip()
+    if not sep or name not in RunSpec.model_fields:
+        raise ValueError(f"{text!r}: write field=value with a RunSpec field, e.g. optimizer=sgd or lr=0.001")
+    if raw.lower() in NULLS:
+        return name, None
+    try:  # lax: "0.001" is a float and "true" a bool here, as a query string can only say them
+        value = TypeAdapter[Any](RunSpec.model_fields[name].annotation or str).validate_python(raw)
+    except ValidationError as exc:
+        raise ValueError(f"{name}={raw!r}: {exc.errors()[0]['msg']}") from None
+    return name, value.value if isinstance(value, Enum) else value
+
+
+def _spec_condition(name: str, value: Any) -> ColumnElement[bool]:
+    """The spec's `name` equals `value`, compared as the JSON type it is stored as."""
+    element = Run.spec[name]
+    if value is None:
+        return element.as_string().is_(None)
+    if isinstance(value, bool):
+        return element.as_boolean() == value
+    if isinstance(value, int | float):
+        return element.as_float() == float(value)
+    return element.as_string() == str(value)
 
 
 def _duration(dialect: str) -> ColumnElement[Any]:
@@ -72,6 +107,8 @@ def _where(query: Select[Any], where: RunFilter) -> Select[Any]:
         query = query.where(Run.group_id == where.group_id)
     if where.study_id is not None:
         query = query.where(Run.study_id == where.study_id)
+    for name, value in where.spec:
+        query = query.where(_spec_condition(name, value))
     text = where.text.strip().lower()
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

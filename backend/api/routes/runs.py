@@ -6,6 +6,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from kombu.exceptions import OperationalError
 
 from backend import listing, run_admin, runs
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 log = logging.getLogger(__name__)
 
 IDS_PATTERN = r"^[0-9]{1,18}(,[0-9]{1,18})*$"  # 18 digits: always a 64-bit id
+MAX_SPEC_FILTERS = 20
 
 
 def _enqueue(run: Run, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
@@ -62,6 +64,17 @@ def _csv(values: list[str]) -> tuple[str, ...]:
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
+def _spec_filters(values: list[str]) -> tuple[tuple[str, object], ...]:
+    """The `spec` filters, typed as the RunSpec fields are; a 422 that names the filter and the fix."""
+    try:
+        if len(values) > MAX_SPEC_FILTERS:
+            raise ValueError(f"{len(values)} spec filters: give at most {MAX_SPEC_FILTERS}")
+        return tuple(listing.parse_spec_filter(value) for value in values)
+    except ValueError as exc:
+        raise RequestValidationError([{"loc": ("query", "spec"), "msg": str(exc), "type": "value_error",
+                                       "input": values}]) from None
+
+
 @router.get("", response_model=RunsPublic)
 def read_runs(
     session: SessionDep,
@@ -78,11 +91,13 @@ def read_runs(
     study_id: int | None = Query(None, ge=1, le=2**63 - 1, description="Only the runs of this study."),
     ids: Annotated[str | None, Query(pattern=IDS_PATTERN, max_length=4000,
                                      description="Only these run ids: 1,2,3.")] = None,
+    spec: Annotated[list[str], Query(description="field=value: only runs whose spec has this value "
+                                     "(optimizer=sgd, lr=0.001, image_size=none); repeat for several.")] = [],  # noqa: B006
 ) -> RunsPublic:
     """A page of runs, filtered and sorted by the server, with the total that match."""
     where = listing.RunFilter(statuses=_csv(status), methods=_csv(method), datasets=_csv(dataset),
                               encoders=_csv(encoder), text=q, group_id=group_id, study_id=study_id,
-                              ids=tuple(int(i) for i in ids.split(",")) if ids else ())
+                              ids=tuple(int(i) for i in ids.split(",")) if ids else (), spec=_spec_filters(spec))
     items, total = listing.list_runs(session, where, sort, order == "desc", limit, offset)
     return RunsPublic(items=[RunPublic.model_validate(r) for r in items], total=total)
 

@@ -26,7 +26,7 @@ export function mount(root, { query }) {
   Promise.all([api.runSpecSchema(), fromId ? api.getRun(fromId).catch(() => null) : null])
     .then(([schema, source]) => {
       if (!alive) return;
-      const form = new RunForm(schema, source ? source.spec : null);
+      const form = new RunForm(schema, source ? { ...source.spec, name: cloneName(source, schema) } : null);
       const note = source ? h("p", { class: "notice" }, `Starting from the settings of run #${source.id} (${source.name || "unnamed"}).`) : "";
       body.replaceChildren(note, form.element);
       form.focusFirst();
@@ -39,6 +39,17 @@ export function mount(root, { query }) {
   return () => {
     alive = false;
   };
+}
+
+/** A clone's own name: "lr sweep" -> "lr sweep (copy)", "lr sweep (copy)" -> "lr sweep (copy 2)"; an unnamed
+ * run's -> "copy of run #12"; cut to the spec's length limit. */
+export function cloneName(run, schema) {
+  const max = schema?.properties?.name?.maxLength || 120;
+  const name = (run.name || "").trim();
+  if (!name) return `copy of run #${run.id}`.slice(0, max);
+  const match = /^(.*) \(copy(?: (\d+))?\)$/.exec(name);
+  const [base, suffix] = match ? [match[1], ` (copy ${Number(match[2] || 1) + 1})`] : [name, " (copy)"];
+  return base.slice(0, max - suffix.length) + suffix;
 }
 
 /** The form: one row per field, visibility by method, inline server errors. */

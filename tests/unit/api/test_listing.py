@@ -132,3 +132,20 @@ def test_every_summary_metric_of_the_catalogue_sorts_with_missing_values_last(cl
         assert _ids(client, sort=name, order="desc")[0] == [high, low, empty], name
     for key in ("id", "name", "method", "dataset", "encoder", "status", "progress", "duration", "created"):
         assert sorted(_ids(client, sort=key)[0]) == [low, high, empty], key
+
+
+def test_filters_by_any_spec_field_typed_as_the_spec_says(client: TestClient, submit) -> None:
+    """?spec=field=value keeps the runs whose spec holds that value (numbers, choices, booleans, unset)."""
+    sgd = submit(name="sgd", optimizer="sgd", lr=0.01, nesterov=True)["id"]
+    adam = submit(name="adam", lr=0.001, image_size=16)["id"]
+    plain = submit(name="plain", lr=0.001, data_path="")["id"]
+    assert sorted(_ids(client, spec="lr=0.001")[0]) == [adam, plain]
+    assert _ids(client, spec=["lr=0.001", "image_size=16"]) == ([adam], 1)
+    assert _ids(client, spec="optimizer=sgd")[0] == [sgd]
+    assert _ids(client, spec="nesterov=true")[0] == [sgd]
+    assert sorted(_ids(client, spec="image_size=none")[0]) == [sgd, plain]
+    for bad, says in (("seed=x", "seed='x'"), ("colour=red", "RunSpec field"), ("optimizer=bogus", "'sgd'")):
+        response = client.get("/api/runs", params={"spec": bad})
+        assert response.status_code == 422, bad
+        error = response.json()["detail"][0]
+        assert error["loc"] == ["query", "spec"] and says in error["msg"], error
