@@ -122,9 +122,9 @@ class _GatherWithGrad(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:
-        grad = grad.contiguous()
-        dist.all_reduce(grad)  # every rank's loss read every rank's rows
-        return grad.chunk(dist.get_world_size())[dist.get_rank()]
+        total = grad.clone(memory_format=torch.contiguous_format)  # autograd may still read grad: not in place
+        dist.all_reduce(total)  # every rank's loss read every rank's rows
+        return total.chunk(dist.get_world_size())[dist.get_rank()]
 
 
 class _SumWithGrad(torch.autograd.Function):

@@ -17,9 +17,11 @@ from .assess import Assessment, assess, probe_due, quick_probes, random_baseline
 from .checkpoint import load_weights_into, save_encoder, save_module, save_tensors, write_json
 from .data import ImageData, load_dataset, subset_train
 from .device import resolve_device, runtime
+from .distributed import SINGLE, Shard, local_device, main_first
 from .errors import TrainingFailed
 from .evaluate import silhouette, tsne_2d, tsne_sample_indices
 from .losses import LOSSES
+from .memory import check_step_fits
 from .models import build_encoder, build_head
 from .report import Reporter
 from .train import pretrain
@@ -29,23 +31,26 @@ from .versions import versions
 def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | None = None, *,
           resume_from: Path | None = None, init_encoder: Path | None = None,
           allowed_roots: Sequence[Path] = (), stream_above_mb: int = STREAM_ABOVE_MB,
-          data_workers: int | None = None) -> dict[str, float]:
+          data_workers: int | None = None, shard: Shard = SINGLE) -> dict[str, float]:
     """Train, evaluate and save one run into out_dir; returns the summary metrics.
 
     resume_from: a resume.pt of an earlier attempt; training continues after its epoch.
     init_encoder: an encoder.safetensors (spec.init_from_run's) to start from instead of random weights.
     allowed_roots: the folders an image_folder data_path may lie in.
     stream_above_mb, data_workers: the worker's STREAM_ABOVE_MB and DATA_WORKERS (see load_dataset).
+    shard: this process's rank of a multi-device run (worker/rank.py); rank 0 evaluates and saves the artifacts,
+    the others return after training.
     Raises TrainingCanceled when the reporter asks to stop, TrainingFailed with a
     message for the user when the run cannot finish (divergence, missing data, ...).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(spec.device)
+    device = local_device(resolve_device(spec.device), shard)
     with runtime(device):
         try:
-            data = load_dataset(spec, data_root, allowed_roots, stream_above_mb, data_workers)
-            return _train(spec, out_dir, reporter, device, data, resume_from, init_encoder)
+            with main_first(shard):  # one download of a missing dataset, not one per rank
+                data = load_dataset(spec, data_root, allowed_roots, stream_above_mb, data_workers)
+            return _train(spec, out_dir, reporter, device, data, resume_from, init_encoder, shard)
         except torch.OutOfMemoryError as error:
             if device.type == "cuda":
                 torch.cuda.empty_cache()  # the next run on this worker gets the memory back
@@ -54,7 +59,7 @@ def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | No
 
 
 def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.device, data: ImageData,
-           resume_from: Path | None, init_encoder: Path | None) -> dict[str, float]:
+           resume_from: Path | None, init_encoder: Path | None, shard: Shard = SINGLE) -> dict[str, float]:
     data = subset_train(data, spec.max_train_samples, spec.seed)
     extra = f" + {len(data.unlabeled_images)} unlabeled" if data.unlabeled_images is not None else ""
     reporter.message(f"loading {spec.dataset}: {len(data.train_labels)} train{extra} / "
@@ -76,8 +81,12 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
         encoder.to(memory_format=torch.channels_last)
 
     if spec.epochs > 0:
+        batch = min(spec.batch_size, len(data.pretrain_labels)) // shard.world  # this process's share of a step
+        check_step_fits(encoder, data.image_shape[0], data.image_shape[-1], batch, LOSSES[spec.method].views, device)
         reporter.message("pretraining" if LOSSES[spec.method].head == "projection" else "supervised training")
-    result = pretrain(spec, encoder, head, data, device, reporter, out_dir, resume_from)
+    result = pretrain(spec, encoder, head, data, device, reporter, out_dir, resume_from, shard)
+    if not shard.main:
+        return {"final_loss": result.final_loss}
 
     reporter.message(f"features of {len(data.train_labels)} train / {len(data.test_labels)} test images")
     projection = head if LOSSES[spec.method].head == "projection" and spec.epochs > 0 else None

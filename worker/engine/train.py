@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +15,12 @@ from torch import nn
 from contrastlab.core.catalog import RESUME_ARTIFACT
 from contrastlab.core.spec import RunSpec
 
+from . import distributed
 from .assess import features, probe_due, quick_probes
-from .augment import augment
+from .augment import Part, augment
 from .data import ImageData
 from .device import autocast_enabled
+from .distributed import SINGLE, Shard
 from .errors import TrainingCanceled, TrainingFailed
 from .evaluate import knn_accuracy
 from .losses import LOSSES
@@ -50,12 +53,15 @@ def resident(images: Images, device: torch.device) -> Images:
 
 
 def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData, device: torch.device,
-             reporter: Reporter, out_dir: Path, resume_from: Path | None = None) -> TrainResult:
+             reporter: Reporter, out_dir: Path, resume_from: Path | None = None,
+             shard: Shard = SINGLE) -> TrainResult:
     """Train encoder and head with the spec's method; reports loss/lr per step, train_acc per epoch, and knn_acc
     (with probe_acc and probe_acc_head when probe_every asks for them) every knn_every epochs.
 
     After every epoch a resumable checkpoint goes to out_dir/resume.pt and the reporter hears of it;
     with resume_from, training continues after that checkpoint's epoch and reports only later steps.
+    shard: this process's rank in a multi-device run; it trains its rows of each global batch, on the global
+    batch's loss, and only rank 0 writes the checkpoint.
     """
     started = time.perf_counter()
     objective = LOSSES[spec.method]
@@ -64,15 +70,21 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
     projection = head if objective.head == "projection" else None  # the quick probes look through it too
     images, labels = resident(data.pretrain_images, device), data.pretrain_labels.to(device)
     batch_size = min(spec.batch_size, len(images))
+    batch_size -= batch_size % shard.world  # equal shares (spec.batch_size is a multiple of devices already)
+    rows = shard.rows(batch_size)
     # The ragged last batch is dropped: BatchNorm and NT-Xent's negatives want full batches.
     steps_per_epoch = len(images) // batch_size
+    model = distributed.wrap(nn.Sequential(encoder, head), shard, device, spec.sync_batchnorm)
     optimizer = build_optimizer(spec, [encoder, head])
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     state = TrainState(epoch=0, step=0, last_loss=math.nan)
     if resume_from is not None:
         state = load_resume(resume_from, {"encoder": encoder, "head": head}, optimizer, generator)
         reporter.message(f"resuming after epoch {state.epoch} (step {state.step})")
-    forward = torch.compile(encoder) if spec.torch_compile else encoder
+    forward = torch.compile(model) if spec.torch_compile else model
+
+    def stopping() -> bool:
+        return distributed.agree(reporter.should_stop(), shard, device)  # every rank stops at the same step
     sync_every = CUDA_SYNC_EVERY if on_cuda else 1
     pending: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, loss) not yet fetched from the device
     step, last_loss, knn_curve = state.step, state.last_loss, state.knn_curve
@@ -84,17 +96,20 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
             head.train()
             order = torch.randperm(len(images), generator=generator, device=device)
             correct = torch.zeros((), dtype=torch.long, device=device)
-            for i, batch in enumerate(batches(images, order[:steps_per_epoch * batch_size].split(batch_size), device)):
+            shares = [ids[rows] for ids in order[:steps_per_epoch * batch_size].split(batch_size)]
+            for i, batch in enumerate(batches(images, shares, device)):
                 step += 1
                 lr = set_lr(optimizer, lr_at(step, spec, steps_per_epoch))
                 idx = order[i * batch_size:(i + 1) * batch_size]
                 batch_labels = labels[idx]
                 # All views go through the encoder as one batch: one forward and backward instead of several.
-                x = torch.cat([augment(batch, spec, generator) for _ in range(objective.views)])
+                x = torch.cat([augment(batch, spec, generator, Part(rows.start, batch_size))
+                               for _ in range(objective.views)])
                 if on_cuda:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    outputs = head(forward(x)).chunk(objective.views)
+                    # The global batch's outputs, gathered with their gradients: negatives from every rank.
+                    outputs = distributed.gather_views(forward(x), objective.views, shard).chunk(objective.views)
                     loss = objective.loss(outputs, batch_labels, spec)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -103,7 +118,7 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
                     correct += (outputs[0].argmax(dim=1) == batch_labels).sum()
                 pending.append((step, lr, loss.detach()))
                 if len(pending) >= sync_every or i == steps_per_epoch - 1:
-                    last_loss = _flush(pending, reporter, steps_per_epoch)
+                    last_loss = _flush(pending, reporter, steps_per_epoch, stopping)
 
             if objective.head == "classifier":
                 reporter.metric("train_acc", correct.item() / (steps_per_epoch * batch_size), step, float(epoch))
@@ -113,12 +128,13 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
                 knn_curve.append(evaluation["knn_acc"])
                 for name, value in evaluation.items():
                     reporter.metric(name, value, step, float(epoch))
-            path = out_dir / RESUME_ARTIFACT
-            payload = snapshot({"encoder": encoder, "head": head}, optimizer, generator,
-                               TrainState(epoch, step, last_loss, knn_curve))
-            # Written while the next epoch trains; the reporter hears of the file once it is whole.
-            writer.submit(path, payload, functools.partial(reporter.checkpoint, path, epoch, step))
-            if reporter.should_stop():
+            if shard.main:  # the ranks' weights are equal: one checkpoint
+                path = out_dir / RESUME_ARTIFACT
+                payload = snapshot({"encoder": encoder, "head": head}, optimizer, generator,
+                                   TrainState(epoch, step, last_loss, knn_curve))
+                # Written while the next epoch trains; the reporter hears of the file once it is whole.
+                writer.submit(path, payload, functools.partial(reporter.checkpoint, path, epoch, step))
+            if stopping():
                 raise TrainingCanceled()
     finally:
         writer.wait()
@@ -139,7 +155,8 @@ def _monitor(spec: RunSpec, encoder: nn.Module, projection: nn.Module | None, da
     return result
 
 
-def _flush(pending: list[tuple[int, float, torch.Tensor]], reporter: Reporter, steps_per_epoch: int) -> float:
+def _flush(pending: list[tuple[int, float, torch.Tensor]], reporter: Reporter, steps_per_epoch: int,
+           stopping: Callable[[], bool]) -> float:
     """Report the pending losses, stop on a non-finite one or a cancel; returns the last loss."""
     values = torch.stack([loss for _, _, loss in pending]).tolist()  # sync point: waits for the device
     for (step, lr, _), value in zip(pending, values, strict=True):
@@ -149,6 +166,6 @@ def _flush(pending: list[tuple[int, float, torch.Tensor]], reporter: Reporter, s
         reporter.metric("loss", value, step, epoch)
         reporter.metric("lr", lr, step, epoch)
     pending.clear()
-    if reporter.should_stop():
+    if stopping():
         raise TrainingCanceled()
     return values[-1]
