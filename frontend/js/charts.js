@@ -141,8 +141,10 @@ export function fastScatterType() {
 darkQuery.addEventListener("change", () => {
   if (!plotlyReady()) return;
   const update = themeLayout();
+  const second = Object.fromEntries(Object.entries(axisTheme()).map(([key, value]) => [`yaxis2.${key}`, value]));
   for (const div of liveCharts) {
-    if (div.isConnected) window.Plotly.relayout(div, update);
+    // A second y axis (the run page's learning rate) is themed too, or its lines stay the other theme's colour.
+    if (div.isConnected) window.Plotly.relayout(div, div.layout && div.layout.yaxis2 ? { ...update, ...second } : update);
     else liveCharts.delete(div);
   }
 });

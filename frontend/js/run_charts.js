@@ -90,8 +90,9 @@ export class MetricCharts {
       plotCurves(this.divs.loss, traces.loss, chartLayout({
         xTitle: "step", yTitle: left ? metricTitle(left.name) : "",
         yaxis: left ? plotlyAxis(left.name) : {},
+        // Its own round ticks ("auto"): ticks synced to the loss axis's grid fall on values like 6.017168e−4.
         yaxis2: { ...axisTheme(), title: { text: right ? metricTitle(right.name) : "" }, overlaying: "y", side: "right",
-          showgrid: false, automargin: true, ...(right ? plotlyAxis(right.name) : {}) },
+          showgrid: false, automargin: true, tickmode: "auto", ...(right ? plotlyAxis(right.name) : {}) },
       })),
       plotCurves(this.divs.acc, traces.acc, chartLayout({
         xTitle: "epoch", yTitle: "accuracy",

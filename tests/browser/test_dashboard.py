@@ -317,7 +317,7 @@ def test_run_charts_wait_for_the_first_point_then_read_lr_as_9_9e_4_with_log_and
     page.wait_for_function(f"() => ({AXES})('loss').y.length > 0")
     loss = page.evaluate(AXES, "loss")
     assert loss["notes"] == [] and loss["x"], loss
-    assert loss["y2"] and all(re.fullmatch(r"[1-9](\.\d+)?e−\d", t) for t in loss["y2"]), loss["y2"]  # learning rate
+    assert loss["y2"] and all(re.fullmatch(r"[1-9](\.\d)?e−\d", t) for t in loss["y2"]), loss["y2"]  # learning rate
 
     acc = page.get_by_test_id("panel-acc")
     acc.get_by_test_id("log-y").click()
