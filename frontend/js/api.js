@@ -73,10 +73,17 @@ export async function request(method, path, body, signal, retried = false) {
 
 const get = (path, signal) => request("GET", path, undefined, signal);
 
-/** URL query from an object; arrays become comma-separated, empty values are left out. */
+/** Query parameters given once per value (a value may hold a comma): the runs list's `spec` filters. */
+const REPEATED = new Set(["spec"]);
+
+/** URL query from an object; arrays become comma-separated (or repeated, for REPEATED keys), empty values are left out. */
 function queryString(params) {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
+    if (REPEATED.has(key) && Array.isArray(value)) {
+      for (const item of value) search.append(key, String(item));
+      continue;
+    }
     const text = Array.isArray(value) ? value.join(",") : value;
     if (text !== undefined && text !== null && text !== "") search.set(key, String(text));
   }

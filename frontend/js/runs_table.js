@@ -1,22 +1,44 @@
 // The runs table's rows: created once per run id and updated in place on every poll.
 
 import { h, setText, statusBadge, updateStatusBadge, progressBar, updateProgressBar } from "./dom.js";
-import { formatShortDateTime, formatDuration, secondsBetween, DASH } from "./format.js";
-import { baselines, choiceLabel, formatMetric, formatMetricSpread, isFinalStatus, metricLabel } from "./catalog.js";
+import { formatShortDateTime, formatDuration, formatValue, secondsBetween, DASH } from "./format.js";
+import { baselines, choiceLabel, formatMetric, formatMetricSpread, isFinalStatus, metricLabel, summaryMetrics } from "./catalog.js";
 import { summarize } from "./compare_data.js";
 
 /** The metrics the table shows: the headline figures, i.e. those the catalogue pairs with a random-init baseline. */
 export const tableMetrics = () => Object.keys(baselines());
 
-/** [key, label, sortable, numeric]: the table's columns in order (`select` is the checkbox). */
-export function tableColumns() {
+/** The chosen columns: `{metrics, spec}` from the URL's `cols` ("linear_acc,knn_acc,spec.lr"); the headline
+ * metrics and no spec field when it says nothing. Metrics the catalogue lacks are dropped. */
+export function parseColumns(text) {
+  const parts = (text || "").split(",").map((part) => part.trim()).filter(Boolean);
+  if (!parts.length) return { metrics: tableMetrics(), spec: [] };
+  const known = new Set(summaryMetrics());
+  return { metrics: parts.filter((part) => known.has(part)), spec: parts.filter((part) => part.startsWith("spec.")).map((part) => part.slice(5)) };
+}
+
+/** The `cols` URL value of a choice of columns; "" for the default. */
+export function columnsParam({ metrics, spec }) {
+  const text = [...metrics, ...spec.map((field) => `spec.${field}`)].join(",");
+  return text === tableMetrics().join(",") ? "" : text;
+}
+
+/** [key, label, sortable, numeric]: the table's columns in order (`select` is the checkbox). Metrics sort on the
+ * server; spec fields are shown, not sorted. */
+export function tableColumns(view = parseColumns("")) {
   return [
     ["select", "", false, false], ["id", "ID", true, true], ["name", "Name", true, false], ["group", "Group", false, false],
     ["method", "Method", true, false], ["dataset", "Dataset", true, false], ["encoder", "Encoder", true, false],
+    ...view.spec.map((field) => [`spec.${field}`, field, false, false]),
     ["status", "Status", true, false], ["progress", "Progress", true, false],
-    ...tableMetrics().map((key) => [key, metricLabel(key), true, true]),
+    ...view.metrics.map((key) => [key, metricLabel(key), true, true]),
     ["duration", "Duration", true, true], ["created", "Created", true, false], ["actions", "", false, false],
   ];
+}
+
+/** A cell per chosen spec field, keyed `spec.<field>`. */
+function specCells(view) {
+  return Object.fromEntries(view.spec.map((field) => [`spec.${field}`, h("td", { class: "col-spec mono", "data-spec": field })]));
 }
 
 /** Seconds left, from the time spent so far and the fraction done; null when unknown. */
@@ -36,8 +58,8 @@ export function runSeconds(run) {
  * One row. `actions`: {isSelected(id), onSelect(id, checked), onCancel(run), onDelete(run)}.
  * @returns {{tr: HTMLElement, update: (run) => void}}
  */
-export function createRow(run, actions) {
-  const metrics = tableMetrics();
+export function createRow(run, actions, view = parseColumns("")) {
+  const { metrics } = view;
   const checkbox = h("input", { type: "checkbox", "aria-label": `Select run #${run.id}`, "data-testid": "row-select",
     onChange: (event) => actions.onSelect(run.id, event.target.checked) });
   const link = h("a", { href: `#/runs/${run.id}`, "data-testid": "run-link" });
@@ -57,13 +79,14 @@ export function createRow(run, actions) {
     status: h("td", { class: "col-status" }, statusBadge(run.status, { "data-testid": "row-status" })),
     progress: h("td", { class: "col-progress" }, progressBar(run.progress), eta),
     ...Object.fromEntries(metrics.map((key) => [key, h("td", { class: `col-${key} col-metric num`, "data-metric": key })])),
+    ...specCells(view),
     duration: h("td", { class: "col-duration num" }),
     created: h("td", { class: "col-created" }),
     actions: h("td", { class: "col-actions" },
       h("a", { class: "button small", href: `#/new?from=${run.id}`, "data-testid": "row-clone", title: "New run from these settings" }, "Clone"),
       cancel, remove),
   };
-  const tr = h("tr", { "data-run-id": run.id }, tableColumns().map(([key]) => cells[key]));
+  const tr = h("tr", { "data-run-id": run.id }, tableColumns(view).map(([key]) => cells[key]));
   let current = run;
   let signature = "";
 
@@ -92,6 +115,7 @@ export function createRow(run, actions) {
     updateStatusBadge(cells.status.firstElementChild, label);
     updateProgressBar(cells.progress.firstElementChild, next.status === "succeeded" ? 1 : next.progress);
     for (const key of metrics) setText(cells[key], formatMetric(key, summary[key]));
+    for (const field of view.spec) setText(cells[`spec.${field}`], formatValue(spec[field]));
     setText(cells.created, formatShortDateTime(next.created_at));
     cells.created.title = next.created_at || "";
     const final = isFinalStatus(next.status);
@@ -117,8 +141,8 @@ function statusCounts(members) {
  * isSelected(id), onSelectMany(ids, checked)}.
  * @returns {{tr: HTMLElement, update: (members: object[]) => void}}
  */
-export function createGroupRow(groupId, actions) {
-  const metrics = tableMetrics();
+export function createGroupRow(groupId, actions, view = parseColumns("")) {
+  const { metrics } = view;
   let members = [];
   const checkbox = h("input", { type: "checkbox", "aria-label": `Select the runs of group #${groupId}`, "data-testid": "group-select",
     onChange: (event) => actions.onSelectMany(members.map((run) => run.id), event.target.checked) });
@@ -128,7 +152,7 @@ export function createGroupRow(groupId, actions) {
   const compare = h("a", { class: "button small", "data-testid": "group-compare" }, "Compare");
   const cells = {
     select: h("td", { class: "col-select" }, checkbox),
-    id: h("td", { class: "col-id num muted" }, `#${groupId}`),
+    id: h("td", { class: "col-id num muted", title: `seed group #${groupId}` }),
     name: h("td", { class: "col-name" }, name),
     group: h("td", { class: "col-group" }, toggle),
     method: h("td", { class: "col-method" }),
@@ -137,11 +161,12 @@ export function createGroupRow(groupId, actions) {
     status: h("td", { class: "col-status muted", "data-testid": "group-status" }),
     progress: h("td", { class: "col-progress" }, progressBar(0)),
     ...Object.fromEntries(metrics.map((key) => [key, h("td", { class: `col-${key} col-metric num`, "data-metric": key })])),
+    ...specCells(view),
     duration: h("td", { class: "col-duration num" }),
     created: h("td", { class: "col-created" }),
     actions: h("td", { class: "col-actions" }, compare),
   };
-  const tr = h("tr", { class: "group-fold", "data-group-id": groupId }, tableColumns().map(([key]) => cells[key]));
+  const tr = h("tr", { class: "group-fold", "data-group-id": groupId }, tableColumns(view).map(([key]) => cells[key]));
 
   function update(next) {
     members = next;
@@ -160,6 +185,10 @@ export function createGroupRow(groupId, actions) {
     for (const key of metrics) {
       const stats = summarize(members.map((run) => (run.summary || {})[key]));
       setText(cells[key], stats ? formatMetricSpread(key, stats.mean, stats.n > 1 ? stats.std : null) : DASH);
+    }
+    for (const field of view.spec) {
+      const values = new Set(members.map((run) => JSON.stringify((run.spec || {})[field] ?? null)));
+      setText(cells[`spec.${field}`], values.size > 1 ? "varies" : formatValue(spec[field]));
     }
     setText(cells.created, formatShortDateTime(first.created_at));
     compare.href = `#/compare?runs=${members.map((run) => run.id).join(",")}`;

@@ -430,3 +430,36 @@ def test_charts_smooth_only_the_loss_and_read_sparse_metrics_raw_on_unique_ticks
     page.get_by_test_id("compare-chart-loss").scroll_into_view_if_needed()
     page.mouse.move(0, 0)
     save_screenshots(page, "compare-charts")
+
+
+def test_list_columns_spec_filters_and_metric_sort_live_in_the_url_and_clone_renames(page: Page,
+                                                                                    two_runs: list[dict]) -> None:
+    a, b = (run["id"] for run in two_runs)
+    labels = {name: info["label"] for name, info in page.request.get("/api/schema/catalog").json()["metrics"].items()}
+    page.goto("/#/?cols=silhouette,spec.lr&spec=lr=0.002")
+    expect(page.locator("thead th[data-col='spec.lr']")).to_have_text("lr")
+    expect(page.locator("thead th[data-col=silhouette]")).to_have_text(labels["silhouette"])
+    expect(page.locator("thead th[data-col=linear_acc]")).to_have_count(0)
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator(f"tr[data-run-id='{b}'] td[data-spec=lr]")).to_have_text("0.002")
+    expect(page.get_by_test_id("spec-chip")).to_have_text("lr = 0.002×")
+
+    page.get_by_test_id("spec-chip").get_by_role("button").click()  # filter off; pick a column and a filter
+    page.locator(".columns-menu summary").click()
+    page.get_by_test_id("col-final_loss").check()
+    expect(page.locator("thead th[data-col=final_loss]")).to_have_text(labels["final_loss"])
+    expect(page).to_have_url(re.compile(r"cols=silhouette%2Cfinal_loss%2Cspec\.lr"))
+    page.locator(".columns-menu summary").click()
+    page.locator("thead th[data-col=final_loss] button").click()  # any final metric sorts, on the server
+    expect(page.locator("thead th[data-col=final_loss]")).to_have_attribute("aria-sort", "descending")
+    order = page.locator("tbody tr[data-run-id]").evaluate_all("rows => rows.map(r => Number(r.dataset.runId))")
+    losses = {run["id"]: run["summary"]["final_loss"] for run in two_runs}
+    assert [i for i in order if i in (a, b)] == sorted((a, b), key=lambda i: -losses[i])
+    page.get_by_test_id("spec-filter-field").select_option("method")
+    page.get_by_test_id("spec-filter-value").fill("supervised")
+    page.get_by_test_id("spec-filter-add").click()
+    expect(page).to_have_url(re.compile(r"spec=method%3Dsupervised"))
+    expect(page.locator("tbody tr")).to_have_count(1)
+
+    page.locator(f"tr[data-run-id='{b}']").get_by_test_id("row-clone").click()
+    expect(page.get_by_test_id("field-name")).to_have_value("baseline (copy)")

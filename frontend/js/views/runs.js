@@ -5,8 +5,8 @@ import { api, ApiError } from "../api.js";
 import { h, setText } from "../dom.js";
 import { fieldsFromSchema } from "../schema_form.js";
 import { confirmDialog } from "../confirm.js";
-import { tableColumns, tableMetrics, createGroupRow, createRow } from "../runs_table.js";
-import { choiceLabel, statuses } from "../catalog.js";
+import { columnsParam, parseColumns, tableColumns, createGroupRow, createRow } from "../runs_table.js";
+import { choiceLabel, metricLabel, statuses, summaryMetrics } from "../catalog.js";
 
 const REFRESH_MS = 2000;
 const PAGE_SIZE = 50;
@@ -20,7 +20,11 @@ export function mount(root, { query }) {
     sort: query.get("sort") || "id", order: query.get("order") === "asc" ? "asc" : "desc",
     offset: Math.max(0, Number(query.get("offset")) || 0),
     ...Object.fromEntries(FILTER_KEYS.map((key) => [key, query.get(key) || ""])),
+    cols: query.get("cols") || "",
   };
+  let specFilters = query.getAll("spec").filter((f) => f.includes("=")); // "lr=0.001": the spec holds this value
+  state.specs = specFilters.join("&"); // what setFilter compares
+  let view = parseColumns(state.cols);
   const selected = new Set((query.get("selected") || "").split(",").filter(Boolean).map(Number));
   let timer = null;
   let stopped = false;
@@ -73,15 +77,21 @@ export function mount(root, { query }) {
 
   // ---- header, filters, table ----
   const headers = new Map();
-  const metricColumns = new Set(tableMetrics());
-  const headRow = h("tr", {}, tableColumns().map(([key, label, sortable]) => {
-    if (key === "select") return h("th", { scope: "col", class: "col-select" }, h("span", { class: "visually-hidden" }, "Select"));
-    if (!sortable) return h("th", { scope: "col", class: `col-${key}` }, label || h("span", { class: "visually-hidden" }, "Actions"));
-    const button = h("button", { type: "button", class: "sort", "data-sort": key, onClick: () => sortBy(key) }, label, h("span", { class: "sort-mark", "aria-hidden": "true" }));
-    const th = h("th", { scope: "col", class: `col-${key}${metricColumns.has(key) ? " col-metric" : ""}` }, button);
-    headers.set(key, th);
-    return th;
-  }));
+  const headRow = h("tr");
+  function buildHead() {
+    headers.clear();
+    const metricColumns = new Set(view.metrics);
+    headRow.replaceChildren(...tableColumns(view).map(([key, label, sortable]) => {
+      if (key === "select") return h("th", { scope: "col", class: "col-select" }, h("span", { class: "visually-hidden" }, "Select"));
+      const css = key.startsWith("spec.") ? "col-spec" : `col-${key}`;
+      if (!sortable) return h("th", { scope: "col", class: css, "data-col": key }, label || h("span", { class: "visually-hidden" }, "Actions"));
+      const button = h("button", { type: "button", class: "sort", "data-sort": key, onClick: () => sortBy(key) }, label, h("span", { class: "sort-mark", "aria-hidden": "true" }));
+      const th = h("th", { scope: "col", class: `${css}${metricColumns.has(key) ? " col-metric" : ""}`, "data-col": key }, button);
+      headers.set(key, th);
+      return th;
+    }));
+  }
+  buildHead();
   const tbody = h("tbody");
   const table = h("table", { class: "table runs-table", "data-testid": "runs-table" }, h("thead", {}, headRow), tbody);
   const tableWrap = h("div", { class: "table-wrap", hidden: true }, table);
@@ -121,7 +131,62 @@ export function mount(root, { query }) {
       const field = fields.get(key);
       if (field && field.options) filters.insertBefore(filterSelect(key, label, field.options.map(String)), groupChip);
     }
+    filters.insertBefore(specFilterControl([...fields.keys()]), groupChip);
+    filters.append(columnsMenu([...fields.keys()]));
   }, () => {});
+
+  const specChips = h("span", { class: "spec-chips" });
+  function renderSpecChips() {
+    specChips.replaceChildren(...specFilters.map((filter) => h("span", { class: "chip", "data-testid": "spec-chip" }, filter.replace("=", " = "),
+      h("button", { type: "button", class: "link", "aria-label": `Remove the filter ${filter}`, onClick: () => {
+        specFilters = specFilters.filter((f) => f !== filter);
+        renderSpecChips();
+        setFilter("specs", specFilters.join("&"));
+      } }, "×"))));
+  }
+  renderSpecChips();
+
+  /** Any spec field = a value: the server keeps the runs whose spec holds it (typed as the spec types it). */
+  function specFilterControl(names) {
+    const field = h("select", { "aria-label": "Spec field", "data-testid": "spec-filter-field" },
+      h("option", { value: "" }, "Spec field…"), names.filter((n) => n !== "name").map((n) => h("option", { value: n }, n)));
+    const value = h("input", { type: "text", class: "spec-filter-value", placeholder: "value", "aria-label": "Spec value", "data-testid": "spec-filter-value" });
+    const add = (event) => {
+      event.preventDefault();
+      if (!field.value) return field.focus();
+      const filter = `${field.value}=${value.value.trim()}`;
+      if (!specFilters.includes(filter)) specFilters = [...specFilters, filter];
+      value.value = "";
+      renderSpecChips();
+      setFilter("specs", specFilters.join("&"));
+    };
+    return h("form", { class: "spec-filter", onSubmit: add }, field, value,
+      h("button", { type: "submit", class: "button small", "data-testid": "spec-filter-add" }, "Filter"), specChips);
+  }
+
+  /** Columns: any final metric of the catalogue and any spec field, kept in the URL's `cols`. */
+  function columnsMenu(names) {
+    const box = (key, label, checked) => h("label", { class: "checkbox-line" },
+      h("input", { type: "checkbox", value: key, checked, "data-testid": `col-${key}`, onChange: () => chooseColumns(menu) }), label);
+    const menu = h("details", { class: "columns-menu", "data-testid": "columns-menu" }, h("summary", { class: "button" }, "Columns"),
+      h("div", { class: "columns-list" },
+        h("fieldset", {}, h("legend", {}, "Final metrics"), summaryMetrics().map((key) => box(key, metricLabel(key), view.metrics.includes(key)))),
+        h("fieldset", {}, h("legend", {}, "Spec fields"), names.map((n) => box(`spec.${n}`, n, view.spec.includes(n))))));
+    return menu;
+  }
+
+  function chooseColumns(menu) {
+    const keys = [...menu.querySelectorAll("input:checked")].map((input) => input.value);
+    view = parseColumns(keys.join(",") || "none");
+    state.cols = columnsParam(view) || (keys.length ? "" : "none");
+    for (const row of rows.values()) row.tr.remove();
+    for (const row of groupRows.values()) row.tr.remove();
+    rows.clear();
+    groupRows.clear();
+    buildHead();
+    syncUrl();
+    render(lastPage);
+  }
 
   root.append(
     h("div", { class: "page-head" },
@@ -133,8 +198,9 @@ export function mount(root, { query }) {
   function syncUrl() {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(state)) {
-      if (value && !(key === "sort" && value === "id") && !(key === "order" && value === "desc")) params.set(key, String(value));
+      if (value && key !== "specs" && !(key === "sort" && value === "id") && !(key === "order" && value === "desc")) params.set(key, String(value));
     }
+    for (const filter of specFilters) params.append("spec", filter);
     const search = params.toString();
     history.replaceState(null, "", `#/${search ? `?${search}` : ""}`);
   }
@@ -149,6 +215,9 @@ export function mount(root, { query }) {
 
   function clearFilters() {
     for (const key of FILTER_KEYS) state[key] = "";
+    specFilters = [];
+    state.specs = "";
+    renderSpecChips();
     for (const select of Object.values(selects)) select.value = "";
     search.value = "";
     groupChip.hidden = true;
@@ -194,6 +263,7 @@ export function mount(root, { query }) {
     controller = mine;
     const params = { limit: PAGE_SIZE, offset: state.offset, sort: state.sort, order: state.order };
     for (const key of FILTER_KEYS) if (state[key]) params[key] = state[key];
+    if (specFilters.length) params.spec = specFilters;
     try {
       const page = await api.listRuns(params, mine.signal);
       if (stopped || controller !== mine) return;
@@ -234,7 +304,7 @@ export function mount(root, { query }) {
     const { items, total } = page;
     lastPage = page;
     lastItems = items;
-    const filtered = FILTER_KEYS.some((key) => state[key]);
+    const filtered = FILTER_KEYS.some((key) => state[key]) || specFilters.length > 0;
     empty.hidden = total > 0 || filtered;
     noMatch.hidden = total > 0 || !filtered;
     tableWrap.hidden = items.length === 0;
@@ -255,7 +325,7 @@ export function mount(root, { query }) {
       if (entry.members) {
         seenGroups.add(entry.groupId);
         let row = groupRows.get(entry.groupId);
-        if (!row) groupRows.set(entry.groupId, row = createGroupRow(entry.groupId, rowActions));
+        if (!row) groupRows.set(entry.groupId, row = createGroupRow(entry.groupId, rowActions, view));
         row.members = entry.members;
         row.update(entry.members);
         place(row.tr);
@@ -265,7 +335,7 @@ export function mount(root, { query }) {
       seen.add(run.id);
       let row = rows.get(run.id);
       if (!row) {
-        row = createRow(run, rowActions);
+        row = createRow(run, rowActions, view);
         rows.set(run.id, row);
       } else row.update(run);
       row.tr.hidden = Boolean(entry.folded);
