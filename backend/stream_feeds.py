@@ -2,8 +2,8 @@
 
 A stream holds no connection while it waits: every read takes a session for one query and gives it back.
 N viewers of a run cost one poll (the run's feed fans each read out to them, formatted once); N viewers of
-many runs share at most READERS connections and threads, so the pool and the threadpool stay free for
-health checks and the workers' reports.
+many runs cost one query a second (which runs have news?) and share at most READERS connections and threads,
+so the pool and the threadpool stay free for health checks and the workers' reports.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import asyncio
 import logging
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
     from backend.streams import Notifier
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-POLL_S = 1.0  # a feed reads at least this often: writes from other API processes bump no notifier here
+POLL_S = 1.0  # how often one query asks which watched runs have news: writes by other processes bump nothing
+IDLE_READ_S = 30.0  # a feed reads at least this often whatever that query says
 READERS = 4  # database reads streams may make at once, process-wide
 PENDING_CAP = 16  # reads a slow subscriber may fall behind by; past it, it catches up from its own cursor
 
@@ -59,7 +62,8 @@ class Subscription:
 
 
 class RunFeed:
-    """The one poller of a run in this process: reads after its cursor on a bump or every POLL_S, fans out."""
+    """The one poller of a run in this process: reads after its cursor when bumped (by a write here, or by the
+    hub finding news), and fans each read out to its subscribers."""
 
     def __init__(self, hub: StreamHub, run_id: int, cursor: int) -> None:
         self.hub, self.run_id, self.cursor = hub, run_id, cursor
@@ -90,7 +94,7 @@ class RunFeed:
         try:
             while self.subscribers:  # checked and left with no await between: no one joins a stopping feed
                 if not more:
-                    seen = await self.hub.notifier.wait(self.run_id, seen, POLL_S)
+                    seen = await self.hub.notifier.wait(self.run_id, seen, IDLE_READ_S)
                     if not self.subscribers:
                         break
                 else:
@@ -120,20 +124,43 @@ class StreamHub:
         # One limit per event loop (a test client may run the app on several, one after another).
         self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
             weakref.WeakKeyDictionary()
+        self._tickers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = \
+            weakref.WeakKeyDictionary()
+
+    async def _in_thread(self, call: Callable[..., T], *args: object) -> T:
+        """call(*args) in a worker thread, at most READERS at once: waiting streams queue here, not on the pool."""
+        limit = self._limits.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(READERS))
+        async with limit:
+            return await run_in_threadpool(call, *args)
 
     async def read(self, run_id: int, cursor: int, tail: bool = False) -> Read | None:
-        """A read in a worker thread, at most READERS at once: waiting streams queue here, not on the pool."""
-        loop = asyncio.get_running_loop()
-        limit = self._limits.setdefault(loop, asyncio.Semaphore(READERS))
-        async with limit:
-            return await run_in_threadpool(stream_reads.read_events, self.sessions, run_id, cursor, tail)
+        return await self._in_thread(stream_reads.read_events, self.sessions, run_id, cursor, tail)
 
     def join(self, run_id: int, cursor: int) -> Subscription | None:
         """Subscribe to the run's feed (started if none runs); None when `cursor` is behind it."""
+        loop = asyncio.get_running_loop()
         feed = self._feeds.get(run_id)
-        if feed is None or feed.task.done() or feed.loop is not asyncio.get_running_loop():
+        if feed is None or feed.task.done() or feed.loop is not loop:
             feed = self._feeds[run_id] = RunFeed(self, run_id, cursor)
+        ticker = self._tickers.get(loop)
+        if ticker is None or ticker.done():
+            self._tickers[loop] = loop.create_task(self._tick(loop), name="run-feeds-ticker")
         return feed.subscribe(cursor)
+
+    async def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Every POLL_S, one query for all feeds on this loop; those whose run has news (or is gone) are bumped."""
+        while True:
+            await asyncio.sleep(POLL_S)
+            cursors = {f.run_id: f.cursor for f in self._feeds.values() if f.loop is loop}
+            if not cursors:
+                return  # checked and left with no await between: join() starts another for the next feed
+            try:
+                changed = await self._in_thread(stream_reads.runs_with_news, self.sessions, cursors)
+            except Exception:
+                log.exception("could not ask which watched runs have news; asking again in %s s", POLL_S)
+                continue
+            for run_id in changed:
+                self.notifier.bump(run_id)
 
     def forget(self, feed: RunFeed) -> None:
         if self._feeds.get(feed.run_id) is feed:
@@ -145,8 +172,10 @@ class StreamHub:
         return None if feed is None else (feed.cursor, len(feed.subscribers))
 
     async def close(self) -> None:
-        """Stop every feed (the API is stopping)."""
-        tasks = [feed.task for feed in self._feeds.values()]
+        """Stop this loop's feeds and ticker (the API is stopping)."""
+        loop = asyncio.get_running_loop()
+        tasks = [feed.task for feed in self._feeds.values() if feed.loop is loop]
+        tasks += [task for task_loop, task in self._tickers.items() if task_loop is loop]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

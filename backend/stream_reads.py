@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import BigInteger, Select, bindparam, column, exists, or_, select, values
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.models import Event, Run
@@ -98,3 +98,17 @@ def read_events(sessions: sessionmaker[Session], run_id: int, cursor: int, tail:
         public = RunPublic.model_validate(run).model_dump(mode="json")
         return Read(public, run.status in FINAL_STATUSES, [(e.id, _format(e, public)) for e in events], more,
                     last_event_id(session, run_id) if tail else 0)
+
+
+def runs_with_news(sessions: sessionmaker[Session], cursors: dict[int, int]) -> set[int]:
+    """Of the watched runs (run id -> the last event its feed read), those with a later event, or deleted: one
+    query for every feed of the process, where a read each would cost every watched run a poll a second."""
+    if not cursors:
+        return set()
+    watched = values(column("run_id", BigInteger), column("cursor", BigInteger), name="watched") \
+        .data(list(cursors.items())).cte("watched")
+    later = [exists().where(Event.run_id == watched.c.run_id, Event.kind == kind, Event.id > watched.c.cursor)
+             for kind in KINDS]  # one index range each, as _kind_after
+    with sessions() as session:
+        return set(session.scalars(select(watched.c.run_id).where(
+            or_(*later, ~exists().where(Run.id == watched.c.run_id)))))

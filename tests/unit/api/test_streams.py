@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from backend import runs, stream_reads
+from backend import runs, stream_feeds, stream_reads
+from backend.models import Event
 from backend.stream_feeds import PENDING_CAP, StreamHub
 from backend.streams import run_stream
 from tests.stack import parse_sse
@@ -144,3 +145,22 @@ def test_reads_by_kind_page_through_every_event_once_in_order(client, submit) ->
                 cursor = seen[-1] if seen else cursor
             assert seen == everything, limit
         assert stream_reads.last_event_id(session, rid) == everything[-1]
+
+
+def test_a_write_that_bumps_no_notifier_here_still_reaches_the_viewers(client, submit, monkeypatch) -> None:
+    rid = submit()["id"]
+    FakeWorker(client, rid).claim()
+    hub: StreamHub = client.app.state.streams
+    monkeypatch.setattr(stream_feeds, "IDLE_READ_S", 3600.0)  # only the shared "which runs have news" query
+
+    async def scenario() -> list[str]:
+        received: list[str] = []
+        first_point = asyncio.create_task(take(await open_stream(hub, rid), received, metrics=1))
+        await until("the viewer joined the run's feed", lambda: viewers(hub, rid) == 1)
+        with client.app.state.sessionmaker() as session:  # as another API process writes: no bump here
+            session.add(Event(run_id=rid, kind="metric", key="1:1", name="loss", step=1, epoch=0.1, value=2.0))
+            session.commit()
+        await asyncio.wait_for(first_point, 30)
+        return received
+
+    assert len(metric_ids(asyncio.run(scenario()))) == 1
