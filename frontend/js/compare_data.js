@@ -1,4 +1,4 @@
-// Pure helpers of the compare view: smoothing, seed-group bands, spec differences, best values.
+// Pure helpers of the compare view: smoothing, seed-group bands, best values (spec differences: compare_tables.js).
 
 /** 20 colours, one per run, the same in every chart and table (Tableau 10, then its light companions). */
 export const RUN_COLORS = [
@@ -78,12 +78,6 @@ export function summarize(values) {
   const mean = finite.reduce((a, b) => a + b, 0) / finite.length;
   const std = finite.length > 1 ? Math.sqrt(finite.reduce((a, v) => a + (v - mean) ** 2, 0) / (finite.length - 1)) : 0;
   return { mean, std, n: finite.length };
-}
-
-/** Spec keys whose values are not all the same across the runs, in the first spec's order. */
-export function differingKeys(specs) {
-  const keys = [...new Set(specs.flatMap((spec) => Object.keys(spec || {})))];
-  return keys.filter((key) => new Set(specs.map((spec) => JSON.stringify(spec ? spec[key] : undefined))).size > 1);
 }
 
 /** Index of the best value (highest, or lowest when `lowerIsBetter`); -1 when none is a number. */

@@ -214,7 +214,7 @@ def test_list_refreshes_without_reload_and_a_run_can_be_canceled(page: Page) -> 
     page.get_by_test_id("clone-run").click()
     expect(page).to_have_url(re.compile(rf"#/new\?from={run_id}$"))
     expect(page.get_by_test_id("field-epochs")).to_have_value("500")
-    expect(page.get_by_test_id("field-name")).to_have_value("to cancel")
+    expect(page.get_by_test_id("field-name")).to_have_value("to cancel (copy)")  # the copy gets its own name
 
 
 def test_unknown_run_says_not_found(page: Page) -> None:
