@@ -55,6 +55,23 @@ def test_missing_dataset_offline_fails_at_once_with_the_download_hint(faults: St
     print(f"\nFAULT dataset missing: failed {seconds:.1f} s after it started: {final['error'][:90]}...")
 
 
+def test_a_batch_too_large_for_the_worker_fails_before_training_naming_the_largest_that_fits(faults: Stack) -> None:
+    faults.start_worker("too-big")
+    # ResNet-50 keeps 28 px maps at full size (small-image stem): about 40 MB per image and view, so a step of
+    # 640 images x 2 views needs about 100 GB, more than this machine has in all.
+    spec = {**FAST, "dataset": "fashion_mnist", "encoder": "resnet50", "batch_size": 640}
+    run = faults.submit(**spec, epochs=1, name="too big")
+    final = faults.wait(run["id"], FINAL, timeout=180)
+    assert final["status"] == "failed", final
+    error = final["error"]
+    assert error.startswith("batch_size 640 needs about") and "GB per training step on cpu" in error, error
+    largest = int(error.rsplit("fits is about ", 1)[1])
+    assert 2 <= largest < 640
+    assert not [p for p in faults.points(run["id"]) if p["name"] == "loss"]  # not one step was tried
+    seconds = stamp(final["finished_at"]) - stamp(final["started_at"])
+    print(f"\nFAULT batch too large: failed {seconds:.1f} s after it started: {error}")
+
+
 def test_cancel_stops_within_a_few_steps_and_keeps_checkpoint_and_metrics(faults: Stack) -> None:
     faults.start_worker("canceled")
     run = faults.submit(**FAST, epochs=50, name="to cancel")
