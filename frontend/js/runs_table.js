@@ -4,6 +4,7 @@ import { h, setText, statusBadge, updateStatusBadge, progressBar, updateProgress
 import { formatShortDateTime, formatDuration, formatValue, secondsBetween, DASH } from "./format.js";
 import { baselines, choiceLabel, formatMetric, formatMetricSpread, isFinalStatus, metricLabel, summaryMetrics } from "./catalog.js";
 import { summarize } from "./compare_data.js";
+import { appliesToSpec } from "./schema_form.js";
 
 /** The metrics the table shows: the headline figures, i.e. those the catalogue pairs with a random-init baseline. */
 export const tableMetrics = () => Object.keys(baselines());
@@ -34,6 +35,12 @@ export function tableColumns(view = parseColumns("")) {
     ...view.metrics.map((key) => [key, metricLabel(key), true, true]),
     ["duration", "Duration", true, true], ["created", "Created", true, false], ["actions", "", false, false],
   ];
+}
+
+/** A spec value for its column; "n/a" where the field does not apply to the run (`view.props`: the RunSpec
+ * schema's properties, once loaded), as the compare page's spec diff says. */
+function specText(view, spec, field) {
+  return view.props && !appliesToSpec(view.props[field], spec) ? "n/a" : formatValue(spec[field]);
 }
 
 /** A cell per chosen spec field, keyed `spec.<field>`. */
@@ -115,7 +122,7 @@ export function createRow(run, actions, view = parseColumns("")) {
     updateStatusBadge(cells.status.firstElementChild, label);
     updateProgressBar(cells.progress.firstElementChild, next.status === "succeeded" ? 1 : next.progress);
     for (const key of metrics) setText(cells[key], formatMetric(key, summary[key]));
-    for (const field of view.spec) setText(cells[`spec.${field}`], formatValue(spec[field]));
+    for (const field of view.spec) setText(cells[`spec.${field}`], specText(view, spec, field));
     setText(cells.created, formatShortDateTime(next.created_at));
     cells.created.title = next.created_at || "";
     const final = isFinalStatus(next.status);
@@ -188,7 +195,7 @@ export function createGroupRow(groupId, actions, view = parseColumns("")) {
     }
     for (const field of view.spec) {
       const values = new Set(members.map((run) => JSON.stringify((run.spec || {})[field] ?? null)));
-      setText(cells[`spec.${field}`], values.size > 1 ? "varies" : formatValue(spec[field]));
+      setText(cells[`spec.${field}`], values.size > 1 ? "varies" : specText(view, spec, field));
     }
     setText(cells.created, formatShortDateTime(first.created_at));
     compare.href = `#/compare?runs=${members.map((run) => run.id).join(",")}`;

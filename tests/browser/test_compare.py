@@ -436,19 +436,20 @@ def test_list_columns_spec_filters_and_metric_sort_live_in_the_url_and_clone_ren
                                                                                     two_runs: list[dict]) -> None:
     a, b = (run["id"] for run in two_runs)
     labels = {name: info["label"] for name, info in page.request.get("/api/schema/catalog").json()["metrics"].items()}
-    page.goto("/#/?cols=silhouette,spec.lr&spec=lr=0.002")
+    page.goto("/#/?cols=silhouette,spec.lr,spec.temperature&spec=lr=0.002")
     expect(page.locator("thead th[data-col='spec.lr']")).to_have_text("lr")
     expect(page.locator("thead th[data-col=silhouette]")).to_have_text(labels["silhouette"])
     expect(page.locator("thead th[data-col=linear_acc]")).to_have_count(0)
     expect(page.locator("tbody tr")).to_have_count(1)
     expect(page.locator(f"tr[data-run-id='{b}'] td[data-spec=lr]")).to_have_text("0.002")
+    expect(page.locator(f"tr[data-run-id='{b}'] td[data-spec=temperature]")).to_have_text("n/a")  # cross-entropy
     expect(page.get_by_test_id("spec-chip")).to_have_text("lr = 0.002×")
 
     page.get_by_test_id("spec-chip").get_by_role("button").click()  # filter off; pick a column and a filter
     page.locator(".columns-menu summary").click()
     page.get_by_test_id("col-final_loss").check()
     expect(page.locator("thead th[data-col=final_loss]")).to_have_text(labels["final_loss"])
-    expect(page).to_have_url(re.compile(r"cols=silhouette%2Cfinal_loss%2Cspec\.lr"))
+    expect(page).to_have_url(re.compile(r"cols=silhouette%2Cfinal_loss%2Cspec\.temperature%2Cspec\.lr"))  # menu order
     page.locator(".columns-menu summary").click()
     page.locator("thead th[data-col=final_loss] button").click()  # any final metric sorts, on the server
     expect(page.locator("thead th[data-col=final_loss]")).to_have_attribute("aria-sort", "descending")

@@ -131,6 +131,8 @@ export function mount(root, { query }) {
       const field = fields.get(key);
       if (field && field.options) filters.insertBefore(filterSelect(key, label, field.options.map(String)), groupChip);
     }
+    view.props = schema.properties || {};
+    if (view.spec.length) rebuildRows(); // spec columns now know which fields apply (n/a otherwise)
     filters.insertBefore(specFilterControl([...fields.keys()]), groupChip);
     filters.append(columnsMenu([...fields.keys()]));
   }, () => {});
@@ -177,15 +179,20 @@ export function mount(root, { query }) {
 
   function chooseColumns(menu) {
     const keys = [...menu.querySelectorAll("input:checked")].map((input) => input.value);
-    view = parseColumns(keys.join(",") || "none");
+    view = { ...parseColumns(keys.join(",") || "none"), props: view.props };
     state.cols = columnsParam(view) || (keys.length ? "" : "none");
+    syncUrl();
+    rebuildRows();
+  }
+
+  /** New header and rows for the current columns. */
+  function rebuildRows() {
     for (const row of rows.values()) row.tr.remove();
     for (const row of groupRows.values()) row.tr.remove();
     rows.clear();
     groupRows.clear();
     buildHead();
-    syncUrl();
-    render(lastPage);
+    if (lastPage.items.length) render(lastPage); // (before the first page arrives there is nothing to redraw)
   }
 
   root.append(
