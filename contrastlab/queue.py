@@ -19,6 +19,7 @@ from contrastlab.core.settings import VISIBILITY_TIMEOUT_S, Settings
 from contrastlab.core.spec import MAX_DEVICES
 
 TASK_RUN = "contrastlab.run"
+PROC_ALIVE_TIMEOUT_S = 120.0
 PR_SET_PDEATHSIG = 1
 # Handed by `contrastlab worker` to each worker process it starts: the host's device slots (GPU ids, or cpu0,
 # cpu1, ... for CPU slots) and the folder where their runs take them (worker/slots.py).
@@ -55,6 +56,9 @@ def make_celery(broker_url: str, data_dir: Path, queue: str,
         task_ignore_result=True,
         task_acks_late=True,
         worker_prefetch_multiplier=1,
+        # A pool process imports torch before it reports up (worker_process_init); under load that takes longer
+        # than Celery's 4 s, and a GPU worker starts a fresh pool process for every run.
+        worker_proc_alive_timeout=PROC_ALIVE_TIMEOUT_S,
         task_serializer="json",
         accept_content=["json"],
         broker_transport_options=transport_options,
