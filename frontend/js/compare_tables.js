@@ -101,11 +101,12 @@ export function finalMetricsTable(runs, colorOf) {
   const statsOf = new Map(entries.filter((e) => e.group).map((e) => [e.group, Object.fromEntries(columns.map((key) =>
     [key, summarize(e.group.map((run) => summaryValue(run, key)))]))]));
   const valueOf = (entry, key) => (entry.group ? statsOf.get(entry.group)[key]?.mean ?? null : summaryValue(entry.run, key));
-  // Baselines are context, not results, and a metric with no better direction has no best.
+  // Baselines are context, not results, a metric with no better direction has no best, nor one where all tie.
   const best = Object.fromEntries(columns.map((key) => {
     const direction = metricDirection(key);
-    const index = isBaseline(key) || !direction || contenders.length < 2 ? -1
-      : bestIndex(contenders.map((entry) => valueOf(entry, key)), direction === "lower");
+    const values = contenders.map((entry) => valueOf(entry, key));
+    const tied = new Set(values.filter((v) => v !== null)).size < 2;
+    const index = isBaseline(key) || !direction || tied ? -1 : bestIndex(values, direction === "lower");
     return [key, contenders[index] || null];
   }));
   const cell = (entry, key, text) => h("td", { class: `num${best[key] === entry ? " best" : ""}`, "data-col": key,
@@ -127,10 +128,11 @@ export function finalMetricsTable(runs, colorOf) {
       h("th", { scope: "row" }, runLabel(run, colorOf(run.id)), run.group_id ? h("span", { class: "muted" }, ` · seed ${run.spec.seed}`) : ""),
       columns.map((key) => cell(entry, key, formatMetric(key, summaryValue(run, key)))));
   });
-  return h("div", { class: "table-scroll" }, h("table", { class: "table compare-table", "data-testid": "final-metrics" },
+  return h("div", { class: "table-scroll compare-table-scroll", tabindex: "0", role: "region", "aria-label": "Final metrics" },
+    h("table", { class: "table compare-table", "data-testid": "final-metrics" },
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "run"),
       columns.map((key) => h("th", { scope: "col", class: "num", "data-col": key, title: columnHint(key) || null }, metricLabel(key))))),
-    h("tbody", {}, rows)));
+      h("tbody", {}, rows)));
 }
 
 /** One t-SNE card per run: the map when the run has one, else why not. Returns the chart divs. */
