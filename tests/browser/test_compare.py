@@ -464,3 +464,18 @@ def test_list_columns_spec_filters_and_metric_sort_live_in_the_url_and_clone_ren
 
     page.locator(f"tr[data-run-id='{b}']").get_by_test_id("row-clone").click()
     expect(page.get_by_test_id("field-name")).to_have_value("baseline (copy)")
+
+
+MEAN_SPREADS = [(kind, mean, spread) for kind in ("percent", "number", "duration", "integer", "scientific")
+                for mean, spread in ((0.9734, 0.0042), (0.2841, 0.0042), (4.2, 0.0), (8.34, 0.41), (187.3, 12.2),
+                                     (1234.5, 230.0), (0.5, 0.096), (3.14159, 0.000137), (0.9712, 0.0151))]
+
+
+def test_mean_and_spread_read_as_the_cli_writes_them(page: Page) -> None:
+    """The page's mean ± spread is the CLI's format_mean_spread, for every display format."""
+    page.goto("/")
+    shown = page.evaluate("""async (cases) => {
+      const { formatMeanSpread } = await import('/static/js/format.js');
+      return cases.map(([kind, mean, spread]) => formatMeanSpread(kind, mean, spread));
+    }""", MEAN_SPREADS)
+    assert shown == [format_mean_spread(kind, mean, spread) for kind, mean, spread in MEAN_SPREADS]
