@@ -79,8 +79,9 @@ def main() -> None:
                         "initial head weights, instead of N processes")
     args = parser.parse_args()
     heading = f"first {args.steps} steps"
-    print(f"{'method':20} {heading:>14} {'all steps':>10}  ({args.optimizer} lr {args.lr:g}, {args.devices} processes "
-          f"vs 1, batch 64, {args.epochs} epochs of 320 digits)")
+    versus = "1 process vs itself, 1e-7 noise" if args.perturb else f"{args.devices} processes vs 1"
+    print(f"{'method':20} {heading:>14} {'all steps':>10}  ({args.optimizer} lr {args.lr:g}, {versus}, batch 64, "
+          f"{args.epochs} epochs of 320 digits)")
     for method in args.methods:
         spec = RunSpec(method=method, dataset="digits", epochs=args.epochs, batch_size=64, max_train_samples=320,
                        devices=args.devices, optimizer=args.optimizer, lr=args.lr,
