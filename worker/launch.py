@@ -1,8 +1,8 @@
 """A run on several devices: torchrun started by the Celery task, rank 0's reports relayed to the API.
 
 The task's process is a daemonic Celery pool process: it cannot start training processes with multiprocessing,
-and it never touches CUDA. It starts `torchrun --standalone --nproc_per_node N -m worker.rank OUT_DIR` (as
-`python -m torch.distributed.run`, the same program, so it runs in this interpreter) and waits on it. Rank 0
+and it never touches CUDA. It starts `torchrun --standalone --nproc_per_node N -m worker.rank OUT_DIR` (torchrun's
+own main in this interpreter, told first to die with its parent) and waits on it. Rank 0
 writes its metrics, messages and checkpoints as JSON lines to OUT_DIR/.events.jsonl, which this process hands to
 its HttpReporter; a cancel or a shutdown becomes the file OUT_DIR/.stop, which rank 0 reads and every rank obeys
 at the same step. torchrun runs with --max_restarts 0: when a rank fails, it stops the others at once, and the
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from contrastlab.core.spec import RunSpec
-from contrastlab.queue import die_with_parent
 from worker.runner import Outcome
 from worker.slots import is_gpu
 
@@ -35,6 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RANK_MODULE = "worker.rank"
+# torchrun's entry point after PR_SET_PDEATHSIG: a pool process killed outright takes torchrun (and so its ranks)
+# with it. Set in the new interpreter: a preexec_fn is unsafe in this process, whose reporter threads run.
+TORCHRUN = ("from contrastlab.queue import die_with_parent; die_with_parent(); "
+            "from torch.distributed.run import main; main()")
 LAUNCH, EVENTS, STOP = ".launch.json", ".events.jsonl", ".stop"  # dot files are not uploaded as artifacts
 POLL_S = 0.2
 EXIT_GRACE_S = 30.0  # after a rank reported its failure, torchrun has this long to stop the others
@@ -52,7 +55,7 @@ def outcome_path(out_dir: Path, rank: int) -> Path:
 
 def torchrun_command(devices: int, out_dir: Path, module: str = RANK_MODULE) -> list[str]:
     """torchrun on one host (its own rendezvous on a free port), no restarts: a failed rank ends the run."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(devices),
+    return [sys.executable, "-c", TORCHRUN, "--standalone", "--nproc_per_node", str(devices),
             "--max_restarts", "0", "--monitor_interval", "0.2", "-m", module, str(out_dir)]
 
 
@@ -71,7 +74,7 @@ def train_on_devices(spec: RunSpec, out_dir: Path, reporter: Reporter, inputs: d
     reporter.message(f"starting {spec.devices} processes with torchrun")
     # Its own session: a signal to the worker's process group is the worker's to handle (hand the run back).
     process = subprocess.Popen(torchrun_command(spec.devices, out_dir, module), env=env, stderr=subprocess.PIPE,
-                               start_new_session=True, preexec_fn=die_with_parent)
+                               start_new_session=True)
     assert process.stderr is not None
     tail = _tee(process.stderr)
     relay = Relay(out_dir / EVENTS, reporter)
