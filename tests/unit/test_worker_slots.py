@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def _taker(slots: Slots, count: int, log: list[tuple[str, str, list[str]]], name
     return thread
 
 
-def _until(condition, timeout: float = 5.0) -> None:
+def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met"
@@ -30,7 +31,8 @@ def _until(condition, timeout: float = 5.0) -> None:
 
 
 def test_a_two_device_run_is_not_overtaken_and_slots_are_never_given_twice(tmp_path: Path):
-    slots, stop, log = Slots(("cpu0", "cpu1"), tmp_path / "slots"), threading.Event(), []
+    slots, stop = Slots(("cpu0", "cpu1"), tmp_path / "slots"), threading.Event()
+    log: list[tuple[str, str, list[str]]] = []
     holds = {name: threading.Event() for name in ("a", "big", "c")}
     a = _taker(slots, 1, log, "a", holds["a"], stop)
     _until(lambda: len(log) == 1)
