@@ -53,7 +53,9 @@ def start_workers(settings: Settings, slots: Sequence[str], name: str,
     plan: list[tuple[str | None, str]] = [(s, f"{name}-gpu{s}" if is_gpu(s) else f"{name}-{s}") for s in slots]
     gpus = any(is_gpu(slot) for slot in slots)
     return [subprocess.Popen(worker_command(settings, node, max(1, len(slots)), fresh_process=gpus),
-                             env=worker_env(settings, dict(os.environ), slot if gpus else None, slots, slots_dir),
+                             # CPU slots hide any GPU: their runs (device auto) train on the CPU, as gloo processes.
+                             env=worker_env(settings, dict(os.environ), slot if gpus or slot is None else "", slots,
+                                            slots_dir),
                              preexec_fn=die_with_parent)
             for slot, node in plan or [(None, name)]]
 
