@@ -52,16 +52,20 @@ def test_a_streamed_image_folder_gives_the_in_memory_pixels(jpeg_folder):
     assert torch.equal(next(batches(stream.test_images, [torch.arange(13)], CPU)), as_tensor(memory.test_images))
 
 
-def _pixels_in_a_daemonic_process(folder: str) -> list[int]:
+def _pixels_in_a_daemonic_process(folder: str) -> tuple[bool, int, list[int]]:
     data = load_dataset(_spec(Path(folder), "stream"), allowed_roots=[Path(folder)], data_workers=2)
-    return next(batches(data.train_images, [torch.tensor([1, 2])], CPU)).flatten().tolist()
+    reader = batches(data.train_images, [torch.tensor([1, 2]), torch.tensor([3])], CPU)
+    first = next(reader)
+    workers = len(multiprocessing.active_children())  # the DataLoader's, started by this daemonic process
+    return multiprocessing.current_process().daemon, workers, first.flatten().tolist()
 
 
-def test_a_celery_pool_process_decodes_in_place(jpeg_folder):
-    # Celery's prefork children are daemonic and may not start DataLoader workers: they decode themselves.
+def test_a_celery_pool_process_streams_through_dataloader_workers(jpeg_folder):
+    # Celery's prefork children are daemonic, and multiprocessing refuses children to those.
     with multiprocessing.get_context("fork").Pool(1) as pool:
-        pixels = pool.apply(_pixels_in_a_daemonic_process, (str(jpeg_folder),))
+        daemonic, workers, pixels = pool.apply(_pixels_in_a_daemonic_process, (str(jpeg_folder),))
     memory = load_dataset(_spec(jpeg_folder, "memory"), allowed_roots=[jpeg_folder])
+    assert daemonic and workers == 2
     assert pixels == as_tensor(memory.train_images)[1:3].flatten().tolist()
 
 

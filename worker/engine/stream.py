@@ -9,6 +9,7 @@ training device, so the augmentation and the training step do not know which the
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -170,13 +171,30 @@ def join(first: Images, second: Images | None) -> Images:
 
 
 def loader_workers(images: Streamed) -> int:
-    """DataLoader workers for a source; 0 (decode in this process) inside a daemonic process such as a
-    Celery pool's, which may not start children."""
-    if multiprocessing.current_process().daemon:
-        return 0
+    """DataLoader workers for a source: DATA_WORKERS, or one per core but one, at most MAX_WORKERS."""
     if images.workers is not None:
         return images.workers
     return max(1, min(MAX_WORKERS, cpu_cores() - 1))
+
+
+@contextlib.contextmanager
+def children_allowed() -> Iterator[None]:
+    """Let this process start DataLoader workers even when it is daemonic, as a Celery pool process is.
+
+    multiprocessing refuses children to a daemonic process lest they outlive it; DataLoader workers
+    cannot: they are daemonic themselves (ended when this process exits) and each watches its parent
+    and exits when it dies. The flag is restored once the workers have started.
+    """
+    config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    daemon = config.get("daemon")
+    config["daemon"] = False
+    try:
+        yield
+    finally:
+        if daemon is None:
+            config.pop("daemon", None)
+        else:
+            config["daemon"] = daemon
 
 
 def batches(images: Images, index_batches: Sequence[torch.Tensor] | torch.Tensor, device: torch.device,
@@ -197,7 +215,9 @@ def batches(images: Images, index_batches: Sequence[torch.Tensor] | torch.Tensor
                         # Its own generator: the workers' seeds must not be drawn from the global one, which
                         # initialises the weights (the head is built after the normalisation pass).
                         generator=torch.Generator().manual_seed(0))
-    for batch in loader:
+    with children_allowed():
+        iterator = iter(loader)  # the workers start here
+    for batch in iterator:
         yield _on_device(batch, images.side, device) if on_device else batch.to(device, non_blocking=True)
 
 
