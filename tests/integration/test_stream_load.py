@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.stack import Stack, parse_sse
+from tests.stack import Stack, parse_sse, run_coroutine
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +86,7 @@ def test_many_open_streams_leave_health_and_worker_reports_answering(api: Stack)
     run = api.submit(dataset="digits", epochs=1)
     claim = api.http.post(f"/api/runs/{run['id']}/claim", json={"worker": "w1"})
     assert claim.status_code == 200, claim.text
-    streams, received = asyncio.run(watch_while_reporting(api.url, run["id"], claim.json()["lease_secret"]))
+    streams, received = run_coroutine(watch_while_reporting(api.url, run["id"], claim.json()["lease_secret"]))
     assert received == 1
     stored = [p["id"] for p in api.points(run["id"])]
     for events in streams:  # every viewer got the new point once, then the end

@@ -11,7 +11,7 @@ from backend import runs, stream_feeds, stream_reads
 from backend.models import Event
 from backend.stream_feeds import PENDING_CAP, StreamHub
 from backend.streams import run_stream
-from tests.stack import parse_sse
+from tests.stack import parse_sse, run_coroutine
 from tests.unit.api.conftest import FakeWorker
 
 VIEWERS = 20
@@ -87,7 +87,7 @@ def test_viewers_of_one_run_share_one_poll_and_leave_when_they_disconnect(client
         await asyncio.wait_for(asyncio.gather(*tasks[5:]), 30)
         return received[5:]
 
-    received = asyncio.run(scenario())
+    received = run_coroutine(scenario())
     stored = [p["id"] for p in client.get(f"/api/runs/{rid}/metrics").json()["items"]]
     for texts in received:
         assert metric_ids(texts) == stored and "event: end" in texts[-1]
@@ -119,7 +119,7 @@ def test_a_viewer_that_falls_behind_catches_up_and_gets_every_point_once(client,
         await asyncio.wait_for(drain(stream, received), 30)
         return received
 
-    received = asyncio.run(scenario())
+    received = run_coroutine(scenario())
     stored = [p["id"] for p in client.get(f"/api/runs/{rid}/metrics", params={"limit": 10_000}).json()["items"]]
     assert len(stored) == 1 + 2 * behind
     assert metric_ids(received) == stored  # every point, once, in order
@@ -163,4 +163,4 @@ def test_a_write_that_bumps_no_notifier_here_still_reaches_the_viewers(client, s
         await asyncio.wait_for(first_point, 30)
         return received
 
-    assert len(metric_ids(asyncio.run(scenario()))) == 1
+    assert len(metric_ids(run_coroutine(scenario()))) == 1
