@@ -7,16 +7,13 @@ Each refusal names the setting that sets the bound, so the user knows the fix an
 from __future__ import annotations
 
 import shutil
-import threading
-import time
-from collections import OrderedDict, deque
 from pathlib import Path
 
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 
 from backend.data_roots import data_path_problem
-from backend.security import client_address
+from backend.security import AuthFailures, client_address
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec
 
@@ -61,29 +58,17 @@ def check_disk(settings: Settings, what: str) -> None:
 
 
 class SubmissionRate:
-    """Submissions per client address over a sliding minute; bounded memory under a spray of addresses."""
+    """Submissions per client address over a sliding minute: the same bounded window as wrong tokens."""
 
-    def __init__(self, limit: int, window: float = 60.0, max_clients: int = 10_000) -> None:
-        self.limit, self.window, self.max_clients = limit, window, max_clients
-        self._times: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, limit: int) -> None:
+        self.window = AuthFailures(limit)
 
     def admit(self, client: str) -> int:
         """Count one submission; 0 when admitted, else the seconds to wait (nothing counted)."""
-        if self.limit <= 0:
-            return 0
-        with self._lock:
-            now = time.monotonic()
-            times = self._times.setdefault(client, deque())
-            while times and times[0] <= now - self.window:
-                times.popleft()
-            if len(times) >= self.limit:
-                return max(1, int(times[0] + self.window - now + 0.999))
-            times.append(now)
-            self._times.move_to_end(client)
-            while len(self._times) > self.max_clients:
-                self._times.popitem(last=False)
-            return 0
+        wait = self.window.retry_after(client)
+        if not wait:
+            self.window.failed(client)  # "failed" counts an event in the window; here, a submission
+        return wait
 
 
 def admit_submission(request: Request, settings: Settings) -> None:
