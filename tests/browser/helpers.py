@@ -22,6 +22,9 @@ def start_service(data_dir: Path) -> Stack:
     try:
         stack.start_api()
         stack.start_worker()
+        # Ready before the first test submits: a worker that cannot start fails here with its log, not as a run
+        # that stays queued until a test's deadline.
+        stack.wait_until("the worker is ready", lambda: " ready." in stack.log("worker1.log"), timeout=180)
     except BaseException:
         stack.stop()
         raise
