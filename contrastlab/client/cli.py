@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import csv as csv_module
 import functools
-import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, get_type_hints
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from contrastlab.client import render
 from contrastlab.client.api import ApiError, Client, describe_detail, env_token, env_url
+from contrastlab.client.cli_options import Retries, Token, Url, connected
 from contrastlab.client.compare import compare_csv_rows, compare_document, group_line, seed_groups
 from contrastlab.client.export import write_csv, write_tensorboard
 from contrastlab.client.follow import final_line, follow_runs, follow_study
@@ -36,14 +36,6 @@ out = Output()
 RunId = Annotated[int, typer.Argument(help="A run id, as `contrastlab ls` shows it.")]
 StudyId = Annotated[int, typer.Argument(help="A study id, as `contrastlab studies` shows it.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")]
-CONNECTION = "Connection (before or after the command)"
-Url = Annotated[str | None, typer.Option(help="Server URL (env CONTRASTLAB_URL or API_URL).",
-                                         rich_help_panel=CONNECTION)]
-Token = Annotated[str | None, typer.Option(help="Bearer token (env CONTRASTLAB_TOKEN or API_TOKEN).",
-                                           rich_help_panel=CONNECTION)]
-Retries = Annotated[int | None, typer.Option(help="Retries of an idempotent call on connection errors and "
-                                             "502/503/504 (default 5).", min=0, max=20, rich_help_panel=CONNECTION)]
-CONNECTION_OPTIONS: dict[str, Any] = {"url": Url, "token": Token, "retries": Retries}
 
 
 @app.callback()
@@ -51,28 +43,6 @@ def _options(ctx: typer.Context, url: Url = None, token: Token = None, retries: 
     global out
     out = Output()  # per invocation: stdout may be a terminal now and a pipe next time
     ctx.obj = {"url": url or env_url(), "token": token or env_token(), "retries": 5 if retries is None else retries}
-
-
-def connected(command: F) -> F:
-    """Let a command take --url, --token and --retries after its name too (`contrastlab ls --url ...`); given
-    there, they win over the same options before it."""
-    signature = inspect.signature(command, eval_str=True)
-    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint)
-             for name, hint in CONNECTION_OPTIONS.items()]
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx: typer.Context = kwargs["ctx"]
-        for name in CONNECTION_OPTIONS:
-            value = kwargs.pop(name, None)
-            if value is not None:
-                ctx.obj[name] = value
-        return command(*args, **kwargs)
-
-    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*signature.parameters.values(), *extra])
-    wrapper.__annotations__ = get_type_hints(command, include_extras=True) | CONNECTION_OPTIONS
-    return wrapper  # type: ignore[return-value]
 
 
 def _client(ctx: typer.Context) -> Client:
