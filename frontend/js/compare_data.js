@@ -96,26 +96,24 @@ export function bestIndex(values, lowerIsBetter = false) {
  * @returns {{key: string, label: string, color: string, runs: object[], group: boolean}[]}
  */
 export function chartEntities(runs, colorOf, aggregate) {
-  const byGroup = new Map();
-  for (const run of runs) {
-    if (aggregate && run.group_id) {
-      if (!byGroup.has(run.group_id)) byGroup.set(run.group_id, []);
-      byGroup.get(run.group_id).push(run);
-    }
-  }
-  const entities = [];
-  const placed = new Set();
-  for (const run of runs) {
-    if (placed.has(run.id)) continue;
-    const members = aggregate && run.group_id ? byGroup.get(run.group_id) : [run];
+  return bySeedGroup(runs, aggregate).map((members) => {
+    const run = members[0];
     if (members.length > 1) {
-      members.forEach((m) => placed.add(m.id));
       const name = run.name || `group #${run.group_id}`;
-      entities.push({ key: `g${run.group_id}`, label: `${name} (${members.length} seeds, mean ± std)`, color: colorOf(run.id), runs: members, group: true });
-    } else {
-      placed.add(run.id);
-      entities.push({ key: `r${run.id}`, label: `${run.name || "Run"} #${run.id}`, color: colorOf(run.id), runs: [run], group: false });
+      return { key: `g${run.group_id}`, label: `${name} (${members.length} seeds, mean ± std)`, color: colorOf(run.id), runs: members, group: true };
     }
+    return { key: `r${run.id}`, label: `${run.name || "Run"} #${run.id}`, color: colorOf(run.id), runs: [run], group: false };
+  });
+}
+
+/** The runs by seed group, in the order each group's first run comes: [[run], [seed, seed, …], …]. A run
+ * outside a group, or every run when `fold` is false, is a group of its own. */
+export function bySeedGroup(runs, fold = true) {
+  const groups = new Map();
+  for (const run of runs) {
+    const key = fold && run.group_id ? `g${run.group_id}` : `r${run.id}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(run);
   }
-  return entities;
+  return [...groups.values()];
 }

@@ -2,7 +2,7 @@
 
 import { h } from "./dom.js";
 import { formatValue, DASH } from "./format.js";
-import { bestIndex, summarize } from "./compare_data.js";
+import { bestIndex, bySeedGroup, summarize } from "./compare_data.js";
 import { drawTsne } from "./run_panels.js";
 import { appliesTo, appliesToSpec } from "./schema_form.js";
 import {
@@ -72,20 +72,8 @@ function columnHint(key) {
 /** The runs in table order: a seed group's runs together (where its first run is), each group of two or more
  * followed by its mean row. Returns [{run}] and [{group: members}] entries. */
 function tableEntries(runs) {
-  const groups = new Map();
-  for (const run of runs) if (run.group_id) groups.set(run.group_id, [...(groups.get(run.group_id) || []), run]);
-  const entries = [];
-  const placed = new Set();
-  for (const run of runs) {
-    if (placed.has(run.id)) continue;
-    const members = run.group_id ? groups.get(run.group_id) : [run];
-    for (const member of members) {
-      placed.add(member.id);
-      entries.push({ run: member });
-    }
-    if (members.length > 1) entries.push({ group: members });
-  }
-  return entries;
+  return bySeedGroup(runs).flatMap((members) =>
+    [...members.map((run) => ({ run })), ...(members.length > 1 ? [{ group: members }] : [])]);
 }
 
 /**

@@ -7,6 +7,7 @@ import { fieldsFromSchema } from "../schema_form.js";
 import { confirmDialog } from "../confirm.js";
 import { columnsParam, parseColumns, tableColumns, createGroupRow, createRow } from "../runs_table.js";
 import { choiceLabel, metricLabel, statuses, summaryMetrics } from "../catalog.js";
+import { bySeedGroup } from "../compare_data.js";
 
 const REFRESH_MS = 2000;
 const PAGE_SIZE = 50;
@@ -286,25 +287,10 @@ export function mount(root, { query }) {
   /** The page's rows in order: a seed group with two or more runs here becomes one row followed by its seeds
    * (hidden unless expanded), where its first run would be; a list filtered to one group shows its seeds plainly. */
   function displayOrder(items) {
-    const byGroup = new Map();
-    for (const run of items) if (run.group_id) byGroup.set(run.group_id, [...(byGroup.get(run.group_id) || []), run]);
-    const entries = [];
-    const placed = new Set();
-    for (const run of items) {
-      if (placed.has(run.id)) continue;
-      const members = run.group_id && !state.group_id ? byGroup.get(run.group_id) : [run];
-      if (members.length < 2) {
-        placed.add(run.id);
-        entries.push({ run });
-        continue;
-      }
-      entries.push({ groupId: run.group_id, members });
-      for (const member of members) {
-        placed.add(member.id);
-        entries.push({ run: member, folded: !expanded.has(run.group_id) });
-      }
-    }
-    return entries;
+    return bySeedGroup(items, !state.group_id).flatMap((members) => members.length < 2 ? [{ run: members[0] }] : [
+      { groupId: members[0].group_id, members },
+      ...members.map((run) => ({ run, folded: !expanded.has(run.group_id) })),
+    ]);
   }
 
   function render(page) {
