@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 DEBIAN_TEST_PACKAGES := chromium dataset-fashion-mnist docker-compose
 
-.PHONY: setup run test test-unit test-integration test-browser lint system-deps clean
+.PHONY: setup run test test-unit test-integration test-browser lint system-deps browser-deps clean
 
 $(STAMP):
 	python3 -m venv $(VENV)
@@ -26,7 +26,17 @@ system-deps:
 	  else echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-test: setup system-deps
+# axe-core, which the browser tests inject into the page from disk (tests/browser/package-lock.json pins it).
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the browser tests need it for axe-core (install Node.js 18 or later with npm)"; exit 1; }
+	npm ci --prefix tests/browser --no-audit --no-fund
+	touch $(AXE)
+
+browser-deps: $(AXE)
+
+test: setup system-deps browser-deps
 	$(PY) -m pytest -q
 
 test-unit: setup
@@ -38,4 +48,4 @@ lint: setup
 	$(VENV)/bin/mypy backend worker tests bench contrastlab
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache tests/browser/node_modules
