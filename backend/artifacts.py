@@ -38,6 +38,12 @@ def check_name(name: str) -> str:
     return name
 
 
+def download_name(run_id: int, name: str) -> str:
+    """The file name a browser saves an artifact under: `run-7-encoder.safetensors`, so that the files of
+    several runs do not overwrite each other in one downloads folder."""
+    return f"run-{int(run_id)}-{name}"
+
+
 def artifact_path(root: Path, run_id: int, name: str) -> Path:
     return root / str(int(run_id)) / check_name(name)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from backend.artifacts import download_name
 from backend.models import Artifact, Event
 from contrastlab.core.spec import SPEC_VERSION, RunSpec
 
@@ -134,11 +135,13 @@ class ArtifactPublic(BaseModel):
     size: int
     sha256: str
     url: str
+    filename: str  # what a browser saves it as: run-<id>-<name>
 
     @classmethod
     def of(cls, artifact: Artifact) -> ArtifactPublic:
         return cls(name=artifact.name, size=artifact.size, sha256=artifact.sha256,
-                   url=f"/api/runs/{artifact.run_id}/artifacts/{artifact.name}")
+                   url=f"/api/runs/{artifact.run_id}/artifacts/{artifact.name}",
+                   filename=download_name(artifact.run_id, artifact.name))
 
 
 class ArtifactsPublic(BaseModel):

@@ -71,7 +71,7 @@ export function artifactList(items) {
   if (!items.length) return h("p", { class: "muted" }, "No files yet: checkpoints appear when the run has finished.");
   return h("ul", { class: "artifacts", "data-testid": "artifacts" }, items.map((item) =>
     h("li", {},
-      h("a", { href: item.url, download: item.name, "data-testid": `artifact-${item.name}` }, item.name),
+      h("a", { href: item.url, download: item.filename, "data-testid": `artifact-${item.name}` }, item.name),
       h("span", { class: "muted size" }, formatBytes(item.size)))));
 }
 
@@ -79,7 +79,7 @@ export function artifactList(items) {
 export function checkpointButton(items) {
   const encoder = items.find((item) => item.name === "encoder.safetensors");
   if (!encoder) return null;
-  return h("a", { class: "button primary download", href: encoder.url, download: encoder.name, "data-testid": "download-checkpoint" },
+  return h("a", { class: "button primary download", href: encoder.url, download: encoder.filename, "data-testid": "download-checkpoint" },
     h("span", { "aria-hidden": "true" }, "⬇ "), "Download checkpoint",
     h("span", { class: "button-note" }, ` ${formatBytes(encoder.size)}`));
 }

@@ -139,7 +139,7 @@ def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> 
     with page.expect_download() as download_info:
         button.click()
     download = download_info.value
-    assert download.suggested_filename == "encoder.safetensors"
+    assert download.suggested_filename == f"run-{run_id}-encoder.safetensors"
     data = download.path().read_bytes()
     assert len(data) > 8
     header_size = int.from_bytes(data[:8], "little")

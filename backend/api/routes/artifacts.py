@@ -60,9 +60,10 @@ def read_artifacts(run: RunDep, session: SessionDep) -> ArtifactsPublic:
 
 @router.get("/artifacts/{name}", response_class=FileResponse)
 def download_artifact(run: RunDep, name: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
-    """The file itself, e.g. `encoder.safetensors` (with `run.json` beside it for spec and metrics)."""
+    """The file itself, e.g. `encoder.safetensors` (with `run.json` beside it for spec and metrics), saved by a
+    browser as `run-<id>-encoder.safetensors` so that the files of several runs do not overwrite each other."""
     path = _stored_file(run, name, session, settings)
-    return FileResponse(path, filename=name, media_type="application/octet-stream")
+    return FileResponse(path, filename=artifacts.download_name(run.id, name), media_type="application/octet-stream")
 
 
 @router.put("/artifacts/{name}", status_code=201, response_model=ArtifactPublic)

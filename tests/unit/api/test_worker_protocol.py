@@ -114,7 +114,8 @@ def test_artifacts_upload_list_download_and_embeddings(client, submit):
     assert [a["name"] for a in listed] == ["embeddings.json", "encoder.safetensors"]
     download = client.get(listed[1]["url"])
     assert download.status_code == 200 and download.content == payload
-    assert "attachment" in download.headers["content-disposition"]
+    assert download.headers["content-disposition"] == f'attachment; filename="run-{rid}-encoder.safetensors"'
+    assert listed[1]["filename"] == f"run-{rid}-encoder.safetensors"
     assert client.get(f"/api/runs/{rid}/embeddings").json()["points"][0]["label"] == 3
 
 
