@@ -84,6 +84,10 @@ def test_compare_two_finished_runs_and_reopen_the_shared_link(page: Page, browse
     expect(page).to_have_url(re.compile(r"x=epoch"))
     page.mouse.move(0, 0)
     save_screenshots(page, "compare")
+    page.get_by_test_id("compare-legend").locator(f"[data-key=r{b}]").click()  # hidden in the link too
+    expect(page).to_have_url(re.compile(rf"hide=r{b}"))
+    page.wait_for_function(f"() => ({CHART_RUNS})('compare-chart-loss').length === 1")
+    assert page.evaluate(CHART_RUNS, "compare-chart-loss") == [a]
     shared = page.url
 
     context = browser.new_context(base_url=service_url, viewport=VIEWPORT)
@@ -92,7 +96,11 @@ def test_compare_two_finished_runs_and_reopen_the_shared_link(page: Page, browse
     other.wait_for_selector("main[data-painted]")
     expect(other.get_by_test_id("x-axis")).to_have_value("epoch")
     expect(other.get_by_test_id("smoothing")).to_have_value("0.8")
-    assert other.evaluate(CHART_RUNS, "compare-chart-loss") == [a, b]
+    hidden_b = other.get_by_test_id("compare-legend").locator(f"[data-key=r{b}]")
+    expect(hidden_b).to_have_attribute("aria-pressed", "false")
+    assert other.evaluate(CHART_RUNS, "compare-chart-loss") == [a]
+    hidden_b.click()
+    other.wait_for_function(f"() => ({CHART_RUNS})('compare-chart-loss').length === 2")
     x_title = "() => document.querySelector('[data-testid=compare-chart-loss]').layout.xaxis.title.text"
     assert other.evaluate(x_title) == "epoch"
     context.close()

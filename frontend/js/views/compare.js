@@ -1,5 +1,6 @@
-// Compare: 2–20 runs side by side. `#/compare?runs=1,2,3&x=step&smooth=0.6&groups=1` holds the whole
-// view, so a link reopens the same comparison. Curves come downsampled to the charts' width.
+// Compare: 2–20 runs side by side. `#/compare?runs=1,2,3&x=step&smooth=0.6&groups=1&hide=r3` holds the whole
+// view (hide: the runs `r<id>` and seed groups `g<id>` hidden with the legend), so a link reopens the same
+// comparison. Curves come downsampled to the charts' width.
 
 import { api } from "../api.js";
 import { isFinalStatus } from "../catalog.js";
@@ -31,7 +32,7 @@ class CompareView {
     this.xAxis = X_AXES.some(([key]) => key === query.get("x")) ? query.get("x") : "step";
     this.smoothing = Math.min(0.99, Math.max(0, Number(query.get("smooth") ?? 0.6) || 0));
     this.aggregate = query.get("groups") !== "0";
-    this.hidden = new Set();
+    this.hidden = new Set((query.get("hide") || "").split(",").filter((key) => /^[rg]\d+$/.test(key)));
     this.alive = true;
     this.controller = new AbortController();
     this.runs = [];
@@ -132,6 +133,7 @@ class CompareView {
   syncUrl() {
     const params = new URLSearchParams({ runs: this.ids.join(","), x: this.xAxis, smooth: String(this.smoothing) });
     if (!this.aggregate) params.set("groups", "0");
+    if (this.hidden.size) params.set("hide", [...this.hidden].join(","));
     history.replaceState(null, "", `#/compare?${params.toString().replace(/%2C/g, ",")}`);
   }
 
@@ -185,6 +187,7 @@ class CompareView {
         onClick: () => {
           if (this.hidden.has(entity.key)) this.hidden.delete(entity.key);
           else this.hidden.add(entity.key);
+          this.syncUrl();
           this.renderLegend();
           this.renderCharts();
         } },
