@@ -142,6 +142,24 @@ def test_simclr_writes_every_artifact(simclr_run):
     assert head["3.weight"].shape == (SIMCLR.projection_dim, SIMCLR.projection_hidden_dim)
 
 
+def test_embeddings_hold_the_random_init_map_of_the_same_test_images(simclr_run):
+    out, _, reporter = simclr_run  # SIMCLR keeps random_baseline on (the default)
+    embeddings = json.loads((out / "embeddings.json").read_text())
+    random_init = embeddings["random_init"]
+    assert set(random_init) == {"silhouette", "points"} and -1 <= random_init["silhouette"] <= 1
+    trained, random = embeddings["points"], random_init["points"]
+    assert [(p["index"], p["label"]) for p in random] == [(p["index"], p["label"]) for p in trained]
+    assert all(set(p) == {"x", "y", "label", "index"} for p in random)
+    assert [(p["x"], p["y"]) for p in random] != [(p["x"], p["y"]) for p in trained]  # another encoder's map
+    assert "t-SNE of the random-init encoder's 200 test embeddings (baseline)" in reporter.messages
+
+
+def test_no_random_init_map_without_the_random_baseline(tmp_path):
+    _run(SMALL.model_copy(update={"random_baseline": False, "tsne_samples": 50}), tmp_path)
+    embeddings = json.loads((tmp_path / "embeddings.json").read_text())
+    assert len(embeddings["points"]) == 50 and "random_init" not in embeddings
+
+
 def test_reloaded_encoder_reproduces_the_saved_features(simclr_run):
     out, _, _ = simclr_run
     with safe_open(out / "encoder.safetensors", framework="pt") as f:

@@ -3,6 +3,7 @@ and the same probe and k-NN on a randomly initialised encoder of the same archit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -13,6 +14,7 @@ from contrastlab.core.spec import RunSpec
 from .data import ImageData
 from .evaluate import LinearProbe, encode, fit_linear_probe, knn_accuracy
 from .models import build_encoder
+from .report import NullReporter, Reporter
 from .stream import Images
 
 EVAL_BATCH_SIZE = {"cpu": 256, "cuda": 1024}  # a CPU is fastest on cache-sized batches, a GPU on large ones
@@ -30,17 +32,19 @@ class Assessment:
     summary: dict[str, float] = field(default_factory=dict)
 
 
-def features(encoder: nn.Module, images: Images, device: torch.device) -> torch.Tensor:
-    return encode(encoder, images, EVAL_BATCH_SIZE[device.type], device)
+def features(encoder: nn.Module, images: Images, device: torch.device,
+             on_batch: Callable[[int], None] | None = None) -> torch.Tensor:
+    return encode(encoder, images, EVAL_BATCH_SIZE[device.type], device, on_batch)
 
 
 def knn_probe(spec: RunSpec, data: ImageData, train_features: torch.Tensor, test_features: torch.Tensor,
-              ) -> tuple[float, LinearProbe]:
+              on_probe_epoch: Callable[[int], None] | None = None) -> tuple[float, LinearProbe]:
     """k-NN accuracy and the fitted linear probe on one pair of feature sets."""
     num_classes = len(data.classes)
     knn = knn_accuracy(train_features, data.train_labels, test_features, data.test_labels, spec.knn_k,
                        spec.knn_temperature, num_classes)
-    probe = fit_linear_probe(train_features, data.train_labels, num_classes, spec.probe_epochs, spec.seed)
+    probe = fit_linear_probe(train_features, data.train_labels, num_classes, spec.probe_epochs, spec.seed,
+                             on_epoch=on_probe_epoch)
     return knn, probe
 
 
@@ -88,23 +92,41 @@ def confusion_matrix(probe: LinearProbe, test_features: torch.Tensor, labels: to
 
 
 def assess(spec: RunSpec, encoder: nn.Module, head: nn.Module | None, data: ImageData,
-           device: torch.device) -> Assessment:
-    """Probe and k-NN of the trained encoder (and of encoder + projection head when given)."""
-    train_features = features(encoder, data.train_images, device)
-    test_features = features(encoder, data.test_images, device)
-    knn, probe = knn_probe(spec, data, train_features, test_features)
+           device: torch.device, reporter: Reporter = NullReporter()) -> Assessment:
+    """Probe and k-NN of the trained encoder (and of encoder + projection head when given); the reporter hears
+    the phases: features (images done), k-NN, probe (epochs done, of both probes with a head)."""
+    n_train, n_images = len(data.train_labels), len(data.train_labels) + len(data.test_labels)
+    reporter.phase("features", 0, n_images)
+    train_features = features(encoder, data.train_images, device,
+                              lambda done: reporter.phase("features", done, n_images))
+    test_features = features(encoder, data.test_images, device,
+                             lambda done: reporter.phase("features", n_train + done, n_images))
+    reporter.phase("knn")
+    probe_epochs = spec.probe_epochs * (2 if head is not None else 1)
+    knn, probe = knn_probe(spec, data, train_features, test_features,
+                           lambda done: reporter.phase("probe", done, probe_epochs))
     result = Assessment(train_features, test_features, probe,
                         confusion_matrix(probe, test_features, data.test_labels, len(data.classes)))
     result.summary["knn_acc"] = knn
     result.summary["linear_acc"] = probe.accuracy(test_features, data.test_labels)
     if head is not None:
         head_probe = fit_linear_probe(project(head, train_features), data.train_labels, len(data.classes),
-                                      spec.probe_epochs, spec.seed)
+                                      spec.probe_epochs, spec.seed,
+                                      on_epoch=lambda done: reporter.phase("probe", spec.probe_epochs + done,
+                                                                           probe_epochs))
         result.summary["linear_acc_head"] = head_probe.accuracy(project(head, test_features), data.test_labels)
     return result
 
 
-def random_baseline(spec: RunSpec, data: ImageData, device: torch.device) -> dict[str, float]:
+@dataclass
+class RandomBaseline:
+    """The randomly initialised encoder's probe and k-NN (summary) and its test features, for its t-SNE map."""
+
+    summary: dict[str, float]
+    test_features: torch.Tensor
+
+
+def random_baseline(spec: RunSpec, data: ImageData, device: torch.device) -> RandomBaseline:
     """The same k-NN and probe on the encoder as initialised by spec.seed, before any training:
     tells a user whether pretraining beat random features (on simple data they are strong)."""
     with torch.random.fork_rng(devices=[]):  # leaves the global generator where training expects it
@@ -115,4 +137,5 @@ def random_baseline(spec: RunSpec, data: ImageData, device: torch.device) -> dic
     train_features = features(encoder, data.train_images, device)
     test_features = features(encoder, data.test_images, device)
     knn, probe = knn_probe(spec, data, train_features, test_features)
-    return {"random_linear_acc": probe.accuracy(test_features, data.test_labels), "random_knn_acc": knn}
+    return RandomBaseline({"random_linear_acc": probe.accuracy(test_features, data.test_labels), "random_knn_acc": knn},
+                          test_features)

@@ -46,6 +46,7 @@ def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | No
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = local_device(resolve_device(spec.device), shard)
+    reporter.phase("loading")
     with runtime(device):
         try:
             with main_first(shard):  # one download of a missing dataset, not one per rank
@@ -90,17 +91,22 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
 
     reporter.message(f"features of {len(data.train_labels)} train / {len(data.test_labels)} test images")
     projection = head if LOSSES[spec.method].head == "projection" and spec.epochs > 0 else None
-    assessment = assess(spec, encoder, projection, data, device)
+    assessment = assess(spec, encoder, projection, data, device, reporter)
     if probe_due(spec.epochs, spec.epochs, spec.knn_every, spec.probe_every):  # the probe curves' last point
         probes = quick_probes(spec, data, assessment.train_features, assessment.test_features, projection)
         for name, value in probes.items():
             reporter.metric(name, value, result.steps, float(spec.epochs))
     summary = dict(assessment.summary)
     summary.update(stability([*result.knn_curve, summary["knn_acc"]]))  # drawdown, volatility of the k-NN curve
+    random_features = None
     if spec.random_baseline:
         reporter.message("probe and k-NN of a randomly initialised encoder (baseline)")
-        summary.update(random_baseline(spec, data, device))
-    summary.update(_embed_and_save(spec, out_dir, reporter, data, assessment))
+        reporter.phase("random_baseline")
+        baseline = random_baseline(spec, data, device)
+        summary.update(baseline.summary)
+        random_features = baseline.test_features
+    reporter.phase("tsne")
+    summary.update(_embed_and_save(spec, out_dir, reporter, data, assessment, random_features))
     summary["final_loss"] = result.final_loss
     summary["train_seconds"] = result.seconds
 
@@ -112,30 +118,43 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
     return summary
 
 
-def _embed_and_save(spec: RunSpec, out_dir: Path, reporter: Reporter, data: ImageData,
-                    assessment: Assessment) -> dict[str, float]:
-    """t-SNE of a fixed sample of test embeddings, their silhouette, saved as embeddings.json + features."""
+def _embed_and_save(spec: RunSpec, out_dir: Path, reporter: Reporter, data: ImageData, assessment: Assessment,
+                    random_features: torch.Tensor | None = None) -> dict[str, float]:
+    """t-SNE of a fixed sample of test embeddings, their silhouette, saved as embeddings.json + features.
+
+    random_features: the random-init encoder's test features (spec.random_baseline); the same sample of them gets
+    its own t-SNE and silhouette under "random_init", so a user sees what training changed in the map.
+    """
     indices = tsne_sample_indices(len(data.test_labels), spec.tsne_samples)
     reporter.message(f"t-SNE of {len(indices)} test embeddings")
-    sample_features = assessment.test_features[indices.to(assessment.test_features.device)].cpu()
     sample_labels = data.test_labels[indices]
-    coords = tsne_2d(sample_features.numpy(), spec.seed)
-    score = silhouette(sample_features.numpy(), sample_labels.numpy())
+    sample_features, trained = _tsne_map(assessment.test_features, indices, sample_labels, spec.seed)
     save_tensors(out_dir / "features.safetensors", {"features": sample_features, "indices": indices})
-    write_json(out_dir / "embeddings.json", {
-        "method": "tsne",
-        "silhouette": score,
-        "classes": data.classes,
+    embeddings = {"method": "tsne", "classes": data.classes, **trained}
+    if random_features is not None:
+        reporter.message(f"t-SNE of the random-init encoder's {len(indices)} test embeddings (baseline)")
+        _, embeddings["random_init"] = _tsne_map(random_features, indices, sample_labels, spec.seed)
+    write_json(out_dir / "embeddings.json", embeddings)
+    return {"silhouette": trained["silhouette"]}
+
+
+def _tsne_map(test_features: torch.Tensor, indices: torch.Tensor, labels: torch.Tensor,
+              seed: int) -> tuple[torch.Tensor, dict]:
+    """The sampled features, and their silhouette and t-SNE points ({x, y, label, index}) as embeddings.json has."""
+    features = test_features[indices.to(test_features.device)].cpu()
+    coords = tsne_2d(features.numpy(), seed)
+    return features, {
+        "silhouette": silhouette(features.numpy(), labels.numpy()),
         "points": [{"x": round(float(x), 4), "y": round(float(y), 4), "label": int(label), "index": int(index)}
-                   for (x, y), label, index in zip(coords, sample_labels.tolist(), indices.tolist(), strict=True)],
-    })
-    return {"silhouette": score}
+                   for (x, y), label, index in zip(coords, labels.tolist(), indices.tolist(), strict=True)],
+    }
 
 
 def _save_checkpoints(spec: RunSpec, out_dir: Path, reporter: Reporter, data: ImageData, encoder: nn.Module,
                       head: nn.Module, assessment: Assessment, summary: dict[str, float]) -> None:
     """Encoder, head and probe as safetensors; evaluation.json and run.json beside them."""
     reporter.message("saving artifacts")
+    reporter.phase("saving")
     save_encoder(out_dir / "encoder.safetensors", encoder, spec, data.image_shape)
     save_module(out_dir / "projection_head.safetensors", head, spec, f"contrastlab-{LOSSES[spec.method].head}-v1")
     save_tensors(out_dir / "linear_probe.safetensors", assessment.probe.state_dict(),
