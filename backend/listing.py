@@ -1,15 +1,15 @@
 """The runs list query: server-side filter, sort and pagination, so 10 000 runs stay fast.
 
 Sort keys that are columns use an index (id, created_at, status, method, dataset,
-encoder); the catalogue's summary metrics come out of the summary JSON and duration is
-computed, which costs one scan of the filtered rows (milliseconds at 10 000 runs).
+encoder); the catalogue's summary metrics and any spec field (`spec.lr`) come out of the
+JSON columns and duration is computed, which costs one scan of the filtered rows (milliseconds at 10 000 runs).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, Select, func, or_, select
@@ -20,8 +20,9 @@ from contrastlab.core.catalog import SUMMARY_METRICS
 from contrastlab.core.spec import RunSpec
 
 COLUMN_KEYS = ("id", "name", "method", "dataset", "encoder", "status", "progress", "created")
-# Keys whose value may be missing (no summary yet, not started): those rows sort last either way.
-NULLABLE_KEYS = ("duration", *SUMMARY_METRICS)
+SPEC_KEYS = tuple(f"spec.{name}" for name in RunSpec.model_fields)  # any spec field, as the table's columns
+# Keys whose value may be missing (no summary yet, not started, field unset): those rows sort last either way.
+NULLABLE_KEYS = ("duration", *SUMMARY_METRICS, *SPEC_KEYS)
 SORT_KEYS: tuple[str, ...] = (*COLUMN_KEYS, *NULLABLE_KEYS)
 if TYPE_CHECKING:
     SortKey = str
@@ -75,6 +76,16 @@ def _spec_condition(name: str, value: Any) -> ColumnElement[bool]:
     return element.as_string() == str(value)
 
 
+def _spec_value(name: str) -> ColumnElement[Any]:
+    """The spec field `name` as SQL orders it: numbers as numbers (so 0.01 sorts after 0.002), else as text."""
+    kinds = set(get_args(RunSpec.model_fields[name].annotation)) or {RunSpec.model_fields[name].annotation}
+    if kinds - {type(None)} <= {int, float}:
+        return Run.spec[name].as_float()
+    if kinds - {type(None)} == {bool}:
+        return Run.spec[name].as_boolean()
+    return Run.spec[name].as_string()
+
+
 def _duration(dialect: str) -> ColumnElement[Any]:
     """Seconds from start to finish (or to now while running); NULL before the start."""
     if dialect == "sqlite":
@@ -95,6 +106,8 @@ def sort_expression(key: str, dialect: str) -> ColumnElement[Any]:
         return Run.summary[key].as_float()
     if key == "duration":
         return _duration(dialect)
+    if key in SPEC_KEYS:
+        return _spec_value(key.removeprefix("spec."))
     raise ValueError(f"sort key {key!r} is not one of {', '.join(SORT_KEYS)}")
 
 

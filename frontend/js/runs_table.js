@@ -24,13 +24,13 @@ export function columnsParam({ metrics, spec }) {
   return text === tableMetrics().join(",") ? "" : text;
 }
 
-/** [key, label, sortable, numeric]: the table's columns in order (`select` is the checkbox). Metrics sort on the
- * server; spec fields are shown, not sorted. */
+/** [key, label, sortable, numeric]: the table's columns in order (`select` is the checkbox). Metrics and spec
+ * fields sort on the server. */
 export function tableColumns(view = parseColumns("")) {
   return [
     ["select", "", false, false], ["id", "ID", true, true], ["name", "Name", true, false], ["group", "Group", false, false],
     ["method", "Method", true, false], ["dataset", "Dataset", true, false], ["encoder", "Encoder", true, false],
-    ...view.spec.map((field) => [`spec.${field}`, field, false, false]),
+    ...view.spec.map((field) => [`spec.${field}`, field, true, false]),
     ["status", "Status", true, false], ["progress", "Progress", true, false],
     ...view.metrics.map((key) => [key, metricLabel(key), true, true]),
     ["duration", "Duration", true, true], ["created", "Created", true, false], ["actions", "", false, false],

@@ -464,6 +464,11 @@ def test_list_columns_spec_filters_and_metric_sort_live_in_the_url_and_clone_ren
     order = page.locator("tbody tr[data-run-id]").evaluate_all("rows => rows.map(r => Number(r.dataset.runId))")
     losses = {run["id"]: run["summary"]["final_loss"] for run in two_runs}
     assert [i for i in order if i in (a, b)] == sorted((a, b), key=lambda i: -losses[i])
+    page.locator("thead th[data-col='spec.lr'] button").click()  # and so does any spec field shown
+    expect(page).to_have_url(re.compile(r"sort=spec\.lr"))
+    expect(page.locator("thead th[data-col='spec.lr']")).to_have_attribute("aria-sort", "descending")
+    order = page.locator("tbody tr[data-run-id]").evaluate_all("rows => rows.map(r => Number(r.dataset.runId))")
+    assert [i for i in order if i in (a, b)] == [b, a]  # lr 0.002 above SimCLR's default 0.001
     page.get_by_test_id("spec-filter-field").select_option("method")
     page.get_by_test_id("spec-filter-value").fill("supervised")
     page.get_by_test_id("spec-filter-add").click()

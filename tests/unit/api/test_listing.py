@@ -149,3 +149,17 @@ def test_filters_by_any_spec_field_typed_as_the_spec_says(client: TestClient, su
         assert response.status_code == 422, bad
         error = response.json()["detail"][0]
         assert error["loc"] == ["query", "spec"] and says in error["msg"], error
+
+
+def test_sorts_by_any_spec_field_numbers_as_numbers_and_unset_last(client: TestClient, submit) -> None:
+    """?sort=spec.<field>: 64 < 256 < 1024 (as text "1024" would come first); a run without the field is last."""
+    big = submit(name="big", batch_size=1024, optimizer="sgd", image_size=32)["id"]
+    small = submit(name="small", batch_size=64, optimizer="adam")["id"]
+    mid = submit(name="mid", batch_size=256, optimizer="lars", image_size=16)["id"]
+    assert _ids(client, sort="spec.batch_size", order="asc")[0] == [small, mid, big]
+    assert _ids(client, sort="spec.batch_size", order="desc")[0] == [big, mid, small]
+    assert _ids(client, sort="spec.optimizer", order="asc")[0] == [small, mid, big]
+    assert _ids(client, sort="spec.image_size", order="asc")[0] == [mid, big, small]
+    assert _ids(client, sort="spec.image_size", order="desc")[0] == [big, mid, small]
+    response = client.get("/api/runs", params={"sort": "spec.colour"})
+    assert response.status_code == 422 and "spec.lr" in response.text
