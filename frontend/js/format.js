@@ -59,6 +59,11 @@ const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeS
 const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
 /** Parse an ISO-8601 string; null for missing or invalid input. */
+/** "3, 1,x,3" -> [3, 1]: the positive integer ids of a URL list, each once, in order. */
+export function parseIds(text) {
+  return [...new Set((text || "").split(",").map((part) => Number(part.trim())).filter((n) => Number.isInteger(n) && n > 0))];
+}
+
 export function parseDate(iso) {
   if (!iso) return null;
   const date = new Date(iso);

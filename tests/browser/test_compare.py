@@ -228,6 +228,9 @@ def _assert_group_reads_as_one(page: Page, members: list[dict], two_runs: list[d
     expect(page.locator(f"tr[data-run-id='{s1}']")).to_be_hidden()
     folded.get_by_test_id("group-toggle").click()
     expect(page.locator(f"tr[data-run-id='{s1}']")).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"open={group_id}"))  # a reload or a shared link keeps it open
+    page.reload()
+    expect(page.locator(f"tr[data-run-id='{s1}']")).to_be_visible()
     expect(page.locator(f"tr[data-run-id='{s1}'] .col-group")).to_have_text("seed 1")
 
     # A seed's page names its group and links to its siblings.

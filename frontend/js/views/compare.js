@@ -5,6 +5,7 @@
 import { api } from "../api.js";
 import { isFinalStatus } from "../catalog.js";
 import { h, setText } from "../dom.js";
+import { parseIds } from "../format.js";
 import { disposeChart } from "../charts.js";
 import { RUN_COLORS, chartEntities } from "../compare_data.js";
 import { CompareCharts, chartMetrics } from "../compare_charts.js";
@@ -19,10 +20,6 @@ export function mount(root, { query }) {
   const view = new CompareView(root, query);
   view.start();
   return () => view.dispose();
-}
-
-function parseIds(text) {
-  return [...new Set((text || "").split(",").map((part) => Number(part.trim())).filter((n) => Number.isInteger(n) && n > 0))];
 }
 
 class CompareView {

@@ -3,6 +3,7 @@
 
 import { api, ApiError } from "../api.js";
 import { h, setText } from "../dom.js";
+import { parseIds } from "../format.js";
 import { fieldsFromSchema } from "../schema_form.js";
 import { confirmDialog } from "../confirm.js";
 import { columnsParam, parseColumns, tableColumns, createGroupRow, createRow } from "../runs_table.js";
@@ -34,7 +35,7 @@ export function mount(root, { query }) {
   let lastPage = { items: [], total: 0 };
   const rows = new Map(); // run id -> {tr, update}
   const groupRows = new Map(); // group id -> {tr, update, members}: a seed group folded into one row
-  const expanded = new Set(); // groups whose seeds are shown
+  const expanded = new Set(parseIds(query.get("open"))); // groups whose seeds are shown (in the URL as open=3,7)
 
   const rowActions = {
     isSelected: (id) => selected.has(id),
@@ -50,6 +51,7 @@ export function mount(root, { query }) {
     onToggle: (groupId) => {
       if (expanded.has(groupId)) expanded.delete(groupId);
       else expanded.add(groupId);
+      syncUrl();
       render(lastPage);
     },
     onCancel: async (run) => {
@@ -209,6 +211,7 @@ export function mount(root, { query }) {
       if (value && key !== "specs" && !(key === "sort" && value === "id") && !(key === "order" && value === "desc")) params.set(key, String(value));
     }
     for (const filter of specFilters) params.append("spec", filter);
+    if (expanded.size) params.set("open", [...expanded].sort((a, b) => a - b).join(","));
     const search = params.toString();
     history.replaceState(null, "", `#/${search ? `?${search}` : ""}`);
   }
