@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 from backend.errors import Conflict, QuotaExceeded, run_not_found
 from backend.models import Event, Run, utcnow
 from contrastlab.core.catalog import CANCELED, FAILED, FINAL_STATUSES, QUEUED, RUNNING
-from contrastlab.core.protocol import LEASE_SECRET_HEADER, EventBatch, Finish
+from contrastlab.core.protocol import LEASE_SECRET_HEADER, EventBatch, Finish, Phase
 from contrastlab.core.spec import SPEC_VERSION, RunSpec
+from contrastlab.queue import spec_devices
 
 
 def create_run(session: Session, spec: RunSpec) -> Run:
@@ -118,13 +119,15 @@ def _lease_ended(session: Session, run_id: int, who: str) -> Conflict:
 
 
 def _renew(session: Session, run_id: int, secret: str | None, who: str, lease_seconds: int,
-           progress: float | None) -> None:
+           progress: float | None, phase: Phase | None = None) -> None:
     """Extend the lease of the worker holding it; the UPDATE also locks the run's row (PostgreSQL) until
     commit, so a run's events commit in id order and a stream never skips one."""
     guard = held(session, run_id, secret, who)
     values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
     if progress is not None:
         values["progress"] = progress
+    if phase is not None:
+        values["phase"] = phase.model_dump()
     result = session.execute(update(Run).where(guard).values(**values))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise _lease_ended(session, run_id, who)
@@ -134,7 +137,8 @@ def record_events(session: Session, run_id: int, batch: EventBatch, secret: str 
                   max_points: int) -> Run:
     """Store the lease holder's batch; a retried batch stores nothing twice (unique run_id+key). A batch that
     would take the run past `max_points` (MAX_RUN_POINTS) fails the run instead, keeping what it stored."""
-    _renew(session, run_id, secret, _worker(batch.worker, batch.attempt), lease_seconds, batch.progress)
+    _renew(session, run_id, secret, _worker(batch.worker, batch.attempt), lease_seconds, batch.progress,
+           batch.phase)
     now = utcnow()
     rows: list[dict[str, Any]] = [
         {"run_id": run_id, "kind": "metric", "key": p.key, "name": p.name, "step": p.step, "epoch": p.epoch,
@@ -199,7 +203,7 @@ def release(session: Session, run_id: int, worker: str, attempt: int, reason: st
 
 def _requeued(reason: str) -> dict[str, Any]:
     return {"status": QUEUED, "worker": None, "lease_expires_at": None, "lease_secret_hash": None,
-            "requeue_reason": reason}
+            "requeue_reason": reason, "phase": None}
 
 
 def expire_leases(session: Session, max_attempts: int) -> list[int]:
@@ -228,6 +232,17 @@ def expire_leases(session: Session, max_attempts: int) -> list[int]:
                 requeued.append(run_id)
         session.commit()
     return requeued
+
+
+def queue_place(session: Session, run: Run) -> tuple[int, int]:
+    """A queued run's place in its queue (1: next to start), counting the runs queued before it on the queue of
+    its device count, and how many runs are running now: one query."""
+    devices = spec_devices(run.spec)
+    same_queue = func.coalesce(Run.spec["devices"].as_integer(), 1) == devices
+    ahead = func.count().filter(Run.status == QUEUED, Run.id < run.id, same_queue)
+    running = func.count().filter(Run.status == RUNNING)
+    before, busy = session.execute(select(ahead, running).where(Run.status.in_((QUEUED, RUNNING)))).one()
+    return before + 1, busy
 
 
 def queued_before(session: Session, cutoff: datetime) -> list[int]:

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_seriali
 
 from backend.artifacts import download_name
 from backend.models import Artifact, Event
+from contrastlab.core.protocol import Phase
 from contrastlab.core.spec import SPEC_VERSION, RunSpec
 
 
@@ -38,6 +39,11 @@ class RunPublic(BaseModel):
     requeue_reason: str | None = Field(None, description="Why the run was last put back in the queue.")
     spec_version: int = Field(SPEC_VERSION, description="The RunSpec version the spec was stored under.")
     study_id: int | None = Field(None, description="The study that launched this run, if any.")
+    phase: Phase | None = Field(None, description="Where the run is (pretraining, features, probe, t-SNE, ...) and "
+                                "that phase's progress and speed, as its worker last reported; kept once it ends.")
+    queue_position: int | None = Field(None, description="A queued run read alone (GET /api/runs/{id}): its place "
+                                       "in its queue, 1 when it starts next; null otherwise.")
+    runs_running: int | None = Field(None, description="With queue_position: how many runs are running now.")
 
     @field_serializer("created_at", "started_at", "finished_at")
     def _iso(self, value: datetime | None) -> str | None:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from backend.stream_feeds import StreamHub, Subscription
 from backend.stream_reads import GONE, Read, sse
@@ -57,17 +58,26 @@ class Notifier:
         return self.version(run_id)
 
 
+def _progress(run: dict[str, Any]) -> dict[str, Any]:
+    return {"progress": run.get("progress"), "phase": run.get("phase")}
+
+
 class _Viewer:
     """One stream's cursor: what it sends of a read (events the feed repeats are skipped)."""
 
-    def __init__(self, cursor: int) -> None:
+    def __init__(self, cursor: int, run: dict[str, Any]) -> None:
         self.cursor, self.last_sent = cursor, time.monotonic()
+        self.progress = _progress(run)  # as last sent
 
     def chunk(self, read: Read) -> str:
-        """The read's new events (and `end` after the last), as one write: one send per read, not per event."""
+        """The read's new events (and `end` after the last), as one write: one send per read, not per event.
+        A change of the run's progress or phase, which is no event, follows them as a `progress` event (no id)."""
         fresh = [text for event_id, text in read.events if event_id > self.cursor]
         if read.events:
             self.cursor = max(self.cursor, read.events[-1][0])
+        if read is not GONE and not read.done and _progress(read.run) != self.progress:
+            self.progress = _progress(read.run)
+            fresh.append(sse("progress", self.progress))
         if read.done and read is not GONE:
             fresh.append(sse("end", read.run, self.cursor))
         if fresh:
@@ -78,7 +88,7 @@ class _Viewer:
 async def run_stream(hub: StreamHub, run_id: int, start: int, first: Read,
                      is_disconnected: Callable[[], Awaitable[bool]]) -> AsyncIterator[str]:
     """Yield the run's events after `start` (`first` read them); end once the run is final and all is sent."""
-    viewer = _Viewer(start)
+    viewer = _Viewer(start, first.run)
     yield "retry: 1000\n\n"
     yield sse("status", first.run, start)
     read: Read | None = first

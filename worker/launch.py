@@ -168,6 +168,9 @@ class Relay:
             self.reporter.metric(name, float(value), int(step), float(epoch))
         elif "message" in event:
             self.reporter.message(str(event["message"]))
+        elif "phase" in event:
+            name, done, total, views_per_unit = event["phase"]
+            self.reporter.phase(str(name), int(done), None if total is None else int(total), int(views_per_unit))
         elif "checkpoint" in event:
             path, epoch, step = event["checkpoint"]
             self.reporter.checkpoint(Path(path), int(epoch), int(step))  # opens it: the handle keeps the file

@@ -47,6 +47,9 @@ class FileReporter:
     def message(self, text: str) -> None:
         self._write({"message": text})
 
+    def phase(self, name: str, done: int = 0, total: int | None = None, views_per_unit: int = 0) -> None:
+        self._write({"phase": [name, done, total, views_per_unit]})
+
     def should_stop(self) -> bool:
         return (self.out_dir / STOP).exists()
 

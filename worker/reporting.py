@@ -17,6 +17,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -24,12 +25,14 @@ from typing import IO, Any
 import httpx
 
 from contrastlab.client.http import Http, checked
-from contrastlab.core.catalog import RESUME_ARTIFACT
+from contrastlab.core.catalog import RESUME_ARTIFACT, phase_progress
 from contrastlab.core.protocol import lease_headers
 
 log = logging.getLogger(__name__)
 
 FLUSH_S = 0.25
+PHASE_FLUSH_S = 1.0  # a phase's progress alone (evaluation sends no points) is sent at most this often
+RATE_WINDOW_S = 20.0  # a phase's speed is measured over its last this many seconds
 MAX_POINTS_PER_BATCH = 5000  # the API takes at most 10,000 per batch
 # Set by the worker's SIGTERM handler: stop at the next step and hand the run back.
 SHUTDOWN = threading.Event()
@@ -73,15 +76,18 @@ def point_key(name: str, step: int) -> str:
 class HttpReporter:
     """The engine's Reporter, sending to POST /api/runs/{id}/events in batches."""
 
-    def __init__(self, api: ApiClient, run_id: int, worker: str, attempt: int, epochs: int, lease_secret: str,
+    def __init__(self, api: ApiClient, run_id: int, worker: str, attempt: int, lease_secret: str,
                  heartbeat_s: float = 10.0) -> None:
         self.api, self.run_id, self.worker, self.attempt = api, run_id, worker, attempt
         self.lease = lease_headers(lease_secret)  # the headers of every call of this attempt
-        self.epochs, self.heartbeat_s = epochs, heartbeat_s
+        self.heartbeat_s = heartbeat_s
         self._points: list[dict[str, Any]] = []
         self._logs: list[dict[str, Any]] = []
         self._seq = 0
         self._progress = 0.0
+        self._phase: dict[str, Any] | None = None  # sent with the next batch, then None until it changes
+        self._phase_samples: deque[tuple[float, int]] = deque()  # (monotonic time, done) of the current phase
+        self._phase_name: str | None = None
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._cancel = threading.Event()
@@ -100,14 +106,30 @@ class HttpReporter:
         with self._lock:
             self._points.append({"key": point_key(name, int(step)), "name": name, "step": int(step),
                                  "epoch": float(epoch), "value": float(value), "time": _now()})
-            # Training is ~all of a run's time; evaluation after it keeps progress just under 1.
-            self._progress = max(self._progress, min(0.99, float(epoch) / max(self.epochs, 1)))
 
     def message(self, text: str) -> None:
         with self._lock:
             self._seq += 1
             self._logs.append({"key": f"a{self.attempt}:{self._seq}", "text": text[:2000], "time": _now()})
         log.info("run %s: %s", self.run_id, text)
+
+    def phase(self, name: str, done: int = 0, total: int | None = None, views_per_unit: int = 0) -> None:
+        """Note the phase, its speed over the last RATE_WINDOW_S and the run's overall progress; the next batch
+        carries them."""
+        now = time.monotonic()
+        with self._lock:
+            samples = self._phase_samples
+            if name != self._phase_name:
+                self._phase_name = name
+                samples.clear()
+            samples.append((now, int(done)))
+            while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
+                samples.popleft()
+            began, done_then = samples[0]
+            rate = (done - done_then) / (now - began) if now - began >= FLUSH_S and done > done_then else None
+            self._phase = {"name": name, "done": int(done), "total": total, "rate": rate,
+                           "views_per_s": rate * views_per_unit if rate is not None and views_per_unit else None}
+            self._progress = max(self._progress, phase_progress(name, done, total))
 
     def checkpoint(self, path: Path, epoch: int, step: int) -> None:
         """Upload this epoch's resumable checkpoint in the background (a newer one replaces a pending one)."""
@@ -157,8 +179,9 @@ class HttpReporter:
             while True:
                 with self._lock:
                     points, logs, progress = self._points[:MAX_POINTS_PER_BATCH], list(self._logs), self._progress
+                    phase = self._phase
                 body = {"worker": self.worker, "attempt": self.attempt, "points": points, "logs": logs,
-                        "progress": progress}
+                        "progress": progress, "phase": phase}
                 response = self.api.call("POST", f"/api/runs/{self.run_id}/events", json=body, headers=self.lease)
                 if response.status_code == 409:
                     self._lose_lease(response.text)
@@ -167,6 +190,8 @@ class HttpReporter:
                 with self._lock:
                     del self._points[: len(points)]
                     del self._logs[: len(logs)]
+                    if self._phase is phase:  # else a newer one waits for the next batch
+                        self._phase = None
                     more = bool(self._points) and len(points) == MAX_POINTS_PER_BATCH
                 if response.json().get("cancel_requested"):
                     self._cancel.set()
@@ -199,9 +224,10 @@ class HttpReporter:
     def _loop(self) -> None:
         last_contact = time.monotonic()
         while not self._stop.wait(FLUSH_S) and not self.lease_lost:
+            since = time.monotonic() - last_contact
             with self._lock:
-                pending = bool(self._points or self._logs)
-            if not pending and time.monotonic() - last_contact < self.heartbeat_s:
+                pending = bool(self._points or self._logs) or (self._phase is not None and since >= PHASE_FLUSH_S)
+            if not pending and since < self.heartbeat_s:
                 continue
             try:
                 self.flush()  # an empty batch is the heartbeat: it renews the lease too

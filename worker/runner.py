@@ -54,7 +54,7 @@ def execute(run_id: int, api: ApiClient, settings: Settings, worker: str, slots:
         spec = load_stored_spec(grant["run"]["spec"], int(grant["run"].get("spec_version", 1)))
     except ValueError as exc:  # the message names the version, the field and the reason
         return fail(api, run_id, worker, attempt, secret, str(exc))
-    reporter = HttpReporter(api, run_id, worker, attempt, spec.epochs, secret,
+    reporter = HttpReporter(api, run_id, worker, attempt, secret,
                             heartbeat_s=max(0.5, grant["lease_seconds"] / 4))
     out_dir = settings.data_dir / WORK_FOLDER / f"run-{run_id}-attempt-{attempt}"
     try:

@@ -161,6 +161,40 @@ FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELED})
 
 
 @dataclass(frozen=True)
+class PhaseInfo:
+    """A phase of a running run: what the run page calls it, what its progress counts, and where it ends on the
+    run's overall progress (0 to 1; a run's phases come in this catalogue's order, each may be skipped)."""
+
+    label: str
+    unit: Literal["step", "image", "epoch"] | None  # None: no measure of its progress
+    until: float
+
+
+TRAINING_SHARE = 0.9  # of a run's overall progress; its evaluation shares the rest
+PHASES: dict[str, PhaseInfo] = {
+    "loading": PhaseInfo("loading data", None, 0.0),
+    "pretraining": PhaseInfo("pretraining", "step", TRAINING_SHARE),
+    "supervised": PhaseInfo("supervised training", "step", TRAINING_SHARE),
+    "features": PhaseInfo("features", "image", 0.92),
+    "knn": PhaseInfo("k-NN", None, 0.93),
+    "probe": PhaseInfo("linear probe", "epoch", 0.95),
+    "random_baseline": PhaseInfo("random-init baseline", None, 0.96),
+    "tsne": PhaseInfo("t-SNE", None, 0.98),
+    "saving": PhaseInfo("saving", None, 0.99),
+}
+
+
+def phase_progress(name: str, done: int, total: int | None) -> float:
+    """The run's overall progress (0 to 0.99) within phase `name`, done of total units in."""
+    end = PHASES[name].until
+    # It starts where the phases before it end; alternatives (pretraining, supervised) end at the same place.
+    start = max((info.until for info in list(PHASES.values())[:list(PHASES).index(name)] if info.until < end),
+                default=0.0)
+    fraction = min(1.0, done / total) if total else 0.0
+    return min(0.99, start + (end - start) * fraction)
+
+
+@dataclass(frozen=True)
 class ArtifactInfo:
     label: str
     description: str
@@ -198,4 +232,5 @@ def catalog_document() -> dict[str, Any]:
         "statuses": list(STATUSES),
         "final_statuses": sorted(FINAL_STATUSES),
         "artifacts": {name: asdict(info) for name, info in ARTIFACTS.items()},
+        "phases": {name: asdict(info) for name, info in PHASES.items()},
     }

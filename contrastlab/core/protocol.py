@@ -74,12 +74,27 @@ class LogIn(BaseModel):
     time: datetime | None = None
 
 
+class Phase(BaseModel):
+    """Where a running run is: a phase of the catalogue's PHASES and its progress, as its worker last measured."""
+
+    name: str = Field(min_length=1, max_length=40, description="A key of the catalogue's `phases` (pretraining, "
+                      "features, probe, t-SNE, ...); a page shows a name it does not know as it is.")
+    done: int = Field(0, ge=0, le=2**63 - 1, description="Units done: steps, images or probe epochs (the "
+                      "phase's `unit` in the catalogue).")
+    total: int | None = Field(None, ge=0, le=2**63 - 1, description="Units in the phase; null: no measure.")
+    rate: float | None = Field(None, ge=0.0, allow_inf_nan=False,
+                               description="Units per second over the last seconds; null until measured.")
+    views_per_s: float | None = Field(None, ge=0.0, allow_inf_nan=False,
+                                      description="Training: augmented views processed per second.")
+
+
 class EventBatch(WorkerCall):
     """POST /api/runs/{id}/events: metric points and messages, idempotent by each item's key."""
 
     points: list[PointIn] = Field(default_factory=list, max_length=10_000)
     logs: list[LogIn] = Field(default_factory=list, max_length=1000)
     progress: float | None = Field(None, ge=0.0, le=1.0)
+    phase: Phase | None = Field(None, description="The run's phase now; null: unchanged.")
 
 
 class BatchReceived(LeaseState):

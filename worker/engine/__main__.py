@@ -28,6 +28,9 @@ class PrintReporter:
     def message(self, text: str) -> None:
         print(f"{self._elapsed()} {text}")
 
+    def phase(self, name: str, done: int = 0, total: int | None = None, views_per_unit: int = 0) -> None:
+        pass  # the messages say which phase; per-step progress would flood the terminal
+
     def should_stop(self) -> bool:
         return False
 

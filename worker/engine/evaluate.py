@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,9 +18,10 @@ TSNE_SAMPLE_SEED = 0  # fixed: runs with different seeds embed the same test ima
 
 
 @torch.no_grad()
-def encode(encoder: nn.Module, images_uint8: Images, batch_size: int,
-           device: torch.device | str) -> torch.Tensor:
-    """float32 features [N, D] of un-augmented uint8 images (in memory or streamed), in eval mode, on `device`.
+def encode(encoder: nn.Module, images_uint8: Images, batch_size: int, device: torch.device | str,
+           on_batch: Callable[[int], None] | None = None) -> torch.Tensor:
+    """float32 features [N, D] of un-augmented uint8 images (in memory or streamed), in eval mode, on `device`;
+    on_batch hears how many images are done after each batch.
 
     The one feature path: the monitor, the probe, the saved features and the tests all
     go through here, so a reloaded checkpoint reproduces the saved features.
@@ -28,6 +30,7 @@ def encode(encoder: nn.Module, images_uint8: Images, batch_size: int,
     was_training = encoder.training
     encoder.eval()
     chunks = []
+    done = 0
     # fp32 without TF32, so features computed on a GPU match a CPU recomputation closely.
     precision = (torch.backends.cudnn.flags(enabled=True, benchmark=torch.backends.cudnn.benchmark,
                                             allow_tf32=False)
@@ -38,6 +41,9 @@ def encode(encoder: nn.Module, images_uint8: Images, batch_size: int,
             if device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             chunks.append(encoder(x).float())
+            done += len(x)
+            if on_batch is not None:
+                on_batch(done)
     encoder.train(was_training)
     if not chunks:
         return torch.zeros(0, getattr(encoder, "feature_dim", 0), device=device)
@@ -90,9 +96,10 @@ class LinearProbe:
 
 
 def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, epochs: int,
-                     seed: int, batch_size: int = 1024, lr: float = 3e-2,
-                     weight_decay: float = 1e-4) -> LinearProbe:
-    """Train a linear classifier on fixed features with mini-batch AdamW and a cosine schedule.
+                     seed: int, batch_size: int = 1024, lr: float = 3e-2, weight_decay: float = 1e-4,
+                     on_epoch: Callable[[int], None] | None = None) -> LinearProbe:
+    """Train a linear classifier on fixed features with mini-batch AdamW and a cosine schedule; on_epoch hears
+    how many epochs are done after each.
 
     Features are computed once, so each epoch is a few small matrix products: the whole
     probe costs far less than one epoch of the encoder.
@@ -113,7 +120,7 @@ def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: 
     total = epochs * steps_per_epoch
     step = 0
     with torch.enable_grad():
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
             order = torch.randperm(len(x), generator=generator, device=x.device)
             for start in range(0, len(x), batch_size):
                 idx = order[start:start + batch_size]
@@ -124,6 +131,8 @@ def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: 
                 loss.backward()
                 optimizer.step()
                 step += 1
+            if on_epoch is not None:
+                on_epoch(epoch)
     return LinearProbe(layer.weight.detach(), layer.bias.detach(), mean, std)
 
 

@@ -14,6 +14,11 @@ class Reporter(Protocol):
     def message(self, text: str) -> None:
         """A phase change, in words a person reads on the run page."""
 
+    def phase(self, name: str, done: int = 0, total: int | None = None, views_per_unit: int = 0) -> None:
+        """Where the run is: a phase of contrastlab.core.catalog.PHASES, done of total of its units (steps,
+        images, probe epochs; total None: no measure). views_per_unit: the augmented views one unit stands for
+        (a training step: its batch times the method's views), so that the speed reads in views per second."""
+
     def should_stop(self) -> bool:
         """True once a cancel was requested; the engine then raises TrainingCanceled."""
 
@@ -31,11 +36,20 @@ class NullReporter:
     def message(self, text: str) -> None:
         pass
 
+    def phase(self, name: str, done: int = 0, total: int | None = None, views_per_unit: int = 0) -> None:
+        pass
+
     def should_stop(self) -> bool:
         return False
 
     def checkpoint(self, path: Path, epoch: int, step: int) -> None:
         pass
+
+
+class PhasePoint(NamedTuple):
+    name: str
+    done: int
+    total: int | None
 
 
 class MetricPoint(NamedTuple):
@@ -51,6 +65,7 @@ class ListReporter:
 
     metrics: list[MetricPoint] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    phases: list[PhasePoint] = field(default_factory=list)
     checkpoints: list[tuple[int, int]] = field(default_factory=list)  # (epoch, step)
     stop_requested: bool = False
 
@@ -59,6 +74,9 @@ class ListReporter:
 
     def message(self, text: str) -> None:
         self.messages.append(text)
+
+    def phase(self, name: str, done: int = 0, total: int | None = None, views_per_unit: int = 0) -> None:
+        self.phases.append(PhasePoint(name, done, total))
 
     def should_stop(self) -> bool:
         return self.stop_requested

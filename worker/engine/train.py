@@ -83,6 +83,12 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
         reporter.message(f"resuming after epoch {state.epoch} (step {state.step})")
     forward = torch.compile(model) if spec.torch_compile else model
 
+    # The run page's progress: steps of the whole training, each standing for its batch's augmented views.
+    phase = "pretraining" if objective.head == "projection" else "supervised"
+    total_steps, views_per_step = spec.epochs * steps_per_epoch, batch_size * objective.views
+    if total_steps:
+        reporter.phase(phase, state.step, total_steps, views_per_step)
+
     def stopping() -> bool:
         return distributed.agree(reporter.should_stop(), shard, device)  # every rank stops at the same step
     sync_every = CUDA_SYNC_EVERY if on_cuda else 1
@@ -119,6 +125,7 @@ def pretrain(spec: RunSpec, encoder: nn.Module, head: nn.Module, data: ImageData
                 pending.append((step, lr, loss.detach()))
                 if len(pending) >= sync_every or i == steps_per_epoch - 1:
                     last_loss = _flush(pending, reporter, steps_per_epoch, stopping)
+                    reporter.phase(phase, step, total_steps, views_per_step)
 
             if objective.head == "classifier":
                 reporter.metric("train_acc", correct.item() / (steps_per_epoch * batch_size), step, float(epoch))

@@ -14,6 +14,7 @@ from backend.admission import admit_submission, check_spec
 from backend.api.deps import CeleryDep, NotifierDep, RunDep, SessionDep, SettingsDep
 from backend.models import Run
 from backend.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic
+from contrastlab.core.catalog import QUEUED
 from contrastlab.core.spec import RunSpec
 from contrastlab.queue import send_run, spec_devices
 
@@ -103,8 +104,12 @@ def read_runs(
 
 
 @router.get("/{run_id}", response_model=RunPublic)
-def read_run(run: RunDep) -> RunPublic:
-    return RunPublic.model_validate(run)
+def read_run(run: RunDep, session: SessionDep) -> RunPublic:
+    """The run; a queued one also says its place in the queue and how many runs are running."""
+    public = RunPublic.model_validate(run)
+    if run.status == QUEUED:
+        public.queue_position, public.runs_running = runs.queue_place(session, run)
+    return public
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic)

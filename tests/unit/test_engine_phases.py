@@ -1,0 +1,50 @@
+"""A real (tiny) digits run reports its phases in order, each with a sane progress, for the run page."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from pathlib import Path
+
+from contrastlab.core.catalog import PHASES
+from contrastlab.core.spec import RunSpec
+from worker.engine import ListReporter, train
+
+TINY = RunSpec(method="simclr", dataset="digits", encoder="small_cnn", epochs=2, batch_size=64, max_train_samples=256,
+               probe_epochs=5, tsne_samples=50, device="cpu")
+
+
+def test_a_run_reports_its_phases_in_order_with_their_progress(tmp_path: Path) -> None:
+    reporter = ListReporter()
+    train(TINY, tmp_path, reporter)
+    order = [name for name, _ in groupby(point.name for point in reporter.phases)]
+    assert order == ["loading", "pretraining", "features", "knn", "probe", "random_baseline", "tsne", "saving"]
+    assert all(name in PHASES for name in order)
+    by_phase = {name: [(p.done, p.total) for p in reporter.phases if p.name == name] for name in order}
+
+    steps = by_phase["pretraining"]
+    steps_per_epoch = 256 // 64
+    assert steps[0] == (0, 2 * steps_per_epoch) and steps[-1] == (2 * steps_per_epoch, 2 * steps_per_epoch)
+    assert [done for done, _ in steps] == sorted(done for done, _ in steps)  # never goes back
+
+    images = by_phase["features"]  # the train subset, then the test set
+    test_images = int(images[-1][1] or 0) - 256
+    assert images[0] == (0, 256 + test_images) and images[-1] == (256 + test_images,) * 2 and test_images > 0
+    assert [done for done, _ in images] == sorted(done for done, _ in images)
+
+    # The probe on the features, then the one through the projection head: one count of both.
+    assert by_phase["probe"] == [(epoch, 2 * 5) for epoch in range(1, 11)]
+    for name in ("loading", "knn", "random_baseline", "tsne", "saving"):  # no measure: the page names them
+        assert by_phase[name] == [(0, None)]
+
+
+def test_supervised_training_is_its_own_phase_and_a_run_without_training_has_none(tmp_path: Path) -> None:
+    reporter = ListReporter()
+    train(TINY.model_copy(update={"method": "supervised", "epochs": 1, "random_baseline": False}), tmp_path / "s",
+          reporter)
+    names = [point.name for point in reporter.phases]
+    assert "supervised" in names and "pretraining" not in names and "random_baseline" not in names
+    assert [p.done for p in reporter.phases if p.name == "probe"][-1] == 5  # no head: one probe
+
+    untrained = ListReporter()
+    train(TINY.model_copy(update={"epochs": 0}), tmp_path / "e", untrained)
+    assert "pretraining" not in {point.name for point in untrained.phases}
