@@ -1,9 +1,8 @@
-// The compare view's tables and t-SNE grid: the spec fields that differ, final metrics with the best marked.
+// The compare view's tables: the spec fields that differ, final metrics with the best marked.
 
 import { h } from "./dom.js";
 import { formatValue, DASH } from "./format.js";
 import { bestIndex, bySeedGroup, summarize } from "./compare_data.js";
-import { drawTsne } from "./run_panels.js";
 import { appliesTo, appliesToSpec } from "./schema_form.js";
 import {
   formatMetric, formatMetricSpread, isBaseline, metricDirection, metricInfo, metricLabel, summaryMetrics, unitText,
@@ -121,28 +120,4 @@ export function finalMetricsTable(runs, colorOf) {
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "run"),
       columns.map((key) => h("th", { scope: "col", class: "num", "data-col": key, title: columnHint(key) || null }, metricLabel(key))))),
       h("tbody", {}, rows)));
-}
-
-/** One t-SNE card per run: the map when the run has one, else why not. Returns the chart divs. */
-export function tsneGrid(container, runs, colorOf, loadEmbedding) {
-  const divs = [];
-  container.replaceChildren(...runs.map((run) => {
-    const div = h("div", { class: "chart chart-tsne", "data-testid": "compare-tsne", hidden: true });
-    const note = h("p", { class: "muted chart-note" }, run.status === "succeeded" ? "Loading…" : `No t-SNE map: the run is ${run.status}.`);
-    const title = h("span", { class: "muted" });
-    if (run.status === "succeeded") {
-      loadEmbedding(run.id).then(async (embedding) => {
-        if (!div.isConnected) return;
-        if (typeof embedding.silhouette === "number") title.textContent = ` · silhouette ${embedding.silhouette.toFixed(3)}`;
-        note.hidden = true;
-        div.hidden = false;
-        await drawTsne(div, embedding, { compact: true });
-      }, (err) => {
-        note.textContent = err.status === 404 ? "No t-SNE map was recorded for this run." : `Could not load the t-SNE map: ${err.message}`;
-      });
-      divs.push(div);
-    }
-    return h("section", { class: "panel tsne-card", "data-run-id": run.id }, h("h3", {}, runLabel(run, colorOf(run.id)), title), note, div);
-  }));
-  return divs;
 }

@@ -1,7 +1,6 @@
-// The run page's panels besides the live charts: summary, spec, artifacts, t-SNE map, status log.
+// The run page's panels besides the live charts: summary, spec, artifacts, status log (the t-SNE map: tsne_panel.js).
 
 import { h, setText } from "./dom.js";
-import { chartLayout, drawChart, fastScatterType } from "./charts.js";
 import { formatBytes, formatTime, formatValue } from "./format.js";
 import { baselines, formatMetric, isBaseline, metricInfo, metricLabel, summaryMetrics } from "./catalog.js";
 import { appliesToSpec } from "./schema_form.js";
@@ -82,36 +81,6 @@ export function checkpointButton(items) {
   return h("a", { class: "button primary download", href: encoder.url, download: encoder.filename, "data-testid": "download-checkpoint" },
     h("span", { "aria-hidden": "true" }, "⬇ "), "Download checkpoint",
     h("span", { class: "button-note" }, ` ${formatBytes(encoder.size)}`));
-}
-
-/** Draw the t-SNE map: one trace per class, so the legend names the classes. `compact`: the small
- * maps of the compare grid, drawn as SVG (a page may hold only ~16 WebGL contexts). */
-export async function drawTsne(div, embedding, { compact = false } = {}) {
-  const classes = embedding.classes || [];
-  const byLabel = new Map();
-  for (const point of embedding.points || []) {
-    if (!byLabel.has(point.label)) byLabel.set(point.label, { x: [], y: [], index: [] });
-    const group = byLabel.get(point.label);
-    group.x.push(point.x);
-    group.y.push(point.y);
-    group.index.push(point.index);
-  }
-  const type = compact ? "scatter" : fastScatterType();
-  const traces = [...byLabel.keys()].sort((a, b) => a - b).map((label) => {
-    const name = classes[label] ?? String(label);
-    const group = byLabel.get(label);
-    return {
-      name, type, mode: "markers", x: group.x, y: group.y, customdata: group.index,
-      marker: { size: compact ? 4 : 6, opacity: 0.8 },
-      hovertemplate: `class ${name}<br>test image %{customdata}<extra></extra>`,
-    };
-  });
-  const hidden = { showticklabels: false, showgrid: false, zeroline: false, showline: false, ticks: "", title: { text: "" } };
-  await drawChart(div, traces, chartLayout({
-    xaxis: hidden, yaxis: { ...hidden, scaleanchor: "x" },
-    legend: { orientation: "v", x: 1.02, y: 1, yanchor: "top", title: { text: "class" }, font: { size: compact ? 10 : 12 } },
-    margin: compact ? { l: 4, r: 4, t: 4, b: 4 } : { l: 8, r: 8, t: 36, b: 8 },
-  }));
 }
 
 const LOG_LIMIT = 500;

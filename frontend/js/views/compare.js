@@ -6,10 +6,10 @@ import { api } from "../api.js";
 import { isFinalStatus } from "../catalog.js";
 import { h, setText } from "../dom.js";
 import { parseIds } from "../format.js";
-import { disposeChart } from "../charts.js";
 import { RUN_COLORS, chartEntities } from "../compare_data.js";
 import { CompareCharts, chartMetrics } from "../compare_charts.js";
-import { finalMetricsTable, specDiffTable, tsneGrid } from "../compare_tables.js";
+import { finalMetricsTable, specDiffTable } from "../compare_tables.js";
+import { TsneGrid } from "../tsne_grid.js";
 
 const MAX_RUNS = 20;
 const POLL_MS = 4000;
@@ -37,7 +37,7 @@ class CompareView {
     this.specProps = {};
     this.seriesByRun = new Map();
     this.timer = null;
-    this.tsneDivs = [];
+    this.tsne = new TsneGrid();
     this.started = performance.now();
     document.title = "Compare · ContrastLab";
   }
@@ -87,7 +87,6 @@ class CompareView {
     this.chartSet = new CompareCharts(this.charts);
     this.specBox = h("div", {});
     this.finalBox = h("div", {});
-    this.tsneBox = h("div", { class: "tsne-grid", "data-testid": "tsne-grid" });
     this.allFields = h("input", { type: "checkbox", id: "spec-all", onChange: () => this.renderTables() });
     const smoothValue = h("output", { for: "smoothing", class: "mono" }, this.smoothing.toFixed(2));
     const slider = h("input", { type: "range", id: "smoothing", min: "0", max: "0.99", step: "0.01", value: String(this.smoothing), "data-testid": "smoothing" });
@@ -123,8 +122,7 @@ class CompareView {
         h("div", { class: "panel-head" }, h("h2", {}, "Spec differences"),
           h("span", { class: "checkbox-line" }, this.allFields, h("label", { for: "spec-all" }, "Show all fields"))),
         this.specBox),
-      h("h2", { class: "section-title" }, "t-SNE of test embeddings"),
-      this.tsneBox);
+      this.tsne.element);
   }
 
   syncUrl() {
@@ -219,8 +217,7 @@ class CompareView {
   }
 
   renderTsne() {
-    for (const div of this.tsneDivs) disposeChart(div);
-    this.tsneDivs = tsneGrid(this.tsneBox, this.runs, (id) => this.colorOf(id), (id) => api.embeddings(id, this.controller.signal));
+    this.tsne.render(this.runs, (id) => this.colorOf(id), (id) => api.embeddings(id, this.controller.signal));
   }
 
   async setXAxis(value) {
@@ -257,6 +254,6 @@ class CompareView {
     this.controller.abort();
     clearTimeout(this.timer);
     if (this.chartSet) this.chartSet.dispose();
-    for (const div of this.tsneDivs) disposeChart(div);
+    this.tsne.dispose();
   }
 }

@@ -7,7 +7,8 @@ import { formatDateTime, formatDuration, secondsBetween, DASH } from "../format.
 import { disposeChart } from "../charts.js";
 import { MetricCharts } from "../run_charts.js";
 import { loadHistory, followEvents } from "../run_stream.js";
-import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton, drawTsne } from "../run_panels.js";
+import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton } from "../run_panels.js";
+import { TsnePanel } from "../tsne_panel.js";
 import { drawConfusion } from "../evaluation.js";
 import { confirmDialog } from "../confirm.js";
 import { studyApi } from "../study_api.js";
@@ -83,9 +84,7 @@ class RunPage {
     this.log = new StatusLog();
     this.lossDiv = h("div", { class: "chart", id: "loss-chart", "data-testid": "loss-chart" });
     this.accDiv = h("div", { class: "chart", id: "acc-chart", "data-testid": "acc-chart" });
-    this.tsneDiv = h("div", { class: "chart chart-tall", id: "tsne-chart", "data-testid": "tsne-chart", hidden: true });
-    this.tsneNote = h("p", { class: "muted chart-note", "data-testid": "tsne-note" }, "The t-SNE map appears when the run has finished.");
-    this.tsneTitle = h("span", { class: "muted" });
+    this.tsne = new TsnePanel();
     this.artifactsBox = h("div", {}, h("p", { class: "muted" }, "Loading…"));
     this.confusionDiv = h("div", { class: "chart chart-square", "data-testid": "confusion-chart", hidden: true });
     this.confusionNote = h("p", { class: "muted chart-note", "data-testid": "confusion-note" }, "The confusion matrix of the linear probe appears when the run has finished.");
@@ -111,8 +110,7 @@ class RunPage {
         panel("Loss", "loss-panel", this.lossDiv),
         panel("Accuracy", "acc-panel", this.accDiv)),
       h("div", { class: "grid-2 grid-wide-left" },
-        h("section", { class: "panel", "data-testid": "tsne-panel" },
-          h("h2", {}, "t-SNE of test embeddings ", this.tsneTitle), this.tsneNote, this.tsneDiv),
+        this.tsne.element,
         h("div", { class: "stack" },
           panel("Linear probe: confusion matrix", "confusion-panel", this.confusionNote, this.confusionDiv),
           panel("Files", "artifacts-panel", this.artifactsBox),
@@ -258,7 +256,7 @@ class RunPage {
     this.loadArtifacts();
     if (run.status !== "succeeded") {
       const why = `the run ${run.status === "canceled" ? "was canceled" : "failed"}`;
-      setText(this.tsneNote, `No t-SNE map: ${why}.`);
+      this.tsne.explain(`No t-SNE map: ${why}.`);
       setText(this.confusionNote, `No confusion matrix: ${why}.`);
       return;
     }
@@ -266,13 +264,10 @@ class RunPage {
     try {
       const embedding = await api.embeddings(this.runId, this.controller.signal);
       if (!this.alive) return;
-      this.tsneNote.hidden = true;
-      this.tsneDiv.hidden = false;
-      if (typeof embedding.silhouette === "number") setText(this.tsneTitle, `· silhouette ${embedding.silhouette.toFixed(3)}`);
-      await drawTsne(this.tsneDiv, embedding);
+      await this.tsne.show(embedding);
     } catch (err) {
       if (!this.alive || err.name === "AbortError") return;
-      setText(this.tsneNote, err.status === 404 ? "No t-SNE map was recorded for this run." : `Could not load the t-SNE map: ${err.message}`);
+      this.tsne.explain(err.status === 404 ? "No t-SNE map was recorded for this run." : `Could not load the t-SNE map: ${err.message}`);
     }
   }
 
@@ -349,7 +344,7 @@ class RunPage {
     clearInterval(this.clock);
     if (this.closeStream) this.closeStream();
     if (this.charts) this.charts.dispose();
-    if (this.tsneDiv) disposeChart(this.tsneDiv);
+    if (this.tsne) this.tsne.dispose();
     if (this.confusionDiv) disposeChart(this.confusionDiv);
   }
 }
