@@ -26,6 +26,7 @@ export class TsneGrid {
     this.divs = [];
     this.loaded = [];
     this.renderId = 0;
+    this.cache = new Map(); // run id -> its embeddings.json, which does not change once the run succeeded
     this.randomToggle = h("input", { type: "checkbox", id: "tsne-random", "data-testid": "tsne-random-toggle", disabled: true,
       onChange: (event) => {
         this.showRandom = event.target.checked;
@@ -41,7 +42,8 @@ export class TsneGrid {
       this.legendBox, this.note, this.grid);
   }
 
-  /** Load every succeeded run's map, then draw them all (the alignment needs the first run's map first). */
+  /** Load every succeeded run's map (once: a re-render for new colours or statuses reuses it), then draw them
+   * all (the alignment needs the first run's map first). */
   async render(runs, colorOf, loadEmbedding) {
     const renderId = ++this.renderId;
     this.colorOf = colorOf;
@@ -51,8 +53,15 @@ export class TsneGrid {
     this.grid.replaceChildren(...runs.map((run) => h("section", { class: "panel tsne-card", "data-run-id": run.id },
       cardTitle(run, colorOf(run.id), "", null),
       h("p", { class: "muted chart-note" }, run.status === "succeeded" ? "Loading…" : `No t-SNE map: the run is ${run.status}.`))));
+    const load = (id) => {
+      if (!this.cache.has(id)) this.cache.set(id, loadEmbedding(id).catch((error) => {
+        this.cache.delete(id);
+        throw error;
+      }));
+      return this.cache.get(id);
+    };
     const results = await Promise.all(runs.map((run) => (run.status !== "succeeded" ? null
-      : loadEmbedding(run.id).then((embedding) => ({ run, embedding }), (error) => ({ run, error })))));
+      : load(run.id).then((embedding) => ({ run, embedding }), (error) => ({ run, error })))));
     if (renderId !== this.renderId) return;
     this.runs = runs;
     this.loaded = results;
