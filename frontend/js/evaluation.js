@@ -37,7 +37,8 @@ export function rowPercentages(row) {
   const exact = row.map((count) => (100 * count) / total);
   const whole = exact.map(Math.floor);
   const order = exact.map((value, i) => [value - whole[i], i]).sort((a, b) => b[0] - a[0]);
-  for (let k = 0; k < 100 - whole.reduce((a, b) => a + b, 0); k += 1) whole[order[k][1]] += 1;
+  const missing = 100 - whole.reduce((a, b) => a + b, 0);
+  for (let k = 0; k < missing; k += 1) whole[order[k][1]] += 1;
   return whole;
 }
 
