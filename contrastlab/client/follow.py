@@ -61,6 +61,8 @@ def _watch(client: Client, run: Run, progress: Progress, task: TaskID, results: 
             progress.update(task, completed=min(float(data["epoch"]), float(run.spec.get("epochs", 1))))
         elif event.event in ("status", "end"):
             progress.update(task, status=data["status"])
+        elif event.event == "progress" and data.get("phase"):
+            progress.update(task, status=catalog.phase_text(data["phase"]))
 
     try:
         final = client.wait(run.id, show)

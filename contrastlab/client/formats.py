@@ -133,6 +133,15 @@ class Catalog:
         """"Linear probe" for linear_acc; a metric the catalogue lacks reads as its words."""
         return str(self.metrics.get(name, {}).get("label") or name.replace("_", " "))
 
+    def phase_text(self, phase: Mapping[str, Any] | None) -> str:
+        """A running run's phase as the page says it: "linear probe 30/100", "t-SNE"; "" for none."""
+        if not phase:
+            return ""
+        name = str(phase.get("name", ""))
+        label = str(self.doc.get("phases", {}).get(name, {}).get("label") or name.replace("_", " "))
+        total = phase.get("total")
+        return f"{label} {phase.get('done', 0):,}/{total:,}" if isinstance(total, int) and total else label
+
     def direction(self, name: str) -> str | None:
         """"higher" or "lower" (which way is better), or None when neither is (the learning rate, unknown)."""
         direction = self.metrics.get(name, {}).get("direction")

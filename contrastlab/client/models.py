@@ -28,6 +28,8 @@ class Run(_Model):
     summary: dict[str, float] = {}
     group_id: int | None = None  # runs submitted together with several seeds share it
     study_id: int | None = None
+    phase: dict[str, Any] | None = None  # where a running run is (pretraining, probe, ...) and how far
+    queue_position: int | None = None  # a queued run read alone: 1 when it starts next
 
     @property
     def final(self) -> bool:

@@ -57,6 +57,10 @@ def run_details(run: Run, artifacts: Sequence[Artifact], log: Sequence[LogEntry]
         value = getattr(run, key)
         if value not in (None, ""):
             add_row(state, [key, f"{value:.0%}" if key == "progress" else str(value)])
+    if run.status == "running" and run.phase:
+        add_row(state, ["phase", catalog.phase_text(run.phase)])
+    if run.queue_position is not None:
+        add_row(state, ["queue", f"place {run.queue_position} (1: starts next)"])
     parts: list[Any] = [state]
     if run.summary:
         metrics = table("metric", "name", "value", title="final metrics", right=("value",))
