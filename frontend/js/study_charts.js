@@ -248,6 +248,7 @@ export class StudyCharts {
 }
 
 const X_TITLES = { step: "step", epoch: "epoch", time: "seconds since start" };
+const X_HOVER = { step: ",.0f", epoch: ".2f", time: ",.0f" }; // the x in the hover's title line
 
 /** A cell's band (mean ± std, none where one run counts) as one closed shape, and its mean line: two traces a cell,
  * since Plotly's cost grows with the traces more than with their points. */
@@ -261,7 +262,7 @@ function bandTraces(cell, curve, metric) {
       fill: "toself", fillcolor: withAlpha(cell.color, 0.2), line: { width: 0, color: cell.color }, hoverinfo: "skip", showlegend: false },
     { type: "scatter", mode: curve.x.length <= 40 ? "lines+markers" : "lines", x: curve.x, y: curve.mean, name: cell.label,
       line: { color: cell.color, width: 2 }, marker: { color: cell.color, size: 5 }, customdata: curve.x.map((_, i) => [half[i], curve.n[i]]),
-      hovertemplate: `${cell.label}<br>%{x}: %{y:${fmt}} ± %{customdata[0]:${fmt}} (%{customdata[1]} runs)<extra></extra>` },
+      hovertemplate: `${cell.label}: %{y:${fmt}} ± %{customdata[0]:${fmt}} (%{customdata[1]} runs)<extra></extra>` },
   ];
 }
 
@@ -297,7 +298,9 @@ export class StudyCurves extends MetricPanels {
       const traces = body.curves[metric].filter((curve) => byKey.has(curve.key) && curve.x.length)
         .flatMap((curve) => bandTraces(byKey.get(curve.key), curve, metric));
       const layout = chartLayout({ xTitle: X_TITLES[body.x_axis], yTitle: metricTitle(metric), showlegend: false,
-        uirevision: body.x_axis, yaxis: plotlyAxis(metric), margin: { l: 60, r: 12, t: 12, b: 44 } });
+        uirevision: body.x_axis, yaxis: plotlyAxis(metric), margin: { l: 60, r: 12, t: 12, b: 44 },
+        // Every cell at the x nearest the pointer, however sparse the points (a short run has a few per epoch).
+        hovermode: "x unified", hoverdistance: -1, xaxis: { hoverformat: X_HOVER[body.x_axis] } });
       return drawStamped(this.chartDiv(metric), traces, layout, plotCurves);
     }));
     return metrics;

@@ -170,6 +170,14 @@ def test_study_from_the_form_fills_live_and_its_link_reopens_the_view(page: Page
     assert body["finished"] is True
     lines = curves.evaluate("(div) => div.data.filter((t) => !t.fill).map((t) => t.y)")
     assert lines == [cell["mean"] for cell in body["curves"]["loss"]] and len(lines) == CELLS
+    # The hover lists every cell at the hovered x with its mean ± std, as the compare page's does.
+    curves.scroll_into_view_if_needed()
+    box = curves.locator(".nsewdrag").first.bounding_box()
+    assert box
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    expect(curves.locator(".hoverlayer")).to_contain_text(" runs)")
+    labels = curves.locator(".hoverlayer .legendtext").evaluate_all("(texts) => texts.map((t) => t.textContent)")
+    assert len(labels) == CELLS and all(" ± " in text for text in labels), labels
     heat = page.evaluate("() => document.querySelector('[data-testid=study-chart-heatmap]').data[0].z")
     assert sorted(v for row in heat for v in row if v is not None) == sorted(c["mean"] for c in stats["cells"])
     page.mouse.move(0, 0)
