@@ -28,8 +28,8 @@ export async function loadHistory(runId, signal) {
  * Follow a run's events from `after`. The browser resumes with Last-Event-ID after a dropped
  * connection; if it gives up (HTTP error), we reconnect ourselves from the last id seen.
  * Stops on the `end` event or when the returned function is called.
- * @param {{onMetric, onStatus, onLog, onEnd, onConnection}} handlers onConnection gets
- *   "live" | "reconnecting" | "closed"
+ * @param {{onMetric, onStatus, onProgress, onLog, onEnd, onConnection}} handlers onProgress gets
+ *   {progress, phase} when they change (no status change); onConnection gets "live" | "reconnecting" | "closed"
  * @returns {() => void} close
  */
 export function followEvents(runId, after, handlers) {
@@ -63,6 +63,7 @@ export function followEvents(runId, after, handlers) {
     };
     source.addEventListener("metric", handle(handlers.onMetric));
     source.addEventListener("status", handle(handlers.onStatus));
+    source.addEventListener("progress", handle(handlers.onProgress));
     source.addEventListener("log", handle(handlers.onLog));
     source.addEventListener("end", handle((run) => {
       close(); // without this the browser would reconnect forever

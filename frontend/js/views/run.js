@@ -2,17 +2,19 @@
 
 import { api, ApiError } from "../api.js";
 import { choiceLabel, isFinalStatus, summaryMetrics } from "../catalog.js";
-import { h, setText, statusBadge, updateStatusBadge, progressBar, updateProgressBar } from "../dom.js";
+import { h, setText, statusBadge, updateStatusBadge } from "../dom.js";
 import { formatDateTime, formatDuration, secondsBetween, DASH } from "../format.js";
 import { disposeChart } from "../charts.js";
 import { MetricCharts } from "../run_charts.js";
 import { loadHistory, followEvents } from "../run_stream.js";
+import { RunProgress } from "../run_progress.js";
 import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton } from "../run_panels.js";
 import { TsnePanel } from "../tsne_panel.js";
 import { drawConfusion } from "../evaluation.js";
 import { confirmDialog } from "../confirm.js";
 import { studyApi } from "../study_api.js";
 
+const QUEUE_POLL_S = 3;
 const logText = (entry) => (entry.kind === "status" ? `Status: ${entry.text}` : entry.text);
 
 /** Mount the run page for `#/runs/<id>`; returns the cleanup (closes the stream, frees charts). */
@@ -30,7 +32,6 @@ class RunPage {
     this.controller = new AbortController();
     this.closeStream = null;
     this.seenMetrics = new Set();
-    this.maxEpoch = 0;
     this.lastStatus = null;
     this.finalLoaded = false;
     this.clock = null;
@@ -57,8 +58,7 @@ class RunPage {
     try {
       const { points, cursor } = await loadHistory(this.runId, this.controller.signal);
       if (!this.alive) return;
-      for (const point of points) this.noteMetric(point, false);
-      this.renderProgress();
+      for (const point of points) this.noteMetric(point);
       await this.charts.init(points);
       if (!this.alive) return;
       if (isFinalStatus(run.status)) this.loadFinalPanels(run);
@@ -77,8 +77,7 @@ class RunPage {
     this.cancelButton = h("button", { type: "button", class: "button danger", "data-testid": "cancel-run", onClick: () => this.cancel() }, "Cancel run");
     this.downloadSlot = h("span", { class: "download-slot" });
     this.meta = h("dl", { class: "meta" });
-    this.progress = progressBar(run.progress, { "data-testid": "run-progress" });
-    this.progressText = h("span", { class: "progress-text muted" });
+    this.progress = new RunProgress(run);
     this.error = h("p", { class: "notice notice-error", role: "alert", "data-testid": "run-error", hidden: true });
     this.summary = new SummaryPanel();
     this.log = new StatusLog();
@@ -101,7 +100,7 @@ class RunPage {
         h("div", { class: "actions" }, this.downloadSlot, this.cancelButton, this.deleteButton,
           h("a", { class: "button", href: api.metricsCsvUrl(run.id), download: `run-${run.id}-metrics.csv`, "data-testid": "metrics-csv" }, "Metrics CSV"),
           h("a", { class: "button", href: `#/new?from=${run.id}`, "data-testid": "clone-run" }, "New run from these settings"))),
-      h("div", { class: "progress-line" }, this.progress, this.progressText),
+      this.progress.element,
       this.meta,
       this.lineage,
       this.error,
@@ -116,7 +115,8 @@ class RunPage {
           panel("Files", "artifacts-panel", this.artifactsBox),
           panel("Status log", "log-panel", this.log.element))),
       h("details", { class: "panel spec-panel", open: true }, h("summary", {}, h("h2", {}, "Spec")), this.specBox));
-    this.clock = setInterval(() => this.lastRun && this.renderMeta(this.lastRun), 1000);
+    this.ticks = 0;
+    this.clock = setInterval(() => this.tick(), 1000);
   }
 
   /** Redraw everything that depends on the RunPublic object. */
@@ -129,7 +129,7 @@ class RunPage {
     setText(this.subtitle, `#${run.id} · ${choice("method")} · ${choice("dataset")} · ${choice("encoder")} · ${spec.epochs ?? "?"} epochs`);
     updateStatusBadge(this.badge, run.status);
     const finished = isFinalStatus(run.status);
-    this.renderProgress();
+    this.progress.update(run);
     this.cancelButton.hidden = finished;
     this.deleteButton.hidden = !finished;
     this.cancelButton.disabled = Boolean(run.cancel_requested);
@@ -147,17 +147,16 @@ class RunPage {
     }
   }
 
-  /** The run's progress, or the last metric's epoch over the planned epochs when that is further
-   * (status events only come on status changes, metrics come all the time). */
-  renderProgress() {
-    const run = this.lastRun;
-    const epochs = Number(run.spec && run.spec.epochs) || 0;
-    let progress = Number(run.progress) || 0;
-    if (run.status === "succeeded") progress = 1;
-    else if (run.status === "running" && epochs) progress = Math.max(progress, Math.min(0.99, this.maxEpoch / epochs));
-    updateProgressBar(this.progress, progress);
-    const canceling = run.cancel_requested && !isFinalStatus(run.status);
-    setText(this.progressText, `${Math.floor(progress * 100)} %${canceling ? " · cancel requested" : ""}`);
+  /** The clock: the duration ticks; a queued run asks for its place in the queue every few seconds. */
+  tick() {
+    if (!this.lastRun) return;
+    this.renderMeta(this.lastRun);
+    this.ticks += 1;
+    if (this.lastRun.status === "queued" && this.ticks % QUEUE_POLL_S === 0) {
+      api.getRun(this.runId, this.controller.signal).then((run) => {
+        if (this.alive && this.lastRun.status === "queued" && run.status === "queued") this.update(run);
+      }, () => {});
+    }
   }
 
   /** Which seed group or study the run belongs to, with links to its siblings (the same spec, other seeds). */
@@ -217,13 +216,10 @@ class RunPage {
     }
   }
 
-  noteMetric(point, live) {
+  noteMetric(point) {
     if (this.seenMetrics.has(point.id)) return false;
     this.seenMetrics.add(point.id);
-    if (typeof point.epoch === "number" && point.epoch > this.maxEpoch) {
-      this.maxEpoch = point.epoch;
-      if (live) this.renderProgress();
-    }
+    this.progress.noteMetric(point);
     // Final metrics arrive as points before the run's summary does: show them at once.
     if (summaryMetrics().includes(point.name)) this.summary.update({ [point.name]: point.value });
     return true;
@@ -232,9 +228,10 @@ class RunPage {
   follow(cursor) {
     this.closeStream = followEvents(this.runId, cursor, {
       onMetric: (point) => {
-        if (this.noteMetric(point, true)) this.charts.add(point);
+        if (this.noteMetric(point)) this.charts.add(point);
       },
       onStatus: (run) => this.update(run),
+      onProgress: (progress) => this.progress.progress(progress),
       onLog: (entry) => this.log.add("log", entry.text, entry.time, entry.id),
       onEnd: (run) => {
         this.charts.flush();
