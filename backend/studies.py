@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from backend import run_admin, runs
@@ -238,6 +238,9 @@ def create_study(session: Session, body: StudyCreate, cells: list[Cell]) -> tupl
                          "study_id": study.id, "study_cell": cell.key})
     session.execute(insert(Run), rows)  # one executemany; RETURNING in order would cost a statement per row on SQLite
     created = study_runs(session, study.id)  # ids ascend in insertion order
+    if len(body.seeds) > 1:  # a cell's seeds are a seed group (group_id: its first run's), as a run's seeds are
+        first = {run.id: created[i - i % len(body.seeds)].id for i, run in enumerate(created)}
+        session.execute(update(Run).where(Run.study_id == study.id).values(group_id=case(first, value=Run.id)))
     session.execute(insert(Event), [{"run_id": run.id, "kind": "status", "name": QUEUED, "text": QUEUED,
                                      "time": now} for run in created])
     session.commit()

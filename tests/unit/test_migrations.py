@@ -82,3 +82,32 @@ def test_runs_running_before_0007_have_no_lease_secret(tmp_path: Path, database_
         assert "lease_secret_hash" not in {c["name"] for c in inspect(engine).get_columns("runs")}
     finally:
         engine.dispose()
+
+
+def test_study_cells_of_several_seeds_become_seed_groups_in_0010(tmp_path: Path, database_url: str) -> None:
+    """0010 gives a study cell's runs the cell's first run id as group_id; a one-seed cell and a run's own seed
+    group are left as they were."""
+    url = Settings(data_dir=tmp_path, database_url=database_url).resolved_database_url
+    upgrade(url, "0009")
+    engine = create_engine(url)
+    rows = [(10, 3, "a", None), (11, 3, "a", None), (12, 3, "b", None), (13, None, None, 13), (14, None, None, 13)]
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO studies (id, name, base, axes, seeds, created_at) VALUES"
+                                    " (3, 's', '{}', '{}', '[0, 1]', '2025-01-01 00:00:00+00:00')"))
+            for run_id, study, cell, group in rows:
+                connection.execute(text(
+                    "INSERT INTO runs (id, name, status, spec, summary, progress, attempt, cancel_requested,"
+                    " created_at, method, dataset, encoder, spec_version, study_id, study_cell, group_id)"
+                    " VALUES (:id, 'r', 'queued', '{}', '{}', 0, 0, false, '2025-01-01 00:00:00+00:00', 'simclr',"
+                    " 'digits', 'small_cnn', 1, :study, :cell, :group)"),
+                    {"id": run_id, "study": study, "cell": cell, "group": group})
+        upgrade(url, "0010")
+        groups = "SELECT id, group_id FROM runs ORDER BY id"
+        with engine.connect() as connection:
+            assert connection.execute(text(groups)).all() == [(10, 10), (11, 10), (12, None), (13, 13), (14, 13)]
+        downgrade(url, "0009")
+        with engine.connect() as connection:
+            assert connection.execute(text(groups)).all() == [(10, None), (11, None), (12, None), (13, 13), (14, 13)]
+    finally:
+        engine.dispose()

@@ -43,6 +43,10 @@ def test_grid_is_axes_times_seeds_and_inapplicable_fields_collapse(client, setti
     supcon = by_name["losses · method=supcon, temperature=0.5 · seed 1"]["spec"]
     assert (supcon["method"], supcon["temperature"], supcon["seed"], supcon["epochs"]) == ("supcon", 0.5, 1, 1)
     assert {r["study_id"] for r in study["runs"]} == {study["id"]}
+    # A cell's seeds are a seed group, as a run's seeds are: group_id is the cell's first run's id.
+    cell = [r for r in study["runs"] if r["name"].startswith("losses · method=supcon, temperature=0.5 ·")]
+    assert [r["group_id"] for r in cell] == [min(r["id"] for r in cell)] * 2
+    assert len({r["group_id"] for r in study["runs"]}) == 5
     assert _messages(settings) == 10  # every run enqueued, after the commit
 
     detail = client.get(f"/api/studies/{study['id']}").json()
