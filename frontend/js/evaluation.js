@@ -111,6 +111,7 @@ async function plot(div, evaluation, view) {
  * @returns {Promise<number>} the accuracy the matrix implies
  */
 export async function drawConfusion(div, evaluation, view = "counts") {
+  for (const old of drawn.keys()) if (!old.isConnected) drawn.delete(old); // views left since: let them go
   const state = drawn.get(div);
   drawn.set(div, { evaluation, view, tools: state ? state.tools : viewToggle(div) });
   await redraw(div, view);
