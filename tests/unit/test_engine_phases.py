@@ -25,6 +25,8 @@ def test_a_run_reports_its_phases_in_order_with_their_progress(tmp_path: Path) -
     steps_per_epoch = 256 // 64
     assert steps[0] == (0, 2 * steps_per_epoch) and steps[-1] == (2 * steps_per_epoch, 2 * steps_per_epoch)
     assert [done for done, _ in steps] == sorted(done for done, _ in steps)  # never goes back
+    # A step stands for its batch's augmented views: 64 images, 2 views each.
+    assert {p.views_per_unit for p in reporter.phases if p.name == "pretraining"} == {64 * 2}
 
     images = by_phase["features"]  # the train subset, then the test set
     test_images = int(images[-1][1] or 0) - 256
@@ -48,3 +50,16 @@ def test_supervised_training_is_its_own_phase_and_a_run_without_training_has_non
     untrained = ListReporter()
     train(TINY.model_copy(update={"epochs": 0}), tmp_path / "e", untrained)
     assert "pretraining" not in {point.name for point in untrained.phases}
+
+
+def test_rank_zero_of_a_multi_device_run_relays_its_phases(tmp_path: Path) -> None:
+    """Rank 0 writes its phases to the events file; the task reads them back into its reporter, as they were."""
+    from worker.launch import EVENTS, Relay
+    from worker.rank import FileReporter
+
+    rank_zero = FileReporter(tmp_path)
+    rank_zero.phase("pretraining", 12, 40, views_per_unit=256)
+    rank_zero.phase("tsne")
+    received = ListReporter()
+    Relay(tmp_path / EVENTS, received).pump()
+    assert received.phases == [("pretraining", 12, 40, 256), ("tsne", 0, None, 0)]

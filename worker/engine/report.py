@@ -50,6 +50,7 @@ class PhasePoint(NamedTuple):
     name: str
     done: int
     total: int | None
+    views_per_unit: int = 0
 
 
 class MetricPoint(NamedTuple):
@@ -76,7 +77,7 @@ class ListReporter:
         self.messages.append(text)
 
     def phase(self, name: str, done: int = 0, total: int | None = None, views_per_unit: int = 0) -> None:
-        self.phases.append(PhasePoint(name, done, total))
+        self.phases.append(PhasePoint(name, done, total, views_per_unit))
 
     def should_stop(self) -> bool:
         return self.stop_requested
