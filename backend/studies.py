@@ -30,11 +30,9 @@ from backend.models import Event, Run, Study, utcnow
 from backend.study_schemas import StudyCreate
 from contrastlab.core.catalog import FAILED, FINAL_STATUSES, QUEUED, RUNNING, STATUSES
 from contrastlab.core.settings import Settings
-from contrastlab.core.spec import SPEC_VERSION, RunSpec
+from contrastlab.core.spec import APPLIES_TAGS, SPEC_VERSION, RunSpec
 
-# A tag in a field's JSON schema -> the spec field whose value it lists.
-TAGS = {"methods": "method", "datasets": "dataset", "optimizers": "optimizer"}
-CONTEXT_FIELDS = frozenset(TAGS.values())
+CONTEXT_FIELDS = frozenset(APPLIES_TAGS.values())
 NOT_AXES = {"seed": "seeds vary through `seeds`, e.g. \"seeds\": [0, 1, 2]; remove the seed axis",
             "name": "runs are named after the study and their cell; remove the name axis"}
 MAX_ERRORS = 20  # one 422 names this many problems at most
@@ -66,7 +64,7 @@ def _properties() -> dict[str, dict[str, Any]]:
 def applies(field: str, spec: Mapping[str, Any]) -> bool:
     """Whether a spec field matters for a spec with these values (missing ones take RunSpec's defaults)."""
     schema = _properties().get(field, {})
-    for tag, context in TAGS.items():
+    for tag, context in APPLIES_TAGS.items():
         if tag in schema and spec.get(context, _properties()[context].get("default")) not in schema[tag]:
             return False
     return True
@@ -150,8 +148,8 @@ def _unused_axes(axes: Mapping[str, list[Any]], cells: list[dict[str, Any]]) -> 
     errors = []
     for field in axes:
         if not any(field in values for values in cells):
-            tags = {tag: _properties()[field][tag] for tag in TAGS if tag in _properties()[field]}
-            where = "; ".join(f"{TAGS[tag]} {', '.join(choices)}" for tag, choices in tags.items())
+            tags = {tag: _properties()[field][tag] for tag in APPLIES_TAGS if tag in _properties()[field]}
+            where = "; ".join(f"{APPLIES_TAGS[tag]} {', '.join(choices)}" for tag, choices in tags.items())
             errors.append(_error(("axes", field), f"{field} applies to no cell of this study: it is read only "
                                                   f"with {where}", axes[field]))
     return errors

@@ -73,6 +73,7 @@ class DatasetInfo:
     train_size: int | None = None
     test_size: int | None = None
     unlabeled_size: int | None = None
+    resizes: bool = True  # whether the spec's image_size applies; False: the loader keeps default_size
 
 
 # torchvision downloads land in this folder under the worker's DATA_DIR (a volume in compose).
@@ -80,10 +81,10 @@ DATASETS_FOLDER = "datasets"
 
 DATASETS: dict[str, DatasetInfo] = {
     "digits": DatasetInfo("scikit-learn digits", 1, 8, 16, 10, ("train", "test"), "offline",
-                          "bundled with scikit-learn", 1437, 360),
+                          "bundled with scikit-learn", 1437, 360, resizes=False),
     "fashion_mnist": DatasetInfo("Fashion-MNIST", 1, 28, 28, 10, ("train", "test"), "offline",
                                  "/usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist)",
-                                 60_000, 10_000),
+                                 60_000, 10_000, resizes=False),
     "cifar10": DatasetInfo("CIFAR-10", 3, 32, 32, 10, ("train", "test"), "download", DATASETS_FOLDER,
                            50_000, 10_000),
     "cifar100": DatasetInfo("CIFAR-100", 3, 32, 32, 100, ("train", "test"), "download", DATASETS_FOLDER,

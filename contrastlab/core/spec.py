@@ -88,14 +88,18 @@ class DeviceName(str, Enum):
     cuda = "cuda"
 
 
+# A tag in a field's JSON schema -> the spec field whose choices it lists (the field applies to those only).
+APPLIES_TAGS = {"methods": "method", "datasets": "dataset", "optimizers": "optimizer", "schedules": "schedule"}
+
+
 def _field(default: Any, group: str, help: str, methods: list[str] | None = None,
            datasets: list[str] | None = None, optimizers: list[str] | None = None,
            schedules: list[str] | None = None, **bounds: Any) -> Any:
     """A spec field; `methods`, `datasets`, `optimizers`, `schedules` name the choices it applies to (the form
     hides it otherwise, the compare page shows it as n/a)."""
     extra: dict[str, Any] = {"group": group}
-    for key, value in (("methods", methods), ("datasets", datasets), ("optimizers", optimizers),
-                       ("schedules", schedules)):
+    tags = {"methods": methods, "datasets": datasets, "optimizers": optimizers, "schedules": schedules}
+    for key, value in tags.items():
         if value is not None:
             extra[key] = value
     # Strict: `true` is not 1.0 and "5" is not 5 (an int still counts as a float). Enum fields stay lax so that
@@ -159,8 +163,9 @@ class RunSpec(BaseModel):
     image_size: int | None = _field(
         None, "data",
         "Side in pixels that images are resized to. Empty: the dataset's own (32 CIFAR, 96 STL-10, "
-        "64 for imagenette, flowers102, oxford_pets and image_folder).",
-        ge=8, le=512,
+        "64 for imagenette, flowers102, oxford_pets and image_folder). digits (16) and fashion_mnist (28) keep "
+        "their own size.",
+        datasets=[name for name, info in DATASETS.items() if info.resizes], ge=8, le=512,
     )
     use_unlabeled: bool = _field(
         False, "data", "stl10 only: pretrain on the 100,000 unlabeled images too (probes use the labelled train).",

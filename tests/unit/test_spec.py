@@ -47,6 +47,9 @@ def test_schema_carries_defaults_bounds_help_and_groups():
     assert "supervised" not in props["projection_dim"]["methods"]
     assert props["data_path"]["datasets"] == ["image_folder"] and props["nesterov"]["optimizers"] == ["sgd"]
     assert props["lr_step_epochs"]["schedules"] == props["lr_step_gamma"]["schedules"] == ["step"]
+    # digits and Fashion-MNIST keep their own size: image_size is n/a there (the form hides it, diffs say n/a).
+    assert "cifar10" in props["image_size"]["datasets"]
+    assert not {"digits", "fashion_mnist"} & set(props["image_size"]["datasets"])
     assert all("group" in p and p.get("description") for p in props.values())
     assert schema["properties"]["method"]["enum"] == ["simclr", "supcon", "contrastive", "npairs", "triplet_batch_hard",
                                                  "triplet_batch_all", "triplet_semihard", "supervised"]

@@ -108,6 +108,8 @@ def test_data_path_outside_the_allowed_roots_is_refused_per_cell(client) -> None
     ({"lr": []}, "lr has no values"),
     ({"lr": [0.1, 0.2, 0.1]}, "lr lists 0.1 twice"),
     ({"temperature": [0.1, 0.2]}, "temperature applies to no cell of this study"),  # base method: supervised
+    ({"image_size": [16, 32]}, "image_size applies to no cell of this study"),  # digits keeps its own size
+    ({"lr_step_gamma": [0.1, 0.5]}, "lr_step_gamma applies to no cell of this study"),  # a cosine schedule
 ])
 def test_bad_axes_are_named(client, axes, says) -> None:
     response = _post(client, axes, base={**BASE, "method": "supervised"})
