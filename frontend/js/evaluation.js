@@ -1,7 +1,7 @@
 // The linear probe's confusion matrix (artifact evaluation.json), drawn as a heatmap: counts, or recall per true class.
 
 import { chartLayout, drawChart, plotlyReady } from "./charts.js";
-import { mix, parseColor, readableOn, toCss } from "./contrast.js";
+import { AA, contrastRatio, mix, parseColor, readableOn, toCss } from "./contrast.js";
 import { h } from "./dom.js";
 
 const VIEWS = { counts: "Counts", recall: "Recall %" };
@@ -78,11 +78,14 @@ async function plot(div, evaluation, view) {
   });
   const scale = colorScale();
   const textColors = [cssVar("--text"), cssVar("--surface")].map(parseColor);
+  const muted = parseColor(cssVar("--muted"));
+  // Zeros in the muted colour (when it still reaches AA there), so the confusions that happened stand out.
+  const textOn = (fill, count) => (count === 0 && contrastRatio(muted, fill) >= AA ? muted : readableOn(fill, textColors));
   const written = view === "recall" ? matrix.map(rowPercentages) : matrix;
   const annotations = classes.length > MAX_LABELLED ? [] : matrix.flatMap((row, i) => row.map((_, j) => {
     const fill = fillOf(scale, shares[i][j]);
     return { x: j, y: i, text: String(written[i][j]), showarrow: false,
-      font: { size: 11, color: toCss(readableOn(fill, textColors)) } };
+      font: { size: 11, color: toCss(textOn(fill, matrix[i][j])) } };
   }));
   const trace = {
     type: "heatmap", x: classes, y: classes, z: shares, text: matrix, zmin: 0, zmax: 1,
