@@ -59,7 +59,7 @@ export class RunProgress {
     this.eta = h("span", { "data-testid": "run-eta" });
     this.queue = h("span", { "data-testid": "queue-place" });
     this.loss = h("span", { "data-testid": "last-loss" });
-    this.line = h("p", { class: "phase-line", "data-testid": "phase-line", "aria-live": "polite" },
+    this.line = h("p", { class: "phase-line", "data-testid": "phase-line" },
       this.phaseName, this.phaseBar, this.phaseDetail, this.speed, this.eta, this.queue, this.loss);
     this.element = h("div", { class: "run-progress", "data-testid": "run-progress-panel" },
       h("div", { class: "progress-line" }, this.bar, this.percent), this.line);
