@@ -261,7 +261,8 @@ class RunSpec(BaseModel):
     tsne_samples: int = _field(1000, "evaluation", "Test images embedded with t-SNE.", ge=10, le=20_000)
     random_baseline: bool = _field(
         True, "evaluation",
-        "Also probe a randomly initialised encoder of the same architecture (random_linear_acc, random_knn_acc).",
+        "Also probe a randomly initialised encoder of the same architecture (random_linear_acc, random_knn_acc) "
+        "and embed its t-SNE map (embeddings.json's random_init).",
     )
 
     seed: int = _field(0, "run", "Random seed: the same spec and seed give the same metrics on a CPU.",
