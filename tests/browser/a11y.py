@@ -107,6 +107,17 @@ def describe_violations(violations: list[dict]) -> str:
                      for v in violations)
 
 
+def assert_axe_clean(page: Page, what: str) -> None:
+    """No serious or critical violation in the light or the dark colour scheme; leaves the page light."""
+    found = []
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.wait_for_timeout(300)  # charts restyle on the colour-scheme change
+        found += [f"[{scheme}] {line}" for line in describe_violations(serious_violations(page)).splitlines() if line]
+    page.emulate_media(color_scheme="light")
+    assert not found, f"axe-core on {what}:\n" + "\n".join(found)
+
+
 def tab_through(page: Page, limit: int = 800) -> list[dict]:
     """Press Tab from the top of the page until focus leaves it or comes round again; each stop once, in order."""
     page.evaluate("() => { window.__a11y.tabbed.clear(); document.querySelector('.skip-link').focus(); }")
@@ -119,6 +130,24 @@ def tab_through(page: Page, limit: int = 800) -> list[dict]:
             return stops
         stops.append(stop)
     raise AssertionError(f"focus did not come round after {limit} presses of Tab")
+
+
+def tab_within(page: Page, container: str, limit: int = 60) -> list[dict]:
+    """Press Tab until focus comes round; fails if it lands on an element outside `container` (an open modal
+    dialog holds focus; leaving the page for the browser's own controls is allowed)."""
+    page.evaluate("() => window.__a11y.tabbed.clear()")
+    stops: list[dict] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUSED)
+        if stop is None:
+            continue
+        if not stop["first"]:
+            return stops
+        assert page.evaluate("(s) => Boolean(document.activeElement.closest(s))", container), \
+            f"Tab left the open {container} for {stop['what']}"
+        stops.append(stop)
+    raise AssertionError(f"focus did not come round in {container} after {limit} presses of Tab")
 
 
 def missed_by_tab(page: Page) -> list[str]:

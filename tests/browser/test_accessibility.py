@@ -63,9 +63,11 @@ def study(http: httpx.Client) -> dict:
 
 def _runs(page: Page, study: dict) -> None:
     page.goto("/")
-    expect(page.locator("tr.group-fold")).to_have_count(1)
-    page.get_by_test_id("group-toggle").click()  # a group's seeds shown: their rows are checked too
+    expect(page.locator("tr.group-fold")).to_have_count(3)  # the seed group and the study's two cells
+    page.locator(f"tr[data-group-id='{study['group'][0]}'] [data-testid=group-toggle]").click()  # its seeds too
     expect(page.locator("tr.seed-row:visible")).to_have_count(2)
+    page.get_by_test_id("columns-menu").locator("summary").click()  # and the Columns menu's boxes
+    expect(page.get_by_test_id("columns-menu").locator("input").first).to_be_visible()
 
 
 def _form(mode: str) -> Callable[[Page, dict], None]:
@@ -99,21 +101,31 @@ def _study(page: Page, study: dict) -> None:
     page.wait_for_function(ALL_CHARTS_DRAWN)
 
 
+def _not_found(page: Page, study: dict) -> None:
+    page.goto("/#/nowhere")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+
+
+def _delete_dialog(page: Page, study: dict) -> None:
+    page.goto(f"/#/?group_id={study['group'][0]}")  # a list of one group shows its runs unfolded
+    page.locator(f"tr[data-run-id='{study['group'][0]}']").get_by_test_id("row-delete").click()
+    expect(page.get_by_test_id("confirm-dialog")).to_be_visible()
+
+
+def _tsne_dialog(page: Page, study: dict) -> None:
+    _compare(page, study)
+    page.get_by_test_id("compare-tsne").first.press("Enter")
+    expect(page.get_by_test_id("tsne-dialog")).to_be_visible()
+    page.wait_for_function("() => document.querySelector('[data-testid=tsne-dialog] .js-plotly-plot')?.data")
+
+
 VIEWS: dict[str, Callable[[Page, dict], None]] = {
     "runs": _runs, "new-run": _form(""), "new-study": _form("?mode=study"), "run": _run, "compare": _compare,
-    "studies": _studies, "study": _study,
+    "studies": _studies, "study": _study, "not-found": _not_found,
 }
-
-
-def _assert_axe_clean(page: Page, view: str) -> None:
-    """No serious or critical violation in either colour scheme."""
-    found = []
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        page.wait_for_timeout(300)  # charts restyle on the colour-scheme change
-        found += [f"[{scheme}] {line}" for line in a11y.describe_violations(a11y.serious_violations(page)).splitlines()
-                  if line]
-    assert not found, f"axe-core on the {view} view:\n" + "\n".join(found)
+# name -> (open it, its test id, the control that opened it, where focus returns)
+DIALOGS = {"delete-dialog": (_delete_dialog, "confirm-dialog", "tr[data-run-id] [data-testid=row-delete]"),
+           "tsne-dialog": (_tsne_dialog, "tsne-dialog", "[data-testid=compare-tsne]")}
 
 
 def _assert_keyboard_reaches_everything(page: Page, view: str) -> None:
@@ -134,15 +146,15 @@ def test_empty_runs_list(page: Page, http: httpx.Client) -> None:
     a11y.install(page)
     page.goto("/")
     expect(page.get_by_test_id("empty-state")).to_be_visible()
-    _assert_axe_clean(page, "empty runs list")
+    a11y.assert_axe_clean(page, "the empty runs list")
     _assert_keyboard_reaches_everything(page, "empty runs list")
 
 
-@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("view", [*VIEWS, *DIALOGS])
 def test_axe_finds_no_serious_violation(page: Page, study: dict, view: str) -> None:
     a11y.install(page)
-    VIEWS[view](page, study)
-    _assert_axe_clean(page, view)
+    (VIEWS[view] if view in VIEWS else DIALOGS[view][0])(page, study)
+    a11y.assert_axe_clean(page, f"the {view} view")
 
 
 @pytest.mark.parametrize("view", VIEWS)
@@ -163,16 +175,17 @@ def _tab_to(page: Page, selector: str, limit: int = 300) -> None:
 
 def test_runs_list_works_from_the_keyboard(page: Page, study: dict) -> None:
     """Sort, unfold a seed group, open the Columns menu, select runs and compare them, all without the mouse."""
+    group = f"tr[data-group-id='{study['group'][0]}']"
     page.goto("/")
-    expect(page.locator("tr.group-fold")).to_have_count(1)
+    expect(page.locator(group)).to_have_count(1)
     page.evaluate("() => document.querySelector('.skip-link').focus()")
     _tab_to(page, "button.sort[data-sort=name]")
     page.keyboard.press("Enter")
     expect(page.locator("th[data-col=name]")).to_have_attribute("aria-sort", "ascending")
 
-    _tab_to(page, "[data-testid=group-toggle]")
+    _tab_to(page, f"{group} [data-testid=group-toggle]")
     page.keyboard.press("Enter")
-    expect(page.get_by_test_id("group-toggle")).to_have_attribute("aria-expanded", "true")
+    expect(page.locator(f"{group} [data-testid=group-toggle]")).to_have_attribute("aria-expanded", "true")
     expect(page.locator("tr.seed-row:visible")).to_have_count(2)
 
     page.evaluate("() => document.querySelector('.skip-link').focus()")
@@ -181,9 +194,74 @@ def test_runs_list_works_from_the_keyboard(page: Page, study: dict) -> None:
     expect(page.get_by_test_id("columns-menu")).to_have_attribute("open", "")
     page.keyboard.press("Escape")
 
-    _tab_to(page, "[data-testid=group-select]")
+    _tab_to(page, f"{group} [data-testid=group-select]")
     page.keyboard.press("Space")
     expect(page.get_by_test_id("selection-count")).to_have_text("2 selected")
     _tab_to(page, "[data-testid=compare-selected]")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(rf"#/compare\?runs={study['group'][0]},{study['group'][1]}$"))
+
+
+@pytest.mark.parametrize("name", DIALOGS)
+def test_dialog_holds_focus_and_escape_gives_it_back(page: Page, study: dict, name: str) -> None:
+    """Tab stays in the open dialog, each stop with a focus ring; Escape closes it and focus returns to its opener."""
+    open_dialog, testid, opener = DIALOGS[name]
+    a11y.install(page)
+    open_dialog(page, study)
+    stops = a11y.tab_within(page, f"[data-testid={testid}]")
+    assert stops and all(stop["ring"] and stop["focusVisible"] for stop in stops), stops
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id(testid)).to_have_count(0)
+    assert page.evaluate("(s) => document.activeElement.matches(s)", opener), \
+        page.evaluate(f"() => ({a11y.DESCRIBE})(document.activeElement)")
+
+
+@pytest.fixture(scope="class")
+def live(http: httpx.Client, study: dict) -> Iterator[dict]:
+    """A run that trains for minutes and one queued behind it, both canceled after the class's tests."""
+    submitted = [http.post("/api/runs", json=spec) for spec in (
+        {**BASE, "name": "long", "epochs": 1000, "max_train_samples": None},  # all of digits: minutes of training
+        {**BASE, "name": "waiting"})]
+    assert all(response.status_code == 201 for response in submitted), [response.text for response in submitted]
+    long, waiting = (response.json()["id"] for response in submitted)
+    deadline = time.monotonic() + 120
+    while http.get(f"/api/runs/{long}").json()["status"] != "running":
+        assert time.monotonic() < deadline, "the long run did not start in 120 s"
+        time.sleep(0.3)
+    yield {"running": long, "queued": waiting}
+    for run_id in (waiting, long):
+        http.post(f"/api/runs/{run_id}/cancel")  # 409 once it has finished: nothing to do then
+
+
+def _runs_live(page: Page, live: dict) -> None:
+    page.goto("/")
+    expect(page.locator(f"tr[data-run-id='{live['running']}'] [data-testid=row-status]")).to_have_text("running")
+    expect(page.locator(f"tr[data-run-id='{live['queued']}'] [data-testid=row-status]")).to_have_text("queued")
+
+
+def _run_live(which: str) -> Callable[[Page, dict], None]:
+    def open_run(page: Page, live: dict) -> None:
+        page.goto(f"/#/runs/{live[which]}")
+        expect(page.get_by_test_id("run-status")).to_have_text("running" if which == "running" else "queued")
+        if which == "running":
+            page.wait_for_function(ALL_CHARTS_DRAWN)
+    return open_run
+
+
+LIVE_VIEWS = {"runs": _runs_live, "running-run": _run_live("running"), "queued-run": _run_live("queued")}
+
+
+class TestWhileRunsRun:
+    """The views that change while a run trains or waits: live badges, progress, Cancel buttons, streaming charts."""
+
+    @pytest.mark.parametrize("view", LIVE_VIEWS)
+    def test_axe_finds_no_serious_violation(self, page: Page, live: dict, view: str) -> None:
+        a11y.install(page)
+        LIVE_VIEWS[view](page, live)
+        a11y.assert_axe_clean(page, f"the {view} view (live)")
+
+    @pytest.mark.parametrize("view", LIVE_VIEWS)
+    def test_tab_reaches_every_control_with_a_focus_ring(self, page: Page, live: dict, view: str) -> None:
+        a11y.install(page)
+        LIVE_VIEWS[view](page, live)
+        _assert_keyboard_reaches_everything(page, f"{view} (live)")

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser import a11y
 from tests.browser.helpers import VIEWPORT
 from tests.stack import Stack
 
@@ -58,6 +59,20 @@ def test_the_page_asks_for_the_token_once_and_refuses_a_wrong_one(browser: Brows
     expect(page.get_by_role("dialog", name="Sign in")).to_be_visible()
     with httpx.Client(base_url=guarded_url, cookies=session) as copy:  # a copy of the cookie, taken before
         assert copy.get("/api/runs").status_code == 401
+    page.context.close()
+
+
+def test_the_sign_in_dialog_passes_axe_and_holds_focus(browser: Browser, guarded_url: str) -> None:
+    """No serious or critical axe-core violation in either theme; Tab goes round the token field and the button."""
+    page = browser.new_context(base_url=guarded_url, viewport=VIEWPORT).new_page()
+    a11y.install(page)
+    page.goto("/")
+    expect(page.get_by_role("dialog", name="Sign in")).to_be_visible()
+    a11y.assert_axe_clean(page, "the sign-in dialog")
+    stops = a11y.tab_within(page, "dialog.signin-dialog")
+    assert {stop["what"].split(">")[0] for stop in stops} >= {"<input[data-testid=signin-token] type=password",
+                                                              "<button[data-testid=signin-submit] type=submit"}, stops
+    assert all(stop["ring"] and stop["focusVisible"] for stop in stops), stops
     page.context.close()
 
 
