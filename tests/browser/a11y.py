@@ -41,7 +41,8 @@ DESCRIBE = """(el) => {
   return `<${el.tagName.toLowerCase()}${id}${el.type ? ` type=${el.type}` : ""}> “${name}”`;
 }"""
 
-# The element that has focus now, noted as tabbed; its description and whether a focus ring is drawn.
+# The element that has focus now, noted as tabbed; its description, whether a focus ring is drawn, and the
+# scrolling or clipping box that cuts the ring off, if any (a ring drawn outside a box with overflow is cut).
 FOCUSED = f"""() => {{
   const el = document.activeElement;
   if (!el || el === document.body || el === document.documentElement) return null;
@@ -49,7 +50,18 @@ FOCUSED = f"""() => {{
   window.__a11y.tabbed.add(el);
   const style = getComputedStyle(el);
   const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0;
-  return {{ first, what: ({DESCRIBE})(el), ring: outline || style.boxShadow !== "none",
+  const grow = outline ? Math.max(0, parseFloat(style.outlineOffset) + parseFloat(style.outlineWidth)) : 0;
+  const r = el.getBoundingClientRect();
+  let clippedBy = null;
+  for (let box = el.parentElement; box && box !== document.body && !clippedBy; box = box.parentElement) {{
+    const overflow = getComputedStyle(box);
+    if (overflow.overflowX === "visible" && overflow.overflowY === "visible") continue;
+    const b = box.getBoundingClientRect();
+    const left = b.left + box.clientLeft, top = b.top + box.clientTop;
+    if (r.left - grow < left - 0.5 || r.top - grow < top - 0.5 || r.right + grow > left + box.clientWidth + 0.5
+        || r.bottom + grow > top + box.clientHeight + 0.5) clippedBy = ({DESCRIBE})(box) + `.${{box.className}}`;
+  }}
+  return {{ first, what: ({DESCRIBE})(el), ring: outline || style.boxShadow !== "none", clippedBy,
             focusVisible: el.matches(":focus-visible") }};
 }}"""
 

@@ -136,6 +136,8 @@ def _assert_keyboard_reaches_everything(page: Page, view: str) -> None:
     assert not missed, f"{view}: controls Tab never reaches: {missed}"
     no_ring = [stop["what"] for stop in stops if not stop["ring"]]
     assert not no_ring, f"{view}: focused by Tab without a visible focus ring: {no_ring}"
+    clipped = [f"{stop['what']} in {stop['clippedBy']}" for stop in stops if stop["clippedBy"]]
+    assert not clipped, f"{view}: focus ring cut off by a scrolling box: {clipped}"
     assert all(stop["focusVisible"] for stop in stops), stops  # focused by the keyboard: :focus-visible
     mouse_only = a11y.mouse_only(page)
     assert not mouse_only, f"{view}: clickable but not a control for the keyboard: {mouse_only}"
