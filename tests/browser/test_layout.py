@@ -41,6 +41,11 @@ OVERFLOWING = """() => {
     return box.width > 0 && box.right > width + 0.5 && !clipped(el);
   }).map((el) => `${el.tagName.toLowerCase()}.${el.className} right=${Math.round(el.getBoundingClientRect().right)}`);
 }"""
+# Whether a click at the element's centre reaches it (nothing drawn over it: a pinned column, a neighbour).
+REACHABLE = """(el) => {
+  const r = el.getBoundingClientRect();
+  return el.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2));
+}"""
 CONTENT_WIDTH = """() => {
   const main = document.querySelector("main"), style = getComputedStyle(main);
   return main.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
@@ -113,6 +118,7 @@ def _open(page: Page, view: str, study: dict) -> None:
     if view == "runs":
         page.goto("/")
         expect(page.get_by_test_id("row-delete")).to_have_count(len(ids))
+        _unfold_groups(page)
     elif view == "run":
         page.goto(f"/#/runs/{ids[0]}")
         page.wait_for_function(f"() => Boolean({CONFUSION}?.data) && ({CHARTS_DRAWN})('.grid-2')", timeout=30_000)
@@ -124,6 +130,15 @@ def _open(page: Page, view: str, study: dict) -> None:
         page.wait_for_function(f"() => ({CHARTS_DRAWN})('[data-testid=study-curves]')", timeout=30_000)
     page.mouse.move(0, 0)
     page.wait_for_timeout(300)  # responsive charts settle after the last resize
+
+
+def _unfold_groups(page: Page) -> None:
+    """Expand every folded seed group of the runs list (a study's cells are seed groups), so each run has its row."""
+    folded = page.locator("[data-testid=group-toggle][aria-expanded=false]")
+    for _ in range(folded.count()):
+        folded.first.click()
+    expect(page.locator("[data-testid=row-delete]:visible")).to_have_count(
+        page.get_by_test_id("row-delete").count())
 
 
 CHART_GRIDS = {"run": ".grid-2", "compare": "[data-testid=compare-charts]", "study": "[data-testid=study-curves]"}
@@ -154,6 +169,8 @@ def test_runs_table_row_actions_are_fully_visible(page: Page, study: dict, width
     page.set_viewport_size({"width": width, "height": SIZES[width]})
     _open(page, "runs", study)
     wrap = page.get_by_test_id("runs-table").locator("xpath=ancestor::div[contains(@class, 'table-wrap')]")
+    sizes = wrap.evaluate("(w) => [w.scrollWidth, w.clientWidth]")
+    assert sizes[0] <= sizes[1], sizes  # the default columns fit, seed groups open: nothing hidden under the actions
     box = wrap.bounding_box()
     assert box is not None
     buttons = page.locator("[data-testid=runs-table] tbody td.col-actions .button:visible").all()
@@ -163,10 +180,27 @@ def test_runs_table_row_actions_are_fully_visible(page: Page, study: dict, width
         assert inner is not None
         right = inner["x"] + inner["width"]
         assert box["x"] <= inner["x"] and right <= min(box["x"] + box["width"], width), (inner, box)
-        # Nothing drawn over it (a pinned column's background, a neighbour): a click would reach the button.
-        hit = button.evaluate("(b) => { const r = b.getBoundingClientRect();"
-                              " return b.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)); }")
-        assert hit
+        assert button.evaluate(REACHABLE)
+
+
+def test_runs_table_with_many_columns_scrolls_and_keeps_its_actions_in_view(page: Page, study: dict) -> None:
+    """Columns chosen beyond the screen's width: the table scrolls inside its box, the row actions stay pinned."""
+    cols = "knn_acc,linear_acc,linear_acc_head,silhouette,final_loss,spec.lr,spec.temperature,spec.batch_size"
+    page.goto(f"/#/?cols={cols},spec.optimizer")
+    expect(page.get_by_test_id("row-delete")).to_have_count(len(study["run_ids"]))
+    _unfold_groups(page)
+    wrap = page.locator(".table-wrap")
+    sizes = wrap.evaluate("(w) => [w.scrollWidth, w.clientWidth]")
+    assert sizes[0] > sizes[1], sizes  # wider than the screen: the case under test
+    assert page.evaluate(OVERFLOWING) == []
+    box = wrap.bounding_box()
+    assert box is not None
+    for scroll in ("0", "w.scrollWidth / 2"):
+        wrap.evaluate(f"(w) => {{ w.scrollLeft = {scroll}; }}")
+        for button in page.get_by_test_id("row-delete").all():
+            inner = button.bounding_box()
+            assert inner is not None and inner["x"] + inner["width"] <= box["x"] + box["width"], (scroll, inner, box)
+            assert button.evaluate(REACHABLE), scroll
 
 
 def test_spec_diff_scrolls_with_its_field_column_in_view(page: Page, study: dict) -> None:
