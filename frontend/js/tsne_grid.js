@@ -21,15 +21,17 @@ const sameTestSet = (a, b) => a.run.spec.dataset === b.run.spec.dataset
   && JSON.stringify(a.embedding.classes) === JSON.stringify(b.embedding.classes);
 
 export class TsneGrid {
-  constructor() {
-    this.showRandom = false;
+  /** `showRandom`: draw the random-init maps from the start; `onToggle`: called when the user switches them. */
+  constructor({ showRandom = false, onToggle = () => {} } = {}) {
+    this.showRandom = showRandom;
     this.divs = [];
     this.loaded = [];
     this.renderId = 0;
     this.cache = new Map(); // run id -> its embeddings.json, which does not change once the run succeeded
     this.randomToggle = h("input", { type: "checkbox", id: "tsne-random", "data-testid": "tsne-random-toggle", disabled: true,
-      onChange: (event) => {
+      checked: showRandom, onChange: (event) => {
         this.showRandom = event.target.checked;
+        onToggle(this.showRandom);
         this.draw();
       } });
     this.legendBox = h("div", { class: "tsne-legends" });

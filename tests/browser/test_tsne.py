@@ -8,6 +8,7 @@ images), one without it and with a smaller sample (100 images, a subset of the o
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -191,6 +192,10 @@ def test_random_init_maps_on_compare_and_beside_the_trained_map(page: Page, runs
         assert page.evaluate(REFIT_MOVE, [reference, random]) < 1e-6
     page.mouse.move(0, 0)
     save_screenshots(page, "tsne-compare-random")
+    expect(page).to_have_url(re.compile(r"random=1"))  # the link reopens them shown
+    page.reload()
+    page.wait_for_function(f"() => ({DRAWN})('compare-tsne-random') === 2")
+    expect(page.get_by_test_id("tsne-random-toggle")).to_be_checked()
 
     page.goto(f"/#/runs/{runs[0]['id']}")
     page.wait_for_function(f"() => ({DRAWN})('tsne-chart') + ({DRAWN})('tsne-random-chart') === 2", timeout=30_000)

@@ -1,6 +1,6 @@
-// Compare: 2–20 runs side by side. `#/compare?runs=1,2,3&x=step&smooth=0.6&groups=1&hide=r3` holds the whole
-// view (hide: the runs `r<id>` and seed groups `g<id>` hidden with the legend), so a link reopens the same
-// comparison. Curves come downsampled to the charts' width.
+// Compare: 2–20 runs side by side. `#/compare?runs=1,2,3&x=step&smooth=0.6&groups=1&hide=r3&random=1` holds the
+// whole view (hide: the runs `r<id>` and seed groups `g<id>` hidden with the legend; random: the random-init t-SNE
+// maps shown), so a link reopens the same comparison. Curves come downsampled to the charts' width.
 
 import { api } from "../api.js";
 import { isFinalStatus } from "../catalog.js";
@@ -37,7 +37,7 @@ class CompareView {
     this.specProps = {};
     this.seriesByRun = new Map();
     this.timer = null;
-    this.tsne = new TsneGrid();
+    this.tsne = new TsneGrid({ showRandom: query.get("random") === "1", onToggle: () => this.syncUrl() });
     this.started = performance.now();
     document.title = "Compare · ContrastLab";
   }
@@ -129,6 +129,7 @@ class CompareView {
     const params = new URLSearchParams({ runs: this.ids.join(","), x: this.xAxis, smooth: String(this.smoothing) });
     if (!this.aggregate) params.set("groups", "0");
     if (this.hidden.size) params.set("hide", [...this.hidden].join(","));
+    if (this.tsne.showRandom) params.set("random", "1");
     history.replaceState(null, "", `#/compare?${params.toString().replace(/%2C/g, ",")}`);
   }
 
