@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, ViewportSize, sync_playwright
 
 from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, SHOTS_DIR, VIEWPORT, save_screenshots, start_service
 
@@ -22,19 +22,32 @@ LOSS_POINTS = "() => document.querySelector('[data-testid=loss-chart]')?.data?.[
 TSNE_DRAWN = "() => !!document.querySelector('[data-testid=tsne-chart]')?.data"
 
 
+WIDE: ViewportSize = {"width": 1920, "height": 1080}
+
+
+def shoot(page: Page, name: str, out: Path) -> None:
+    """The view at 1366 px and at 1920 px, light and dark (`<name>-light.png`, `<name>-1920-dark.png`, ...)."""
+    save_screenshots(page, name, out)
+    page.set_viewport_size(WIDE)
+    page.wait_for_timeout(400)  # charts relayout on the resize
+    save_screenshots(page, f"{name}-1920", out)
+    page.set_viewport_size(VIEWPORT)
+    page.wait_for_timeout(400)
+
+
 def shoot_all(page: Page, http: httpx.Client, out: Path) -> None:
     page.goto("/")
     page.get_by_test_id("empty-state").or_(page.get_by_test_id("runs-table")).first.wait_for()
-    save_screenshots(page, "runs-empty", out)
+    shoot(page, "runs-empty", out)
 
     page.goto("/#/new")
     page.get_by_test_id("field-epochs").fill("-1")
     page.get_by_test_id("field-name").fill("typed values survive errors")
-    save_screenshots(page, "new-run-form", out)
+    shoot(page, "new-run-form", out)
     page.get_by_test_id("run-form").evaluate("form => { form.noValidate = true; }")
     page.get_by_test_id("submit-run").click()
     page.get_by_test_id("error-epochs").wait_for()
-    save_screenshots(page, "new-run-errors", out)
+    shoot(page, "new-run-errors", out)
 
     simclr = http.post("/api/runs", json={"name": "simclr digits", "method": "simclr", "dataset": "digits",
                                           "epochs": 3, "batch_size": 128}).json()
@@ -43,50 +56,76 @@ def shoot_all(page: Page, http: httpx.Client, out: Path) -> None:
 
     page.goto(f"/#/runs/{simclr['id']}")
     page.wait_for_function(f"() => ({LOSS_POINTS})() >= 5", timeout=120_000)
-    save_screenshots(page, "run-live", out)
+    shoot(page, "run-live", out)
     page.goto("/")
     page.get_by_test_id("runs-table").wait_for()
-    save_screenshots(page, "runs-list-live", out)
+    shoot(page, "runs-list-live", out)
 
     for run, name in ((simclr, "run-finished"), (supervised, "run-supervised")):
         page.goto(f"/#/runs/{run['id']}")
         page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for(timeout=300_000)
         page.wait_for_function(TSNE_DRAWN, timeout=30_000)
         page.mouse.move(0, 0)  # no hover labels or mode bars in the pictures
-        save_screenshots(page, name, out)
+        shoot(page, name, out)
 
     page.set_viewport_size({"width": 1024, "height": 768})
     page.goto(f"/#/runs/{simclr['id']}")
     page.wait_for_function(TSNE_DRAWN, timeout=30_000)
-    save_screenshots(page, "run-finished-1024", out)
+    save_screenshots(page, "run-finished-1024", out)  # narrow: 1024 only
     page.set_viewport_size(VIEWPORT)
 
     page.goto("/")
     page.get_by_test_id("runs-table").wait_for()
     for run in (simclr, supervised):
         page.locator(f"tr[data-run-id='{run['id']}']").get_by_test_id("row-select").check()
-    save_screenshots(page, "runs-list", out)
+    shoot(page, "runs-list", out)
     page.get_by_test_id("compare-selected").click()
     page.wait_for_selector("main[data-painted]", timeout=60_000)
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=compare-tsne]')].every((d) => d.data)")
     page.mouse.move(0, 0)
-    save_screenshots(page, "compare", out)
+    shoot(page, "compare", out)
     page.goto("/#/compare?runs=1")
     page.get_by_test_id("compare-empty").wait_for()
-    save_screenshots(page, "compare-empty", out)
+    shoot(page, "compare-empty", out)
 
     page.goto("/")
     page.locator(f"tr[data-run-id='{supervised['id']}']").get_by_test_id("row-delete").click()
     page.get_by_test_id("confirm-dialog").wait_for()
-    save_screenshots(page, "runs-delete-confirm", out)
+    shoot(page, "runs-delete-confirm", out)
     page.keyboard.press("Escape")
     page.get_by_test_id("filter-method").select_option("supervised")
     page.get_by_test_id("filter-q").fill("no such run")
     page.get_by_test_id("no-match").wait_for()
-    save_screenshots(page, "runs-no-match", out)
+    shoot(page, "runs-no-match", out)
     page.goto("/#/runs/999999")
     page.get_by_test_id("run-not-found").wait_for()
-    save_screenshots(page, "run-not-found", out)
+    shoot(page, "run-not-found", out)
+
+    page.goto(f"/#/runs/{simclr['id']}")  # a t-SNE map enlarged
+    page.wait_for_function(TSNE_DRAWN, timeout=30_000)
+    page.get_by_test_id("tsne-chart").click()
+    page.get_by_test_id("tsne-dialog").wait_for()
+    shoot(page, "tsne-dialog", out)
+    page.keyboard.press("Escape")
+    shoot_studies(page, http, out)
+
+
+def shoot_studies(page: Page, http: httpx.Client, out: Path) -> None:
+    """The new-study form, a study of 2 cells x 2 seeds on digits once finished, and the studies list."""
+    page.goto("/#/new?mode=study")
+    page.get_by_test_id("grid-size").wait_for()
+    shoot(page, "study-form", out)
+    study = http.post("/api/studies", json={"name": "optimisers on digits", "seeds": [0, 1],
+                                            "base": {"dataset": "digits", "epochs": 2, "batch_size": 128},
+                                            "axes": {"optimizer": ["adam", "sgd"]}}).json()
+    page.goto(f"/#/studies/{study['id']}")
+    page.get_by_test_id("study-progress-text").filter(has_text="4 of 4 runs finished").wait_for(timeout=600_000)
+    page.wait_for_function("() => document.querySelector('[data-testid=study-curve-loss]')?.data", timeout=60_000)
+    page.mouse.move(0, 0)
+    shoot(page, "study", out)
+    page.goto("/#/studies")
+    page.get_by_test_id("studies-table").wait_for()
+    shoot(page, "studies", out)
 
 
 def main() -> None:
