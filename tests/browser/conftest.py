@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -29,6 +30,13 @@ def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         stack.stop()
         print(stack.all_logs())  # shown by pytest only when a test failed
+
+
+@pytest.fixture(scope="module")
+def http(service_url: str) -> Iterator[httpx.Client]:
+    """An HTTP client of the module's service, as a script would call the API."""
+    with httpx.Client(base_url=service_url, timeout=30, headers={"X-Requested-With": "tests"}) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page, ViewportSize
 
 from tests.stack import Stack
@@ -43,3 +46,25 @@ def save_screenshots(page: Page, name: str, directory: Path = SHOTS_DIR) -> list
         paths.append(path)
     page.emulate_media(color_scheme="light")
     return paths
+
+
+FINAL = ("succeeded", "failed", "canceled")
+
+
+def wait_final(http: httpx.Client, run_id: int, timeout: float = 300) -> dict:
+    """The run once it is succeeded, failed or canceled."""
+    deadline = time.monotonic() + timeout
+    while (run := http.get(f"/api/runs/{run_id}").json())["status"] not in FINAL:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} did not finish in {timeout} s: {run['status']}")
+        time.sleep(0.3)
+    return run
+
+
+def wait_succeeded(http: httpx.Client, run_ids: Sequence[int], timeout: float = 600) -> list[dict]:
+    """The runs once all have finished; each must have succeeded."""
+    deadline = time.monotonic() + timeout
+    runs = [wait_final(http, run_id, max(1.0, deadline - time.monotonic())) for run_id in run_ids]
+    for run in runs:
+        assert run["status"] == "succeeded", run
+    return runs

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser import a11y
+from tests.browser.helpers import wait_succeeded
 
 pytestmark = pytest.mark.browser
 
@@ -26,23 +27,6 @@ BASE = {"dataset": "digits", "epochs": 1, "max_train_samples": 200, "probe_epoch
 ALL_CHARTS_DRAWN = """() => [...document.querySelectorAll('main .chart')]
   .filter((div) => div.checkVisibility()).every((div) => div.data)"""
 
-
-@pytest.fixture(scope="module")
-def http(service_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service_url, timeout=30, headers={"X-Requested-With": "tests"}) as client:
-        yield client
-
-
-def _wait_succeeded(http: httpx.Client, run_ids: list[int], timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = [http.get(f"/api/runs/{run_id}").json() for run_id in run_ids]
-        statuses = {run["status"] for run in runs}
-        if statuses <= {"succeeded", "failed", "canceled"}:
-            assert statuses == {"succeeded"}, runs
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"runs {run_ids} did not finish in {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +41,7 @@ def study(http: httpx.Client) -> dict:
     assert group.status_code == 201, group.text
     run_ids = [run["id"] for run in created["runs"]]
     group_ids = [run["id"] for run in group.json()["items"]]
-    _wait_succeeded(http, run_ids + group_ids)
+    wait_succeeded(http, run_ids + group_ids)
     return {"id": created["id"], "run_ids": run_ids, "group": group_ids}
 
 

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import re
 import statistics
-import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from contrastlab.client.formats import format_mean_spread
-from tests.browser.helpers import VIEWPORT, save_screenshots
+from tests.browser.helpers import VIEWPORT, save_screenshots, wait_final, wait_succeeded
 
 pytestmark = pytest.mark.browser
 
@@ -27,35 +25,12 @@ CHART_RUNS = """(testid) => {
 TSNE_DRAWN = "() => [...document.querySelectorAll('[data-testid=compare-tsne]')].filter((d) => d.data).length"
 
 
-def _wait_final(http: httpx.Client, run_id: int, timeout: float = 240) -> dict:
-    """The run once it is succeeded, failed or canceled."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = http.get(f"/api/runs/{run_id}").json()
-        if run["status"] in ("succeeded", "failed", "canceled"):
-            return run
-        time.sleep(0.3)
-    raise TimeoutError(f"run {run_id} did not finish in {timeout} s")
-
-
-def _wait(http: httpx.Client, run_id: int) -> dict:
-    run = _wait_final(http, run_id)
-    assert run["status"] == "succeeded", run
-    return run
-
-
-@pytest.fixture(scope="module")
-def http(service_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service_url, timeout=30, headers={"X-Requested-With": "tests"}) as client:
-        yield client
-
-
 @pytest.fixture(scope="module")
 def two_runs(http: httpx.Client) -> list[dict]:
     """A SimCLR run and a supervised one with another learning rate, both finished."""
     ids = [http.post("/api/runs", json={**SPEC, "name": "contrastive", "method": "simclr"}).json()["id"],
            http.post("/api/runs", json={**SPEC, "name": "baseline", "method": "supervised", "lr": 0.002}).json()["id"]]
-    return [_wait(http, run_id) for run_id in ids]
+    return wait_succeeded(http, ids)
 
 
 def test_compare_two_finished_runs_and_reopen_the_shared_link(page: Page, browser: Browser, service_url: str,
@@ -124,7 +99,7 @@ def test_list_sorts_filters_and_deletes_with_confirmation(page: Page, http: http
     a, b = (run["id"] for run in two_runs)
     doomed = http.post("/api/runs", json={**SPEC, "name": "doomed", "epochs": 500}).json()["id"]
     http.post(f"/api/runs/{doomed}/cancel")
-    _ = _wait_final(http, doomed)
+    wait_final(http, doomed)
     page.goto("/")
     page.get_by_test_id("filter-method").select_option("supervised")
     expect(page.locator("tbody tr")).to_have_count(1)
@@ -171,14 +146,14 @@ def test_seeds_field_launches_a_group_shown_as_mean_and_std(page: Page, http: ht
     members = http.get("/api/runs", params={"group_id": group_id}).json()["items"]
     assert sorted(run["spec"]["seed"] for run in members) == [0, 1]
     for run in members:
-        _wait(http, run["id"])
+        wait_succeeded(http, [run["id"]])
     page.goto(f"/#/compare?runs={','.join(str(run['id']) for run in members)}")
     page.wait_for_selector("main[data-painted]")
     expect(page.get_by_test_id("compare-legend")).to_contain_text("seed group (2 seeds, mean ± std)")
     fills = page.evaluate("() => document.querySelector('[data-testid=compare-chart-loss]').data.map((t) => t.fill)")
     assert "tonexty" in fills  # the ± std band
     expect(page.get_by_test_id("final-metrics").locator("tr.group-row")).to_contain_text("mean ± std of 2 seeds")
-    seeds = sorted((_wait(http, run["id"]) for run in members), key=lambda run: run["spec"]["seed"])
+    seeds = sorted(wait_succeeded(http, [run["id"] for run in members]), key=lambda run: run["spec"]["seed"])
     _assert_group_reads_as_one(page, seeds, two_runs)
 
 

@@ -7,8 +7,6 @@ list, a run page, the compare page and the study page something to show.
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Iterator
 from typing import Literal
 
 import httpx
@@ -16,7 +14,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import save_screenshots
+from tests.browser.helpers import save_screenshots, wait_succeeded
 
 pytestmark = pytest.mark.browser
 
@@ -83,23 +81,6 @@ CONFUSION_DRAWN = f"""() => {{
 }}"""
 
 
-def _wait_final(http: httpx.Client, run_id: int, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = http.get(f"/api/runs/{run_id}").json()
-        if run["status"] in ("succeeded", "failed", "canceled"):
-            assert run["status"] == "succeeded", run
-            return run
-        time.sleep(0.3)
-    raise TimeoutError(f"run {run_id} did not finish in {timeout} s")
-
-
-@pytest.fixture(scope="module")
-def http(service_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service_url, timeout=30, headers={"X-Requested-With": "tests"}) as client:
-        yield client
-
-
 @pytest.fixture(scope="module")
 def study(http: httpx.Client) -> dict:
     """A finished study of four runs: {"id": study id, "run_ids": its runs, SimCLR's first}."""
@@ -107,8 +88,7 @@ def study(http: httpx.Client) -> dict:
                                                "axes": {"method": ["simclr", "supervised"]}})
     assert response.status_code == 201, response.text
     run_ids = [run["id"] for run in response.json()["runs"]]
-    for run_id in run_ids:
-        _wait_final(http, run_id)
+    wait_succeeded(http, run_ids)
     return {"id": response.json()["id"], "run_ids": run_ids}
 
 

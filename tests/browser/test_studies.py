@@ -6,7 +6,6 @@ reopening the same view (metric and baseline).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -25,12 +24,6 @@ SEEDS = 2
 CELL_PROGRESS = """() => [...document.querySelectorAll('[data-testid=cell-progress]')]
   .map((td) => [Number(td.dataset.done), Number(td.dataset.total)])"""
 CHART_DRAWN = "(testid) => Boolean(document.querySelector(`[data-testid=${testid}]`)?.data?.length)"
-
-
-@pytest.fixture(scope="module")
-def http(service_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service_url, timeout=30, headers={"X-Requested-With": "tests"}) as client:
-        yield client
 
 
 def _fill_study_form(page: Page) -> None:

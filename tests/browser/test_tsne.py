@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.helpers import save_screenshots
+from tests.browser.helpers import save_screenshots, wait_succeeded
 
 pytestmark = pytest.mark.browser
 
@@ -39,12 +37,6 @@ RMS = """async ([a, b]) => (await import('/static/js/tsne.js')).rmsDistance(a, b
 
 
 @pytest.fixture(scope="module")
-def http(service_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service_url, timeout=30, headers={"X-Requested-With": "tests"}) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def runs(http: httpx.Client) -> list[dict]:
     """Three finished runs: SimCLR and supervised with the random-init baseline, SimCLR without it."""
     specs = [{**SPEC, "name": "contrastive", "method": "simclr"},
@@ -52,16 +44,7 @@ def runs(http: httpx.Client) -> list[dict]:
               "method": "supervised"},
              {**SPEC, "name": "no baseline", "method": "simclr", "seed": 1, "tsne_samples": 100,
               "random_baseline": False}]
-    ids = [http.post("/api/runs", json=spec).json()["id"] for spec in specs]
-    finished = []
-    for run_id in ids:
-        deadline = time.monotonic() + 300
-        while (run := http.get(f"/api/runs/{run_id}").json())["status"] not in ("succeeded", "failed", "canceled"):
-            assert time.monotonic() < deadline, f"run {run_id} did not finish"
-            time.sleep(0.5)
-        assert run["status"] == "succeeded", run
-        finished.append(run)
-    return finished
+    return wait_succeeded(http, [http.post("/api/runs", json=spec).json()["id"] for spec in specs])
 
 
 def _open_compare(page: Page, runs: list[dict]) -> None:
