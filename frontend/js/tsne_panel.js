@@ -41,7 +41,10 @@ export class TsnePanel {
     this.note.hidden = Boolean(randomPoints);
     if (!randomPoints) setText(this.note, "No random-init map: the run was recorded without random_baseline (or before random-init maps existed).");
     this.maps.hidden = false;
-    await Promise.all(figures.map((figure) => figure.draw()));
+    for (const [i, figure] of figures.entries()) {
+      if (i) await new Promise(requestAnimationFrame); // a frame between the maps: two short tasks, not one long one
+      await figure.draw();
+    }
   }
 
   /** A titled map; its title names the encoder and its silhouette, on one line. */
