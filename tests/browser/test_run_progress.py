@@ -17,7 +17,8 @@ pytestmark = pytest.mark.browser
 LONG = {"name": "long", "method": "simclr", "dataset": "digits", "encoder": "small_cnn", "epochs": 300,
         "batch_size": 128, "device": "cpu", "probe_epochs": 10, "tsne_samples": 50, "random_baseline": False}
 # Short training, a long probe: the page is seen in the probe's phase, past training's 90 % of the bar.
-SHORT = {**LONG, "name": "short", "epochs": 2, "probe_epochs": 200}
+# A probe long enough (seconds, not a fraction of one) that the page, updated at most once a second, sees its phase.
+SHORT = {**LONG, "name": "short", "epochs": 2, "probe_epochs": 2000}
 HEADERS = {"X-Requested-With": "tests"}
 
 BAR = """(testid) => Number(document.querySelector(`[data-testid=${testid}]`).getAttribute('aria-valuenow'))"""
@@ -70,7 +71,7 @@ def test_the_run_page_says_where_a_run_is_and_what_waits_behind_it(page: Page) -
     # The long run ends; the short one starts: its page moves on by itself to training, then to its probe.
     page.request.post(f"/api/runs/{long_id}/cancel", headers=HEADERS)
     expect(page.get_by_test_id("run-phase")).to_have_text("Linear probe", timeout=120_000)
-    expect(page.get_by_test_id("phase-detail")).to_have_text(re.compile(r"^epoch [\d,]+ of 400$"))
+    expect(page.get_by_test_id("phase-detail")).to_have_text(re.compile(r"^epoch [\d,]+ of 4,000$"))
     assert 90 <= page.evaluate(BAR, "run-progress") < 100  # past training, not stuck at 99 %
     assert page.get_by_test_id("queue-place").is_hidden()
     expect(page.get_by_test_id("last-loss")).to_have_text(final_loss)
