@@ -9,6 +9,7 @@ worker/engine/losses/ plus its entry here; adding a metric is its entry in `METR
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any, Literal
 
 Direction = Literal["higher", "lower"]
@@ -156,9 +157,19 @@ FINAL_METRICS = tuple(name for name, info in METRICS.items() if info.final)
 SUMMARY_METRICS = tuple(name for name, info in METRICS.items() if info.final or info.summary)
 
 # Run statuses. A run is created queued, a worker's claim makes it running, and it ends in one of the final ones.
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
-STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
-FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELED})
+class Status(StrEnum):
+    """A run's status; each member is its own wire string ("queued", ...)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = Status  # short names, kept for existing imports
+STATUSES = tuple(Status)
+FINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
 
 
 @dataclass(frozen=True)
@@ -171,17 +182,31 @@ class PhaseInfo:
     until: float
 
 
+class Phase(StrEnum):
+    """A phase of a running run, in the order a run goes through them."""
+
+    LOADING = "loading"
+    PRETRAINING = "pretraining"
+    SUPERVISED = "supervised"
+    FEATURES = "features"
+    KNN = "knn"
+    PROBE = "probe"
+    RANDOM_BASELINE = "random_baseline"
+    TSNE = "tsne"
+    SAVING = "saving"
+
+
 TRAINING_SHARE = 0.9  # of a run's overall progress; its evaluation shares the rest
 PHASES: dict[str, PhaseInfo] = {
-    "loading": PhaseInfo("loading data", None, 0.0),
-    "pretraining": PhaseInfo("pretraining", "step", TRAINING_SHARE),
-    "supervised": PhaseInfo("supervised training", "step", TRAINING_SHARE),
-    "features": PhaseInfo("features", "image", 0.92),
-    "knn": PhaseInfo("k-NN", None, 0.93),
-    "probe": PhaseInfo("linear probe", "epoch", 0.95),
-    "random_baseline": PhaseInfo("random-init baseline", None, 0.96),
-    "tsne": PhaseInfo("t-SNE", None, 0.98),
-    "saving": PhaseInfo("saving", None, 0.99),
+    Phase.LOADING: PhaseInfo("loading data", None, 0.0),
+    Phase.PRETRAINING: PhaseInfo("pretraining", "step", TRAINING_SHARE),
+    Phase.SUPERVISED: PhaseInfo("supervised training", "step", TRAINING_SHARE),
+    Phase.FEATURES: PhaseInfo("features", "image", 0.92),
+    Phase.KNN: PhaseInfo("k-NN", None, 0.93),
+    Phase.PROBE: PhaseInfo("linear probe", "epoch", 0.95),
+    Phase.RANDOM_BASELINE: PhaseInfo("random-init baseline", None, 0.96),
+    Phase.TSNE: PhaseInfo("t-SNE", None, 0.98),
+    Phase.SAVING: PhaseInfo("saving", None, 0.99),
 }
 
 
@@ -201,17 +226,30 @@ class ArtifactInfo:
     description: str
 
 
-RESUME_ARTIFACT = "resume.pt"
+class Artifact(StrEnum):
+    """A file a run leaves; each member is its file name."""
+
+    ENCODER = "encoder.safetensors"
+    HEAD = "projection_head.safetensors"
+    LINEAR_PROBE = "linear_probe.safetensors"
+    EVALUATION = "evaluation.json"
+    EMBEDDINGS = "embeddings.json"
+    FEATURES = "features.safetensors"
+    RUN_RECORD = "run.json"
+    RESUME = "resume.pt"
+
+
+RESUME_ARTIFACT = Artifact.RESUME
 
 ARTIFACTS: dict[str, ArtifactInfo] = {
-    "encoder.safetensors": ArtifactInfo("Encoder", "trained encoder weights, with the spec in the metadata"),
-    "projection_head.safetensors": ArtifactInfo("Head", "projection head (or classifier, for supervised)"),
-    "linear_probe.safetensors": ArtifactInfo("Linear probe", "the linear classifier fitted on frozen features"),
-    "evaluation.json": ArtifactInfo("Evaluation", "final metrics and the probe's confusion matrix"),
-    "embeddings.json": ArtifactInfo("t-SNE", "t-SNE coordinates of a sample of test embeddings, with labels"),
-    "features.safetensors": ArtifactInfo("Features", "the encoder features of the t-SNE sample"),
-    "run.json": ArtifactInfo("Run record", "spec, metrics, package versions and code version"),
-    RESUME_ARTIFACT: ArtifactInfo("Resume checkpoint", "model and optimiser state after the last epoch; "
+    Artifact.ENCODER: ArtifactInfo("Encoder", "trained encoder weights, with the spec in the metadata"),
+    Artifact.HEAD: ArtifactInfo("Head", "projection head (or classifier, for supervised)"),
+    Artifact.LINEAR_PROBE: ArtifactInfo("Linear probe", "the linear classifier fitted on frozen features"),
+    Artifact.EVALUATION: ArtifactInfo("Evaluation", "final metrics and the probe's confusion matrix"),
+    Artifact.EMBEDDINGS: ArtifactInfo("t-SNE", "t-SNE coordinates of a sample of test embeddings, with labels"),
+    Artifact.FEATURES: ArtifactInfo("Features", "the encoder features of the t-SNE sample"),
+    Artifact.RUN_RECORD: ArtifactInfo("Run record", "spec, metrics, package versions and code version"),
+    Artifact.RESUME: ArtifactInfo("Resume checkpoint", "model and optimiser state after the last epoch; "
                                   "dropped when the run succeeds"),
 }
 
