@@ -28,6 +28,7 @@ from backend.db import make_engine, make_sessionmaker
 from backend.migrate import upgrade
 from backend.models import Event, Run, SeriesOverview
 from backend.series import store_overviews
+from contrastlab.core.catalog import Status
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec
 from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
@@ -63,7 +64,7 @@ def populate(settings: Settings, runs: int, points: int) -> list[int]:
         for i in range(runs):
             start = datetime.now(UTC) - timedelta(hours=2)
             spec = RunSpec(name=f"synthetic {i}", dataset="digits", lr=0.001 * (1 + i % 4), seed=i)
-            run = Run(name=spec.name, status="succeeded", spec=spec.model_dump(mode="json"),
+            run = Run(name=spec.name, status=Status.SUCCEEDED, spec=spec.model_dump(mode="json"),
                       summary={"linear_acc": 0.9 + i / 1000, "knn_acc": 0.85 + i / 1000}, progress=1.0, attempt=1,
                       cancel_requested=False, started_at=start, finished_at=start + timedelta(hours=1))
             session.add(run)

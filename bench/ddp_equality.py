@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from contrastlab.core.catalog import METHODS
+from contrastlab.core.catalog import METHODS, Status
 from contrastlab.core.spec import RunSpec
 from worker.engine import ListReporter, train
 from worker.engine import run as engine_run
@@ -36,13 +36,13 @@ def compare(spec: RunSpec, steps: int, perturb: bool = False) -> tuple[float, fl
         started = time.perf_counter()
         if perturb:
             _train_perturbed(spec, Path(many_dir), many)
-            status, error = "succeeded", None
+            status, error = Status.SUCCEEDED, None
         else:
             status, error, _ = train_on_devices(spec, Path(many_dir), many, {},
                                                 [str(i) if spec.device == "cuda" else f"cpu{i}"
                                                  for i in range(spec.devices)])
         seconds = time.perf_counter() - started
-    if status != "succeeded":
+    if status != Status.SUCCEEDED:
         raise SystemExit(f"{spec.method}: the {spec.devices}-process run {status}: {error}")
     diffs = [abs(a - b) for a, b in zip(one.values("loss"), many.values("loss"), strict=True)]
     return max(diffs[:steps]), max(diffs), seconds

@@ -19,6 +19,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from contrastlab.core.catalog import FINAL_STATUSES, Status
 from tests.stack import Stack
 
 
@@ -54,16 +55,16 @@ def main() -> None:
         try:
             stack.start_api()
             stack.start_worker()
-            stack.wait(stack.submit(**spec, name="warm-up")["id"], {"succeeded", "failed"})
+            stack.wait(stack.submit(**spec, name="warm-up")["id"], {Status.SUCCEEDED, Status.FAILED})
             print(f"spec: {spec}, broker: {args.broker or 'embedded'}")
             print(f"{'seed':>4} {'total s':>8} {'queued s':>9} {'training s':>11} {'linear_acc':>11} {'knn_acc':>8}")
             rows = []
             for seed in args.seeds:
                 started = time.time()
                 run = stack.submit(**spec, seed=seed, name=f"seed {seed}")
-                run = stack.wait(run["id"], {"succeeded", "failed", "canceled"})
+                run = stack.wait(run["id"], set(FINAL_STATUSES))
                 total = time.time() - started
-                if run["status"] != "succeeded":
+                if run["status"] != Status.SUCCEEDED:
                     raise SystemExit(f"run {run['id']} {run['status']}: {run['error']}")
                 queued = _ts(run["started_at"]) - started
                 summary = run["summary"]

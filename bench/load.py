@@ -30,6 +30,8 @@ from typing import Any
 
 import httpx
 
+from contrastlab.core import paths
+from contrastlab.core.protocol import Claim, ClaimGranted, EventBatch, PointIn, lease_headers
 from tests.conftest import postgres_database
 from tests.stack import Stack, parse_sse
 
@@ -51,18 +53,20 @@ class Reporter:
     def __init__(self, url: str, run_id: int) -> None:
         self.http = httpx.Client(base_url=url, timeout=120)
         self.run_id, self.seq = run_id, 0
-        grant = self.http.post(f"/api/runs/{run_id}/claim", json={"worker": f"bench-{run_id}"})
-        grant.raise_for_status()
-        self.attempt, self.headers = grant.json()["attempt"], {"X-Lease-Secret": grant.json()["lease_secret"]}
+        claim = Claim(worker=f"bench-{run_id}")
+        answer = self.http.post(paths.fill(paths.RUN_CLAIM, run_id=run_id), json=claim.model_dump(mode="json"))
+        grant = ClaimGranted.model_validate_json(answer.raise_for_status().content)
+        self.attempt, self.headers = grant.attempt, lease_headers(grant.lease_secret)
 
     def report(self, points: int) -> float:
         """Post one batch; its milliseconds."""
         first, self.seq = self.seq, self.seq + points
-        body = {"worker": f"bench-{self.run_id}", "attempt": self.attempt, "logs": [],
-                "points": [{"key": f"{self.attempt}:{s}", "name": "loss", "step": s, "epoch": s / 1000,
-                            "value": 1.0 / (s + 1)} for s in range(first, first + points)]}
+        batch = EventBatch(worker=f"bench-{self.run_id}", attempt=self.attempt,
+                           points=[PointIn(key=f"{self.attempt}:{s}", name="loss", step=s, epoch=s / 1000,
+                                           value=1.0 / (s + 1)) for s in range(first, first + points)])
+        body = batch.model_dump(mode="json")
         began = time.perf_counter()
-        response = self.http.post(f"/api/runs/{self.run_id}/events", json=body, headers=self.headers)
+        response = self.http.post(paths.fill(paths.RUN_EVENTS, run_id=self.run_id), json=body, headers=self.headers)
         elapsed = (time.perf_counter() - began) * 1000
         response.raise_for_status()
         return elapsed
@@ -72,7 +76,7 @@ def health_ms(http: httpx.Client, samples: int) -> list[float]:
     times = []
     for _ in range(samples):
         began = time.perf_counter()
-        http.get("/api/health").raise_for_status()
+        http.get(paths.HEALTH).raise_for_status()
         times.append((time.perf_counter() - began) * 1000)
         time.sleep(0.02)
     return times
@@ -107,7 +111,7 @@ def ingestion(url: str, run_ids: list[int], points: int) -> float:
 async def _follow(client: httpx.AsyncClient, run_id: int, tally: dict[str, Any]) -> None:
     """One viewer: counts the metric events it receives until cancelled."""
     try:
-        async with client.stream("GET", f"/api/runs/{run_id}/events") as response:
+        async with client.stream("GET", paths.fill(paths.RUN_EVENTS, run_id=run_id)) as response:
             if response.status_code != 200:
                 tally["errors"] += 1
                 return

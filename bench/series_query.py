@@ -25,6 +25,7 @@ from backend.api.routes import series as series_route
 from backend.launch import prestart
 from backend.main import create_app
 from bench.dashboard_paint import drop_overviews, populate
+from contrastlab.core import paths
 from contrastlab.core.settings import Settings
 from tests.conftest import postgres_database
 
@@ -60,7 +61,7 @@ def main() -> None:
         (run_id,) = populate(settings, 1, args.points)
         app = create_app(settings)
         with TestClient(app, base_url="http://localhost") as client:
-            path = f"/api/runs/{run_id}/series"
+            path = paths.fill(paths.RUN_SERIES, run_id=run_id)
             for x in ("step", "time"):
                 params = {"points": args.width, "x": x}
                 unbuilt, cold = [], []

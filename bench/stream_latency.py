@@ -23,6 +23,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from contrastlab.core.catalog import Status
 from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, start_service
 
 # Wrap EventSource listeners so every metric event's receipt is noted before the page handles it.
@@ -66,9 +67,9 @@ def main() -> None:
                 page.add_init_script(RECORD_RECEIPTS)
                 run = stack.submit(name="latency", dataset="digits", epochs=args.epochs, batch_size=args.batch_size)
                 page.goto(f"/#/runs/{run['id']}")
-                page.get_by_test_id("run-status").filter(has_text="running").wait_for(timeout=600_000)
+                page.get_by_test_id("run-status").filter(has_text=Status.RUNNING).wait_for(timeout=600_000)
                 training_from = float(page.evaluate("performance.now()"))
-                page.get_by_test_id("run-status").filter(has_text="succeeded").wait_for(timeout=600_000)
+                page.get_by_test_id("run-status").filter(has_text=Status.SUCCEEDED).wait_for(timeout=600_000)
                 latencies = [float(v) for v in page.evaluate("window.__latencies")]
                 frames = [float(t) for t in page.evaluate("window.__frames") if t >= training_from]
                 long_tasks = [(float(t), float(d)) for t, d in page.evaluate("window.__longTasks")

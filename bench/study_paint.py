@@ -35,6 +35,7 @@ from backend.models import Event, Run
 from backend.series import store_overviews
 from backend.study_schemas import StudyCreate
 from bench.dashboard_paint import CHUNK, METRICS, _points, paint_ms
+from contrastlab.core.catalog import Status
 from contrastlab.core.settings import Settings
 from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.stack import Stack
@@ -100,7 +101,7 @@ def populate(settings: Settings, seeds: int, points: int) -> int:
     with make_session() as session:
         for run_id, spec in runs:
             session.execute(update(Run).where(Run.id == run_id).values(
-                status="succeeded", summary=_summary(rng, spec["method"], spec["lr"]), progress=1.0, attempt=1,
+                status=Status.SUCCEEDED, summary=_summary(rng, spec["method"], spec["lr"]), progress=1.0, attempt=1,
                 started_at=start, finished_at=start + timedelta(hours=1)))
         session.commit()
     batch = 10  # runs per insert: a few hundred thousand rows in memory at a time

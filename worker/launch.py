@@ -24,8 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from contrastlab.core.catalog import Status
 from contrastlab.core.spec import RunSpec
-from worker.runner import Outcome
+from worker.outcome import Outcome
 from worker.slots import is_gpu
 
 if TYPE_CHECKING:
@@ -61,10 +62,10 @@ def torchrun_command(devices: int, out_dir: Path, module: str = RANK_MODULE) -> 
 
 def train_on_devices(spec: RunSpec, out_dir: Path, reporter: Reporter, inputs: dict[str, Any],
                      slots: Sequence[str] | None, module: str = RANK_MODULE) -> Outcome:
-    """Train the run in spec.devices processes on the held slots; (status, error, summary) as _train."""
+    """Train the run in spec.devices processes on the held slots."""
     if slots is None or len(slots) != spec.devices:
-        return "failed", (f"devices {spec.devices}: this worker holds {len(slots or ())} device slot(s) for the run; "
-                          "start workers with `contrastlab worker --gpus 0,1,...` (or --slots N for CPUs)"), {}
+        return Outcome.failed(f"devices {spec.devices}: this worker holds {len(slots or ())} device slot(s) for the "
+                              "run; start workers with `contrastlab worker --gpus 0,1,...` (or --slots N for CPUs)")
     (out_dir / LAUNCH).write_text(json.dumps({"spec": spec.model_dump(mode="json"), "inputs": encode(inputs)}))
     env = dict(os.environ)
     if is_gpu(slots[0]):
@@ -97,20 +98,20 @@ def outcome(out_dir: Path, devices: int, returncode: int, tail: list[str]) -> Ou
     """The run's result from the ranks' outcome files: the first failure wins; else rank 0's."""
     failure = _first_failure(out_dir, devices)
     if failure is not None:
-        return "failed", f"{failure['error']} (rank {failure['rank']} of {devices})", {}
+        return Outcome.failed(f"{failure['error']} (rank {failure['rank']} of {devices})")
     main = _read_outcome(out_dir, 0)
-    if main is not None and main["status"] == "canceled":
-        return "canceled", None, {}
-    if main is not None and main["status"] == "succeeded" and returncode == 0:
-        return "succeeded", None, dict(main["summary"])
+    if main is not None and main["status"] == Status.CANCELED:
+        return Outcome.canceled()
+    if main is not None and main["status"] == Status.SUCCEEDED and returncode == 0:
+        return Outcome.succeeded(dict(main["summary"]))
     lines = " | ".join(line.strip() for line in tail if line.strip())
-    return "failed", (f"a training process ended without reporting an error (torchrun exit code {returncode}; "
-                      f"out of memory or killed?): {lines}"), {}
+    return Outcome.failed(f"a training process ended without reporting an error (torchrun exit code {returncode}; "
+                          f"out of memory or killed?): {lines}")
 
 
 def _first_failure(out_dir: Path, devices: int) -> dict[str, Any] | None:
     failures = [o for o in (_read_outcome(out_dir, rank) for rank in range(devices))
-                if o is not None and o["status"] == "failed"]
+                if o is not None and o["status"] == Status.FAILED]
     return min(failures, key=lambda o: o["time"]) if failures else None
 
 

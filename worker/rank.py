@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from contrastlab.core.catalog import Status
 from contrastlab.core.spec import RunSpec
 from contrastlab.queue import die_with_parent
 from worker.engine import NullReporter, Reporter, TrainingCanceled, TrainingFailed, train
@@ -61,7 +62,7 @@ class FileReporter:
         self._write({"checkpoint": [str(kept), epoch, step]})
 
 
-def write_outcome(out_dir: Path, rank: int, status: str, error: str | None = None,
+def write_outcome(out_dir: Path, rank: int, status: Status, error: str | None = None,
                   summary: dict[str, float] | None = None) -> None:
     """This rank's end, written whole (renamed into place) so the task never reads half of it."""
     path = outcome_path(out_dir, rank)
@@ -82,17 +83,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         shard = join(resolve_device(spec.device).type)
         summary = train(spec, out_dir, reporter, shard=shard, **decode(launch["inputs"]))
     except TrainingCanceled:  # every rank stops at the same step: rank 0's decision is broadcast
-        write_outcome(out_dir, rank, "canceled")
+        write_outcome(out_dir, rank, Status.CANCELED)
         return 0
     except Exception as exc:
         if not isinstance(exc, TrainingFailed):
             log.exception("rank %s failed", rank)
-        write_outcome(out_dir, rank, "failed", str(exc) if isinstance(exc, TrainingFailed)
+        write_outcome(out_dir, rank, Status.FAILED, str(exc) if isinstance(exc, TrainingFailed)
                       else f"{type(exc).__name__}: {exc}")
         sys.stderr.flush()
         os._exit(1)  # no teardown: a collective waiting on this rank would hang it
     leave()
-    write_outcome(out_dir, rank, "succeeded", summary=summary)
+    write_outcome(out_dir, rank, Status.SUCCEEDED, summary=summary)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""How a worker talks to the API: calls through the client's HTTP layer, and a batching Reporter.
+"""The engine's Reporter on a worker: it batches what the engine reports and sends it through the attempt's Lease.
 
 The engine calls `metric`/`message`/`checkpoint` on its hot path; they only
 append or hand over. A background thread sends the points every FLUSH_S and
@@ -6,7 +6,9 @@ renews the lease; another uploads each epoch's resumable checkpoint (after the
 points before it are stored, so a resumed attempt that skips those steps loses
 none). A metric point's key is its (name, step), so a point sent again by a
 retried batch or by a resumed attempt is stored once. Every call carries the
-attempt's lease secret (X-Lease-Secret), which is never logged. A 409 means the
+attempt's lease secret (X-Lease-Secret), which is never logged. Each point, message
+and phase is a protocol model as soon as it is reported, so a malformed one fails
+the run in the engine's thread, with its reason. A 409 (LeaseLost) means the
 lease is gone: training stops and nothing more is written.
 """
 
@@ -20,13 +22,12 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-import httpx
-
-from contrastlab.client.http import Http, checked
-from contrastlab.core.catalog import RESUME_ARTIFACT, phase_progress
-from contrastlab.core.protocol import lease_headers
+from contrastlab.core import protocol
+from contrastlab.core.catalog import Artifact, phase_progress
+from contrastlab.core.protocol import EventBatch, LogIn, PointIn
+from worker.api import Lease, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -38,35 +39,6 @@ MAX_POINTS_PER_BATCH = 5000  # the API takes at most 10,000 per batch
 SHUTDOWN = threading.Event()
 
 
-class ApiClient(Http):
-    """The worker's side of the API, through the client's HTTP layer: every worker call is retried.
-
-    A worker's POSTs are safe to send again (a point or a log line is keyed; claim, release and finish are
-    guarded state changes: a repeat is a 409), and a worker that gives up too soon loses a run that could
-    have finished.
-    """
-
-    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 30.0, retries: int = 8,
-                 client: httpx.Client | None = None) -> None:
-        super().__init__(base_url, token, timeout=timeout, retries=retries, client=client)
-
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send with retries; the answer comes back as it is (409 means the lease is gone)."""
-        return self.request(method, path, idempotent=True, **kwargs)
-
-    def download(self, path: str, dest: Path) -> bool:
-        """Save a file the API serves; False when it has none (404)."""
-        response = self.call("GET", path)
-        if response.status_code == 404:
-            return False
-        dest.write_bytes(checked(response).content)
-        return True
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 def point_key(name: str, step: int) -> str:
     """The idempotency key of a metric point: the same (name, step) is the same point in every attempt."""
     key = f"m{step}:{name}"
@@ -76,16 +48,14 @@ def point_key(name: str, step: int) -> str:
 class HttpReporter:
     """The engine's Reporter, sending to POST /api/runs/{id}/events in batches."""
 
-    def __init__(self, api: ApiClient, run_id: int, worker: str, attempt: int, lease_secret: str,
-                 heartbeat_s: float = 10.0) -> None:
-        self.api, self.run_id, self.worker, self.attempt = api, run_id, worker, attempt
-        self.lease = lease_headers(lease_secret)  # the headers of every call of this attempt
-        self.heartbeat_s = heartbeat_s
-        self._points: list[dict[str, Any]] = []
-        self._logs: list[dict[str, Any]] = []
+    def __init__(self, lease: Lease, heartbeat_s: float = 10.0) -> None:
+        self.lease, self.heartbeat_s = lease, heartbeat_s
+        self.run_id, self.worker, self.attempt = lease.run_id, lease.worker, lease.attempt
+        self._points: list[PointIn] = []
+        self._logs: list[LogIn] = []
         self._seq = 0
         self._progress = 0.0
-        self._phase: dict[str, Any] | None = None  # sent with the next batch, then None until it changes
+        self._phase: protocol.Phase | None = None  # sent with the next batch, then None until it changes
         self._phase_samples: deque[tuple[float, int]] = deque()  # (monotonic time, done) of the current phase
         self._phase_name: str | None = None
         self._lock = threading.Lock()
@@ -96,21 +66,22 @@ class HttpReporter:
         self._checkpoint_ready = threading.Event()
         self.uploaded_checkpoint: tuple[int, int] | None = None  # (epoch, step) of the last one stored
         self.lease_lost = False
-        self._threads = [threading.Thread(target=self._loop, name=f"reporter-{run_id}", daemon=True),
-                         threading.Thread(target=self._upload_loop, name=f"checkpoints-{run_id}", daemon=True)]
+        self._threads = [threading.Thread(target=self._loop, name=f"reporter-{self.run_id}", daemon=True),
+                         threading.Thread(target=self._upload_loop, name=f"checkpoints-{self.run_id}", daemon=True)]
 
     # -- the engine's side -------------------------------------------------
     def metric(self, name: str, value: float, step: int, epoch: float) -> None:
         if not math.isfinite(value):
             return  # NaN/inf is not a point on a curve (a non-finite loss fails the run in the engine)
+        point = PointIn(key=point_key(name, int(step)), name=name, step=int(step), epoch=float(epoch),
+                        value=float(value), time=datetime.now(UTC))
         with self._lock:
-            self._points.append({"key": point_key(name, int(step)), "name": name, "step": int(step),
-                                 "epoch": float(epoch), "value": float(value), "time": _now()})
+            self._points.append(point)
 
     def message(self, text: str) -> None:
         with self._lock:
             self._seq += 1
-            self._logs.append({"key": f"a{self.attempt}:{self._seq}", "text": text[:2000], "time": _now()})
+            self._logs.append(LogIn(key=f"a{self.attempt}:{self._seq}", text=text[:2000], time=datetime.now(UTC)))
         log.info("run %s: %s", self.run_id, text)
 
     def phase(self, name: str, done: int = 0, total: int | None = None, views_per_unit: int = 0) -> None:
@@ -127,8 +98,9 @@ class HttpReporter:
                 samples.popleft()
             began, done_then = samples[0]
             rate = (done - done_then) / (now - began) if now - began >= FLUSH_S and done > done_then else None
-            self._phase = {"name": name, "done": int(done), "total": total, "rate": rate,
-                           "views_per_s": rate * views_per_unit if rate is not None and views_per_unit else None}
+            self._phase = protocol.Phase(
+                name=name, done=int(done), total=total, rate=rate,
+                views_per_s=rate * views_per_unit if rate is not None and views_per_unit else None)
             self._progress = max(self._progress, phase_progress(name, done, total))
 
     def checkpoint(self, path: Path, epoch: int, step: int) -> None:
@@ -180,20 +152,20 @@ class HttpReporter:
                 with self._lock:
                     points, logs, progress = self._points[:MAX_POINTS_PER_BATCH], list(self._logs), self._progress
                     phase = self._phase
-                body = {"worker": self.worker, "attempt": self.attempt, "points": points, "logs": logs,
-                        "progress": progress, "phase": phase}
-                response = self.api.call("POST", f"/api/runs/{self.run_id}/events", json=body, headers=self.lease)
-                if response.status_code == 409:
-                    self._lose_lease(response.text)
+                batch = EventBatch(worker=self.worker, attempt=self.attempt, points=points, logs=logs,
+                                   progress=progress, phase=phase)
+                try:
+                    received = self.lease.send(batch)
+                except LeaseLost as exc:
+                    self._lose_lease(str(exc))
                     return
-                checked(response)
                 with self._lock:
                     del self._points[: len(points)]
                     del self._logs[: len(logs)]
                     if self._phase is phase:  # else a newer one waits for the next batch
                         self._phase = None
                     more = bool(self._points) and len(points) == MAX_POINTS_PER_BATCH
-                if response.json().get("cancel_requested"):
+                if received.cancel_requested:
                     self._cancel.set()
                 if not more:
                     return
@@ -206,13 +178,10 @@ class HttpReporter:
         handle, epoch, step = pending
         try:
             self.flush()  # the points up to this checkpoint first: a resumed attempt will not send them again
-            response = self.api.call(
-                "PUT", f"/api/runs/{self.run_id}/artifacts/{RESUME_ARTIFACT}", content=handle, headers=self.lease)
-            if response.status_code == 409:
-                self._lose_lease(response.text)
-                return
-            checked(response)
+            self.lease.upload(Artifact.RESUME, handle)
             self.uploaded_checkpoint = (epoch, step)
+        except LeaseLost as exc:
+            self._lose_lease(str(exc))
         finally:
             handle.close()
 

@@ -16,19 +16,21 @@ processes torchrun starts (worker/launch.py).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from contrastlab.client.http import checked
-from contrastlab.core.catalog import DATASETS, DATASETS_FOLDER, RESUME_ARTIFACT
-from contrastlab.core.protocol import lease_headers
+from contrastlab.client.http import ApiError
+from contrastlab.core.catalog import DATASETS, DATASETS_FOLDER, Artifact, Status
+from contrastlab.core.protocol import Claim, ClaimGranted, Release
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec, load_stored_spec
-from worker.reporting import SHUTDOWN, ApiClient, HttpReporter
+from worker.api import Lease, LeaseLost, NotClaimed, WorkerApi
+from worker.launch import train_on_devices
+from worker.outcome import Outcome
+from worker.reporting import SHUTDOWN, HttpReporter
 from worker.slots import is_gpu
 
 log = logging.getLogger(__name__)
@@ -36,86 +38,76 @@ log = logging.getLogger(__name__)
 WORK_FOLDER = "work"  # under DATA_DIR: one folder per attempt, removed when the attempt ends
 RESUME_FROM = ".resume-from.pt"  # dot files in out_dir are not uploaded as artifacts
 INIT_ENCODER = ".init-encoder.safetensors"
-MAX_ERROR_CHARS = 4000  # the API's limit on a run's error text
-Outcome = tuple[str, str | None, dict[str, float]]
 
 
-def execute(run_id: int, api: ApiClient, settings: Settings, worker: str, slots: Sequence[str] | None = None) -> str:
+def execute(run_id: int, api: WorkerApi, settings: Settings, worker: str, slots: Sequence[str] | None = None) -> str:
     """Returns what happened, for the worker's log: the final status, or why it did nothing.
 
     slots: the host's device slots this run holds (None: a plain worker, one run on the devices it sees)."""
-    response = api.call("POST", f"/api/runs/{run_id}/claim", json={"worker": worker})
-    if response.status_code in (404, 409):
-        log.info("run %s not claimed: %s", run_id, response.json().get("detail"))
+    try:
+        grant = api.claim(run_id, Claim(worker=worker))
+    except NotClaimed as exc:
+        log.info("run %s not claimed: %s", run_id, exc)
         return "skipped"
-    grant = checked(response).json()
-    attempt, secret = int(grant["attempt"]), str(grant["lease_secret"])
+    lease = Lease(api, run_id, worker, grant)
     try:
-        spec = load_stored_spec(grant["run"]["spec"], int(grant["run"].get("spec_version", 1)))
+        spec = load_stored_spec(grant.run.spec, grant.run.spec_version)
     except ValueError as exc:  # the message names the version, the field and the reason
-        return fail(api, run_id, worker, attempt, secret, str(exc))
-    reporter = HttpReporter(api, run_id, worker, attempt, secret,
-                            heartbeat_s=max(0.5, grant["lease_seconds"] / 4))
-    out_dir = settings.data_dir / WORK_FOLDER / f"run-{run_id}-attempt-{attempt}"
+        return fail(lease, str(exc))
+    reporter = HttpReporter(lease, heartbeat_s=max(0.5, grant.lease_seconds / 4))
+    out_dir = settings.data_dir / WORK_FOLDER / f"run-{run_id}-attempt-{grant.attempt}"
     try:
-        return _attempt(spec, api, settings, reporter, out_dir, slots)
+        return _attempt(spec, api, grant, settings, reporter, out_dir, slots)
     except Exception as exc:  # any error ends the run now, with its reason, rather than at its lease's end
         log.exception("run %s: the worker failed", run_id)
         reporter.stop()
-        if reporter.lease_lost:
+        if reporter.lease_lost or isinstance(exc, LeaseLost):
             return "lease lost"
-        return fail(api, run_id, worker, attempt, secret, f"{type(exc).__name__}: {exc}")
+        return fail(lease, f"{type(exc).__name__}: {exc}")
     finally:
         reporter.stop()
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
-def _attempt(spec: RunSpec, api: ApiClient, settings: Settings, reporter: HttpReporter, out_dir: Path,
-             slots: Sequence[str] | None) -> str:
+def _attempt(spec: RunSpec, api: WorkerApi, grant: ClaimGranted, settings: Settings, reporter: HttpReporter,
+             out_dir: Path, slots: Sequence[str] | None) -> str:
     """Train, then hand the run back (shutdown), or upload its files and finish it; errors propagate."""
-    run_id, worker, attempt = reporter.run_id, reporter.worker, reporter.attempt
+    lease = reporter.lease
     out_dir.mkdir(parents=True, exist_ok=True)
     reporter.start()
     if slots is not None:
-        reporter.message(f"device slots {', '.join(slots)} of worker {worker}")
-    inputs = engine_inputs(api, settings, run_id, spec, attempt, out_dir)
+        reporter.message(f"device slots {', '.join(slots)} of worker {lease.worker}")
+    inputs = engine_inputs(api, settings, lease.run_id, spec, grant.attempt, out_dir)
     if spec.devices > 1 and isinstance(inputs, dict):
-        from worker.launch import train_on_devices  # torchrun; this process never touches a device
-
-        status, error, summary = train_on_devices(spec, out_dir, reporter, inputs, slots)
+        outcome = train_on_devices(spec, out_dir, reporter, inputs, slots)  # torchrun; this process never trains
     else:
-        status, error, summary = _train(spec, out_dir, reporter, inputs, slots)
+        outcome = _train(spec, out_dir, reporter, inputs, slots)
     reporter.close()
     if reporter.lease_lost:
         return "lease lost"
-    if status == "canceled" and SHUTDOWN.is_set() and not reporter.cancel_requested:
-        body = {"worker": worker, "attempt": attempt, "reason": _handback_reason(reporter)}
-        checked(api.call("POST", f"/api/runs/{run_id}/release", json=body, headers=reporter.lease))
+    if outcome.status == Status.CANCELED and SHUTDOWN.is_set() and not reporter.cancel_requested:
+        lease.release(Release(worker=lease.worker, attempt=lease.attempt, reason=_handback_reason(reporter)))
         return "handed back"
-    _upload(api, run_id, out_dir, reporter.lease)
-    finish = {"worker": worker, "attempt": attempt, "status": status, "error": error,
-              "summary": {k: float(v) for k, v in summary.items() if _is_number(v)}}
-    checked(api.call("POST", f"/api/runs/{run_id}/finish", json=finish, headers=reporter.lease))
-    return status
+    _upload(lease, out_dir)
+    lease.finish(outcome.finish(lease.worker, lease.attempt))
+    return outcome.status
 
 
-def fail(api: ApiClient, run_id: int, worker: str, attempt: int, secret: str, reason: str) -> str:
+def fail(lease: Lease, reason: str) -> str:
     """End the attempt as `failed` with the reason; never raises (the lease expiring is the last resort)."""
-    log.error("run %s failed: %s", run_id, reason)
-    body = {"worker": worker, "attempt": attempt, "status": "failed", "error": reason[:MAX_ERROR_CHARS]}
+    log.error("run %s failed: %s", lease.run_id, reason)
     try:
-        response = api.call("POST", f"/api/runs/{run_id}/finish", json=body, headers=lease_headers(secret))
-    except Exception:  # the API is unreachable: the reconciler fails the run when its lease expires
-        log.exception("run %s: could not report its failure", run_id)
-        return "failed (not reported)"
-    if response.status_code == 409:
-        log.error("run %s: lease lost before the failure was reported: %s", run_id, response.text)
+        lease.finish(Outcome.failed(reason).finish(lease.worker, lease.attempt))
+    except LeaseLost as exc:
+        log.error("run %s: lease lost before the failure was reported: %s", lease.run_id, exc)
         return "lease lost"
-    if response.status_code >= 400:
-        log.error("run %s: the API refused the failure report: HTTP %s %s", run_id, response.status_code,
-                  response.text[:500])
+    except ApiError as exc:
+        log.error("run %s: the API refused the failure report: %s", lease.run_id, exc)
         return "failed (not reported)"
-    return "failed"
+    except Exception:  # the API is unreachable: the reconciler fails the run when its lease expires
+        log.exception("run %s: could not report its failure", lease.run_id)
+        return "failed (not reported)"
+    return Status.FAILED
 
 
 def _handback_reason(reporter: HttpReporter) -> str:
@@ -124,7 +116,7 @@ def _handback_reason(reporter: HttpReporter) -> str:
     return f"worker shutting down (SIGTERM); {where}"
 
 
-def engine_inputs(api: ApiClient, settings: Settings, run_id: int, spec: RunSpec, attempt: int,
+def engine_inputs(api: WorkerApi, settings: Settings, run_id: int, spec: RunSpec, attempt: int,
                   out_dir: Path) -> dict[str, Any] | str:
     """The engine's keyword inputs (data folder, allowed roots, checkpoint to resume, encoder to start from);
     or why the run cannot start."""
@@ -136,29 +128,28 @@ def engine_inputs(api: ApiClient, settings: Settings, run_id: int, spec: RunSpec
     if settings.data_roots:
         inputs["allowed_roots"] = settings.data_roots
     inputs["stream_above_mb"], inputs["data_workers"] = settings.stream_above_mb, settings.data_workers
-    if attempt > 1 and api.download(f"/api/runs/{run_id}/artifacts/{RESUME_ARTIFACT}", out_dir / RESUME_FROM):
+    if attempt > 1 and api.download_artifact(run_id, Artifact.RESUME, out_dir / RESUME_FROM):
         inputs["resume_from"] = out_dir / RESUME_FROM
     source = spec.init_from_run
     if source is not None:
-        if not api.download(f"/api/runs/{source}/artifacts/encoder.safetensors", out_dir / INIT_ENCODER):
-            return (f"init_from_run {source} has no encoder.safetensors: pick a run that succeeded, "
+        if not api.download_artifact(source, Artifact.ENCODER, out_dir / INIT_ENCODER):
+            return (f"init_from_run {source} has no {Artifact.ENCODER}: pick a run that succeeded, "
                     "or leave init_from_run empty")
         inputs["init_encoder"] = out_dir / INIT_ENCODER
     return inputs
 
 
-def _upload(api: ApiClient, run_id: int, out_dir: Path, lease: dict[str, str]) -> None:
+def _upload(lease: Lease, out_dir: Path) -> None:
     for path in sorted(out_dir.iterdir()):
         if path.is_file() and not path.name.startswith("."):
             with path.open("rb") as body:
-                checked(api.call("PUT", f"/api/runs/{run_id}/artifacts/{path.name}", content=body,
-                                 headers=lease))
+                lease.upload(path.name, body)
 
 
 def _train(spec: RunSpec, out_dir: Path, reporter: HttpReporter, inputs: dict[str, Any] | str,
            slots: Sequence[str] | None = None) -> Outcome:
     if isinstance(inputs, str):
-        return "failed", inputs, {}
+        return Outcome.failed(inputs)
     if slots and is_gpu(slots[0]):
         # Before CUDA starts in this process: GPU workers start a fresh pool process for every run.
         os.environ["CUDA_VISIBLE_DEVICES"] = slots[0]
@@ -166,17 +157,13 @@ def _train(spec: RunSpec, out_dir: Path, reporter: HttpReporter, inputs: dict[st
         from worker.engine import TrainingCanceled, TrainingFailed, train  # torch loads here, in the child
     except Exception as exc:  # a broken install fails the run with the reason instead of killing the worker
         log.exception("cannot import the training engine")
-        return "failed", f"worker cannot load the training engine: {exc}", {}
+        return Outcome.failed(f"worker cannot load the training engine: {exc}")
     try:
-        return "succeeded", None, train(spec, out_dir, reporter, **inputs)
+        return Outcome.succeeded(train(spec, out_dir, reporter, **inputs))
     except TrainingCanceled:
-        return "canceled", None, {}
+        return Outcome.canceled()
     except TrainingFailed as exc:
-        return "failed", str(exc), {}
+        return Outcome.failed(str(exc))
     except Exception as exc:  # any crash ends the run as failed, with the reason
         log.exception("run failed")
-        return "failed", f"{type(exc).__name__}: {exc}", {}
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return Outcome.failed(f"{type(exc).__name__}: {exc}")

@@ -16,7 +16,8 @@ from celery.signals import worker_process_init, worker_shutting_down
 
 from contrastlab.core.settings import Settings, get_settings
 from contrastlab.queue import TASK_RUN
-from worker.reporting import SHUTDOWN, ApiClient
+from worker.api import WorkerApi
+from worker.reporting import SHUTDOWN
 from worker.runner import execute
 from worker.slots import Slots, SlotsWaitInterrupted
 
@@ -88,7 +89,7 @@ def device_slots(devices: int) -> Iterator[list[str] | None]:
 def run_training(run_id: int, devices: int = 1) -> str:
     """Run `run_id` on `devices` devices (the message says how many, so the slots are taken before the claim)."""
     settings = get_settings()  # API_URL, WORKER_TOKEN or API_TOKEN, DATA_DIR, ALLOWED_DATA_ROOTS, parsed once
-    api = ApiClient(settings.resolved_api_url, worker_credential(settings))
+    api = WorkerApi(settings.resolved_api_url, worker_credential(settings))
     try:
         with sigterm_hands_back(), device_slots(int(devices)) as slots:
             return execute(int(run_id), api, settings, f"{socket.gethostname()}:{os.getpid()}", slots)

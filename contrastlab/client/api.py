@@ -35,6 +35,7 @@ from contrastlab.client.models import (
     StudyCreated,
     StudyStats,
 )
+from contrastlab.core import paths
 from contrastlab.core.protocol import RETRY_CAP_S
 
 log = logging.getLogger(__name__)
@@ -100,25 +101,25 @@ class Client:
 
     # -- runs ----------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        return dict(self._json("GET", "/api/health"))
+        return dict(self._json("GET", paths.HEALTH))
 
     def schema(self) -> dict[str, Any]:
         """The RunSpec JSON Schema the server validates with."""
-        return dict(self._json("GET", "/api/schema/run-spec"))
+        return dict(self._json("GET", paths.RUN_SPEC_SCHEMA))
 
     def submit(self, spec: Mapping[str, Any] | BaseModel) -> Run:
         """Queue one run; a field the server rejects raises ApiError (422) naming it."""
         body = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else dict(spec)
-        return Run.model_validate(self._json("POST", "/api/runs", json=body))
+        return Run.model_validate(self._json("POST", paths.RUNS, json=body))
 
     def submit_group(self, spec: Mapping[str, Any] | BaseModel, seeds: Sequence[int]) -> list[Run]:
         """Queue the spec once per seed as one group (the runs share `group_id`; compare shows mean ± std)."""
         body = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else dict(spec)
-        page = self._json("POST", "/api/runs/group", json={"spec": body, "seeds": list(seeds)})
+        page = self._json("POST", paths.RUN_GROUP, json={"spec": body, "seeds": list(seeds)})
         return [Run.model_validate(item) for item in page["items"]]
 
     def get(self, run_id: int) -> Run:
-        return Run.model_validate(self._json("GET", f"/api/runs/{run_id}"))
+        return Run.model_validate(self._json("GET", paths.fill(paths.RUN, run_id=run_id)))
 
     def list_runs(self, limit: int = 50, offset: int = 0, status: Sequence[str] = (), search: str = "",
                   group_id: int | None = None, *, methods: Sequence[str] = (),
@@ -129,12 +130,12 @@ class Client:
                                   "method": ",".join(methods), "dataset": ",".join(datasets)}
         if group_id is not None:
             params["group_id"] = group_id
-        page = self._json("GET", "/api/runs", params={k: v for k, v in params.items() if v != ""})
+        page = self._json("GET", paths.RUNS, params={k: v for k, v in params.items() if v != ""})
         return [Run.model_validate(item) for item in page["items"]], int(page["total"])
 
     def cancel(self, run_id: int) -> Run:
         """Queued: canceled at once; running: stops at the worker's next check. ApiError 409 when already final."""
-        return Run.model_validate(self._json("POST", f"/api/runs/{run_id}/cancel"))
+        return Run.model_validate(self._json("POST", paths.fill(paths.RUN_CANCEL, run_id=run_id)))
 
     # -- history and live events ---------------------------------------------
     def _pages(self, path: str, after: int, page_size: int) -> Iterator[dict[str, Any]]:
@@ -147,12 +148,13 @@ class Client:
 
     def metrics(self, run_id: int, after: int = 0, page_size: int = 5000) -> Iterator[MetricPoint]:
         """Every recorded metric point in order, fetched page by page with the server's cursor."""
-        for item in self._pages(f"/api/runs/{run_id}/metrics", after, page_size):
+        for item in self._pages(paths.fill(paths.RUN_METRICS, run_id=run_id), after, page_size):
             yield MetricPoint.model_validate(item)
 
     def log(self, run_id: int) -> list[LogEntry]:
         """Status changes and the worker's messages, in order."""
-        return [LogEntry.model_validate(item) for item in self._pages(f"/api/runs/{run_id}/log", 0, 5000)]
+        pages = self._pages(paths.fill(paths.RUN_LOG, run_id=run_id), 0, 5000)
+        return [LogEntry.model_validate(item) for item in pages]
 
     def follow(self, run_id: int, after: int = 0) -> Iterator[StreamEvent]:
         """The run's live events until `end`; a dropped connection resumes with Last-Event-ID, losing nothing."""
@@ -160,7 +162,7 @@ class Client:
         while True:
             try:
                 headers = {"Last-Event-ID": str(cursor)}
-                with self.http.stream("GET", f"/api/runs/{run_id}/events", headers=headers,
+                with self.http.stream("GET", paths.fill(paths.RUN_EVENTS, run_id=run_id), headers=headers,
                                       timeout=httpx.Timeout(30.0, read=120.0)) as response:
                     if response.status_code != 200:
                         response.read()
@@ -189,13 +191,14 @@ class Client:
 
     # -- artifacts -----------------------------------------------------------
     def artifacts(self, run_id: int) -> list[Artifact]:
-        return [Artifact.model_validate(a) for a in self._json("GET", f"/api/runs/{run_id}/artifacts")["items"]]
+        page = self._json("GET", paths.fill(paths.RUN_ARTIFACTS, run_id=run_id))
+        return [Artifact.model_validate(a) for a in page["items"]]
 
     def download(self, run_id: int, name: str, directory: Path | str = ".") -> Path:
         """Save one artifact into `directory` and check its sha256 against the server's record."""
         found = {a.name: a for a in self.artifacts(run_id)}
         if name not in found:
-            raise ApiError("GET", f"/api/runs/{run_id}/artifacts/{name}", 404,
+            raise ApiError("GET", paths.fill(paths.RUN_ARTIFACT, run_id=run_id, name=name), 404,
                            f"run {run_id} has no artifact {name!r}; it has: {', '.join(sorted(found)) or 'none'}")
         target = Path(directory) / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -223,33 +226,34 @@ class Client:
     def catalog(self) -> dict[str, Any]:
         """The catalogue (GET /api/schema/catalog): methods, datasets, metrics (label, unit, direction, format),
         statuses and artifacts, as contrastlab.core.catalog.catalog_document() builds it on the server."""
-        return dict(self._json("GET", "/api/schema/catalog"))
+        return dict(self._json("GET", paths.CATALOG))
 
     def create_study(self, name: str, base: Mapping[str, Any], axes: Mapping[str, Sequence[Any]],
                      seeds: Sequence[int]) -> StudyCreated:
         """Queue the grid of a study (axes product x seeds); a bad cell or field raises ApiError (422) naming it."""
         body = {"name": name, "base": dict(base), "axes": {field: list(values) for field, values in axes.items()},
                 "seeds": list(seeds)}
-        return StudyCreated.model_validate(self._json("POST", "/api/studies", json=body))
+        return StudyCreated.model_validate(self._json("POST", paths.STUDIES, json=body))
 
     def list_studies(self, limit: int = 50, offset: int = 0) -> tuple[list[Study], int]:
         """One page of studies, newest first, and how many there are."""
-        page = self._json("GET", "/api/studies", params={"limit": limit, "offset": offset})
+        page = self._json("GET", paths.STUDIES, params={"limit": limit, "offset": offset})
         return [Study.model_validate(item) for item in page["items"]], int(page["total"])
 
     def get_study(self, study_id: int) -> Study:
-        return Study.model_validate(self._json("GET", f"/api/studies/{study_id}"))
+        return Study.model_validate(self._json("GET", paths.fill(paths.STUDY, study_id=study_id)))
 
     def study_stats(self, study_id: int, metric: str, baseline: str | None = None) -> StudyStats:
         """Per-cell mean and 95 % interval of `metric`, and each cell against the baseline cell (the server's)."""
         params = {"metric": metric} | ({"baseline": baseline} if baseline is not None else {})
-        return StudyStats.model_validate(self._json("GET", f"/api/studies/{study_id}/stats", params=params))
+        path = paths.fill(paths.STUDY_STATS, study_id=study_id)
+        return StudyStats.model_validate(self._json("GET", path, params=params))
 
     def study_runs(self, study_id: int, page_size: int = 500) -> list[Run]:
         """Every run of a study (GET /api/runs?study_id=), newest first."""
         runs: list[Run] = []
         while True:
-            page = self._json("GET", "/api/runs", params={"study_id": study_id, "limit": page_size,
+            page = self._json("GET", paths.RUNS, params={"study_id": study_id, "limit": page_size,
                                                            "offset": len(runs)})
             runs += [Run.model_validate(item) for item in page["items"]]
             if not page["items"] or len(runs) >= int(page["total"]):

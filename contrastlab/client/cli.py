@@ -26,7 +26,7 @@ from contrastlab.client.formats import Catalog
 from contrastlab.client.models import Run
 from contrastlab.client.specs import SpecFileError, load_spec, load_study
 from contrastlab.client.terminal import Output
-from contrastlab.core.catalog import CANCELED, SUCCEEDED
+from contrastlab.core.catalog import Status
 
 app = typer.Typer(help="Launch, watch, compare and export contrastive-learning runs.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -122,7 +122,7 @@ def submit(ctx: typer.Context, spec_file: Annotated[Path, typer.Argument(help="A
         finals = follow_runs(client, runs, out.console, catalog)
     for group in seed_groups(finals):
         out.say(group_line(group, catalog))
-    if any(run.status != SUCCEEDED for run in finals):
+    if any(run.status != Status.SUCCEEDED for run in finals):
         raise typer.Exit(1)
 
 
@@ -173,7 +173,7 @@ def cancel(ctx: typer.Context, run_id: RunId) -> None:
     """Cancel a queued or running run."""
     with _client(ctx) as client:
         run = client.cancel(run_id)
-    what = CANCELED if run.status == CANCELED else "cancel requested; it stops at the next step-batch"
+    what = Status.CANCELED if run.status == Status.CANCELED else "cancel requested; it stops at the next step-batch"
     out.say(f"run {run.id}: {what}")
 
 
@@ -313,11 +313,11 @@ def study(ctx: typer.Context,
         catalog = _catalog(client)
         finals = follow_study(client, created.id, created.runs, list(body["axes"]), out.console, catalog)
         for run in finals:
-            if run.status != SUCCEEDED:
+            if run.status != Status.SUCCEEDED:
                 out.say(final_line(run, catalog))
         stats = client.study_stats(created.id, metric or catalog.default_study_metric())
         out.show(render.study_stats_table(stats, catalog))
-    if any(run.status != SUCCEEDED for run in finals):
+    if any(run.status != Status.SUCCEEDED for run in finals):
         raise typer.Exit(1)
 
 

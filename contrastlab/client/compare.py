@@ -16,7 +16,7 @@ from typing import Any
 from contrastlab.client.formats import Catalog
 from contrastlab.client.models import Run
 from contrastlab.client.specs import differing_fields
-from contrastlab.core.catalog import SUCCEEDED
+from contrastlab.core.catalog import Status
 from contrastlab.core.csv_cells import text_cell
 
 
@@ -85,7 +85,7 @@ def best_entities(runs: Sequence[Run], groups: Sequence[Group], keys: Sequence[s
 
 def group_line(group: Group, catalog: Catalog) -> str:
     """One line for a followed seed group: its succeeded seeds' mean ± std of each final metric."""
-    succeeded = [run for run in group.runs if run.status == SUCCEEDED]
+    succeeded = [run for run in group.runs if run.status == Status.SUCCEEDED]
     seeds = f"{len(succeeded)} of {len(group.runs)} seeds succeeded" if len(succeeded) < len(group.runs) \
         else f"{len(group.runs)} seeds"
     kept = Group(group.group_id, succeeded)

@@ -15,7 +15,7 @@ from rich.table import Column
 from contrastlab.client.api import Client
 from contrastlab.client.formats import Catalog, format_value
 from contrastlab.client.models import Run, StreamEvent
-from contrastlab.core.catalog import FINAL_STATUSES, SUCCEEDED
+from contrastlab.core.catalog import FINAL_STATUSES, Status
 
 STUDY_POLL_S = 2.0
 
@@ -42,7 +42,7 @@ def step_metric(catalog: Catalog) -> str | None:
 
 def final_line(run: Run, catalog: Catalog) -> str:
     """One line per finished run: its status, then its final metrics (labelled and formatted) or its error."""
-    if run.status == SUCCEEDED:
+    if run.status == Status.SUCCEEDED:
         metrics = ", ".join(f"{catalog.label(key)} {catalog.format(key, run.summary[key])}"
                             for key in catalog.ordered(run.summary))
         return f"run {run.id} ({run.name}) {run.status}: {metrics}"
@@ -68,7 +68,7 @@ def _watch(client: Client, run: Run, progress: Progress, task: TaskID, results: 
         final = client.wait(run.id, show)
     except Exception as exc:  # one lost stream must not hide the other runs' results
         final = run.model_copy(update={"status": "unknown", "error": f"lost the run's stream: {exc}"})
-    if final.status == SUCCEEDED:
+    if final.status == Status.SUCCEEDED:
         progress.update(task, completed=float(run.spec.get("epochs", 1)))
     results[run.id] = final
     progress.console.print(final_line(final, catalog), highlight=False, markup=False, soft_wrap=True)

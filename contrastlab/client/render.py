@@ -19,6 +19,7 @@ from contrastlab.client.formats import DASH, Catalog, format_value
 from contrastlab.client.layout import add_row, table
 from contrastlab.client.models import Artifact, CellStats, Comparison, LogEntry, MetricPoint, Run, Study, StudyStats
 from contrastlab.client.specs import differing_fields
+from contrastlab.core.catalog import Status
 
 BEST = "bold green"
 
@@ -57,7 +58,7 @@ def run_details(run: Run, artifacts: Sequence[Artifact], log: Sequence[LogEntry]
         value = getattr(run, key)
         if value not in (None, ""):
             add_row(state, [key, f"{value:.0%}" if key == "progress" else str(value)])
-    if run.status == "running" and run.phase:
+    if run.status == Status.RUNNING and run.phase:
         add_row(state, ["phase", catalog.phase_text(run.phase)])
     if run.queue_position is not None:
         add_row(state, ["queue", f"place {run.queue_position} (1: starts next)"])

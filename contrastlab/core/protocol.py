@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, FiniteFloat
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
+
+from contrastlab.core.catalog import Status
 
 # The longest wait between two tries of an HTTP call (client and worker): the reconciler waits this long past a
 # lease before it judges the lease lost, so a worker that is only retrying is not taken for dead.
@@ -34,13 +36,24 @@ class Claim(BaseModel):
     worker: str = Field(min_length=1, max_length=200)
 
 
+class ClaimedRun(BaseModel):
+    """The claimed run, as GET /api/runs/{id} returns it: the fields a worker reads, and the rest as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    spec: dict[str, Any] = Field(description="The spec as stored: load it with `load_stored_spec(spec, "
+                                 "spec_version)`, which names what an older spec no longer passes.")
+    spec_version: int = Field(1, description="The RunSpec version the spec was stored under.")
+
+
 class ClaimGranted(BaseModel):
     """The claim's answer: the run as GET /api/runs/{id} returns it (spec, spec_version, ...) and the lease.
 
     `lease_secret` is sent once, to the claimer only: keep it out of logs, send it as X-Lease-Secret.
     """
 
-    run: dict[str, Any]
+    run: ClaimedRun
     attempt: int
     lease_seconds: int
     lease_secret: str = Field(repr=False, description="Send it as the X-Lease-Secret header on every call of "
@@ -107,9 +120,13 @@ class Release(WorkerCall):
     reason: str = Field(min_length=1, max_length=500, description="Why the worker hands the run back.")
 
 
+# A run ends in one of these (catalog.FINAL_STATUSES); a worker finishes with one of them.
+FinalStatus = Literal[Status.SUCCEEDED, Status.FAILED, Status.CANCELED]
+
+
 class Finish(WorkerCall):
     """POST /api/runs/{id}/finish: the run's final status, error and summary metrics."""
 
-    status: Literal["succeeded", "failed", "canceled"]
+    status: FinalStatus
     error: str | None = Field(None, max_length=4000)
     summary: dict[str, FiniteFloat] = Field(default_factory=dict, description="Finite numbers only.")

@@ -20,10 +20,12 @@ from backend.launch import prestart
 from backend.main import create_app
 from backend.models import Run
 from contrastlab.client.http import ApiError
+from contrastlab.core import paths
 from contrastlab.core.catalog import DATASETS_FOLDER
+from contrastlab.core.protocol import ClaimGranted, EventBatch
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec
-from worker.reporting import ApiClient
+from worker.api import Lease, WorkerApi
 from worker.runner import engine_inputs, execute
 from worker.tasks import worker_credential
 
@@ -36,7 +38,7 @@ class Lab:
 
     def __init__(self, http: TestClient, app: Any, worker_dir: Path) -> None:
         self.http, self.app = http, app
-        self.api = ApiClient("http://localhost", client=http)
+        self.api = WorkerApi("http://localhost", client=http)
         self.worker_settings = Settings(data_dir=worker_dir)
 
     def submit(self, **spec: Any) -> int:
@@ -98,10 +100,11 @@ def test_an_api_outage_while_fetching_inputs_fails_the_run_and_stops_the_reporte
     source = lab.submit()
     run_id = lab.submit(init_from_run=source)
 
-    def unreachable(path: str, dest: Path) -> bool:
+    def unreachable(run_id: int, name: str, dest: Path) -> bool:
+        path = paths.fill(paths.RUN_ARTIFACT, run_id=run_id, name=name)
         raise ConnectionError(f"GET {path}: [Errno 111] Connection refused (after 9 tries)")
 
-    monkeypatch.setattr(lab.api, "download", unreachable)  # the reporter's own calls still reach the API
+    monkeypatch.setattr(lab.api, "download_artifact", unreachable)  # the reporter's own calls still reach the API
     assert lab.execute(run_id) == "failed"
     run = lab.run(run_id)
     assert run["status"] == "failed"
@@ -133,7 +136,7 @@ def test_torchvision_sets_are_read_from_the_workers_data_folder(lab):
 def test_engine_inputs_come_from_the_settings(tmp_path):
     settings = Settings(data_dir=tmp_path / "data", allowed_data_roots=f"{tmp_path}/a, {tmp_path}/b",
                         stream_above_mb=100, data_workers=3)
-    api = ApiClient("http://unused")
+    api = WorkerApi("http://unused")
     cifar = engine_inputs(api, settings, 1, RunSpec(dataset="cifar10"), 1, tmp_path)
     assert cifar == {"data_root": tmp_path / "data" / "datasets", "allowed_roots": (tmp_path / "a", tmp_path / "b"),
                      "stream_above_mb": 100, "data_workers": 3}
@@ -151,12 +154,14 @@ def test_the_worker_retries_its_posts_and_resends_a_whole_upload(monkeypatch):
         answer = answers.pop(0)
         if isinstance(answer, type):
             raise answer("scripted failure", request=request)
-        return httpx.Response(answer, json={})
+        return httpx.Response(answer, json={"received": 0, "cancel_requested": False, "lease_seconds": 60})
 
-    api = ApiClient("http://lab", "token", client=httpx.Client(base_url="http://lab",
-                                                               transport=httpx.MockTransport(handle)))
-    assert api.call("POST", "/api/runs/1/events", json={"points": []}).status_code == 200
-    assert api.call("PUT", "/api/runs/1/artifacts/x", content=io.BytesIO(b"weights")).status_code == 201
+    api = WorkerApi("http://lab", "token", client=httpx.Client(base_url="http://lab",
+                                                              transport=httpx.MockTransport(handle)))
+    lease = Lease(api, 1, "w1", ClaimGranted(run={"id": 1, "spec": {}}, attempt=1, lease_seconds=60,
+                                             lease_secret="s"))
+    assert lease.send(EventBatch(worker="w1", attempt=1)).cancel_requested is False
+    lease.upload("x", io.BytesIO(b"weights"))
     assert bodies[4:] == [b"weights", b"weights"] and not answers
 
 
@@ -167,7 +172,7 @@ def test_a_worker_with_its_own_token_runs_a_run_end_to_end_and_never_logs_its_le
         worker_settings = Settings(data_dir=tmp_path / "worker", api_token="user-token", worker_token="worker-token")
         assert worker_credential(worker_settings) == "worker-token"
         http = TestClient(lab.app, base_url="http://localhost")
-        worker = ApiClient("http://localhost", worker_credential(worker_settings), client=http)
+        worker = WorkerApi("http://localhost", worker_credential(worker_settings), client=http)
         run_id = lab.submit()
         assert execute(run_id, worker, worker_settings, "w1") == "succeeded", lab.run(run_id)["error"]
         names = {a["name"] for a in lab.http.get(f"/api/runs/{run_id}/artifacts").json()["items"]}
@@ -176,7 +181,7 @@ def test_a_worker_with_its_own_token_runs_a_run_end_to_end_and_never_logs_its_le
         # A worker configured with a user's token is refused at the claim, loudly, naming the setting.
         again = lab.submit()
         with pytest.raises(ApiError, match="HTTP 403: .*WORKER_TOKEN"):
-            user = ApiClient("http://localhost", "user-token", client=TestClient(lab.app, base_url="http://localhost"))
+            user = WorkerApi("http://localhost", "user-token", client=TestClient(lab.app, base_url="http://localhost"))
             execute(again, user, worker_settings, "w2")
         assert lab.run(again)["status"] == "queued" and lab.run(again)["attempt"] == 0
     assert "X-Lease-Secret" not in caplog.text and "lease_secret" not in caplog.text

@@ -14,14 +14,15 @@ from contrastlab.core.catalog import TRAINING_SHARE, phase_progress
 from tests.stack import parse_sse, run_coroutine
 from tests.unit.api.conftest import FakeWorker
 from tests.unit.api.test_streams import drain, open_stream, until, viewers
-from worker.reporting import FLUSH_S, ApiClient, HttpReporter
+from contrastlab.core.protocol import Claim
+from worker.api import Lease, WorkerApi
+from worker.reporting import FLUSH_S, HttpReporter
 
 
 def reporter_for(client, run_id: int) -> HttpReporter:
     """The reporter a worker builds after claiming the run (its threads are not started: the test flushes)."""
-    grant = client.post(f"/api/runs/{run_id}/claim", json={"worker": "w1"}).json()
-    return HttpReporter(ApiClient("http://localhost", client=client), run_id, "w1", grant["attempt"],
-                        grant["lease_secret"])
+    api = WorkerApi("http://localhost", client=client)
+    return HttpReporter(Lease(api, run_id, "w1", api.claim(run_id, Claim(worker="w1"))))
 
 
 def test_the_reporter_sends_the_phase_its_speed_and_the_overall_progress(client, submit) -> None:
@@ -53,7 +54,7 @@ def test_the_reporter_sends_the_phase_its_speed_and_the_overall_progress(client,
     reporter.flush()
     assert client.get(f"/api/runs/{rid}").json()["phase"]["name"] == "tsne"
     finish = {"worker": "w1", "attempt": reporter.attempt, "status": "succeeded"}
-    done = client.post(f"/api/runs/{rid}/finish", json=finish, headers=reporter.lease).json()
+    done = client.post(f"/api/runs/{rid}/finish", json=finish, headers=reporter.lease.headers).json()
     assert done["progress"] == 1.0 and done["phase"]["name"] == "tsne"
 
 
@@ -80,7 +81,7 @@ def test_a_requeued_run_forgets_its_phase(client, submit) -> None:
     reporter.phase("features", 10, 20)
     reporter.flush()
     body = {"worker": "w1", "attempt": reporter.attempt, "reason": "shutting down"}
-    released = client.post(f"/api/runs/{rid}/release", json=body, headers=reporter.lease).json()
+    released = client.post(f"/api/runs/{rid}/release", json=body, headers=reporter.lease.headers).json()
     assert released["status"] == "queued" and released["phase"] is None
 
 
@@ -122,7 +123,7 @@ def test_the_live_stream_sends_the_phase_as_it_changes(client, submit) -> None:
             reporter.flush()
             await until(f"the viewer got features {done} of 2", functools.partial(arrived, f'"done":{done}', received))
         client.post(f"/api/runs/{rid}/finish", json={"worker": "w1", "attempt": reporter.attempt,
-                                                      "status": "succeeded"}, headers=reporter.lease)
+                                                      "status": "succeeded"}, headers=reporter.lease.headers)
         await asyncio.wait_for(task, 30)
         return received
 

@@ -1,0 +1,54 @@
+"""Every path of the REST API, once: the routes, the client and the worker all read them from here.
+
+A template names its parameters as FastAPI does (`{run_id}`); `fill` puts values in, each quoted as one path
+segment. A route file mounted at a parent path takes its paths `under` that parent. A test checks that the app
+serves exactly these paths.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+API = "/api"
+
+HEALTH = "/api/health"
+RUN_SPEC_SCHEMA = "/api/schema/run-spec"
+CATALOG = "/api/schema/catalog"
+LOGIN = "/api/login"
+LOGOUT = "/api/logout"
+
+RUNS = "/api/runs"
+RUN_GROUP = "/api/runs/group"
+RUN = "/api/runs/{run_id}"
+RUN_CANCEL = "/api/runs/{run_id}/cancel"
+RUN_METRICS = "/api/runs/{run_id}/metrics"
+RUN_METRICS_CSV = "/api/runs/{run_id}/metrics.csv"
+RUN_SERIES = "/api/runs/{run_id}/series"
+RUN_LOG = "/api/runs/{run_id}/log"
+RUN_EVENTS = "/api/runs/{run_id}/events"  # GET: the live stream; POST: a worker's batch
+RUN_ARTIFACTS = "/api/runs/{run_id}/artifacts"
+RUN_ARTIFACT = "/api/runs/{run_id}/artifacts/{name}"
+RUN_EMBEDDINGS = "/api/runs/{run_id}/embeddings"
+
+# The worker protocol (contrastlab.core.protocol): claim, then events, artifacts, release or finish.
+RUN_CLAIM = "/api/runs/{run_id}/claim"
+RUN_RELEASE = "/api/runs/{run_id}/release"
+RUN_FINISH = "/api/runs/{run_id}/finish"
+
+STUDIES = "/api/studies"
+STUDY = "/api/studies/{study_id}"
+STUDY_CANCEL = "/api/studies/{study_id}/cancel"
+STUDY_STATS = "/api/studies/{study_id}/stats"
+STUDY_CURVES = "/api/studies/{study_id}/curves"
+
+
+def fill(template: str, **values: object) -> str:
+    """The template with its parameters filled in: `fill(RUN_LOG, run_id=7)` is "/api/runs/7/log"."""
+    return template.format(**{name: quote(str(value), safe="") for name, value in values.items()})
+
+
+def under(parent: str, template: str) -> str:
+    """The rest of `template` after `parent`, for a router mounted at parent: under(RUN, RUN_CLAIM) is "/claim"."""
+    if not template.startswith(parent):
+        raise ValueError(f"{template} is not under {parent}")
+    return template[len(parent):]
