@@ -42,7 +42,7 @@ class LeaseLost(ApiError):
 
 def checked_body(message: Message) -> dict[str, Any]:
     """The message's JSON body, validated again as the API will read it; raises ValidationError, sends nothing."""
-    body = message.model_dump(mode="json")
+    body = message.model_dump(mode="json", warnings=False)
     type(message).model_validate(body)
     return body
 

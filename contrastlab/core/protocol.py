@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator
 
-from contrastlab.core.catalog import Status
+from contrastlab.core.catalog import FINAL_STATUSES, Status
 
 # The longest wait between two tries of an HTTP call (client and worker): the reconciler waits this long past a
 # lease before it judges the lease lost, so a worker that is only retrying is not taken for dead.
@@ -130,3 +130,12 @@ class Finish(WorkerCall):
     status: FinalStatus
     error: str | None = Field(None, max_length=4000)
     summary: dict[str, FiniteFloat] = Field(default_factory=dict, description="Finite numbers only.")
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _final(cls, value: object) -> object:
+        """Refused in words (pydantic's own message would list the members' reprs)."""
+        if not isinstance(value, str) or value not in FINAL_STATUSES:
+            *others, last = (status.value for status in Status if status in FINAL_STATUSES)
+            raise ValueError(f"a run finishes {', '.join(others)} or {last}, not {value!r}")
+        return value

@@ -11,10 +11,10 @@ import pytest
 
 from backend.stream_feeds import StreamHub
 from contrastlab.core.catalog import TRAINING_SHARE, phase_progress
+from contrastlab.core.protocol import Claim
 from tests.stack import parse_sse, run_coroutine
 from tests.unit.api.conftest import FakeWorker
 from tests.unit.api.test_streams import drain, open_stream, until, viewers
-from contrastlab.core.protocol import Claim
 from worker.api import Lease, WorkerApi
 from worker.reporting import FLUSH_S, HttpReporter
 
