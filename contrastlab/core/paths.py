@@ -1,8 +1,7 @@
-"""Every path of the REST API, once: the routes, the client and the worker all read them from here.
+"""Every path of the REST API, once: the client, the worker and the benches read them from here.
 
 A template names its parameters as FastAPI does (`{run_id}`); `fill` puts values in, each quoted as one path
-segment. A route file mounted at a parent path takes its paths `under` that parent. A test checks that the app
-serves exactly these paths.
+segment. A test checks that the app serves exactly these paths, no more, no fewer.
 """
 
 from __future__ import annotations
@@ -46,9 +45,3 @@ def fill(template: str, **values: object) -> str:
     """The template with its parameters filled in: `fill(RUN_LOG, run_id=7)` is "/api/runs/7/log"."""
     return template.format(**{name: quote(str(value), safe="") for name, value in values.items()})
 
-
-def under(parent: str, template: str) -> str:
-    """The rest of `template` after `parent`, for a router mounted at parent: under(RUN, RUN_CLAIM) is "/claim"."""
-    if not template.startswith(parent):
-        raise ValueError(f"{template} is not under {parent}")
-    return template[len(parent):]

@@ -24,7 +24,6 @@ def test_the_app_serves_exactly_the_paths_of_the_contract(tmp_path):
 def test_fill_quotes_each_value_as_one_segment():
     assert paths.fill(paths.RUN_ARTIFACT, run_id=7, name="run.json") == "/api/runs/7/artifacts/run.json"
     assert paths.fill(paths.RUN_ARTIFACT, run_id=7, name="../a b") == "/api/runs/7/artifacts/..%2Fa%20b"
-    assert paths.under(paths.RUN, paths.RUN_CLAIM) == "/claim"
 
 
 def _spelled_paths(source: Path) -> list[str]:
