@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from contrastlab.core.catalog import Artifact
 from contrastlab.core.spec import RunSpec
 from worker.engine.augment import augment
 from worker.engine.device import runtime
@@ -94,10 +95,10 @@ def main() -> None:
         sync()
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
-            save_resume(Path(out) / "resume.pt", {"encoder": encoder, "head": head}, optimizer, generator,
+            save_resume(Path(out) / Artifact.RESUME, {"encoder": encoder, "head": head}, optimizer, generator,
                         TrainState(1, 1, 0.0))
             save_seconds = time.perf_counter() - started
-            size = (Path(out) / "resume.pt").stat().st_size
+            size = (Path(out) / Artifact.RESUME).stat().st_size
         total = sum(timings.values())
         print(f"device {device}, {args.encoder}, {args.size}x{args.size}, batch {args.batch}, "
               f"{'channels_last' if channels_last else 'NCHW'} "
@@ -106,7 +107,7 @@ def main() -> None:
             print(f"  {name:18s} {1000 * seconds / args.steps:8.2f} ms  {100 * seconds / total:5.1f}%")
         views_per_second = args.batch * objective.views * args.steps / total
         print(f"  {'sum':18s} {1000 * total / args.steps:8.2f} ms  -> {views_per_second:.0f} views/s")
-        print(f"resume.pt: {size / 2**20:.1f} MiB written in {1000 * save_seconds:.0f} ms")
+        print(f"{Artifact.RESUME}: {size / 2**20:.1f} MiB written in {1000 * save_seconds:.0f} ms")
         if on_cuda:
             with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
                 for i in range(3):
