@@ -40,7 +40,7 @@ PLANTED = {
     "contrastlab/core/_planted.py": "import torch\n",
     "worker/engine/_planted.py": "from worker import tasks\n",
     "backend/_planted.py": "import worker.engine\n",
-    "contrastlab/queue.py": "import backend.runs\n",
+    "contrastlab/queue.py": "import backend.runs.lifecycle\n",
     "worker/_planted.py": "from contrastlab.client import render\n",
     "contrastlab/client/_planted.py": "import celery\n",
 }
