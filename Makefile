@@ -16,7 +16,7 @@ $(STAMP):
 setup: $(STAMP)
 
 run: setup
-	$(PY) -m backend.launch
+	$(PY) -m contrastlab.launch
 
 # Debian packages the tests use (Chromium for the browser tests, Fashion-MNIST files).
 system-deps:

@@ -9,17 +9,19 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from backend import errors, frontend, observability
-from backend.admission import SubmissionRate
+from backend import errors
+from backend.access.admission import SubmissionRate
+from backend.access.limits import BodyLimit
+from backend.access.security import AuthFailures, BrowserGuard, SecurityHeaders, TokenGuard
+from backend.access.sessions import BrowserSessions
+from backend.api import frontend
 from backend.api.main import api_router
+from backend.api.openapi import document_security
 from backend.db import make_engine, make_sessionmaker
-from backend.limits import BodyLimit
-from backend.openapi import document_security
-from backend.reconciler import Reconciler
-from backend.security import AuthFailures, BrowserGuard, SecurityHeaders, TokenGuard
-from backend.sessions import BrowserSessions
-from backend.stream_feeds import StreamHub
-from backend.streams import Notifier
+from backend.operations import observability
+from backend.operations.reconciler import Reconciler
+from backend.streams.feeds import StreamHub
+from backend.streams.notifier import Notifier
 from contrastlab.core.protocol import CLIENT_HEADER
 from contrastlab.core.settings import Settings, get_settings
 from contrastlab.queue import make_celery

@@ -10,6 +10,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
+from contrastlab.core.settings import Settings
+
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -44,3 +46,10 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+def prestart(settings: Settings) -> None:
+    """What the API needs before it serves: its data folder, a database that answers, the latest schema."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    wait_for_database(settings.resolved_database_url)
+    upgrade(settings.resolved_database_url)

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from contrastlab.core.catalog import QUEUED
+from contrastlab.core.catalog import Status
 from contrastlab.core.spec import SPEC_VERSION
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
@@ -81,7 +81,7 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), default="")
-    status: Mapped[str] = mapped_column(String(16), default=QUEUED, index=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED, index=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -150,7 +150,7 @@ class Artifact(Base):
 
 
 class SeriesOverview(Base):
-    """One metric of a finished run, downsampled once (backend.series): a chart reads it instead of every point.
+    """One metric of a finished run, downsampled once (backend.runs.series): a chart reads it instead of every point.
 
     `points` holds parallel lists: event id, step, epoch, time (Unix seconds) and value (None where not
     finite). `last_id` is the newest event it covers; a newer point of the metric makes it outdated.

@@ -27,7 +27,7 @@ from sqlalchemy import delete, insert
 from backend.db import make_engine, make_sessionmaker
 from backend.migrate import upgrade
 from backend.models import Event, Run, SeriesOverview
-from backend.series import store_overviews
+from backend.runs.series import store_overviews
 from contrastlab.core.catalog import Status
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.load [--streams 500] [--runs 50] [--database sqlite postgres] [--points 100000]
 
-Starts the real API (`python -m backend.launch`, no Celery worker: this script plays the workers) for each
+Starts the real API (`python -m contrastlab.launch`, no Celery worker: this script plays the workers) for each
 database and prints:
 - ingestion: points/s of batches of 2,000 points from one reporter, then from four at once (each its own run);
 - before any stream: /api/health p50 and p95, and a worker's report p50/p95 (batches of 50 points, as a

@@ -22,8 +22,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from backend.api.routes import series as series_route
-from backend.launch import prestart
 from backend.main import create_app
+from backend.migrate import prestart
 from bench.dashboard_paint import drop_overviews, populate
 from contrastlab.core import paths
 from contrastlab.core.settings import Settings

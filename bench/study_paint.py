@@ -28,12 +28,12 @@ from pathlib import Path
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine, insert, update
 
-from backend import studies
 from backend.db import make_engine, make_sessionmaker
 from backend.migrate import upgrade
 from backend.models import Event, Run
-from backend.series import store_overviews
-from backend.study_schemas import StudyCreate
+from backend.runs.series import store_overviews
+from backend.studies import grid, store
+from backend.studies.schemas import StudyCreate
 from bench.dashboard_paint import CHUNK, METRICS, _points, paint_ms
 from contrastlab.core.catalog import Status
 from contrastlab.core.settings import Settings
@@ -94,8 +94,8 @@ def populate(settings: Settings, seeds: int, points: int) -> int:
     rng = random.Random(0)
     body = StudyCreate(name="paint bench: methods × lr", base=BASE, axes=AXES, seeds=list(range(seeds)))
     with make_session() as session:
-        cells = studies.expand(body, settings)
-        study, created = studies.create_study(session, body, cells)
+        cells = grid.expand(body, settings)
+        study, created = store.create_study(session, body, cells)
         study_id, runs = study.id, [(run.id, run.spec) for run in created]
     start = datetime.now(UTC) - timedelta(hours=2)
     with make_session() as session:

@@ -82,7 +82,7 @@ class Stack:
 
     def start_api(self, with_worker: bool = False) -> None:
         """`make run`'s process; with_worker: with the worker it starts beside the API, as `make run` does."""
-        self.api = self._spawn([sys.executable, "-m", "backend.launch"], "api.log",
+        self.api = self._spawn([sys.executable, "-m", "contrastlab.launch"], "api.log",
                                START_WORKER="1" if with_worker else "0")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from backend.errors import run_not_found
 from backend.models import Run
-from backend.stream_feeds import StreamHub
-from backend.streams import Notifier
+from backend.streams.feeds import StreamHub
+from backend.streams.notifier import Notifier
 from contrastlab.core.protocol import LEASE_SECRET_HEADER
 from contrastlab.core.settings import Settings
 

@@ -370,7 +370,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (e
         if value is not None:
             os.environ[variable] = str(int(value)) if isinstance(value, bool) else str(value)
     # The API is another program: the client imports none of it (`make run` does the same).
-    os.execv(sys.executable, [sys.executable, "-m", "backend.launch"])
+    os.execv(sys.executable, [sys.executable, "-m", "contrastlab.launch"])
 
 
 @app.command("worker")

@@ -1,6 +1,6 @@
 """JSON log lines that carry the run id (LOG_FORMAT=json), for the API and the Celery workers alike.
 
-The API sets `current_run_id` per request (backend/observability.py). A worker process runs one run at a
+The API sets `current_run_id` per request (backend/operations/observability.py). A worker process runs one run at a
 time, and its reporter logs from a thread of its own, so the worker keeps the id per process instead
 (`set_process_run_id`, from worker/logs.py). Standard library only.
 """

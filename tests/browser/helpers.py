@@ -20,7 +20,8 @@ VIEWPORT: ViewportSize = {"width": 1366, "height": 860}
 
 
 def start_service(data_dir: Path) -> Stack:
-    """`python -m backend.launch` on a free port with its own data dir, plus one Celery worker; healthy on return."""
+    """`python -m contrastlab.launch` on a free port with its own data dir, plus one Celery worker; healthy on
+    return."""
     stack = Stack(data_dir)
     try:
         stack.start_api()

@@ -15,12 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
-from backend import series
-from backend.broker_scan import pending_run_ids
-from backend.launch import prestart
 from backend.main import create_app
+from backend.migrate import prestart
 from backend.models import SeriesOverview
-from backend.reconciler import Reconciler
+from backend.operations.broker_scan import pending_run_ids
+from backend.operations.reconciler import Reconciler
+from backend.runs import series
 from contrastlab.core.settings import Settings
 from tests.unit.api.conftest import FakeWorker
 

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from backend.broker_scan import pending_run_ids
+from backend.operations.broker_scan import pending_run_ids
 from tests.integration.conftest import FAULT_TOKEN
 from tests.integration.test_faults_workers import FAST, FINAL, entry, logged_at
 from tests.stack import RedisServer, Stack, parse_sse

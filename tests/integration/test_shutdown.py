@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.launch import GRACEFUL_SHUTDOWN_S, WORKER_STOP_S
+from contrastlab.launch import GRACEFUL_SHUTDOWN_S, WORKER_STOP_S
 from tests.stack import Stack
 
 pytestmark = pytest.mark.integration

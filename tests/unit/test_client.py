@@ -14,8 +14,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.launch import prestart
 from backend.main import create_app
+from backend.migrate import prestart
 from contrastlab import ApiError, Client
 from contrastlab.client.api import env_token, env_url
 from contrastlab.client.export import write_csv

@@ -10,6 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,9 +41,15 @@ PLANTED = {
     "contrastlab/core/_planted.py": "import torch\n",
     "worker/engine/_planted.py": "from worker import tasks\n",
     "backend/_planted.py": "import worker.engine\n",
-    "contrastlab/queue.py": "import backend.runs\n",
+    "contrastlab/queue.py": "import backend.runs.lifecycle\n",
     "worker/_planted.py": "from contrastlab.client import render\n",
     "contrastlab/client/_planted.py": "import celery\n",
+    "backend/runs/_planted.py": "from backend.api import deps\n",
+    "backend/studies/_planted.py": "from backend.streams import notifier\n",
+    "backend/streams/_planted.py": "from backend.access import security\n",
+    "backend/access/_planted.py": "from backend.runs import lifecycle\n",
+    "backend/operations/_planted.py": "from backend.studies import store\n",
+    "contrastlab/launch.py": "import worker.tasks\n",
 }
 
 
@@ -67,6 +74,40 @@ def test_each_contract_fails_on_a_planted_import(tmp_path):
     assert result.returncode == 1, result.stdout
     assert f"Contracts: 0 kept, {len(CONTRACTS)} broken." in result.stdout, result.stdout
     assert len(PLANTED) == len(CONTRACTS)
+
+
+def _reachable(edges: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(edges[start])
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(edges[node])
+    return seen
+
+
+def _circles(graph: grimp.ImportGraph, package: str) -> set[frozenset[str]]:
+    """The circles among a package's direct children (a subpackage counts as one, with everything inside it)."""
+    children = sorted(graph.find_children(package))
+    owner = {module: child for child in children for module in {child, *graph.find_descendants(child)}}
+    edges: dict[str, set[str]] = {child: set() for child in children}
+    for module, child in owner.items():
+        edges[child] |= {owner[m] for m in graph.find_modules_directly_imported_by(module)
+                         if owner.get(m, child) != child}
+    reach = {child: _reachable(edges, child) for child in children}
+    return {frozenset(c for c in children if c in reach[child] and child in reach[c])
+            for child in children if child in reach[child]}
+
+
+def test_no_import_circle_between_modules_of_one_package():
+    """Within every package of ours, modules (and subpackages) import each other one way only: a circle means two
+    modules that cannot be read, tested or moved apart (as streams.py and stream_feeds.py once were)."""
+    graph = grimp.build_graph("backend", "worker", "contrastlab", cache_dir=None)
+    packages = [module for module in graph.modules if graph.find_children(module)]
+    assert len(packages) > 10  # the graph holds backend's folders, worker.engine, contrastlab.core, ...
+    circles = {circle for package in packages for circle in _circles(graph, package)}
+    assert circles == set(), sorted(map(sorted, circles))
 
 
 def test_backend_never_imports_torch():

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from backend.launch import stop_worker
+from contrastlab.launch import stop_worker
 
 # A parent and a child that both ignore SIGTERM, as Celery's main process waiting on a pool process busy in an
 # evaluation phase does; the child writes its pid so the test can watch it.

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from backend.launch import prestart
 from backend.main import create_app
+from backend.migrate import prestart
 from contrastlab.core.logs import JsonFormatter, current_run_id
 from contrastlab.core.settings import Settings
 from tests.unit.api.conftest import FakeWorker

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from backend.stats import CellStats, cell_stats, compare_cells, default_baseline, holm, study_stats
+from backend.studies.stats import CellStats, cell_stats, compare_cells, default_baseline, holm, study_stats
 
 A = [2.0, 4.0, 6.0]  # mean 4, var (4 + 0 + 4) / 2 = 4, std 2
 B = [1.0, 2.0, 3.0]  # mean 2, var 1, std 1

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from backend.launch import prestart
 from backend.main import create_app
+from backend.migrate import prestart
 from contrastlab.core.catalog import Status
 from contrastlab.core.protocol import Claim, EventBatch, Finish, LogIn, Phase, PointIn, Release
 from contrastlab.core.settings import Settings

@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from backend.launch import prestart
 from backend.main import create_app
+from backend.migrate import prestart
 from backend.models import Run
 from contrastlab.client.http import ApiError
 from contrastlab.core import paths

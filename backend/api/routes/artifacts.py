@@ -5,32 +5,25 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend import artifacts, runs
-from backend.admission import check_disk
+from backend.access.admission import check_disk
 from backend.api.deps import LeaseSecret, RunDep, RunId, SessionDep, SettingsDep
 from backend.errors import Conflict, NotFound
 from backend.models import Run
-from backend.schemas import ArtifactPublic, ArtifactsPublic
+from backend.runs import artifacts, lifecycle
+from backend.runs.schemas import ArtifactPublic, ArtifactsPublic
+from contrastlab.core.catalog import Artifact
 from contrastlab.core.settings import Settings
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["artifacts"])
 
 
-def _check_name(name: str) -> None:
-    """400 for a name that cannot be an artifact's (a path, a dot file)."""
-    try:
-        artifacts.check_name(name)
-    except artifacts.BadName as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from exc
-
-
 def _stored_file(run: Run, name: str, session: SessionDep, settings: SettingsDep) -> Path:
-    """The file of a recorded artifact: 400 for a name that is not one, 404 when there is none."""
-    _check_name(name)
+    """The file of a recorded artifact: BadName for a name that is not one, NotFound when there is none."""
+    artifacts.check_name(name)
     path = artifacts.served_path(settings.artifacts_dir, run.id, name)
     if artifacts.find(session, run.id, name) is None or path is None:
         raise NotFound(f"run {run.id} has no artifact {name!r} (status {run.status})")
@@ -39,8 +32,8 @@ def _stored_file(run: Run, name: str, session: SessionDep, settings: SettingsDep
 
 def upload_limit(settings: Settings, stored: int, stored_bytes: int) -> tuple[int, str]:
     """The most bytes this upload may have, and the bound that sets it: one artifact's, the run's, or the
-    disk's free space above MIN_FREE_DISK_BYTES. 409 when the run already stores MAX_RUN_ARTIFACTS artifacts
-    and 503 under the disk floor, before a byte is read."""
+    disk's free space above MIN_FREE_DISK_BYTES. Conflict when the run already stores MAX_RUN_ARTIFACTS artifacts
+    and Unavailable under the disk floor, before a byte is read."""
     if stored >= settings.max_run_artifacts:
         raise Conflict(f"the run already stores {stored} artifacts, the most MAX_RUN_ARTIFACTS allows: "
                        "replace one, or ask the server's operator to raise MAX_RUN_ARTIFACTS")
@@ -72,23 +65,20 @@ async def upload_artifact(run_id: RunId, name: str, request: Request, settings: 
     """The worker holding the run's lease uploads each artifact as the raw request body, with its X-Lease-Secret;
     409 for anyone else, for a worker that was replaced, and once the run is finished (its files are final)."""
     factory = request.app.state.sessionmaker
-    _check_name(name)
+    artifacts.check_name(name)
     who = f"this upload of {name!r}"
 
     def check() -> tuple[int, str]:
         with factory() as session:
-            runs.held(session, run_id, lease_secret, who)
+            lifecycle.held(session, run_id, lease_secret, who)
             return upload_limit(settings, *artifacts.stored_by(session, run_id, name))
 
     limit, why = await run_in_threadpool(check)
-    try:
-        size, digest = await artifacts.receive(request.stream(), settings.artifacts_dir, run_id, name, limit, why)
-    except artifacts.TooLarge as exc:
-        raise HTTPException(status_code=413, detail=str(exc)) from exc
+    size, digest = await artifacts.receive(request.stream(), settings.artifacts_dir, run_id, name, limit, why)
 
     def save() -> ArtifactPublic:
         with factory() as session:
-            runs.held(session, run_id, lease_secret, who)  # the lease may have ended during the upload
+            lifecycle.held(session, run_id, lease_secret, who)  # the lease may have ended during the upload
             return ArtifactPublic.of(artifacts.record(session, run_id, name, size, digest))
 
     return await run_in_threadpool(save)
@@ -98,5 +88,5 @@ async def upload_artifact(run_id: RunId, name: str, request: Request, settings: 
 def read_embeddings(run: RunDep, session: SessionDep, settings: SettingsDep) -> FileResponse:
     """The t-SNE points of sampled test images with their labels (404 until the run has them): the stored JSON
     file streamed as it is, never parsed here (parsing held about 8.5 times the file's size in memory)."""
-    path = _stored_file(run, "embeddings.json", session, settings)
+    path = _stored_file(run, Artifact.EMBEDDINGS, session, settings)
     return FileResponse(path, media_type="application/json", headers={"Cache-Control": "no-cache"})

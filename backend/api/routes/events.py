@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from backend import runs
 from backend.api.deps import Cursor, LeaseSecret, NotifierDep, RunDep, RunId, SessionDep, SettingsDep, StreamsDep
 from backend.errors import run_not_found
-from backend.schemas import LogEntry, LogPage, MetricPoint, MetricsPage
-from backend.streams import run_stream
+from backend.runs import lifecycle
+from backend.runs.schemas import LogEntry, LogPage, MetricPoint, MetricsPage
+from backend.streams.stream import run_stream
 from contrastlab.core.protocol import BatchReceived, EventBatch
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
 def read_metrics(run: RunDep, session: SessionDep, after: Cursor = 0,
                  limit: int = Query(1000, ge=1, le=10_000)) -> MetricsPage:
     """Every recorded point in order; pass `next_cursor` back as `after` to continue."""
-    events = runs.events_after(session, run.id, after, limit, kinds=("metric",))
+    events = lifecycle.events_after(session, run.id, after, limit, kinds=("metric",))
     return MetricsPage(items=[MetricPoint.of(e) for e in events], next_cursor=events[-1].id if events else after)
 
 
@@ -27,7 +27,7 @@ def read_metrics(run: RunDep, session: SessionDep, after: Cursor = 0,
 def read_log(run: RunDep, session: SessionDep, after: Cursor = 0,
              limit: int = Query(1000, ge=1, le=10_000)) -> LogPage:
     """Status changes and the worker's messages ("pretraining", "linear probe", ...), in order."""
-    events = runs.events_after(session, run.id, after, limit, kinds=("status", "log"))
+    events = lifecycle.events_after(session, run.id, after, limit, kinds=("status", "log"))
     return LogPage(items=[LogEntry.of(e) for e in events], next_cursor=events[-1].id if events else after)
 
 
@@ -38,7 +38,7 @@ async def stream_events(run_id: RunId, request: Request, streams: StreamsDep, af
     """Server-Sent Events: metric, log and status events, then `end` once the run is final.
 
     Async, without a session: an open stream (a browser tab) holds no thread and no database connection while
-    it waits; its run's shared feed reads for all viewers (backend.stream_feeds)."""
+    it waits; its run's shared feed reads for all viewers (backend.streams.feeds)."""
     start = last_event_id if last_event_id is not None else after
     first = await streams.read(run_id, start, tail=True)
     if first is None:
@@ -56,7 +56,7 @@ def ingest_events(run_id: RunId, batch: EventBatch, session: SessionDep, setting
                   notifier: NotifierDep, lease_secret: LeaseSecret = None) -> BatchReceived:
     """A worker's batch of metric points and messages; idempotent by each item's key. An empty batch is the
     heartbeat: it renews the lease and answers whether a cancel is pending."""
-    run = runs.record_events(session, run_id, batch, lease_secret, settings.lease_seconds, settings.max_run_points)
+    run = lifecycle.record_events(session, run_id, batch, lease_secret, settings.lease_seconds, settings.max_run_points)
     notifier.bump(run_id)
     return BatchReceived(received=len(batch.points) + len(batch.logs), cancel_requested=run.cancel_requested,
                          lease_seconds=settings.lease_seconds)

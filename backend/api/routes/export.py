@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from backend import runs
 from backend.api.deps import RunDep
-from backend.schemas import iso
+from backend.runs import lifecycle
+from backend.runs.schemas import iso
 from contrastlab.core.csv_cells import text_cell
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
@@ -34,7 +34,7 @@ def metrics_csv(run: RunDep, request: Request) -> StreamingResponse:
         cursor = 0
         while True:
             with factory() as session:
-                events = runs.events_after(session, run_id, cursor, PAGE, kinds=("metric",))
+                events = lifecycle.events_after(session, run_id, cursor, PAGE, kinds=("metric",))
             for e in events:
                 writer.writerow((text_cell(e.name or ""), e.step, e.epoch, repr(e.value) if e.value is not None else "",
                                  iso(e.time)))

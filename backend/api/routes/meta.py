@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from backend.access.security import COOKIE, UNAUTHORIZED, client_address, matches
 from backend.api.deps import SessionDep, SettingsDep
-from backend.security import COOKIE, UNAUTHORIZED, client_address, matches
+from backend.errors import Unauthorized
 from contrastlab.core.catalog import catalog_document
 from contrastlab.core.spec import run_spec_schema
 
@@ -59,11 +60,10 @@ def login(body: Login, request: Request, response: Response, settings: SettingsD
         return LoginState(authenticated=True, required=False)
     failures = request.app.state.auth_failures
     client = client_address(request.scope)
-    if limited := failures.message(client):
-        raise HTTPException(status_code=429, detail=limited[0], headers={"Retry-After": str(limited[1])})
+    failures.check(client)
     if not matches(body.token, settings.tokens):
         failures.failed(client)
-        raise HTTPException(status_code=401, detail=UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(UNAUTHORIZED)
     sessions = request.app.state.browser_sessions
     secret = sessions.open(body.token, previous=request.cookies.get(COOKIE, ""))
     response.set_cookie(COOKIE, secret, max_age=int(settings.session_hours * 3600), httponly=True,

@@ -5,18 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from kombu.exceptions import OperationalError
+from fastapi import APIRouter, Query, Request, Response
 
-from backend import listing, run_admin, runs
-from backend.admission import admit_submission, check_spec
+from backend.access.admission import admit_submission, check_spec
 from backend.api.deps import CeleryDep, NotifierDep, RunDep, SessionDep, SettingsDep
+from backend.errors import InvalidFields
 from backend.models import Run
-from backend.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic
-from contrastlab.core.catalog import QUEUED
+from backend.runs import admin, dispatch, lifecycle, listing
+from backend.runs.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic
+from contrastlab.core.catalog import Status
 from contrastlab.core.spec import RunSpec
-from contrastlab.queue import send_run, spec_devices
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 log = logging.getLogger(__name__)
@@ -27,13 +25,8 @@ MAX_SPEC_FILTERS = 20
 
 def _enqueue(run: Run, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
              notifier: NotifierDep) -> None:
-    """Send the run's task after its row is committed; a broker failure fails the run (503)."""
-    try:
-        send_run(celery, run.id, settings.queue, spec_devices(run.spec))
-    except (OperationalError, OSError) as exc:
-        runs.fail_unsent(session, run, f"broker unavailable: {exc}")
-        notifier.bump(run.id)
-        raise HTTPException(status_code=503, detail=f"broker unavailable, run {run.id} not queued: {exc}") from exc
+    """Send the run's task after its row is committed; a broker failure fails the run (BrokerUnavailable)."""
+    dispatch.enqueue(session, celery, settings.queue, run, notifier.bump)
     log.info("run %s queued", run.id)
 
 
@@ -43,7 +36,7 @@ def submit_run(spec: RunSpec, request: Request, session: SessionDep, celery: Cel
     """Record the spec, then enqueue it (after the commit, so a worker always finds the row)."""
     check_spec(spec, settings)
     admit_submission(request, settings)
-    run = runs.create_run(session, spec)
+    run = lifecycle.create_run(session, spec)
     _enqueue(run, session, celery, settings, notifier)
     return RunPublic.model_validate(run)
 
@@ -54,7 +47,7 @@ def submit_group(body: RunGroupCreate, request: Request, session: SessionDep, ce
     """The same spec once per seed; the runs share `group_id` (the first run's id)."""
     check_spec(body.spec, settings, ("body", "spec"))
     admit_submission(request, settings)
-    created = run_admin.create_group(session, body.spec, body.seeds)
+    created = admin.create_group(session, body.spec, body.seeds)
     for run in created:
         _enqueue(run, session, celery, settings, notifier)
     return RunGroupPublic(group_id=created[0].id, items=[RunPublic.model_validate(r) for r in created])
@@ -72,8 +65,8 @@ def _spec_filters(values: list[str]) -> tuple[tuple[str, object], ...]:
             raise ValueError(f"{len(values)} spec filters: give at most {MAX_SPEC_FILTERS}")
         return tuple(listing.parse_spec_filter(value) for value in values)
     except ValueError as exc:
-        raise RequestValidationError([{"loc": ("query", "spec"), "msg": str(exc), "type": "value_error",
-                                       "input": values}]) from None
+        raise InvalidFields([{"loc": ("query", "spec"), "msg": str(exc), "type": "value_error",
+                             "input": values}]) from None
 
 
 @router.get("", response_model=RunsPublic)
@@ -107,15 +100,15 @@ def read_runs(
 def read_run(run: RunDep, session: SessionDep) -> RunPublic:
     """The run; a queued one also says its place in the queue and how many runs are running."""
     public = RunPublic.model_validate(run)
-    if run.status == QUEUED:
-        public.queue_position, public.runs_running = runs.queue_place(session, run)
+    if run.status == Status.QUEUED:
+        public.queue_position, public.runs_running = lifecycle.queue_place(session, run)
     return public
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic)
 def cancel_run(run: RunDep, session: SessionDep, notifier: NotifierDep) -> RunPublic:
     """Queued: canceled at once. Running: the worker stops at its next report. 409 once it is final."""
-    updated = runs.request_cancel(session, run.id)
+    updated = lifecycle.request_cancel(session, run.id)
     notifier.bump(run.id)
     return RunPublic.model_validate(updated)
 
@@ -123,6 +116,6 @@ def cancel_run(run: RunDep, session: SessionDep, notifier: NotifierDep) -> RunPu
 @router.delete("/{run_id}", status_code=204, response_class=Response)
 def delete_run(run: RunDep, session: SessionDep, settings: SettingsDep, notifier: NotifierDep) -> Response:
     """Delete a finished run with its metrics, log and files; 409 while it is queued or running."""
-    run_admin.delete_run(session, run, settings.artifacts_dir)
+    admin.delete_run(session, run, settings.artifacts_dir)
     notifier.bump(run.id)
     return Response(status_code=204)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from backend import series
 from backend.api.deps import RunDep, SessionDep
-from backend.schemas import RunSeriesPublic, SeriesPublic
+from backend.runs import series
+from backend.runs.schemas import RunSeriesPublic, SeriesPublic
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
 _cache = series.SeriesCache()
@@ -26,10 +26,7 @@ def read_series(
 ) -> Response:
     """Each metric with its endpoints and every bucket's min and max kept, so spikes stay visible.
     Serialised once here (not validated again by FastAPI): 20 runs × thousands of floats add up."""
-    try:
-        wanted = series.requested_names(names) or series.metric_names(session, run.id)
-    except series.TooManyNames as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    wanted = series.requested_names(names) or series.metric_names(session, run.id)
     out: dict[str, SeriesPublic] = {}
     for name in wanted:
         (xs, ys), count = _cache.get(session, run, name, x, points)

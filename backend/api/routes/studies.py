@@ -7,19 +7,18 @@ import math
 from typing import Annotated, Any
 
 from celery import Celery
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from kombu.exceptions import OperationalError
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend import series, stats, studies, study_curves
-from backend.admission import admit_submission
+from backend.access.admission import admit_submission
 from backend.api.deps import CeleryDep, NotifierDep, SessionDep, SettingsDep
-from backend.errors import NotFound
+from backend.errors import InvalidFields, NotFound
 from backend.models import Run, Study
-from backend.schemas import RunPublic
-from backend.streams import Notifier
-from backend.study_schemas import (
+from backend.runs import dispatch, series
+from backend.runs.schemas import RunPublic
+from backend.streams.notifier import Notifier
+from backend.studies import curves, grid, stats, store
+from backend.studies.schemas import (
     StudiesPublic,
     StudyCell,
     StudyCreate,
@@ -28,8 +27,8 @@ from backend.study_schemas import (
     StudyPublic,
     StudySummary,
 )
-from contrastlab.core.catalog import CANCELED, FAILED, METRICS, SUCCEEDED
-from contrastlab.queue import send_run, spec_devices
+from contrastlab.core.catalog import METRICS, Status
+from contrastlab.queue import spec_devices
 
 router = APIRouter(prefix="/studies", tags=["studies"])
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ log = logging.getLogger(__name__)
 StudyId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The study's id.")]
 # The metrics a study can compare: the catalogue's with a better direction.
 DIRECTED = tuple(name for name, info in METRICS.items() if info.direction is not None)
-_curves_cache = study_curves.CurvesCache()
+_curves_cache = curves.CurvesCache()
 
 
 def _study(study_id: StudyId, session: SessionDep) -> Study:
@@ -50,20 +49,9 @@ def _study(study_id: StudyId, session: SessionDep) -> Study:
 StudyDep = Annotated[Study, Depends(_study)]
 
 
-def _send(runs: list[tuple[int, int]], celery: Celery, queue: str) -> tuple[list[int], Exception | None]:
-    """Send each (run id, devices)'s task in turn; returns the ids left unsent and the broker's error, if one
-    stopped it."""
-    for i, (run_id, devices) in enumerate(runs):
-        try:
-            send_run(celery, run_id, queue, devices)
-        except (OperationalError, OSError) as exc:
-            return [run for run, _ in runs[i:]], exc
-    return [], None
-
-
 def _fail_unsent(sessions: sessionmaker[Session], notifier: Notifier, unsent: list[int], exc: Exception) -> None:
     with sessions() as session:
-        studies.fail_unsent(session, unsent, f"broker unavailable: {exc}")
+        store.fail_unsent(session, unsent, f"broker unavailable: {exc}")
     for run_id in unsent:
         notifier.bump(run_id)
 
@@ -71,7 +59,7 @@ def _fail_unsent(sessions: sessionmaker[Session], notifier: Notifier, unsent: li
 def _send_rest(study_id: int, runs: list[tuple[int, int]], celery: Celery, queue: str,
                sessions: sessionmaker[Session], notifier: Notifier) -> None:
     """After the answer: the study's other tasks; a broker that fails midway fails the runs it did not take."""
-    unsent, exc = _send(runs, celery, queue)
+    unsent, exc = dispatch.send_all(celery, queue, runs)
     if exc is not None:
         log.error("study %s: broker failed after the answer, %d runs not queued: %s", study_id, len(unsent), exc)
         _fail_unsent(sessions, notifier, unsent, exc)
@@ -84,22 +72,19 @@ def create_study(body: StudyCreate, request: Request, background: BackgroundTask
                  celery: CeleryDep, settings: SettingsDep, notifier: NotifierDep) -> StudyCreated:
     """Validate every cell, store the study and its runs in one transaction, then enqueue them.
 
-    The first task is sent before the answer, so a broker that is down is a 503 (every run failed, as a run's
-    submit does); the others are sent right after the answer, so 500 runs answer in well under a second.
+    The first task is sent before the answer, so a broker that is down is a BrokerUnavailable (every run failed,
+    as a run's submit does); the others are sent right after the answer, so 500 runs answer in well under a second.
     """
     admit_submission(request, settings)
-    try:
-        cells = studies.expand(body, settings)
-    except studies.StudyInvalid as exc:
-        raise RequestValidationError(exc.errors) from exc
-    study, created = studies.create_study(session, body, cells)
+    cells = grid.expand(body, settings)
+    study, created = store.create_study(session, body, cells)
     ids = [run.id for run in created]
     sends = [(run.id, spec_devices(run.spec)) for run in created]
-    _, error = _send(sends[:1], celery, settings.queue)
+    _, error = dispatch.send_all(celery, settings.queue, sends[:1])
     if error is not None:
         _fail_unsent(request.app.state.sessionmaker, notifier, ids, error)
-        raise HTTPException(status_code=503, detail=f"broker unavailable: study {study.id} is stored but its "
-                            f"{len(ids)} runs were not queued and are marked failed: {error}") from error
+        raise dispatch.BrokerUnavailable(f"broker unavailable: study {study.id} is stored but its {len(ids)} runs "
+                                         f"were not queued and are marked failed: {error}") from error
     background.add_task(_send_rest, study.id, sends[1:], celery, settings.queue, request.app.state.sessionmaker,
                         notifier)
     return StudyCreated(id=study.id, name=study.name, runs=[RunPublic.model_validate(r) for r in created],
@@ -115,16 +100,16 @@ def _summary(study: Study, counts: dict[str, int]) -> StudySummary:
 def read_studies(session: SessionDep, limit: int = Query(50, ge=1, le=500),
                  offset: int = Query(0, ge=0, le=2**62)) -> StudiesPublic:
     """A page of studies, newest first, each with its runs counted by status."""
-    page, total = studies.list_studies(session, limit, offset)
-    counts = studies.status_counts(session, [s.id for s in page])
+    page, total = store.list_studies(session, limit, offset)
+    counts = store.status_counts(session, [s.id for s in page])
     return StudiesPublic(items=[_summary(s, counts[s.id]) for s in page], total=total)
 
 
 def _public(session: SessionDep, study: Study) -> StudyPublic:
-    members = studies.study_runs(session, study.id)
-    counts = studies.count_statuses(members)
+    members = store.study_runs(session, study.id)
+    counts = store.count_statuses(members)
     cells = [StudyCell(key=c.key, values=c.values, runs=[r.id for r in c.runs])
-             for c in studies.cells_of(study, members)]
+             for c in store.cells_of(study, members)]
     return StudyPublic(**_summary(study, counts).model_dump(), run_ids=[r.id for r in members], cells=cells)
 
 
@@ -137,7 +122,7 @@ def read_study(study: StudyDep, session: SessionDep) -> StudyPublic:
 @router.post("/{study_id}/cancel", response_model=StudyPublic)
 def cancel_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) -> StudyPublic:
     """Cancel every queued or running run (queued ones at once, running ones at their next check)."""
-    for run_id in studies.cancel_study(session, studies.study_runs(session, study.id)):
+    for run_id in store.cancel_study(session, store.study_runs(session, study.id)):
         notifier.bump(run_id)
     return _public(session, study)
 
@@ -145,15 +130,15 @@ def cancel_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) ->
 @router.delete("/{study_id}", status_code=204, response_class=Response)
 def delete_study(study: StudyDep, session: SessionDep, settings: SettingsDep, notifier: NotifierDep) -> Response:
     """Delete the study with its runs, their events and files; 409 while any run is queued or running."""
-    members = studies.study_runs(session, study.id)
-    studies.delete_study(session, study, members, settings.artifacts_dir)
+    members = store.study_runs(session, study.id)
+    store.delete_study(session, study, members, settings.artifacts_dir)
     for run in members:
         notifier.bump(run.id)
     return Response(status_code=204)
 
 
-def _query_error(name: str, msg: str, value: Any) -> RequestValidationError:
-    return RequestValidationError([{"loc": ["query", name], "msg": msg, "type": "value_error", "input": value}])
+def _query_error(name: str, msg: str, value: Any) -> InvalidFields:
+    return InvalidFields([{"loc": ["query", name], "msg": msg, "type": "value_error", "input": value}])
 
 
 def _sample(run: Run, metric: str) -> float | None:
@@ -164,18 +149,18 @@ def _sample(run: Run, metric: str) -> float | None:
     return float(value)
 
 
-def _samples(cells: list[studies.CellRuns], metric: str
+def _samples(cells: list[store.CellRuns], metric: str
              ) -> tuple[list[stats.CellStats], dict[str, list[float]], dict[str, int]]:
     """Each cell's stats over its succeeded runs, its samples by key, and the runs left out, by reason."""
-    excluded = {FAILED: 0, CANCELED: 0, "no_value": 0}
+    excluded = {Status.FAILED: 0, Status.CANCELED: 0, "no_value": 0}
     summaries, samples = [], {}
     for cell in cells:
         ids, values = [], []
         for run in cell.runs:
-            value = _sample(run, metric) if run.status == SUCCEEDED else None
+            value = _sample(run, metric) if run.status == Status.SUCCEEDED else None
             if run.status in excluded:
                 excluded[run.status] += 1
-            elif run.status == SUCCEEDED and value is None:
+            elif run.status == Status.SUCCEEDED and value is None:
                 excluded["no_value"] += 1  # succeeded without this metric (no head to probe, for supervised)
             elif value is not None:
                 ids.append(run.id)
@@ -195,14 +180,14 @@ def study_stats(study: StudyDep, session: SessionDep,
     if info is None or info.direction is None:
         raise _query_error("metric", f"{metric!r} is not a metric a study can compare; choose one of "
                                      f"{', '.join(DIRECTED)}", metric)
-    cells = studies.cells_of(study, studies.study_runs(session, study.id))
+    cells = store.cells_of(study, store.study_runs(session, study.id))
     if baseline is not None and baseline not in [c.key for c in cells]:
         raise _query_error("baseline", f"{baseline!r} is not a cell of study {study.id}; choose one of "
                                        f"{', '.join(c.key for c in cells)}", baseline)
     summaries, samples, excluded = _samples(cells, metric)
     body = stats.study_stats(metric, info.direction, summaries, samples, baseline, excluded)
     for row, cell in zip(body["cells"], cells, strict=True):
-        row["status_counts"] = studies.count_statuses(cell.runs)
+        row["status_counts"] = store.count_statuses(cell.runs)
     return body
 
 
@@ -215,12 +200,12 @@ def read_study_curves(
     points: Annotated[int, Query(ge=2, le=series.OVERVIEW_POINTS,
                                  description="Buckets of the common x grid: about the chart's width in pixels.")] = 300,
 ) -> Response:
-    """Each cell's curves as mean ± std over its runs, in one request for the whole study (backend.study_curves).
+    """Each cell's curves as mean ± std over its runs, in one request for the whole study (backend.studies.curves).
     Serialised once there, and kept once every run is finished."""
     try:
         wanted = series.requested_names(names)  # a name asked twice is computed once
     except series.TooManyNames as exc:
         raise _query_error("names", str(exc), names) from exc
-    cells = studies.cells_of(study, studies.study_runs(session, study.id))
-    body = study_curves.study_curves(session, study, cells, x, points, wanted, _curves_cache)
+    cells = store.cells_of(study, store.study_runs(session, study.id))
+    body = curves.study_curves(session, study, cells, x, points, wanted, _curves_cache)
     return Response(body, media_type="application/json")

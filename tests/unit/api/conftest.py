@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.launch import prestart
 from backend.main import create_app
+from backend.migrate import prestart
 from contrastlab.core.settings import Settings
 
 

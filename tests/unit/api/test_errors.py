@@ -1,14 +1,34 @@
-"""404 and 409, mapped once (backend.errors): every route answers a missing run or a refused transition alike."""
+"""Domain errors mapped once (backend.errors): every route answers a missing run or a refused transition alike."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+import backend
+from backend.errors import STATUS, DomainError
 from backend.models import Run
 from tests.unit.api.conftest import FakeWorker
+
+
+def _subclasses(kind: type[DomainError]) -> set[type[DomainError]]:
+    return {kind, *(sub for direct in kind.__subclasses__() for sub in _subclasses(direct))}
+
+
+def test_every_domain_error_of_the_backend_has_its_http_status_in_one_table() -> None:
+    """A domain module raises its own error class (artifacts.BadName, dispatch.BrokerUnavailable, ...); each one
+    derives from a class that backend.errors.STATUS maps, so no module writes a status code of its own."""
+    for module in pkgutil.walk_packages(backend.__path__, "backend."):
+        if ".migrations" not in module.name:
+            importlib.import_module(module.name)
+    kinds = _subclasses(DomainError) - {DomainError}
+    assert len(kinds) > len(STATUS)  # the domains' own errors are found too
+    unmapped = [kind.__qualname__ for kind in kinds if not any(base in STATUS for base in kind.__mro__)]
+    assert unmapped == []
 
 
 def test_a_missing_run_is_404_with_the_same_detail_from_every_route(client: TestClient) -> None:

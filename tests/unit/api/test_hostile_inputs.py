@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from backend import artifacts
+from backend.runs import artifacts
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec
 from tests.unit.api.conftest import FakeWorker

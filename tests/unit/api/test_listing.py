@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, text
 
-from backend import listing
 from backend.models import Run
+from backend.runs import listing
 
 N = 10_000
 METHODS, DATASETS, STATUSES = ("simclr", "supervised", "supcon"), ("digits", "fashion_mnist"), (

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.launch import prestart
 from backend.main import create_app
+from backend.migrate import prestart
 from contrastlab.core.settings import Settings
 from tests.unit.api.conftest import FakeWorker
 

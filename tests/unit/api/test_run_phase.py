@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from backend.stream_feeds import StreamHub
+from backend.streams.feeds import StreamHub
 from contrastlab.core.catalog import TRAINING_SHARE, phase_progress
 from contrastlab.core.protocol import Claim
 from tests.stack import parse_sse, run_coroutine

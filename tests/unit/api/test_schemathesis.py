@@ -25,8 +25,8 @@ from schemathesis.checks import (
 )
 from schemathesis.schemas import APIOperation
 
-from backend.launch import prestart
 from backend.main import create_app
+from backend.migrate import prestart
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec
 

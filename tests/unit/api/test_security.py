@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from backend.launch import prestart
+from backend.access.security import COOKIE
 from backend.main import create_app
+from backend.migrate import prestart
 from backend.models import BrowserSession
-from backend.security import COOKIE
 from contrastlab.core.settings import Settings
 
 TOKENS = "first-token,second-token"
@@ -169,7 +169,7 @@ def make_client_without_roots(make_client) -> tuple[int, dict]:
 
 
 def test_wrong_tokens_from_one_address_get_429_until_a_minute_has_passed(make_client, monkeypatch) -> None:
-    from backend import security
+    from backend.access import security
 
     clock = [1000.0]
     monkeypatch.setattr(security.time, "monotonic", lambda: clock[0])
@@ -259,7 +259,7 @@ def test_a_token_cannot_be_both_a_users_and_a_workers() -> None:
 
 
 def _wrong_tokens_from_spoofed_addresses(settings: Settings, tries: int) -> list[int]:
-    """Statuses of `tries` wrong tokens sent through the real server (uvicorn with backend.launch's options),
+    """Statuses of `tries` wrong tokens sent through the real server (uvicorn with contrastlab.launch's options),
     each claiming another address in X-Forwarded-For."""
     import threading
     import time
@@ -267,7 +267,7 @@ def _wrong_tokens_from_spoofed_addresses(settings: Settings, tries: int) -> list
     import httpx
     import uvicorn
 
-    from backend.launch import server_options
+    from contrastlab.launch import server_options
     from tests.stack import free_port
 
     prestart(settings)

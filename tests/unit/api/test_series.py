@@ -12,9 +12,9 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from backend.db import make_engine, make_sessionmaker
-from backend.launch import prestart
+from backend.migrate import prestart
 from backend.models import Event, Run, SeriesOverview
-from backend.series import MAX_SERIES_NAMES, OVERVIEW_POINTS, chart_series, downsampled, metric_names
+from backend.runs.series import MAX_SERIES_NAMES, OVERVIEW_POINTS, chart_series, downsampled, metric_names
 from contrastlab.core.settings import Settings
 from tests.unit.api.conftest import FakeWorker
 

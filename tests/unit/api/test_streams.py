@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from backend import runs, stream_feeds, stream_reads
 from backend.models import Event
-from backend.stream_feeds import PENDING_CAP, StreamHub
-from backend.streams import run_stream
+from backend.runs import lifecycle as runs
+from backend.streams import feeds as stream_feeds
+from backend.streams import reads as stream_reads
+from backend.streams.feeds import PENDING_CAP, StreamHub
+from backend.streams.stream import run_stream
 from tests.stack import parse_sse, run_coroutine
 from tests.unit.api.conftest import FakeWorker
 

@@ -146,7 +146,7 @@ def test_five_hundred_runs_are_stored_and_enqueued(client, settings) -> None:
 @pytest.mark.parametrize("fails_at", [0, 2])
 def test_broker_failure_fails_the_unsent_runs(client, monkeypatch, fails_at: int) -> None:
     """Down from the start: 503 and every run failed. Failing after the answer: the runs it did not take fail."""
-    from backend.api.routes import studies as route
+    from backend.runs import dispatch as route
 
     sent: list[int] = []
 

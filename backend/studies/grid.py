@@ -1,9 +1,9 @@
-"""Studies: expand a base spec, axes and seeds into a grid of validated runs, store it, and read it back.
+"""A study's grid: expand a base spec, axes and seeds into cells of validated specs, before anything is stored.
 
 A cell is one combination of the axes' values. An axis whose field does not apply to a cell (its JSON-schema
 tag `methods`, `datasets` or `optimizers` does not list the cell's method, dataset or optimizer) is not varied
 there, so `temperature` × `method: [simclr, supervised]` gives one supervised cell, not one per temperature.
-Every cell is validated by RunSpec before anything is stored; the runs are inserted in one transaction.
+Every cell is validated by RunSpec before anything is stored (backend.studies.store stores them).
 """
 
 from __future__ import annotations
@@ -12,25 +12,18 @@ import difflib
 import itertools
 import json
 import math
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import case, delete, func, insert, select, update
-from sqlalchemy.orm import Session
 
-from backend import run_admin, runs
-from backend.admission import spec_problems
-from backend.errors import Conflict
-from backend.models import Event, Run, Study, utcnow
-from backend.study_schemas import StudyCreate
-from contrastlab.core.catalog import FAILED, FINAL_STATUSES, QUEUED, RUNNING, STATUSES
+from backend.access.admission import spec_problems
+from backend.errors import InvalidFields
+from backend.studies.schemas import StudyCreate
 from contrastlab.core.settings import Settings
-from contrastlab.core.spec import APPLIES_TAGS, SPEC_VERSION, RunSpec
+from contrastlab.core.spec import APPLIES_TAGS, RunSpec
 
 CONTEXT_FIELDS = frozenset(APPLIES_TAGS.values())
 NOT_AXES = {"seed": "seeds vary through `seeds`, e.g. \"seeds\": [0, 1, 2]; remove the seed axis",
@@ -39,12 +32,8 @@ MAX_ERRORS = 20  # one 422 names this many problems at most
 EXACT_COUNT_LIMIT = 100_000  # combinations of method, dataset and optimizer counted one by one
 
 
-class StudyInvalid(ValueError):
+class StudyInvalid(InvalidFields):
     """The study cannot be created; `errors` are FastAPI-style validation errors (loc, msg, type, input)."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__("; ".join(str(e["msg"]) for e in errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -217,112 +206,3 @@ def run_name(study: str, cell: Cell, seed: int) -> str:
     """"losses · method=supcon · seed 1", cut to the 120 characters a name holds."""
     values = ", ".join(f"{field}={_text(value)}" for field, value in cell.values.items())
     return f"{study} · {values} · seed {seed}"[:120]
-
-
-def create_study(session: Session, body: StudyCreate, cells: list[Cell]) -> tuple[Study, list[Run]]:
-    """The study row and one queued run per cell and seed, inserted in bulk in one transaction."""
-    now = utcnow()
-    study = Study(name=body.name, base=body.base, axes=body.axes, seeds=body.seeds, created_at=now)
-    session.add(study)
-    session.flush()
-    rows = []
-    for cell in cells:
-        for seed in body.seeds:
-            name = run_name(body.name, cell, seed)
-            spec = cell.spec.model_copy(update={"seed": seed, "name": name}).model_dump(mode="json")
-            rows.append({"name": name, "status": QUEUED, "spec": spec, "spec_version": SPEC_VERSION, "summary": {},
-                         "progress": 0.0, "attempt": 0, "cancel_requested": False, "created_at": now,
-                         "method": spec["method"], "dataset": spec["dataset"], "encoder": spec["encoder"],
-                         "study_id": study.id, "study_cell": cell.key})
-    session.execute(insert(Run), rows)  # one executemany; RETURNING in order would cost a statement per row on SQLite
-    created = study_runs(session, study.id)  # ids ascend in insertion order
-    if len(body.seeds) > 1:  # a cell's seeds are a seed group (group_id: its first run's), as a run's seeds are
-        first = {run.id: created[i - i % len(body.seeds)].id for i, run in enumerate(created)}
-        session.execute(update(Run).where(Run.study_id == study.id).values(group_id=case(first, value=Run.id)))
-    session.execute(insert(Event), [{"run_id": run.id, "kind": "status", "name": QUEUED, "text": QUEUED,
-                                     "time": now} for run in created])
-    session.commit()
-    return study, created
-
-
-def fail_unsent(session: Session, run_ids: Sequence[int], reason: str) -> None:
-    """Runs whose task could not be sent must not sit in `queued` forever (runs.fail_unsent, in bulk)."""
-    now = utcnow()
-    session.execute(update(Run).where(Run.id.in_(run_ids), Run.status == QUEUED).values(
-        status=FAILED, error=reason, finished_at=now))
-    session.execute(insert(Event), [{"run_id": i, "kind": "status", "name": FAILED, "text": f"failed: {reason}",
-                                     "time": now} for i in run_ids])
-    session.commit()
-
-
-def list_studies(session: Session, limit: int, offset: int) -> tuple[list[Study], int]:
-    """A page of studies, newest first, and how many there are."""
-    total = session.scalar(select(func.count()).select_from(Study)) or 0
-    page = session.scalars(select(Study).order_by(Study.created_at.desc(), Study.id.desc())
-                           .limit(limit).offset(offset)).all()
-    return list(page), total
-
-
-def status_counts(session: Session, study_ids: Sequence[int]) -> dict[int, dict[str, int]]:
-    """Runs per status of each study, every status listed (0 where none)."""
-    counts = {i: dict.fromkeys(STATUSES, 0) for i in study_ids}
-    rows = session.execute(select(Run.study_id, Run.status, func.count()).where(Run.study_id.in_(study_ids))
-                           .group_by(Run.study_id, Run.status)).all()
-    for study_id, status, count in rows:
-        counts[cast(int, study_id)][status] = count  # never None: the query keeps these ids only
-    return counts
-
-
-def count_statuses(members: Sequence[Run]) -> dict[str, int]:
-    """Runs per status, every status listed (0 where none)."""
-    counts = dict.fromkeys(STATUSES, 0)
-    for run in members:
-        counts[run.status] += 1
-    return counts
-
-
-def study_runs(session: Session, study_id: int) -> list[Run]:
-    """The study's runs in the order they were created: cell by cell, seed by seed."""
-    return list(session.scalars(select(Run).where(Run.study_id == study_id).order_by(Run.id)).all())
-
-
-@dataclass(frozen=True)
-class CellRuns:
-    key: str
-    values: dict[str, Any]
-    runs: list[Run]
-
-
-def cells_of(study: Study, study_runs: Sequence[Run]) -> list[CellRuns]:
-    """The study's cells in grid order, each with its values (read from its first run's spec) and runs."""
-    grouped: dict[str, list[Run]] = {}
-    for run in study_runs:
-        grouped.setdefault(run.study_cell or "", []).append(run)
-    return [CellRuns(key, {f: members[0].spec.get(f) for f in study.axes if applies(f, members[0].spec)}, members)
-            for key, members in grouped.items()]
-
-
-def cancel_study(session: Session, study_runs: Sequence[Run]) -> list[int]:
-    """Cancel each queued or running run as a run's cancel does; returns the ids whose cancel was recorded."""
-    canceled = []
-    for run in study_runs:
-        if run.status in (QUEUED, RUNNING):
-            try:
-                runs.request_cancel(session, run.id)
-            except Conflict:  # it finished in the meantime
-                continue
-            canceled.append(run.id)
-    return canceled
-
-
-def delete_study(session: Session, study: Study, study_runs: Sequence[Run], artifacts_dir: Path) -> None:
-    """Remove the study, its runs, their events, artifacts and files; Conflict while any run may still change."""
-    live = Counter(run.status for run in study_runs if run.status not in FINAL_STATUSES)
-    if live:
-        what = ", ".join(f"{count} {status}" for status, count in sorted(live.items()))
-        raise Conflict(f"study {study.id} has runs that may still change ({what}): cancel the study first, "
-                       "then delete it once they have stopped")
-    for run in study_runs:  # one run at a time, as its own delete does: a crash leaves whole runs, never half
-        run_admin.delete_run(session, run, artifacts_dir)
-    session.execute(delete(Study).where(Study.id == study.id))
-    session.commit()

@@ -9,11 +9,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from fastapi import HTTPException, Request
-from fastapi.exceptions import RequestValidationError
+from starlette.requests import Request
 
-from backend.data_roots import data_path_problem
-from backend.security import AuthFailures, client_address
+from backend.access.data_roots import data_path_problem
+from backend.access.security import AuthFailures, client_address
+from backend.errors import InvalidFields, TooManyRequests, Unavailable
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec
 
@@ -39,22 +39,22 @@ def spec_problems(spec: RunSpec, settings: Settings) -> list[tuple[str, str, obj
 
 
 def check_spec(spec: RunSpec, settings: Settings, loc: tuple[str, ...] = ("body",)) -> None:
-    """422 naming each field (as the spec's own validation errors do) that this server refuses."""
+    """InvalidFields naming each field (as the spec's own validation errors do) that this server refuses."""
     problems = spec_problems(spec, settings)
     if problems:
-        raise RequestValidationError([{"loc": (*loc, field), "msg": why, "type": "value_error", "input": value}
-                                      for field, why, value in problems])
+        raise InvalidFields([{"loc": (*loc, field), "msg": why, "type": "value_error", "input": value}
+                             for field, why, value in problems])
 
 
 def check_disk(settings: Settings, what: str) -> None:
-    """503 while the data folder's disk has less free space than MIN_FREE_DISK_BYTES."""
+    """Unavailable while the data folder's disk has less free space than MIN_FREE_DISK_BYTES."""
     folder = settings.data_dir if settings.data_dir.exists() else Path(".")
     free = shutil.disk_usage(folder).free
     if free < settings.min_free_disk_bytes:
-        raise HTTPException(status_code=503, detail=(
+        raise Unavailable(
             f"{what} refused: the server's disk has {free / 1024**3:.1f} GiB free, below MIN_FREE_DISK_BYTES="
             f"{settings.min_free_disk_bytes} ({settings.min_free_disk_bytes / 1024**3:.1f} GiB); free space "
-            "(delete old runs) and try again"))
+            "(delete old runs) and try again")
 
 
 class SubmissionRate:
@@ -67,15 +67,15 @@ class SubmissionRate:
         """Count one submission; 0 when admitted, else the seconds to wait (nothing counted)."""
         wait = self.window.retry_after(client)
         if not wait:
-            self.window.failed(client)  # "failed" counts an event in the window; here, a submission
+            self.window.failed(client)  # failed() counts an event in the window; here, a submission
         return wait
 
 
 def admit_submission(request: Request, settings: Settings) -> None:
-    """429 past SUBMISSIONS_PER_MINUTE for this client; 503 under the free-disk floor."""
+    """TooManyRequests past SUBMISSIONS_PER_MINUTE for this client; Unavailable under the free-disk floor."""
     wait = request.app.state.submissions.admit(client_address(request.scope))
     if wait:
-        raise HTTPException(status_code=429, headers={"Retry-After": str(wait)}, detail=(
+        raise TooManyRequests(
             f"too many submissions from this address (SUBMISSIONS_PER_MINUTE={settings.submissions_per_minute}): "
-            f"try again in {wait} s, or launch many runs at once as a seed group or a study"))
+            f"try again in {wait} s, or launch many runs at once as a seed group or a study", wait)
     check_disk(settings, "new runs")

@@ -23,10 +23,10 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from backend import runs, series
-from backend.broker_scan import pending_run_ids
 from backend.models import Run, utcnow
-from backend.streams import Notifier
+from backend.operations.broker_scan import pending_run_ids
+from backend.runs import lifecycle, series
+from backend.streams.notifier import Notifier
 from contrastlab.core.protocol import RETRY_CAP_S as WORKER_RETRY_CAP_S
 from contrastlab.core.settings import Settings
 from contrastlab.queue import send_run, spec_devices
@@ -63,7 +63,7 @@ class Reconciler:
         done = Pass()
         if time.monotonic() >= self.judge_leases_after:
             with self.factory() as session:
-                done.requeued = runs.expire_leases(session, self.settings.max_attempts)
+                done.requeued = lifecycle.expire_leases(session, self.settings.max_attempts)
         for run_id in done.requeued:
             log.warning("run %s: lease expired; requeued", run_id)
             self.notifier.bump(run_id)
@@ -71,7 +71,7 @@ class Reconciler:
         for run_id in self._stuck_in_queue():
             log.warning("run %s: queued with no message in the broker; sending it again", run_id)
             with self.factory() as session:
-                runs.note(session, run_id, "sent to the broker again: no message for this run was waiting")
+                lifecycle.note(session, run_id, "sent to the broker again: no message for this run was waiting")
             self.notifier.bump(run_id)
             done.resent.append(run_id)
             self._send(run_id)
@@ -99,7 +99,7 @@ class Reconciler:
     def _stuck_in_queue(self) -> list[int]:
         wait = self.settings.requeue_after_seconds
         with self.factory() as session:
-            waiting = runs.queued_before(session, utcnow() - timedelta(seconds=wait))
+            waiting = lifecycle.queued_before(session, utcnow() - timedelta(seconds=wait))
         now = time.monotonic()
         still = set(waiting)
         self._last_checked = {r: t for r, t in self._last_checked.items() if r in still}  # forget the others

@@ -6,7 +6,7 @@ per bucket where at least one of its runs has a point: x, the mean of those poin
 (ddof 1; None for a single run) over its runs' bucket means; and `n`, the number of runs counted. So the band
 is the spread between seeds, not the noise within a run.
 
-The points come from what series.py keeps of each run: a finished run's stored overview (OVERVIEW_POINTS
+The points come from what backend.runs.series keeps of each run: a finished run's stored overview (OVERVIEW_POINTS
 min/max-preserving points per metric, one row per run and metric, all read in one query and built first when
 missing), a live run's events downsampled to OVERVIEW_POINTS. Where a run has at most OVERVIEW_POINTS points
 the result is the exact mean over its points; past that a bucket averages the kept extremes.
@@ -27,9 +27,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend import series
 from backend.models import Run, SeriesOverview, Study
-from backend.studies import CellRuns
+from backend.runs import series
+from backend.studies.store import CellRuns
 from contrastlab.core.catalog import FINAL_STATUSES
 
 RUNS_CACHE_BYTES = 64 * 2**20  # finished runs' points: a 100-run study of 3 metrics holds about 20 MiB

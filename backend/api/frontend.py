@@ -5,13 +5,15 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+from backend.errors import NotFound
+
+FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
 
 
 def plotly_js_path() -> Path:
@@ -28,7 +30,7 @@ router = APIRouter(include_in_schema=False)
 def index() -> FileResponse:
     page = FRONTEND_DIR / "index.html"
     if not page.is_file():
-        raise HTTPException(status_code=404, detail="frontend/index.html is missing")
+        raise NotFound("frontend/index.html is missing")
     return FileResponse(page, headers={"Cache-Control": "no-cache"})
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from backend.security import PUBLIC_PATHS, route_kind
+from backend.access.security import PUBLIC_PATHS, route_kind
 
 SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "API_TOKEN: users, the page, the CLI"},

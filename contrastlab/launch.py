@@ -1,6 +1,8 @@
-"""`make run`: migrate, start one Celery worker beside the API, serve until Ctrl-C.
+"""`make run` and `contrastlab serve`: migrate, start one Celery worker beside the API, serve until Ctrl-C.
 
-Set START_WORKER=0 to serve the API alone (workers started elsewhere).
+Run as `python -m contrastlab.launch`. Set START_WORKER=0 to serve the API alone (workers started elsewhere).
+The launcher sits outside the API package: it starts the API (backend's app factory and migrations) and a worker
+process (by its command line, never by importing the worker).
 """
 
 from __future__ import annotations
@@ -18,17 +20,11 @@ import uvicorn
 from pydantic import ValidationError
 
 from backend.main import create_app
-from backend.migrate import upgrade, wait_for_database
+from backend.migrate import prestart
 from contrastlab.core.settings import Settings, get_settings
 from contrastlab.queue import die_with_parent, worker_command, worker_env
 
 log = logging.getLogger("contrastlab")
-
-
-def prestart(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    wait_for_database(settings.resolved_database_url)
-    upgrade(settings.resolved_database_url)
 
 
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:

@@ -32,6 +32,7 @@ from sqlalchemy import ColumnElement, Select, case, func, literal, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from backend.errors import Unprocessable
 from backend.models import Event, Run, SeriesOverview
 from contrastlab.core.catalog import FINAL_STATUSES, METRICS
 
@@ -51,7 +52,7 @@ def _of_metric(run_id: int, name: str, table: Any = Event) -> tuple[ColumnElemen
     return table.run_id == run_id, table.name == name, func.coalesce(table.kind, "") == "metric"
 
 
-class TooManyNames(ValueError):
+class TooManyNames(Unprocessable):
     """A series request asked for more distinct metrics than MAX_SERIES_NAMES."""
 
 

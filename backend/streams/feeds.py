@@ -14,16 +14,14 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from backend import stream_reads
-from backend.stream_reads import GONE, Read
-
-if TYPE_CHECKING:
-    from backend.streams import Notifier
+from backend.streams import reads
+from backend.streams.notifier import Notifier
+from backend.streams.reads import GONE, Read
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -134,7 +132,7 @@ class StreamHub:
             return await run_in_threadpool(call, *args)
 
     async def read(self, run_id: int, cursor: int, tail: bool = False) -> Read | None:
-        return await self._in_thread(stream_reads.read_events, self.sessions, run_id, cursor, tail)
+        return await self._in_thread(reads.read_events, self.sessions, run_id, cursor, tail)
 
     def join(self, run_id: int, cursor: int) -> Subscription | None:
         """Subscribe to the run's feed (started if none runs); None when `cursor` is behind it."""
@@ -155,7 +153,7 @@ class StreamHub:
             if not cursors:
                 return  # checked and left with no await between: join() starts another for the next feed
             try:
-                changed = await self._in_thread(stream_reads.runs_with_news, self.sessions, cursors)
+                changed = await self._in_thread(reads.runs_with_news, self.sessions, cursors)
             except Exception:
                 log.exception("could not ask which watched runs have news; asking again in %s s", POLL_S)
                 continue

@@ -25,18 +25,18 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.broker_scan import pending_run_ids
+from backend.access.security import UNAUTHORIZED, bearer_ok
+from backend.errors import Unauthorized
 from backend.models import Event, Run
-from backend.security import UNAUTHORIZED, bearer_ok
-from contrastlab.core.catalog import FINAL_STATUSES, QUEUED, RUNNING
+from backend.operations.broker_scan import pending_run_ids
+from contrastlab.core.catalog import STATUSES
 from contrastlab.core.logs import current_run_id, format_as_json
 
 log = logging.getLogger(__name__)
 RUN_PATH = re.compile(r"^/api/runs/(\d+)(?:/|$)")
-STATUSES = (QUEUED, RUNNING, *sorted(FINAL_STATUSES))
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 EVENTS = Event.__tablename__
 UNMATCHED = "unmatched"  # the one route label of every request that no route matched
@@ -175,8 +175,7 @@ def install(app: FastAPI) -> None:
     def metrics(request: Request) -> Response:
         """Prometheus text format; with API_TOKEN set it needs the same bearer token as the API."""
         if not bearer_ok(dict(request.scope["headers"]), settings.tokens):
-            return JSONResponse({"detail": UNAUTHORIZED}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise Unauthorized(UNAUTHORIZED)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)

@@ -1,4 +1,4 @@
-"""Request body limits: a clear 413 before a large body is read into memory or onto disk.
+"""Request body limits: a clear 413 (QuotaExceeded) before a large body is read into memory or onto disk.
 
 Three limits: ordinary requests (MAX_BODY_BYTES), a worker's metric batch
 (MAX_BATCH_BYTES) and artifact uploads (MAX_ARTIFACT_BYTES). The declared
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 
-from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.security import send_json
+from backend.errors import QuotaExceeded, as_http_exception, send_error
 from contrastlab.core.settings import Settings
 
 ARTIFACT_UPLOAD = re.compile(r"^/api/runs/[^/]+/artifacts/[^/]+$")
@@ -42,7 +41,7 @@ class BodyLimit:
         limit, setting = limit_for(self.settings, scope["method"], scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await send_json(send, 413, too_large(limit, setting))
+            await send_error(send, QuotaExceeded(too_large(limit, setting)))
             return
         received = 0
 
@@ -52,7 +51,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise HTTPException(status_code=413, detail=too_large(limit, setting))
+                    # an HTTPException: FastAPI, reading the body, would make anything else a 400
+                    raise as_http_exception(QuotaExceeded(too_large(limit, setting)))
             return message
 
         await self.app(scope, counted, send)

@@ -5,7 +5,7 @@ health and login needs `Authorization: Bearer <token>`. A browser cannot put
 that header on an EventSource or an `<a download>`, so the page logs in once:
 POST /api/login with the token sets an HttpOnly, SameSite=Strict session cookie
 holding a random session secret that ends after SESSION_HOURS, at logout, or when
-the token leaves API_TOKEN (backend.sessions). SameSite=Strict keeps other sites
+the token leaves API_TOKEN (backend.access.sessions). SameSite=Strict keeps other sites
 from riding on it, and BrowserGuard refuses cross-site writes and foreign Host
 names (CSRF, DNS rebinding). Tokens are
 compared in constant time and never logged. Wrong tokens are counted per client
@@ -13,7 +13,7 @@ address: past AUTH_FAILURES_PER_MINUTE, that address gets 429 for any token
 (the right one too, or guessing would go on at full speed) until its oldest
 failure is a minute old. The client address is the TCP peer's: uvicorn rewrites
 it from X-Forwarded-For only for peers in FORWARDED_ALLOW_IPS (none by default,
-backend.launch), so a client cannot pick the address its failures count under.
+contrastlab.launch), so a client cannot pick the address its failures count under.
 
 With WORKER_TOKEN set, workers have a credential of their own: the worker
 routes (claim, post events, release, finish, upload an artifact) take only a
@@ -21,13 +21,12 @@ worker token, and users' tokens get 403 there; a worker token also reads a run
 and downloads its artifacts (a resumed attempt's checkpoint, init_from_run's
 encoder), and nothing else. Without it, workers use an API_TOKEN as before.
 Either way, each run is written only by the worker holding its lease: every
-call carries the lease secret its claim returned (backend.runs).
+call carries the lease secret its claim returned (backend.runs.lifecycle).
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import math
 import re
 import threading
@@ -39,6 +38,7 @@ from typing import Literal
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.errors import Forbidden, Invalid, TooManyRequests, Unauthorized, send_error
 from contrastlab.core.protocol import CLIENT_HEADER, LEASE_SECRET_HEADER
 
 COOKIE = "contrastlab_session"
@@ -122,10 +122,10 @@ class AuthFailures:
             while len(self._failures) > self.max_clients:  # bounded memory under a spray of addresses
                 self._failures.popitem(last=False)
 
-    def message(self, client: str) -> tuple[str, int] | None:
-        """(429 detail, Retry-After) while `client` is over the limit, else None."""
-        wait = self.retry_after(client)
-        return (TOO_MANY.format(limit=self.limit, wait=wait), wait) if wait else None
+    def check(self, client: str) -> None:
+        """TooManyRequests while `client` is over the limit."""
+        if wait := self.retry_after(client):
+            raise TooManyRequests(TOO_MANY.format(limit=self.limit, wait=wait), wait)
 
     def _recent(self, client: str, now: float) -> deque[float]:
         times = self._failures.setdefault(client, deque())
@@ -158,14 +158,6 @@ def bearer_ok(headers: dict[bytes, bytes], tokens: Sequence[str]) -> bool:
     return not tokens or (bool(token) and matches(token, tokens))
 
 
-async def send_json(send: Send, status: int, detail: object, extra: dict[str, str] | None = None) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 class TokenGuard:
     """401 for any /api request (and /metrics) without a valid token or session cookie (when tokens are
     configured); 403 for a user's token on a worker route or a worker's on a user route (WORKER_TOKEN set);
@@ -191,9 +183,12 @@ class TokenGuard:
         # ended must not lock its own address out by asking again.
         presented = bool(bearer(headers))
         client = client_address(scope)
-        if presented and (limited := self.failures.message(client)):
-            await send_json(send, 429, limited[0], {"retry-after": str(limited[1])})
-            return
+        if presented:
+            try:
+                self.failures.check(client)
+            except TooManyRequests as limited:
+                await send_error(send, limited)
+                return
         is_worker = bool(self.worker_tokens) and matches(bearer(headers), self.worker_tokens)
         is_user = bool(self.tokens) and (bearer_ok(headers, self.tokens) if presented else
                                          await self._signed_in(cookie(headers)))
@@ -202,11 +197,11 @@ class TokenGuard:
             await self.app(scope, receive, send)
             return
         if is_user or is_worker:  # a valid credential of the other kind: not a guess, and not allowed here
-            await send_json(send, 403, WORKER_ONLY if kind == "worker" else NOT_FOR_WORKERS)
+            await send_error(send, Forbidden(WORKER_ONLY if kind == "worker" else NOT_FOR_WORKERS))
             return
         if presented and not is_worker:  # a missing token (a page before its login) is not a guess
             self.failures.failed(client)
-        await send_json(send, 401, WORKER_ONLY if kind == "worker" else UNAUTHORIZED, {"www-authenticate": "Bearer"})
+        await send_error(send, Unauthorized(WORKER_ONLY if kind == "worker" else UNAUTHORIZED))
 
     async def _signed_in(self, secret: str) -> bool:
         return bool(secret) and self.sessions is not None and await run_in_threadpool(self.sessions, secret)
@@ -251,11 +246,11 @@ class BrowserGuard:
         headers = dict(scope["headers"])
         name = host_name(headers)
         if self.hosts is not None and name not in self.hosts:
-            await send_json(send, 400, f"this server does not answer to the host name {name!r}: open it by one of "
-                            f"{', '.join(sorted(self.hosts))}, or add the name to ALLOWED_HOSTS")
+            await send_error(send, Invalid(f"this server does not answer to the host name {name!r}: open it by one "
+                                           f"of {', '.join(sorted(self.hosts))}, or add the name to ALLOWED_HOSTS"))
             return
         if scope.get("path", "").startswith("/api/") and not same_site(scope.get("method", "GET"), headers):
-            await send_json(send, 403, CROSS_SITE)
+            await send_error(send, Forbidden(CROSS_SITE))
             return
         await self.app(scope, receive, send)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from backend import runs
 from backend.errors import Conflict
 from backend.models import Artifact, Event, Run, SeriesOverview
+from backend.runs import lifecycle
 from contrastlab.core.catalog import FINAL_STATUSES
 from contrastlab.core.spec import RunSpec
 
@@ -18,7 +18,7 @@ from contrastlab.core.spec import RunSpec
 def create_group(session: Session, spec: RunSpec, seeds: list[int]) -> list[Run]:
     """One queued run per seed, all sharing group_id = the first run's id."""
     specs = [RunSpec.model_validate({**spec.model_dump(), "seed": seed}) for seed in seeds]
-    created = [runs.create_run(session, one) for one in specs]
+    created = [lifecycle.create_run(session, one) for one in specs]
     group_id = created[0].id
     session.execute(update(Run).where(Run.id.in_([r.id for r in created])).values(group_id=group_id))
     session.commit()

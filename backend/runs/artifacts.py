@@ -16,18 +16,19 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.errors import Invalid, QuotaExceeded
 from backend.models import Artifact, utcnow
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MAX_ARTIFACT_BYTES = 8 * 1024**3
 
 
-class BadName(ValueError):
-    pass
+class BadName(Invalid):
+    """A name that cannot be an artifact's: a path, a dot file, a character outside NAME_RE."""
 
 
-class TooLarge(ValueError):
-    pass
+class TooLarge(QuotaExceeded):
+    """An upload past its limit; the message names the bound."""
 
 
 def check_name(name: str) -> str:
@@ -98,7 +99,6 @@ def find(session: Session, run_id: int, name: str) -> Artifact | None:
 
 def list_for(session: Session, run_id: int) -> list[Artifact]:
     return list(session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.name)).all())
-
 
 
 def stored_by(session: Session, run_id: int, but: str) -> tuple[int, int]:

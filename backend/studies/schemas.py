@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_serializer, field_validator
 
-from backend.schemas import RunPublic, Seeds, iso
+from backend.runs.schemas import RunPublic, Seeds, iso
 
 # An axis value is a JSON scalar: each cell's spec is validated by RunSpec, which says what a field accepts.
 AxisValue = str | bool | int | float | None

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from backend.errors import Conflict, QuotaExceeded, run_not_found
 from backend.models import Event, Run, utcnow
-from contrastlab.core.catalog import CANCELED, FAILED, FINAL_STATUSES, QUEUED, RUNNING
+from contrastlab.core.catalog import FINAL_STATUSES, Status
 from contrastlab.core.protocol import LEASE_SECRET_HEADER, EventBatch, Finish, Phase
 from contrastlab.core.spec import SPEC_VERSION, RunSpec
 from contrastlab.queue import spec_devices
@@ -32,11 +32,11 @@ from contrastlab.queue import spec_devices
 
 def create_run(session: Session, spec: RunSpec) -> Run:
     """A queued run holding the spec as JSON, stamped with the contract version that validated it."""
-    run = Run(name=spec.name, status=QUEUED, spec=spec.model_dump(mode="json"), spec_version=SPEC_VERSION,
+    run = Run(name=spec.name, status=Status.QUEUED, spec=spec.model_dump(mode="json"), spec_version=SPEC_VERSION,
               summary={}, progress=0.0, attempt=0, cancel_requested=False)
     session.add(run)
     session.flush()
-    _status_event(session, run.id, QUEUED)
+    _status_event(session, run.id, Status.QUEUED)
     session.commit()
     return run
 
@@ -63,8 +63,8 @@ def claim(session: Session, run_id: int, worker: str, lease_seconds: int) -> tup
     now = utcnow()
     secret = secrets.token_urlsafe(32)
     result = session.execute(
-        update(Run).where(Run.id == run_id, Run.status == QUEUED).values(
-            status=RUNNING, worker=worker, attempt=Run.attempt + 1,
+        update(Run).where(Run.id == run_id, Run.status == Status.QUEUED).values(
+            status=Status.RUNNING, worker=worker, attempt=Run.attempt + 1,
             lease_expires_at=now + timedelta(seconds=lease_seconds), lease_secret_hash=lease_digest(secret),
         )
     )
@@ -76,13 +76,13 @@ def claim(session: Session, run_id: int, worker: str, lease_seconds: int) -> tup
         raise Conflict(_why_not_claimable(run))
     session.execute(update(Run).where(Run.id == run_id, Run.started_at.is_(None)).values(started_at=now))
     run = _reload(session, run_id)
-    _status_event(session, run_id, RUNNING, f"running (attempt {run.attempt}, worker {worker})")
+    _status_event(session, run_id, Status.RUNNING, f"running (attempt {run.attempt}, worker {worker})")
     session.commit()
     return run, secret
 
 
 def _why_not_claimable(run: Run) -> str:
-    if run.status == RUNNING:
+    if run.status == Status.RUNNING:
         return f"run {run.id} is running on {run.worker} (attempt {run.attempt}) with a live lease"
     return f"run {run.id} is {run.status}"
 
@@ -98,14 +98,15 @@ def held(session: Session, run_id: int, secret: str | None, who: str) -> Any:
     if not secret:
         raise Conflict(f"run {run_id} takes reports only from the worker holding its lease: send the "
                        f"{LEASE_SECRET_HEADER} header its claim returned")
-    if run.status != RUNNING:
-        final = " (a finished run's status, metrics and artifacts no longer change)" if run.status != QUEUED else ""
+    if run.status != Status.RUNNING:
+        final = "" if run.status == Status.QUEUED else \
+            " (a finished run's status, metrics and artifacts no longer change)"
         raise Conflict(f"{who} does not hold the lease of run {run_id}: the run is {run.status}{final}")
     stored = run.lease_secret_hash
     if stored is None or not hmac.compare_digest(lease_digest(secret), stored):
         raise Conflict(f"{who} does not hold the lease of run {run_id}: the {LEASE_SECRET_HEADER} is not "
                        f"that of its current attempt (attempt {run.attempt})")
-    return and_(Run.id == run_id, Run.status == RUNNING, Run.attempt == run.attempt,
+    return and_(Run.id == run_id, Run.status == Status.RUNNING, Run.attempt == run.attempt,
                 Run.lease_secret_hash == stored)
 
 
@@ -166,9 +167,9 @@ def _count_points(session: Session, run_id: int, count: int, max_points: int) ->
         return
     reason = (f"run {run_id} reached MAX_RUN_POINTS={max_points} (metric points and messages it may record): "
               "report less often, or ask the server's operator to raise MAX_RUN_POINTS")
-    session.execute(update(Run).where(Run.id == run_id, Run.status == RUNNING).values(
-        status=FAILED, error=reason, finished_at=utcnow(), lease_expires_at=None, lease_secret_hash=None))
-    _status_event(session, run_id, FAILED, f"failed: {reason}")
+    session.execute(update(Run).where(Run.id == run_id, Run.status == Status.RUNNING).values(
+        status=Status.FAILED, error=reason, finished_at=utcnow(), lease_expires_at=None, lease_secret_hash=None))
+    _status_event(session, run_id, Status.FAILED, f"failed: {reason}")
     session.commit()
     raise QuotaExceeded(reason + "; the run is failed, and everything it recorded is kept")
 
@@ -179,7 +180,7 @@ def finish(session: Session, run_id: int, report: Finish, secret: str | None) ->
     guard = held(session, run_id, secret, who)
     values: dict[str, Any] = {"status": report.status, "finished_at": utcnow(), "lease_expires_at": None,
                               "lease_secret_hash": None, "error": report.error, "summary": report.summary}
-    if report.status == "succeeded":
+    if report.status == Status.SUCCEEDED:
         values["progress"] = 1.0
     if session.execute(update(Run).where(guard).values(**values)).rowcount != 1:  # type: ignore[attr-defined]
         raise _lease_ended(session, run_id, who)
@@ -196,13 +197,13 @@ def release(session: Session, run_id: int, worker: str, attempt: int, reason: st
     text = f"worker {worker} handed attempt {attempt} back: {reason}"
     if session.execute(update(Run).where(guard).values(**_requeued(text))).rowcount != 1:  # type: ignore[attr-defined]
         raise _lease_ended(session, run_id, who)
-    _status_event(session, run_id, QUEUED, f"queued again: {text}")
+    _status_event(session, run_id, Status.QUEUED, f"queued again: {text}")
     session.commit()
     return _reload(session, run_id)
 
 
 def _requeued(reason: str) -> dict[str, Any]:
-    return {"status": QUEUED, "worker": None, "lease_expires_at": None, "lease_secret_hash": None,
+    return {"status": Status.QUEUED, "worker": None, "lease_expires_at": None, "lease_secret_hash": None,
             "requeue_reason": reason, "phase": None}
 
 
@@ -211,24 +212,25 @@ def expire_leases(session: Session, max_attempts: int) -> list[int]:
     or canceled when a cancel was pending. Returns the ids to send to the broker again."""
     now = utcnow()
     expired = session.execute(select(Run.id, Run.worker, Run.attempt, Run.lost_leases, Run.cancel_requested)
-                              .where(Run.status == RUNNING, Run.lease_expires_at < now)).all()
+                              .where(Run.status == Status.RUNNING, Run.lease_expires_at < now)).all()
     requeued: list[int] = []
+    values: dict[str, Any]
     for run_id, worker, attempt, lost, cancel in expired:
         lost = (lost or 0) + 1
         what = f"worker {worker} stopped renewing its lease during attempt {attempt}"
         final = {"finished_at": now, "lease_expires_at": None, "lease_secret_hash": None, "lost_leases": lost}
         if cancel:
-            values, status, text = {**final, "status": CANCELED}, CANCELED, f"canceled: {what}"
+            values, status, text = {**final, "status": Status.CANCELED}, Status.CANCELED, f"canceled: {what}"
         elif lost >= max_attempts:
             error = f"{what}; gave up after {lost} lost attempts (MAX_ATTEMPTS={max_attempts})"
-            values, status, text = {**final, "status": FAILED, "error": error}, FAILED, f"failed: {error}"
+            values, status, text = {**final, "status": Status.FAILED, "error": error}, Status.FAILED, f"failed: {error}"
         else:
             reason = f"{what}; requeued (lost attempt {lost} of at most {max_attempts})"
-            values, status, text = {**_requeued(reason), "lost_leases": lost}, QUEUED, f"queued again: {reason}"
-        guard = and_(Run.id == run_id, Run.status == RUNNING, Run.attempt == attempt, Run.lease_expires_at < now)
+            values, status, text = {**_requeued(reason), "lost_leases": lost}, Status.QUEUED, f"queued again: {reason}"
+        guard = and_(Run.id == run_id, Run.status == Status.RUNNING, Run.attempt == attempt, Run.lease_expires_at < now)
         if session.execute(update(Run).where(guard).values(**values)).rowcount == 1:  # type: ignore[attr-defined]
             _status_event(session, run_id, status, text)
-            if status == QUEUED:
+            if status == Status.QUEUED:
                 requeued.append(run_id)
         session.commit()
     return requeued
@@ -239,17 +241,18 @@ def queue_place(session: Session, run: Run) -> tuple[int, int]:
     its device count, and how many runs are running now: one query."""
     devices = spec_devices(run.spec)
     same_queue = func.coalesce(Run.spec["devices"].as_integer(), 1) == devices
-    ahead = func.count().filter(Run.status == QUEUED, Run.id < run.id, same_queue)
-    running = func.count().filter(Run.status == RUNNING)
-    before, busy = session.execute(select(ahead, running).where(Run.status.in_((QUEUED, RUNNING)))).one()
+    ahead = func.count().filter(Run.status == Status.QUEUED, Run.id < run.id, same_queue)
+    running = func.count().filter(Run.status == Status.RUNNING)
+    before, busy = session.execute(select(ahead, running).where(Run.status.in_((Status.QUEUED, Status.RUNNING)))).one()
     return before + 1, busy
 
 
 def queued_before(session: Session, cutoff: datetime) -> list[int]:
     """Runs that have been waiting in `queued` since before cutoff (their last `queued` status event)."""
     since = (select(func.max(Event.time)).where(Event.run_id == Run.id, Event.kind == "status",
-                                                Event.name == QUEUED).correlate(Run).scalar_subquery())
-    return list(session.scalars(select(Run.id).where(Run.status == QUEUED, since < cutoff).order_by(Run.id)).all())
+                                                Event.name == Status.QUEUED).correlate(Run).scalar_subquery())
+    waiting = select(Run.id).where(Run.status == Status.QUEUED, since < cutoff).order_by(Run.id)
+    return list(session.scalars(waiting).all())
 
 
 def note(session: Session, run_id: int, text: str) -> None:
@@ -260,9 +263,9 @@ def note(session: Session, run_id: int, text: str) -> None:
 
 def fail_unsent(session: Session, run: Run, reason: str) -> None:
     """A run whose task could not be sent must not sit in `queued` forever."""
-    session.execute(update(Run).where(Run.id == run.id, Run.status == QUEUED).values(
-        status="failed", error=reason, finished_at=utcnow()))
-    _status_event(session, run.id, "failed", f"failed: {reason}")
+    session.execute(update(Run).where(Run.id == run.id, Run.status == Status.QUEUED).values(
+        status=Status.FAILED, error=reason, finished_at=utcnow()))
+    _status_event(session, run.id, Status.FAILED, f"failed: {reason}")
     session.commit()
     session.refresh(run)
 
@@ -275,10 +278,10 @@ def request_cancel(session: Session, run_id: int) -> Run:
     if run.status in FINAL_STATUSES:
         raise Conflict(f"run {run_id} is already {run.status}")
     now: datetime = utcnow()
-    done = session.execute(update(Run).where(Run.id == run_id, Run.status == QUEUED).values(
-        status=CANCELED, cancel_requested=True, finished_at=now))
+    done = session.execute(update(Run).where(Run.id == run_id, Run.status == Status.QUEUED).values(
+        status=Status.CANCELED, cancel_requested=True, finished_at=now))
     if done.rowcount == 1:  # type: ignore[attr-defined]
-        _status_event(session, run_id, CANCELED, "canceled before it started")
+        _status_event(session, run_id, Status.CANCELED, "canceled before it started")
     else:
         session.execute(update(Run).where(Run.id == run_id).values(cancel_requested=True))
         session.add(Event(run_id=run_id, kind="log", text="cancel requested", time=now))

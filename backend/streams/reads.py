@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Select, bindparam, column, exists, or_, selec
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.models import Event, Run
-from backend.schemas import MetricPoint, RunPublic, iso
+from backend.runs.schemas import MetricPoint, RunPublic, iso
 from contrastlab.core.catalog import FINAL_STATUSES
 
 BATCH = 2000  # events per read

@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from backend.artifacts import download_name
 from backend.models import Artifact, Event
+from backend.runs.artifacts import download_name
+from contrastlab.core.catalog import Status
 from contrastlab.core.protocol import Phase
 from contrastlab.core.spec import SPEC_VERSION, RunSpec
 
@@ -24,7 +25,7 @@ class RunPublic(BaseModel):
 
     id: int
     name: str
-    status: Literal["queued", "running", "succeeded", "failed", "canceled"]
+    status: Status
     spec: dict[str, Any]
     created_at: datetime
     started_at: datetime | None

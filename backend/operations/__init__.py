@@ -1,0 +1,1 @@
+"""Operations: the reconciler (dead workers, lost messages), the broker scan it uses, and /metrics with JSON logs."""
