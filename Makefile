@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 DEBIAN_TEST_PACKAGES := chromium dataset-fashion-mnist docker-compose
 
-.PHONY: setup run test test-unit test-integration test-browser lint system-deps browser-deps clean
+.PHONY: setup run test test-unit test-integration test-browser lint docs system-deps browser-deps clean
 
 $(STAMP):
 	python3 -m venv $(VENV)
@@ -50,5 +50,9 @@ lint: setup browser-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy backend worker tests bench contrastlab
 
+# The manual (docs/, mkdocs.yml) into site/; tests/unit/test_docs.py builds it the same way.
+docs: setup
+	$(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) data .pytest_cache tests/browser/node_modules
+	rm -rf $(VENV) data .pytest_cache tests/browser/node_modules site
