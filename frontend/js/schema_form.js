@@ -88,7 +88,9 @@ export function appliesTo(prop) {
 
 /** Whether a spec field's schema property applies to a whole spec (e.g. `margin` only to margin losses). */
 export function appliesToSpec(prop, spec) {
-  return Object.entries(appliesTo(prop || {})).every(([controller, choices]) => !(controller in spec) || choices.includes(spec[controller]));
+  return Object.entries(appliesTo(prop || {})).every(
+    ([controller, choices]) => !(controller in spec) || choices.includes(spec[controller]),
+  );
 }
 
 /** All fields of a schema, in the schema's property order. */
@@ -110,10 +112,17 @@ export function describeBounds({ bounds, kind }) {
 
 /** The control for one field: <select>, checkbox, number or text input. */
 export function createControl(field, describedBy) {
-  const common = { id: `field-${field.name}`, name: field.name, "aria-describedby": describedBy, "data-testid": `field-${field.name}` };
+  const common = {
+    id: `field-${field.name}`,
+    name: field.name,
+    "aria-describedby": describedBy,
+    "data-testid": `field-${field.name}`,
+  };
   if (field.kind === "enum") {
     // Choices the catalogue describes (methods, datasets) read as its labels; the spec's name is the tooltip.
-    const options = field.options.map((value, index) => h("option", { value: String(index), title: String(value) }, choiceLabel(field.name, value)));
+    const options = field.options.map((value, index) =>
+      h("option", { value: String(index), title: String(value) }, choiceLabel(field.name, value)),
+    );
     if (field.nullable) options.unshift(h("option", { value: "" }, "(none)"));
     return h("select", common, options);
   }
