@@ -22,7 +22,7 @@ class MethodInfo:
     """A training method: its loss family, what a batch holds, what it trains, which spec fields it reads."""
 
     label: str
-    family: Literal["contrastive", "supervised"]
+    family: Literal["contrastive", "self_distillation", "redundancy_reduction", "clustering", "supervised"]
     views: int  # augmented views per image in a step
     needs_labels: bool
     head: Literal["projection", "classifier"]  # what sits on the encoder while training
@@ -32,6 +32,8 @@ class MethodInfo:
 
 # Spec fields every method with a projection head reads.
 HEAD_FIELDS = ("projection_depth", "projection_hidden_dim", "projection_dim")
+# Spec fields of the multi-crop methods (2 large + N small crops; Caron et al. 2020).
+MULTI_CROP_FIELDS = ("small_crops", "small_crop_scale_min")
 
 METHODS: dict[str, MethodInfo] = {
     "simclr": MethodInfo("SimCLR (NT-Xent)", "contrastive", 2, False, "projection", ("temperature", *HEAD_FIELDS),
@@ -53,6 +55,29 @@ METHODS: dict[str, MethodInfo] = {
     "triplet_semihard": MethodInfo("Triplet, semi-hard", "contrastive", 2, True, "projection",
                                    ("margin", *HEAD_FIELDS),
                                    "Schroff, Kalenichenko and Philbin 2015, FaceNet"),
+    "vicreg": MethodInfo("VICReg", "redundancy_reduction", 2, False, "projection",
+                         ("vicreg_invariance_weight", "vicreg_variance_weight", "vicreg_covariance_weight",
+                          *HEAD_FIELDS),
+                         "Bardes, Ponce and LeCun 2022, VICReg: Variance-Invariance-Covariance Regularization for "
+                         "Self-Supervised Learning"),
+    "barlow_twins": MethodInfo("Barlow Twins", "redundancy_reduction", 2, False, "projection",
+                               ("barlow_lambda", *HEAD_FIELDS),
+                               "Zbontar et al. 2021, Barlow Twins: Self-Supervised Learning via Redundancy "
+                               "Reduction"),
+    "dino": MethodInfo("DINO", "self_distillation", 2, False, "projection",
+                       ("dino_prototypes", "dino_student_temperature", "dino_teacher_temperature",
+                        "dino_warmup_teacher_temperature", "dino_warmup_teacher_epochs", "dino_center_momentum",
+                        "dino_teacher_momentum", "dino_freeze_last_layer_epochs", *MULTI_CROP_FIELDS, *HEAD_FIELDS),
+                       "Caron et al. 2021, Emerging Properties in Self-Supervised Vision Transformers"),
+    "swav": MethodInfo("SwAV", "clustering", 2, False, "projection",
+                       ("swav_prototypes", "swav_temperature", "swav_epsilon", "swav_sinkhorn_iterations",
+                        "swav_freeze_prototypes_epochs", "swav_queue_length", *MULTI_CROP_FIELDS, *HEAD_FIELDS),
+                       "Caron et al. 2020, Unsupervised Learning of Visual Features by Contrasting Cluster "
+                       "Assignments"),
+    "nnclr": MethodInfo("NNCLR", "contrastive", 2, False, "projection",
+                        ("nnclr_support_size", "nnclr_temperature", *HEAD_FIELDS),
+                        "Dwibedi et al. 2021, With a Little Help from My Friends: Nearest-Neighbor Contrastive "
+                        "Learning of Visual Representations"),
     "supervised": MethodInfo("Cross-entropy (supervised)", "supervised", 1, True, "classifier", (),
                              "the supervised baseline: cross-entropy with the same encoder, augmentation and "
                              "schedule"),
