@@ -132,7 +132,12 @@ class RunSpec(BaseModel):
         "npairs: multi-class N-pair loss (Sohn 2016). "
         "triplet_batch_hard / triplet_batch_all / triplet_semihard: triplet loss with in-batch mining "
         "(Schroff et al. 2015; Hermans et al. 2017). "
-        "supervised: cross-entropy baseline with the same encoder, augmentation and schedule.",
+        "supervised: cross-entropy baseline with the same encoder, augmentation and schedule. "
+        "vicreg: variance-invariance-covariance regularisation (Bardes et al. 2022). "
+        "barlow_twins: cross-correlation of the two views pushed to the identity (Zbontar et al. 2021). "
+        "dino: a student matches a momentum teacher's centred, sharpened output over multi-crops (Caron et al. "
+        "2021). swav: swapped prediction of Sinkhorn-Knopp cluster codes over multi-crops (Caron et al. 2020). "
+        "nnclr: InfoNCE with the nearest neighbour from a support set as the positive (Dwibedi et al. 2021).",
     )
     temperature: float = _field(
         0.5, "method", "Softmax temperature of the contrastive loss.", methods_reading("temperature"), ge=0.01, le=10.0

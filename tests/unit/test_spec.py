@@ -52,7 +52,9 @@ def test_schema_carries_defaults_bounds_help_and_groups():
     assert not {"digits", "fashion_mnist"} & set(props["image_size"]["datasets"])
     assert all("group" in p and p.get("description") for p in props.values())
     assert schema["properties"]["method"]["enum"] == ["simclr", "supcon", "contrastive", "npairs", "triplet_batch_hard",
-                                                 "triplet_batch_all", "triplet_semihard", "supervised"]
+                                                 "triplet_batch_all", "triplet_semihard", "vicreg", "barlow_twins",
+                                                 "dino", "swav", "nnclr", "supervised"]
+    assert props["small_crops"]["methods"] == ["dino", "swav"] and props["swav_epsilon"]["methods"] == ["swav"]
 
 
 @pytest.mark.parametrize(
