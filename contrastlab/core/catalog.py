@@ -17,12 +17,16 @@ Unit = Literal["fraction", "nats", "seconds", "ratio", "rate", "count", "none"]
 Format = Literal["percent", "number", "scientific", "duration", "integer"]
 
 
+# How a method learns; the method menu groups by it.
+Family = Literal["contrastive", "self_distillation", "redundancy_reduction", "clustering", "supervised"]
+
+
 @dataclass(frozen=True)
 class MethodInfo:
     """A training method: its loss family, what a batch holds, what it trains, which spec fields it reads."""
 
     label: str
-    family: Literal["contrastive", "supervised"]
+    family: Family
     views: int  # augmented views per image in a step
     needs_labels: bool
     head: Literal["projection", "classifier"]  # what sits on the encoder while training
@@ -32,6 +36,7 @@ class MethodInfo:
 
 # Spec fields every method with a projection head reads.
 HEAD_FIELDS = ("projection_depth", "projection_hidden_dim", "projection_dim")
+PREDICTOR_FIELDS = ("predictor_hidden_dim",)  # methods with a predictor on the projector (BYOL, SimSiam, MoCo v3)
 
 METHODS: dict[str, MethodInfo] = {
     "simclr": MethodInfo("SimCLR (NT-Xent)", "contrastive", 2, False, "projection", ("temperature", *HEAD_FIELDS),
@@ -53,6 +58,14 @@ METHODS: dict[str, MethodInfo] = {
     "triplet_semihard": MethodInfo("Triplet, semi-hard", "contrastive", 2, True, "projection",
                                    ("margin", *HEAD_FIELDS),
                                    "Schroff, Kalenichenko and Philbin 2015, FaceNet"),
+    "byol": MethodInfo("BYOL", "self_distillation", 2, False, "projection",
+                       ("byol_momentum", *HEAD_FIELDS, *PREDICTOR_FIELDS),
+                       "Grill et al. 2020, Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning"),
+    "moco_v3": MethodInfo("MoCo v3", "contrastive", 2, False, "projection",
+                          ("moco_temperature", "moco_momentum", "moco_queue_size", *HEAD_FIELDS, *PREDICTOR_FIELDS),
+                          "Chen, Xie and He 2021, An Empirical Study of Training Self-Supervised Vision Transformers"),
+    "simsiam": MethodInfo("SimSiam", "self_distillation", 2, False, "projection", (*HEAD_FIELDS, *PREDICTOR_FIELDS),
+                          "Chen and He 2021, Exploring Simple Siamese Representation Learning"),
     "supervised": MethodInfo("Cross-entropy (supervised)", "supervised", 1, True, "classifier", (),
                              "the supervised baseline: cross-entropy with the same encoder, augmentation and "
                              "schedule"),
@@ -121,6 +134,12 @@ class MetricInfo:
 METRICS: dict[str, MetricInfo] = {
     "loss": MetricInfo("Loss", "nats", "lower", True, "number", False, "training loss per step", smooth=True),
     "lr": MetricInfo("Learning rate", "rate", None, True, "scientific", False, "learning rate per step"),
+    "embedding_std": MetricInfo("Embedding std", "ratio", "higher", True, "number", False,
+                                "collapse monitor: per-dimension std over the batch of the L2-normalised embeddings, "
+                                "averaged over dimensions; about 1/sqrt(dim) when spread, 0 when collapsed",
+                                smooth=True),
+    "tau": MetricInfo("Target momentum (tau)", "ratio", None, True, "number", False,
+                      "EMA coefficient of the target network per step, from its base value to 1 along a cosine"),
     "train_acc": MetricInfo("Train accuracy", "fraction", "higher", False, "percent", False,
                             "supervised method: accuracy on the training batches of an epoch"),
     "knn_acc": MetricInfo("k-NN accuracy", "fraction", "higher", False, "percent", True,
