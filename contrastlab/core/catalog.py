@@ -1,9 +1,9 @@
 """The catalogue: every method, dataset, metric, run status and artifact, defined once, as data.
 
-The RunSpec builds its choices and its "applies to" tags from here, the engine keys its loss registry by
+The RunSpec builds its choices and its "applies to" tags from here, the engine keys its method registry by
 `METHODS`, the API serves `catalog_document()` at /api/schema/catalog, and the page and the CLI take their
-labels, units, directions and formats from that document. Adding a method is one loss file in
-worker/engine/losses/ plus its entry here; adding a metric is its entry in `METRICS`.
+labels, units, directions and formats from that document. Adding a method is one file in
+worker/engine/methods/ plus its entry here; adding a metric is its entry in `METRICS`.
 """
 
 from __future__ import annotations

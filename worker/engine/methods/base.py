@@ -15,10 +15,9 @@ The loop (worker/engine/train.py) knows nothing else about a method. For each st
    (`{"tau": 0.996}`).
 
 State lives in the method's child modules (parameters and registered buffers: momentum copies, a
-`blocks.FeatureQueue`,
-a centre), so `checkpoint_modules()` (its children by name) saved and loaded with state_dict resumes exactly;
-the children `encoder` and `head` are the catalogue's artifacts `Artifact.ENCODER` and `Artifact.HEAD`. The
-method's own direct parameters or buffers would not be saved: put them in a child module.
+`blocks.FeatureQueue`, a centre), so `checkpoint_modules()` (its children by name) saved and loaded with
+state_dict resumes exactly; the children `encoder` and `head` are the catalogue's artifacts `Artifact.ENCODER` and
+`Artifact.HEAD`. The method's own direct parameters or buffers would not be saved: put them in a child module.
 
 A method is built at the edge from the RunSpec by `from_spec(spec, encoder, setting)`, which reads the fields
 it needs into its own small config; inside, nothing reads the spec. Register it with `@register("name")`,
