@@ -132,12 +132,15 @@ class RunSpec(BaseModel):
         "npairs: multi-class N-pair loss (Sohn 2016). "
         "triplet_batch_hard / triplet_batch_all / triplet_semihard: triplet loss with in-batch mining "
         "(Schroff et al. 2015; Hermans et al. 2017). "
-        "supervised: cross-entropy baseline with the same encoder, augmentation and schedule. "
+        "byol: a predictor regresses a momentum target network's projection (Grill et al. 2020). "
+        "moco_v3: InfoNCE of a predictor's query against a momentum encoder's keys (Chen et al. 2021). "
+        "simsiam: a predictor regresses the other view's projection under stop-gradient (Chen and He 2021). "
         "vicreg: variance-invariance-covariance regularisation (Bardes et al. 2022). "
         "barlow_twins: cross-correlation of the two views pushed to the identity (Zbontar et al. 2021). "
         "dino: a student matches a momentum teacher's centred, sharpened output over multi-crops (Caron et al. "
         "2021). swav: swapped prediction of Sinkhorn-Knopp cluster codes over multi-crops (Caron et al. 2020). "
-        "nnclr: InfoNCE with the nearest neighbour from a support set as the positive (Dwibedi et al. 2021).",
+        "nnclr: InfoNCE with the nearest neighbour from a support set as the positive (Dwibedi et al. 2021). "
+        "supervised: cross-entropy baseline with the same encoder, augmentation and schedule.",
     )
     temperature: float = _field(
         0.5, "method", "Softmax temperature of the contrastive loss.", methods_reading("temperature"), ge=0.01, le=10.0
@@ -247,6 +250,28 @@ class RunSpec(BaseModel):
     nnclr_temperature: float = _field(
         0.1, "method", "NNCLR: softmax temperature of its InfoNCE (paper: 0.1).",
         methods_reading("nnclr_temperature"), ge=0.01, le=10.0,
+    )
+
+    predictor_hidden_dim: int = _field(
+        512, "model", "Width of the predictor MLP on the projector (BYOL and MoCo v3: 4,096 on ImageNet; SimSiam's "
+        "bottleneck: 512).", methods_reading("predictor_hidden_dim"), ge=8, le=16384,
+    )
+    byol_momentum: float = _field(
+        0.99, "method", "BYOL: the target network's EMA momentum tau at the first step, raised to 1 along a cosine "
+        "over the run (Grill et al. 2020: 0.996 on ImageNet; solo-learn's CIFAR setting: 0.99).",
+        methods_reading("byol_momentum"), ge=0.0, le=1.0,
+    )
+    moco_temperature: float = _field(
+        0.2, "method", "MoCo v3: softmax temperature of its InfoNCE (Chen et al. 2021; solo-learn's CIFAR setting: "
+        "0.2).", methods_reading("moco_temperature"), ge=0.01, le=10.0,
+    )
+    moco_momentum: float = _field(
+        0.99, "method", "MoCo v3: the momentum encoder's EMA tau at the first step, raised to 1 along a cosine "
+        "(paper: 0.99).", methods_reading("moco_momentum"), ge=0.0, le=1.0,
+    )
+    moco_queue_size: int = _field(
+        0, "method", "MoCo: past keys kept as extra negatives (MoCo v2's queue: 65,536). 0: MoCo v3, the other "
+        "keys of the batch only.", methods_reading("moco_queue_size"), ge=0, le=1_000_000,
     )
 
     dataset: DatasetName = _field(

@@ -12,7 +12,7 @@ the definitions differ, a test pins the difference:
   to the 2N - 1 NTXentLoss. The nearest-neighbour lookup agrees with its NNMemoryBankModule.
 - Sinkhorn: ours works in the log domain; lightly takes exp(scores / epsilon), which overflows float32
   at epsilon 0.01 (NaN codes); there ours matches lightly run in float64.
-- blocks.Queue: a ring buffer; lightly's memory bank drops the part of a batch that runs past its end.
+- FeatureQueue: a ring buffer; lightly's memory bank drops the part of a batch that runs past its end.
   They agree when the size is a multiple of the batch.
 """
 
@@ -27,6 +27,7 @@ from lightly.models.utils import update_momentum as lightly_update_momentum
 from lightly.utils.scheduler import cosine_schedule as lightly_cosine_schedule
 from torch import nn
 
+from worker.engine.ema import cosine_schedule, update_momentum
 from worker.engine.losses.barlow_twins import barlow_twins
 from worker.engine.losses.cosine import negative_cosine
 from worker.engine.losses.dino import dino, next_center
@@ -34,7 +35,7 @@ from worker.engine.losses.moco import info_nce, symmetric_info_nce
 from worker.engine.losses.nnclr import nearest_neighbours, nnclr
 from worker.engine.losses.swav import sinkhorn, swav
 from worker.engine.losses.vicreg import vicreg
-from worker.engine.methods.blocks import Queue, cosine_schedule, update_momentum
+from worker.engine.queue import FeatureQueue
 
 ATOL = 1e-5  # fp32 rounding of sums over a few hundred terms
 
@@ -249,24 +250,24 @@ def test_cosine_schedule_is_lightlys_with_one_more_step(max_steps):
 def test_feature_queue_against_lightlys_memory_bank(batch):
     from lightly.models.modules.memory_bank import MemoryBankModule
 
-    queue, bank = Queue(24, 4), MemoryBankModule(size=(24, 4), feature_dim_first=False)
+    queue, bank = FeatureQueue(24, 4), MemoryBankModule(size=(24, 4), feature_dim_first=False)
     pushed = [torch.randn(batch, 4, generator=torch.Generator().manual_seed(s)) for s in range(7)]
     for rows in pushed:
         queue.push(rows)
         bank(rows, update=True)
     newest = torch.cat(pushed)[-24:]
-    assert sorted(map(tuple, queue.valid().tolist())) == sorted(map(tuple, newest.tolist()))
+    assert sorted(map(tuple, queue.contents().tolist())) == sorted(map(tuple, newest.tolist()))
     if 24 % batch == 0:  # lightly drops the tail of a batch that runs past the end; otherwise the same
-        assert torch.equal(queue.rows, bank.bank)
+        assert torch.equal(queue.features, bank.bank)
     else:
-        assert not torch.equal(queue.rows, bank.bank)
+        assert not torch.equal(queue.features, bank.bank)
 
 
 def test_feature_queue_before_it_is_full_and_after_a_restore():
-    queue = Queue(10, 2)
+    queue = FeatureQueue(10, 2)
     queue.push(torch.ones(3, 2))
-    assert queue.valid().shape == (3, 2)
-    restored = Queue(10, 2)
+    assert queue.contents().shape == (3, 2)
+    restored = FeatureQueue(10, 2)
     restored.load_state_dict(queue.state_dict())
     restored.push(torch.zeros(9, 2))
-    assert restored.valid().shape == (10, 2) and restored.valid().sum() == 2  # one of the ones is left
+    assert restored.contents().shape == (10, 2) and restored.contents().sum() == 2  # one of the ones is left

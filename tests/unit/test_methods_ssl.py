@@ -11,10 +11,10 @@ from contrastlab.core.catalog import METHODS
 from contrastlab.core.spec import RunSpec
 from worker.engine import ListReporter, load_dataset
 from worker.engine.data import subset_train
-from worker.engine.methods import Progress, build_method
+from worker.engine.methods import Progress, ViewPlan, build_method
 from worker.engine.methods.dino import DINOConfig
-from worker.engine.methods.multicrop import multi_crop_plan
 from worker.engine.models import MLPConfig, build_encoder
+from worker.engine.multicrop import multi_crop, small_side
 from worker.engine.train import pretrain
 
 EPOCHS, SAMPLES, BATCH = 4, 256, 64
@@ -117,7 +117,7 @@ def test_swav_prototypes_stay_normalised_frozen_in_the_first_epoch_and_the_queue
     norms = method.prototypes.weight.norm(dim=1)
     torch.testing.assert_close(norms, torch.ones_like(norms))
     assert not torch.equal(method.prototypes.weight, initial["prototypes.weight"])  # trained after epoch 1
-    assert all(int(queue.filled) == 128 for queue in method.queues.each())
+    assert all(int(queue.count) == 128 for queue in method.queues.each())
     spec = _spec("swav", epochs=1)
     fresh, data = _method(spec)
     before = fresh.prototypes.weight.detach().clone()
@@ -127,8 +127,8 @@ def test_swav_prototypes_stay_normalised_frozen_in_the_first_epoch_and_the_queue
 
 def test_nnclr_support_set_holds_the_last_projections(runs):
     method, _, _ = runs["nnclr"]
-    assert int(method.support.filled) == 512  # 16 steps of 64 first views, the last 512 kept
-    assert method.support.valid().abs().sum() > 0
+    assert int(method.support.count) == 512  # 16 steps of 64 first views, the last 512 kept
+    assert method.support.contents().abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", ["dino", "swav", "nnclr"])
@@ -146,8 +146,13 @@ def test_the_state_a_resume_needs_is_in_the_checkpointed_modules(runs, name):
         assert torch.equal(a, b), key
 
 
-def test_multi_crop_plan_gives_small_crops_of_the_small_scale_at_96_224_of_the_side():
-    plan = multi_crop_plan(RunSpec(method="dino", dataset="cifar10", small_crops=6, crop_scale_min=0.4))
-    assert (plan.global_views, plan.small_crops, plan.small_size, plan.small_scale) == (2, 6, 14, (0.05, 0.4))
-    assert multi_crop_plan(RunSpec(method="swav", dataset="digits")).small_size == 8  # never below 8 px
-    assert multi_crop_plan(RunSpec(method="swav", dataset="cifar10", image_size=224)).small_size == 96
+@pytest.mark.parametrize("name", ["dino", "swav"])
+def test_multi_crop_methods_plan_two_large_and_the_specs_small_crops(name):
+    spec = _spec(name, small_crops=3, small_crop_scale_min=0.1)
+    method, data = _method(spec)
+    assert method.views == ViewPlan(2, 3, 0.1)
+    crops = multi_crop(data.train_images[:5], spec, torch.Generator().manual_seed(0), None, 2, 3, 0.1)
+    assert crops.large.shape == (10, 1, 16, 16) and crops.small.shape == (15, 1, small_side(16), small_side(16))
+    outputs = method(crops.large, crops.small)  # DINO: the student on every crop; SwAV: (z, scores, small scores)
+    rows = outputs.shape[0] if name == "dino" else outputs[1].shape[0] + outputs[2].shape[0]
+    assert rows == 25

@@ -16,13 +16,14 @@ from contrastlab.core.spec import RunSpec
 
 from . import distributed
 from .assess import features, probe_due, quick_probes
-from .augment import Part, augment
+from .augment import Part
 from .data import ImageData
 from .device import autocast_enabled
 from .distributed import SINGLE, Shard
 from .errors import TrainingCanceled, TrainingFailed
 from .evaluate import knn_accuracy
 from .methods import Method, Progress, ViewPlan
+from .multicrop import multi_crop
 from .optim import build_optimizer, lr_at, set_lr
 from .report import Reporter
 from .resume import BackgroundWriter, TrainState, load_resume, snapshot
@@ -155,11 +156,7 @@ def _views(batch: torch.Tensor, spec: RunSpec, generator: torch.Generator, part:
            on_cuda: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The batch's global views as one tensor (one forward and backward instead of several), and its small
     crops as another (None without multi-crop)."""
-    x = torch.cat([augment(batch, spec, generator, part) for _ in range(plan.global_views)])
-    small = None
-    if plan.small_crops:
-        crop = (*plan.small_scale, plan.small_size)
-        small = torch.cat([augment(batch, spec, generator, part, crop) for _ in range(plan.small_crops)])
+    x, small = multi_crop(batch, spec, generator, part, plan.global_views, plan.small_crops, plan.small_scale_min)
     if on_cuda:
         x = x.contiguous(memory_format=torch.channels_last)
         small = small.contiguous(memory_format=torch.channels_last) if small is not None else None

@@ -14,10 +14,10 @@ The loop (worker/engine/train.py) knows nothing else about a method. For each st
    `blocks.cosine_schedule`), queues, centres, prototype normalisation; returns plain numbers to report per step
    (`{"tau": 0.996}`).
 
-State lives in the method's child modules (parameters and registered buffers: momentum copies, a `blocks.Queue`,
-a centre), so `checkpoint_modules()` (its children by name) saved and loaded with state_dict resumes exactly;
-the children `encoder` and `head` are the catalogue's artifacts `Artifact.ENCODER` and `Artifact.HEAD`. The
-method's own direct parameters or buffers would not be saved: put them in a child module.
+State lives in the method's child modules (parameters and registered buffers: momentum copies, a
+`blocks.FeatureQueue`, a centre), so `checkpoint_modules()` (its children by name) saved and loaded with
+state_dict resumes exactly; the children `encoder` and `head` are the catalogue's artifacts `Artifact.ENCODER` and
+`Artifact.HEAD`. The method's own direct parameters or buffers would not be saved: put them in a child module.
 
 A method is built at the edge from the RunSpec by `from_spec(spec, encoder, setting)`, which reads the fields
 it needs into its own small config; inside, nothing reads the spec. Register it with `@register("name")`,
@@ -45,29 +45,29 @@ from contrastlab.core.spec import RunSpec
 
 from ..distributed import SINGLE, Shard, gather_views
 from ..models import Encoder
+from ..multicrop import small_side
 
 
 @dataclass(frozen=True)
 class ViewPlan:
-    """What the loop's batched augmentation (worker/engine/augment.py) makes of each image in a step.
+    """What the loop's batched augmentation makes of each image in a step (worker/engine/multicrop.py).
 
     global_views: full-size augmented views (the spec's crop scale), concatenated view-major as `x`
-    [global_views * b, C, H, W]. small_crops: extra small views (multi-crop, Caron et al. 2020) of
-    small_size pixels cropped at an area fraction in small_scale, concatenated view-major as `small`
-    [small_crops * b, C, small_size, small_size]; `small` is None when small_crops is 0.
+    [global_views * b, C, H, W]. small_crops: extra small views (multi-crop, Caron et al. 2020) of an area
+    fraction small_scale_min to the spec's crop_scale_min, at multicrop.small_side(H) pixels, concatenated
+    view-major as `small` [small_crops * b, C, h, h]; `small` is None when small_crops is 0.
     """
 
     global_views: int = 2
     small_crops: int = 0
-    small_size: int = 0
-    small_scale: tuple[float, float] = (0.05, 0.14)
+    small_scale_min: float = 0.05
 
     def memory_views(self, image_size: int) -> float:
         """Views of the full image size that cost the step about as much memory as this plan (small crops in
         proportion to their pixels)."""
         if not self.small_crops or not image_size:
             return float(self.global_views)
-        return self.global_views + self.small_crops * (self.small_size / image_size) ** 2
+        return self.global_views + self.small_crops * (small_side(image_size) / image_size) ** 2
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from ..losses.dino import dino, next_center
 from ..models import Encoder
 from .base import Method, Progress, Setting, StepOutput, ViewPlan, embedding_std, register
 from .blocks import MLPConfig, cosine_schedule, mlp, momentum_copy, update_momentum
-from .multicrop import multi_crop_plan
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ class DINO(Method):
                             spec.dino_teacher_temperature, spec.dino_warmup_teacher_temperature,
                             spec.dino_warmup_teacher_epochs, spec.dino_center_momentum, spec.dino_teacher_momentum,
                             spec.dino_freeze_last_layer_epochs)
-        return cls(encoder, setting, config, multi_crop_plan(spec))
+        return cls(encoder, setting, config, ViewPlan(2, spec.small_crops, spec.small_crop_scale_min))
 
     def forward(self, x: Tensor, small: Tensor | None = None) -> Any:
         student = self.head(self.encoder(x))

@@ -13,7 +13,7 @@ from contrastlab.core.spec import RunSpec
 from ..losses.nnclr import nnclr
 from ..models import Encoder
 from .base import Method, Progress, Setting, StepOutput, ViewPlan, embedding_std, register
-from .blocks import MLPConfig, Queue, mlp
+from .blocks import FeatureQueue, MLPConfig, mlp
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class NNCLR(Method):
         super().__init__(encoder, setting, ViewPlan(global_views=2))
         self.head = mlp(encoder.feature_dim, config.projector)
         self.predictor = mlp(config.projector.out_dim, config.predictor)
-        self.support = Queue(config.support_size, config.projector.out_dim)
+        self.support = FeatureQueue(config.support_size, config.projector.out_dim)
         self.config = config
         self._pending: Tensor | None = None
 
@@ -58,7 +58,7 @@ class NNCLR(Method):
         z1, z2 = self.gather(outputs[0], 2)
         p1, p2 = self.gather(outputs[1], 2)
         with torch.no_grad():
-            support = self.support.valid() if int(self.support.filled) else z1.detach().float()
+            support = self.support.contents() if int(self.support.count) else z1.detach().float()
         loss = nnclr(z1, z2, p1, p2, support, self.config.temperature)
         self._pending = z1.detach()
         return StepOutput(loss, {"embedding_std": embedding_std(z1)})

@@ -14,8 +14,7 @@ from contrastlab.core.spec import RunSpec
 from ..losses.swav import swav
 from ..models import Encoder
 from .base import Method, Progress, Setting, StepOutput, ViewPlan, embedding_std, register
-from .blocks import MLPConfig, Queue, mlp
-from .multicrop import multi_crop_plan
+from .blocks import FeatureQueue, MLPConfig, mlp
 
 
 @dataclass(frozen=True)
@@ -34,13 +33,13 @@ class Queues(nn.Module):
 
     def __init__(self, crops: int, length: int, dim: int) -> None:
         super().__init__()
-        self.crops = nn.ModuleList(Queue(length, dim) for _ in range(crops))
+        self.crops = nn.ModuleList(FeatureQueue(length, dim) for _ in range(crops))
 
-    def each(self) -> list[Queue]:
-        return [cast(Queue, queue) for queue in self.crops]
+    def each(self) -> list[FeatureQueue]:
+        return [cast(FeatureQueue, queue) for queue in self.crops]
 
     def full(self) -> bool:
-        return all(int(queue.filled) == queue.size for queue in self.each())
+        return all(int(queue.count) == queue.size for queue in self.each())
 
 
 @register("swav")
@@ -68,7 +67,7 @@ class SwAV(Method):
     def from_spec(cls, spec: RunSpec, encoder: Encoder, setting: Setting) -> Method:
         config = SwAVConfig(MLPConfig.projector(spec), spec.swav_prototypes, spec.swav_temperature, spec.swav_epsilon,
                             spec.swav_sinkhorn_iterations, spec.swav_freeze_prototypes_epochs, spec.swav_queue_length)
-        return cls(encoder, setting, config, multi_crop_plan(spec))
+        return cls(encoder, setting, config, ViewPlan(2, spec.small_crops, spec.small_crop_scale_min))
 
     @torch.no_grad()
     def normalize_prototypes(self) -> None:
@@ -92,7 +91,7 @@ class SwAV(Method):
         if self.queues is not None:
             if self.queues.full():
                 with torch.no_grad():
-                    queued = torch.stack([self.prototypes(queue.valid()) for queue in self.queues.each()])
+                    queued = torch.stack([self.prototypes(queue.contents()) for queue in self.queues.each()])
             self._pending = torch.stack(self.gather(z.detach(), large))
         c = self.config
         loss = swav(torch.stack(crops), large, c.temperature, c.epsilon, c.sinkhorn_iterations, queued)
