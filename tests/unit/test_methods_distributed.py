@@ -14,6 +14,8 @@ SPEC = RunSpec(method="dino", dataset="digits", encoder="small_cnn", epochs=1, b
 
 
 def test_two_process_dino_equals_one_process(tmp_path: Path) -> None:
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
     two = ListReporter()
     status, error, _ = train_on_devices(SPEC, tmp_path / "two", two, {}, ["cpu0", "cpu1"])
     assert (status, error) == ("succeeded", None)
@@ -21,5 +23,5 @@ def test_two_process_dino_equals_one_process(tmp_path: Path) -> None:
     train(SPEC, tmp_path / "one", one)
     difference = max(abs(a - b) for a, b in zip(two.values("loss"), one.values("loss"), strict=True))
     print(f"max |loss difference| over {len(one.values('loss'))} steps: {difference:.2e}")  # measured 5e-6
-    assert difference < 1e-4
+    assert difference < 2e-5
     assert two.values("tau") == one.values("tau") and one.values("tau")[0] == 0.996
