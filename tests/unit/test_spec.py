@@ -15,7 +15,7 @@ def test_minimal_spec_gets_defaults():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("epochs", 0), ("batch_size", 1), ("lr", 0), ("temperature", 0.0), ("method", "byol"),
+    [("epochs", 0), ("batch_size", 1), ("lr", 0), ("temperature", 0.0), ("method", "byol_v2"),
      ("dataset", "imagenet-1k"), ("crop_scale_min", 1.5), ("name", "x" * 121), ("max_train_samples", 3)],
 )
 def test_out_of_bounds_value_names_the_field(field, value):
@@ -51,8 +51,9 @@ def test_schema_carries_defaults_bounds_help_and_groups():
     assert "cifar10" in props["image_size"]["datasets"]
     assert not {"digits", "fashion_mnist"} & set(props["image_size"]["datasets"])
     assert all("group" in p and p.get("description") for p in props.values())
-    assert schema["properties"]["method"]["enum"] == ["simclr", "supcon", "contrastive", "npairs", "triplet_batch_hard",
-                                                 "triplet_batch_all", "triplet_semihard", "supervised"]
+    assert schema["properties"]["method"]["enum"][:7] == ["simclr", "supcon", "contrastive", "npairs",
+                                                     "triplet_batch_hard", "triplet_batch_all", "triplet_semihard"]
+    assert {"byol", "moco_v3", "simsiam", "supervised"} <= set(schema["properties"]["method"]["enum"])
 
 
 @pytest.mark.parametrize(
