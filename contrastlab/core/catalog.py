@@ -161,8 +161,7 @@ METRICS: dict[str, MetricInfo] = {
     "lr": MetricInfo("Learning rate", "rate", None, True, "scientific", False, "learning rate per step"),
     "embedding_std": MetricInfo("Embedding std", "ratio", "higher", True, "number", False,
                                 "collapse monitor: per-dimension std over the batch of the L2-normalised embeddings, "
-                                "averaged over dimensions; about 1/sqrt(dim) when spread, 0 when collapsed",
-                                smooth=True),
+                                "averaged over dimensions; about 1/sqrt(dim) when spread, 0 when collapsed"),
     "tau": MetricInfo("Target momentum (tau)", "ratio", None, True, "number", False,
                       "EMA coefficient of the target network per step, from its base value to 1 along a cosine"),
     "train_acc": MetricInfo("Train accuracy", "fraction", "higher", False, "percent", False,

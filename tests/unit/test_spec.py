@@ -15,7 +15,7 @@ def test_minimal_spec_gets_defaults():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("epochs", 0), ("batch_size", 1), ("lr", 0), ("temperature", 0.0), ("method", "mae"),
+    [("epochs", 0), ("batch_size", 1), ("lr", 0), ("temperature", 0.0), ("method", "byol_v2"),
      ("dataset", "imagenet-1k"), ("crop_scale_min", 1.5), ("name", "x" * 121), ("max_train_samples", 3)],
 )
 def test_out_of_bounds_value_names_the_field(field, value):

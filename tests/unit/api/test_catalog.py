@@ -29,8 +29,8 @@ def test_every_metric_says_how_to_label_format_and_judge_it(client: TestClient) 
         assert info["direction"] in ("higher", "lower", None), name
         assert info["format"] in FORMATS, name
     assert metrics["loss"]["direction"] == "lower" and metrics["loss"]["dense"] is True
-    # Charts smooth the noisy per-step loss and collapse monitor, never a schedule (lr, tau) nor a sparse evaluation.
-    assert [name for name, info in metrics.items() if info["smooth"]] == ["loss", "embedding_std"]
+    # Charts smooth the noisy loss, never the learning-rate schedule nor a sparse evaluation.
+    assert [name for name, info in metrics.items() if info["smooth"]] == ["loss"]
     assert metrics["linear_acc"] == {**metrics["linear_acc"], "unit": "fraction", "direction": "higher",
                                      "format": "percent", "final": True}
     assert set(catalog["final_metrics"]) <= set(catalog["summary_metrics"]) <= set(metrics)
