@@ -9,6 +9,7 @@ import torch
 from contrastlab.core.spec import RunSpec
 from worker.engine.losses import (
     LOSSES,
+    LossParams,
     contrastive_margin,
     cross_entropy,
     n_pairs,
@@ -175,7 +176,7 @@ def test_gradients_are_finite(method, dtype):
     outputs = [base.clone().to(dtype).requires_grad_(), base.clone().to(dtype).requires_grad_()]
     labels = torch.arange(16) % 4
     objective = LOSSES[method]
-    loss = objective.loss(outputs[:objective.views], labels, RunSpec(method=method))
+    loss = objective.loss(outputs[:objective.views], labels, LossParams.from_spec(RunSpec(method=method)))
     loss.backward()
     assert torch.isfinite(loss)
     for out in outputs[:objective.views]:
@@ -209,7 +210,7 @@ def test_a_few_steps_lower_the_loss_on_real_digits(method, digits_batch):
     x = torch.cat([augment(images, spec, torch.Generator().manual_seed(v)) for v in range(objective.views)])
 
     def loss() -> torch.Tensor:
-        return objective.loss(head(encoder(x)).chunk(objective.views), labels, spec)
+        return objective.loss(head(encoder(x)).chunk(objective.views), labels, LossParams.from_spec(spec))
 
     before = loss()
     for _ in range(5):

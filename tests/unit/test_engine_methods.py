@@ -13,6 +13,7 @@ from worker.engine.methods import REGISTRY, Progress, build_method
 from worker.engine.methods.base import embedding_std
 from worker.engine.models import build_encoder
 from worker.engine.multicrop import multi_crop
+from worker.engine.queue import FeatureQueue
 
 BYOL = RunSpec(method="byol", dataset="digits", encoder="small_cnn", epochs=3, batch_size=64, max_train_samples=256,
                probe_epochs=5, tsne_samples=50, random_baseline=False, device="cpu")
@@ -126,7 +127,9 @@ def test_moco_v2_queue_is_saved_and_fills_with_the_batch_keys():
         progress = Progress(step, 1, 2, 2)
         model.training_step(model(x), x, None, torch.zeros(16, dtype=torch.long), progress).loss.backward()
         model.after_optimizer_step(progress)
-    assert int(modules["queue"].count) == 48 and int(modules["queue"].pointer) == 64 % 48
+    queue = modules["queue"]
+    assert isinstance(queue, FeatureQueue)
+    assert int(queue.count) == 48 and int(queue.pointer) == 64 % 48
 
 
 def test_only_the_online_networks_are_trained():
