@@ -3,6 +3,7 @@ schedules and state (teacher EMA and tau, centre, frozen layers, prototypes, que
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ from worker.engine.train import pretrain
 
 EPOCHS, SAMPLES, BATCH = 4, 256, 64
 STEPS = EPOCHS * SAMPLES // BATCH
-SMALL = {  # sizes a CPU test affords; the rest is the paper's defaults
+SMALL: dict[str, dict[str, Any]] = {  # sizes a CPU test affords; the rest is the paper's defaults
     "vicreg": {},
     "barlow_twins": {},
     # At the default teacher temperature 0.04 DINO's loss is flat for its first few dozen steps (the centring
@@ -152,6 +153,7 @@ def test_multi_crop_methods_plan_two_large_and_the_specs_small_crops(name):
     method, data = _method(spec)
     assert method.views == ViewPlan(2, 3, 0.1)
     crops = multi_crop(data.train_images[:5], spec, torch.Generator().manual_seed(0), None, 2, 3, 0.1)
+    assert crops.small is not None
     assert crops.large.shape == (10, 1, 16, 16) and crops.small.shape == (15, 1, small_side(16), small_side(16))
     outputs = method(crops.large, crops.small)  # DINO: the student on every crop; SwAV: (z, scores, small scores)
     rows = outputs.shape[0] if name == "dino" else outputs[1].shape[0] + outputs[2].shape[0]
