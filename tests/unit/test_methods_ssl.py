@@ -158,3 +158,25 @@ def test_multi_crop_methods_plan_two_large_and_the_specs_small_crops(name):
     outputs = method(crops.large, crops.small)  # DINO: the student on every crop; SwAV: (z, scores, small scores)
     rows = outputs.shape[0] if name == "dino" else outputs[1].shape[0] + outputs[2].shape[0]
     assert rows == 25
+
+
+@pytest.mark.parametrize("name", ["dino", "swav", "nnclr"])
+def test_a_resumed_run_continues_as_if_never_stopped(tmp_path, name):
+    """The teacher, its centre, the prototypes, the queues and the support set are restored exactly."""
+    from contrastlab.core.catalog import Artifact
+    from worker.engine import TrainingCanceled, train
+
+    class StopAfterStep(ListReporter):
+        def should_stop(self) -> bool:
+            return any(m.step >= 6 for m in self.metrics)
+
+    spec = _spec(name, epochs=3, probe_epochs=5, tsne_samples=50, random_baseline=False)
+    whole = ListReporter()
+    train(spec, tmp_path / "whole", whole)
+    first = StopAfterStep()
+    with pytest.raises(TrainingCanceled):
+        train(spec, tmp_path / "first", first)
+    second = ListReporter()
+    train(spec, tmp_path / "second", second, resume_from=tmp_path / "first" / Artifact.RESUME)
+    assert min(m.step for m in second.metrics) == STEPS // EPOCHS + 1
+    assert [m for m in first.metrics if m.step <= STEPS // EPOCHS] + second.metrics == whole.metrics
