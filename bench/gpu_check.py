@@ -23,8 +23,9 @@ from typing import Any
 import torch
 
 from bench.train_throughput import ours, reference
+from contrastlab.core.catalog import METHODS
 from contrastlab.core.spec import RunSpec
-from worker.engine import LOSSES, ListReporter, TrainingFailed, train
+from worker.engine import ListReporter, TrainingFailed, train
 
 RESULTS: dict[str, Any] = {"checks": {}}
 
@@ -58,7 +59,7 @@ def run_digits(device: str, **fields: Any) -> tuple[dict[str, float], ListReport
 def methods(device: str, epochs: int) -> None:
     """Every method with ResNet-18 on digits: bf16 autocast, channels_last, finite losses, a useful encoder."""
     rows = {}
-    for method in LOSSES:
+    for method in METHODS:
         summary, reporter, seconds = run_digits(device, method=method, encoder="resnet18", epochs=epochs,
                                                 batch_size=256, probe_epochs=50, tsne_samples=300,
                                                 random_baseline=False)
