@@ -17,8 +17,11 @@ Unit = Literal["fraction", "nats", "seconds", "ratio", "rate", "count", "none"]
 Format = Literal["percent", "number", "scientific", "duration", "integer"]
 
 
-# How a method learns; the method menu groups by it.
+# How a method learns; the method menu groups by it, in this order, under these labels.
 Family = Literal["contrastive", "self_distillation", "redundancy_reduction", "clustering", "supervised"]
+FAMILIES: dict[str, str] = {"contrastive": "Contrastive", "self_distillation": "Self-distillation",
+                            "redundancy_reduction": "Redundancy reduction", "clustering": "Clustering",
+                            "supervised": "Supervised"}
 
 
 @dataclass(frozen=True)
@@ -306,6 +309,7 @@ def catalog_document() -> dict[str, Any]:
     """The catalogue as JSON: what GET /api/schema/catalog serves."""
     return {
         "methods": {name: asdict(info) for name, info in METHODS.items()},
+        "families": FAMILIES,
         "datasets": {name: asdict(info) for name, info in DATASETS.items()},
         "metrics": {name: asdict(info) for name, info in METRICS.items()},
         "final_metrics": list(FINAL_METRICS),

@@ -173,5 +173,11 @@ export function choiceLabel(field, value) {
   return entry && entry.label ? entry.label : String(value ?? "");
 }
 
+/** The group a choice belongs to in its menu (a method's family, as the catalogue labels it), or null. */
+export function choiceGroup(field, value) {
+  const entry = catalog()[`${field}s`]?.[value];
+  return entry && entry.family ? (catalog().families?.[entry.family] ?? entry.family) : null;
+}
+
 export const methodLabel = (name) => choiceLabel("method", name);
 export const datasetLabel = (name) => choiceLabel("dataset", name);

@@ -2,7 +2,7 @@
 // appears in the form without touching the page.
 
 import { h } from "./dom.js";
-import { choiceLabel } from "./catalog.js";
+import { catalog, choiceGroup, choiceLabel } from "./catalog.js";
 
 /**
  * @typedef {object} FieldSpec
@@ -123,8 +123,17 @@ export function createControl(field, describedBy) {
     const options = field.options.map((value, index) =>
       h("option", { value: String(index), title: String(value) }, choiceLabel(field.name, value)),
     );
-    if (field.nullable) options.unshift(h("option", { value: "" }, "(none)"));
-    return h("select", common, options);
+    // Methods sit under their family (contrastive, self-distillation, ...), in the catalogue's order.
+    const groups = new Map();
+    field.options.forEach((value, index) => {
+      const group = choiceGroup(field.name, value);
+      if (group) groups.set(group, [...(groups.get(group) || []), options[index]]);
+    });
+    const order = Object.values(catalog().families || {});
+    const sorted = [...groups].sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
+    const children = groups.size > 1 ? sorted.map(([label, items]) => h("optgroup", { label }, items)) : options;
+    if (field.nullable) children.unshift(h("option", { value: "" }, "(none)"));
+    return h("select", common, children);
   }
   if (field.kind === "boolean") return h("input", { ...common, type: "checkbox" });
   if (field.kind === "integer" || field.kind === "number") {
