@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -40,25 +42,33 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield from postgres_database()
 
 
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def migrated_sqlite(data_dir: Path) -> None:
+    """Put a SQLite database at the newest migration where Settings(data_dir=data_dir) looks for it (the embedded
+    default), so that the API's upgrade at start finds nothing to do: a copy of one file migrated once per session.
+    Running every migration takes a second or more, the copy a millisecond. A database already there is kept."""
+    if not _SQLITE_TEMPLATE:
+        from backend.migrate import upgrade
+
+        folder = Path(tempfile.mkdtemp(prefix="contrastlab-schema-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        upgrade(f"sqlite:///{folder / 'contrastlab.db'}")
+        _SQLITE_TEMPLATE.append(folder / "contrastlab.db")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not (data_dir / "contrastlab.db").exists():
+        shutil.copyfile(_SQLITE_TEMPLATE[0], data_dir / "contrastlab.db")
+
+
 class MigratedTemplates:
-    """A database of each kind at the newest migration, made once per session and copied by each test: running
-    every migration takes a second or more, a copy a few milliseconds. PostgreSQL copies with CREATE DATABASE ...
-    TEMPLATE; SQLite's database is one file."""
+    """A PostgreSQL database at the newest migration, made once per session and copied by each test with CREATE
+    DATABASE ... TEMPLATE (SQLite: migrated_sqlite)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._sqlite: Path | None = None
         self._postgres: Generator[str, None, None] | None = None
         self._postgres_name = ""
-
-    def sqlite(self) -> Path:
-        if self._sqlite is None:
-            from backend.migrate import upgrade
-
-            path = self.folder / "contrastlab.db"
-            upgrade(f"sqlite:///{path}")
-            self._sqlite = path
-        return self._sqlite
 
     def postgres(self) -> str:
         """The template database's name (nothing may stay connected to it)."""
@@ -93,8 +103,7 @@ def migrated_database_url(request: pytest.FixtureRequest, tmp_path: Path,
     migration (the API's own upgrade at start finds nothing to do). SQLite: the embedded default (""), whose file
     is copied to where Settings(data_dir=tmp_path / "data") looks for it."""
     if request.param == "sqlite":
-        (tmp_path / "data").mkdir(exist_ok=True)
-        shutil.copyfile(migrated_templates.sqlite(), tmp_path / "data" / "contrastlab.db")
+        migrated_sqlite(tmp_path / "data")
         yield ""
     else:
         yield from postgres_database(template=migrated_templates.postgres())
