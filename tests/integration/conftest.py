@@ -71,18 +71,6 @@ def stack(request: pytest.FixtureRequest, stacks: Stacks) -> Iterator[Stack]:
     print(shared.all_logs())  # shown by pytest only when a test failed
 
 
-def _stack(tmp_path: Path, broker: str, database_url: str) -> Iterator[Stack]:
-    """A private stack for a module with its own settings."""
-    stack = Stack(tmp_path / "data", broker_url=broker, database_url=database_url)
-    try:
-        stack.start_api()
-        stack.start_worker()
-        yield stack
-    finally:
-        stack.stop()
-        print(stack.all_logs())  # shown by pytest only when the test failed
-
-
 # -- the fault-injection stack (tests/integration/test_faults_*.py) ------------------------------------------
 
 FAULT_TOKEN = "fault-stack-token-5be1c0de"  # the tests check that no log ever shows it
