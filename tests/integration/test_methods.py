@@ -1,6 +1,6 @@
 """Every method of the catalogue trains end to end through the real service on digits, and learns: its loss falls.
 
-One stack (API, one Celery worker, the embedded broker, SQLite) for the module; all runs are
+The session's stack with the embedded broker and SQLite (API, one Celery worker); all runs are
 submitted at once and the worker takes them in turn, so the cost is the training itself.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from contrastlab.core.catalog import METHODS as CATALOGUE
+from tests.integration.conftest import Stacks
 from tests.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -35,19 +35,14 @@ ENDS = 5  # steps averaged at each end of the run: one step's loss is noisy (eac
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, dict[str, dict[str, Any]]]]:
-    """Each method's final run record, after all of them ran on one stack."""
-    stack = Stack(Path(tmp_path_factory.mktemp("methods")) / "data")
-    try:
-        stack.start_api()
-        stack.start_worker()
-        runs = {method: stack.submit(method=method, name=method, **TINY, **OVERRIDES.get(method, {}))
-                for method in METHODS}
-        yield stack, {method: stack.wait(run["id"], {"succeeded", "failed", "canceled"}, timeout=600)
-                      for method, run in runs.items()}
-    finally:
-        stack.stop()
-        print(stack.all_logs())  # shown by pytest only when a test failed
+def finished(stacks: Stacks) -> Iterator[tuple[Stack, dict[str, dict[str, Any]]]]:
+    """Each method's final run record, after all of them ran on one stack (the session's embedded one)."""
+    stack = stacks.get("embedded")
+    runs = {method: stack.submit(method=method, name=method, **TINY, **OVERRIDES.get(method, {}))
+            for method in METHODS}
+    yield stack, {method: stack.wait(run["id"], {"succeeded", "failed", "canceled"}, timeout=600)
+                  for method, run in runs.items()}
+    print(stack.all_logs())  # shown by pytest only when a test failed
 
 
 @pytest.mark.parametrize("method", METHODS)
