@@ -90,8 +90,8 @@ def test_ls_sends_each_filter_and_refuses_a_method_the_catalogue_lacks(monkeypat
     params = next(r.url.params for r in seen if r.url.path == "/api/runs")
     assert (params["method"], params["dataset"], params["status"], params["group_id"]) == \
         ("supcon,simclr", "cifar10", "succeeded", "7")
-    bad = CliRunner().invoke(cli.app, ["ls", "--method", "byol"])
-    assert bad.exit_code == 1 and "--method 'byol': not a method; choose one of simclr, supcon" in bad.stderr
+    bad = CliRunner().invoke(cli.app, ["ls", "--method", "byol_v2"])
+    assert bad.exit_code == 1 and "--method 'byol_v2': not a method; choose one of simclr, supcon" in bad.stderr
 
 
 @pytest.mark.parametrize(("args", "url", "token"), [

@@ -24,7 +24,7 @@ def test_a_spec_no_longer_valid_names_its_version_field_and_reason():
 
 def test_a_removed_choice_and_a_cross_field_check_are_named_too():
     with pytest.raises(ValueError, match=r"^spec from version 1 is no longer valid: method: "):
-        load_stored_spec({**STORED, "method": "byol"}, 1)
+        load_stored_spec({**STORED, "method": "byol_v2"}, 1)
     with pytest.raises(ValueError, match=r"^spec from version 1 is no longer valid: warmup_epochs: must be smaller "
                                          r"than epochs \(3\)"):
         load_stored_spec({**STORED, "warmup_epochs": 3}, 1)
