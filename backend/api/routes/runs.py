@@ -46,7 +46,7 @@ def submit_group(body: RunGroupCreate, request: Request, session: SessionDep, ce
                  settings: SettingsDep, notifier: NotifierDep) -> RunGroupPublic:
     """The same spec once per seed; the runs share `group_id` (the first run's id)."""
     check_spec(body.spec, settings, ("body", "spec"))
-    admit_submission(request, settings)
+    admit_submission(request, settings, len(body.seeds))
     created = admin.create_group(session, body.spec, body.seeds)
     for run in created:
         _enqueue(run, session, celery, settings, notifier)

@@ -75,7 +75,7 @@ def create_study(body: StudyCreate, request: Request, background: BackgroundTask
     The first task is sent before the answer, so a broker that is down is a BrokerUnavailable (every run failed,
     as a run's submit does); the others are sent right after the answer, so 500 runs answer in well under a second.
     """
-    admit_submission(request, settings)
+    admit_submission(request, settings, grid.run_count(body, settings))  # cheap: no cell is made yet
     cells = grid.expand(body, settings)
     study, created = store.create_study(session, body, cells)
     ids = [run.id for run in created]
