@@ -107,5 +107,6 @@ def admit_submission(request: Request, settings: Settings, runs: int = 1) -> Non
         what = "1 run" if runs == 1 else f"{runs} runs"
         raise TooManyRequests(
             f"too many runs submitted from this address: this submission has {what}, and SUBMISSIONS_PER_MINUTE="
-            f"{limit} counts every run (of a study or seed group too) over the last minute: try again in {wait} s", wait)
+            f"{limit} counts every run (of a study or seed group too) over the last minute: try again in {wait} s",
+            wait)
     check_disk(settings, "new runs")
