@@ -73,6 +73,8 @@ class Settings(BaseSettings):
                                         "store in all (413 above).")
     max_run_points: int = Field(5_000_000, ge=1000, description="Metric points and messages one run may record "
                                 "(413 above).")
+    max_run_bytes: int = Field(1024**3, ge=1024, description="Bytes of metric names and messages one run may "
+                               "record, each row counted with 24 bytes for its numbers (413 above).")
     submissions_per_minute: int = Field(60, ge=0, le=1_000_000, description="Runs one client address may "
                                         "submit per minute, each run of a seed group or study counted (429 above; "
                                         "a larger study only after a quiet minute); 0: no limit.")

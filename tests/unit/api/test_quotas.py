@@ -125,3 +125,19 @@ def test_a_study_larger_than_the_limit_waits_for_a_quiet_minute(tight: TestClien
     assert other.post("/api/studies", json=big).status_code == 201  # 6 runs, past 3: the address was quiet
     refused = other.post("/api/runs", json=SPEC)
     assert refused.status_code == 429 and "1 run" in refused.json()["detail"]
+
+
+def test_a_run_past_max_run_bytes_fails_with_its_messages_kept(settings: Settings) -> None:
+    """MAX_RUN_POINTS counts rows: 2 KB log lines let a run store about 10 GB under it. Bytes are bounded too."""
+    with serve(settings, max_run_bytes=20_000) as client:
+        worker = running(client)
+        line = "x" * 2000
+        assert worker.send([], logs=[line] * 5).status_code == 200  # about 10 KB
+        refused = worker.send([("loss", 1, 0.0, 1.0)], logs=[line] * 5, first_seq=10)
+        assert refused.status_code == 413, refused.text
+        assert "MAX_RUN_BYTES=20000" in refused.json()["detail"]
+        run = client.get(f"/api/runs/{worker.run_id}").json()
+        assert run["status"] == "failed" and "MAX_RUN_BYTES" in run["error"]
+        kept = [e for e in client.get(f"/api/runs/{worker.run_id}/log").json()["items"] if e.get("text") == line]
+        assert len(kept) == 5
+        assert worker.send([], first_seq=20).status_code == 409
