@@ -1,4 +1,5 @@
-"""Hostile bodies that gave 500s (issue 15, findings 8 and 9; issue 27, a NUL in queries and worker calls): each is a
+"""Hostile bodies that gave 500s (issue 15, findings 8 and 9; issue 27, a NUL in queries and worker calls): each
+is a clear 4xx, in strict JSON, naming the
 field, and leaves every stored run readable; big embeddings are served without loading them into memory.
 
 Bodies are sent as raw bytes (NaN, Infinity, 1e999, lone surrogates and NUL are all legal in Python's JSON
