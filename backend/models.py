@@ -110,6 +110,8 @@ class Run(Base):
     lease_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Metric points and messages the run's workers have sent (migration 0008), bounded by MAX_RUN_POINTS.
     recorded_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The bytes of those points and messages (migration 0011, lifecycle.event_bytes), bounded by MAX_RUN_BYTES.
+    recorded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     # Where a running run is (migration 0009): its phase and the phase's progress, as protocol.Phase.
     phase: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 

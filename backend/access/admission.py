@@ -6,13 +6,17 @@ Each refusal names the setting that sets the bound, so the user knows the fix an
 
 from __future__ import annotations
 
+import math
 import shutil
+import threading
+import time
+from collections import OrderedDict, deque
 from pathlib import Path
 
 from starlette.requests import Request
 
 from backend.access.data_roots import data_path_problem
-from backend.access.security import AuthFailures, client_address
+from backend.access.security import client_address
 from backend.errors import InvalidFields, TooManyRequests, Unavailable
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec
@@ -58,24 +62,51 @@ def check_disk(settings: Settings, what: str) -> None:
 
 
 class SubmissionRate:
-    """Submissions per client address over a sliding minute: the same bounded window as wrong tokens."""
+    """Runs submitted per client address over a sliding minute: a study or a seed group counts each of its runs.
 
-    def __init__(self, limit: int) -> None:
-        self.window = AuthFailures(limit)
+    A submission of more runs than the whole limit (a large study) is admitted only when the address has
+    submitted nothing for a minute, and fills its window, so an address launches at most
+    max(limit, STUDY_MAX_RUNS) runs a minute. Memory is bounded: max_clients addresses, one entry per submission.
+    """
 
-    def admit(self, client: str) -> int:
-        """Count one submission; 0 when admitted, else the seconds to wait (nothing counted)."""
-        wait = self.window.retry_after(client)
-        if not wait:
-            self.window.failed(client)  # failed() counts an event in the window; here, a submission
-        return wait
+    def __init__(self, limit: int, window: float = 60.0, max_clients: int = 10_000) -> None:
+        self.limit, self.window, self.max_clients = limit, window, max_clients
+        self._sent: OrderedDict[str, deque[tuple[float, int]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def admit(self, client: str, runs: int = 1) -> int:
+        """Count `runs` runs; 0 when admitted, else the seconds to wait (nothing counted)."""
+        if self.limit <= 0:
+            return 0
+        with self._lock:
+            now = time.monotonic()
+            sent = self._sent.setdefault(client, deque())
+            while sent and sent[0][0] <= now - self.window:
+                sent.popleft()
+            counted = sum(n for _, n in sent)
+            if counted and counted + runs > self.limit:
+                freed, wait_until = counted, now  # wait until enough of the oldest have left the window
+                for at, n in sent:
+                    freed, wait_until = freed - n, at + self.window
+                    if freed + runs <= self.limit or freed == 0:
+                        break
+                return max(1, math.ceil(wait_until - now))
+            sent.append((now, runs))
+            self._sent.move_to_end(client)
+            while len(self._sent) > self.max_clients:  # bounded memory under a spray of addresses
+                self._sent.popitem(last=False)
+            return 0
 
 
-def admit_submission(request: Request, settings: Settings) -> None:
-    """TooManyRequests past SUBMISSIONS_PER_MINUTE for this client; Unavailable under the free-disk floor."""
-    wait = request.app.state.submissions.admit(client_address(request.scope))
+def admit_submission(request: Request, settings: Settings, runs: int = 1) -> None:
+    """TooManyRequests when `runs` more runs would take this client past SUBMISSIONS_PER_MINUTE runs in a
+    minute; Unavailable under the free-disk floor."""
+    wait = request.app.state.submissions.admit(client_address(request.scope), runs)
     if wait:
+        limit = settings.submissions_per_minute
+        what = "1 run" if runs == 1 else f"{runs} runs"
         raise TooManyRequests(
-            f"too many submissions from this address (SUBMISSIONS_PER_MINUTE={settings.submissions_per_minute}): "
-            f"try again in {wait} s, or launch many runs at once as a seed group or a study", wait)
+            f"too many runs submitted from this address: this submission has {what}, and SUBMISSIONS_PER_MINUTE="
+            f"{limit} counts every run (of a study or seed group too) over the last minute: try again in {wait} s",
+            wait)
     check_disk(settings, "new runs")

@@ -9,9 +9,12 @@ the token leaves API_TOKEN (backend.access.sessions). SameSite=Strict keeps othe
 from riding on it, and BrowserGuard refuses cross-site writes and foreign Host
 names (CSRF, DNS rebinding). Tokens are
 compared in constant time and never logged. Wrong tokens are counted per client
-address: past AUTH_FAILURES_PER_MINUTE, that address gets 429 for any token
-(the right one too, or guessing would go on at full speed) until its oldest
-failure is a minute old. The client address is the TCP peer's: uvicorn rewrites
+address: past AUTH_FAILURES_PER_MINUTE, that address gets 429 for every wrong
+token until its oldest failure is a minute old. A valid token is still served:
+one client's wrong guesses must not lock out another behind the same address
+(the worker beside `make run`, or everyone behind a proxy). Tokens are long
+random secrets; the bound keeps guessing from filling logs and CPU, not from
+telling a right guess apart. The client address is the TCP peer's: uvicorn rewrites
 it from X-Forwarded-For only for peers in FORWARDED_ALLOW_IPS (none by default,
 contrastlab.launch), so a client cannot pick the address its failures count under.
 
@@ -183,15 +186,15 @@ class TokenGuard:
         # ended must not lock its own address out by asking again.
         presented = bool(bearer(headers))
         client = client_address(scope)
-        if presented:
+        is_worker = bool(self.worker_tokens) and matches(bearer(headers), self.worker_tokens)
+        is_user = bool(self.tokens) and (bearer_ok(headers, self.tokens) if presented else
+                                         await self._signed_in(cookie(headers)))
+        if presented and not (is_user or is_worker):  # a valid credential is never locked out by others' guesses
             try:
                 self.failures.check(client)
             except TooManyRequests as limited:
                 await send_error(send, limited)
                 return
-        is_worker = bool(self.worker_tokens) and matches(bearer(headers), self.worker_tokens)
-        is_user = bool(self.tokens) and (bearer_ok(headers, self.tokens) if presented else
-                                         await self._signed_in(cookie(headers)))
         if (kind == "worker" and is_worker) or (kind == "user" and is_user) or (kind == "shared" and
                                                                                (is_worker or is_user)):
             await self.app(scope, receive, send)

@@ -134,10 +134,21 @@ def _renew(session: Session, run_id: int, secret: str | None, who: str, lease_se
         raise _lease_ended(session, run_id, who)
 
 
+ROW_BYTES = 24  # what a stored point or message weighs besides its strings: its step, epoch and value
+
+
+def event_bytes(batch: EventBatch) -> int:
+    """The bytes a batch asks to store (MAX_RUN_BYTES): its keys, names and texts in UTF-8, and ROW_BYTES a row."""
+    points = sum(len(p.key.encode()) + len(p.name.encode()) for p in batch.points)
+    logs = sum(len(m.key.encode()) + len(m.text.encode()) for m in batch.logs)
+    return points + logs + ROW_BYTES * (len(batch.points) + len(batch.logs))
+
+
 def record_events(session: Session, run_id: int, batch: EventBatch, secret: str | None, lease_seconds: int,
-                  max_points: int) -> Run:
+                  max_points: int, max_bytes: int | None = None) -> Run:
     """Store the lease holder's batch; a retried batch stores nothing twice (unique run_id+key). A batch that
-    would take the run past `max_points` (MAX_RUN_POINTS) fails the run instead, keeping what it stored."""
+    would take the run past `max_points` (MAX_RUN_POINTS) or `max_bytes` (MAX_RUN_BYTES) fails the run instead,
+    keeping what it stored."""
     _renew(session, run_id, secret, _worker(batch.worker, batch.attempt), lease_seconds, batch.progress,
            batch.phase)
     now = utcnow()
@@ -151,22 +162,31 @@ def record_events(session: Session, run_id: int, batch: EventBatch, secret: str 
         for m in batch.logs
     ]
     if rows:
-        _count_points(session, run_id, len(rows), max_points)
+        _count_points(session, run_id, len(rows), event_bytes(batch), max_points, max_bytes)
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(insert(Event).on_conflict_do_nothing(index_elements=["run_id", "key"]), rows)
     session.commit()
     return _reload(session, run_id)
 
 
-def _count_points(session: Session, run_id: int, count: int, max_points: int) -> None:
-    """Add `count` to the run's recorded points (as sent: a retried batch counts again), or fail the run."""
+def _count_points(session: Session, run_id: int, count: int, size: int, max_points: int,
+                  max_bytes: int | None) -> None:
+    """Add `count` rows and `size` bytes to what the run recorded (as sent: a retried batch counts again), or fail
+    the run when either bound would be passed."""
     within = Run.recorded_points + count <= max_points
+    if max_bytes is not None:
+        within = within & (Run.recorded_bytes + size <= max_bytes)
     counted = session.execute(update(Run).where(Run.id == run_id, within).values(
-        recorded_points=Run.recorded_points + count))
+        recorded_points=Run.recorded_points + count, recorded_bytes=Run.recorded_bytes + size))
     if counted.rowcount == 1:  # type: ignore[attr-defined]
         return
-    reason = (f"run {run_id} reached MAX_RUN_POINTS={max_points} (metric points and messages it may record): "
-              "report less often, or ask the server's operator to raise MAX_RUN_POINTS")
+    points = session.scalar(select(Run.recorded_points).where(Run.id == run_id)) or 0
+    if points + count > max_points:
+        reason = (f"run {run_id} reached MAX_RUN_POINTS={max_points} (metric points and messages it may record): "
+                  "report less often, or ask the server's operator to raise MAX_RUN_POINTS")
+    else:
+        reason = (f"run {run_id} reached MAX_RUN_BYTES={max_bytes} (bytes of metric names and messages it may "
+                  "record): log shorter or fewer messages, or ask the server's operator to raise MAX_RUN_BYTES")
     session.execute(update(Run).where(Run.id == run_id, Run.status == Status.RUNNING).values(
         status=Status.FAILED, error=reason, finished_at=utcnow(), lease_expires_at=None, lease_secret_hash=None))
     _status_event(session, run_id, Status.FAILED, f"failed: {reason}")

@@ -51,6 +51,8 @@ NULLS = ("", "none", "null")
 def parse_spec_filter(text: str) -> tuple[str, Any]:
     """"lr=0.001" -> ("lr", 0.001), typed as the RunSpec field is ("none" or nothing: unset); a ValueError that
     names the field and the fix otherwise."""
+    if "\x00" in text:
+        raise ValueError(f"{text!r} contains a NUL character (\\u0000); remove it")
     name, sep, raw = text.partition("=")
     name, raw = name.strip(), raw.strip()
     if not sep or name not in RunSpec.model_fields:

@@ -29,7 +29,6 @@ CONTEXT_FIELDS = frozenset(APPLIES_TAGS.values())
 NOT_AXES = {"seed": "seeds vary through `seeds`, e.g. \"seeds\": [0, 1, 2]; remove the seed axis",
             "name": "runs are named after the study and their cell; remove the name axis"}
 MAX_ERRORS = 20  # one 422 names this many problems at most
-EXACT_COUNT_LIMIT = 100_000  # combinations of method, dataset and optimizer counted one by one
 
 
 class StudyInvalid(InvalidFields):
@@ -72,7 +71,20 @@ def _error(loc: Sequence[str | int], msg: str, value: Any = None) -> dict[str, A
     return {"loc": ["body", *loc], "msg": msg, "type": "value_error", "input": value}
 
 
-def _axis_problem(field: str, values: list[Any]) -> str | None:
+def canonical(value: Any) -> Any:
+    """A hashable key equal for the values RunSpec validates to the same value (1, 1.0 and true are one)."""
+    if isinstance(value, bool | int):
+        return ("n", int(value))
+    if isinstance(value, float):
+        return ("n", int(value)) if value.is_integer() else ("n", value)
+    if isinstance(value, list | tuple):
+        return ("l", tuple(canonical(v) for v in value))
+    if isinstance(value, dict):
+        return ("d", tuple(sorted((str(k), canonical(v)) for k, v in value.items())))
+    return ("s", value) if isinstance(value, str) else ("o", repr(value))
+
+
+def _axis_problem(field: str, values: list[Any], max_values: int) -> str | None:
     if field in NOT_AXES:
         return NOT_AXES[field]
     if field not in RunSpec.model_fields:
@@ -81,67 +93,102 @@ def _axis_problem(field: str, values: list[Any]) -> str | None:
         return f"{field} is not a RunSpec field; {hint}"
     if not values:
         return f"{field} has no values; give at least one, e.g. [{_text(_properties()[field].get('default'))}]"
-    for i, value in enumerate(values):
-        if value in values[:i]:  # == compares 1 and 1.0 as the one value they validate to
+    if len(values) > max_values:
+        return (f"{field} lists {len(values)} values; an axis may list at most {max_values} "
+                "(STUDY_MAX_AXIS_VALUES)")
+    seen: set[Any] = set()
+    for value in values:  # one pass over canonical keys: linear in the axis's length
+        key = canonical(value)
+        if key in seen:
             return f"{field} lists {_text(value)} twice; each value once"
+        seen.add(key)
     return None
 
 
-def check_axes(axes: Mapping[str, list[Any]]) -> None:
-    """Each axis names a RunSpec field other than seed and name, with distinct values; else StudyInvalid."""
-    errors = [_error(("axes", field), problem, values) for field, values in axes.items()
-              if (problem := _axis_problem(field, values))]
+def check_axes(axes: Mapping[str, list[Any]], max_values: int) -> None:
+    """Each axis names a RunSpec field other than seed and name, with at most max_values distinct values; else
+    StudyInvalid (naming MAX_ERRORS problems at most, so a body of many bad axes costs no more than that)."""
+    problems = ((field, values, problem) for field, values in axes.items()
+                if (problem := _axis_problem(field, values, max_values)))
+    errors = [_error(("axes", field), problem, values) for field, values, problem in
+              itertools.islice(problems, MAX_ERRORS)]
     if errors:
         raise StudyInvalid(errors)
 
 
-def _combinations(base: Mapping[str, Any], axes: Mapping[str, list[Any]]) -> Iterator[dict[str, Any]]:
-    """The distinct cells' raw axis values: the product of the axes, each left out where it does not apply."""
-    seen: set[str] = set()
-    for combo in itertools.product(*axes.values()):
-        chosen = dict(zip(axes, combo, strict=True))
-        context = {**base, **chosen}
-        values = {field: value for field, value in chosen.items() if applies(field, context)}
-        signature = json.dumps(list(values.items()))
-        if signature not in seen:
-            seen.add(signature)
-            yield values
-
-
-def count_cells(base: Mapping[str, Any], axes: Mapping[str, list[Any]]) -> tuple[int, bool]:
-    """(cells, exact): counted per combination of the method, dataset and optimizer axes, without enumerating."""
+def _applying(base: Mapping[str, Any], axes: Mapping[str, list[Any]]) -> Iterator[tuple[dict[str, Any], set[str]]]:
+    """Each combination of the context axes (method, dataset, optimizer, schedule), with the other axes that
+    apply there: what the cells are made of, walked without the product of the axes that do not apply."""
     context_axes = [f for f in axes if f in CONTEXT_FIELDS]
-    others = {f: v for f, v in axes.items() if f not in CONTEXT_FIELDS}
-    contexts = math.prod(len(axes[f]) for f in context_axes)
-    if contexts > EXACT_COUNT_LIMIT:
-        return contexts, False  # a lower bound: every context is at least one cell
-    total = 0
     for combo in itertools.product(*(axes[f] for f in context_axes)):
-        context = {**base, **dict(zip(context_axes, combo, strict=True))}
-        total += math.prod(len(v) if applies(f, context) else 1 for f, v in others.items())
-    return total, True
+        chosen = dict(zip(context_axes, combo, strict=True))
+        context = {**base, **chosen}
+        yield chosen, {f for f in axes if f not in CONTEXT_FIELDS and applies(f, context)}
+
+
+def _combinations(base: Mapping[str, Any], axes: Mapping[str, list[Any]]) -> Iterator[dict[str, Any]]:
+    """The distinct cells' raw axis values: the product of the axes, each left out where it does not apply, in
+    the order of the full product (a cell where first met), walking only the axes that apply."""
+    index = {f: {canonical(v): i for i, v in enumerate(values)} for f, values in axes.items()}
+    found: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {}
+    for chosen, varied in _applying(base, axes):
+        fields = [f for f in axes if f in varied]
+        for combo in itertools.product(*(axes[f] for f in fields)):
+            picked = {**chosen, **dict(zip(fields, combo, strict=True))}
+            context = {**base, **picked}
+            values = {f: picked[f] for f in axes if f in picked and applies(f, context)}
+            order = tuple(index[f][canonical(picked[f])] if f in picked else 0 for f in axes)
+            signature = json.dumps(list(values.items()))
+            if signature not in found or order < found[signature][0]:
+                found[signature] = (order, values)
+    yield from (values for _, values in sorted(found.values(), key=lambda item: item[0]))
+
+
+def count_cells(base: Mapping[str, Any], axes: Mapping[str, list[Any]], most: int) -> tuple[int, bool]:
+    """(cells, exact): counted per combination of the context axes without enumerating the others; when those
+    combinations alone are more than `most`, their number (a lower bound: each is at least one cell)."""
+    context_axes = [f for f in axes if f in CONTEXT_FIELDS]
+    contexts = math.prod(len(axes[f]) for f in context_axes)
+    if contexts > most:
+        return contexts, False
+    return sum(math.prod(len(axes[f]) for f in varied) for _, varied in _applying(base, axes)), True
+
+
+def check_unused(base: Mapping[str, Any], axes: Mapping[str, list[Any]]) -> None:
+    """StudyInvalid naming each axis that applies to no cell at all (temperature with method supervised),
+    found from the context axes alone, before any cell is made."""
+    used: set[str] = set(f for f in axes if f in CONTEXT_FIELDS)
+    for _, varied in _applying(base, axes):
+        used |= varied
+    errors = [_unused_error(field, axes[field]) for field in axes if field not in used]
+    if errors:
+        raise StudyInvalid(errors[:MAX_ERRORS])
 
 
 def check_size(base: Mapping[str, Any], axes: Mapping[str, list[Any]], seeds: int, max_runs: int) -> int:
-    """The number of cells; StudyInvalid giving the run count when cells × seeds exceeds max_runs."""
-    cells, exact = count_cells(base, axes)
+    """The number of runs (cells × seeds); StudyInvalid giving the run count when it exceeds max_runs."""
+    cells, exact = count_cells(base, axes, max_runs)
     if cells * seeds > max_runs:
         count = f"{cells * seeds} runs ({cells} cells × {seeds} seeds)" if exact else f"more than {cells * seeds} runs"
         raise StudyInvalid([_error((), f"this study would launch {count}; at most {max_runs} are allowed "
                                         "(STUDY_MAX_RUNS): drop values or seeds, or raise STUDY_MAX_RUNS", None)])
-    return cells
+    return cells * seeds
 
 
-def _unused_axes(axes: Mapping[str, list[Any]], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """An axis that applies to no cell at all is a mistake worth naming (temperature with method supervised)."""
-    errors = []
-    for field in axes:
-        if not any(field in values for values in cells):
-            tags = {tag: _properties()[field][tag] for tag in APPLIES_TAGS if tag in _properties()[field]}
-            where = "; ".join(f"{APPLIES_TAGS[tag]} {', '.join(choices)}" for tag, choices in tags.items())
-            errors.append(_error(("axes", field), f"{field} applies to no cell of this study: it is read only "
-                                                  f"with {where}", axes[field]))
-    return errors
+def run_count(body: StudyCreate, settings: Settings) -> int:
+    """How many runs the study launches, checked cheaply before any cell is made: the axes, the axes that apply
+    to no cell, and STUDY_MAX_RUNS; StudyInvalid naming the field otherwise. The work is bounded whatever the
+    body: at most STUDY_MAX_RUNS combinations of the context axes are walked, and no others."""
+    check_axes(body.axes, settings.study_max_axis_values)
+    runs = check_size(body.base, body.axes, len(body.seeds), settings.study_max_runs)
+    check_unused(body.base, body.axes)
+    return runs
+
+
+def _unused_error(field: str, values: list[Any]) -> dict[str, Any]:
+    tags = {tag: _properties()[field][tag] for tag in APPLIES_TAGS if tag in _properties()[field]}
+    where = "; ".join(f"{APPLIES_TAGS[tag]} {', '.join(choices)}" for tag, choices in tags.items())
+    return _error(("axes", field), f"{field} applies to no cell of this study: it is read only with {where}", values)
 
 
 def _cell_input(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,10 +228,9 @@ def _validated(raw: Mapping[str, Any], base: Mapping[str, Any], settings: Settin
 
 def expand(body: StudyCreate, settings: Settings) -> list[Cell]:
     """The study's cells, each validated; StudyInvalid naming every bad axis, cell and field (nothing stored)."""
-    check_axes(body.axes)
-    check_size(body.base, body.axes, len(body.seeds), settings.study_max_runs)
+    run_count(body, settings)
     raw_cells = list(_combinations(body.base, body.axes))
-    errors = _unused_axes(body.axes, raw_cells)
+    errors: list[dict[str, Any]] = []
     cells: list[Cell] = []
     seen: set[tuple[tuple[str | int, ...], str]] = set()
     for raw in raw_cells:

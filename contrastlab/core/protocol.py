@@ -9,9 +9,9 @@ so they prove nothing. An empty `EventBatch` is the heartbeat: it renews the lea
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, FiniteFloat, field_validator
 
 from contrastlab.core.catalog import FINAL_STATUSES, Status
 
@@ -25,6 +25,21 @@ LEASE_SECRET_HEADER = "X-Lease-Secret"
 CLIENT_HEADER = "X-Requested-With"
 
 
+def no_nul(value: str) -> str:
+    """A 422 naming the field for a NUL character: PostgreSQL cannot store one in text (a 500 there otherwise)."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (\\u0000); remove it")
+    return value
+
+
+def nul_replaced(value: str | None) -> str | None:
+    """Free text (a log line, an error) keeps its other characters: a NUL becomes U+FFFD."""
+    return value.replace("\x00", "\ufffd") if value is not None else None
+
+
+NoNul = Annotated[str, AfterValidator(no_nul)]
+
+
 def lease_headers(secret: str) -> dict[str, str]:
     """The headers that prove a call comes from the worker holding the attempt's lease."""
     return {LEASE_SECRET_HEADER: secret}
@@ -33,7 +48,7 @@ def lease_headers(secret: str) -> dict[str, str]:
 class Claim(BaseModel):
     """POST /api/runs/{id}/claim: take a queued run."""
 
-    worker: str = Field(min_length=1, max_length=200)
+    worker: NoNul = Field(min_length=1, max_length=200)
 
 
 class ClaimedRun(BaseModel):
@@ -63,7 +78,7 @@ class ClaimGranted(BaseModel):
 class WorkerCall(BaseModel):
     """Who reports (for the run log); the X-Lease-Secret header, not these fields, proves the caller holds the lease."""
 
-    worker: str = Field(min_length=1, max_length=200)
+    worker: NoNul = Field(min_length=1, max_length=200)
     attempt: int = Field(ge=1, le=2**31 - 1)
 
 
@@ -73,8 +88,8 @@ class LeaseState(BaseModel):
 
 
 class PointIn(BaseModel):
-    key: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=120)
+    key: NoNul = Field(min_length=1, max_length=64)
+    name: NoNul = Field(min_length=1, max_length=120)
     step: int = Field(ge=0, le=2**63 - 1)
     epoch: float = Field(ge=0.0)
     value: float = Field(allow_inf_nan=False, description="Finite; workers drop NaN and inf points.")
@@ -82,8 +97,8 @@ class PointIn(BaseModel):
 
 
 class LogIn(BaseModel):
-    key: str = Field(min_length=1, max_length=64)
-    text: str = Field(max_length=2000)
+    key: NoNul = Field(min_length=1, max_length=64)
+    text: Annotated[str, AfterValidator(nul_replaced)] = Field(max_length=2000)
     time: datetime | None = None
 
 
@@ -117,7 +132,8 @@ class BatchReceived(LeaseState):
 class Release(WorkerCall):
     """POST /api/runs/{id}/release: a worker shutting down hands its run back."""
 
-    reason: str = Field(min_length=1, max_length=500, description="Why the worker hands the run back.")
+    reason: Annotated[str, AfterValidator(nul_replaced)] = Field(min_length=1, max_length=500,
+                                                                 description="Why the worker hands the run back.")
 
 
 # A run ends in one of these (catalog.FINAL_STATUSES); a worker finishes with one of them.
@@ -128,7 +144,7 @@ class Finish(WorkerCall):
     """POST /api/runs/{id}/finish: the run's final status, error and summary metrics."""
 
     status: FinalStatus
-    error: str | None = Field(None, max_length=4000)
+    error: Annotated[str | None, AfterValidator(nul_replaced)] = Field(None, max_length=4000)
     summary: dict[str, FiniteFloat] = Field(default_factory=dict, description="Finite numbers only.")
 
     @field_validator("status", mode="before")

@@ -73,8 +73,11 @@ class Settings(BaseSettings):
                                         "store in all (413 above).")
     max_run_points: int = Field(5_000_000, ge=1000, description="Metric points and messages one run may record "
                                 "(413 above).")
-    submissions_per_minute: int = Field(60, ge=0, le=1_000_000, description="Submissions (runs, seed groups, "
-                                        "studies) one client address may make per minute (429 above); 0: no limit.")
+    max_run_bytes: int = Field(1024**3, ge=1024, description="Bytes of metric names and messages one run may "
+                               "record, each row counted with 24 bytes for its numbers (413 above).")
+    submissions_per_minute: int = Field(60, ge=0, le=1_000_000, description="Runs one client address may "
+                                        "submit per minute, each run of a seed group or study counted (429 above; "
+                                        "a larger study only after a quiet minute); 0: no limit.")
     min_free_disk_bytes: int = Field(1024**3, ge=0, description="Below this much free space under DATA_DIR, new "
                                      "runs and uploads are refused with 503.")
     # Browser sessions and the names the API answers to.
@@ -85,6 +88,8 @@ class Settings(BaseSettings):
                                "Refusing other names stops DNS-rebinding pages.")
     study_max_runs: int = Field(500, ge=1, le=100_000, description="Most runs one study may launch (cells x seeds); "
                                 "a larger study is refused with its count.")
+    study_max_axis_values: int = Field(1000, ge=1, le=1_000_000, description="Most values one study axis may "
+                                       "list (422 above).")
     # Data on the workers.
     stream_above_mb: int = Field(STREAM_ABOVE_MB, ge=0, description="A run whose dataset, decoded, is larger than "
                                  "this many MiB reads it from disk batch by batch (spec data_loading auto); "

@@ -107,6 +107,27 @@ def test_image_folder_outside_the_allowed_roots_is_refused(tmp_path):
             load_dataset(spec, allowed_roots=roots)
 
 
+def test_a_class_folder_or_image_linked_outside_the_allowed_root_is_refused(tmp_path):
+    """Resolving data_path alone let a class folder inside it that links outside be read (24 images from
+    outside the root, in the finding); every image path is resolved now."""
+    _image_tree(tmp_path / "outside", classes=("secret",))
+    _image_tree(tmp_path / "allowed" / "set")
+    (tmp_path / "allowed" / "set" / "secret").symlink_to(tmp_path / "outside" / "secret")
+    spec = RunSpec(dataset="image_folder", data_path=str(tmp_path / "allowed" / "set"), image_size=16)
+    with pytest.raises(TrainingFailed, match=r"data_path: .*secret.* leads to .*outside.* ALLOWED_DATA_ROOTS"):
+        load_dataset(spec, allowed_roots=[tmp_path / "allowed"])
+    (tmp_path / "allowed" / "set" / "secret").unlink()
+    (tmp_path / "allowed" / "set" / "cat" / "9.png").symlink_to(tmp_path / "outside" / "secret" / "0.png")
+    with pytest.raises(TrainingFailed, match=r"9\.png leads to .*outside"):
+        load_dataset(spec, allowed_roots=[tmp_path / "allowed"])
+    (tmp_path / "allowed" / "set" / "cat" / "9.png").unlink()
+    (tmp_path / "allowed" / "shared").mkdir()
+    (tmp_path / "allowed" / "shared" / "bird").symlink_to(tmp_path / "allowed" / "set" / "dog")
+    (tmp_path / "allowed" / "set" / "bird").symlink_to(tmp_path / "allowed" / "shared" / "bird")
+    data = load_dataset(spec, allowed_roots=[tmp_path / "allowed"])  # links that stay inside the root are read
+    assert data.classes == ["bird", "cat", "dog"] and len(data.train_labels) + len(data.test_labels) == 15
+
+
 def test_imagenette_folder_through_torchvision(tmp_path):
     root = tmp_path / "imagenette2-160"
     for split in ("train", "val"):

@@ -88,7 +88,7 @@ def load_dataset(dataset: str | RunSpec, root: Path | None = None, allowed_roots
         return load_fashion_mnist(root)
     if name == "image_folder":
         folder = inside_allowed(spec.data_path if spec is not None else None, allowed_roots)
-        return ImageData(*load_image_folder(folder, size, policy))
+        return ImageData(*load_image_folder(folder, size, policy, allowed_roots))
     arrays, unlabeled = load_vision(name, root, size, spec is not None and spec.use_unlabeled, policy)
     return ImageData(*arrays, unlabeled_images=unlabeled)
 

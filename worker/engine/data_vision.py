@@ -148,26 +148,40 @@ def _resized(arrays: Arrays, side: int) -> Arrays:
     return resize_uint8(train_x, side), train_y, resize_uint8(test_x, side), test_y, classes
 
 
+def _roots(allowed_roots: Sequence[Path]) -> list[Path]:
+    return [Path(root).expanduser().resolve() for root in allowed_roots]
+
+
+def _outside(what: str, roots: Sequence[Path]) -> str:
+    """The refusal of a path outside the roots; `what` says which ("/data/x is", "a leads to /b, which is")."""
+    allowed = ", ".join(str(r) for r in roots) or "none"
+    return (f"data_path: {what} outside the folders this server allows for image_folder (setting "
+            f"ALLOWED_DATA_ROOTS: {allowed}); move the images under one of them or ask the administrator to add "
+            "the folder")
+
+
 def inside_allowed(path_text: str | None, allowed_roots: Sequence[Path]) -> Path:
     """data_path resolved (links followed) and refused unless it lies under one of the allowed roots."""
     if not path_text:
         raise TrainingFailed("data_path: dataset image_folder needs a folder of class sub-folders")
     path = Path(path_text).expanduser().resolve()
-    roots = [Path(root).expanduser().resolve() for root in allowed_roots]
+    roots = _roots(allowed_roots)
     if not any(path.is_relative_to(root) for root in roots):
-        allowed = ", ".join(str(r) for r in roots) or "none"
-        raise TrainingFailed(f"data_path: {path} is outside the folders this server allows for image_folder "
-                             f"(setting ALLOWED_DATA_ROOTS: {allowed}); move the images under one of them "
-                             "or ask the administrator to add the folder")
+        raise TrainingFailed(_outside(f"{path} is", roots))
     if not path.is_dir():
         raise TrainingFailed(f"data_path: {path} is not a folder")
     return path
 
 
-def load_image_folder(folder: Path, size: int | None, policy: StreamPolicy = StreamPolicy()) -> Arrays:
-    """class-per-sub-folder images; train/ with val/ or test/ inside gives the split, else a fixed 80/20 one."""
+def load_image_folder(folder: Path, size: int | None, policy: StreamPolicy = StreamPolicy(),
+                      allowed_roots: Sequence[Path] | None = None) -> Arrays:
+    """class-per-sub-folder images; train/ with val/ or test/ inside gives the split, else a fixed 80/20 one.
+
+    Every image is resolved (links followed) and refused unless it lies under one of allowed_roots (default: the
+    folder itself): a class folder or a file inside the root that links outside it is not read."""
     from torchvision.datasets import ImageFolder
 
+    roots = _roots(allowed_roots if allowed_roots is not None else [folder])
     side = size or FOLDER_SIZE
     test_name = next((n for n in ("test", "val") if (folder / n).is_dir()), None)
     try:
@@ -176,11 +190,11 @@ def load_image_folder(folder: Path, size: int | None, policy: StreamPolicy = Str
             test = ImageFolder(str(folder / test_name), loader=str)
             if train.classes != test.classes:
                 raise TrainingFailed(f"data_path: {folder}/train and {folder}/{test_name} hold different classes")
-            return from_files(_samples(train), _samples(test), list(train.classes), side, policy)
+            return from_files(_samples(train, roots), _samples(test, roots), list(train.classes), side, policy)
         everything = ImageFolder(str(folder), loader=str)
     except FileNotFoundError as error:
         raise TrainingFailed(f"data_path: {error}") from error
-    paths, labels = _samples(everything)
+    paths, labels = _samples(everything, roots)
     from sklearn.model_selection import train_test_split
 
     train_idx, test_idx = train_test_split(np.arange(len(labels)), test_size=0.2, random_state=SPLIT_SEED,
@@ -190,6 +204,13 @@ def load_image_folder(folder: Path, size: int | None, policy: StreamPolicy = Str
                       list(everything.classes), side, policy)
 
 
-def _samples(folder: Any) -> tuple[list[str], torch.Tensor]:
-    """(paths, labels) of a torchvision ImageFolder, read from its index without opening a file."""
-    return [p for p, _ in folder.samples], torch.tensor(folder.targets, dtype=torch.int64)
+def _samples(folder: Any, roots: Sequence[Path]) -> tuple[list[str], torch.Tensor]:
+    """(paths, labels) of a torchvision ImageFolder, read from its index without opening a file; each path
+    resolved, and TrainingFailed for the first that leads outside the roots (through a linked folder or file)."""
+    paths = []
+    for listed, _ in folder.samples:
+        path = Path(listed).resolve()
+        if not any(path.is_relative_to(root) for root in roots):
+            raise TrainingFailed(_outside(f"{listed} leads to {path}, which is", roots))
+        paths.append(str(path))
+    return paths, torch.tensor(folder.targets, dtype=torch.int64)

@@ -56,7 +56,8 @@ def ingest_events(run_id: RunId, batch: EventBatch, session: SessionDep, setting
                   notifier: NotifierDep, lease_secret: LeaseSecret = None) -> BatchReceived:
     """A worker's batch of metric points and messages; idempotent by each item's key. An empty batch is the
     heartbeat: it renews the lease and answers whether a cancel is pending."""
-    run = lifecycle.record_events(session, run_id, batch, lease_secret, settings.lease_seconds, settings.max_run_points)
+    run = lifecycle.record_events(session, run_id, batch, lease_secret, settings.lease_seconds, settings.max_run_points,
+                                  settings.max_run_bytes)
     notifier.bump(run_id)
     return BatchReceived(received=len(batch.points) + len(batch.logs), cancel_requested=run.cancel_requested,
                          lease_seconds=settings.lease_seconds)

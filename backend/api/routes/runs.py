@@ -14,6 +14,7 @@ from backend.models import Run
 from backend.runs import admin, dispatch, lifecycle, listing
 from backend.runs.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic
 from contrastlab.core.catalog import Status
+from contrastlab.core.protocol import NoNul
 from contrastlab.core.spec import RunSpec
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -46,7 +47,7 @@ def submit_group(body: RunGroupCreate, request: Request, session: SessionDep, ce
                  settings: SettingsDep, notifier: NotifierDep) -> RunGroupPublic:
     """The same spec once per seed; the runs share `group_id` (the first run's id)."""
     check_spec(body.spec, settings, ("body", "spec"))
-    admit_submission(request, settings)
+    admit_submission(request, settings, len(body.seeds))
     created = admin.create_group(session, body.spec, body.seeds)
     for run in created:
         _enqueue(run, session, celery, settings, notifier)
@@ -76,11 +77,11 @@ def read_runs(
     offset: int = Query(0, ge=0, le=2**62),
     sort: Annotated[listing.SortKey, Query(description="Column to order by.")] = "id",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
-    status: Annotated[list[str], Query(description="Keep these statuses (repeat or comma-separate).")] = [],  # noqa: B006
-    method: Annotated[list[str], Query()] = [],  # noqa: B006
-    dataset: Annotated[list[str], Query()] = [],  # noqa: B006
-    encoder: Annotated[list[str], Query()] = [],  # noqa: B006
-    q: Annotated[str, Query(max_length=120, description="Name contains this (case-insensitive), or a run id.")] = "",
+    status: Annotated[list[NoNul], Query(description="Keep these statuses (repeat or comma-separate).")] = [],  # noqa: B006
+    method: Annotated[list[NoNul], Query()] = [],  # noqa: B006
+    dataset: Annotated[list[NoNul], Query()] = [],  # noqa: B006
+    encoder: Annotated[list[NoNul], Query()] = [],  # noqa: B006
+    q: Annotated[NoNul, Query(max_length=120, description="Name contains this (case-insensitive), or a run id.")] = "",
     group_id: int | None = Query(None, ge=1, le=2**63 - 1),
     study_id: int | None = Query(None, ge=1, le=2**63 - 1, description="Only the runs of this study."),
     ids: Annotated[str | None, Query(pattern=IDS_PATTERN, max_length=4000,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from backend.api.deps import RunDep, SessionDep
 from backend.runs import series
 from backend.runs.schemas import RunSeriesPublic, SeriesPublic
+from contrastlab.core.protocol import NoNul
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["metrics"])
 _cache = series.SeriesCache()
@@ -18,7 +19,7 @@ _cache = series.SeriesCache()
 def read_series(
     run: RunDep,
     session: SessionDep,
-    names: Annotated[str, Query(max_length=2000, description="Comma-separated metric names, each read once; "
+    names: Annotated[NoNul, Query(max_length=2000, description="Comma-separated metric names, each read once; "
                                  f"empty: all. At most {series.MAX_SERIES_NAMES} distinct names.")] = "",
     x: Annotated[series.XAxis, Query(description="step, epoch, or time (seconds since the run started).")] = "step",
     points: Annotated[int, Query(ge=4, le=20_000, description="At most this many points per metric: "

@@ -28,6 +28,7 @@ from backend.studies.schemas import (
     StudySummary,
 )
 from contrastlab.core.catalog import METRICS, Status
+from contrastlab.core.protocol import NoNul
 from contrastlab.queue import spec_devices
 
 router = APIRouter(prefix="/studies", tags=["studies"])
@@ -75,7 +76,7 @@ def create_study(body: StudyCreate, request: Request, background: BackgroundTask
     The first task is sent before the answer, so a broker that is down is a BrokerUnavailable (every run failed,
     as a run's submit does); the others are sent right after the answer, so 500 runs answer in well under a second.
     """
-    admit_submission(request, settings)
+    admit_submission(request, settings, grid.run_count(body, settings))  # cheap: no cell is made yet
     cells = grid.expand(body, settings)
     study, created = store.create_study(session, body, cells)
     ids = [run.id for run in created]
@@ -195,7 +196,7 @@ def study_stats(study: StudyDep, session: SessionDep,
 def read_study_curves(
     study: StudyDep,
     session: SessionDep,
-    names: Annotated[str, Query(max_length=2000, description="Comma-separated metric names; empty: all.")] = "",
+    names: Annotated[NoNul, Query(max_length=2000, description="Comma-separated metric names; empty: all.")] = "",
     x: Annotated[series.XAxis, Query(description="step, epoch, or time (seconds since each run started).")] = "step",
     points: Annotated[int, Query(ge=2, le=series.OVERVIEW_POINTS,
                                  description="Buckets of the common x grid: about the chart's width in pixels.")] = 300,

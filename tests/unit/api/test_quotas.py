@@ -102,3 +102,42 @@ def test_under_the_free_disk_floor_new_runs_and_uploads_are_503(settings: Settin
         assert full.get("/api/runs").json()["total"] == 1  # what was stored stays readable
         worker.client = full
         assert worker.send([("loss", 1, 0.0, 1.0)]).status_code == 200  # a running run still reports
+
+
+def test_submissions_per_minute_counts_the_runs_of_studies_and_seed_groups(tight: TestClient) -> None:
+    """A 500-run study counted as one submission let one address queue 30,000 runs a minute; runs count now."""
+    group = tight.post("/api/runs/group", json={"spec": SPEC, "seeds": [0, 1]})
+    assert group.status_code == 201, group.text
+    refused = tight.post("/api/studies", json={"name": "s", "base": SPEC, "axes": {"lr": [0.1, 0.2]}, "seeds": [0]})
+    assert refused.status_code == 429
+    detail = refused.json()["detail"]
+    assert "2 runs" in detail and "SUBMISSIONS_PER_MINUTE=3" in detail and "try again in" in detail
+    assert int(refused.headers["retry-after"]) >= 1
+    assert tight.post("/api/runs", json=SPEC).status_code == 201  # the third run of the minute
+    assert tight.post("/api/runs", json=SPEC).status_code == 429
+    assert tight.get("/api/runs").json()["total"] == 3
+
+
+def test_a_study_larger_than_the_limit_waits_for_a_quiet_minute(tight: TestClient) -> None:
+    other = TestClient(tight.app, base_url="http://localhost",
+                       headers={"X-Requested-With": "tests"}, client=("10.1.2.4", 4000))
+    big = {"name": "s", "base": SPEC, "axes": {"lr": [0.1, 0.2, 0.3]}, "seeds": [0, 1]}
+    assert other.post("/api/studies", json=big).status_code == 201  # 6 runs, past 3: the address was quiet
+    refused = other.post("/api/runs", json=SPEC)
+    assert refused.status_code == 429 and "1 run" in refused.json()["detail"]
+
+
+def test_a_run_past_max_run_bytes_fails_with_its_messages_kept(settings: Settings) -> None:
+    """MAX_RUN_POINTS counts rows: 2 KB log lines let a run store about 10 GB under it. Bytes are bounded too."""
+    with serve(settings, max_run_bytes=20_000) as client:
+        worker = running(client)
+        line = "x" * 2000
+        assert worker.send([], logs=[line] * 5).status_code == 200  # about 10 KB
+        refused = worker.send([("loss", 1, 0.0, 1.0)], logs=[line] * 5, first_seq=10)
+        assert refused.status_code == 413, refused.text
+        assert "MAX_RUN_BYTES=20000" in refused.json()["detail"]
+        run = client.get(f"/api/runs/{worker.run_id}").json()
+        assert run["status"] == "failed" and "MAX_RUN_BYTES" in run["error"]
+        kept = [e for e in client.get(f"/api/runs/{worker.run_id}/log").json()["items"] if e.get("text") == line]
+        assert len(kept) == 5
+        assert worker.send([], first_seq=20).status_code == 409
