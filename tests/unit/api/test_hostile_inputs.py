@@ -182,7 +182,7 @@ def test_metrics_csv_escapes_formula_names_and_keeps_negative_numbers(client, su
 NUL = "a\x00b"
 
 
-def _named(response, *loc: str) -> str:
+def _named(response, *loc: str | int) -> str:
     assert response.status_code == 422, response.text
     found = [e for e in response.json()["detail"] if tuple(e["loc"][:len(loc)]) == loc]
     assert found, response.json()["detail"]

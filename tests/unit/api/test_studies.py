@@ -412,7 +412,7 @@ class _Counted(float):
 
     def __eq__(self, other: object) -> bool:
         _Counted.compared += 1
-        return float.__eq__(self, other)  # type: ignore[arg-type]
+        return float.__eq__(self, other)
 
 
 def test_the_duplicate_check_on_a_long_axis_is_linear() -> None:
