@@ -38,6 +38,9 @@ from contrastlab.queue import WORKER_STOP_S, group_alive, kill_group
 log = logging.getLogger("contrastlab")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# A signal this long after the first is a second one (kill the worker now); sooner, it is a copy: a signal to
+# `make run`'s process group reaches the launcher and make, which passes SIGTERM on to it.
+REPEAT_S = 1.0
 __all__ = ["GRACEFUL_SHUTDOWN_S", "WORKER_STOP_S", "main", "server_options", "start_worker", "stop_worker"]
 
 
@@ -62,7 +65,10 @@ def stop_worker(worker: subprocess.Popen[bytes], grace: float = WORKER_STOP_S,
         if not group_alive(worker.pid):
             return
         time.sleep(0.1)
-    log.warning("worker still running %s s after SIGTERM: killing its process group", grace)
+    if now is not None and now.is_set():
+        log.warning("stopped again: killing the worker's process group now")
+    else:
+        log.warning("worker still running %s s after SIGTERM: killing its process group", grace)
     kill_group(worker.pid)
     worker.wait()
 
@@ -80,7 +86,8 @@ class Server(uvicorn.Server):
 
 class Stop:
     """The launcher's stop: on the first signal, the worker (in a thread: the API keeps answering while the run is
-    handed back), then the API; a second signal kills the worker now, a third ends open requests too."""
+    handed back), then the API; a second signal (REPEAT_S later or more) kills the worker now, a third ends open
+    requests too."""
 
     def __init__(self) -> None:
         self.signals: list[int] = []
@@ -88,17 +95,22 @@ class Stop:
         self.worker: subprocess.Popen[bytes] | None = None
         self.now = threading.Event()
         self.thread: threading.Thread | None = None
+        self.first_at, self.repeats = 0.0, 0
 
     def install(self) -> None:
         for sig in STOP_SIGNALS:
             signal.signal(sig, self.handle)
 
     def handle(self, signum: int, _frame: FrameType | None) -> None:
-        self.signals.append(signum)
-        if len(self.signals) > 1:
+        now = time.monotonic()
+        if not self.signals:
+            self.first_at = now
+        elif now - self.first_at > REPEAT_S:  # copies of the first come at once: make passes SIGTERM on
+            self.repeats += 1
             self.now.set()
-        if len(self.signals) > 2 and self.server is not None:
-            self.server.force_exit = True
+            if self.server is not None and self.repeats > 1:
+                self.server.force_exit = True
+        self.signals.append(signum)
         if self.server is not None and self.thread is None:
             self._begin()
 
