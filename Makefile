@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 DEBIAN_TEST_PACKAGES := chromium dataset-fashion-mnist docker-compose
 
-.PHONY: setup run test test-unit test-integration test-browser lint system-deps browser-deps clean
+.PHONY: setup run test test-unit test-integration test-browser lint docs system-deps browser-deps clean
 
 $(STAMP):
 	python3 -m venv $(VENV)
@@ -26,11 +26,13 @@ system-deps:
 	  else echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-# axe-core, which the browser tests inject into the page from disk (tests/browser/package-lock.json pins it).
+# The Node tools the tests use, pinned by tests/browser/package-lock.json: axe-core, which the browser tests
+# inject into the page from disk, and ESLint for frontend/js (eslint.config.js).
 AXE := tests/browser/node_modules/axe-core/axe.min.js
+ESLINT := tests/browser/node_modules/.bin/eslint
 
 $(AXE): tests/browser/package.json tests/browser/package-lock.json
-	@command -v npm >/dev/null || { echo "npm not found: the browser tests need it for axe-core (install Node.js 18 or later with npm)"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm not found: the tests need it for axe-core and ESLint (install Node.js 18.18 or later with npm)"; exit 1; }
 	npm ci --prefix tests/browser --no-audit --no-fund
 	touch $(AXE)
 
@@ -39,13 +41,18 @@ browser-deps: $(AXE)
 test: setup system-deps browser-deps
 	$(PY) -m pytest -q
 
-test-unit: setup
+test-unit: setup browser-deps
 	$(PY) -m pytest -q tests/unit
 
-lint: setup
+lint: setup browser-deps
+	$(ESLINT) frontend/js
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy backend worker tests bench contrastlab
 
+# The manual (docs/, mkdocs.yml) into site/; tests/unit/test_docs.py builds it the same way.
+docs: setup
+	$(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) data .pytest_cache tests/browser/node_modules
+	rm -rf $(VENV) data .pytest_cache tests/browser/node_modules site

@@ -50,20 +50,20 @@ def compare(spec: RunSpec, steps: int, perturb: bool = False) -> tuple[float, fl
 
 def _train_perturbed(spec: RunSpec, out_dir: Path, reporter: ListReporter) -> None:
     """One process whose initial head weights are scaled by (1 + 1e-7 noise): how far rounding alone moves it."""
-    build_head = engine_run.build_head
+    build_method = engine_run.build_method
 
     def noisy(*args: Any, **kwargs: Any) -> nn.Module:
-        head = build_head(*args, **kwargs)
+        method = build_method(*args, **kwargs)
         with torch.no_grad():
-            for parameter in head.parameters():
+            for parameter in method.head.parameters():
                 parameter.mul_(1 + 1e-7 * torch.randn_like(parameter))
-        return head
+        return method
 
-    engine_run.build_head = noisy
+    engine_run.build_method = noisy  # type: ignore[assignment]
     try:
         train(spec, out_dir, reporter)
     finally:
-        engine_run.build_head = build_head
+        engine_run.build_method = build_method
 
 
 def main() -> None:

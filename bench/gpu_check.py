@@ -23,8 +23,9 @@ from typing import Any
 import torch
 
 from bench.train_throughput import ours, reference
+from contrastlab.core.catalog import METHODS
 from contrastlab.core.spec import RunSpec
-from worker.engine import LOSSES, ListReporter, TrainingFailed, train
+from worker.engine import ListReporter, TrainingFailed, train
 
 RESULTS: dict[str, Any] = {"checks": {}}
 
@@ -58,15 +59,22 @@ def run_digits(device: str, **fields: Any) -> tuple[dict[str, float], ListReport
 def methods(device: str, epochs: int) -> None:
     """Every method with ResNet-18 on digits: bf16 autocast, channels_last, finite losses, a useful encoder."""
     rows = {}
-    for method in LOSSES:
+    for method in METHODS:
         summary, reporter, seconds = run_digits(device, method=method, encoder="resnet18", epochs=epochs,
                                                 batch_size=256, probe_epochs=50, tsne_samples=300,
                                                 random_baseline=False)
         losses = reporter.values("loss")
+        # Views through the encoder while training (a step's images x the method's views; a target network's
+        # forward is not counted), over the training time alone.
+        training = [p for p in reporter.phases if p.views_per_unit]
+        views = training[-1].done * training[-1].views_per_unit if training else 0
+        views_per_s = views / summary["train_seconds"] if summary["train_seconds"] else 0.0
         rows[method] = {"linear_acc": summary["linear_acc"], "knn_acc": summary["knn_acc"], "seconds": seconds,
-                        "first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses)}
+                        "first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses),
+                        "views_per_s": views_per_s}
         print(f"{method:20s} linear {summary['linear_acc']:.3f}  k-NN {summary['knn_acc']:.3f}  "
-              f"loss {losses[0]:.3f} -> {losses[-1]:.3f} over {len(losses)} steps  {seconds:5.1f} s", flush=True)
+              f"loss {losses[0]:.3f} -> {losses[-1]:.3f} over {len(losses)} steps  {views_per_s:8.0f} views/s  "
+              f"{seconds:5.1f} s", flush=True)
         check(f"{method} trains on {device}", summary["linear_acc"] > 0.5 and summary["knn_acc"] > 0.5
               and losses[-1] < losses[0], f"linear {summary['linear_acc']:.3f}")
     RESULTS["methods"] = rows

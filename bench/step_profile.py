@@ -21,8 +21,8 @@ from contrastlab.core.catalog import Artifact
 from contrastlab.core.spec import RunSpec
 from worker.engine.augment import augment
 from worker.engine.device import runtime
-from worker.engine.losses import LOSSES
-from worker.engine.models import build_encoder, build_head
+from worker.engine.losses import LOSSES, LossParams
+from worker.engine.models import build_encoder, build_projection_head
 from worker.engine.optim import build_optimizer
 from worker.engine.resume import TrainState, save_resume
 
@@ -44,7 +44,7 @@ def main() -> None:
     encoder = build_encoder(spec, 3, args.size)
     encoder.set_normalization(images.cpu())
     encoder.to(device)
-    head = build_head(spec, encoder.feature_dim, 10).to(device)
+    head = build_projection_head(spec, encoder.feature_dim).to(device)
     if channels_last:
         encoder.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(spec, [encoder, head])
@@ -74,7 +74,7 @@ def main() -> None:
 
         def forward_backward() -> None:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
-                loss = objective.loss(head(encoder(x)).chunk(objective.views), labels, spec)
+                loss = objective.loss(head(encoder(x)).chunk(objective.views), labels, LossParams.from_spec(spec))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
 

@@ -27,7 +27,8 @@ from contrastlab.core.spec import RunSpec
 from worker.engine import NullReporter, load_dataset
 from worker.engine.data import ImageData, subset_train
 from worker.engine.device import runtime
-from worker.engine.models import build_encoder, build_head
+from worker.engine.methods import build_method
+from worker.engine.models import build_encoder
 from worker.engine.stream import batches, loader_workers
 from worker.engine.train import pretrain
 
@@ -88,9 +89,9 @@ def train_rate(spec: RunSpec, data: ImageData, steps: int) -> float:
     torch.manual_seed(0)
     encoder = build_encoder(spec, 3, data.image_shape[-1])
     encoder.set_normalization(data.train_images)
-    head = build_head(spec, encoder.feature_dim, CLASSES)
+    method = build_method(spec, encoder, CLASSES)
     with runtime(device), tempfile.TemporaryDirectory() as out:
-        result = pretrain(spec, encoder, head, data, device, NullReporter(), Path(out))
+        result = pretrain(spec, method, data, device, NullReporter(), Path(out))
     return result.steps * spec.batch_size * 2 / result.seconds
 
 

@@ -23,7 +23,8 @@ from worker.engine import NullReporter
 from worker.engine.data import ImageData
 from worker.engine.device import runtime
 from worker.engine.losses import nt_xent
-from worker.engine.models import build_encoder, build_head
+from worker.engine.methods import build_method
+from worker.engine.models import build_encoder, build_projection_head
 from worker.engine.train import pretrain
 
 
@@ -50,7 +51,7 @@ def reference(spec: RunSpec, images: torch.Tensor, device: torch.device, workers
                         num_workers=workers)
     torch.manual_seed(0)
     encoder = build_encoder(spec, 3, 32).to(device)
-    head = build_head(spec, encoder.feature_dim, 10).to(device)
+    head = build_projection_head(spec, encoder.feature_dim).to(device)
     optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=spec.lr)
     started, views = time.perf_counter(), 0
     for _ in range(spec.epochs):
@@ -73,11 +74,11 @@ def ours(spec: RunSpec, images: torch.Tensor, device: torch.device) -> float:
     encoder = build_encoder(spec, 3, 32)
     encoder.set_normalization(images)
     encoder.to(device)
-    head = build_head(spec, encoder.feature_dim, 10).to(device)
+    method = build_method(spec, encoder, 10)
     if device.type == "cuda":
-        encoder.to(memory_format=torch.channels_last)
+        method.to(memory_format=torch.channels_last)
     with runtime(device), tempfile.TemporaryDirectory() as out:
-        result = pretrain(spec, encoder, head, data, device, NullReporter(), Path(out))
+        result = pretrain(spec, method, data, device, NullReporter(), Path(out))
     return result.steps * spec.batch_size * 2 / result.seconds
 
 

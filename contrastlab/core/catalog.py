@@ -1,9 +1,9 @@
 """The catalogue: every method, dataset, metric, run status and artifact, defined once, as data.
 
-The RunSpec builds its choices and its "applies to" tags from here, the engine keys its loss registry by
+The RunSpec builds its choices and its "applies to" tags from here, the engine keys its method registry by
 `METHODS`, the API serves `catalog_document()` at /api/schema/catalog, and the page and the CLI take their
-labels, units, directions and formats from that document. Adding a method is one loss file in
-worker/engine/losses/ plus its entry here; adding a metric is its entry in `METRICS`.
+labels, units, directions and formats from that document. Adding a method is one file in
+worker/engine/methods/ plus its entry here; adding a metric is its entry in `METRICS`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,19 @@ Unit = Literal["fraction", "nats", "seconds", "ratio", "rate", "count", "none"]
 Format = Literal["percent", "number", "scientific", "duration", "integer"]
 
 
+# How a method learns; the method menu groups by it, in this order, under these labels.
+Family = Literal["contrastive", "self_distillation", "redundancy_reduction", "clustering", "supervised"]
+FAMILIES: dict[str, str] = {"contrastive": "Contrastive", "self_distillation": "Self-distillation",
+                            "redundancy_reduction": "Redundancy reduction", "clustering": "Clustering",
+                            "supervised": "Supervised"}
+
+
 @dataclass(frozen=True)
 class MethodInfo:
     """A training method: its loss family, what a batch holds, what it trains, which spec fields it reads."""
 
     label: str
-    family: Literal["contrastive", "supervised"]
+    family: Family
     views: int  # augmented views per image in a step
     needs_labels: bool
     head: Literal["projection", "classifier"]  # what sits on the encoder while training
@@ -32,6 +39,9 @@ class MethodInfo:
 
 # Spec fields every method with a projection head reads.
 HEAD_FIELDS = ("projection_depth", "projection_hidden_dim", "projection_dim")
+PREDICTOR_FIELDS = ("predictor_hidden_dim",)  # methods with a predictor on the projector (BYOL, SimSiam, MoCo v3)
+# Spec fields of the multi-crop methods (2 large + N small crops; Caron et al. 2020).
+MULTI_CROP_FIELDS = ("small_crops", "small_crop_scale_min")
 
 METHODS: dict[str, MethodInfo] = {
     "simclr": MethodInfo("SimCLR (NT-Xent)", "contrastive", 2, False, "projection", ("temperature", *HEAD_FIELDS),
@@ -53,6 +63,37 @@ METHODS: dict[str, MethodInfo] = {
     "triplet_semihard": MethodInfo("Triplet, semi-hard", "contrastive", 2, True, "projection",
                                    ("margin", *HEAD_FIELDS),
                                    "Schroff, Kalenichenko and Philbin 2015, FaceNet"),
+    "byol": MethodInfo("BYOL", "self_distillation", 2, False, "projection",
+                       ("byol_momentum", *HEAD_FIELDS, *PREDICTOR_FIELDS),
+                       "Grill et al. 2020, Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning"),
+    "moco_v3": MethodInfo("MoCo v3", "contrastive", 2, False, "projection",
+                          ("moco_temperature", "moco_momentum", "moco_queue_size", *HEAD_FIELDS, *PREDICTOR_FIELDS),
+                          "Chen, Xie and He 2021, An Empirical Study of Training Self-Supervised Vision Transformers"),
+    "simsiam": MethodInfo("SimSiam", "self_distillation", 2, False, "projection", (*HEAD_FIELDS, *PREDICTOR_FIELDS),
+                          "Chen and He 2021, Exploring Simple Siamese Representation Learning"),
+    "vicreg": MethodInfo("VICReg", "redundancy_reduction", 2, False, "projection",
+                         ("vicreg_invariance_weight", "vicreg_variance_weight", "vicreg_covariance_weight",
+                          *HEAD_FIELDS),
+                         "Bardes, Ponce and LeCun 2022, VICReg: Variance-Invariance-Covariance Regularization for "
+                         "Self-Supervised Learning"),
+    "barlow_twins": MethodInfo("Barlow Twins", "redundancy_reduction", 2, False, "projection",
+                               ("barlow_lambda", *HEAD_FIELDS),
+                               "Zbontar et al. 2021, Barlow Twins: Self-Supervised Learning via Redundancy "
+                               "Reduction"),
+    "dino": MethodInfo("DINO", "self_distillation", 2, False, "projection",
+                       ("dino_prototypes", "dino_student_temperature", "dino_teacher_temperature",
+                        "dino_warmup_teacher_temperature", "dino_warmup_teacher_epochs", "dino_center_momentum",
+                        "dino_teacher_momentum", "dino_freeze_last_layer_epochs", *MULTI_CROP_FIELDS, *HEAD_FIELDS),
+                       "Caron et al. 2021, Emerging Properties in Self-Supervised Vision Transformers"),
+    "swav": MethodInfo("SwAV", "clustering", 2, False, "projection",
+                       ("swav_prototypes", "swav_temperature", "swav_epsilon", "swav_sinkhorn_iterations",
+                        "swav_freeze_prototypes_epochs", "swav_queue_length", *MULTI_CROP_FIELDS, *HEAD_FIELDS),
+                       "Caron et al. 2020, Unsupervised Learning of Visual Features by Contrasting Cluster "
+                       "Assignments"),
+    "nnclr": MethodInfo("NNCLR", "contrastive", 2, False, "projection",
+                        ("nnclr_support_size", "nnclr_temperature", *HEAD_FIELDS),
+                        "Dwibedi et al. 2021, With a Little Help from My Friends: Nearest-Neighbor Contrastive "
+                        "Learning of Visual Representations"),
     "supervised": MethodInfo("Cross-entropy (supervised)", "supervised", 1, True, "classifier", (),
                              "the supervised baseline: cross-entropy with the same encoder, augmentation and "
                              "schedule"),
@@ -121,6 +162,11 @@ class MetricInfo:
 METRICS: dict[str, MetricInfo] = {
     "loss": MetricInfo("Loss", "nats", "lower", True, "number", False, "training loss per step", smooth=True),
     "lr": MetricInfo("Learning rate", "rate", None, True, "scientific", False, "learning rate per step"),
+    "embedding_std": MetricInfo("Embedding std", "ratio", "higher", True, "number", False,
+                                "collapse monitor: per-dimension std over the batch of the L2-normalised embeddings, "
+                                "averaged over dimensions; about 1/sqrt(dim) when spread, 0 when collapsed"),
+    "tau": MetricInfo("Target momentum (tau)", "ratio", None, True, "number", False,
+                      "EMA coefficient of the target network per step, from its base value to 1 along a cosine"),
     "train_acc": MetricInfo("Train accuracy", "fraction", "higher", False, "percent", False,
                             "supervised method: accuracy on the training batches of an epoch"),
     "knn_acc": MetricInfo("k-NN accuracy", "fraction", "higher", False, "percent", True,
@@ -263,6 +309,7 @@ def catalog_document() -> dict[str, Any]:
     """The catalogue as JSON: what GET /api/schema/catalog serves."""
     return {
         "methods": {name: asdict(info) for name, info in METHODS.items()},
+        "families": FAMILIES,
         "datasets": {name: asdict(info) for name, info in DATASETS.items()},
         "metrics": {name: asdict(info) for name, info in METRICS.items()},
         "final_metrics": list(FINAL_METRICS),

@@ -132,6 +132,14 @@ class RunSpec(BaseModel):
         "npairs: multi-class N-pair loss (Sohn 2016). "
         "triplet_batch_hard / triplet_batch_all / triplet_semihard: triplet loss with in-batch mining "
         "(Schroff et al. 2015; Hermans et al. 2017). "
+        "byol: a predictor regresses a momentum target network's projection (Grill et al. 2020). "
+        "moco_v3: InfoNCE of a predictor's query against a momentum encoder's keys (Chen et al. 2021). "
+        "simsiam: a predictor regresses the other view's projection under stop-gradient (Chen and He 2021). "
+        "vicreg: variance-invariance-covariance regularisation (Bardes et al. 2022). "
+        "barlow_twins: cross-correlation of the two views pushed to the identity (Zbontar et al. 2021). "
+        "dino: a student matches a momentum teacher's centred, sharpened output over multi-crops (Caron et al. "
+        "2021). swav: swapped prediction of Sinkhorn-Knopp cluster codes over multi-crops (Caron et al. 2020). "
+        "nnclr: InfoNCE with the nearest neighbour from a support set as the positive (Dwibedi et al. 2021). "
         "supervised: cross-entropy baseline with the same encoder, augmentation and schedule.",
     )
     temperature: float = _field(
@@ -145,6 +153,125 @@ class RunSpec(BaseModel):
     npairs_l2_reg: float = _field(
         0.002, "method", "Weight of the squared-norm penalty on the embeddings (Sohn 2016 used 0.002).",
         methods_reading("npairs_l2_reg"), ge=0.0, le=1.0,
+    )
+    vicreg_invariance_weight: float = _field(
+        25.0, "method", "VICReg's lambda: weight of the invariance (mean squared error) term (Bardes et al. 2022: 25).",
+        methods_reading("vicreg_invariance_weight"), ge=0.0, le=1000.0,
+    )
+    vicreg_variance_weight: float = _field(
+        25.0, "method", "VICReg's mu: weight of the variance hinge keeping each dimension's std at 1 (paper: 25).",
+        methods_reading("vicreg_variance_weight"), ge=0.0, le=1000.0,
+    )
+    vicreg_covariance_weight: float = _field(
+        1.0, "method", "VICReg's nu: weight of the off-diagonal covariance penalty (paper: 1).",
+        methods_reading("vicreg_covariance_weight"), ge=0.0, le=1000.0,
+    )
+    barlow_lambda: float = _field(
+        0.005, "method",
+        "Barlow Twins' lambda: weight of the off-diagonal (redundancy) terms of the cross-correlation matrix "
+        "(Zbontar et al. 2021: 5e-3).", methods_reading("barlow_lambda"), ge=0.0, le=1.0,
+    )
+    small_crops: int = _field(
+        6, "method",
+        "Multi-crop: small low-resolution crops per image beside the 2 large ones (SwAV: 6; DINO's code: 8). "
+        "They cover small_crop_scale_min to crop_scale_min of the image at 96/224 of its side. 0: two views only.",
+        methods_reading("small_crops"), ge=0, le=16,
+    )
+    small_crop_scale_min: float = _field(
+        0.05, "method", "Multi-crop: smallest area fraction of a small crop (SwAV and DINO: 0.05).",
+        methods_reading("small_crop_scale_min"), gt=0.0, le=1.0,
+    )
+    dino_prototypes: int = _field(
+        4096, "method",
+        "DINO: output dimension K of the head's last (weight-normalised) layer. The paper uses 65,536 on "
+        "ImageNet; 4,096 is solo-learn's CIFAR setting and fits a CPU.", methods_reading("dino_prototypes"),
+        ge=2, le=262_144,
+    )
+    dino_student_temperature: float = _field(
+        0.1, "method", "DINO: temperature of the student's softmax (Caron et al. 2021: 0.1).",
+        methods_reading("dino_student_temperature"), ge=0.01, le=10.0,
+    )
+    dino_teacher_temperature: float = _field(
+        0.04, "method",
+        "DINO: temperature of the teacher's softmax after the warm-up; lower sharpens more (paper: 0.04 to 0.07).",
+        methods_reading("dino_teacher_temperature"), ge=0.001, le=1.0,
+    )
+    dino_warmup_teacher_temperature: float = _field(
+        0.04, "method", "DINO: the teacher's temperature at the first epoch, raised linearly to "
+        "dino_teacher_temperature over dino_warmup_teacher_epochs (paper: 0.04).",
+        methods_reading("dino_warmup_teacher_temperature"), ge=0.001, le=1.0,
+    )
+    dino_warmup_teacher_epochs: int = _field(
+        30, "method", "DINO: epochs of the teacher temperature's linear warm-up (paper: 30; 0: none).",
+        methods_reading("dino_warmup_teacher_epochs"), ge=0, le=10_000,
+    )
+    dino_center_momentum: float = _field(
+        0.9, "method", "DINO: momentum of the teacher centre's moving average (paper: 0.9).",
+        methods_reading("dino_center_momentum"), ge=0.0, lt=1.0,
+    )
+    dino_teacher_momentum: float = _field(
+        0.996, "method", "DINO: the teacher's EMA momentum tau at the first step, raised to 1 along a cosine over "
+        "the run (paper: 0.996).", methods_reading("dino_teacher_momentum"), ge=0.0, le=1.0,
+    )
+    dino_freeze_last_layer_epochs: int = _field(
+        1, "method", "DINO: epochs during which the head's last layer is not trained (paper: 1).",
+        methods_reading("dino_freeze_last_layer_epochs"), ge=0, le=10_000,
+    )
+    swav_prototypes: int = _field(
+        3000, "method", "SwAV: number of prototypes (cluster centres) K (Caron et al. 2020: 3,000).",
+        methods_reading("swav_prototypes"), ge=2, le=100_000,
+    )
+    swav_temperature: float = _field(
+        0.1, "method", "SwAV: temperature of the swapped prediction's softmax (paper: 0.1).",
+        methods_reading("swav_temperature"), ge=0.01, le=10.0,
+    )
+    swav_epsilon: float = _field(
+        0.05, "method", "SwAV: entropy regularisation epsilon of the Sinkhorn-Knopp codes; lower is sharper "
+        "(paper: 0.05).", methods_reading("swav_epsilon"), ge=0.001, le=1.0,
+    )
+    swav_sinkhorn_iterations: int = _field(
+        3, "method", "SwAV: Sinkhorn-Knopp iterations (paper: 3).", methods_reading("swav_sinkhorn_iterations"),
+        ge=1, le=100,
+    )
+    swav_freeze_prototypes_epochs: int = _field(
+        1, "method", "SwAV: epochs during which the prototypes are not trained (paper: the first epoch).",
+        methods_reading("swav_freeze_prototypes_epochs"), ge=0, le=10_000,
+    )
+    swav_queue_length: int = _field(
+        0, "method",
+        "SwAV: embeddings of past batches kept per large crop and added to the Sinkhorn codes' batch once the "
+        "queue is full, for small batches (paper: 3,840 at batch 256). 0: no queue.",
+        methods_reading("swav_queue_length"), ge=0, le=1_000_000,
+    )
+    nnclr_support_size: int = _field(
+        98_304, "method", "NNCLR: projections of past batches kept as the support set the nearest neighbours come "
+        "from (Dwibedi et al. 2021: 98,304).", methods_reading("nnclr_support_size"), ge=1, le=1_000_000,
+    )
+    nnclr_temperature: float = _field(
+        0.1, "method", "NNCLR: softmax temperature of its InfoNCE (paper: 0.1).",
+        methods_reading("nnclr_temperature"), ge=0.01, le=10.0,
+    )
+
+    predictor_hidden_dim: int = _field(
+        512, "model", "Width of the predictor MLP on the projector (BYOL and MoCo v3: 4,096 on ImageNet; SimSiam's "
+        "bottleneck: 512).", methods_reading("predictor_hidden_dim"), ge=8, le=16384,
+    )
+    byol_momentum: float = _field(
+        0.99, "method", "BYOL: the target network's EMA momentum tau at the first step, raised to 1 along a cosine "
+        "over the run (Grill et al. 2020: 0.996 on ImageNet; solo-learn's CIFAR setting: 0.99).",
+        methods_reading("byol_momentum"), ge=0.0, le=1.0,
+    )
+    moco_temperature: float = _field(
+        0.2, "method", "MoCo v3: softmax temperature of its InfoNCE (Chen et al. 2021; solo-learn's CIFAR setting: "
+        "0.2).", methods_reading("moco_temperature"), ge=0.01, le=10.0,
+    )
+    moco_momentum: float = _field(
+        0.99, "method", "MoCo v3: the momentum encoder's EMA tau at the first step, raised to 1 along a cosine "
+        "(paper: 0.99).", methods_reading("moco_momentum"), ge=0.0, le=1.0,
+    )
+    moco_queue_size: int = _field(
+        0, "method", "MoCo: past keys kept as extra negatives (MoCo v2's queue: 65,536). 0: MoCo v3, the other "
+        "keys of the batch only.", methods_reading("moco_queue_size"), ge=0, le=1_000_000,
     )
 
     dataset: DatasetName = _field(

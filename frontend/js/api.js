@@ -76,7 +76,8 @@ const get = (path, signal) => request("GET", path, undefined, signal);
 /** Query parameters given once per value (a value may hold a comma): the runs list's `spec` filters. */
 const REPEATED = new Set(["spec"]);
 
-/** URL query from an object; arrays become comma-separated (or repeated, for REPEATED keys), empty values are left out. */
+/** URL query from an object; arrays become comma-separated (or repeated, for REPEATED keys), empty values are
+ * left out. */
 function queryString(params) {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
@@ -119,7 +120,8 @@ export const api = {
   metricsCsvUrl: (id) => `/api/runs/${id}/metrics.csv`,
   /** A JSON artifact of a run (e.g. evaluation.json); 404 when the run has none. */
   artifactJson: (id, name, signal) => get(`/api/runs/${id}/artifacts/${encodeURIComponent(name)}`, signal),
-  metrics: (id, after = 0, limit = 5000, signal) => get(`/api/runs/${id}/metrics?after=${after}&limit=${limit}`, signal),
+  metrics: (id, after = 0, limit = 5000, signal) =>
+    get(`/api/runs/${id}/metrics?after=${after}&limit=${limit}`, signal),
   log: (id, after = 0, signal) => get(`/api/runs/${id}/log?after=${after}`, signal),
   artifacts: (id, signal) => get(`/api/runs/${id}/artifacts`, signal),
   embeddings: (id, signal) => get(`/api/runs/${id}/embeddings`, signal),

@@ -4,15 +4,40 @@
 // the catalogue shows in the tables and charts without touching the page.
 
 import { api } from "./api.js";
-import { formatDuration, formatInteger, formatMeanSpread, formatNumber, formatPercent, formatScientific } from "./format.js";
+import {
+  formatDuration,
+  formatInteger,
+  formatMeanSpread,
+  formatNumber,
+  formatPercent,
+  formatScientific,
+} from "./format.js";
+
+/** The run statuses by name, the one place the page spells them: `run.status === STATUS.running`.
+ * loadCatalog checks them against the served catalogue's, so a status renamed on the server fails loudly. */
+export const STATUS = Object.freeze({
+  queued: "queued",
+  running: "running",
+  succeeded: "succeeded",
+  failed: "failed",
+  canceled: "canceled",
+});
 
 let doc = null;
 let loading = null;
+
+/** Throw when the served statuses are not STATUS's: the page would otherwise miscount runs without a word. */
+function checkStatuses(data) {
+  const served = [...(data.statuses || [])].sort().join(", ");
+  const known = Object.values(STATUS).sort().join(", ");
+  if (served !== known) throw new Error(`the catalogue's run statuses (${served}) are not the page's (${known})`);
+}
 
 /** Fetch the catalogue once; resolves with the document (a failed fetch is retried on the next call). */
 export function loadCatalog() {
   if (!loading) {
     loading = api.catalog().then((data) => {
+      checkStatuses(data);
       doc = data;
       return data;
     }, (err) => {
@@ -110,7 +135,8 @@ export function plotlyLogAxis(name) {
   return metricInfo(name)?.format === "percent" ? { tickformat: ".3~%", tickformatstops: [] } : {};
 }
 
-/** Whether charts smooth a metric: its catalogue entry says so (the loss; never the learning rate, nor a sparse metric). */
+/** Whether charts smooth a metric: its catalogue entry says so (the loss; never the learning rate, nor a sparse
+ * metric). */
 export const isSmoothed = (name) => Boolean(metricInfo(name)?.smooth && metricInfo(name)?.dense);
 
 /** Final metrics (evaluated once at the end), in the catalogue's order. */
@@ -133,12 +159,24 @@ export const statuses = () => catalog().statuses;
 /** Whether nothing changes any more about a run in this status. */
 export const isFinalStatus = (status) => catalog().final_statuses.includes(status);
 
+/** The final statuses (succeeded, failed, canceled), in lifecycle order. */
+export const finalStatuses = () => statuses().filter(isFinalStatus);
+
+/** {queued: 0, running: 0, ...}: a zero count for every status, in lifecycle order. */
+export const zeroStatusCounts = () => Object.fromEntries(statuses().map((status) => [status, 0]));
+
 /** The label of a spec choice the catalogue describes: choiceLabel("method", "simclr") -> "SimCLR (NT-Xent)".
  * The catalogue's sections are the plurals of the spec fields they describe (methods, datasets). */
 export function choiceLabel(field, value) {
   const section = catalog()[`${field}s`];
   const entry = section && typeof section === "object" && !Array.isArray(section) ? section[value] : null;
   return entry && entry.label ? entry.label : String(value ?? "");
+}
+
+/** The group a choice belongs to in its menu (a method's family, as the catalogue labels it), or null. */
+export function choiceGroup(field, value) {
+  const entry = catalog()[`${field}s`]?.[value];
+  return entry && entry.family ? (catalog().families?.[entry.family] ?? entry.family) : null;
 }
 
 export const methodLabel = (name) => choiceLabel("method", name);

@@ -18,7 +18,10 @@ const yAxesOf = (layout) => ["yaxis", "yaxis2"].filter((name) => name === "yaxis
  * −1 to 4), for a chart laid out as `layout`. */
 export function emptyLayout(layout, text = WAITING_TEXT) {
   const hidden = Object.fromEntries(["xaxis", ...yAxesOf(layout)].map((axis) => [axis, { visible: false }]));
-  return { ...hidden, annotations: [{ text, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { size: 13 } }] };
+  return {
+    ...hidden,
+    annotations: [{ text, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { size: 13 } }],
+  };
 }
 
 /** The relayout that brings a drawn chart's axes back once it has a point (undoes `emptyLayout`). */
@@ -39,7 +42,9 @@ export const isRelative = (div) => div.dataset.relative === "true";
 /** The y axis type the user chose, to merge into a layout drawn from scratch. `data-y-metric` names the metric
  * whose format the y axis takes (percent ticks are set differently on a log axis). */
 export function yScale(div) {
-  return isLogY(div) ? { type: "log", autorange: true, ...plotlyLogAxis(div.dataset.yMetric || "") } : { type: "linear" };
+  return isLogY(div)
+    ? { type: "log", autorange: true, ...plotlyLogAxis(div.dataset.yMetric || "") }
+    : { type: "linear" };
 }
 
 /** The relayout that turns a drawn chart's y axis to log or back. */
@@ -55,7 +60,11 @@ function scaleUpdate(div, log) {
 const withTools = new WeakSet(); // chart divs that have their tools already
 
 function toggle(label, testid, pressed, onPress) {
-  const button = h("button", { type: "button", class: "button small chart-tool", "aria-pressed": String(pressed), "data-testid": testid }, label);
+  const button = h(
+    "button",
+    { type: "button", class: "button small chart-tool", "aria-pressed": String(pressed), "data-testid": testid },
+    label,
+  );
   button.addEventListener("click", () => {
     const next = button.getAttribute("aria-pressed") !== "true";
     button.setAttribute("aria-pressed", String(next));
@@ -85,7 +94,12 @@ export function addCurveTools(div, { initialRange = null, onRelative = null } = 
       if (home && !isLogY(div)) Object.assign(update, { "yaxis.autorange": false, "yaxis.range": [...home] });
       window.Plotly.relayout(div, update);
     } }, "Reset y");
-  const tools = h("div", { class: "chart-tools", role: "group", "aria-label": `Options of the ${metric} chart` }, log, reset);
+  const tools = h(
+    "div",
+    { class: "chart-tools", role: "group", "aria-label": `Options of the ${metric} chart` },
+    log,
+    reset,
+  );
   if (onRelative) {
     tools.append(toggle("Relative to first value", "relative", isRelative(div), (on) => {
       div.dataset.relative = String(on);
@@ -112,7 +126,8 @@ export function relativeToFirst(ys) {
 /** `layout` with `extra`'s axes merged one level deep (an axis keeps its other settings). */
 function withAxes(layout, extra) {
   const out = { ...layout, ...extra };
-  for (const axis of ["xaxis", "yaxis", "yaxis2"]) if (extra[axis]) out[axis] = { ...(layout[axis] || {}), ...extra[axis] };
+  for (const axis of ["xaxis", "yaxis", "yaxis2"])
+    if (extra[axis]) out[axis] = { ...(layout[axis] || {}), ...extra[axis] };
   return out;
 }
 

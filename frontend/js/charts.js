@@ -144,7 +144,8 @@ darkQuery.addEventListener("change", () => {
   const second = Object.fromEntries(Object.entries(axisTheme()).map(([key, value]) => [`yaxis2.${key}`, value]));
   for (const div of liveCharts) {
     // A second y axis (the run page's learning rate) is themed too, or its lines stay the other theme's colour.
-    if (div.isConnected) window.Plotly.relayout(div, div.layout && div.layout.yaxis2 ? { ...update, ...second } : update);
+    if (div.isConnected)
+      window.Plotly.relayout(div, div.layout && div.layout.yaxis2 ? { ...update, ...second } : update);
     else liveCharts.delete(div);
   }
 });

@@ -12,7 +12,16 @@ import { h } from "./dom.js";
 import { chartLayout, disposeChart } from "./charts.js";
 import { addCurveTools, isRelative, plotCurves, relativeToFirst } from "./chart_tools.js";
 import { ema, meanStd } from "./compare_data.js";
-import { isDense, isSmoothed, metricInfo, metricLabel, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
+import {
+  isDense,
+  isSmoothed,
+  metricInfo,
+  metricLabel,
+  metricNames,
+  metricTitle,
+  plotlyAxis,
+  plotlyFormat,
+} from "./catalog.js";
 
 const X_TITLES = { step: "step", epoch: "epoch", time: "seconds since start" };
 const X_HOVER = { step: ",.0f", epoch: ".2f", time: ",.0f" }; // the x in the hover's title line
@@ -35,13 +44,15 @@ export function withAlpha(hex, alpha) {
   return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
 }
 
-/** Up to this many points a sparse metric marks each one; past it the markers would hide the line (and cost SVG paths). */
+/** Up to this many points a sparse metric marks each one; past it the markers would hide the line (and cost SVG
+ * paths). */
 const SPARSE_MARKERS = 300;
 
 /** Losses of different methods start at different heights: their charts can show each curve over its first value. */
 const canBeRelative = (metric) => metricInfo(metric)?.unit === "nats";
 
-/** How a chart draws its metric: the smoothing weight (0 unless the catalogue smooths it), relative or not, its format. */
+/** How a chart draws its metric: the smoothing weight (0 unless the catalogue smooths it), relative or not, its
+ * format. */
 function drawing(metric, smoothing, relative) {
   return { metric, weight: isSmoothed(metric) ? smoothing : 0, relative, sparse: !isDense(metric),
     fmt: relative ? ".3f" : plotlyFormat(metric) };
@@ -52,8 +63,14 @@ function drawing(metric, smoothing, relative) {
 function runTraces(entity, s, { weight, relative, sparse, fmt }) {
   const color = entity.color;
   const y = relative ? relativeToFirst(s.y) : s.y;
-  const base = { type: "scatter", mode: s.x.length <= (sparse ? SPARSE_MARKERS : 40) ? "lines+markers" : "lines", x: s.x, name: entity.label,
-    meta: entity.runs[0].id, marker: { color, size: sparse ? 7 : 5 } };
+  const base = {
+    type: "scatter",
+    mode: s.x.length <= (sparse ? SPARSE_MARKERS : 40) ? "lines+markers" : "lines",
+    x: s.x,
+    name: entity.label,
+    meta: entity.runs[0].id,
+    marker: { color, size: sparse ? 7 : 5 },
+  };
   if (!(weight > 0)) {
     return [{ ...base, y, line: { color, width: 1.6 }, hovertemplate: `${entity.label}: %{y:${fmt}}<extra></extra>` }];
   }
@@ -72,14 +89,37 @@ function groupTraces(entity, seriesByRun, { metric, weight, relative, sparse, fm
   const rawMean = weight > 0 ? meanStd(members).mean : null; // the same grid: ema keeps every gap where it was
   const raw = rawMean ? ` (raw %{customdata[1]:${fmt}})` : "";
   return [
-    { type: "scatter", mode: "lines", x: band.x, y: band.upper, line: { width: 0, color: entity.color }, hoverinfo: "skip", showlegend: false },
-    { type: "scatter", mode: "lines", x: band.x, y: band.lower, line: { width: 0, color: entity.color }, fill: "tonexty",
-      fillcolor: withAlpha(entity.color, 0.2), hoverinfo: "skip", showlegend: false },
-    { type: "scatter", mode: sparse && members.every((s) => s.x.length <= SPARSE_MARKERS) ? "lines+markers" : "lines",
-      x: band.x, y: band.mean, name: entity.label,
-      line: { color: entity.color, width: 2 }, marker: { color: entity.color, size: 6 },
+    {
+      type: "scatter",
+      mode: "lines",
+      x: band.x,
+      y: band.upper,
+      line: { width: 0, color: entity.color },
+      hoverinfo: "skip",
+      showlegend: false,
+    },
+    {
+      type: "scatter",
+      mode: "lines",
+      x: band.x,
+      y: band.lower,
+      line: { width: 0, color: entity.color },
+      fill: "tonexty",
+      fillcolor: withAlpha(entity.color, 0.2),
+      hoverinfo: "skip",
+      showlegend: false,
+    },
+    {
+      type: "scatter",
+      mode: sparse && members.every((s) => s.x.length <= SPARSE_MARKERS) ? "lines+markers" : "lines",
+      x: band.x,
+      y: band.mean,
+      name: entity.label,
+      line: { color: entity.color, width: 2 },
+      marker: { color: entity.color, size: 6 },
       customdata: band.upper.map((u, i) => [u - band.mean[i], rawMean ? rawMean[i] : null]),
-      hovertemplate: `${entity.label}: %{y:${fmt}} ± %{customdata[0]:${fmt}}${raw}<extra></extra>` },
+      hovertemplate: `${entity.label}: %{y:${fmt}} ± %{customdata[0]:${fmt}}${raw}<extra></extra>`,
+    },
   ];
 }
 
@@ -145,9 +185,12 @@ export class CompareCharts extends MetricPanels {
         }
       }
       const layout = chartLayout({
-        xTitle: X_TITLES[xAxis], yTitle: how.relative ? `${metricLabel(metric)} ÷ its first value` : metricTitle(metric),
-        showlegend: false, hovermode: "x unified", // every run at the hovered x, as TensorBoard's tooltip
-        uirevision: `${xAxis}:${how.relative}`, xaxis: { hoverformat: X_HOVER[xAxis] },
+        xTitle: X_TITLES[xAxis],
+        yTitle: how.relative ? `${metricLabel(metric)} ÷ its first value` : metricTitle(metric),
+        showlegend: false,
+        hovermode: "x unified", // every run at the hovered x, as TensorBoard's tooltip
+        uirevision: `${xAxis}:${how.relative}`,
+        xaxis: { hoverformat: X_HOVER[xAxis] },
         yaxis: how.relative ? {} : plotlyAxis(metric),
         margin: { l: 60, r: 12, t: 12, b: 44 },
       });

@@ -100,9 +100,21 @@ export function chartEntities(runs, colorOf, aggregate) {
     const run = members[0];
     if (members.length > 1) {
       const name = run.name || `group #${run.group_id}`;
-      return { key: `g${run.group_id}`, label: `${name} (${members.length} seeds, mean ± std)`, color: colorOf(run.id), runs: members, group: true };
+      return {
+        key: `g${run.group_id}`,
+        label: `${name} (${members.length} seeds, mean ± std)`,
+        color: colorOf(run.id),
+        runs: members,
+        group: true,
+      };
     }
-    return { key: `r${run.id}`, label: `${run.name || "Run"} #${run.id}`, color: colorOf(run.id), runs: [run], group: false };
+    return {
+      key: `r${run.id}`,
+      label: `${run.name || "Run"} #${run.id}`,
+      color: colorOf(run.id),
+      runs: [run],
+      group: false,
+    };
   });
 }
 

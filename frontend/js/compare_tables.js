@@ -10,8 +10,12 @@ import {
 
 /** A colour dot and the run's name, linking to its page. */
 export function runLabel(run, color) {
-  return h("a", { href: `#/runs/${run.id}`, class: "run-label" },
-    h("span", { class: "swatch", style: `background:${color}`, "aria-hidden": "true" }), `${run.name || "Run"} #${run.id}`);
+  return h(
+    "a",
+    { href: `#/runs/${run.id}`, class: "run-label" },
+    h("span", { class: "swatch", style: `background:${color}`, "aria-hidden": "true" }),
+    `${run.name || "Run"} #${run.id}`,
+  );
 }
 
 /** A spec value as the diff compares it: null, undefined and "" all mean "not set". */
@@ -19,7 +23,9 @@ const comparable = (value) => JSON.stringify(value === undefined || value === ""
 
 /** Why a field does not apply to a spec, from its schema tags: "applies to method simclr, supcon only". */
 function notApplyingText(prop, spec) {
-  const misses = Object.entries(appliesTo(prop || {})).filter(([controller, choices]) => !choices.includes(spec[controller]));
+  const misses = Object.entries(appliesTo(prop || {})).filter(
+    ([controller, choices]) => !choices.includes(spec[controller]),
+  );
   return misses.map(([controller, choices]) => `applies to ${controller} ${choices.join(", ")} only`).join("; ");
 }
 
@@ -42,16 +48,51 @@ export function specDiffRows(specs, props = {}) {
 export function specDiffTable(runs, colorOf, all, props = {}) {
   const specs = runs.map((run) => run.spec || {});
   const rows = specDiffRows(specs, props).filter((row) => all || (row.differs && row.key !== "name"));
-  if (!rows.length) return h("p", { class: "muted", "data-testid": "spec-diff-empty" }, "The specs are identical (apart from the names).");
+  if (!rows.length)
+    return h(
+      "p",
+      { class: "muted", "data-testid": "spec-diff-empty" },
+      "The specs are identical (apart from the names).",
+    );
   const cell = (row, c, spec) => (c ? h("td", {}, formatValue(c.value))
     : h("td", { class: "na", title: notApplyingText(props[row.key], spec) || null }, "n/a"));
-  return h("div", { class: "table-scroll spec-diff-scroll", tabindex: "0", role: "region", "aria-label": "Spec differences" },
-    h("table", { class: `table compare-table spec-diff${all ? " all-fields" : ""}`, "data-testid": "spec-diff" },
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "field"), runs.map((run) => h("th", { scope: "col" }, runLabel(run, colorOf(run.id)))))),
-      h("tbody", {}, rows.map((row) => h("tr", { "data-field": row.key, class: row.differs ? "differs" : null },
-        h("th", { scope: "row", class: "mono" }, row.key,
-          all && row.differs ? h("span", { class: "diff-mark", title: "the runs differ in this field" }, "differs") : null),
-        row.cells.map((c, i) => cell(row, c, specs[i])))))));
+  return h(
+    "div",
+    { class: "table-scroll spec-diff-scroll", tabindex: "0", role: "region", "aria-label": "Spec differences" },
+    h(
+      "table",
+      { class: `table compare-table spec-diff${all ? " all-fields" : ""}`, "data-testid": "spec-diff" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "field"),
+          runs.map((run) => h("th", { scope: "col" }, runLabel(run, colorOf(run.id)))),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        rows.map((row) =>
+          h(
+            "tr",
+            { "data-field": row.key, class: row.differs ? "differs" : null },
+            h(
+              "th",
+              { scope: "row", class: "mono" },
+              row.key,
+              all && row.differs
+                ? h("span", { class: "diff-mark", title: "the runs differ in this field" }, "differs")
+                : null,
+            ),
+            row.cells.map((c, i) => cell(row, c, specs[i])),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 /** A number of the run's summary, or null. */
@@ -84,10 +125,13 @@ export function finalMetricsTable(runs, colorOf) {
   const columns = summaryMetrics().filter((key) => runs.some((run) => summaryValue(run, key) !== null));
   const entries = tableEntries(runs);
   // What competes for "best": a group by its mean, a run on its own by its value; a group's seeds do not.
-  const contenders = entries.filter((entry) => entry.group || !entries.some((e) => e.group && e.group.includes(entry.run)));
+  const contenders = entries.filter(
+    (entry) => entry.group || !entries.some((e) => e.group && e.group.includes(entry.run)),
+  );
   const statsOf = new Map(entries.filter((e) => e.group).map((e) => [e.group, Object.fromEntries(columns.map((key) =>
     [key, summarize(e.group.map((run) => summaryValue(run, key)))]))]));
-  const valueOf = (entry, key) => (entry.group ? statsOf.get(entry.group)[key]?.mean ?? null : summaryValue(entry.run, key));
+  const valueOf = (entry, key) =>
+    entry.group ? (statsOf.get(entry.group)[key]?.mean ?? null) : summaryValue(entry.run, key);
   // Baselines are context, not results, a metric with no better direction has no best, nor one where all tie.
   const best = Object.fromEntries(columns.map((key) => {
     const direction = metricDirection(key);
@@ -111,13 +155,37 @@ export function finalMetricsTable(runs, colorOf) {
         }));
     }
     const { run } = entry;
-    return h("tr", { "data-run-id": run.id },
-      h("th", { scope: "row" }, runLabel(run, colorOf(run.id)), run.group_id ? h("span", { class: "muted" }, ` · seed ${run.spec.seed}`) : ""),
-      columns.map((key) => cell(entry, key, formatMetric(key, summaryValue(run, key)))));
+    return h(
+      "tr",
+      { "data-run-id": run.id },
+      h(
+        "th",
+        { scope: "row" },
+        runLabel(run, colorOf(run.id)),
+        run.group_id ? h("span", { class: "muted" }, ` · seed ${run.spec.seed}`) : "",
+      ),
+      columns.map((key) => cell(entry, key, formatMetric(key, summaryValue(run, key)))),
+    );
   });
-  return h("div", { class: "table-scroll compare-table-scroll", tabindex: "0", role: "region", "aria-label": "Final metrics" },
-    h("table", { class: "table compare-table", "data-testid": "final-metrics" },
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "run"),
-      columns.map((key) => h("th", { scope: "col", class: "num", "data-col": key, title: columnHint(key) || null }, metricLabel(key))))),
-      h("tbody", {}, rows)));
+  return h(
+    "div",
+    { class: "table-scroll compare-table-scroll", tabindex: "0", role: "region", "aria-label": "Final metrics" },
+    h(
+      "table",
+      { class: "table compare-table", "data-testid": "final-metrics" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "run"),
+          columns.map((key) =>
+            h("th", { scope: "col", class: "num", "data-col": key, title: columnHint(key) || null }, metricLabel(key)),
+          ),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
+  );
 }

@@ -8,10 +8,23 @@ import { h } from "./dom.js";
  */
 export function confirmDialog({ title, body, confirmLabel = "Delete" }) {
   return new Promise((resolve) => {
-    const cancel = h("button", { type: "button", class: "button", value: "cancel", "data-testid": "confirm-cancel" }, "Cancel");
-    const ok = h("button", { type: "button", class: "button danger-solid", value: "ok", "data-testid": "confirm-ok" }, confirmLabel);
-    const dialog = h("dialog", { class: "confirm", "data-testid": "confirm-dialog", "aria-labelledby": "confirm-title" },
-      h("h2", { id: "confirm-title" }, title), h("p", {}, body), h("div", { class: "form-actions" }, cancel, ok));
+    const cancel = h(
+      "button",
+      { type: "button", class: "button", value: "cancel", "data-testid": "confirm-cancel" },
+      "Cancel",
+    );
+    const ok = h(
+      "button",
+      { type: "button", class: "button danger-solid", value: "ok", "data-testid": "confirm-ok" },
+      confirmLabel,
+    );
+    const dialog = h(
+      "dialog",
+      { class: "confirm", "data-testid": "confirm-dialog", "aria-labelledby": "confirm-title" },
+      h("h2", { id: "confirm-title" }, title),
+      h("p", {}, body),
+      h("div", { class: "form-actions" }, cancel, ok),
+    );
     const done = (answer) => {
       dialog.close();
       dialog.remove();

@@ -13,7 +13,8 @@ export function h(tag, attrs = {}, ...children) {
     if (value === null || value === undefined || value === false) continue;
     if (key === "class") el.className = value;
     else if (key === "text") el.textContent = value;
-    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2).toLowerCase(), value);
+    else if (key.startsWith("on") && typeof value === "function")
+      el.addEventListener(key.slice(2).toLowerCase(), value);
     else if (key in PROPERTIES) el[key] = value;
     else el.setAttribute(key, value === true ? "" : String(value));
   }
@@ -58,7 +59,18 @@ export function updateStatusBadge(el, status) {
 /** A progress bar for a fraction in [0, 1]. */
 export function progressBar(fraction, attrs = {}) {
   const fill = h("span", { class: "progress-fill" });
-  const bar = h("span", { class: "progress", role: "progressbar", "aria-label": "Progress", "aria-valuemin": 0, "aria-valuemax": 100, ...attrs }, fill);
+  const bar = h(
+    "span",
+    {
+      class: "progress",
+      role: "progressbar",
+      "aria-label": "Progress",
+      "aria-valuemin": 0,
+      "aria-valuemax": 100,
+      ...attrs,
+    },
+    fill,
+  );
   updateProgressBar(bar, fraction);
   return bar;
 }

@@ -64,7 +64,9 @@ async function redraw(div, view) {
   const state = drawn.get(div);
   if (!state) return;
   state.view = view;
-  state.tools.querySelectorAll("[data-view]").forEach((button) => button.setAttribute("aria-pressed", String(button.dataset.view === view)));
+  state.tools
+    .querySelectorAll("[data-view]")
+    .forEach((button) => button.setAttribute("aria-pressed", String(button.dataset.view === view)));
   div.dataset.view = view;
   await plot(div, state.evaluation, view);
 }
@@ -80,7 +82,8 @@ async function plot(div, evaluation, view) {
   const textColors = [cssVar("--text"), cssVar("--surface")].map(parseColor);
   const muted = parseColor(cssVar("--muted"));
   // Zeros in the muted colour (when it still reaches AA there), so the confusions that happened stand out.
-  const textOn = (fill, count) => (count === 0 && contrastRatio(muted, fill) >= AA ? muted : readableOn(fill, textColors));
+  const textOn = (fill, count) =>
+    count === 0 && contrastRatio(muted, fill) >= AA ? muted : readableOn(fill, textColors);
   const written = view === "recall" ? matrix.map(rowPercentages) : matrix;
   const annotations = classes.length > MAX_LABELLED ? [] : matrix.flatMap((row, i) => row.map((_, j) => {
     const fill = fillOf(scale, shares[i][j]);
@@ -95,17 +98,36 @@ async function plot(div, evaluation, view) {
   const rotated = classes.some((name) => name.length > 2);
   const widest = Math.max(...annotations.map((note) => note.text.length));
   if (widest > 3) annotations.forEach((note) => { note.font.size = 9; }); // "1000" fits a cell of 10 classes at 1366 px
-  await drawChart(div, [trace], chartLayout({
-    showlegend: false, annotations,
-    // automargin on both axes, and the titles' standoff measured from the tick labels: the "predicted" title sits
-    // below the (possibly rotated) class names instead of across them.
-    // constrain "domain": square cells shrink the plot area (centred), not stretch an axis past the classes.
-    xaxis: { type: "category", side: "bottom", showgrid: false, tickangle: rotated ? -45 : 0, automargin: true, constrain: "domain",
-      title: { text: "predicted", standoff: 8 } },
-    yaxis: { type: "category", autorange: "reversed", showgrid: false, scaleanchor: "x", automargin: true, constrain: "domain",
-      title: { text: "true class", standoff: 8 } },
-    margin: { l: 16, r: 12, t: 12, b: 16 },
-  }));
+  await drawChart(
+    div,
+    [trace],
+    chartLayout({
+      showlegend: false,
+      annotations,
+      // automargin on both axes, and the titles' standoff measured from the tick labels: the "predicted" title sits
+      // below the (possibly rotated) class names instead of across them.
+      // constrain "domain": square cells shrink the plot area (centred), not stretch an axis past the classes.
+      xaxis: {
+        type: "category",
+        side: "bottom",
+        showgrid: false,
+        tickangle: rotated ? -45 : 0,
+        automargin: true,
+        constrain: "domain",
+        title: { text: "predicted", standoff: 8 },
+      },
+      yaxis: {
+        type: "category",
+        autorange: "reversed",
+        showgrid: false,
+        scaleanchor: "x",
+        automargin: true,
+        constrain: "domain",
+        title: { text: "true class", standoff: 8 },
+      },
+      margin: { l: 16, r: 12, t: 12, b: 16 },
+    }),
+  );
 }
 
 /**

@@ -61,7 +61,14 @@ const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "
 /** Parse an ISO-8601 string; null for missing or invalid input. */
 /** "3, 1,x,3" -> [3, 1]: the positive integer ids of a URL list, each once, in order. */
 export function parseIds(text) {
-  return [...new Set((text || "").split(",").map((part) => Number(part.trim())).filter((n) => Number.isInteger(n) && n > 0))];
+  return [
+    ...new Set(
+      (text || "")
+        .split(",")
+        .map((part) => Number(part.trim()))
+        .filter((n) => Number.isInteger(n) && n > 0),
+    ),
+  ];
 }
 
 export function parseDate(iso) {
@@ -76,7 +83,12 @@ export function formatDateTime(iso) {
   return date ? dateTime.format(date) : DASH;
 }
 
-const thisYear = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+const thisYear = new Intl.DateTimeFormat(undefined, {
+  month: "short",
+  day: "numeric",
+  hour: "numeric",
+  minute: "2-digit",
+});
 
 /** Compact for tables: "Nov 25, 9:36 PM" this year, the full date and time otherwise. */
 export function formatShortDateTime(iso) {

@@ -7,7 +7,16 @@
 
 import { axisTheme, chartLayout, disposeChart, fastScatterType, plotlyReady, COLORWAY } from "./charts.js";
 import { addCurveTools, plotCurves, showAxes } from "./chart_tools.js";
-import { isBaseline, isDense, metricInfo, metricLabel, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
+import {
+  isBaseline,
+  isDense,
+  metricInfo,
+  metricLabel,
+  metricNames,
+  metricTitle,
+  plotlyAxis,
+  plotlyFormat,
+} from "./catalog.js";
 
 const FLUSH_MS = 200;
 const SVG_POINTS = 20000; // per trace of the loss chart; past this, WebGL (where the browser has it)
@@ -20,7 +29,9 @@ const SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "star", "cro
 function chartPlan() {
   const dense = metricNames().filter(isDense);
   const leftUnit = dense.length ? metricInfo(dense[0]).unit : null;
-  const accuracies = metricNames().filter((name) => !isDense(name) && metricInfo(name).format === "percent" && !isBaseline(name));
+  const accuracies = metricNames().filter(
+    (name) => !isDense(name) && metricInfo(name).format === "percent" && !isBaseline(name),
+  );
   return {
     loss: dense.map((name) => ({ name, right: metricInfo(name).unit !== leftUnit })),
     acc: accuracies.map((name) => ({ name, right: false })),
@@ -130,9 +141,18 @@ export class MetricCharts {
       }, indices);
       if (chart === "loss") this.lossPoints += Math.max(...indices.map((i) => queue.get(i).x.length));
       queue.clear();
-      if (chart === "loss" && this.lossType === "scatter" && this.lossPoints > SVG_POINTS && fastScatterType() !== "scatter") {
+      if (
+        chart === "loss" &&
+        this.lossType === "scatter" &&
+        this.lossPoints > SVG_POINTS &&
+        fastScatterType() !== "scatter"
+      ) {
         this.lossType = fastScatterType();
-        window.Plotly.restyle(div, { type: this.lossType }, this.plan.loss.map((_, i) => i)); // once, for the rest of the run
+        window.Plotly.restyle(
+          div,
+          { type: this.lossType },
+          this.plan.loss.map((_, i) => i),
+        ); // once, for the rest of the run
       }
       if (this.empty[chart]) {
         this.empty[chart] = false;

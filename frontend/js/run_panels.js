@@ -7,7 +7,8 @@ import { appliesToSpec } from "./schema_form.js";
 
 /** The summary box: one card per summary metric of the catalogue, labelled and formatted as it says, "—" until
  * known; a trained metric's card shows its random-init baseline beneath, and the baselines get no card of their own.
- * Metrics with a baseline come first, in the baselines' order (the first is the headline card), then the rest in the catalogue's order. */
+ * Metrics with a baseline come first, in the baselines' order (the first is the headline card), then the rest in
+ * the catalogue's order. */
 export class SummaryPanel {
   constructor() {
     this.values = {};
@@ -22,7 +23,10 @@ export class SummaryPanel {
         const testid = `final-${key.replace(/_/g, "-")}`;
         const value = h("span", { class: "card-value", "data-testid": testid }, "—");
         this.cards.set(key, value);
-        const baseline = key in pairs ? h("span", { class: "card-baseline muted", "data-testid": `${testid}-random`, hidden: true }) : null;
+        const baseline =
+          key in pairs
+            ? h("span", { class: "card-baseline muted", "data-testid": `${testid}-random`, hidden: true })
+            : null;
         if (baseline) this.baselines.set(key, baseline);
         return h("div", { class: `card card-${key}${key === headline ? " card-headline" : ""}`, "data-metric": key,
           title: (metricInfo(key) || {}).description || null },
@@ -58,9 +62,14 @@ export function specTable(spec, schema) {
   const props = (schema && schema.properties) || {};
   const applies = ([key]) => appliesToSpec(props[key], spec);
   const rows = Object.entries(spec || {}).filter(applies).map(([key, value]) => {
-    const changed = key in props && "default" in props[key] && JSON.stringify(props[key].default) !== JSON.stringify(value);
-    return h("tr", { class: changed ? "changed" : null, title: changed ? `default: ${formatValue(props[key].default)}` : null },
-      h("th", { scope: "row" }, key), h("td", {}, formatValue(value)));
+    const changed =
+      key in props && "default" in props[key] && JSON.stringify(props[key].default) !== JSON.stringify(value);
+    return h(
+      "tr",
+      { class: changed ? "changed" : null, title: changed ? `default: ${formatValue(props[key].default)}` : null },
+      h("th", { scope: "row" }, key),
+      h("td", {}, formatValue(value)),
+    );
   });
   return h("table", { class: "table spec-table", "data-testid": "spec-table" }, h("tbody", {}, rows));
 }
@@ -78,9 +87,18 @@ export function artifactList(items) {
 export function checkpointButton(items) {
   const encoder = items.find((item) => item.name === "encoder.safetensors");
   if (!encoder) return null;
-  return h("a", { class: "button primary download", href: encoder.url, download: encoder.filename, "data-testid": "download-checkpoint" },
-    h("span", { "aria-hidden": "true" }, "⬇ "), "Download checkpoint",
-    h("span", { class: "button-note" }, ` ${formatBytes(encoder.size)}`));
+  return h(
+    "a",
+    {
+      class: "button primary download",
+      href: encoder.url,
+      download: encoder.filename,
+      "data-testid": "download-checkpoint",
+    },
+    h("span", { "aria-hidden": "true" }, "⬇ "),
+    "Download checkpoint",
+    h("span", { class: "button-note" }, ` ${formatBytes(encoder.size)}`),
+  );
 }
 
 const LOG_LIMIT = 500;

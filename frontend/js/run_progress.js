@@ -4,7 +4,7 @@
 // training is over.
 
 import { h, setText, progressBar, updateProgressBar } from "./dom.js";
-import { catalog, isFinalStatus } from "./catalog.js";
+import { STATUS, catalog, isFinalStatus } from "./catalog.js";
 import { formatDuration, formatInteger, formatNumber } from "./format.js";
 
 const UNIT_WORDS = { image: "images" };
@@ -53,7 +53,11 @@ export class RunProgress {
     this.bar = progressBar(run.progress, { "data-testid": "run-progress", "aria-label": "Run progress" });
     this.percent = h("span", { class: "progress-text muted", "data-testid": "run-progress-text" });
     this.phaseName = h("strong", { class: "phase-name", "data-testid": "run-phase" });
-    this.phaseBar = progressBar(0, { class: "progress phase-progress", "data-testid": "phase-progress", "aria-label": "Phase progress" });
+    this.phaseBar = progressBar(0, {
+      class: "progress phase-progress",
+      "data-testid": "phase-progress",
+      "aria-label": "Phase progress",
+    });
     this.phaseDetail = h("span", { "data-testid": "phase-detail" });
     this.speed = h("span", { "data-testid": "run-speed" });
     this.eta = h("span", { "data-testid": "run-eta" });
@@ -71,7 +75,7 @@ export class RunProgress {
   /** The run as the API or a status event has it. */
   update(run) {
     this.run = run;
-    if (run.status !== "queued") this.queuePlace = null;
+    if (run.status !== STATUS.queued) this.queuePlace = null;
     else if (run.queue_position != null) this.queuePlace = { position: run.queue_position, running: run.runs_running };
     this.render();
   }
@@ -93,17 +97,17 @@ export class RunProgress {
   render() {
     const run = this.run;
     const finished = isFinalStatus(run.status);
-    const progress = run.status === "succeeded" ? 1 : Math.min(1, Math.max(0, Number(run.progress) || 0));
+    const progress = run.status === STATUS.succeeded ? 1 : Math.min(1, Math.max(0, Number(run.progress) || 0));
     updateProgressBar(this.bar, progress);
     const canceling = run.cancel_requested && !finished;
     setText(this.percent, `${Math.floor(progress * 100)} %${canceling ? " · cancel requested" : ""}`);
 
-    const phase = run.status === "running" || (finished && run.status !== "succeeded") ? run.phase : null;
+    const phase = run.status === STATUS.running || (finished && run.status !== STATUS.succeeded) ? run.phase : null;
     const info = phase ? phaseInfo(phase.name) : null;
     let name = "";
-    if (run.status === "queued") name = "Queued";
+    if (run.status === STATUS.queued) name = "Queued";
     else if (phase) name = finished ? `Stopped during ${info.label}` : capitalised(info.label);
-    else if (run.status === "running") name = "Starting";
+    else if (run.status === STATUS.running) name = "Starting";
     setText(this.phaseName, name);
     this.phaseName.hidden = !name;
 
@@ -112,10 +116,11 @@ export class RunProgress {
     this.phaseBar.hidden = !measured;
     if (measured) updateProgressBar(this.phaseBar, phase.done / phase.total);
     setText(this.phaseDetail, live ? phaseDetail(phase, info, Number(run.spec && run.spec.epochs) || 0) : "");
-    const views = live && info.unit === "step" && phase.views_per_s ? `${formatInteger(phase.views_per_s)} views/s` : "";
+    const views =
+      live && info.unit === "step" && phase.views_per_s ? `${formatInteger(phase.views_per_s)} views/s` : "";
     setText(this.speed, views);
     setText(this.eta, live ? timeLeft(phase) : "");
-    setText(this.queue, run.status === "queued" ? this.queueText() : "");
+    setText(this.queue, run.status === STATUS.queued ? this.queueText() : "");
     for (const part of [this.phaseDetail, this.speed, this.eta, this.queue]) part.hidden = !part.textContent;
     this.renderLoss();
   }
@@ -124,7 +129,10 @@ export class RunProgress {
     const place = this.queuePlace;
     if (!place) return "waiting for a worker";
     const ahead = place.position - 1;
-    const where = place.position === 1 ? "next in the queue" : `${ordinal(place.position)} in the queue, ${plural(ahead, "run")} ahead of it`;
+    const where =
+      place.position === 1
+        ? "next in the queue"
+        : `${ordinal(place.position)} in the queue, ${plural(ahead, "run")} ahead of it`;
     const busy = place.running ? ` · ${plural(place.running, "run")} running` : "";
     return where + busy;
   }
@@ -134,7 +142,12 @@ export class RunProgress {
     setText(this.loss, point ? `last loss ${formatNumber(point.value)} (step ${formatInteger(point.step)})` : "");
     this.loss.hidden = !point;
     const shown = [...this.line.children].filter((part) => !part.hidden);
-    shown.forEach((part, i) => part.classList.toggle("after", i > 0 && !shown[i - 1].classList.contains("progress") && !part.classList.contains("progress")));
+    shown.forEach((part, i) =>
+      part.classList.toggle(
+        "after",
+        i > 0 && !shown[i - 1].classList.contains("progress") && !part.classList.contains("progress"),
+      ),
+    );
     this.line.hidden = shown.length === 0;
   }
 }

@@ -2,7 +2,16 @@
 
 import { h, setText, statusBadge, updateStatusBadge, progressBar, updateProgressBar } from "./dom.js";
 import { formatShortDateTime, formatDuration, formatValue, secondsBetween, DASH } from "./format.js";
-import { baselines, choiceLabel, formatMetric, formatMetricSpread, isFinalStatus, metricLabel, summaryMetrics } from "./catalog.js";
+import {
+  STATUS,
+  baselines,
+  choiceLabel,
+  formatMetric,
+  formatMetricSpread,
+  isFinalStatus,
+  metricLabel,
+  summaryMetrics,
+} from "./catalog.js";
 import { summarize } from "./compare_data.js";
 import { appliesToSpec } from "./schema_form.js";
 
@@ -15,7 +24,10 @@ export function parseColumns(text) {
   const parts = (text || "").split(",").map((part) => part.trim()).filter(Boolean);
   if (!parts.length) return { metrics: tableMetrics(), spec: [] };
   const known = new Set(summaryMetrics());
-  return { metrics: parts.filter((part) => known.has(part)), spec: parts.filter((part) => part.startsWith("spec.")).map((part) => part.slice(5)) };
+  return {
+    metrics: parts.filter((part) => known.has(part)),
+    spec: parts.filter((part) => part.startsWith("spec.")).map((part) => part.slice(5)),
+  };
 }
 
 /** The `cols` URL value of a choice of columns; "" for the default. */
@@ -28,12 +40,20 @@ export function columnsParam({ metrics, spec }) {
  * fields sort on the server. */
 export function tableColumns(view = parseColumns("")) {
   return [
-    ["select", "", false, false], ["id", "ID", true, true], ["name", "Name", true, false], ["group", "Group", false, false],
-    ["method", "Method", true, false], ["dataset", "Dataset", true, false], ["encoder", "Encoder", true, false],
+    ["select", "", false, false],
+    ["id", "ID", true, true],
+    ["name", "Name", true, false],
+    ["group", "Group", false, false],
+    ["method", "Method", true, false],
+    ["dataset", "Dataset", true, false],
+    ["encoder", "Encoder", true, false],
     ...view.spec.map((field) => [`spec.${field}`, field, true, false]),
-    ["status", "Status", true, false], ["progress", "Progress", true, false],
+    ["status", "Status", true, false],
+    ["progress", "Progress", true, false],
     ...view.metrics.map((key) => [key, metricLabel(key), true, true]),
-    ["duration", "Duration", true, true], ["created", "Created", true, false], ["actions", "", false, false],
+    ["duration", "Duration", true, true],
+    ["created", "Created", true, false],
+    ["actions", "", false, false],
   ];
 }
 
@@ -45,12 +65,14 @@ function specText(view, spec, field) {
 
 /** A cell per chosen spec field, keyed `spec.<field>`. */
 function specCells(view) {
-  return Object.fromEntries(view.spec.map((field) => [`spec.${field}`, h("td", { class: "col-spec mono", "data-spec": field })]));
+  return Object.fromEntries(
+    view.spec.map((field) => [`spec.${field}`, h("td", { class: "col-spec mono", "data-spec": field })]),
+  );
 }
 
 /** Seconds left, from the time spent so far and the fraction done; null when unknown. */
 export function etaSeconds(run) {
-  if (run.status !== "running" || !(run.progress > 0.01) || !run.started_at) return null;
+  if (run.status !== STATUS.running || !(run.progress > 0.01) || !run.started_at) return null;
   const spent = secondsBetween(run.started_at);
   return spent === null ? null : (spent * (1 - run.progress)) / run.progress;
 }
@@ -77,7 +99,11 @@ export function createRow(run, actions, view = parseColumns("")) {
     onClick: () => actions.onDelete(current) }, "Delete");
   const cells = {
     select: h("td", { class: "col-select" }, checkbox),
-    id: h("td", { class: "col-id num" }, h("a", { href: `#/runs/${run.id}`, tabindex: "-1", "aria-hidden": "true" }, `#${run.id}`)),
+    id: h(
+      "td",
+      { class: "col-id num" },
+      h("a", { href: `#/runs/${run.id}`, tabindex: "-1", "aria-hidden": "true" }, `#${run.id}`),
+    ),
     name: h("td", { class: "col-name" }, link),
     group: h("td", { class: "col-group" }),
     method: h("td", { class: "col-method" }),
@@ -85,13 +111,28 @@ export function createRow(run, actions, view = parseColumns("")) {
     encoder: h("td", { class: "col-encoder" }),
     status: h("td", { class: "col-status" }, statusBadge(run.status, { "data-testid": "row-status" })),
     progress: h("td", { class: "col-progress" }, progressBar(run.progress), eta),
-    ...Object.fromEntries(metrics.map((key) => [key, h("td", { class: `col-${key} col-metric num`, "data-metric": key })])),
+    ...Object.fromEntries(
+      metrics.map((key) => [key, h("td", { class: `col-${key} col-metric num`, "data-metric": key })]),
+    ),
     ...specCells(view),
     duration: h("td", { class: "col-duration num" }),
     created: h("td", { class: "col-created" }),
-    actions: h("td", { class: "col-actions" },
-      h("a", { class: "button small", href: `#/new?from=${run.id}`, "data-testid": "row-clone", title: "New run from these settings" }, "Clone"),
-      cancel, remove),
+    actions: h(
+      "td",
+      { class: "col-actions" },
+      h(
+        "a",
+        {
+          class: "button small",
+          href: `#/new?from=${run.id}`,
+          "data-testid": "row-clone",
+          title: "New run from these settings",
+        },
+        "Clone",
+      ),
+      cancel,
+      remove,
+    ),
   };
   const tr = h("tr", { "data-run-id": run.id }, tableColumns(view).map(([key]) => cells[key]));
   let current = run;
@@ -101,10 +142,18 @@ export function createRow(run, actions, view = parseColumns("")) {
     current = next;
     checkbox.checked = actions.isSelected(next.id);
     tr.classList.toggle("selected", checkbox.checked);
-    const running = next.status === "running";
+    const running = next.status === STATUS.running;
     setText(eta, running && etaSeconds(next) !== null ? `${formatDuration(etaSeconds(next))} left` : "");
     setText(cells.duration, formatDuration(runSeconds(next)));
-    const sig = JSON.stringify([next.name, next.status, next.progress, next.summary, next.created_at, next.cancel_requested, next.group_id]);
+    const sig = JSON.stringify([
+      next.name,
+      next.status,
+      next.progress,
+      next.summary,
+      next.created_at,
+      next.cancel_requested,
+      next.group_id,
+    ]);
     if (sig === signature) return;
     signature = sig;
     const spec = next.spec || {};
@@ -120,7 +169,7 @@ export function createRow(run, actions, view = parseColumns("")) {
     setText(cells.encoder, spec.encoder ?? DASH);
     const label = next.cancel_requested && running ? "canceling" : next.status;
     updateStatusBadge(cells.status.firstElementChild, label);
-    updateProgressBar(cells.progress.firstElementChild, next.status === "succeeded" ? 1 : next.progress);
+    updateProgressBar(cells.progress.firstElementChild, next.status === STATUS.succeeded ? 1 : next.progress);
     for (const key of metrics) setText(cells[key], formatMetric(key, summary[key]));
     for (const field of view.spec) setText(cells[`spec.${field}`], specText(view, spec, field));
     setText(cells.created, formatShortDateTime(next.created_at));
@@ -151,8 +200,16 @@ function statusCounts(members) {
 export function createGroupRow(groupId, actions, view = parseColumns("")) {
   const { metrics } = view;
   let members = [];
-  const checkbox = h("input", { type: "checkbox", "aria-label": `Select the runs of group #${groupId}`, "data-testid": "group-select",
-    onChange: (event) => actions.onSelectMany(members.map((run) => run.id), event.target.checked) });
+  const checkbox = h("input", {
+    type: "checkbox",
+    "aria-label": `Select the runs of group #${groupId}`,
+    "data-testid": "group-select",
+    onChange: (event) =>
+      actions.onSelectMany(
+        members.map((run) => run.id),
+        event.target.checked,
+      ),
+  });
   const toggle = h("button", { type: "button", class: "link group-toggle", "data-testid": "group-toggle",
     onClick: () => actions.onToggle(groupId) });
   const name = h("span", { class: "group-name" });
@@ -167,7 +224,9 @@ export function createGroupRow(groupId, actions, view = parseColumns("")) {
     encoder: h("td", { class: "col-encoder" }),
     status: h("td", { class: "col-status muted", "data-testid": "group-status" }),
     progress: h("td", { class: "col-progress" }, progressBar(0)),
-    ...Object.fromEntries(metrics.map((key) => [key, h("td", { class: `col-${key} col-metric num`, "data-metric": key })])),
+    ...Object.fromEntries(
+      metrics.map((key) => [key, h("td", { class: `col-${key} col-metric num`, "data-metric": key })]),
+    ),
     ...specCells(view),
     duration: h("td", { class: "col-duration num" }),
     created: h("td", { class: "col-created" }),
@@ -184,10 +243,13 @@ export function createGroupRow(groupId, actions, view = parseColumns("")) {
     setText(toggle, `${expanded ? "▾" : "▸"} ${members.length} seeds`);
     toggle.setAttribute("aria-expanded", String(expanded));
     toggle.title = expanded ? "Hide the seeds" : "Show the seeds";
-    for (const key of ["method", "dataset"]) setText(cells[key], spec[key] == null ? DASH : choiceLabel(key, spec[key]));
+    for (const key of ["method", "dataset"])
+      setText(cells[key], spec[key] == null ? DASH : choiceLabel(key, spec[key]));
     setText(cells.encoder, spec.encoder ?? DASH);
     setText(cells.status, statusCounts(members));
-    const progress = members.reduce((sum, run) => sum + (run.status === "succeeded" ? 1 : Number(run.progress) || 0), 0) / members.length;
+    const progress =
+      members.reduce((sum, run) => sum + (run.status === STATUS.succeeded ? 1 : Number(run.progress) || 0), 0) /
+      members.length;
     updateProgressBar(cells.progress.firstElementChild, progress);
     for (const key of metrics) {
       const stats = summarize(members.map((run) => (run.summary || {})[key]));

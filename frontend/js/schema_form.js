@@ -2,7 +2,7 @@
 // appears in the form without touching the page.
 
 import { h } from "./dom.js";
-import { choiceLabel } from "./catalog.js";
+import { catalog, choiceGroup, choiceLabel } from "./catalog.js";
 
 /**
  * @typedef {object} FieldSpec
@@ -88,7 +88,9 @@ export function appliesTo(prop) {
 
 /** Whether a spec field's schema property applies to a whole spec (e.g. `margin` only to margin losses). */
 export function appliesToSpec(prop, spec) {
-  return Object.entries(appliesTo(prop || {})).every(([controller, choices]) => !(controller in spec) || choices.includes(spec[controller]));
+  return Object.entries(appliesTo(prop || {})).every(
+    ([controller, choices]) => !(controller in spec) || choices.includes(spec[controller]),
+  );
 }
 
 /** All fields of a schema, in the schema's property order. */
@@ -110,12 +112,28 @@ export function describeBounds({ bounds, kind }) {
 
 /** The control for one field: <select>, checkbox, number or text input. */
 export function createControl(field, describedBy) {
-  const common = { id: `field-${field.name}`, name: field.name, "aria-describedby": describedBy, "data-testid": `field-${field.name}` };
+  const common = {
+    id: `field-${field.name}`,
+    name: field.name,
+    "aria-describedby": describedBy,
+    "data-testid": `field-${field.name}`,
+  };
   if (field.kind === "enum") {
     // Choices the catalogue describes (methods, datasets) read as its labels; the spec's name is the tooltip.
-    const options = field.options.map((value, index) => h("option", { value: String(index), title: String(value) }, choiceLabel(field.name, value)));
-    if (field.nullable) options.unshift(h("option", { value: "" }, "(none)"));
-    return h("select", common, options);
+    const options = field.options.map((value, index) =>
+      h("option", { value: String(index), title: String(value) }, choiceLabel(field.name, value)),
+    );
+    // Methods sit under their family (contrastive, self-distillation, ...), in the catalogue's order.
+    const groups = new Map();
+    field.options.forEach((value, index) => {
+      const group = choiceGroup(field.name, value);
+      if (group) groups.set(group, [...(groups.get(group) || []), options[index]]);
+    });
+    const order = Object.values(catalog().families || {});
+    const sorted = [...groups].sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
+    const children = groups.size > 1 ? sorted.map(([label, items]) => h("optgroup", { label }, items)) : options;
+    if (field.nullable) children.unshift(h("option", { value: "" }, "(none)"));
+    return h("select", common, children);
   }
   if (field.kind === "boolean") return h("input", { ...common, type: "checkbox" });
   if (field.kind === "integer" || field.kind === "number") {

@@ -8,7 +8,7 @@
 
 import { h } from "./dom.js";
 import { axisTheme, chartLayout, CHART_CONFIG, disposeChart, drawChart, plotlyReady } from "./charts.js";
-import { metricDirection, metricLabel, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
+import { metricDirection, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
 import { axisValueText, formatMeanCi } from "./study_table.js";
 import { MetricPanels, withAlpha } from "./compare_charts.js";
 import { plotCurves } from "./chart_tools.js";
@@ -103,8 +103,13 @@ function axisDimension(field, axisOrder, cells) {
     return { label: field, values, tickvals: distinct, ticktext: distinct.map((v) => axisValueText(field, v)) };
   }
   const index = (v) => distinct.findIndex((d) => d === v);
-  return { label: field, values: values.map(index), tickvals: distinct.map((_, i) => i), ticktext: distinct.map((v) => axisValueText(field, v)),
-    range: [-0.3, Math.max(0.3, distinct.length - 0.7)] };
+  return {
+    label: field,
+    values: values.map(index),
+    tickvals: distinct.map((_, i) => i),
+    ticktext: distinct.map((v) => axisValueText(field, v)),
+    range: [-0.3, Math.max(0.3, distinct.length - 0.7)],
+  };
 }
 
 function parcoordsTrace(axes, axisOrders, cells, metric) {
@@ -112,7 +117,11 @@ function parcoordsTrace(axes, axisOrders, cells, metric) {
   const theme = axisTheme();
   const color = getComputedStyle(document.documentElement).getPropertyValue("--text").trim();
   const dims = axes.map((field) => axisDimension(field, axisOrders[field], scored));
-  dims.push({ label: metricTitle(metric), values: scored.map((cell) => cell.mean), tickformat: metricAxis(metric).tickformat });
+  dims.push({
+    label: metricTitle(metric),
+    values: scored.map((cell) => cell.mean),
+    tickformat: metricAxis(metric).tickformat,
+  });
   return {
     type: "parcoords", dimensions: dims,
     line: { color: scored.map((cell) => cell.mean), ...colorscale(metric), showscale: false },
@@ -154,7 +163,9 @@ export class StudyCharts {
   chartDiv(id, title, { wide = false, tall = false } = {}) {
     if (!this.divs.has(id)) {
       const div = h("div", { class: `chart${tall ? " chart-tall" : ""}`, "data-testid": `study-chart-${id}` });
-      this.container.append(h("section", { class: `panel${wide ? " span-2" : ""}`, "data-chart": id }, h("h2", {}, title), div));
+      this.container.append(
+        h("section", { class: `panel${wide ? " span-2" : ""}`, "data-chart": id }, h("h2", {}, title), div),
+      );
       this.divs.set(id, div);
     } else {
       this.divs.get(id).closest(".panel").querySelector("h2").textContent = title;
@@ -189,10 +200,23 @@ export class StudyCharts {
       ids.push(id);
       const values = cells.map((cell) => cell.values[field]).filter((v) => v !== undefined);
       const categorical = !isNumeric(values);
-      const layout = chartLayout({ xTitle: field, yTitle: metricTitle(metric), showlegend: axes.length > 1, uirevision: `${field}:${metric}`,
-        xaxis: useLog(field, values) ? { type: "log" } : categorical ? { type: "category" } : {}, yaxis,
-        scattermode: categorical ? "group" : "overlay", scattergap: 0.6 }); // side by side, so the CI bars do not hide each other
-      draws.push(this.draw(this.chartDiv(id, `${metricTitle(metric)} against ${field}`), axisTraces(field, axes, cells, metric), layout));
+      const layout = chartLayout({
+        xTitle: field,
+        yTitle: metricTitle(metric),
+        showlegend: axes.length > 1,
+        uirevision: `${field}:${metric}`,
+        xaxis: useLog(field, values) ? { type: "log" } : categorical ? { type: "category" } : {},
+        yaxis,
+        scattermode: categorical ? "group" : "overlay",
+        scattergap: 0.6,
+      }); // side by side, so the CI bars do not hide each other
+      draws.push(
+        this.draw(
+          this.chartDiv(id, `${metricTitle(metric)} against ${field}`),
+          axisTraces(field, axes, cells, metric),
+          layout,
+        ),
+      );
     }
     if (axes.length === 2) {
       ids.push("heatmap");
@@ -203,11 +227,20 @@ export class StudyCharts {
     }
     if (axes.length >= 1 && cells.some((cell) => typeof cell.mean === "number")) {
       ids.push("parcoords");
-      // The first axis's tick labels sit left of it: leave them room. Wide when it would otherwise sit alone in its row.
-      const first = axes.length ? Math.max(...cells.map((cell) => axisValueText(axes[0], cell.values[axes[0]]).length)) : 0;
-      const layout = chartLayout({ showlegend: false, margin: { l: Math.min(240, 24 + 7 * first), r: 60, t: 48, b: 24 } });
-      this.drawWhenVisible(this.chartDiv("parcoords", "Every axis and the metric (one line per cell)", { wide: ids.length % 2 === 1 }),
-        [parcoordsTrace(axes, axisOrders, cells, metric)], layout);
+      // The first axis's tick labels sit left of it: leave them room. Wide when it would otherwise sit alone in its
+      // row.
+      const first = axes.length
+        ? Math.max(...cells.map((cell) => axisValueText(axes[0], cell.values[axes[0]]).length))
+        : 0;
+      const layout = chartLayout({
+        showlegend: false,
+        margin: { l: Math.min(240, 24 + 7 * first), r: 60, t: 48, b: 24 },
+      });
+      this.drawWhenVisible(
+        this.chartDiv("parcoords", "Every axis and the metric (one line per cell)", { wide: ids.length % 2 === 1 }),
+        [parcoordsTrace(axes, axisOrders, cells, metric)],
+        layout,
+      );
     }
     this.prune(ids);
     await Promise.all(draws);
@@ -217,7 +250,8 @@ export class StudyCharts {
     return drawStamped(div, traces, layout);
   }
 
-  /** Draw now if the chart is drawn already, else once it comes within 200 px of the viewport; render() does not wait. */
+  /** Draw now if the chart is drawn already, else once it comes within 200 px of the viewport; render() does not
+   * wait. */
   drawWhenVisible(div, traces, layout) {
     this.deferred.set(div, { traces, layout });
     if (div.data) {
@@ -257,12 +291,28 @@ function bandTraces(cell, curve, metric) {
   const fmt = plotlyFormat(metric);
   const back = curve.x.map((_, i) => curve.x.length - 1 - i);
   return [
-    { type: "scatter", mode: "lines", x: [...curve.x, ...back.map((i) => curve.x[i])],
+    {
+      type: "scatter",
+      mode: "lines",
+      x: [...curve.x, ...back.map((i) => curve.x[i])],
       y: [...curve.mean.map((m, i) => m + half[i]), ...back.map((i) => curve.mean[i] - half[i])],
-      fill: "toself", fillcolor: withAlpha(cell.color, 0.2), line: { width: 0, color: cell.color }, hoverinfo: "skip", showlegend: false },
-    { type: "scatter", mode: curve.x.length <= 40 ? "lines+markers" : "lines", x: curve.x, y: curve.mean, name: cell.label,
-      line: { color: cell.color, width: 2 }, marker: { color: cell.color, size: 5 }, customdata: curve.x.map((_, i) => [half[i], curve.n[i]]),
-      hovertemplate: `${cell.label}: %{y:${fmt}} ± %{customdata[0]:${fmt}} (%{customdata[1]} runs)<extra></extra>` },
+      fill: "toself",
+      fillcolor: withAlpha(cell.color, 0.2),
+      line: { width: 0, color: cell.color },
+      hoverinfo: "skip",
+      showlegend: false,
+    },
+    {
+      type: "scatter",
+      mode: curve.x.length <= 40 ? "lines+markers" : "lines",
+      x: curve.x,
+      y: curve.mean,
+      name: cell.label,
+      line: { color: cell.color, width: 2 },
+      marker: { color: cell.color, size: 5 },
+      customdata: curve.x.map((_, i) => [half[i], curve.n[i]]),
+      hovertemplate: `${cell.label}: %{y:${fmt}} ± %{customdata[0]:${fmt}} (%{customdata[1]} runs)<extra></extra>`,
+    },
   ];
 }
 
@@ -282,7 +332,8 @@ export class StudyCurves extends MetricPanels {
 
   /**
    * Draw every metric; resolves once all charts are painted. Returns the metrics drawn.
-   * @param {{body: {x_axis: string, curves: Object<string, {key: string, x: number[], mean: number[], std: (number|null)[], n: number[]}[]>},
+   * @param {{body: {x_axis: string,
+   *   curves: Object<string, {key: string, x: number[], mean: number[], std: (number|null)[], n: number[]}[]>},
    *   cells: {key: string, label: string, color: string}[]}} p
    */
   async render({ body, cells }) {

@@ -56,7 +56,9 @@ function parseOne(field, part) {
 
 /** Whether `field` applies to a spec (its `appliesTo` conditions on method, dataset and optimiser). */
 const appliesTo = (field, spec) =>
-  Object.entries(field.appliesTo).every(([controller, choices]) => !(controller in spec) || choices.includes(spec[controller]));
+  Object.entries(field.appliesTo).every(
+    ([controller, choices]) => !(controller in spec) || choices.includes(spec[controller]),
+  );
 
 /**
  * The distinct cells of a grid, as the server counts them: a field that does not apply to a
@@ -66,10 +68,13 @@ const appliesTo = (field, spec) =>
  */
 export function countCells(base, axes) {
   let combos = [{}];
-  for (const [field, values] of axes) combos = combos.flatMap((combo) => values.map((v) => ({ ...combo, [field.name]: v })));
+  for (const [field, values] of axes)
+    combos = combos.flatMap((combo) => values.map((v) => ({ ...combo, [field.name]: v })));
   const keys = new Set(combos.map((combo) => {
     const spec = { ...base, ...combo };
-    return JSON.stringify(axes.filter(([field]) => appliesTo(field, spec)).map(([field]) => [field.name, combo[field.name]]));
+    return JSON.stringify(
+      axes.filter(([field]) => appliesTo(field, spec)).map(([field]) => [field.name, combo[field.name]]),
+    );
   }));
   return keys.size;
 }
@@ -88,14 +93,28 @@ export class StudyMode {
     this.active = false;
     this.axisInputs = new Map(); // field name -> input
     for (const [name, entry] of form.rows) if (!NOT_AXES.has(name)) this.addAxisInput(entry);
-    this.nameInput = h("input", { type: "text", id: "study-name", maxlength: 120, autocomplete: "off", "data-testid": "study-name",
-      placeholder: "e.g. optimisers on digits" });
+    this.nameInput = h("input", {
+      type: "text",
+      id: "study-name",
+      maxlength: 120,
+      autocomplete: "off",
+      "data-testid": "study-name",
+      placeholder: "e.g. optimisers on digits",
+    });
     this.gridSize = h("output", { class: "grid-size", "data-testid": "grid-size", "aria-live": "polite" });
-    this.panel = h("div", { class: "study-panel", "data-testid": "study-panel", hidden: true },
+    this.panel = h(
+      "div",
+      { class: "study-panel", "data-testid": "study-panel", hidden: true },
       h("div", { class: "field" }, h("label", { for: "study-name" }, "Study name"), this.nameInput),
-      h("p", { class: "help" }, "Type several values, comma-separated, beside any field to vary it (an axis). ",
-        "Every combination of the axes runs once per seed; a field that does not apply to a combination's method is not varied for it."),
-      this.gridSize);
+      h(
+        "p",
+        { class: "help" },
+        "Type several values, comma-separated, beside any field to vary it (an axis). ",
+        "Every combination of the axes runs once per seed; " +
+          "a field that does not apply to a combination's method is not varied for it.",
+      ),
+      this.gridSize,
+    );
     this.toggle = this.createToggle();
     form.summary.after(this.toggle, this.panel);
     form.seedsRow.control.addEventListener("input", () => this.update());
@@ -208,7 +227,13 @@ export class StudyMode {
     if (!form.element.noValidate && !form.element.reportValidity()) return;
     form.clearErrors();
     const { axes, errors } = this.axes();
-    if (!axes.length) errors.push({ loc: ["body"], msg: "A study varies at least one field: type its values, comma-separated, beside it (e.g. method: simclr, supervised)." });
+    if (!axes.length)
+      errors.push({
+        loc: ["body"],
+        msg:
+          "A study varies at least one field: type its values, comma-separated, beside it " +
+          "(e.g. method: simclr, supervised).",
+      });
     if (errors.length) {
       form.showErrors(new ApiError(422, errors));
       return;
@@ -226,7 +251,9 @@ export class StudyMode {
       const study = await studyApi.create(body);
       location.hash = `#/studies/${study.id}`;
     } catch (err) {
-      form.showErrors(err instanceof ApiError ? new ApiError(err.status, placeErrors(err.validationErrors, form)) : err);
+      form.showErrors(
+        err instanceof ApiError ? new ApiError(err.status, placeErrors(err.validationErrors, form)) : err,
+      );
     } finally {
       form.submitButton.disabled = false;
       this.update();
@@ -252,7 +279,8 @@ export function placeErrors(errors, form) {
     const field = loc.find((part) => form.rows.has(String(part)) || part === "seeds");
     const cell = loc[0] === "cells" && typeof loc[1] === "string" ? loc[1] : null;
     const msg = cell ? `In cell ${cell}: ${item.msg}` : item.msg;
-    if (field !== undefined && !(loc[0] === "name" && loc.length === 1)) return { ...item, loc: ["body", String(field)], msg };
+    if (field !== undefined && !(loc[0] === "name" && loc.length === 1))
+      return { ...item, loc: ["body", String(field)], msg };
     return { ...item, loc: ["body", loc[0] === "name" ? "study name" : loc.join(".")], msg };
   });
 }

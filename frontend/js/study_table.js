@@ -3,7 +3,16 @@
 
 import { h } from "./dom.js";
 import { DASH, formatValue } from "./format.js";
-import { choiceLabel, formatMetric, formatMetricSpread, metricDirection, metricLabel } from "./catalog.js";
+import {
+  STATUS,
+  choiceLabel,
+  formatMetric,
+  formatMetricSpread,
+  metricDirection,
+  metricLabel,
+  statuses,
+  zeroStatusCounts,
+} from "./catalog.js";
 
 /** A spec value of an axis as the page shows it: method and dataset by their catalogue label. */
 export function axisValueText(field, value) {
@@ -39,9 +48,9 @@ export function bestCellKey(cells, metric) {
 
 /** Runs of a cell by status, from the study's runs. */
 export function cellProgress(runIds, runsById) {
-  const counts = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 };
+  const counts = zeroStatusCounts();
   for (const id of runIds) {
-    const status = runsById.get(id)?.status || "queued";
+    const status = runsById.get(id)?.status || STATUS.queued;
     counts[status] = (counts[status] || 0) + 1;
   }
   return counts;
@@ -49,9 +58,12 @@ export function cellProgress(runIds, runsById) {
 
 function progressCell(counts, total) {
   const done = counts.succeeded + counts.failed + counts.canceled;
-  const parts = [["queued", "queued"], ["running", "running"], ["succeeded", "done"], ["failed", "failed"], ["canceled", "canceled"]]
-    .filter(([status]) => counts[status] > 0)
-    .map(([status, word]) => h("span", { class: `cell-count status-${status}`, "data-status": status }, `${counts[status]} ${word}`));
+  const parts = statuses()
+    .filter((status) => counts[status] > 0)
+    .map((status) => [status, status === STATUS.succeeded ? "done" : status])
+    .map(([status, word]) =>
+      h("span", { class: `cell-count status-${status}`, "data-status": status }, `${counts[status]} ${word}`),
+    );
   const fill = h("span", { class: "progress-fill", style: `width:${total ? Math.round((100 * done) / total) : 0}%` });
   return h("td", { class: "cell-progress", "data-testid": "cell-progress", "data-done": done, "data-total": total },
     h("span", { class: "progress", role: "progressbar", "aria-label": `${done} of ${total} runs finished`,
@@ -65,17 +77,27 @@ function verdictCells(comparison, metric, isBaseline) {
       h("td", { class: "num", "data-col": "diff" }, DASH), h("td", { class: "num", "data-col": "p_holm" }, DASH),
       h("td", { class: "num", "data-col": "prob_better" }, DASH)];
   }
-  if (!comparison) return ["verdict", "diff", "p_holm", "prob_better"].map((col) => h("td", { class: "num", "data-col": col }, DASH));
+  if (!comparison)
+    return ["verdict", "diff", "p_holm", "prob_better"].map((col) => h("td", { class: "num", "data-col": col }, DASH));
   const verdictClass = { better: "better", worse: "worse", "too few seeds": "few" }[comparison.verdict] || "none";
   // A difference of two percentages is in percentage points: "+0.4 pt", not "+0.4 %".
-  const size = typeof comparison.diff === "number" ? formatMetric(metric, Math.abs(comparison.diff)).replace(/ %$/, " pt") : "";
-  const diff = typeof comparison.diff === "number" ? `${comparison.diff > 0 ? "+" : comparison.diff < 0 ? "−" : ""}${size}` : DASH;
+  const size =
+    typeof comparison.diff === "number" ? formatMetric(metric, Math.abs(comparison.diff)).replace(/ %$/, " pt") : "";
+  const diff =
+    typeof comparison.diff === "number" ? `${comparison.diff > 0 ? "+" : comparison.diff < 0 ? "−" : ""}${size}` : DASH;
   return [
-    h("td", { class: `verdict verdict-${verdictClass}`, "data-col": "verdict", title: comparison.reason || null }, comparison.verdict),
+    h(
+      "td",
+      { class: `verdict verdict-${verdictClass}`, "data-col": "verdict", title: comparison.reason || null },
+      comparison.verdict,
+    ),
     h("td", { class: "num", "data-col": "diff", "data-value": comparison.diff ?? "" }, diff),
     h("td", { class: "num", "data-col": "p_holm", "data-value": comparison.p_holm ?? "" }, formatP(comparison.p_holm)),
-    h("td", { class: "num", "data-col": "prob_better", "data-value": comparison.prob_better ?? "" },
-      typeof comparison.prob_better === "number" ? `${Math.round(comparison.prob_better * 100)} %` : DASH),
+    h(
+      "td",
+      { class: "num", "data-col": "prob_better", "data-value": comparison.prob_better ?? "" },
+      typeof comparison.prob_better === "number" ? `${Math.round(comparison.prob_better * 100)} %` : DASH,
+    ),
   ];
 }
 
@@ -98,33 +120,70 @@ export function resultsTable({ axes, cells, stats, runsById, colorOf, linkOf }) 
     const s = statsByKey.get(cell.key) || { n: 0, mean: null, ci95: null };
     const isBest = cell.key === best;
     const link = linkOf(cell);
-    const row = h("tr", { "data-cell-key": cell.key, class: `cell-row${isBest ? " best" : ""}` },
-      h("td", { class: "cell-link" }, h("a", { href: link, "data-testid": "cell-link", title: "Compare this cell's runs" },
-        h("span", { class: "swatch", style: `background:${colorOf(cell.key)}`, "aria-hidden": "true" }),
-        h("span", { class: "visually-hidden" }, `Compare the runs of ${cell.key}`))),
+    const row = h(
+      "tr",
+      { "data-cell-key": cell.key, class: `cell-row${isBest ? " best" : ""}` },
+      h(
+        "td",
+        { class: "cell-link" },
+        h(
+          "a",
+          { href: link, "data-testid": "cell-link", title: "Compare this cell's runs" },
+          h("span", { class: "swatch", style: `background:${colorOf(cell.key)}`, "aria-hidden": "true" }),
+          h("span", { class: "visually-hidden" }, `Compare the runs of ${cell.key}`),
+        ),
+      ),
       axes.map((field) => h("td", { "data-col": `axis-${field}` }, axisValueText(field, cell.values[field]))),
       progressCell(cellProgress(cell.runs, runsById), cell.runs.length),
-      h("td", { class: "num mean", "data-col": "mean", "data-value": s.mean ?? "", "data-ci-low": s.ci95 ? s.ci95[0] : "",
-        "data-ci-high": s.ci95 ? s.ci95[1] : "" },
-      h("span", { class: "mean-text" }, formatMeanCi(metric, s.mean, s.ci95)), isBest ? h("span", { class: "best-tag", title: "best mean" }, "best") : null),
+      h(
+        "td",
+        {
+          class: "num mean",
+          "data-col": "mean",
+          "data-value": s.mean ?? "",
+          "data-ci-low": s.ci95 ? s.ci95[0] : "",
+          "data-ci-high": s.ci95 ? s.ci95[1] : "",
+        },
+        h("span", { class: "mean-text" }, formatMeanCi(metric, s.mean, s.ci95)),
+        isBest ? h("span", { class: "best-tag", title: "best mean" }, "best") : null,
+      ),
       h("td", { class: "num", "data-col": "n" }, String(s.n ?? 0)),
-      verdictCells(comparisons.get(cell.key), metric, cell.key === stats.baseline));
+      verdictCells(comparisons.get(cell.key), metric, cell.key === stats.baseline),
+    );
     row.addEventListener("click", (event) => {
       if (!event.target.closest("a, button")) location.hash = link;
     });
     return row;
   });
-  const head = h("tr", {},
+  const head = h(
+    "tr",
+    {},
     h("th", { scope: "col", class: "cell-link" }, h("span", { class: "visually-hidden" }, "compare")),
     axes.map((field) => h("th", { scope: "col" }, field)),
     h("th", { scope: "col" }, "runs"),
-    h("th", { scope: "col", class: "num", title: "mean over the succeeded seeds ± half-width of the Student-t 95 % interval" },
-      `${metricLabel(metric)} (mean ± 95 % CI)`),
+    h(
+      "th",
+      {
+        scope: "col",
+        class: "num",
+        title: "mean over the succeeded seeds ± half-width of the Student-t 95 % interval",
+      },
+      `${metricLabel(metric)} (mean ± 95 % CI)`,
+    ),
     h("th", { scope: "col", class: "num", title: "succeeded runs" }, "n"),
-    h("th", { scope: "col", title: "Welch's t-test against the baseline cell, Holm-corrected over the study" }, "verdict"),
+    h(
+      "th",
+      { scope: "col", title: "Welch's t-test against the baseline cell, Holm-corrected over the study" },
+      "verdict",
+    ),
     h("th", { scope: "col", class: "num", title: "cell mean minus baseline mean" }, "difference"),
     h("th", { scope: "col", class: "num", title: "Welch p-value, Holm–Bonferroni corrected" }, "p (Holm)"),
-    h("th", { scope: "col", class: "num", title: "probability that a random seed of the cell beats one of the baseline" }, "P(better)"));
+    h(
+      "th",
+      { scope: "col", class: "num", title: "probability that a random seed of the cell beats one of the baseline" },
+      "P(better)",
+    ),
+  );
   return h("div", { class: "table-scroll" }, h("table", { class: "table study-table", "data-testid": "study-table" },
     h("thead", {}, head), h("tbody", {}, rows)));
 }

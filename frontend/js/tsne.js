@@ -58,7 +58,10 @@ export function procrustes(reference, points) {
 export function rmsDistance(reference, points) {
   const byIndex = new Map(reference.map((p) => [p.index, p]));
   const pairs = points.filter((p) => byIndex.has(p.index));
-  const sum = pairs.reduce((total, p) => total + (p.x - byIndex.get(p.index).x) ** 2 + (p.y - byIndex.get(p.index).y) ** 2, 0);
+  const sum = pairs.reduce(
+    (total, p) => total + (p.x - byIndex.get(p.index).x) ** 2 + (p.y - byIndex.get(p.index).y) ** 2,
+    0,
+  );
   return Math.sqrt(sum / pairs.length);
 }
 
@@ -76,9 +79,18 @@ export function squareRange(pointSets) {
 
 /** The class legend shown once for a set of maps: a swatch and a name per class. */
 export function classLegend(classes, { caption = "Classes", testid = "tsne-legend" } = {}) {
-  return h("ul", { class: "tsne-legend", "data-testid": testid, "aria-label": caption },
-    classes.map((name, label) => h("li", {},
-      h("span", { class: "swatch", style: `background:${classColor(label, classes.length)}`, "aria-hidden": "true" }), name)));
+  return h(
+    "ul",
+    { class: "tsne-legend", "data-testid": testid, "aria-label": caption },
+    classes.map((name, label) =>
+      h(
+        "li",
+        {},
+        h("span", { class: "swatch", style: `background:${classColor(label, classes.length)}`, "aria-hidden": "true" }),
+        name,
+      ),
+    ),
+  );
 }
 
 /**
@@ -106,7 +118,14 @@ export async function drawTsneMap(div, points, classes, { range = null, large = 
     };
   });
   const own = range || squareRange([points]) || {};
-  const axis = { showticklabels: false, showgrid: false, zeroline: false, showline: false, ticks: "", title: { text: "" } };
+  const axis = {
+    showticklabels: false,
+    showgrid: false,
+    zeroline: false,
+    showline: false,
+    ticks: "",
+    title: { text: "" },
+  };
   await drawChart(div, traces, chartLayout({
     showlegend: false,
     xaxis: { ...axis, range: own.x, automargin: false },

@@ -1,6 +1,7 @@
 // The compare page's t-SNE maps: one card per run, wide enough to read, one class legend for all of them, every
 // map aligned to the first run's (Procrustes on the test images they share), and the random-init maps on demand.
 
+import { STATUS } from "./catalog.js";
 import { h } from "./dom.js";
 import { disposeChart } from "./charts.js";
 import { MIN_SHARED, classLegend, drawTsneMap, mapElement, openMapDialog, procrustes, squareRange } from "./tsne.js";
@@ -28,20 +29,39 @@ export class TsneGrid {
     this.loaded = [];
     this.renderId = 0;
     this.cache = new Map(); // run id -> its embeddings.json, which does not change once the run succeeded
-    this.randomToggle = h("input", { type: "checkbox", id: "tsne-random", "data-testid": "tsne-random-toggle", disabled: true,
-      checked: showRandom, onChange: (event) => {
+    this.randomToggle = h("input", {
+      type: "checkbox",
+      id: "tsne-random",
+      "data-testid": "tsne-random-toggle",
+      disabled: true,
+      checked: showRandom,
+      onChange: (event) => {
         this.showRandom = event.target.checked;
         onToggle(this.showRandom);
         this.draw();
-      } });
+      },
+    });
     this.legendBox = h("div", { class: "tsne-legends" });
     this.note = h("p", { class: "muted tsne-align-note", "data-testid": "tsne-align-note", hidden: true });
     this.grid = h("div", { class: "tsne-grid-wide", "data-testid": "tsne-grid" });
-    this.element = h("section", { class: "tsne-section", "aria-labelledby": "tsne-heading" },
-      h("div", { class: "panel-head tsne-head" },
+    this.element = h(
+      "section",
+      { class: "tsne-section", "aria-labelledby": "tsne-heading" },
+      h(
+        "div",
+        { class: "panel-head tsne-head" },
         h("h2", { class: "section-title", id: "tsne-heading" }, "t-SNE of test embeddings"),
-        h("span", { class: "checkbox-line" }, this.randomToggle, h("label", { for: "tsne-random" }, "Show random-init maps"))),
-      this.legendBox, this.note, this.grid);
+        h(
+          "span",
+          { class: "checkbox-line" },
+          this.randomToggle,
+          h("label", { for: "tsne-random" }, "Show random-init maps"),
+        ),
+      ),
+      this.legendBox,
+      this.note,
+      this.grid,
+    );
   }
 
   /** Load every succeeded run's map (once: a re-render for new colours or statuses reuses it), then draw them
@@ -52,9 +72,20 @@ export class TsneGrid {
     this.clear();
     this.legendBox.replaceChildren();
     this.note.hidden = true;
-    this.grid.replaceChildren(...runs.map((run) => h("section", { class: "panel tsne-card", "data-run-id": run.id },
-      cardTitle(run, colorOf(run.id), "", null),
-      h("p", { class: "muted chart-note" }, run.status === "succeeded" ? "Loading…" : `No t-SNE map: the run is ${run.status}.`))));
+    this.grid.replaceChildren(
+      ...runs.map((run) =>
+        h(
+          "section",
+          { class: "panel tsne-card", "data-run-id": run.id },
+          cardTitle(run, colorOf(run.id), "", null),
+          h(
+            "p",
+            { class: "muted chart-note" },
+            run.status === STATUS.succeeded ? "Loading…" : `No t-SNE map: the run is ${run.status}.`,
+          ),
+        ),
+      ),
+    );
     const load = (id) => {
       if (!this.cache.has(id)) this.cache.set(id, loadEmbedding(id).catch((error) => {
         this.cache.delete(id);
@@ -62,7 +93,7 @@ export class TsneGrid {
       }));
       return this.cache.get(id);
     };
-    const results = await Promise.all(runs.map((run) => (run.status !== "succeeded" ? null
+    const results = await Promise.all(runs.map((run) => (run.status !== STATUS.succeeded ? null
       : load(run.id).then((embedding) => ({ run, embedding }), (error) => ({ run, error })))));
     if (renderId !== this.renderId) return;
     this.runs = runs;
@@ -79,7 +110,10 @@ export class TsneGrid {
     this.clear();
     const maps = this.loaded.filter((result) => result && result.embedding);
     const layouts = new Map(maps.map((result) => [result, this.aligned(result, maps[0])]));
-    const shown = [...layouts.values()].flatMap((layout) => [layout.points, ...(this.showRandom && layout.random ? [layout.random] : [])]);
+    const shown = [...layouts.values()].flatMap((layout) => [
+      layout.points,
+      ...(this.showRandom && layout.random ? [layout.random] : []),
+    ]);
     const range = squareRange(shown);
     this.renderLegends(maps);
     this.renderNote(maps[0], [...layouts.values()]);
@@ -95,13 +129,39 @@ export class TsneGrid {
       }
       const { points, random, why } = layouts.get(result);
       const { classes, silhouette, random_init: randomInit } = result.embedding;
-      const own = this.card({ run, color, prefix: "", silhouette, points, classes, range, why, testid: "compare-tsne" }, draws);
+      const own = this.card(
+        { run, color, prefix: "", silhouette, points, classes, range, why, testid: "compare-tsne" },
+        draws,
+      );
       if (!this.showRandom) return [own];
-      return [own, randomInit
-        ? this.card({ run, color, prefix: "Random init · ", silhouette: randomInit.silhouette, points: random, classes, range, why,
-          testid: "compare-tsne-random" }, draws)
-        : h("section", { class: "panel tsne-card tsne-card-random", "data-run-id": run.id }, cardTitle(run, color, "Random init · ", null),
-          h("p", { class: "muted chart-note" }, "No random-init map was recorded for this run (random_baseline was off)."))];
+      return [
+        own,
+        randomInit
+          ? this.card(
+              {
+                run,
+                color,
+                prefix: "Random init · ",
+                silhouette: randomInit.silhouette,
+                points: random,
+                classes,
+                range,
+                why,
+                testid: "compare-tsne-random",
+              },
+              draws,
+            )
+          : h(
+              "section",
+              { class: "panel tsne-card tsne-card-random", "data-run-id": run.id },
+              cardTitle(run, color, "Random init · ", null),
+              h(
+                "p",
+                { class: "muted chart-note" },
+                "No random-init map was recorded for this run (random_baseline was off).",
+              ),
+            ),
+      ];
     });
     this.grid.replaceChildren(...cards);
     await Promise.all(draws.map((draw) => draw()));
@@ -119,7 +179,11 @@ export class TsneGrid {
     const why = fit ? null : comparable
       ? `Not aligned: shares fewer than ${MIN_SHARED} test images with run #${reference.run.id}'s map.`
       : `Not aligned: another test set than run #${reference.run.id}'s.`;
-    return { points: fit ? points.map(fit.apply) : points, random: randomFit ? random.map(randomFit.apply) : random, why };
+    return {
+      points: fit ? points.map(fit.apply) : points,
+      random: randomFit ? random.map(randomFit.apply) : random,
+      why,
+    };
   }
 
   /** A map's card; its drawing is queued on `draws`, to run once the cards are in the page (Plotly sizes to them). */
@@ -147,18 +211,28 @@ export class TsneGrid {
       byClasses.get(key).datasets.add(run.spec.dataset);
     }
     const several = byClasses.size > 1;
-    this.legendBox.replaceChildren(...[...byClasses.values()].map(({ classes, datasets }) => h("div", { class: "tsne-legend-line" },
-      h("span", { class: "muted" }, several ? `Classes (${[...datasets].join(", ")}):` : "Classes:"),
-      classLegend(classes, { caption: several ? `Classes of ${[...datasets].join(", ")}` : "Classes" }))));
+    this.legendBox.replaceChildren(
+      ...[...byClasses.values()].map(({ classes, datasets }) =>
+        h(
+          "div",
+          { class: "tsne-legend-line" },
+          h("span", { class: "muted" }, several ? `Classes (${[...datasets].join(", ")}):` : "Classes:"),
+          classLegend(classes, { caption: several ? `Classes of ${[...datasets].join(", ")}` : "Classes" }),
+        ),
+      ),
+    );
   }
 
   renderNote(reference, maps) {
     const aligned = maps.filter((map) => !map.why).length;
     this.note.hidden = !reference || maps.length < 2;
     if (!reference) return;
-    this.note.textContent = aligned > 1
-      ? `Maps aligned to run #${reference.run.id}'s (rotated or mirrored and scaled on the test images they share), so a class sits in the same place in each. Click a map to enlarge it.`
-      : `Maps not aligned: no other run shares at least ${MIN_SHARED} test images with run #${reference.run.id}.`;
+    this.note.textContent =
+      aligned > 1
+        ? `Maps aligned to run #${reference.run.id}'s ` +
+          "(rotated or mirrored and scaled on the test images they share), " +
+          "so a class sits in the same place in each. Click a map to enlarge it."
+        : `Maps not aligned: no other run shares at least ${MIN_SHARED} test images with run #${reference.run.id}.`;
   }
 
   clear() {

@@ -9,7 +9,11 @@ const silhouetteText = (value) => (typeof value === "number" ? ` · silhouette $
 
 export class TsnePanel {
   constructor() {
-    this.note = h("p", { class: "muted chart-note", "data-testid": "tsne-note" }, "The t-SNE map appears when the run has finished.");
+    this.note = h(
+      "p",
+      { class: "muted chart-note", "data-testid": "tsne-note" },
+      "The t-SNE map appears when the run has finished.",
+    );
     this.legendBox = h("div", { class: "tsne-legends" });
     this.maps = h("div", { class: "tsne-pair", hidden: true });
     this.divs = [];
@@ -39,7 +43,11 @@ export class TsnePanel {
     }
     this.maps.replaceChildren(...figures.map((figure) => figure.element));
     this.note.hidden = Boolean(randomPoints);
-    if (!randomPoints) setText(this.note, "No random-init map: the run was recorded without random_baseline (or before random-init maps existed).");
+    if (!randomPoints)
+      setText(
+        this.note,
+        "No random-init map: the run was recorded without random_baseline (or before random-init maps existed).",
+      );
     this.maps.hidden = false;
     for (const [i, figure] of figures.entries()) {
       if (i) await new Promise(requestAnimationFrame); // a frame between the maps: two short tasks, not one long one
@@ -53,7 +61,12 @@ export class TsnePanel {
     const div = mapElement({ label, testid, open: () => openMapDialog({ title: label, points, classes, range }) });
     div.hidden = false;
     this.divs.push(div);
-    const element = h("figure", { class: "tsne-figure" }, h("figcaption", { class: "tsne-title", title: label }, label), div);
+    const element = h(
+      "figure",
+      { class: "tsne-figure" },
+      h("figcaption", { class: "tsne-title", title: label }, label),
+      div,
+    );
     return { element, draw: () => drawTsneMap(div, points, classes, { range }) };
   }
 

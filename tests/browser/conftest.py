@@ -1,4 +1,6 @@
-"""Fixtures: the real service (API + one Celery worker, embedded broker, SQLite) and Chromium via Playwright.
+"""Fixtures: the real service (API + one Celery worker, embedded broker, SQLite) and Chromium via Playwright, each
+started once for the session; every module gets the service emptied of earlier modules' runs, every test a new
+browser context (its own cookies and storage).
 
 Set CONTRASTLAB_URL to test a service that is already running instead of starting one, CHROMIUM
 to use another browser binary, and CONTRASTLAB_SHOTS to choose where screenshots go.
@@ -14,22 +16,38 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, start_service
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, empty_service, start_service
+from tests.stack import Stack
+
+# One thread per torch op: the worker shares two cores with Chromium, the API and pytest, and under that load
+# one thread trains several times faster than two (the fault and CLI stacks set it for the same reason).
+WORKER_ENV = {"OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack | None]:
+    """The real service (API + one worker), started once for every browser module; None for CONTRASTLAB_URL."""
+    if os.environ.get("CONTRASTLAB_URL"):
+        yield None
+        return
+    stack = start_service(tmp_path_factory.mktemp("contrastlab") / "data", **WORKER_ENV)
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 @pytest.fixture(scope="module")
-def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a fresh service (no runs yet) for each test module, stopped after it."""
-    external = os.environ.get("CONTRASTLAB_URL")
-    if external:
-        yield external.rstrip("/")
+def service_url(service: Stack | None) -> Iterator[str]:
+    """Base URL of the shared service, emptied of the runs and studies earlier modules left: each module starts on
+    a service without runs, as on a fresh one, without paying for a new API, worker and browser."""
+    if service is None:
+        yield os.environ["CONTRASTLAB_URL"].rstrip("/")  # someone else's service: never emptied
         return
-    stack = start_service(tmp_path_factory.mktemp("contrastlab") / "data")
-    try:
-        yield stack.url
-    finally:
-        stack.stop()
-        print(stack.all_logs())  # shown by pytest only when a test failed
+    with httpx.Client(base_url=service.url, timeout=30, headers={"X-Requested-With": "tests"}) as client:
+        empty_service(client)
+    yield service.url
+    print(service.all_logs())  # shown by pytest only when a test failed
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ SHOTS_DIR = Path(os.environ.get("CONTRASTLAB_SHOTS", "/tmp/contrastlab-shots"))
 VIEWPORT: ViewportSize = {"width": 1366, "height": 860}
 
 
-def start_service(data_dir: Path) -> Stack:
+def start_service(data_dir: Path, **env: str) -> Stack:
     """`python -m contrastlab.launch` on a free port with its own data dir, plus one Celery worker; healthy on
-    return."""
-    stack = Stack(data_dir)
+    return. env: more settings for both processes (see Stack)."""
+    stack = Stack(data_dir, **env)
     try:
         stack.start_api()
         stack.start_worker()
@@ -60,6 +60,29 @@ def wait_final(http: httpx.Client, run_id: int, timeout: float = 300) -> dict:
             raise TimeoutError(f"run {run_id} did not finish in {timeout} s: {run['status']}")
         time.sleep(0.3)
     return run
+
+
+def empty_service(http: httpx.Client) -> None:
+    """Cancel every run that waits or trains, then delete every study and run: the service is as a fresh one (only
+    the ids go on), so a test module that shares it with others starts from no runs, as it would on its own."""
+    def every(path: str) -> list[dict]:
+        items = http.get(path, params={"limit": 500}).json()["items"]
+        return list(items)
+
+    runs = every("/api/runs")
+    for run in runs:
+        if run["status"] not in FINAL:
+            http.post(f"/api/runs/{run['id']}/cancel")  # 409 if it finished meanwhile: nothing to do then
+    for run in runs:
+        wait_final(http, run["id"])
+    while studies := every("/api/studies"):
+        for study in studies:
+            response = http.delete(f"/api/studies/{study['id']}")
+            assert response.status_code == 204, response.text
+    while runs := every("/api/runs"):
+        for run in runs:
+            response = http.delete(f"/api/runs/{run['id']}")
+            assert response.status_code == 204, response.text
 
 
 def wait_succeeded(http: httpx.Client, run_ids: Sequence[int], timeout: float = 600) -> list[dict]:

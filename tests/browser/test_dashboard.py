@@ -62,6 +62,15 @@ def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> 
     expect(method).to_be_visible()
     # Methods and datasets read as the catalogue's labels. Fields that apply to some methods only follow the method.
     catalog = page.request.get("/api/schema/catalog").json()
+    # The method menu is grouped by family, in the catalogue's order, each method under its own family.
+    groups = method.locator("optgroup").evaluate_all(
+        "gs => gs.map(g => [g.label, [...g.querySelectorAll('option')].map(o => o.title)])")
+    assert [label for label, _ in groups] == list(catalog["families"].values())
+    for label, names in groups:
+        assert names and all(catalog["families"][catalog["methods"][n]["family"]] == label for n in names)
+    assert sorted(n for _, names in groups for n in names) == sorted(catalog["methods"])
+    method.select_option(label=catalog["methods"]["byol"]["label"])
+    expect(page.get_by_test_id("field-byol_momentum")).to_be_visible()
     method.select_option(label=catalog["methods"]["supervised"]["label"])
     expect(page.get_by_test_id("field-temperature")).to_be_hidden()
     method.select_option(label=catalog["methods"]["simclr"]["label"])

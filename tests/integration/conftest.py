@@ -22,26 +22,53 @@ def _redis_url() -> str:
     return REDIS_TEST_URL
 
 
-@pytest.fixture(params=["redis", "embedded", "redis+postgres"])
-def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    """The API, one worker, and the broker and database of each supported kind."""
-    broker = _redis_url() if request.param.startswith("redis") else ""
-    if request.param.endswith("postgres"):
-        with contextlib.closing(postgres_database()) as database:  # dropped at the end
-            yield from _stack(tmp_path, broker, next(database))
-    else:
-        yield from _stack(tmp_path, broker, "")
+KINDS = ["redis", "embedded", "redis+postgres"]
+# One thread per torch op: the worker shares two cores with the API and pytest; one thread trains faster there.
+WORKER_ENV = {"OMP_NUM_THREADS": "1"}
 
 
-def _stack(tmp_path: Path, broker: str, database_url: str) -> Iterator[Stack]:
-    stack = Stack(tmp_path / "data", broker_url=broker, database_url=database_url)
+class Stacks:
+    """The API and one worker of each kind (broker and database), started on first use and kept for the session:
+    the tests that share them only submit runs and read them back by id, never kill or restart a process."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.started: dict[str, Stack] = {}
+        self._closing = contextlib.ExitStack()
+
+    def get(self, kind: str) -> Stack:
+        if kind not in self.started:
+            broker = _redis_url() if kind.startswith("redis") else ""
+            database = self._closing.enter_context(contextlib.closing(postgres_database())) \
+                if kind.endswith("postgres") else None
+            stack = Stack(self.folder / kind.replace("+", "-") / "data", broker_url=broker,
+                          database_url=next(database) if database else "", **WORKER_ENV)
+            self._closing.callback(stack.stop)  # before its database is dropped (callbacks run last first)
+            stack.start_api()
+            stack.start_worker()
+            self.started[kind] = stack
+        return self.started[kind]
+
+    def close(self) -> None:
+        self._closing.close()
+
+
+@pytest.fixture(scope="session")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stacks]:
+    shared = Stacks(tmp_path_factory.mktemp("stacks"))
     try:
-        stack.start_api()
-        stack.start_worker()
-        yield stack
+        yield shared
     finally:
-        stack.stop()
-        print(stack.all_logs())  # shown by pytest only when the test failed
+        shared.close()
+
+
+@pytest.fixture(params=KINDS)
+def stack(request: pytest.FixtureRequest, stacks: Stacks) -> Iterator[Stack]:
+    """The API, one worker, and the broker and database of each supported kind; shared by every test that asks
+    for that kind (tests that kill or restart processes start their own: the fault stack, test_shutdown)."""
+    shared = stacks.get(request.param)
+    yield shared
+    print(shared.all_logs())  # shown by pytest only when a test failed
 
 
 # -- the fault-injection stack (tests/integration/test_faults_*.py) ------------------------------------------

@@ -11,7 +11,6 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
-from unittest import mock
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -19,7 +18,7 @@ from typer.testing import CliRunner, Result
 from contrastlab.client.cli import app
 from contrastlab.client.formats import Catalog
 from contrastlab.core.catalog import catalog_document
-from tests.integration.conftest import _redis_url, _stack
+from tests.integration.conftest import Stacks
 from tests.stack import ROOT, Stack
 
 pytestmark = pytest.mark.integration
@@ -30,10 +29,12 @@ FAST = ["--set", "probe_epochs=20", "--set", "tsne_samples=100", "--set", "rando
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One API and worker on Redis for the whole module (the CLI's commands share its runs)."""
-    with mock.patch.dict(os.environ, {"OMP_NUM_THREADS": "1"}):  # the worker shares two cores with the suite
-        yield from _stack(tmp_path_factory.mktemp("cli"), _redis_url(), "")
+def stack(stacks: Stacks) -> Iterator[Stack]:
+    """The session's API and worker on Redis (the CLI's commands share its runs; they find theirs by id, name or
+    group, so the runs of other modules on it do not matter)."""
+    shared = stacks.get("redis")
+    yield shared
+    print(shared.all_logs())  # shown by pytest only when a test failed
 
 
 def cli(stack: Stack, *args: str) -> Result:

@@ -26,8 +26,8 @@ from tests.unit.api.conftest import FakeWorker
 
 
 @pytest.fixture
-def api(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    config = Settings(data_dir=tmp_path / "data", database_url=database_url, redis_url="", broker_url="",
+def api(tmp_path: Path, migrated_database_url: str) -> Iterator[TestClient]:
+    config = Settings(data_dir=tmp_path / "data", database_url=migrated_database_url, redis_url="", broker_url="",
                       lease_seconds=2, max_attempts=2, requeue_after_seconds=0.5)
     prestart(config)
     app = create_app(config)

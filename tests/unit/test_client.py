@@ -22,6 +22,7 @@ from contrastlab.client.export import write_csv
 from contrastlab.client.models import MetricPoint
 from contrastlab.core.protocol import RETRY_CAP_S
 from contrastlab.core.settings import Settings
+from tests.conftest import migrated_sqlite
 from tests.unit.api.conftest import FakeWorker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,6 +107,7 @@ def test_the_package_imports_without_torch_or_the_backend():
 def serve(tmp_path: Path, api_token: str = "") -> Iterator[tuple[Client, TestClient]]:
     settings = Settings(data_dir=tmp_path / "data", database_url="", redis_url="", broker_url="",
                         api_token=api_token)
+    migrated_sqlite(settings.data_dir)
     prestart(settings)
     app = create_app(settings)
     with TestClient(app, base_url="http://localhost") as http:

@@ -7,6 +7,7 @@ import torch
 from contrastlab.core.spec import RunSpec
 from worker.engine import LOSSES, ListReporter, train
 from worker.engine.device import CPU_AUTOCAST_ENV, autocast_enabled
+from worker.engine.losses import LossParams
 
 BATCH, DIM, CLASSES = 64, 32, 8
 
@@ -31,7 +32,7 @@ def _head_outputs(method: str, dtype: torch.dtype) -> tuple[list[torch.Tensor], 
 def _loss_and_grads(method: str, dtype: torch.dtype, autocast: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
     outputs, labels = _head_outputs(method, dtype)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-        loss = LOSSES[method].loss(outputs, labels, _spec(method))
+        loss = LOSSES[method].loss(outputs, labels, LossParams.from_spec(_spec(method)))
     loss.backward()
     return loss, [out.grad for out in outputs if out.grad is not None]
 

@@ -71,3 +71,19 @@ def test_a_resumed_run_continues_and_a_failing_rank_fails_it_with_its_error(two_
     resumed = [(p.step, p.value) for p in reporter.metrics if p.name == "loss"]
     assert [step for step, _ in resumed] == [6, 7]
     assert [value for _, value in resumed] == pytest.approx(uninterrupted.values("loss")[5:7], abs=1e-6)
+
+
+def test_two_processes_train_byol_as_one_on_the_first_steps(tmp_path: Path) -> None:
+    """BYOL gathers nothing: each rank's loss is its rows' mean, DDP averages the gradients, the target networks
+    follow equal online weights; the reported loss (averaged over ranks) and tau equal one process's."""
+    spec = SPEC.model_copy(update={"method": "byol", "epochs": 1, "knn_every": 1, "probe_epochs": 2})
+    reporter = ListReporter()
+    (tmp_path / "two").mkdir()
+    status, error, _ = train_on_devices(spec, tmp_path / "two", reporter, {}, SLOTS)
+    assert (status, error) == ("succeeded", None)
+    one = ListReporter()
+    train(spec, tmp_path / "one", one)
+    first = max(abs(a - b) for a, b in zip(reporter.values("loss"), one.values("loss"), strict=True))
+    print(f"BYOL: max |loss difference| over {STEPS_PER_EPOCH} steps: {first:.2e}")
+    assert first < 1e-5
+    assert reporter.values("tau") == pytest.approx(one.values("tau")) and len(one.values("tau")) == STEPS_PER_EPOCH

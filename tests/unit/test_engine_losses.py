@@ -9,6 +9,7 @@ import torch
 from contrastlab.core.spec import RunSpec
 from worker.engine.losses import (
     LOSSES,
+    LossParams,
     contrastive_margin,
     cross_entropy,
     n_pairs,
@@ -76,9 +77,11 @@ def test_cross_entropy_of_confident_correct_logits_is_near_zero():
 
 
 def test_registry_covers_every_method_in_the_spec():
+    from worker.engine.methods import REGISTRY
+
     methods = RunSpec.model_json_schema()["properties"]["method"]["enum"]
-    assert set(LOSSES) == set(methods)
-    assert all(LOSSES[m].views == 2 and LOSSES[m].head == "projection" for m in methods if m != "supervised")
+    assert set(REGISTRY) == set(methods) and set(LOSSES) <= set(methods)
+    assert all(LOSSES[m].views == 2 and LOSSES[m].head == "projection" for m in LOSSES if m != "supervised")
     assert LOSSES["supervised"].views == 1 and LOSSES["supervised"].head == "classifier"
 
 
@@ -173,7 +176,7 @@ def test_gradients_are_finite(method, dtype):
     outputs = [base.clone().to(dtype).requires_grad_(), base.clone().to(dtype).requires_grad_()]
     labels = torch.arange(16) % 4
     objective = LOSSES[method]
-    loss = objective.loss(outputs[:objective.views], labels, RunSpec(method=method))
+    loss = objective.loss(outputs[:objective.views], labels, LossParams.from_spec(RunSpec(method=method)))
     loss.backward()
     assert torch.isfinite(loss)
     for out in outputs[:objective.views]:
@@ -192,21 +195,22 @@ def digits_batch():
 @pytest.mark.parametrize("method", sorted(LOSSES))
 def test_a_few_steps_lower_the_loss_on_real_digits(method, digits_batch):
     from worker.engine.augment import augment
-    from worker.engine.models import build_encoder, build_head
+    from worker.engine.methods import build_method
+    from worker.engine.models import build_encoder
 
     images, labels = digits_batch
     spec = RunSpec(method=method, device="cpu")
     torch.manual_seed(0)
     encoder = build_encoder(spec, 1, 16)
     encoder.set_normalization(images)
-    head = build_head(spec, encoder.feature_dim, 10)
+    head = build_method(spec, encoder, 10).head
     objective = LOSSES[method]
     optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-3)
     # Fixed views, so the before/after losses differ only by what the steps changed.
     x = torch.cat([augment(images, spec, torch.Generator().manual_seed(v)) for v in range(objective.views)])
 
     def loss() -> torch.Tensor:
-        return objective.loss(head(encoder(x)).chunk(objective.views), labels, spec)
+        return objective.loss(head(encoder(x)).chunk(objective.views), labels, LossParams.from_spec(spec))
 
     before = loss()
     for _ in range(5):

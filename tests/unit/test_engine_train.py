@@ -76,7 +76,8 @@ def test_metrics_carry_steps_and_epochs(simclr_run):
     assert steps == list(range(1, 23))
     assert [m.epoch for m in reporter.metrics if m.name == "loss"][10] == 1.0
     assert [(m.step, m.epoch) for m in reporter.metrics if m.name == "knn_acc"] == [(11, 1.0), (22, 2.0)]
-    final = {m.name: m for m in reporter.metrics if m.step == 22 and m.name not in ("loss", "lr")}
+    assert [m.step for m in reporter.metrics if m.name == "embedding_std"] == steps  # the collapse monitor
+    final = {m.name: m for m in reporter.metrics if m.step == 22 and m.name not in ("loss", "lr", "embedding_std")}
     assert set(final) == FINAL
     assert final["linear_acc"].value == summary["linear_acc"] and final["linear_acc"].epoch == 2.0
     assert reporter.messages[0] == "loading digits: 1437 train / 360 test images"

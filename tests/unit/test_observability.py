@@ -15,6 +15,7 @@ from backend.main import create_app
 from backend.migrate import prestart
 from contrastlab.core.logs import JsonFormatter, current_run_id
 from contrastlab.core.settings import Settings
+from tests.conftest import migrated_sqlite
 from tests.unit.api.conftest import FakeWorker
 
 SPEC = {"method": "simclr", "dataset": "digits", "epochs": 2, "batch_size": 128}
@@ -22,6 +23,7 @@ SPEC = {"method": "simclr", "dataset": "digits", "epochs": 2, "batch_size": 128}
 
 def make_client(tmp_path: Path, api_token: str = "") -> Iterator[TestClient]:
     config = Settings(data_dir=tmp_path / "data", database_url="", redis_url="", broker_url="", api_token=api_token)
+    migrated_sqlite(config.data_dir)
     prestart(config)
     app = create_app(config)
     with TestClient(app, base_url="http://localhost", headers={"X-Requested-With": "tests"}) as client:

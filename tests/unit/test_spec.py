@@ -15,7 +15,7 @@ def test_minimal_spec_gets_defaults():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("epochs", 0), ("batch_size", 1), ("lr", 0), ("temperature", 0.0), ("method", "byol"),
+    [("epochs", 0), ("batch_size", 1), ("lr", 0), ("temperature", 0.0), ("method", "byol_v2"),
      ("dataset", "imagenet-1k"), ("crop_scale_min", 1.5), ("name", "x" * 121), ("max_train_samples", 3)],
 )
 def test_out_of_bounds_value_names_the_field(field, value):
@@ -52,7 +52,9 @@ def test_schema_carries_defaults_bounds_help_and_groups():
     assert not {"digits", "fashion_mnist"} & set(props["image_size"]["datasets"])
     assert all("group" in p and p.get("description") for p in props.values())
     assert schema["properties"]["method"]["enum"] == ["simclr", "supcon", "contrastive", "npairs", "triplet_batch_hard",
-                                                 "triplet_batch_all", "triplet_semihard", "supervised"]
+                                                 "triplet_batch_all", "triplet_semihard", "byol", "moco_v3", "simsiam",
+                                                 "vicreg", "barlow_twins", "dino", "swav", "nnclr", "supervised"]
+    assert props["small_crops"]["methods"] == ["dino", "swav"] and props["swav_epsilon"]["methods"] == ["swav"]
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from contrastlab.core.catalog import DATASETS_FOLDER
 from contrastlab.core.protocol import ClaimGranted, EventBatch
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec
+from tests.conftest import migrated_sqlite
 from worker.api import Lease, WorkerApi
 from worker.runner import engine_inputs, execute
 from worker.tasks import worker_credential
@@ -58,6 +59,7 @@ class Lab:
 
 def serve(tmp_path: Path, **settings: Any) -> Iterator[Lab]:
     api_settings = Settings(data_dir=tmp_path / "api", database_url="", redis_url="", broker_url="", **settings)
+    migrated_sqlite(api_settings.data_dir)
     prestart(api_settings)
     app = create_app(api_settings)
     with TestClient(app, base_url="http://localhost") as http:

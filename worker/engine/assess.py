@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from contrastlab.core.catalog import Phase
 from contrastlab.core.spec import RunSpec
 
 from .data import ImageData
@@ -96,15 +97,15 @@ def assess(spec: RunSpec, encoder: nn.Module, head: nn.Module | None, data: Imag
     """Probe and k-NN of the trained encoder (and of encoder + projection head when given); the reporter hears
     the phases: features (images done), k-NN, probe (epochs done, of both probes with a head)."""
     n_train, n_images = len(data.train_labels), len(data.train_labels) + len(data.test_labels)
-    reporter.phase("features", 0, n_images)
+    reporter.phase(Phase.FEATURES, 0, n_images)
     train_features = features(encoder, data.train_images, device,
-                              lambda done: reporter.phase("features", done, n_images))
+                              lambda done: reporter.phase(Phase.FEATURES, done, n_images))
     test_features = features(encoder, data.test_images, device,
-                             lambda done: reporter.phase("features", n_train + done, n_images))
-    reporter.phase("knn")
+                             lambda done: reporter.phase(Phase.FEATURES, n_train + done, n_images))
+    reporter.phase(Phase.KNN)
     probe_epochs = spec.probe_epochs * (2 if head is not None else 1)
     knn, probe = knn_probe(spec, data, train_features, test_features,
-                           lambda done: reporter.phase("probe", done, probe_epochs))
+                           lambda done: reporter.phase(Phase.PROBE, done, probe_epochs))
     result = Assessment(train_features, test_features, probe,
                         confusion_matrix(probe, test_features, data.test_labels, len(data.classes)))
     result.summary["knn_acc"] = knn
@@ -112,7 +113,7 @@ def assess(spec: RunSpec, encoder: nn.Module, head: nn.Module | None, data: Imag
     if head is not None:
         head_probe = fit_linear_probe(project(head, train_features), data.train_labels, len(data.classes),
                                       spec.probe_epochs, spec.seed,
-                                      on_epoch=lambda done: reporter.phase("probe", spec.probe_epochs + done,
+                                      on_epoch=lambda done: reporter.phase(Phase.PROBE, spec.probe_epochs + done,
                                                                            probe_epochs))
         result.summary["linear_acc_head"] = head_probe.accuracy(project(head, test_features), data.test_labels)
     return result

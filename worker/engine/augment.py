@@ -36,12 +36,19 @@ class Part(NamedTuple):
 
 
 def augment(images: torch.Tensor, spec: RunSpec, generator: torch.Generator,
-            part: Part | None = None) -> torch.Tensor:
-    """Float views in [0, 1], same shape as the uint8 images [B, C, H, W]; part: which rows of a global batch."""
+            part: Part | None = None, scale: tuple[float, float] | None = None,
+            size: int | None = None) -> torch.Tensor:
+    """Float views in [0, 1], same shape as the uint8 images [B, C, H, W]; part: which rows of a global batch.
+
+    scale and size: a multi-crop method's small crops, an area fraction in `scale` (not the spec's) resized to
+    size x size; without augmentation a small view is the whole image resized.
+    """
     x = images.float().div_(255)
     if not spec.augment:
-        return x
-    x = random_resized_crop_flip(x, generator, spec.crop_scale_min, spec.flip_prob, spec.crop_scale_max, part)
+        return x if size is None else F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                                                    align_corners=False)
+    low, high = scale if scale is not None else (spec.crop_scale_min, spec.crop_scale_max)
+    x = random_resized_crop_flip(x, generator, low, spec.flip_prob, high, part, size)
     x = colour_jitter(x, generator, spec.jitter_strength, spec.jitter_prob, part=part)
     x = random_grayscale(x, generator, spec.grayscale_prob, part)
     return gaussian_blur(x, generator, spec.blur_prob, (spec.blur_sigma_min, spec.blur_sigma_max), part)
@@ -56,8 +63,10 @@ def uniform(x: torch.Tensor, generator: torch.Generator, columns: int, part: Par
 
 
 def random_resized_crop_flip(x: torch.Tensor, generator: torch.Generator, scale_min: float,
-                             flip_prob: float, scale_max: float = 1.0, part: Part | None = None) -> torch.Tensor:
-    """Crop a random area fraction in (scale_min, scale_max) and aspect ratio, resize back, maybe mirror."""
+                             flip_prob: float, scale_max: float = 1.0, part: Part | None = None,
+                             size: int | None = None) -> torch.Tensor:
+    """Crop a random area fraction in (scale_min, scale_max) and aspect ratio, resize back (or to size x size),
+    maybe mirror."""
     b = x.shape[0]
     u = uniform(x, generator, 5, part)
     area = scale_min + (scale_max - scale_min) * u[:, 0]
@@ -75,7 +84,8 @@ def random_resized_crop_flip(x: torch.Tensor, generator: torch.Generator, scale_
     theta[:, 0, 2] = cx
     theta[:, 1, 1] = h
     theta[:, 1, 2] = cy
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    shape = list(x.shape) if size is None else [*x.shape[:2], size, size]
+    grid = F.affine_grid(theta, shape, align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 

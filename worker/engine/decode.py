@@ -29,11 +29,6 @@ def is_jpeg(data: torch.Tensor) -> bool:
     return len(data) >= 3 and tuple(data[:3].tolist()) == JPEG_MAGIC
 
 
-def decode_file(path: str | Path, side: int) -> torch.Tensor:
-    """uint8 [3, side, side] of an image file."""
-    return square(decode_bytes(read_bytes(path), path), side)
-
-
 def decode_bytes(data: torch.Tensor, path: str | Path) -> torch.Tensor:
     """uint8 RGB [3, H, W] of an encoded image; path names the file in errors and for PIL's formats."""
     try:

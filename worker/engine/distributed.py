@@ -102,6 +102,16 @@ def gather_views(outputs: Tensor, views: int, shard: Shard) -> Tensor:
     return gathered.unflatten(0, (shard.world, views, -1)).transpose(0, 1).flatten(0, 2)
 
 
+def mean(value: Tensor, shard: Shard) -> Tensor:
+    """The mean of a detached value over ranks (a loss to report: the global batch's, when each rank's loss is
+    its own rows' mean); the value itself on one process."""
+    if shard.world == 1:
+        return value
+    total = value.detach().float().clone()
+    dist.all_reduce(total)
+    return total / shard.world
+
+
 def agree(flag: bool, shard: Shard, device: torch.device) -> bool:
     """Rank 0's decision on every rank (stop or go on), so that all ranks leave the loop at the same step."""
     if shard.world == 1:

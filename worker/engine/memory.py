@@ -4,7 +4,8 @@
 The per-image cost is measured on the run's own device at its image size: the bytes autograd saves for the
 backward pass (a saved-tensors hook sees each one) in a forward of 2 and of 4 images; the difference is what
 one more image costs. A step holds that for every view of every image of the batch, and about as much again
-while the backward pass runs (the gradients of the activations).
+while the backward pass runs (the gradients of the activations); a target network's forward without gradient
+(BYOL, MoCo, DINO) holds about one layer's activations at a time, counted here as one more view's worth.
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ def free_bytes(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-def check_step_fits(encoder: nn.Module, channels: int, image_size: int, batch: int, views: int,
-                    device: torch.device, free: int | None = None) -> int:
-    """The estimated bytes of one step of `batch` images x `views`; TrainingFailed naming batch_size and the
-    largest that fits when the estimate is over the usable part of the free memory."""
-    per_image = bytes_per_image(encoder, channels, image_size, device) * views * BACKWARD_FACTOR
+def check_step_fits(encoder: nn.Module, channels: int, image_size: int, batch: int, views: float,
+                    device: torch.device, target_views: float = 0.0, free: int | None = None) -> int:
+    """The estimated bytes of one step of `batch` images x `views` (plus `target_views` through a target network
+    without gradient); TrainingFailed naming batch_size and the largest that fits when the estimate is over the
+    usable part of the free memory."""
+    per_view = bytes_per_image(encoder, channels, image_size, device)
+    per_image = per_view * (views * BACKWARD_FACTOR + target_views)
     need = int(per_image * batch)
     usable = int(USABLE_FRACTION * (free_bytes(device) if free is None else free))
     if need <= usable:
@@ -74,5 +77,5 @@ def check_step_fits(encoder: nn.Module, channels: int, image_size: int, batch: i
               "not even a batch of 2 fits: pick a smaller encoder or image_size")
     raise TrainingFailed(
         f"batch_size {batch} needs about {need / GB:.1f} GB per training step on {device.type} "
-        f"({per_image / views / 1e6:.2f} MB per image and view at {image_size} px, {views} views), but "
+        f"({per_view * BACKWARD_FACTOR / 1e6:.2f} MB per image and view at {image_size} px, {views} views), but "
         f"{usable / GB:.1f} GB is free: {advice}")

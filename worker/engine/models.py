@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from contrastlab.core.spec import RunSpec
 
-from .losses import LOSSES
 from .stream import Images, channel_stats
 
 SMALL_CNN_WIDTHS = (32, 64, 128, 256)
@@ -78,19 +79,35 @@ def resnet(name: str, in_channels: int, small_stem: bool) -> nn.Module:
     return net
 
 
+@dataclass(frozen=True)
+class MLPConfig:
+    """An MLP head: (Linear-BN-ReLU) x (depth - 1), then Linear to out_dim (SimCLR's projector with depth 2)."""
+
+    depth: int
+    hidden_dim: int
+    out_dim: int
+
+    @classmethod
+    def projector(cls, spec: RunSpec) -> MLPConfig:
+        """The spec's projection head (projection_depth, projection_hidden_dim, projection_dim)."""
+        return cls(spec.projection_depth, spec.projection_hidden_dim, spec.projection_dim)
+
+
+def mlp(in_dim: int, config: MLPConfig, last_batchnorm: bool = False) -> nn.Sequential:
+    """The MLP of config on in_dim inputs; last_batchnorm adds an affine-free BatchNorm after the last Linear
+    (SimSiam's projector, Barlow Twins')."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for _ in range(config.depth - 1):
+        layers += [nn.Linear(width, config.hidden_dim, bias=False), nn.BatchNorm1d(config.hidden_dim),
+                   nn.ReLU(inplace=True)]
+        width = config.hidden_dim
+    layers.append(nn.Linear(width, config.out_dim, bias=not last_batchnorm))
+    if last_batchnorm:
+        layers.append(nn.BatchNorm1d(config.out_dim, affine=False))
+    return nn.Sequential(*layers)
+
+
 def build_projection_head(spec: RunSpec, feature_dim: int) -> nn.Sequential:
     """SimCLR's MLP head: (Linear-BN-ReLU) x (depth - 1), then Linear to projection_dim."""
-    layers: list[nn.Module] = []
-    width = feature_dim
-    for _ in range(spec.projection_depth - 1):
-        layers += [nn.Linear(width, spec.projection_hidden_dim, bias=False),
-                   nn.BatchNorm1d(spec.projection_hidden_dim), nn.ReLU(inplace=True)]
-        width = spec.projection_hidden_dim
-    return nn.Sequential(*layers, nn.Linear(width, spec.projection_dim))
-
-
-def build_head(spec: RunSpec, feature_dim: int, num_classes: int) -> nn.Module:
-    """The head the method trains on top of the encoder: a projection MLP or a linear classifier."""
-    if LOSSES[spec.method].head == "classifier":
-        return nn.Linear(feature_dim, num_classes)
-    return build_projection_head(spec, feature_dim)
+    return mlp(feature_dim, MLPConfig.projector(spec))

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from contrastlab.core.catalog import FINAL_METRICS, RESUME_ARTIFACT
+from contrastlab.core.catalog import FINAL_METRICS, Artifact, Phase
 from contrastlab.core.settings import STREAM_ABOVE_MB
 from contrastlab.core.spec import RunSpec
 from contrastlab.core.stability import stability
@@ -20,11 +19,11 @@ from .device import resolve_device, runtime
 from .distributed import SINGLE, Shard, local_device, main_first
 from .errors import TrainingFailed
 from .evaluate import silhouette, tsne_2d, tsne_sample_indices
-from .losses import LOSSES
 from .memory import check_step_fits
-from .models import build_encoder, build_head
+from .methods import Method, build_method
+from .models import build_encoder
 from .report import Reporter
-from .train import pretrain
+from .train import pretrain, training_label
 from .versions import versions
 
 
@@ -46,7 +45,7 @@ def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | No
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = local_device(resolve_device(spec.device), shard)
-    reporter.phase("loading")
+    reporter.phase(Phase.LOADING)
     with runtime(device):
         try:
             with main_first(shard):  # one download of a missing dataset, not one per rank
@@ -75,23 +74,24 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
     if init_encoder is not None:
         load_weights_into(encoder, init_encoder, spec)
         reporter.message(f"encoder initialised from run {spec.init_from_run}")
-    head = build_head(spec, encoder.feature_dim, len(data.classes))
-    encoder.to(device)
-    head.to(device)
+    method = build_method(spec, encoder, len(data.classes), shard)
+    method.to(device)
     if device.type == "cuda":
-        encoder.to(memory_format=torch.channels_last)
+        method.to(memory_format=torch.channels_last)
 
     if spec.epochs > 0:
         batch = min(spec.batch_size, len(data.pretrain_labels)) // shard.world  # this process's share of a step
-        check_step_fits(encoder, data.image_shape[0], data.image_shape[-1], batch, LOSSES[spec.method].views, device)
-        reporter.message("pretraining" if LOSSES[spec.method].head == "projection" else "supervised training")
-    result = pretrain(spec, encoder, head, data, device, reporter, out_dir, resume_from, shard)
+        check_step_fits(encoder, data.image_shape[0], data.image_shape[-1], batch,
+                        method.views.memory_views(data.image_shape[-1]), device,
+                        method.target_passes * method.views.global_views)
+        reporter.message(training_label(method))
+    result = pretrain(spec, method, data, device, reporter, out_dir, resume_from, shard)
     if not shard.main:
         return {"final_loss": result.final_loss}
 
     reporter.message(f"features of {len(data.train_labels)} train / {len(data.test_labels)} test images")
-    projection = head if LOSSES[spec.method].head == "projection" and spec.epochs > 0 else None
-    assessment = assess(spec, encoder, projection, data, device, reporter)
+    projection = method.probe_head() if spec.epochs > 0 else None
+    assessment = assess(spec, method.probe_encoder(), projection, data, device, reporter)
     if probe_due(spec.epochs, spec.epochs, spec.knn_every, spec.probe_every):  # the probe curves' last point
         probes = quick_probes(spec, data, assessment.train_features, assessment.test_features, projection)
         for name, value in probes.items():
@@ -101,11 +101,11 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
     random_features = None
     if spec.random_baseline:
         reporter.message("probe and k-NN of a randomly initialised encoder (baseline)")
-        reporter.phase("random_baseline")
+        reporter.phase(Phase.RANDOM_BASELINE)
         baseline = random_baseline(spec, data, device)
         summary.update(baseline.summary)
         random_features = baseline.test_features
-    reporter.phase("tsne")
+    reporter.phase(Phase.TSNE)
     summary.update(_embed_and_save(spec, out_dir, reporter, data, assessment, random_features))
     summary["final_loss"] = result.final_loss
     summary["train_seconds"] = result.seconds
@@ -113,8 +113,8 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
     for name in FINAL_METRICS:
         if name in summary and summary[name] == summary[name]:  # NaN (undefined silhouette) is not a point
             reporter.metric(name, summary[name], result.steps, float(spec.epochs))
-    _save_checkpoints(spec, out_dir, reporter, data, encoder, head, assessment, summary)
-    (out_dir / RESUME_ARTIFACT).unlink(missing_ok=True)  # finished: the encoder files supersede it
+    _save_checkpoints(spec, out_dir, reporter, data, method, assessment, summary)
+    (out_dir / Artifact.RESUME).unlink(missing_ok=True)  # finished: the encoder files supersede it
     return summary
 
 
@@ -129,12 +129,12 @@ def _embed_and_save(spec: RunSpec, out_dir: Path, reporter: Reporter, data: Imag
     reporter.message(f"t-SNE of {len(indices)} test embeddings")
     sample_labels = data.test_labels[indices]
     sample_features, trained = _tsne_map(assessment.test_features, indices, sample_labels, spec.seed)
-    save_tensors(out_dir / "features.safetensors", {"features": sample_features, "indices": indices})
+    save_tensors(out_dir / Artifact.FEATURES, {"features": sample_features, "indices": indices})
     embeddings = {"method": "tsne", "classes": data.classes, **trained}
     if random_features is not None:
         reporter.message(f"t-SNE of the random-init encoder's {len(indices)} test embeddings (baseline)")
         _, embeddings["random_init"] = _tsne_map(random_features, indices, sample_labels, spec.seed)
-    write_json(out_dir / "embeddings.json", embeddings)
+    write_json(out_dir / Artifact.EMBEDDINGS, embeddings)
     return {"silhouette": trained["silhouette"]}
 
 
@@ -150,21 +150,21 @@ def _tsne_map(test_features: torch.Tensor, indices: torch.Tensor, labels: torch.
     }
 
 
-def _save_checkpoints(spec: RunSpec, out_dir: Path, reporter: Reporter, data: ImageData, encoder: nn.Module,
-                      head: nn.Module, assessment: Assessment, summary: dict[str, float]) -> None:
-    """Encoder, head and probe as safetensors; evaluation.json and run.json beside them."""
+def _save_checkpoints(spec: RunSpec, out_dir: Path, reporter: Reporter, data: ImageData, method: Method,
+                      assessment: Assessment, summary: dict[str, float]) -> None:
+    """Encoder (the one the probe read), head and probe as safetensors; evaluation.json and run.json beside them."""
     reporter.message("saving artifacts")
-    reporter.phase("saving")
-    save_encoder(out_dir / "encoder.safetensors", encoder, spec, data.image_shape)
-    save_module(out_dir / "projection_head.safetensors", head, spec, f"contrastlab-{LOSSES[spec.method].head}-v1")
-    save_tensors(out_dir / "linear_probe.safetensors", assessment.probe.state_dict(),
+    reporter.phase(Phase.SAVING)
+    save_encoder(out_dir / Artifact.ENCODER, method.probe_encoder(), spec, data.image_shape)
+    save_module(out_dir / Artifact.HEAD, method.head, spec, method.head_format)
+    save_tensors(out_dir / Artifact.LINEAR_PROBE, assessment.probe.state_dict(),
                  {"spec": spec.model_dump_json(), "format": "contrastlab-linear-probe-v1"})
-    write_json(out_dir / "evaluation.json", {
+    write_json(out_dir / Artifact.EVALUATION, {
         "classes": data.classes,
         "confusion_matrix": assessment.confusion,  # rows: true class, columns: predicted class
         **{name: summary[name] for name in FINAL_METRICS if name in summary},
     })
-    write_json(out_dir / "run.json", {
+    write_json(out_dir / Artifact.RUN_RECORD, {
         "spec": spec.model_dump(mode="json"),
         "metrics": summary,
         "versions": versions(),

@@ -82,47 +82,88 @@ class CompareView {
 
   build() {
     this.notice = h("p", { class: "notice notice-error", role: "status", hidden: true });
-    this.legend = h("ul", { class: "legend", "data-testid": "compare-legend", "aria-label": "Runs (press to hide or show)" });
+    this.legend = h("ul", {
+      class: "legend",
+      "data-testid": "compare-legend",
+      "aria-label": "Runs (press to hide or show)",
+    });
     this.charts = h("div", { class: "grid-2 compare-charts", "data-testid": "compare-charts" });
     this.chartSet = new CompareCharts(this.charts);
     this.specBox = h("div", {});
     this.finalBox = h("div", {});
     this.allFields = h("input", { type: "checkbox", id: "spec-all", onChange: () => this.renderTables() });
     const smoothValue = h("output", { for: "smoothing", class: "mono" }, this.smoothing.toFixed(2));
-    const slider = h("input", { type: "range", id: "smoothing", min: "0", max: "0.99", step: "0.01", value: String(this.smoothing), "data-testid": "smoothing" });
+    const slider = h("input", {
+      type: "range",
+      id: "smoothing",
+      min: "0",
+      max: "0.99",
+      step: "0.01",
+      value: String(this.smoothing),
+      "data-testid": "smoothing",
+    });
     slider.addEventListener("input", () => {
       this.smoothing = Number(slider.value);
       setText(smoothValue, this.smoothing.toFixed(2));
       this.syncUrl();
       this.renderCharts();
     });
-    const xSelect = h("select", { id: "x-axis", "data-testid": "x-axis", onChange: (e) => this.setXAxis(e.target.value) },
-      X_AXES.map(([key, label]) => h("option", { value: key, selected: key === this.xAxis }, label)));
-    const groups = h("input", { type: "checkbox", id: "aggregate", checked: this.aggregate, "data-testid": "aggregate", onChange: (e) => {
-      this.aggregate = e.target.checked;
-      this.syncUrl();
-      this.renderLegend();
-      this.renderCharts();
-      this.renderTables();
-      this.renderTsne();
-    } });
-    this.copyButton = h("button", { type: "button", class: "button", "data-testid": "copy-link", onClick: () => this.copyLink() }, "Copy link");
+    const xSelect = h(
+      "select",
+      { id: "x-axis", "data-testid": "x-axis", onChange: (e) => this.setXAxis(e.target.value) },
+      X_AXES.map(([key, label]) => h("option", { value: key, selected: key === this.xAxis }, label)),
+    );
+    const groups = h("input", {
+      type: "checkbox",
+      id: "aggregate",
+      checked: this.aggregate,
+      "data-testid": "aggregate",
+      onChange: (e) => {
+        this.aggregate = e.target.checked;
+        this.syncUrl();
+        this.renderLegend();
+        this.renderCharts();
+        this.renderTables();
+        this.renderTsne();
+      },
+    });
+    this.copyButton = h(
+      "button",
+      { type: "button", class: "button", "data-testid": "copy-link", onClick: () => this.copyLink() },
+      "Copy link",
+    );
     this.root.replaceChildren(
       h("a", { class: "back", href: "#/" }, "← All runs"),
       h("div", { class: "page-head" }, h("h1", {}, `Compare ${this.ids.length} runs`), this.copyButton),
       this.notice,
-      h("div", { class: "controls panel", role: "group", "aria-label": "Chart options" },
+      h(
+        "div",
+        { class: "controls panel", role: "group", "aria-label": "Chart options" },
         h("label", { for: "smoothing" }, "Smoothing ", slider, " ", smoothValue),
         h("label", { for: "x-axis" }, "x axis ", xSelect),
-        h("span", { class: "checkbox-line" }, groups, h("label", { for: "aggregate" }, "Seed groups as mean ± std"))),
+        h("span", { class: "checkbox-line" }, groups, h("label", { for: "aggregate" }, "Seed groups as mean ± std")),
+      ),
       this.legend,
       this.charts,
-      h("section", { class: "panel stacked" }, h("h2", {}, "Final metrics ", h("span", { class: "muted" }, "(best in bold)")), this.finalBox),
-      h("section", { class: "panel stacked" },
-        h("div", { class: "panel-head" }, h("h2", {}, "Spec differences"),
-          h("span", { class: "checkbox-line" }, this.allFields, h("label", { for: "spec-all" }, "Show all fields"))),
-        this.specBox),
-      this.tsne.element);
+      h(
+        "section",
+        { class: "panel stacked" },
+        h("h2", {}, "Final metrics ", h("span", { class: "muted" }, "(best in bold)")),
+        this.finalBox,
+      ),
+      h(
+        "section",
+        { class: "panel stacked" },
+        h(
+          "div",
+          { class: "panel-head" },
+          h("h2", {}, "Spec differences"),
+          h("span", { class: "checkbox-line" }, this.allFields, h("label", { for: "spec-all" }, "Show all fields")),
+        ),
+        this.specBox,
+      ),
+      this.tsne.element,
+    );
   }
 
   syncUrl() {
@@ -179,22 +220,37 @@ class CompareView {
   renderLegend() {
     this.legend.replaceChildren(...this.entities().map((entity) => {
       const pressed = !this.hidden.has(entity.key);
-      return h("li", {}, h("button", { type: "button", class: "legend-item", "aria-pressed": String(pressed), "data-key": entity.key,
-        onClick: () => {
-          if (this.hidden.has(entity.key)) this.hidden.delete(entity.key);
-          else this.hidden.add(entity.key);
-          this.syncUrl();
-          this.renderLegend();
-          this.renderCharts();
-        } },
-      h("span", { class: "swatch", style: `background:${entity.color}`, "aria-hidden": "true" }), entity.label));
+      return h(
+        "li",
+        {},
+        h(
+          "button",
+          {
+            type: "button",
+            class: "legend-item",
+            "aria-pressed": String(pressed),
+            "data-key": entity.key,
+            onClick: () => {
+              if (this.hidden.has(entity.key)) this.hidden.delete(entity.key);
+              else this.hidden.add(entity.key);
+              this.syncUrl();
+              this.renderLegend();
+              this.renderCharts();
+            },
+          },
+          h("span", { class: "swatch", style: `background:${entity.color}`, "aria-hidden": "true" }),
+          entity.label,
+        ),
+      );
     }));
   }
 
   async renderCharts() {
     const metrics = chartMetrics(this.seriesByRun);
     if (!metrics.length) {
-      this.charts.replaceChildren(h("p", { class: "muted empty-note" }, "No metric points recorded yet for these runs."));
+      this.charts.replaceChildren(
+        h("p", { class: "muted empty-note" }, "No metric points recorded yet for these runs."),
+      );
       return;
     }
     this.charts.querySelector(".empty-note")?.remove();

@@ -2,7 +2,14 @@
 
 import { api, ApiError } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
-import { APPLIES_CONTROLLERS, fieldsFromSchema, createControl, setControlValue, readControlValue, describeBounds } from "../schema_form.js";
+import {
+  APPLIES_CONTROLLERS,
+  fieldsFromSchema,
+  createControl,
+  setControlValue,
+  readControlValue,
+  describeBounds,
+} from "../schema_form.js";
 import { StudyMode } from "../study_form.js";
 
 /** Shown first, in this order; every other field goes into its group's collapsible section. */
@@ -27,13 +34,17 @@ export function mount(root, { query }) {
     .then(([schema, source]) => {
       if (!alive) return;
       const form = new RunForm(schema, source ? { ...source.spec, name: cloneName(source, schema) } : null);
-      const note = source ? h("p", { class: "notice" }, `Starting from the settings of run #${source.id} (${source.name || "unnamed"}).`) : "";
+      const note = source
+        ? h("p", { class: "notice" }, `Starting from the settings of run #${source.id} (${source.name || "unnamed"}).`)
+        : "";
       body.replaceChildren(note, form.element);
       form.focusFirst();
     })
     .catch((err) => {
       if (!alive) return;
-      body.replaceChildren(h("p", { class: "notice notice-error", role: "alert" }, `Could not load the run options: ${err.message}`));
+      body.replaceChildren(
+        h("p", { class: "notice notice-error", role: "alert" }, `Could not load the run options: ${err.message}`),
+      );
     });
 
   return () => {
@@ -57,27 +68,51 @@ class RunForm {
   constructor(schema, initialValues) {
     this.fields = fieldsFromSchema(schema);
     this.rows = new Map(); // name -> {field, row, control, error}
-    this.summary = h("div", { class: "notice notice-error form-errors", role: "alert", "data-testid": "form-errors", hidden: true });
-    this.submitButton = h("button", { type: "submit", class: "button primary", "data-testid": "submit-run" }, "Start run");
+    this.summary = h("div", {
+      class: "notice notice-error form-errors",
+      role: "alert",
+      "data-testid": "form-errors",
+      hidden: true,
+    });
+    this.submitButton = h(
+      "button",
+      { type: "submit", class: "button primary", "data-testid": "submit-run" },
+      "Start run",
+    );
     for (const field of this.fields) this.rows.set(field.name, this.createRow(field));
     this.seedsRow = this.createSeedsRow();
 
     const common = COMMON_FIELDS.filter((name) => this.rows.has(name));
     const rest = this.fields.filter((f) => !common.includes(f.name));
     const knownGroups = GROUPS.map(([key]) => key);
-    const groups = [...GROUPS, ...[...new Set(rest.map((f) => f.group))].filter((g) => !knownGroups.includes(g)).map((g) => [g, g])];
+    const groups = [
+      ...GROUPS,
+      ...[...new Set(rest.map((f) => f.group))].filter((g) => !knownGroups.includes(g)).map((g) => [g, g]),
+    ];
     this.sections = groups
       .map(([key, label]) => ({ key, label, names: rest.filter((f) => f.group === key).map((f) => f.name) }))
       .filter((section) => section.names.length > 0)
       .map((section) => ({ ...section, element: this.createSection(section) }));
 
-    this.element = h("form", { class: "run-form", "data-testid": "run-form", onSubmit: (e) => this.submit(e) },
+    this.element = h(
+      "form",
+      { class: "run-form", "data-testid": "run-form", onSubmit: (e) => this.submit(e) },
       this.summary,
-      h("fieldset", { class: "form-grid common" }, h("legend", {}, "Essentials"), common.map((name) => this.rows.get(name).row), this.seedsRow.row),
+      h(
+        "fieldset",
+        { class: "form-grid common" },
+        h("legend", {}, "Essentials"),
+        common.map((name) => this.rows.get(name).row),
+        this.seedsRow.row,
+      ),
       this.sections.map((s) => s.element),
-      h("div", { class: "form-actions" },
+      h(
+        "div",
+        { class: "form-actions" },
         this.submitButton,
-        h("button", { type: "button", class: "button", onClick: () => this.reset() }, "Reset to defaults")));
+        h("button", { type: "button", class: "button", onClick: () => this.reset() }, "Reset to defaults"),
+      ),
+    );
 
     this.applyValues(initialValues || {});
     for (const controller of APPLIES_CONTROLLERS) {
@@ -109,10 +144,19 @@ class RunForm {
     const control = createControl(field, "help-seeds error-seeds");
     control.placeholder = "e.g. 0, 1, 2";
     const error = h("p", { class: "field-error", id: "error-seeds", "data-testid": "error-seeds", hidden: true });
-    const row = h("div", { class: "field field-string", "data-field": "seeds" },
-      h("label", { for: control.id }, field.title), control,
-      h("p", { class: "help", id: "help-seeds" }, "Several seeds launch this spec once per seed as one group, compared as mean ± std. Empty: one run with the seed above."),
-      error);
+    const row = h(
+      "div",
+      { class: "field field-string", "data-field": "seeds" },
+      h("label", { for: control.id }, field.title),
+      control,
+      h(
+        "p",
+        { class: "help", id: "help-seeds" },
+        "Several seeds launch this spec once per seed as one group, compared as mean ± std. " +
+          "Empty: one run with the seed above.",
+      ),
+      error,
+    );
     const entry = { field, row, control, error };
     control.addEventListener("input", () => this.clearError("seeds"));
     return entry;
@@ -246,7 +290,9 @@ class RunForm {
       placed.push(entry);
     }
     if (errors.length === 0) general.push(err.message || String(err));
-    const heading = placed.length ? `Please correct ${placed.length === 1 ? "the field" : `${placed.length} fields`} marked below.` : "The run could not be started.";
+    const heading = placed.length
+      ? `Please correct ${placed.length === 1 ? "the field" : `${placed.length} fields`} marked below.`
+      : "The run could not be started.";
     replaceChildren(this.summary,
       h("strong", {}, heading),
       general.length ? h("ul", {}, general.map((text) => h("li", {}, text))) : null);

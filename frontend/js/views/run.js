@@ -1,7 +1,7 @@
 // Run page: header, summary, live loss/accuracy charts, t-SNE map, artifacts, status log, spec.
 
 import { api, ApiError } from "../api.js";
-import { choiceLabel, isFinalStatus, summaryMetrics } from "../catalog.js";
+import { STATUS, choiceLabel, isFinalStatus, summaryMetrics } from "../catalog.js";
 import { h, setText, statusBadge, updateStatusBadge } from "../dom.js";
 import { formatDateTime, formatDuration, secondsBetween, DASH } from "../format.js";
 import { disposeChart } from "../charts.js";
@@ -53,7 +53,10 @@ class RunPage {
     this.loadLog();
     this.loadLineage(run);
     if (!isFinalStatus(run.status)) this.loadArtifacts(); // final runs load them with the t-SNE map
-    api.runSpecSchema().then((schema) => this.alive && this.specBox.replaceChildren(specTable(run.spec, schema)), () => {});
+    api.runSpecSchema().then(
+      (schema) => this.alive && this.specBox.replaceChildren(specTable(run.spec, schema)),
+      () => {},
+    );
 
     try {
       const { points, cursor } = await loadHistory(this.runId, this.controller.signal);
@@ -64,7 +67,8 @@ class RunPage {
       if (isFinalStatus(run.status)) this.loadFinalPanels(run);
       else this.follow(cursor);
     } catch (err) {
-      if (this.alive && err.name !== "AbortError") this.log.add("error", `Could not load metrics: ${err.message}`, new Date().toISOString());
+      if (this.alive && err.name !== "AbortError")
+        this.log.add("error", `Could not load metrics: ${err.message}`, new Date().toISOString());
     }
   }
 
@@ -74,7 +78,11 @@ class RunPage {
     this.subtitle = h("p", { class: "muted subtitle" });
     this.lineage = h("p", { class: "run-lineage muted", "data-testid": "run-lineage", hidden: true });
     this.connection = h("span", { class: "connection", "data-testid": "connection", hidden: true });
-    this.cancelButton = h("button", { type: "button", class: "button danger", "data-testid": "cancel-run", onClick: () => this.cancel() }, "Cancel run");
+    this.cancelButton = h(
+      "button",
+      { type: "button", class: "button danger", "data-testid": "cancel-run", onClick: () => this.cancel() },
+      "Cancel run",
+    );
     this.downloadSlot = h("span", { class: "download-slot" });
     this.meta = h("dl", { class: "meta" });
     this.progress = new RunProgress(run);
@@ -86,8 +94,16 @@ class RunPage {
     this.tsne = new TsnePanel();
     this.artifactsBox = h("div", {}, h("p", { class: "muted" }, "Loading…"));
     this.confusionDiv = h("div", { class: "chart chart-square", "data-testid": "confusion-chart", hidden: true });
-    this.confusionNote = h("p", { class: "muted chart-note", "data-testid": "confusion-note" }, "The confusion matrix of the linear probe appears when the run has finished.");
-    this.deleteButton = h("button", { type: "button", class: "button", "data-testid": "delete-run", hidden: true, onClick: () => this.remove() }, "Delete");
+    this.confusionNote = h(
+      "p",
+      { class: "muted chart-note", "data-testid": "confusion-note" },
+      "The confusion matrix of the linear probe appears when the run has finished.",
+    );
+    this.deleteButton = h(
+      "button",
+      { type: "button", class: "button", "data-testid": "delete-run", hidden: true, onClick: () => this.remove() },
+      "Delete",
+    );
     this.specBox = h("div", {}, specTable(run.spec, null));
     this.charts = new MetricCharts(this.lossDiv, this.accDiv, run.spec && run.spec.epochs);
 
@@ -95,26 +111,63 @@ class RunPage {
       h("section", { class: "panel", "data-testid": testid }, h("h2", {}, title), ...children);
     this.root.replaceChildren(
       h("a", { class: "back", href: "#/" }, "← All runs"),
-      h("div", { class: "page-head run-head" },
-        h("div", { class: "title-block" }, h("div", { class: "title-line" }, this.title, this.badge, this.connection), this.subtitle),
-        h("div", { class: "actions" }, this.downloadSlot, this.cancelButton, this.deleteButton,
-          h("a", { class: "button", href: api.metricsCsvUrl(run.id), download: `run-${run.id}-metrics.csv`, "data-testid": "metrics-csv" }, "Metrics CSV"),
-          h("a", { class: "button", href: `#/new?from=${run.id}`, "data-testid": "clone-run" }, "New run from these settings"))),
+      h(
+        "div",
+        { class: "page-head run-head" },
+        h(
+          "div",
+          { class: "title-block" },
+          h("div", { class: "title-line" }, this.title, this.badge, this.connection),
+          this.subtitle,
+        ),
+        h(
+          "div",
+          { class: "actions" },
+          this.downloadSlot,
+          this.cancelButton,
+          this.deleteButton,
+          h(
+            "a",
+            {
+              class: "button",
+              href: api.metricsCsvUrl(run.id),
+              download: `run-${run.id}-metrics.csv`,
+              "data-testid": "metrics-csv",
+            },
+            "Metrics CSV",
+          ),
+          h(
+            "a",
+            { class: "button", href: `#/new?from=${run.id}`, "data-testid": "clone-run" },
+            "New run from these settings",
+          ),
+        ),
+      ),
       this.progress.element,
       this.meta,
       this.lineage,
       this.error,
       this.summary.element,
-      h("div", { class: "grid-2" },
+      h(
+        "div",
+        { class: "grid-2" },
         panel("Loss", "loss-panel", this.lossDiv),
-        panel("Accuracy", "acc-panel", this.accDiv)),
-      h("div", { class: "grid-2 grid-wide-left" },
+        panel("Accuracy", "acc-panel", this.accDiv),
+      ),
+      h(
+        "div",
+        { class: "grid-2 grid-wide-left" },
         this.tsne.element,
-        h("div", { class: "stack" },
+        h(
+          "div",
+          { class: "stack" },
           panel("Linear probe: confusion matrix", "confusion-panel", this.confusionNote, this.confusionDiv),
           panel("Files", "artifacts-panel", this.artifactsBox),
-          panel("Status log", "log-panel", this.log.element))),
-      h("details", { class: "panel spec-panel", open: true }, h("summary", {}, h("h2", {}, "Spec")), this.specBox));
+          panel("Status log", "log-panel", this.log.element),
+        ),
+      ),
+      h("details", { class: "panel spec-panel", open: true }, h("summary", {}, h("h2", {}, "Spec")), this.specBox),
+    );
     this.ticks = 0;
     this.clock = setInterval(() => this.tick(), 1000);
   }
@@ -126,7 +179,10 @@ class RunPage {
     setText(this.title, run.name || `Run #${run.id}`);
     document.title = `${run.name || `Run #${run.id}`} · ContrastLab`;
     const choice = (field) => (spec[field] == null ? DASH : choiceLabel(field, spec[field]));
-    setText(this.subtitle, `#${run.id} · ${choice("method")} · ${choice("dataset")} · ${choice("encoder")} · ${spec.epochs ?? "?"} epochs`);
+    setText(
+      this.subtitle,
+      `#${run.id} · ${choice("method")} · ${choice("dataset")} · ${choice("encoder")} · ${spec.epochs ?? "?"} epochs`,
+    );
     updateStatusBadge(this.badge, run.status);
     const finished = isFinalStatus(run.status);
     this.progress.update(run);
@@ -135,13 +191,17 @@ class RunPage {
     this.cancelButton.disabled = Boolean(run.cancel_requested);
     setText(this.cancelButton, run.cancel_requested ? "Canceling…" : "Cancel run");
     this.error.hidden = !run.error;
-    setText(this.error, run.error ? `${run.status === "failed" ? "Failed" : "Error"}: ${run.error}` : "");
+    setText(this.error, run.error ? `${run.status === STATUS.failed ? "Failed" : "Error"}: ${run.error}` : "");
     this.summary.update(run.summary);
     this.renderMeta(run);
     if (run.status !== this.lastStatus) {
       if (this.lastStatus !== null) {
-        const time = finished ? run.finished_at : run.status === "running" ? run.started_at : null;
-        this.log.add("status", `Status: ${run.status}${run.status === "running" ? ` (attempt ${run.attempt})` : ""}`, time || new Date().toISOString());
+        const time = finished ? run.finished_at : run.status === STATUS.running ? run.started_at : null;
+        this.log.add(
+          "status",
+          `Status: ${run.status}${run.status === STATUS.running ? ` (attempt ${run.attempt})` : ""}`,
+          time || new Date().toISOString(),
+        );
       }
       this.lastStatus = run.status;
     }
@@ -152,9 +212,9 @@ class RunPage {
     if (!this.lastRun) return;
     this.renderMeta(this.lastRun);
     this.ticks += 1;
-    if (this.lastRun.status === "queued" && this.ticks % QUEUE_POLL_S === 0) {
+    if (this.lastRun.status === STATUS.queued && this.ticks % QUEUE_POLL_S === 0) {
       api.getRun(this.runId, this.controller.signal).then((run) => {
-        if (this.alive && this.lastRun.status === "queued" && run.status === "queued") this.update(run);
+        if (this.alive && this.lastRun.status === STATUS.queued && run.status === STATUS.queued) this.update(run);
       }, () => {});
     }
   }
@@ -170,23 +230,52 @@ class RunPage {
         const cell = (study.cells || []).find((c) => c.runs.includes(run.id));
         const page = await studyApi.runs(run.study_id, this.controller.signal);
         siblings = page.items.filter((other) => !cell || cell.runs.includes(other.id));
-        intro = ["Study ", h("a", { href: `#/studies/${study.id}`, "data-testid": "run-study" }, `${study.name || "study"} #${study.id}`),
-          cell ? `, cell ${cell.key}` : ""];
+        intro = [
+          "Study ",
+          h(
+            "a",
+            { href: `#/studies/${study.id}`, "data-testid": "run-study" },
+            `${study.name || "study"} #${study.id}`,
+          ),
+          cell ? `, cell ${cell.key}` : "",
+        ];
       } else {
-        const page = await api.listRuns({ group_id: run.group_id, limit: 100, sort: "id", order: "asc" }, this.controller.signal);
+        const page = await api.listRuns(
+          { group_id: run.group_id, limit: 100, sort: "id", order: "asc" },
+          this.controller.signal,
+        );
         siblings = page.items;
-        intro = ["Seed group ", h("a", { href: `#/?group_id=${run.group_id}`, "data-testid": "run-group" }, `#${run.group_id}`)];
+        intro = [
+          "Seed group ",
+          h("a", { href: `#/?group_id=${run.group_id}`, "data-testid": "run-group" }, `#${run.group_id}`),
+        ];
       }
       if (!this.alive) return;
-      const links = siblings.map((other) => h("a", { href: `#/runs/${other.id}`, "data-testid": "sibling",
-        "aria-current": other.id === run.id ? "page" : null, title: other.name || null }, `seed ${other.spec.seed} (#${other.id})`));
+      const links = siblings.map((other) =>
+        h(
+          "a",
+          {
+            href: `#/runs/${other.id}`,
+            "data-testid": "sibling",
+            "aria-current": other.id === run.id ? "page" : null,
+            title: other.name || null,
+          },
+          `seed ${other.spec.seed} (#${other.id})`,
+        ),
+      );
       const ids = siblings.map((other) => other.id).join(",");
-      this.lineage.replaceChildren(...intro, `: ${siblings.length} seeds · `,
+      this.lineage.replaceChildren(
+        ...intro,
+        `: ${siblings.length} seeds · `,
         ...links.flatMap((link, i) => (i ? [", ", link] : [link])),
-        ...(siblings.length > 1 ? [" · ", h("a", { href: `#/compare?runs=${ids}`, "data-testid": "compare-siblings" }, "Compare them")] : []));
+        ...(siblings.length > 1
+          ? [" · ", h("a", { href: `#/compare?runs=${ids}`, "data-testid": "compare-siblings" }, "Compare them")]
+          : []),
+      );
       this.lineage.hidden = false;
     } catch (err) {
-      if (err.name !== "AbortError" && this.alive) this.log.add("error", `Could not load the run's group: ${err.message}`, new Date().toISOString());
+      if (err.name !== "AbortError" && this.alive)
+        this.log.add("error", `Could not load the run's group: ${err.message}`, new Date().toISOString());
     }
   }
 
@@ -212,7 +301,8 @@ class RunPage {
       if (!this.alive) return;
       for (const entry of items) this.log.add(entry.kind, logText(entry), entry.time, entry.id);
     } catch (err) {
-      if (this.alive && err.name !== "AbortError") this.log.add("error", `Could not load the log: ${err.message}`, new Date().toISOString());
+      if (this.alive && err.name !== "AbortError")
+        this.log.add("error", `Could not load the log: ${err.message}`, new Date().toISOString());
     }
   }
 
@@ -251,8 +341,9 @@ class RunPage {
     if (this.finalLoaded) return;
     this.finalLoaded = true;
     this.loadArtifacts();
-    if (run.status !== "succeeded") {
-      const why = `the run ${run.status === "canceled" ? "was canceled" : "failed"}`;
+    if (run.status !== STATUS.succeeded) {
+      // "the run failed", "the run was canceled": the status is the verb.
+      const why = `the run ${run.status === STATUS.canceled ? "was canceled" : run.status}`;
       this.tsne.explain(`No t-SNE map: ${why}.`);
       setText(this.confusionNote, `No confusion matrix: ${why}.`);
       return;
@@ -264,7 +355,9 @@ class RunPage {
       await this.tsne.show(embedding);
     } catch (err) {
       if (!this.alive || err.name === "AbortError") return;
-      this.tsne.explain(err.status === 404 ? "No t-SNE map was recorded for this run." : `Could not load the t-SNE map: ${err.message}`);
+      this.tsne.explain(
+        err.status === 404 ? "No t-SNE map was recorded for this run." : `Could not load the t-SNE map: ${err.message}`,
+      );
     }
   }
 
@@ -279,13 +372,23 @@ class RunPage {
       await drawConfusion(this.confusionDiv, evaluation);
     } catch (err) {
       if (!this.alive || err.name === "AbortError") return;
-      setText(this.confusionNote, err.status === 404 ? "No confusion matrix was recorded for this run (runs before evaluation.json existed have none)." : `Could not load the confusion matrix: ${err.message}`);
+      setText(
+        this.confusionNote,
+        err.status === 404
+          ? "No confusion matrix was recorded for this run (runs before evaluation.json existed have none)."
+          : `Could not load the confusion matrix: ${err.message}`,
+      );
     }
   }
 
   async remove() {
     const run = this.lastRun;
-    const ok = await confirmDialog({ title: `Delete run #${run.id}?`, body: `“${run.name || `Run ${run.id}`}” and its metrics, log and files (checkpoints included) are removed for good.` });
+    const ok = await confirmDialog({
+      title: `Delete run #${run.id}?`,
+      body:
+        `“${run.name || `Run ${run.id}`}” and its metrics, log and files (checkpoints included) ` +
+        "are removed for good.",
+    });
     if (!ok || !this.alive) return;
     try {
       await api.deleteRun(run.id);
@@ -303,7 +406,9 @@ class RunPage {
       this.downloadSlot.replaceChildren(checkpointButton(items || []) || "");
     } catch (err) {
       if (!this.alive || err.name === "AbortError") return;
-      this.artifactsBox.replaceChildren(h("p", { class: "muted" }, err.status === 404 ? "No files." : `Could not list files: ${err.message}`));
+      this.artifactsBox.replaceChildren(
+        h("p", { class: "muted" }, err.status === 404 ? "No files." : `Could not list files: ${err.message}`),
+      );
     }
   }
 
@@ -312,7 +417,11 @@ class RunPage {
     try {
       const run = await api.cancelRun(this.runId);
       if (!this.alive) return;
-      this.log.add("status", run.status === "canceled" ? "Canceled" : "Cancel requested", new Date().toISOString());
+      this.log.add(
+        "status",
+        run.status === STATUS.canceled ? "Canceled" : "Cancel requested",
+        new Date().toISOString(),
+      );
       this.update(run);
       if (isFinalStatus(run.status) && this.closeStream) {
         this.closeStream();
@@ -320,7 +429,13 @@ class RunPage {
       }
     } catch (err) {
       if (!this.alive) return;
-      this.log.add("error", err instanceof ApiError && err.status === 409 ? "The run had already finished." : `Cancel failed: ${err.message}`, new Date().toISOString());
+      this.log.add(
+        "error",
+        err instanceof ApiError && err.status === 409
+          ? "The run had already finished."
+          : `Cancel failed: ${err.message}`,
+        new Date().toISOString(),
+      );
       api.getRun(this.runId).then((run) => this.alive && this.update(run), () => {});
       this.cancelButton.disabled = false;
     }

@@ -58,14 +58,20 @@ export function mount(root, { query }) {
       try {
         await api.cancelRun(run.id);
       } catch (err) {
-        showNotice(err instanceof ApiError && err.status === 409 ? `Run #${run.id} had already finished.` : `Cancel failed: ${err.message}`);
+        showNotice(
+          err instanceof ApiError && err.status === 409
+            ? `Run #${run.id} had already finished.`
+            : `Cancel failed: ${err.message}`,
+        );
       }
       refreshNow();
     },
     onDelete: async (run) => {
       const ok = await confirmDialog({
         title: `Delete run #${run.id}?`,
-        body: `“${run.name || `Run ${run.id}`}” and its metrics, log and files (checkpoints included) are removed for good.`,
+        body:
+          `“${run.name || `Run ${run.id}`}” and its metrics, log and files (checkpoints included) ` +
+          "are removed for good.",
       });
       if (!ok) return;
       try {
@@ -85,11 +91,26 @@ export function mount(root, { query }) {
     headers.clear();
     const metricColumns = new Set(view.metrics);
     headRow.replaceChildren(...tableColumns(view).map(([key, label, sortable]) => {
-      if (key === "select") return h("th", { scope: "col", class: "col-select" }, h("span", { class: "visually-hidden" }, "Select"));
+      if (key === "select")
+        return h("th", { scope: "col", class: "col-select" }, h("span", { class: "visually-hidden" }, "Select"));
       const css = key.startsWith("spec.") ? "col-spec" : `col-${key}`;
-      if (!sortable) return h("th", { scope: "col", class: css, "data-col": key }, label || h("span", { class: "visually-hidden" }, "Actions"));
-      const button = h("button", { type: "button", class: "sort", "data-sort": key, onClick: () => sortBy(key) }, label, h("span", { class: "sort-mark", "aria-hidden": "true" }));
-      const th = h("th", { scope: "col", class: `${css}${metricColumns.has(key) ? " col-metric" : ""}`, "data-col": key }, button);
+      if (!sortable)
+        return h(
+          "th",
+          { scope: "col", class: css, "data-col": key },
+          label || h("span", { class: "visually-hidden" }, "Actions"),
+        );
+      const button = h(
+        "button",
+        { type: "button", class: "sort", "data-sort": key, onClick: () => sortBy(key) },
+        label,
+        h("span", { class: "sort-mark", "aria-hidden": "true" }),
+      );
+      const th = h(
+        "th",
+        { scope: "col", class: `${css}${metricColumns.has(key) ? " col-metric" : ""}`, "data-col": key },
+        button,
+      );
       headers.set(key, th);
       return th;
     }));
@@ -100,16 +121,51 @@ export function mount(root, { query }) {
   const tableWrap = h("div", { class: "table-wrap", hidden: true }, table);
   const empty = h("section", { class: "empty-state", "data-testid": "empty-state", hidden: true },
     h("p", {}, "No runs yet — ", h("a", { href: "#/new" }, "start one")));
-  const noMatch = h("section", { class: "empty-state", "data-testid": "no-match", hidden: true },
-    h("p", {}, "No runs match these filters. ", h("button", { type: "button", class: "link", onClick: () => clearFilters() }, "Clear filters")));
+  const noMatch = h(
+    "section",
+    { class: "empty-state", "data-testid": "no-match", hidden: true },
+    h(
+      "p",
+      {},
+      "No runs match these filters. ",
+      h("button", { type: "button", class: "link", onClick: () => clearFilters() }, "Clear filters"),
+    ),
+  );
   const notice = h("p", { class: "notice notice-error", role: "status", hidden: true });
   const pager = h("nav", { class: "pager", "aria-label": "Pages", hidden: true });
   const count = h("span", { class: "muted", "data-testid": "selection-count" });
-  const compareButton = h("button", { type: "button", class: "button primary", "data-testid": "compare-selected", onClick: () => openCompare() }, "Compare");
-  const selectionBar = h("div", { class: "selection-bar", "data-testid": "selection-bar", hidden: true },
-    count, compareButton, h("button", { type: "button", class: "button", onClick: () => { selected.clear(); renderSelection(); } }, "Clear selection"));
+  const compareButton = h(
+    "button",
+    { type: "button", class: "button primary", "data-testid": "compare-selected", onClick: () => openCompare() },
+    "Compare",
+  );
+  const selectionBar = h(
+    "div",
+    { class: "selection-bar", "data-testid": "selection-bar", hidden: true },
+    count,
+    compareButton,
+    h(
+      "button",
+      {
+        type: "button",
+        class: "button",
+        onClick: () => {
+          selected.clear();
+          renderSelection();
+        },
+      },
+      "Clear selection",
+    ),
+  );
 
-  const search = h("input", { type: "search", class: "filter-search", placeholder: "Search name or #id", "aria-label": "Search runs", value: state.q, "data-testid": "filter-q" });
+  const search = h("input", {
+    type: "search",
+    class: "filter-search",
+    placeholder: "Search name or #id",
+    "aria-label": "Search runs",
+    value: state.q,
+    "data-testid": "filter-q",
+  });
   let searchTimer = null;
   search.addEventListener("input", () => {
     clearTimeout(searchTimer);
@@ -117,15 +173,27 @@ export function mount(root, { query }) {
   });
   const selects = {};
   const filterSelect = (key, label, options) => {
-    const select = h("select", { "aria-label": label, "data-testid": `filter-${key}`, onChange: (e) => setFilter(key, e.target.value) },
-      h("option", { value: "" }, `${label}: all`), options.map((o) => h("option", { value: o }, choiceLabel(key, o))));
+    const select = h(
+      "select",
+      { "aria-label": label, "data-testid": `filter-${key}`, onChange: (e) => setFilter(key, e.target.value) },
+      h("option", { value: "" }, `${label}: all`),
+      options.map((o) => h("option", { value: o }, choiceLabel(key, o))),
+    );
     select.value = state[key];
     selects[key] = select;
     return select;
   };
   const filters = h("div", { class: "filters", role: "search" }, search, filterSelect("status", "Status", statuses()));
-  const groupChip = h("span", { class: "chip", hidden: !state.group_id },
-    `Seed group #${state.group_id}`, h("button", { type: "button", class: "link", "aria-label": "Show all runs", onClick: () => setFilter("group_id", "") }, "×"));
+  const groupChip = h(
+    "span",
+    { class: "chip", hidden: !state.group_id },
+    `Seed group #${state.group_id}`,
+    h(
+      "button",
+      { type: "button", class: "link", "aria-label": "Show all runs", onClick: () => setFilter("group_id", "") },
+      "×",
+    ),
+  );
   filters.append(groupChip);
   api.runSpecSchema().then((schema) => {
     if (stopped) return;
@@ -142,20 +210,47 @@ export function mount(root, { query }) {
 
   const specChips = h("span", { class: "spec-chips" });
   function renderSpecChips() {
-    specChips.replaceChildren(...specFilters.map((filter) => h("span", { class: "chip", "data-testid": "spec-chip" }, filter.replace("=", " = "),
-      h("button", { type: "button", class: "link", "aria-label": `Remove the filter ${filter}`, onClick: () => {
-        specFilters = specFilters.filter((f) => f !== filter);
-        renderSpecChips();
-        setFilter("specs", specFilters.join("&"));
-      } }, "×"))));
+    specChips.replaceChildren(
+      ...specFilters.map((filter) =>
+        h(
+          "span",
+          { class: "chip", "data-testid": "spec-chip" },
+          filter.replace("=", " = "),
+          h(
+            "button",
+            {
+              type: "button",
+              class: "link",
+              "aria-label": `Remove the filter ${filter}`,
+              onClick: () => {
+                specFilters = specFilters.filter((f) => f !== filter);
+                renderSpecChips();
+                setFilter("specs", specFilters.join("&"));
+              },
+            },
+            "×",
+          ),
+        ),
+      ),
+    );
   }
   renderSpecChips();
 
   /** Any spec field = a value: the server keeps the runs whose spec holds it (typed as the spec types it). */
   function specFilterControl(names) {
-    const field = h("select", { "aria-label": "Spec field", "data-testid": "spec-filter-field" },
-      h("option", { value: "" }, "Spec field…"), names.filter((n) => n !== "name").map((n) => h("option", { value: n }, n)));
-    const value = h("input", { type: "text", class: "spec-filter-value", placeholder: "value", "aria-label": "Spec value", "data-testid": "spec-filter-value" });
+    const field = h(
+      "select",
+      { "aria-label": "Spec field", "data-testid": "spec-filter-field" },
+      h("option", { value: "" }, "Spec field…"),
+      names.filter((n) => n !== "name").map((n) => h("option", { value: n }, n)),
+    );
+    const value = h("input", {
+      type: "text",
+      class: "spec-filter-value",
+      placeholder: "value",
+      "aria-label": "Spec value",
+      "data-testid": "spec-filter-value",
+    });
     const add = (event) => {
       event.preventDefault();
       if (!field.value) return field.focus();
@@ -171,12 +266,40 @@ export function mount(root, { query }) {
 
   /** Columns: any final metric of the catalogue and any spec field, kept in the URL's `cols`. */
   function columnsMenu(names) {
-    const box = (key, label, checked) => h("label", { class: "checkbox-line" },
-      h("input", { type: "checkbox", value: key, checked, "data-testid": `col-${key}`, onChange: () => chooseColumns(menu) }), label);
-    const menu = h("details", { class: "columns-menu", "data-testid": "columns-menu" }, h("summary", { class: "button" }, "Columns"),
-      h("div", { class: "columns-list" },
-        h("fieldset", {}, h("legend", {}, "Final metrics"), summaryMetrics().map((key) => box(key, metricLabel(key), view.metrics.includes(key)))),
-        h("fieldset", {}, h("legend", {}, "Spec fields"), names.map((n) => box(`spec.${n}`, n, view.spec.includes(n))))));
+    const box = (key, label, checked) =>
+      h(
+        "label",
+        { class: "checkbox-line" },
+        h("input", {
+          type: "checkbox",
+          value: key,
+          checked,
+          "data-testid": `col-${key}`,
+          onChange: () => chooseColumns(menu),
+        }),
+        label,
+      );
+    const menu = h(
+      "details",
+      { class: "columns-menu", "data-testid": "columns-menu" },
+      h("summary", { class: "button" }, "Columns"),
+      h(
+        "div",
+        { class: "columns-list" },
+        h(
+          "fieldset",
+          {},
+          h("legend", {}, "Final metrics"),
+          summaryMetrics().map((key) => box(key, metricLabel(key), view.metrics.includes(key))),
+        ),
+        h(
+          "fieldset",
+          {},
+          h("legend", {}, "Spec fields"),
+          names.map((n) => box(`spec.${n}`, n, view.spec.includes(n))),
+        ),
+      ),
+    );
     return menu;
   }
 
@@ -208,7 +331,8 @@ export function mount(root, { query }) {
   function syncUrl() {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(state)) {
-      if (value && key !== "specs" && !(key === "sort" && value === "id") && !(key === "order" && value === "desc")) params.set(key, String(value));
+      if (value && key !== "specs" && !(key === "sort" && value === "id") && !(key === "order" && value === "desc"))
+        params.set(key, String(value));
     }
     for (const filter of specFilters) params.append("spec", filter);
     if (expanded.size) params.set("open", [...expanded].sort((a, b) => a - b).join(","));
@@ -365,7 +489,14 @@ export function mount(root, { query }) {
     for (const row of groupRows.values()) row.update(row.members);
     selectionBar.hidden = selected.size === 0;
     const n = selected.size;
-    setText(count, n < 2 ? `${n} selected — pick at least 2 to compare` : n > MAX_COMPARE ? `${n} selected — compare takes at most ${MAX_COMPARE}` : `${n} selected`);
+    setText(
+      count,
+      n < 2
+        ? `${n} selected — pick at least 2 to compare`
+        : n > MAX_COMPARE
+          ? `${n} selected — compare takes at most ${MAX_COMPARE}`
+          : `${n} selected`,
+    );
     compareButton.disabled = n < 2 || n > MAX_COMPARE;
   }
 
@@ -377,8 +508,13 @@ export function mount(root, { query }) {
       h("button", { type: "button", class: "button", disabled: !enabled, onClick: () => goToOffset(to) }, label);
     pager.replaceChildren(
       button("← Previous", Math.max(0, state.offset - PAGE_SIZE), state.offset > 0),
-      h("span", { class: "muted", "data-testid": "pager-text" }, `${total === 0 ? 0 : state.offset + 1}–${last} of ${total.toLocaleString()}`),
-      button("Next →", state.offset + PAGE_SIZE, last < total));
+      h(
+        "span",
+        { class: "muted", "data-testid": "pager-text" },
+        `${total === 0 ? 0 : state.offset + 1}–${last} of ${total.toLocaleString()}`,
+      ),
+      button("Next →", state.offset + PAGE_SIZE, last < total),
+    );
   }
 
   refresh();

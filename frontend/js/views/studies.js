@@ -1,5 +1,6 @@
 // Studies list: every study with its axes, seeds and progress, newest first; refreshed every 2 s in place.
 
+import { STATUS } from "../catalog.js";
 import { h, progressBar } from "../dom.js";
 import { formatShortDateTime } from "../format.js";
 import { studyApi } from "../study_api.js";
@@ -10,12 +11,17 @@ const PAGE_SIZE = 50;
 
 /** "method: simclr, supervised × optimizer: adam, sgd". */
 export function axesText(axes) {
-  const parts = Object.entries(axes || {}).map(([field, values]) => `${field}: ${values.map((v) => axisValueText(field, v)).join(", ")}`);
+  const parts = Object.entries(axes || {}).map(
+    ([field, values]) => `${field}: ${values.map((v) => axisValueText(field, v)).join(", ")}`,
+  );
   return parts.join(" × ") || "seeds only";
 }
 
 function statusText(counts) {
-  return ["running", "queued", "succeeded", "failed", "canceled"].filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(" · ");
+  return [STATUS.running, STATUS.queued, STATUS.succeeded, STATUS.failed, STATUS.canceled]
+    .filter((s) => counts[s])
+    .map((s) => `${counts[s]} ${s}`)
+    .join(" · ");
 }
 
 function studyRow(study) {
@@ -23,14 +29,25 @@ function studyRow(study) {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const finished = (counts.succeeded || 0) + (counts.failed || 0) + (counts.canceled || 0);
   const link = `#/studies/${study.id}`;
-  return h("tr", { "data-study-id": study.id },
+  return h(
+    "tr",
+    { "data-study-id": study.id },
     h("td", { class: "num col-id" }, h("a", { href: link }, `#${study.id}`)),
-    h("td", { class: "col-name" }, h("a", { href: link, "data-testid": "study-link" }, study.name || `Study ${study.id}`)),
+    h(
+      "td",
+      { class: "col-name" },
+      h("a", { href: link, "data-testid": "study-link" }, study.name || `Study ${study.id}`),
+    ),
     h("td", {}, axesText(study.axes)),
     h("td", { class: "num" }, (study.seeds || []).join(", ")),
-    h("td", { class: "col-progress" }, progressBar(total ? finished / total : 0),
-      h("span", { class: "eta muted" }, `${finished}/${total} · ${statusText(counts)}`)),
-    h("td", { class: "col-created" }, formatShortDateTime(study.created_at)));
+    h(
+      "td",
+      { class: "col-progress" },
+      progressBar(total ? finished / total : 0),
+      h("span", { class: "eta muted" }, `${finished}/${total} · ${statusText(counts)}`),
+    ),
+    h("td", { class: "col-created" }, formatShortDateTime(study.created_at)),
+  );
 }
 
 /** Mount the list; returns the cleanup that stops polling. */
@@ -49,21 +66,52 @@ export function mount(root, { query }) {
     try {
       const page = await studyApi.list({ limit: PAGE_SIZE, offset }, controller.signal);
       body.replaceChildren(...(page.items.length ? table(page) : [empty()]).filter(Boolean));
-      if (page.items.some((s) => (s.status_counts?.queued || 0) + (s.status_counts?.running || 0) > 0)) timer = setTimeout(refresh, REFRESH_MS);
+      if (page.items.some((s) => (s.status_counts?.queued || 0) + (s.status_counts?.running || 0) > 0))
+        timer = setTimeout(refresh, REFRESH_MS);
     } catch (err) {
       if (err.name === "AbortError") return;
-      body.replaceChildren(h("p", { class: "notice notice-error", role: "alert" }, `Could not load the studies: ${err.message}`));
+      body.replaceChildren(
+        h("p", { class: "notice notice-error", role: "alert" }, `Could not load the studies: ${err.message}`),
+      );
     }
   }
 
   function table(page) {
-    const pager = page.total > PAGE_SIZE ? h("div", { class: "pager" },
-      offset > 0 ? h("a", { class: "button", href: `#/studies?offset=${Math.max(0, offset - PAGE_SIZE)}` }, "Newer") : null,
-      h("span", { class: "muted" }, `${offset + 1}–${Math.min(offset + PAGE_SIZE, page.total)} of ${page.total}`),
-      offset + PAGE_SIZE < page.total ? h("a", { class: "button", href: `#/studies?offset=${offset + PAGE_SIZE}` }, "Older") : null) : null;
-    return [h("div", { class: "table-wrap" }, h("table", { class: "table runs-table", "data-testid": "studies-table" },
-      h("thead", {}, h("tr", {}, ["id", "name", "axes", "seeds", "progress", "created"].map((col) => h("th", { scope: "col" }, col)))),
-      h("tbody", {}, page.items.map(studyRow)))), pager];
+    const pager =
+      page.total > PAGE_SIZE
+        ? h(
+            "div",
+            { class: "pager" },
+            offset > 0
+              ? h("a", { class: "button", href: `#/studies?offset=${Math.max(0, offset - PAGE_SIZE)}` }, "Newer")
+              : null,
+            h("span", { class: "muted" }, `${offset + 1}–${Math.min(offset + PAGE_SIZE, page.total)} of ${page.total}`),
+            offset + PAGE_SIZE < page.total
+              ? h("a", { class: "button", href: `#/studies?offset=${offset + PAGE_SIZE}` }, "Older")
+              : null,
+          )
+        : null;
+    return [
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          { class: "table runs-table", "data-testid": "studies-table" },
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["id", "name", "axes", "seeds", "progress", "created"].map((col) => h("th", { scope: "col" }, col)),
+            ),
+          ),
+          h("tbody", {}, page.items.map(studyRow)),
+        ),
+      ),
+      pager,
+    ];
   }
 
   const empty = () => h("section", { class: "empty-state", "data-testid": "studies-empty" },

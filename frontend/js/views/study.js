@@ -7,7 +7,15 @@ import { ApiError } from "../api.js";
 import { h, progressBar, setText, updateProgressBar } from "../dom.js";
 import { confirmDialog } from "../confirm.js";
 import { formatDateTime } from "../format.js";
-import { datasetLabel, isFinalStatus, metricDirection, metricLabel, metricNames } from "../catalog.js";
+import {
+  STATUS,
+  datasetLabel,
+  isFinalStatus,
+  metricDirection,
+  metricLabel,
+  metricNames,
+  zeroStatusCounts,
+} from "../catalog.js";
 import { RUN_COLORS } from "../compare_data.js";
 import { studyApi } from "../study_api.js";
 import { StudyCharts, StudyCurves } from "../study_charts.js";
@@ -33,15 +41,23 @@ const hashValue = (value) => encodeURIComponent(/[&+%#]/.test(value) ? encodeURI
 /** Resolves once the DOM changed so far has been painted. */
 const afterPaint = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 
+/** "3 succeeded without this metric", "1 failed": why some runs are left out of the statistics. */
+const leftOut = (why, n) => `${n} ${why === "no_value" ? "succeeded without this metric" : why}`;
+
 /** "method SimCLR (NT-Xent), optimizer adam": a cell in words. */
-const cellLabel = (axes, cell) => axes.map((field) => `${field} ${axisValueText(field, cell.values[field])}`).join(", ") || "all runs";
+const cellLabel = (axes, cell) =>
+  axes.map((field) => `${field} ${axisValueText(field, cell.values[field])}`).join(", ") || "all runs";
 
 class StudyView {
   constructor(root, id, query) {
     this.root = root;
     this.id = id;
     const wanted = query.get("metric");
-    this.metric = judgedMetrics().includes(wanted) ? wanted : judgedMetrics().includes(DEFAULT_METRIC) ? DEFAULT_METRIC : judgedMetrics()[0];
+    this.metric = judgedMetrics().includes(wanted)
+      ? wanted
+      : judgedMetrics().includes(DEFAULT_METRIC)
+        ? DEFAULT_METRIC
+        : judgedMetrics()[0];
     this.baseline = query.get("baseline") || "";
     this.alive = true;
     this.controller = new AbortController();
@@ -94,9 +110,16 @@ class StudyView {
     this.notice = h("p", { class: "notice notice-error", role: "status", hidden: true });
     this.progress = progressBar(0, { "data-testid": "study-progress" });
     this.progressText = h("span", { class: "progress-text", "data-testid": "study-progress-text" }, "");
-    this.metricSelect = h("select", { id: "study-metric", "data-testid": "study-metric", onChange: (e) => this.setMetric(e.target.value) },
-      judgedMetrics().map((name) => h("option", { value: name, selected: name === this.metric }, metricLabel(name))));
-    this.baselineSelect = h("select", { id: "study-baseline", "data-testid": "study-baseline", onChange: (e) => this.setBaseline(e.target.value) });
+    this.metricSelect = h(
+      "select",
+      { id: "study-metric", "data-testid": "study-metric", onChange: (e) => this.setMetric(e.target.value) },
+      judgedMetrics().map((name) => h("option", { value: name, selected: name === this.metric }, metricLabel(name))),
+    );
+    this.baselineSelect = h("select", {
+      id: "study-baseline",
+      "data-testid": "study-baseline",
+      onChange: (e) => this.setBaseline(e.target.value),
+    });
     this.excluded = h("p", { class: "muted chart-note", "data-testid": "study-excluded" });
     this.tableBox = h("div", { "data-testid": "study-results" }, h("p", { class: "muted" }, "Loading…"));
     this.metricCharts = h("div", { class: "grid-2 study-charts", "data-testid": "study-charts" });
@@ -108,17 +131,33 @@ class StudyView {
       h("div", { class: "page-head run-head" }, h("div", {}, this.title, this.subtitle), this.actions),
       this.notice,
       h("div", { class: "progress-line" }, this.progress, this.progressText),
-      h("div", { class: "controls panel", role: "group", "aria-label": "What to judge" },
+      h(
+        "div",
+        { class: "controls panel", role: "group", "aria-label": "What to judge" },
         h("label", { for: "study-metric" }, "Metric ", this.metricSelect),
         h("label", { for: "study-baseline" }, "Baseline ", this.baselineSelect),
-        h("span", { class: "muted" }, "Each cell against the baseline: Welch's t-test, Holm-corrected; P(better) compares single seeds.")),
-      h("section", { class: "panel stacked" },
-        h("div", { class: "panel-head" }, h("h2", {}, "Results"),
-          h("span", { class: "muted" }, "one row per cell · best mean marked · click a row to compare its runs")),
-        this.tableBox, this.excluded),
+        h(
+          "span",
+          { class: "muted" },
+          "Each cell against the baseline: Welch's t-test, Holm-corrected; P(better) compares single seeds.",
+        ),
+      ),
+      h(
+        "section",
+        { class: "panel stacked" },
+        h(
+          "div",
+          { class: "panel-head" },
+          h("h2", {}, "Results"),
+          h("span", { class: "muted" }, "one row per cell · best mean marked · click a row to compare its runs"),
+        ),
+        this.tableBox,
+        this.excluded,
+      ),
       this.metricCharts,
       h("h2", { class: "section-title" }, "Curves per cell (mean ± std over seeds)"),
-      this.curves);
+      this.curves,
+    );
   }
 
   showNotice(text) {
@@ -154,7 +193,8 @@ class StudyView {
     }
   }
 
-  /** Every cell's mean ± std curves, one bucket per two pixel columns of a curve chart; a failure is said, not fatal. */
+  /** Every cell's mean ± std curves, one bucket per two pixel columns of a curve chart; a failure is said, not
+   * fatal. */
   async loadCurves() {
     const points = Math.min(1000, Math.max(100, Math.round(this.curveSet.width() / 2)));
     try {
@@ -188,25 +228,51 @@ class StudyView {
     const base = study.base || {};
     const fixed = ["method", "dataset", "encoder", "epochs"].filter((key) => !(key in study.axes) && key in base)
       .map((key) => `${key} ${key === "dataset" ? datasetLabel(base[key]) : axisValueText(key, base[key])}`);
-    setText(this.subtitle, [`#${study.id}`, formatDateTime(study.created_at), `${study.cells.length} cells × ${study.seeds.length} seeds`,
-      `seeds ${study.seeds.join(", ")}`, ...fixed].join(" · "));
-    const counts = { queued: 0, running: 0, succeeded: 0, failed: 0, canceled: 0 };
+    setText(
+      this.subtitle,
+      [
+        `#${study.id}`,
+        formatDateTime(study.created_at),
+        `${study.cells.length} cells × ${study.seeds.length} seeds`,
+        `seeds ${study.seeds.join(", ")}`,
+        ...fixed,
+      ].join(" · "),
+    );
+    const counts = zeroStatusCounts();
     for (const id of study.run_ids) {
-      const status = this.runsById.get(id)?.status || "queued";
+      const status = this.runsById.get(id)?.status || STATUS.queued;
       counts[status] = (counts[status] || 0) + 1;
     }
     const total = study.run_ids.length;
     const finished = counts.succeeded + counts.failed + counts.canceled;
     updateProgressBar(this.progress, total ? finished / total : 0);
-    const extra = ["running", "queued", "failed", "canceled"].filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`);
+    const extra = [STATUS.running, STATUS.queued, STATUS.failed, STATUS.canceled]
+      .filter((s) => counts[s])
+      .map((s) => `${counts[s]} ${s}`);
     setText(this.progressText, `${finished} of ${total} runs finished${extra.length ? ` · ${extra.join(" · ")}` : ""}`);
     this.renderActions(finished < total, counts.running > 0);
   }
 
   renderActions(unfinished, running) {
-    const cancel = unfinished ? h("button", { type: "button", class: "button", "data-testid": "study-cancel", onClick: () => this.cancel() }, "Cancel study") : null;
-    const remove = h("button", { type: "button", class: "button danger", "data-testid": "study-delete", disabled: running,
-      title: running ? "Cancel the study first: runs are still running" : null, onClick: () => this.remove() }, "Delete");
+    const cancel = unfinished
+      ? h(
+          "button",
+          { type: "button", class: "button", "data-testid": "study-cancel", onClick: () => this.cancel() },
+          "Cancel study",
+        )
+      : null;
+    const remove = h(
+      "button",
+      {
+        type: "button",
+        class: "button danger",
+        "data-testid": "study-delete",
+        disabled: running,
+        title: running ? "Cancel the study first: runs are still running" : null,
+        onClick: () => this.remove(),
+      },
+      "Delete",
+    );
     this.actions.replaceChildren(...[cancel, remove].filter(Boolean));
   }
 
@@ -222,7 +288,9 @@ class StudyView {
   async remove() {
     const ok = await confirmDialog({
       title: `Delete study #${this.id}?`,
-      body: `“${this.study.name}” and its ${this.study.run_ids.length} runs, with their metrics and files, are removed for good.`,
+      body:
+        `“${this.study.name}” and its ${this.study.run_ids.length} runs, ` +
+        "with their metrics and files, are removed for good.",
     });
     if (!ok) return;
     try {
@@ -247,7 +315,12 @@ class StudyView {
       colorOf: (key) => this.colorOf(key), linkOf: (cell) => this.linkOf(cell),
     }));
     const excluded = Object.entries(this.stats.excluded || {}).filter(([, n]) => typeof n === "number" && n > 0);
-    setText(this.excluded, excluded.length ? `Left out of the statistics: ${excluded.map(([why, n]) => `${n} ${why === "no_value" ? "succeeded without this metric" : why}`).join(", ")}.` : "");
+    setText(
+      this.excluded,
+      excluded.length
+        ? `Left out of the statistics: ${excluded.map(([why, n]) => leftOut(why, n)).join(", ")}.`
+        : "",
+    );
     if (!this.root.dataset.tableAt) { // when the results table was first painted, for bench/study_paint.py
       requestAnimationFrame(() => { this.root.dataset.tableAt = String(Math.round(performance.now())); });
     }
@@ -255,7 +328,12 @@ class StudyView {
 
   async renderMetricCharts() {
     if (!this.stats) return;
-    await this.chartSet.render({ axes: this.axes(), axisOrders: this.study.axes, cells: this.stats.cells, metric: this.metric });
+    await this.chartSet.render({
+      axes: this.axes(),
+      axisOrders: this.study.axes,
+      cells: this.stats.cells,
+      metric: this.metric,
+    });
   }
 
   async renderCurves() {
@@ -267,11 +345,14 @@ class StudyView {
     const metrics = await this.curveSet.render({ body: this.curvesBody, cells });
     if (metrics.length) this.curves.querySelector(".empty-note")?.remove();
     else if (!this.curves.querySelector(".empty-note")) {
-      this.curves.append(h("p", { class: "muted empty-note" }, "No curves recorded yet: they appear as the runs train."));
+      this.curves.append(
+        h("p", { class: "muted empty-note" }, "No curves recorded yet: they appear as the runs train."),
+      );
     }
   }
 
-  /** Time to first full paint (every chart drawn but the parallel coordinates, drawn on sight), for bench/study_paint.py. */
+  /** Time to first full paint (every chart drawn but the parallel coordinates, drawn on sight), for
+   * bench/study_paint.py. */
   markPainted() {
     requestAnimationFrame(() => {
       this.root.dataset.paintMs = String(Math.round(performance.now() - this.started));
@@ -311,7 +392,7 @@ class StudyView {
   }
 
   unfinished() {
-    return this.study.run_ids.filter((id) => !isFinalStatus(this.runsById.get(id)?.status || "queued"));
+    return this.study.run_ids.filter((id) => !isFinalStatus(this.runsById.get(id)?.status || STATUS.queued));
   }
 
   /** While some run is unfinished: every 2 s, the study, its runs' statuses, the statistics and the curves. */

@@ -14,8 +14,8 @@ from contrastlab.core.settings import Settings
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, redis_url="", broker_url="")
+def settings(tmp_path: Path, migrated_database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=migrated_database_url, redis_url="", broker_url="")
 
 
 @pytest.fixture

@@ -31,10 +31,10 @@ NUMBER_FIELDS = [name for name, info in RunSpec.model_fields.items()
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def settings(tmp_path: Path, migrated_database_url: str) -> Settings:
     """The API's settings, with one folder allowed for image_folder datasets (so data_path is checked)."""
     (tmp_path / "images").mkdir()
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, redis_url="", broker_url="",
+    return Settings(data_dir=tmp_path / "data", database_url=migrated_database_url, redis_url="", broker_url="",
                     allowed_data_roots=str(tmp_path / "images"))
 
 

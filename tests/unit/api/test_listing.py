@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,8 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, text
 
+from backend.main import create_app
+from backend.migrate import prestart
 from backend.models import Run
 from backend.runs import listing
+from contrastlab.core.settings import Settings
+from tests.conftest import MigratedTemplates, migrated_sqlite, postgres_database
 
 N = 10_000
 METHODS, DATASETS, STATUSES = ("simclr", "supervised", "supcon"), ("digits", "fashion_mnist"), (
@@ -39,18 +45,31 @@ def _rows() -> list[dict[str, Any]]:
     return rows
 
 
-@pytest.fixture
-def big(client: TestClient) -> tuple[TestClient, list[dict[str, Any]]]:
-    rows = _rows()
-    factory = client.app.state.sessionmaker  # type: ignore[attr-defined]
-    with factory() as session:
-        session.execute(insert(Run), rows)  # method/dataset/encoder come from the spec by the column defaults
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT setval('runs_id_seq', :n)"), {"n": N})
-        session.commit()
-        session.execute(text("ANALYZE"))
-        session.commit()
-    return client, rows
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def big(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        migrated_templates: MigratedTemplates) -> Iterator[tuple[TestClient, list[dict[str, Any]]]]:
+    """The API on 10 000 runs, inserted once per database for the tests that only read them."""
+    folder = tmp_path_factory.mktemp("big") / "data"
+    with contextlib.ExitStack() as cleanup:
+        url = ""
+        if request.param == "sqlite":
+            migrated_sqlite(folder)
+        else:
+            url = next(cleanup.enter_context(contextlib.closing(postgres_database(migrated_templates.postgres()))))
+        settings = Settings(data_dir=folder, database_url=url, redis_url="", broker_url="")
+        prestart(settings)
+        app = create_app(settings)
+        cleanup.callback(app.state.engine.dispose)
+        with TestClient(app, base_url="http://localhost", headers={"X-Requested-With": "tests"}) as client:
+            rows = _rows()
+            with app.state.sessionmaker() as session:
+                session.execute(insert(Run), rows)  # method/dataset/encoder come from the spec by the column defaults
+                if session.get_bind().dialect.name == "postgresql":
+                    session.execute(text("SELECT setval('runs_id_seq', :n)"), {"n": N})
+                session.commit()
+                session.execute(text("ANALYZE"))
+                session.commit()
+            yield client, rows
 
 
 def _ids(client: TestClient, **params: Any) -> tuple[list[int], int]:

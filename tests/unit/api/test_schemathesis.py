@@ -29,6 +29,7 @@ from backend.main import create_app
 from backend.migrate import prestart
 from contrastlab.core.settings import Settings
 from contrastlab.core.spec import RunSpec
+from tests.conftest import migrated_sqlite
 
 TOKEN = "schemathesis-token"
 EXAMPLES_PER_OPERATION = 20
@@ -63,6 +64,7 @@ def exercise(operation: APIOperation, mode: GenerationMode, cases: list[str]) ->
 def test_every_operation_answers_within_its_contract(tmp_path: Path) -> None:
     config = Settings(data_dir=tmp_path / "data", database_url="", redis_url="", broker_url="", api_token=TOKEN,
                       allowed_hosts="localhost,testserver")  # schemathesis calls the app as testserver
+    migrated_sqlite(config.data_dir)
     prestart(config)
     app = create_app(config)
     client = TestClient(app, base_url="http://localhost", headers={"Authorization": f"Bearer {TOKEN}"})

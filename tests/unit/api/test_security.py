@@ -16,6 +16,7 @@ from backend.main import create_app
 from backend.migrate import prestart
 from backend.models import BrowserSession
 from contrastlab.core.settings import Settings
+from tests.conftest import migrated_sqlite
 
 TOKENS = "first-token,second-token"
 
@@ -27,6 +28,7 @@ def make_client(tmp_path: Path) -> Iterator:
     def make(**overrides: object) -> TestClient:
         config = Settings(data_dir=tmp_path / "data", database_url="", redis_url="", broker_url="",
                           **overrides)  # type: ignore[arg-type]
+        migrated_sqlite(config.data_dir)
         prestart(config)
         app = create_app(config)
         apps.append(app)
@@ -270,6 +272,7 @@ def _wrong_tokens_from_spoofed_addresses(settings: Settings, tries: int) -> list
     from contrastlab.launch import server_options
     from tests.stack import free_port
 
+    migrated_sqlite(settings.data_dir)
     prestart(settings)
     app = create_app(settings)
     port = free_port()

@@ -19,11 +19,25 @@ LossFunction = TypeVar("LossFunction", bound=Callable[..., Tensor])
 
 
 @dataclass(frozen=True)
+class LossParams:
+    """The numbers the objectives below read (a RunSpec has the same attributes and may stand in for it)."""
+
+    temperature: float = 0.5
+    margin: float = 0.5
+    npairs_l2_reg: float = 0.002
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec) -> LossParams:
+        return cls(spec.temperature, spec.margin, spec.npairs_l2_reg)
+
+
+@dataclass(frozen=True)
 class Objective:
-    """A method as the loop sees it: the catalogue's facts about it (views, head) and the loss on the head outputs."""
+    """A loss on the head outputs of a method (worker/engine/methods/head_loss.py calls it), with the
+    catalogue's facts about the method (views, head)."""
 
     method: str  # its name in the catalogue
-    loss: Callable[[Sequence[Tensor], Tensor, RunSpec], Tensor]  # (head output per view, labels, spec) -> scalar
+    loss: Callable[[Sequence[Tensor], Tensor, LossParams], Tensor]  # (head output per view, labels, params) -> scalar
 
     @property
     def views(self) -> int:

@@ -6,9 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from contrastlab.core.spec import RunSpec
-
-from .base import Objective, in_fp32, masked_mean, pair_masks, squared_distances, stack_views
+from .base import LossParams, Objective, in_fp32, masked_mean, pair_masks, squared_distances, stack_views
 
 
 @in_fp32
@@ -30,9 +28,9 @@ def contrastive_margin(z: Tensor, labels: Tensor, margin: float) -> Tensor:
     return pull + push
 
 
-def _contrastive_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Tensor:
+def _contrastive_loss(outputs: Sequence[Tensor], labels: Tensor, params: LossParams) -> Tensor:
     z, all_labels = stack_views(outputs, labels)
-    return contrastive_margin(z, all_labels, spec.margin)
+    return contrastive_margin(z, all_labels, params.margin)
 
 
 OBJECTIVE = Objective("contrastive", _contrastive_loss)

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from contrastlab.core.spec import RunSpec
-
-from .base import Objective, in_fp32
+from .base import LossParams, Objective, in_fp32
 
 
 @in_fp32
@@ -34,8 +32,8 @@ def n_pairs(anchors: Tensor, positives: Tensor, labels: Tensor, l2_reg: float) -
     return loss + l2_reg * penalty
 
 
-def _npairs_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Tensor:
-    return n_pairs(outputs[0], outputs[1], labels, spec.npairs_l2_reg)
+def _npairs_loss(outputs: Sequence[Tensor], labels: Tensor, params: LossParams) -> Tensor:
+    return n_pairs(outputs[0], outputs[1], labels, params.npairs_l2_reg)
 
 
 OBJECTIVE = Objective("npairs", _npairs_loss)

@@ -8,9 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastlab.core.spec import RunSpec
-
-from .base import Objective, in_fp32
+from .base import LossParams, Objective, in_fp32
 
 
 @in_fp32
@@ -32,8 +30,8 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     return F.cross_entropy(logits, positives)
 
 
-def _simclr_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Tensor:
-    return nt_xent(outputs[0], outputs[1], spec.temperature)
+def _simclr_loss(outputs: Sequence[Tensor], labels: Tensor, params: LossParams) -> Tensor:
+    return nt_xent(outputs[0], outputs[1], params.temperature)
 
 
 OBJECTIVE = Objective("simclr", _simclr_loss)

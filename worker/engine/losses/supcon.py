@@ -8,9 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastlab.core.spec import RunSpec
-
-from .base import Objective, in_fp32, masked_mean, pair_masks, stack_views
+from .base import LossParams, Objective, in_fp32, masked_mean, pair_masks, stack_views
 
 
 @in_fp32
@@ -33,9 +31,9 @@ def supcon(z: Tensor, labels: Tensor, temperature: float) -> Tensor:
     return masked_mean(-mean_log_prob, counts > 0)
 
 
-def _supcon_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Tensor:
+def _supcon_loss(outputs: Sequence[Tensor], labels: Tensor, params: LossParams) -> Tensor:
     z, all_labels = stack_views(outputs, labels)
-    return supcon(z, all_labels, spec.temperature)
+    return supcon(z, all_labels, params.temperature)
 
 
 OBJECTIVE = Objective("supcon", _supcon_loss)

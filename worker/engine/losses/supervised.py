@@ -7,9 +7,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastlab.core.spec import RunSpec
-
-from .base import Objective, in_fp32
+from .base import LossParams, Objective, in_fp32
 
 
 @in_fp32
@@ -18,7 +16,7 @@ def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits, labels)
 
 
-def _supervised_loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Tensor:
+def _supervised_loss(outputs: Sequence[Tensor], labels: Tensor, params: LossParams) -> Tensor:
     return cross_entropy(outputs[0], labels)
 
 

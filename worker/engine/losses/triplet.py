@@ -7,9 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from contrastlab.core.spec import RunSpec
-
-from .base import Objective, in_fp32, masked_mean, pair_masks, squared_distances, stack_views
+from .base import LossParams, Objective, in_fp32, masked_mean, pair_masks, squared_distances, stack_views
 
 ALL_CHUNK = 64  # anchors per slice of the batch-all triplet cube
 
@@ -75,9 +73,9 @@ def triplet_semihard(z: Tensor, labels: Tensor, margin: float) -> Tensor:
 
 
 def _objective(method: str, triplet: Callable[[Tensor, Tensor, float], Tensor]) -> Objective:
-    def loss(outputs: Sequence[Tensor], labels: Tensor, spec: RunSpec) -> Tensor:
+    def loss(outputs: Sequence[Tensor], labels: Tensor, params: LossParams) -> Tensor:
         z, all_labels = stack_views(outputs, labels)
-        return triplet(z, all_labels, spec.margin)
+        return triplet(z, all_labels, params.margin)
 
     return Objective(method, loss)
 
