@@ -1,19 +1,29 @@
-"""`make run` and `contrastlab serve`: migrate, start one Celery worker beside the API, serve until Ctrl-C.
+"""`make run` and `contrastlab serve`: migrate, start one Celery worker beside the API, serve until stopped.
 
 Run as `python -m contrastlab.launch`. Set START_WORKER=0 to serve the API alone (workers started elsewhere).
 The launcher sits outside the API package: it starts the API (backend's app factory and migrations) and a worker
 process (by its command line, never by importing the worker).
+
+Stopping: SIGTERM, SIGINT or SIGHUP (a supervisor, Ctrl-C, a closed terminal) stops the worker first, while the
+API still answers, so the run in flight is handed back; after WORKER_STOP_S, whatever is left of the worker's
+process group is killed; then the API stops and the launcher ends by the signal it was sent. A second signal
+kills the worker at once. If the launcher itself is killed, the worker's main process notices (PR_SET_PDEATHSIG
+and a watch on its parent, worker/tasks.py) and stops the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -21,45 +31,130 @@ from pydantic import ValidationError
 
 from backend.main import create_app
 from backend.migrate import prestart
+from contrastlab import queue
 from contrastlab.core.settings import Settings, get_settings
-from contrastlab.queue import die_with_parent, worker_command, worker_env
+from contrastlab.queue import WORKER_STOP_S, group_alive, kill_group
 
 log = logging.getLogger("contrastlab")
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# A signal this long after the first is a second one (kill the worker now); sooner, it is a copy: a signal to
+# `make run`'s process group reaches the launcher and make, which passes SIGTERM on to it.
+REPEAT_S = 1.0
+__all__ = ["GRACEFUL_SHUTDOWN_S", "WORKER_STOP_S", "main", "server_options", "start_worker", "stop_worker"]
+
 
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    """The worker in a process group of its own: Celery's main process and its pool stop, or die, together."""
-    return subprocess.Popen(worker_command(settings), env=worker_env(settings, dict(os.environ)),
-                            preexec_fn=die_with_parent, start_new_session=True)
+    """The worker in a session of its own: Celery's main process and its pool stop, or die, together; a signal
+    to `make run`'s process group reaches the launcher only, which stops the worker in order."""
+    env = dict(queue.worker_env(settings, dict(os.environ)), **{queue.PARENT_ENV: str(os.getpid())})
+    return subprocess.Popen(queue.worker_command(settings), env=env, start_new_session=True,
+                            preexec_fn=functools.partial(queue.die_with_parent, os.getpid()))
 
 
-WORKER_STOP_S = 30  # a warm shutdown's time to stop at the next step, upload and hand the run back
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop_worker(worker: subprocess.Popen[bytes], grace: float = WORKER_STOP_S) -> None:
+def stop_worker(worker: subprocess.Popen[bytes], grace: float = WORKER_STOP_S,
+                now: threading.Event | None = None) -> None:
     """SIGTERM to the worker's whole group (a warm shutdown: the run in flight is handed back), then, after
-    `grace` seconds, SIGKILL to whatever of it is left: signalling the main process alone left pool processes,
-    or a main process stuck in warm shutdown, running after `make run` had ended."""
+    `grace` seconds (or as soon as `now` is set), SIGKILL to whatever of it is left: signalling the main process
+    alone left pool processes, or a main process stuck in warm shutdown, running after `make run` had ended."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(worker.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (now is not None and now.is_set()):
         worker.poll()  # reap the main process, or it lingers as a zombie of the group
-        if not _group_alive(worker.pid):
+        if not group_alive(worker.pid):
             return
         time.sleep(0.1)
-    log.warning("worker still running %s s after SIGTERM: killing its process group", grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(worker.pid, signal.SIGKILL)
+    if now is not None and now.is_set():
+        log.warning("stopped again: killing the worker's process group now")
+    else:
+        log.warning("worker still running %s s after SIGTERM: killing its process group", grace)
+    kill_group(worker.pid)
     worker.wait()
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server without its own signal handlers: the launcher's Stop owns SIGTERM, SIGINT and SIGHUP.
+
+    uvicorn's handlers stop the API first and then raise the signal again with its default action, which ended
+    the launcher on SIGTERM before it could stop the worker (left running, its parent gone)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Stop:
+    """The launcher's stop: on the first signal, the worker (in a thread: the API keeps answering while the run is
+    handed back), then the API; a second signal (REPEAT_S later or more) kills the worker now, a third ends open
+    requests too."""
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+        self.server: Server | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.now = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.first_at, self.repeats = 0.0, 0
+
+    def install(self) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self.handle)
+
+    def handle(self, signum: int, _frame: FrameType | None) -> None:
+        now = time.monotonic()
+        if not self.signals:
+            self.first_at = now
+        elif now - self.first_at > REPEAT_S:  # copies of the first come at once: make passes SIGTERM on
+            self.repeats += 1
+            self.now.set()
+            if self.server is not None and self.repeats > 1:
+                self.server.force_exit = True
+        self.signals.append(signum)
+        if self.server is not None and self.thread is None:
+            self._begin()
+
+    def attach(self, server: Server, worker: subprocess.Popen[bytes] | None) -> None:
+        """The server and worker to stop; a signal that came before them starts the stop now. Signals wait
+        meanwhile, so that one stop starts, once."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            self.server, self.worker = server, worker
+            if self.signals:
+                self._begin()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+    def _begin(self) -> None:
+        thread = threading.Thread(target=self._stop, name="stop", daemon=True)
+        self.thread = thread
+        thread.start()
+
+    def _stop(self) -> None:
+        log.info("%s: stopping the worker, then the API", signal.Signals(self.signals[0]).name)
+        try:
+            self.stop_worker()
+        finally:
+            if self.server is not None:
+                self.server.should_exit = True
+
+    def stop_worker(self) -> None:
+        """Stop the worker (once); also when the API ended by itself or by an error."""
+        worker, self.worker = self.worker, None
+        if worker is not None and (worker.poll() is None or group_alive(worker.pid)):
+            stop_worker(worker, now=self.now)
+
+    def finish(self) -> None:
+        """After the API: wait for the stop in flight, or stop the worker here."""
+        if self.thread is not None:
+            self.thread.join()
+        self.stop_worker()
+
+    def exit(self) -> None:
+        """End as a supervisor expects after a stop: killed by the signal it sent."""
+        if self.signals:
+            signal.signal(self.signals[0], signal.SIG_DFL)
+            signal.raise_signal(self.signals[0])
 
 
 GRACEFUL_SHUTDOWN_S = 5  # seconds a stopping API gives open requests and streams
@@ -87,16 +182,21 @@ def load_settings() -> Settings:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = Stop()
+    stop.install()  # before anything starts: a signal during the migrations is kept and honoured after them
     settings = load_settings()
-    prestart(settings)
-    worker = start_worker(settings) if settings.start_worker else None
-    log.info("ContrastLab on %s (database %s, broker %s)", settings.resolved_api_url,
-             settings.resolved_database_url.split(":", 1)[0], settings.resolved_broker_url.split(":", 1)[0])
     try:
-        uvicorn.run(create_app(settings), **server_options(settings))
+        prestart(settings)
+        worker = stop.worker = start_worker(settings) if settings.start_worker and not stop.signals else None
+        server = Server(uvicorn.Config(create_app(settings), **server_options(settings)))
+        stop.attach(server, worker)
+        log.info("ContrastLab on %s (database %s, broker %s)", settings.resolved_api_url,
+                 settings.resolved_database_url.split(":", 1)[0], settings.resolved_broker_url.split(":", 1)[0])
+        if not stop.signals:
+            server.run()
     finally:
-        if worker is not None:
-            stop_worker(worker)
+        stop.finish()
+    stop.exit()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ database, not in Celery's result backend, so there is none.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -25,6 +27,10 @@ PR_SET_PDEATHSIG = 1
 # cpu1, ... for CPU slots) and the folder where their runs take them (worker/slots.py).
 SLOTS_ENV = "CONTRASTLAB_DEVICE_SLOTS"
 SLOTS_DIR_ENV = "CONTRASTLAB_SLOTS_DIR"
+# Set by the process that starts a Celery worker (`make run`'s launcher, `contrastlab worker`) to its own pid: the
+# worker's main process watches it and, once it is gone, stops within WORKER_STOP_S, then kills its process group.
+PARENT_ENV = "CONTRASTLAB_PARENT_PID"
+WORKER_STOP_S = 30  # a warm shutdown's time to stop at the next step, upload and hand the run back
 
 
 def make_celery(broker_url: str, data_dir: Path, queue: str,
@@ -126,7 +132,31 @@ def worker_env(settings: Settings, base: dict[str, str], device: str | None = No
     return env
 
 
-def die_with_parent() -> None:
-    """Linux: the worker gets SIGTERM if its launcher dies, even by SIGKILL, so no worker is orphaned."""
+def die_with_parent(parent: int | None = None) -> None:
+    """Linux: this process gets SIGTERM when its parent dies, even by SIGKILL, so no worker is orphaned.
+
+    parent: the parent's pid, known to the caller; a parent that died before this call sends no signal, so the
+    process sends itself SIGTERM at once. Use as a preexec_fn with `functools.partial(die_with_parent,
+    os.getpid())`. The kernel signals when the *thread* that started the child ends: start it from the main thread.
+    """
     if sys.platform.startswith("linux"):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if parent is not None and os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def kill_group(group: int) -> None:
+    """SIGKILL to a process group, if any of it is left."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
+
+
+def group_alive(group: int) -> bool:
+    """Whether any process of the group is left (zombies count until their parent reaps them)."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 
 RANK_MODULE = "worker.rank"
 # torchrun's entry point after PR_SET_PDEATHSIG: a pool process killed outright takes torchrun (and so its ranks)
-# with it. Set in the new interpreter: a preexec_fn is unsafe in this process, whose reporter threads run.
-TORCHRUN = ("from contrastlab.queue import die_with_parent; die_with_parent(); "
+# with it. Set in the new interpreter: a preexec_fn is unsafe in this process, whose reporter threads run. {parent}:
+# this process's pid, so a torchrun whose parent died before the call stops at once.
+TORCHRUN = ("from contrastlab.queue import die_with_parent; die_with_parent({parent}); "
             "from torch.distributed.run import main; main()")
 LAUNCH, EVENTS, STOP = ".launch.json", ".events.jsonl", ".stop"  # dot files are not uploaded as artifacts
 POLL_S = 0.2
@@ -56,7 +57,7 @@ def outcome_path(out_dir: Path, rank: int) -> Path:
 
 def torchrun_command(devices: int, out_dir: Path, module: str = RANK_MODULE) -> list[str]:
     """torchrun on one host (its own rendezvous on a free port), no restarts: a failed rank ends the run."""
-    return [sys.executable, "-c", TORCHRUN, "--standalone", "--nproc_per_node", str(devices),
+    return [sys.executable, "-c", TORCHRUN.format(parent=os.getpid()), "--standalone", "--nproc_per_node", str(devices),
             "--max_restarts", "0", "--monitor_interval", "0.2", "-m", module, str(out_dir)]
 
 

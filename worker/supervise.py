@@ -5,11 +5,15 @@ host's device slots, shared by its worker processes (worker/slots.py): each take
 queues of runs of 1..N devices and holds the slots that run needs, so N one-device runs or one N-device run
 fill the host. A GPU worker starts a fresh pool process per run, which sets CUDA_VISIBLE_DEVICES to its slots
 before CUDA starts, so no process initialises a device that is not its run's. The children die with this
-process (SIGTERM is passed on; on Linux they also get SIGTERM if it is killed).
+process: SIGTERM, SIGINT or SIGHUP is passed on as SIGTERM (a warm shutdown: runs are handed back), and what is
+left of a worker's process group after the grace is killed; on Linux they also get SIGTERM if this process is
+killed, and each stops by force WORKER_STOP_S later if it still runs (worker/tasks.py watches its parent).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -22,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 
 from contrastlab.core.settings import Settings, get_settings
-from contrastlab.queue import die_with_parent, worker_command, worker_env
+from contrastlab.queue import PARENT_ENV, die_with_parent, group_alive, kill_group, worker_command, worker_env
 from worker.slots import is_gpu
 
 
@@ -52,11 +56,13 @@ def start_workers(settings: Settings, slots: Sequence[str], name: str,
     or a single `<name>@host` when no slot is given."""
     plan: list[tuple[str | None, str]] = [(s, f"{name}-gpu{s}" if is_gpu(s) else f"{name}-{s}") for s in slots]
     gpus = any(is_gpu(slot) for slot in slots)
+    base = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
+    # Each in a session of its own (its pool in its process group, which a stop kills whole after the grace);
+    # signals are this process's to pass on.
     return [subprocess.Popen(worker_command(settings, node, max(1, len(slots)), fresh_process=gpus),
                              # CPU slots hide any GPU: their runs (device auto) train on the CPU, as gloo processes.
-                             env=worker_env(settings, dict(os.environ), slot if gpus or slot is None else "", slots,
-                                            slots_dir),
-                             preexec_fn=die_with_parent)
+                             env=worker_env(settings, base, slot if gpus or slot is None else "", slots, slots_dir),
+                             preexec_fn=functools.partial(die_with_parent, os.getpid()), start_new_session=True)
             for slot, node in plan or [(None, name)]]
 
 
@@ -67,21 +73,22 @@ def supervise(children: Sequence[subprocess.Popen[bytes]], grace_s: float = 60.0
     def stop(signum: int, _frame: FrameType | None) -> None:
         stopping.append(signum)
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         while not stopping and all(child.poll() is None for child in children):
             time.sleep(0.2)
         code = next((child.returncode for child in children if child.returncode is not None), 0)
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)  # Celery's warm shutdown: the current run hands back
+        for child in children:  # Celery's warm shutdown, to the main process and its pool: runs hand back
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and len(stopping) < 2:  # a second signal: kill now
+            if not any(child.poll() is None or group_alive(child.pid) for child in children):
+                break
+            time.sleep(0.1)
         for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            kill_group(child.pid)
+            child.wait()
         return code
     finally:
         for sig, handler in previous.items():

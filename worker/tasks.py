@@ -7,15 +7,17 @@ import logging
 import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import billiard.process
 from celery import shared_task
 from celery.exceptions import Reject
-from celery.signals import worker_process_init, worker_shutting_down
+from celery.signals import worker_init, worker_process_init, worker_shutting_down
 
 from contrastlab.core.settings import Settings, get_settings
-from contrastlab.queue import TASK_RUN
+from contrastlab.queue import PARENT_ENV, TASK_RUN, WORKER_STOP_S, die_with_parent, kill_group
 from worker.api import WorkerApi
 from worker.reporting import SHUTDOWN
 from worker.runner import execute
@@ -23,17 +25,56 @@ from worker.slots import Slots, SlotsWaitInterrupted
 
 log = logging.getLogger(__name__)
 
+MAIN_PID = os.getpid()  # Celery's main process: it imports this module before it starts its pool
+PARENT_POLL_S = 0.5
+
+
+@worker_init.connect
+def _watch_parent(**_: object) -> None:
+    """In the main process of a worker started by `make run` or `contrastlab worker` (PARENT_ENV set): stop when
+    that process is gone, even killed outright."""
+    parent = os.environ.get(PARENT_ENV, "")
+    if parent.isdigit():
+        threading.Thread(target=watch_parent, args=(int(parent),), name="watch-parent", daemon=True).start()
+
+
+def watch_parent(parent: int, grace: float = WORKER_STOP_S) -> None:
+    """Once the parent is gone, PR_SET_PDEATHSIG has sent this process SIGTERM (Celery's warm shutdown: the run
+    in flight is handed back); if the worker still runs `grace` seconds later (a main process stuck in its warm
+    shutdown, deaf to SIGTERM and SIGQUIT, was seen), SIGKILL to its process group: the pool goes with it."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    log.warning("the process that started this worker (pid %s) is gone: stopping, killed in %s s if still here",
+                parent, grace)
+    time.sleep(grace)
+    log.error("still running %s s after the parent went: killing this worker's processes", grace)
+    if os.getpgrp() == os.getpid():  # the group leader (started in a session of its own): the pool is in it
+        kill_group(os.getpgrp())
+    for child in billiard.process.active_children():
+        if child.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
 
 @worker_process_init.connect
 def _preload_engine(**_: object) -> None:
-    """Import torch in each pool process as it starts, so a run does not wait for it.
+    """Import torch in each pool process as it starts, so a run does not wait for it; and die with the main
+    process (SIGTERM: the run hands itself back), should it be killed alone.
 
     Importing does not initialise CUDA; that happens in the task, never in the parent.
     """
+    die_with_parent(MAIN_PID)
     try:
         import worker.engine  # noqa: F401
     except Exception:  # the run reports the import error with its reason
         log.exception("cannot preload the training engine")
+
+
+# This pool process was sent SIGTERM: its worker is stopping. Celery goes on receiving messages while its pool
+# drains (seen: the message of the run just handed back, sent again by the API, taken by the same stopping worker,
+# which then trained it until it was killed): such a message goes back to the queue unclaimed.
+STOPPING = threading.Event()
 
 
 @contextlib.contextmanager
@@ -42,8 +83,14 @@ def sigterm_hands_back() -> Iterator[None]:
 
     Installed per task: billiard sets its own handler in each pool process after start-up.
     """
-    SHUTDOWN.clear()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: SHUTDOWN.set())
+    if not STOPPING.is_set():
+        SHUTDOWN.clear()
+
+    def stop(_signum: int, _frame: object) -> None:
+        STOPPING.set()
+        SHUTDOWN.set()
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
@@ -88,6 +135,8 @@ def device_slots(devices: int) -> Iterator[list[str] | None]:
 @shared_task(name=TASK_RUN, acks_late=True, ignore_result=True)
 def run_training(run_id: int, devices: int = 1) -> str:
     """Run `run_id` on `devices` devices (the message says how many, so the slots are taken before the claim)."""
+    if STOPPING.is_set():
+        raise Reject(f"run {run_id}: worker shutting down; the run is left for another worker", requeue=True)
     settings = get_settings()  # API_URL, WORKER_TOKEN or API_TOKEN, DATA_DIR, ALLOWED_DATA_ROOTS, parsed once
     api = WorkerApi(settings.resolved_api_url, worker_credential(settings))
     try:

@@ -1,17 +1,24 @@
 """Stopping: a stopped API exits although a browser still holds an event stream open, and `make run` leaves no
-worker process behind."""
+worker process behind: on Ctrl-C, on SIGTERM to its process group (as a supervisor sends it) while a run trains,
+several times over one data dir, with the run handed back each time and finished by the next start; on SIGHUP;
+and when the launcher itself is killed outright."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from contrastlab.core.catalog import Status
+from contrastlab.core.settings import Settings
 from contrastlab.launch import GRACEFUL_SHUTDOWN_S, WORKER_STOP_S
 from tests.stack import Stack
 
@@ -81,5 +88,90 @@ def test_stopping_make_run_mid_training_leaves_no_worker_process(tmp_path: Path)
         except subprocess.TimeoutExpired:
             pytest.fail(f"`make run` still runs after Ctrl-C:\n{stack.all_logs()}")
         assert alive(worker_processes) == set(), stack.all_logs()
+    finally:
+        stack.stop()
+
+
+GONE_S = 40  # after the signal, nothing of the tree may be left (the worker's grace is WORKER_STOP_S)
+STOPS = 5  # SIGTERMs in a row, each while a run trains
+# A run of a few seconds that hands back and resumes: still training when the signal comes, soon done after.
+SHORT = {"dataset": "digits", "epochs": 4, "batch_size": 32, "max_train_samples": 256, "probe_epochs": 5,
+         "tsne_samples": 20, "random_baseline": False}
+
+
+def training(stack: Stack, run_id: int) -> set[int]:
+    """Wait until the run trains (a metric point stored); return the launcher's process tree, seen from /proc."""
+    stack.wait(run_id, {Status.RUNNING}, timeout=180)
+    stack.wait_until(f"run {run_id} trains", lambda: stack.points(run_id), timeout=120)
+    assert stack.api is not None
+    tree = descendants(stack.api.pid)
+    assert len(tree) >= 2, tree  # Celery's main process and its pool process
+    return tree
+
+
+def stopped(stack: Stack, tree: set[int], sig: int) -> None:
+    """`sig` to the launcher's process group (`make run`'s, as a supervisor sends it): the launcher ends, killed by
+    that signal, and no process of its tree is alive GONE_S after the signal."""
+    assert stack.api is not None
+    sent = time.monotonic()
+    os.killpg(stack.api.pid, sig)
+    try:
+        code = stack.api.wait(timeout=GONE_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`make run` still runs {GONE_S} s after {signal.Signals(sig).name}:\n{stack.all_logs()}")
+    while alive(tree) and time.monotonic() - sent < GONE_S:
+        time.sleep(0.2)
+    assert alive(tree) == set(), f"left running after {signal.Signals(sig).name}: {alive(tree)}\n{stack.all_logs()}"
+    assert code == -sig, stack.log("api.log")
+
+
+def stored_run(data_dir: Path, run_id: int) -> dict[str, Any]:
+    """The run's row, read from the database while nothing serves it."""
+    url = Settings(data_dir=data_dir).resolved_database_url
+    with contextlib.closing(sqlite3.connect(url.split(":///", 1)[1])) as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT status, requeue_reason, lost_leases FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return dict(row)
+
+
+def test_sigterm_to_make_runs_group_while_training_stops_everything_and_hands_the_run_back(tmp_path: Path) -> None:
+    """Five times over one data dir: start, train, SIGTERM to the group; the tree is gone, the run queued again
+    (handed back, not lost), and the next start finishes it. The last start ends on SIGHUP (a closed terminal)."""
+    stack = Stack(tmp_path / "data")
+    try:
+        handed_back: int | None = None
+        for _ in range(STOPS):
+            stack.start_api(with_worker=True)
+            if handed_back is not None:
+                assert stack.wait(handed_back, {Status.SUCCEEDED, Status.FAILED}, timeout=300)["status"] == \
+                    Status.SUCCEEDED, stack.all_logs()
+            run = stack.submit(**SHORT)
+            stopped(stack, training(stack, run["id"]), signal.SIGTERM)
+            row = stored_run(stack.data_dir, run["id"])
+            assert row["status"] == Status.QUEUED and row["requeue_reason"], (row, stack.all_logs())
+            assert row["lost_leases"] == 0, row  # handed back by its worker, not found lost by the reconciler
+            handed_back = run["id"]
+        stack.start_api(with_worker=True)
+        assert handed_back is not None
+        assert stack.wait(handed_back, {Status.SUCCEEDED, Status.FAILED}, timeout=300)["status"] == Status.SUCCEEDED
+        assert stack.api is not None
+        stopped(stack, descendants(stack.api.pid), signal.SIGHUP)
+    finally:
+        stack.stop()
+
+
+def test_a_killed_launcher_takes_its_worker_and_the_workers_children_with_it(tmp_path: Path) -> None:
+    stack = Stack(tmp_path / "data")
+    try:
+        stack.start_api(with_worker=True)
+        run = stack.submit(**{**SHORT, "epochs": 500})
+        tree = training(stack, run["id"])
+        assert stack.api is not None
+        killed = time.monotonic()
+        stack.api.kill()  # the launcher alone, as the OOM killer or `kill -9 <pid>` does
+        stack.api.wait()
+        while alive(tree) and time.monotonic() - killed < GONE_S:
+            time.sleep(0.2)
+        assert alive(tree) == set(), f"left running after the launcher was killed: {alive(tree)}\n{stack.all_logs()}"
     finally:
         stack.stop()
