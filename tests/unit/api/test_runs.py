@@ -17,7 +17,7 @@ def test_minimal_body_is_accepted_with_defaults_filled_in(client, settings):
 
 
 def test_bad_value_is_422_naming_the_field_and_stores_nothing(client):
-    response = client.post("/api/runs", json={"epochs": 0, "method": "byol"})
+    response = client.post("/api/runs", json={"epochs": 0, "method": "byol_v2"})
     assert response.status_code == 422
     locations = sorted(tuple(e["loc"]) for e in response.json()["detail"])
     assert locations == [("body", "epochs"), ("body", "method")]
