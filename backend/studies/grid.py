@@ -22,8 +22,9 @@ from pydantic import ValidationError
 from backend.access.admission import spec_problems
 from backend.errors import InvalidFields
 from backend.studies.schemas import StudyCreate
+from contrastlab.core.choices import APPLIES_TAGS
 from contrastlab.core.settings import Settings
-from contrastlab.core.spec import APPLIES_TAGS, RunSpec
+from contrastlab.core.spec import RunSpec
 
 CONTEXT_FIELDS = frozenset(APPLIES_TAGS.values())
 NOT_AXES = {"seed": "seeds vary through `seeds`, e.g. \"seeds\": [0, 1, 2]; remove the seed axis",

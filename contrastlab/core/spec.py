@@ -8,24 +8,30 @@ group it belongs to and, where it applies to some methods only, which ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from enum import Enum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
-    Field,
     ModelWrapValidatorHandler,
     ValidationError,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from contrastlab.core.catalog import DATASETS, METHODS, methods_reading
+from contrastlab.core.catalog import DATASETS, methods_reading
+from contrastlab.core.choices import (
+    STREAMABLE,
+    DataLoading,
+    DatasetName,
+    DeviceName,
+    EncoderName,
+    MethodName,
+    OptimizerName,
+    Schedule,
+    spec_field,
+)
+from contrastlab.core.cross_checks import as_details, problem_details, validation_error
 
 # Stored specs carry this; bump it when a field changes meaning or a value stops being valid, and add the upgrade
 # to `upgrade_spec` below.
@@ -33,79 +39,6 @@ SPEC_VERSION = 1
 MAX_DEVICES = 16  # one run spans one host (torchrun --standalone); the largest hosts hold 16 GPUs
 
 
-def _one_of(kind: str, choices: Iterable[str]) -> Any:
-    options = list(choices)
-
-    def check(value: str) -> str:
-        if value not in options:
-            raise ValueError(f"{value!r} is not a {kind}; choose one of {', '.join(options)}")
-        return value
-
-    return AfterValidator(check)
-
-
-# Methods and datasets are the catalogue's: adding one there adds it here, to the form and to the CLI.
-MethodName = Annotated[str, _one_of("method", METHODS),
-                       WithJsonSchema({"title": "Method", "type": "string", "enum": list(METHODS)})]
-DatasetName = Annotated[str, _one_of("dataset", DATASETS),
-                        WithJsonSchema({"title": "Dataset", "type": "string", "enum": list(DATASETS)})]
-
-
-class EncoderName(str, Enum):
-    small_cnn = "small_cnn"
-    resnet18 = "resnet18"
-    resnet34 = "resnet34"
-    resnet50 = "resnet50"
-
-
-class OptimizerName(str, Enum):
-    sgd = "sgd"
-    adam = "adam"
-    adamw = "adamw"
-    rmsprop = "rmsprop"
-    lars = "lars"
-
-
-class Schedule(str, Enum):
-    cosine = "cosine"
-    step = "step"
-    constant = "constant"
-
-
-class DataLoading(str, Enum):
-    auto = "auto"
-    memory = "memory"
-    stream = "stream"
-
-
-# Sets that can stream from disk: all but the small offline ones, which always sit in memory.
-STREAMABLE = [name for name, info in DATASETS.items() if info.source != "offline"]
-
-
-class DeviceName(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-# A tag in a field's JSON schema -> the spec field whose choices it lists (the field applies to those only).
-APPLIES_TAGS = {"methods": "method", "datasets": "dataset", "optimizers": "optimizer", "schedules": "schedule"}
-
-
-def _field(default: Any, group: str, help: str, methods: list[str] | None = None,
-           datasets: list[str] | None = None, optimizers: list[str] | None = None,
-           schedules: list[str] | None = None, **bounds: Any) -> Any:
-    """A spec field; `methods`, `datasets`, `optimizers`, `schedules` name the choices it applies to (the form
-    hides it otherwise, the compare page shows it as n/a)."""
-    extra: dict[str, Any] = {"group": group}
-    tags = {"methods": methods, "datasets": datasets, "optimizers": optimizers, "schedules": schedules}
-    for key, value in tags.items():
-        if value is not None:
-            extra[key] = value
-    # Strict: `true` is not 1.0 and "5" is not 5 (an int still counts as a float). Enum fields stay lax so that
-    # Python callers may pass "adam" as well as OptimizerName.adam.
-    strict = not isinstance(default, Enum)
-    return Field(default, description=help, json_schema_extra=extra, strict=strict, **bounds)
 
 
 class RunSpec(BaseModel):
@@ -123,8 +56,8 @@ class RunSpec(BaseModel):
             raise ValueError("must not contain a NUL character (\\u0000); remove it")
         return value
 
-    name: str = _field("", "run", "A label for this run, shown in lists and legends.", max_length=120)
-    method: MethodName = _field(
+    name: str = spec_field("", "run", "A label for this run, shown in lists and legends.", max_length=120)
+    method: MethodName = spec_field(
         "simclr", "method",
         "simclr: NT-Xent on two augmented views (Chen et al. 2020). "
         "supcon: supervised contrastive, same-class views are positives (Khosla et al. 2020). "
@@ -142,163 +75,163 @@ class RunSpec(BaseModel):
         "nnclr: InfoNCE with the nearest neighbour from a support set as the positive (Dwibedi et al. 2021). "
         "supervised: cross-entropy baseline with the same encoder, augmentation and schedule.",
     )
-    temperature: float = _field(
+    temperature: float = spec_field(
         0.5, "method", "Softmax temperature of the contrastive loss.", methods_reading("temperature"), ge=0.01, le=10.0
     )
-    margin: float = _field(
+    margin: float = spec_field(
         0.5, "method",
         "Margin on L2-normalised embeddings: Euclidean distance for contrastive, squared distance for triplets.",
         methods_reading("margin"), ge=0.0, le=4.0,
     )
-    npairs_l2_reg: float = _field(
+    npairs_l2_reg: float = spec_field(
         0.002, "method", "Weight of the squared-norm penalty on the embeddings (Sohn 2016 used 0.002).",
         methods_reading("npairs_l2_reg"), ge=0.0, le=1.0,
     )
-    vicreg_invariance_weight: float = _field(
+    vicreg_invariance_weight: float = spec_field(
         25.0, "method", "VICReg's lambda: weight of the invariance (mean squared error) term (Bardes et al. 2022: 25).",
         methods_reading("vicreg_invariance_weight"), ge=0.0, le=1000.0,
     )
-    vicreg_variance_weight: float = _field(
+    vicreg_variance_weight: float = spec_field(
         25.0, "method", "VICReg's mu: weight of the variance hinge keeping each dimension's std at 1 (paper: 25).",
         methods_reading("vicreg_variance_weight"), ge=0.0, le=1000.0,
     )
-    vicreg_covariance_weight: float = _field(
+    vicreg_covariance_weight: float = spec_field(
         1.0, "method", "VICReg's nu: weight of the off-diagonal covariance penalty (paper: 1).",
         methods_reading("vicreg_covariance_weight"), ge=0.0, le=1000.0,
     )
-    barlow_lambda: float = _field(
+    barlow_lambda: float = spec_field(
         0.005, "method",
         "Barlow Twins' lambda: weight of the off-diagonal (redundancy) terms of the cross-correlation matrix "
         "(Zbontar et al. 2021: 5e-3).", methods_reading("barlow_lambda"), ge=0.0, le=1.0,
     )
-    small_crops: int = _field(
+    small_crops: int = spec_field(
         6, "method",
         "Multi-crop: small low-resolution crops per image beside the 2 large ones (SwAV: 6; DINO's code: 8). "
         "They cover small_crop_scale_min to crop_scale_min of the image at 96/224 of its side. 0: two views only.",
         methods_reading("small_crops"), ge=0, le=16,
     )
-    small_crop_scale_min: float = _field(
+    small_crop_scale_min: float = spec_field(
         0.05, "method", "Multi-crop: smallest area fraction of a small crop (SwAV and DINO: 0.05).",
         methods_reading("small_crop_scale_min"), gt=0.0, le=1.0,
     )
-    dino_prototypes: int = _field(
+    dino_prototypes: int = spec_field(
         4096, "method",
         "DINO: output dimension K of the head's last (weight-normalised) layer. The paper uses 65,536 on "
         "ImageNet; 4,096 is solo-learn's CIFAR setting and fits a CPU.", methods_reading("dino_prototypes"),
         ge=2, le=262_144,
     )
-    dino_student_temperature: float = _field(
+    dino_student_temperature: float = spec_field(
         0.1, "method", "DINO: temperature of the student's softmax (Caron et al. 2021: 0.1).",
         methods_reading("dino_student_temperature"), ge=0.01, le=10.0,
     )
-    dino_teacher_temperature: float = _field(
+    dino_teacher_temperature: float = spec_field(
         0.04, "method",
         "DINO: temperature of the teacher's softmax after the warm-up; lower sharpens more (paper: 0.04 to 0.07).",
         methods_reading("dino_teacher_temperature"), ge=0.001, le=1.0,
     )
-    dino_warmup_teacher_temperature: float = _field(
+    dino_warmup_teacher_temperature: float = spec_field(
         0.04, "method", "DINO: the teacher's temperature at the first epoch, raised linearly to "
         "dino_teacher_temperature over dino_warmup_teacher_epochs (paper: 0.04).",
         methods_reading("dino_warmup_teacher_temperature"), ge=0.001, le=1.0,
     )
-    dino_warmup_teacher_epochs: int = _field(
+    dino_warmup_teacher_epochs: int = spec_field(
         30, "method", "DINO: epochs of the teacher temperature's linear warm-up (paper: 30; 0: none).",
         methods_reading("dino_warmup_teacher_epochs"), ge=0, le=10_000,
     )
-    dino_center_momentum: float = _field(
+    dino_center_momentum: float = spec_field(
         0.9, "method", "DINO: momentum of the teacher centre's moving average (paper: 0.9).",
         methods_reading("dino_center_momentum"), ge=0.0, lt=1.0,
     )
-    dino_teacher_momentum: float = _field(
+    dino_teacher_momentum: float = spec_field(
         0.996, "method", "DINO: the teacher's EMA momentum tau at the first step, raised to 1 along a cosine over "
         "the run (paper: 0.996).", methods_reading("dino_teacher_momentum"), ge=0.0, le=1.0,
     )
-    dino_freeze_last_layer_epochs: int = _field(
+    dino_freeze_last_layer_epochs: int = spec_field(
         1, "method", "DINO: epochs during which the head's last layer is not trained (paper: 1).",
         methods_reading("dino_freeze_last_layer_epochs"), ge=0, le=10_000,
     )
-    swav_prototypes: int = _field(
+    swav_prototypes: int = spec_field(
         3000, "method", "SwAV: number of prototypes (cluster centres) K (Caron et al. 2020: 3,000).",
         methods_reading("swav_prototypes"), ge=2, le=100_000,
     )
-    swav_temperature: float = _field(
+    swav_temperature: float = spec_field(
         0.1, "method", "SwAV: temperature of the swapped prediction's softmax (paper: 0.1).",
         methods_reading("swav_temperature"), ge=0.01, le=10.0,
     )
-    swav_epsilon: float = _field(
+    swav_epsilon: float = spec_field(
         0.05, "method", "SwAV: entropy regularisation epsilon of the Sinkhorn-Knopp codes; lower is sharper "
         "(paper: 0.05).", methods_reading("swav_epsilon"), ge=0.001, le=1.0,
     )
-    swav_sinkhorn_iterations: int = _field(
+    swav_sinkhorn_iterations: int = spec_field(
         3, "method", "SwAV: Sinkhorn-Knopp iterations (paper: 3).", methods_reading("swav_sinkhorn_iterations"),
         ge=1, le=100,
     )
-    swav_freeze_prototypes_epochs: int = _field(
+    swav_freeze_prototypes_epochs: int = spec_field(
         1, "method", "SwAV: epochs during which the prototypes are not trained (paper: the first epoch).",
         methods_reading("swav_freeze_prototypes_epochs"), ge=0, le=10_000,
     )
-    swav_queue_length: int = _field(
+    swav_queue_length: int = spec_field(
         0, "method",
         "SwAV: embeddings of past batches kept per large crop and added to the Sinkhorn codes' batch once the "
         "queue is full, for small batches (paper: 3,840 at batch 256). 0: no queue.",
         methods_reading("swav_queue_length"), ge=0, le=1_000_000,
     )
-    nnclr_support_size: int = _field(
+    nnclr_support_size: int = spec_field(
         98_304, "method", "NNCLR: projections of past batches kept as the support set the nearest neighbours come "
         "from (Dwibedi et al. 2021: 98,304).", methods_reading("nnclr_support_size"), ge=1, le=1_000_000,
     )
-    nnclr_temperature: float = _field(
+    nnclr_temperature: float = spec_field(
         0.1, "method", "NNCLR: softmax temperature of its InfoNCE (paper: 0.1).",
         methods_reading("nnclr_temperature"), ge=0.01, le=10.0,
     )
 
-    predictor_hidden_dim: int = _field(
+    predictor_hidden_dim: int = spec_field(
         512, "model", "Width of the predictor MLP on the projector (BYOL and MoCo v3: 4,096 on ImageNet; SimSiam's "
         "bottleneck: 512).", methods_reading("predictor_hidden_dim"), ge=8, le=16384,
     )
-    byol_momentum: float = _field(
+    byol_momentum: float = spec_field(
         0.99, "method", "BYOL: the target network's EMA momentum tau at the first step, raised to 1 along a cosine "
         "over the run (Grill et al. 2020: 0.996 on ImageNet; solo-learn's CIFAR setting: 0.99).",
         methods_reading("byol_momentum"), ge=0.0, le=1.0,
     )
-    moco_temperature: float = _field(
+    moco_temperature: float = spec_field(
         0.2, "method", "MoCo v3: softmax temperature of its InfoNCE (Chen et al. 2021; solo-learn's CIFAR setting: "
         "0.2).", methods_reading("moco_temperature"), ge=0.01, le=10.0,
     )
-    moco_momentum: float = _field(
+    moco_momentum: float = spec_field(
         0.99, "method", "MoCo v3: the momentum encoder's EMA tau at the first step, raised to 1 along a cosine "
         "(paper: 0.99).", methods_reading("moco_momentum"), ge=0.0, le=1.0,
     )
-    moco_queue_size: int = _field(
+    moco_queue_size: int = spec_field(
         0, "method", "MoCo: past keys kept as extra negatives (MoCo v2's queue: 65,536). 0: MoCo v3, the other "
         "keys of the batch only.", methods_reading("moco_queue_size"), ge=0, le=1_000_000,
     )
 
-    dataset: DatasetName = _field(
+    dataset: DatasetName = spec_field(
         "digits", "data",
         "digits: scikit-learn's 8x8 digits (1,797 images, offline). "
         "fashion_mnist: 28x28 clothing (70,000 images, Debian package dataset-fashion-mnist). "
         "cifar10, cifar100, stl10, imagenette, flowers102, oxford_pets: torchvision's sets, downloaded into the "
         "worker's data folder on first use (needs a network). image_folder: class sub-folders under data_path.",
     )
-    data_path: str | None = _field(
+    data_path: str | None = spec_field(
         None, "data",
         "image_folder only: a folder of class sub-folders (or with train/ and val/ or test/ inside), "
         "under a root the server allows (ALLOWED_DATA_ROOTS).",
         datasets=["image_folder"], max_length=1000,
     )
-    image_size: int | None = _field(
+    image_size: int | None = spec_field(
         None, "data",
         "Side in pixels that images are resized to. Empty: the dataset's own (32 CIFAR, 96 STL-10, "
         "64 for imagenette, flowers102, oxford_pets and image_folder). digits (16) and fashion_mnist (28) keep "
         "their own size.",
         datasets=[name for name, info in DATASETS.items() if info.resizes], ge=8, le=512,
     )
-    use_unlabeled: bool = _field(
+    use_unlabeled: bool = spec_field(
         False, "data", "stl10 only: pretrain on the 100,000 unlabeled images too (probes use the labelled train).",
         datasets=["stl10"],
     )
-    data_loading: DataLoading = _field(
+    data_loading: DataLoading = spec_field(
         DataLoading.auto, "data",
         "memory: decode the whole dataset once and keep it in memory (on the GPU when it fits). stream: read and "
         "decode each batch from disk in DataLoader workers, for sets larger than memory (STL-10's unlabeled "
@@ -306,103 +239,103 @@ class RunSpec(BaseModel):
         "decoded images exceed the worker's setting STREAM_ABOVE_MB.",
         datasets=STREAMABLE,
     )
-    max_train_samples: int | None = _field(
+    max_train_samples: int | None = spec_field(
         None, "data", "Use only the first N training images (stratified by class). Empty: all.",
         ge=10, le=10_000_000,
     )
 
-    encoder: EncoderName = _field(
+    encoder: EncoderName = spec_field(
         EncoderName.small_cnn, "model",
         "small_cnn: 4 conv layers, fast on a CPU. resnet18/34/50: torchvision ResNets; images of 64 px or less "
         "get the small-image stem (3x3 conv, no max-pool), larger ones the standard stem.",
     )
-    projection_depth: int = _field(2, "model", "Linear layers in the projection head (1: a single linear map).",
+    projection_depth: int = spec_field(2, "model", "Linear layers in the projection head (1: a single linear map).",
                                    methods_reading("projection_depth"), ge=1, le=4)
-    projection_hidden_dim: int = _field(256, "model", "Width of the projection head's hidden layers.",
+    projection_hidden_dim: int = spec_field(256, "model", "Width of the projection head's hidden layers.",
                                         methods_reading("projection_hidden_dim"), ge=8, le=8192)
-    projection_dim: int = _field(64, "model", "Output size of the projection head.",
+    projection_dim: int = spec_field(64, "model", "Output size of the projection head.",
                                  methods_reading("projection_dim"), ge=2, le=4096)
-    init_from_run: int | None = _field(
+    init_from_run: int | None = spec_field(
         None, "model",
         "Start from the encoder of this earlier run (same encoder and image channels). With epochs 0 the run "
         "only evaluates that encoder: probe, k-NN, t-SNE.",
         ge=1,
     )
 
-    epochs: int = _field(10, "optimisation", "Passes over the training set (0: evaluate only, with init_from_run).",
+    epochs: int = spec_field(10, "optimisation", "Passes over the training set (0: evaluate only, with init_from_run).",
                          ge=0, le=10_000)
-    batch_size: int = _field(256, "optimisation", "Images per step (each gives two views for contrastive methods).",
+    batch_size: int = spec_field(256, "optimisation", "Images per step (each gives two views for contrastive methods).",
                              ge=2, le=65_536)
-    optimizer: OptimizerName = _field(OptimizerName.adam, "optimisation",
+    optimizer: OptimizerName = spec_field(OptimizerName.adam, "optimisation",
                                       "Optimiser. lars: SGD with layer-wise trust ratios (You et al. 2017).")
-    lr: float = _field(1e-3, "optimisation", "Peak learning rate.", gt=0.0, le=100.0)
-    momentum: float = _field(0.9, "optimisation", "Momentum (sgd, rmsprop, lars).", ge=0.0, lt=1.0,
+    lr: float = spec_field(1e-3, "optimisation", "Peak learning rate.", gt=0.0, le=100.0)
+    momentum: float = spec_field(0.9, "optimisation", "Momentum (sgd, rmsprop, lars).", ge=0.0, lt=1.0,
                              optimizers=["sgd", "rmsprop", "lars"])
-    nesterov: bool = _field(False, "optimisation", "Nesterov momentum (sgd only).", optimizers=["sgd"])
-    lars_trust: float = _field(0.001, "optimisation", "LARS trust coefficient.", ge=1e-6, le=1.0,
+    nesterov: bool = spec_field(False, "optimisation", "Nesterov momentum (sgd only).", optimizers=["sgd"])
+    lars_trust: float = spec_field(0.001, "optimisation", "LARS trust coefficient.", ge=1e-6, le=1.0,
                                optimizers=["lars"])
-    weight_decay: float = _field(1e-6, "optimisation", "Weight decay (not on biases and norm scales).",
+    weight_decay: float = spec_field(1e-6, "optimisation", "Weight decay (not on biases and norm scales).",
                                  ge=0.0, le=1.0)
-    schedule: Schedule = _field(Schedule.cosine, "optimisation",
+    schedule: Schedule = spec_field(Schedule.cosine, "optimisation",
                                 "Learning-rate schedule after warm-up: cosine to zero, step decay, or constant.")
-    lr_step_epochs: int = _field(30, "optimisation",
+    lr_step_epochs: int = spec_field(30, "optimisation",
                                  "step schedule: multiply the rate by lr_step_gamma every N epochs.",
                                  schedules=["step"], ge=1, le=10_000)
-    lr_step_gamma: float = _field(0.1, "optimisation", "step schedule: factor applied every lr_step_epochs.",
+    lr_step_gamma: float = spec_field(0.1, "optimisation", "step schedule: factor applied every lr_step_epochs.",
                                   schedules=["step"], gt=0.0, le=1.0)
-    warmup_epochs: int = _field(0, "optimisation", "Epochs of linear warm-up from 0 to the peak rate.",
+    warmup_epochs: int = spec_field(0, "optimisation", "Epochs of linear warm-up from 0 to the peak rate.",
                                 ge=0, le=1000)
-    torch_compile: bool = _field(False, "optimisation",
+    torch_compile: bool = spec_field(False, "optimisation",
                                  "Compile the encoder with torch.compile (CUDA; the first steps are slower).")
 
-    augment: bool = _field(True, "augmentation", "Apply random augmentation. Off: views are the raw images.")
-    crop_scale_min: float = _field(0.3, "augmentation", "Smallest area fraction kept by the random resized crop.",
+    augment: bool = spec_field(True, "augmentation", "Apply random augmentation. Off: views are the raw images.")
+    crop_scale_min: float = spec_field(0.3, "augmentation", "Smallest area fraction kept by the random resized crop.",
                                    gt=0.0, le=1.0)
-    crop_scale_max: float = _field(1.0, "augmentation", "Largest area fraction kept by the random resized crop.",
+    crop_scale_max: float = spec_field(1.0, "augmentation", "Largest area fraction kept by the random resized crop.",
                                    gt=0.0, le=1.0)
-    flip_prob: float = _field(0.5, "augmentation", "Probability of a horizontal flip.", ge=0.0, le=1.0)
-    jitter_strength: float = _field(
+    flip_prob: float = spec_field(0.5, "augmentation", "Probability of a horizontal flip.", ge=0.0, le=1.0)
+    jitter_strength: float = spec_field(
         0.4, "augmentation",
         "Colour jitter strength s: brightness, contrast and saturation factors in [1-s, 1+s], hue shift up to s/4 "
         "(SimCLR's 0.8s : 0.2s ratio).", ge=0.0, le=2.0,
     )
-    jitter_prob: float = _field(0.8, "augmentation", "Probability of applying colour jitter.", ge=0.0, le=1.0)
-    grayscale_prob: float = _field(0.2, "augmentation", "Probability of converting a view to grey.", ge=0.0, le=1.0)
-    blur_prob: float = _field(0.0, "augmentation", "Probability of a Gaussian blur (kernel about 10% of the side).",
+    jitter_prob: float = spec_field(0.8, "augmentation", "Probability of applying colour jitter.", ge=0.0, le=1.0)
+    grayscale_prob: float = spec_field(0.2, "augmentation", "Probability of converting a view to grey.", ge=0.0, le=1.0)
+    blur_prob: float = spec_field(0.0, "augmentation", "Probability of a Gaussian blur (kernel about 10% of the side).",
                               ge=0.0, le=1.0)
-    blur_sigma_min: float = _field(0.1, "augmentation", "Smallest blur sigma in pixels.", gt=0.0, le=20.0)
-    blur_sigma_max: float = _field(2.0, "augmentation", "Largest blur sigma in pixels.", gt=0.0, le=20.0)
+    blur_sigma_min: float = spec_field(0.1, "augmentation", "Smallest blur sigma in pixels.", gt=0.0, le=20.0)
+    blur_sigma_max: float = spec_field(2.0, "augmentation", "Largest blur sigma in pixels.", gt=0.0, le=20.0)
 
-    knn_k: int = _field(20, "evaluation", "Neighbours in the k-NN monitor.", ge=1, le=1000)
-    knn_temperature: float = _field(0.07, "evaluation", "Temperature of the k-NN vote weights.",
+    knn_k: int = spec_field(20, "evaluation", "Neighbours in the k-NN monitor.", ge=1, le=1000)
+    knn_temperature: float = spec_field(0.07, "evaluation", "Temperature of the k-NN vote weights.",
                                     ge=0.001, le=10.0)
-    knn_every: int = _field(1, "evaluation", "Compute k-NN accuracy every N epochs (and always at the end).",
+    knn_every: int = spec_field(1, "evaluation", "Compute k-NN accuracy every N epochs (and always at the end).",
                             ge=1, le=1000)
-    probe_epochs: int = _field(100, "evaluation", "Epochs of the linear probe on frozen features.", ge=1, le=10_000)
-    probe_every: int | None = _field(
+    probe_epochs: int = spec_field(100, "evaluation", "Epochs of the linear probe on frozen features.", ge=1, le=10_000)
+    probe_every: int | None = spec_field(
         None, "evaluation",
         "Also fit a quick linear probe (with and without the projection head) every N epochs, on the k-NN "
         "monitor's features: at epochs that are multiples of both N and knn_every, and at the end. Empty: off.",
         ge=1, le=1000,
     )
-    tsne_samples: int = _field(1000, "evaluation", "Test images embedded with t-SNE.", ge=10, le=20_000)
-    random_baseline: bool = _field(
+    tsne_samples: int = spec_field(1000, "evaluation", "Test images embedded with t-SNE.", ge=10, le=20_000)
+    random_baseline: bool = spec_field(
         True, "evaluation",
         "Also probe a randomly initialised encoder of the same architecture (random_linear_acc, random_knn_acc) "
         "and embed its t-SNE map (embeddings.json's random_init).",
     )
 
-    seed: int = _field(0, "run", "Random seed: the same spec and seed give the same metrics on a CPU.",
+    seed: int = spec_field(0, "run", "Random seed: the same spec and seed give the same metrics on a CPU.",
                        ge=0, le=2**31 - 1)
-    device: DeviceName = _field(DeviceName.auto, "run", "Where to train: auto picks CUDA when present.")
-    devices: int = _field(
+    device: DeviceName = spec_field(DeviceName.auto, "run", "Where to train: auto picks CUDA when present.")
+    devices: int = spec_field(
         1, "run",
         "Devices one run trains on, on one host (torchrun --standalone, DDP): batch_size is the global batch, "
         "split evenly, and the contrastive losses see all of it. Waits for a worker with that many device slots "
         "(`contrastlab worker --gpus 0,1,...`). On CPUs: that many gloo processes.",
         ge=1, le=MAX_DEVICES,
     )
-    sync_batchnorm: bool = _field(
+    sync_batchnorm: bool = spec_field(
         True, "run",
         "devices > 1: BatchNorm statistics over the global batch (SimCLR's global BN), so the run trains as on "
         "one device. Off: each device normalises its own share.",
@@ -423,57 +356,11 @@ class RunSpec(BaseModel):
             broken = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
             values = {name: data.get(name, info.default) for name, info in cls.model_fields.items()
                       if name not in broken}
-            raise _errors(cls.__name__, [*_as_details(error), *_problem_details(values)]) from None
-        problems = _problem_details(spec.__dict__)
+            raise validation_error(cls.__name__, [*as_details(error), *problem_details(values)]) from None
+        problems = problem_details(spec.__dict__)
         if problems:
-            raise _errors(cls.__name__, problems)
+            raise validation_error(cls.__name__, problems)
         return spec
-
-
-def _cross_field_problems(v: dict[str, Any]) -> list[tuple[str, str]]:
-    """(field, message) for each check across fields that fails; a check whose fields are missing is skipped."""
-    problems: list[tuple[str, str]] = []
-    if "epochs" in v and "init_from_run" in v and v["epochs"] == 0 and v["init_from_run"] is None:
-        problems.append(("epochs", "0 (evaluate only) needs init_from_run, the run whose encoder to evaluate; "
-                                   "set init_from_run or train for 1 epoch or more"))
-    if "warmup_epochs" in v and "epochs" in v and 0 < v["epochs"] <= v["warmup_epochs"]:
-        problems.append(("warmup_epochs", f"must be smaller than epochs ({v['epochs']}); lower warmup_epochs "
-                                          "or raise epochs"))
-    for low, high in (("crop_scale_min", "crop_scale_max"), ("blur_sigma_min", "blur_sigma_max")):
-        if low in v and high in v and v[high] < v[low]:
-            problems.append((high, f"must be at least {low} ({v[low]}); raise {high} or lower {low}"))
-    if v.get("use_unlabeled") and "dataset" in v and v["dataset"] != "stl10":
-        problems.append(("use_unlabeled", "applies to dataset stl10 only; switch it off"))
-    elif v.get("use_unlabeled") and v.get("method") in METHODS and METHODS[v["method"]].needs_labels:
-        problems.append(("use_unlabeled", f"unlabeled images have no labels for method {v['method']}; "
-                                          "use method simclr or switch use_unlabeled off"))
-    if "batch_size" in v and "devices" in v and v["batch_size"] % v["devices"]:
-        problems.append(("batch_size", f"must be a multiple of devices ({v['devices']}): each device takes an "
-                                       "equal share of the global batch; round batch_size to a multiple"))
-    if "data_path" in v and v.get("dataset") == "image_folder" and not v["data_path"]:
-        problems.append(("data_path", "dataset image_folder needs data_path, a folder of class sub-folders"))
-    if v.get("data_loading") == "stream" and v.get("dataset") in DATASETS and v["dataset"] not in STREAMABLE:
-        problems.append(("data_loading", f"dataset {v['dataset']} is small and always sits in memory; "
-                                         "choose auto or memory"))
-    if v.get("data_path") and "dataset" in v and v["dataset"] != "image_folder":
-        problems.append(("data_path", f"applies to dataset image_folder only, not {v['dataset']}; leave it empty"))
-    return problems
-
-
-def _problem_details(values: dict[str, Any]) -> list[InitErrorDetails]:
-    return [InitErrorDetails(type=PydanticCustomError("value_error", "{message}", {"message": message}),
-                             loc=(field,), input=values.get(field)) for field, message in _cross_field_problems(values)]
-
-
-def _as_details(error: ValidationError) -> list[InitErrorDetails]:
-    """A ValidationError's entries, re-raisable beside others (type, place, message and input kept)."""
-    return [InitErrorDetails(type=PydanticCustomError(e["type"], "{message}", {"message": e["msg"]}),
-                             loc=e["loc"], input=e["input"]) for e in error.errors()]
-
-
-def _errors(title: str, details: list[InitErrorDetails]) -> ValidationError:
-    # One error per field it names, so the form and the 422 point at that field.
-    return ValidationError.from_exception_data(title, details)
 
 
 def run_spec_schema() -> dict[str, Any]:
