@@ -5,7 +5,7 @@ The launcher sits outside the API package: it starts the API (backend's app fact
 process (by its command line, never by importing the worker).
 
 Stopping: SIGTERM, SIGINT or SIGHUP (a supervisor, Ctrl-C, a closed terminal) stops the worker first, while the
-API still answers, so the run in flight is handed back; after WORKER_STOP_S, whatever is left of the worker's
+API still answers, so the run in flight is handed back; after WORKER_STOP_SECONDS, whatever is left of the worker's
 process group is killed; then the API stops and the launcher ends by the signal it was sent. A second signal
 kills the worker at once. If the launcher itself is killed, the worker's main process notices (PR_SET_PDEATHSIG
 and a watch on its parent, worker/tasks.py) and stops the same way.
@@ -33,7 +33,7 @@ from backend.main import create_app
 from backend.migrate import prestart
 from contrastlab import queue
 from contrastlab.core.settings import Settings, get_settings
-from contrastlab.queue import WORKER_STOP_S, group_alive, kill_group
+from contrastlab.queue import group_alive, kill_group
 
 log = logging.getLogger("contrastlab")
 
@@ -41,7 +41,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # A signal this long after the first is a second one (kill the worker now); sooner, it is a copy: a signal to
 # `make run`'s process group reaches the launcher and make, which passes SIGTERM on to it.
 REPEAT_S = 1.0
-__all__ = ["GRACEFUL_SHUTDOWN_S", "WORKER_STOP_S", "main", "server_options", "start_worker", "stop_worker"]
+__all__ = ["GRACEFUL_SHUTDOWN_S", "main", "server_options", "start_worker", "stop_worker"]
 
 
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
@@ -52,7 +52,7 @@ def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
                             preexec_fn=functools.partial(queue.die_with_parent, os.getpid()))
 
 
-def stop_worker(worker: subprocess.Popen[bytes], grace: float = WORKER_STOP_S,
+def stop_worker(worker: subprocess.Popen[bytes], grace: float,
                 now: threading.Event | None = None) -> None:
     """SIGTERM to the worker's whole group (a warm shutdown: the run in flight is handed back), then, after
     `grace` seconds (or as soon as `now` is set), SIGKILL to whatever of it is left: signalling the main process
@@ -96,6 +96,7 @@ class Stop:
         self.now = threading.Event()
         self.thread: threading.Thread | None = None
         self.first_at, self.repeats = 0.0, 0
+        self.grace = 30.0  # the worker's warm shutdown, then SIGKILL (WORKER_STOP_SECONDS, set once loaded)
 
     def install(self) -> None:
         for sig in STOP_SIGNALS:
@@ -142,7 +143,7 @@ class Stop:
         """Stop the worker (once); also when the API ended by itself or by an error."""
         worker, self.worker = self.worker, None
         if worker is not None and (worker.poll() is None or group_alive(worker.pid)):
-            stop_worker(worker, now=self.now)
+            stop_worker(worker, self.grace, now=self.now)
 
     def finish(self) -> None:
         """After the API: wait for the stop in flight, or stop the worker here."""
@@ -171,6 +172,17 @@ def server_options(settings: Settings) -> dict[str, Any]:
             "forwarded_allow_ips": trusted or None, "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S}
 
 
+def parse_args(argv: list[str] | None) -> None:
+    """`--help` says what this is; the service takes its settings from the environment only."""
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="python -m contrastlab.launch", description="Start ContrastLab on its embedded defaults (what `make "
+        "run` runs): migrate the database, then the API and one Celery worker beside it, until SIGTERM, SIGINT or "
+        "SIGHUP stops both.", epilog="Settings come from the environment (DATA_DIR, PORT, DATABASE_URL, "
+        "REDIS_URL, API_TOKEN, ...); every one is listed in docs/configuration.md.").parse_args(argv)
+
+
 def load_settings() -> Settings:
     """The settings, or exit 1 with the reason (e.g. a public HOST without API_TOKEN) in one line."""
     try:
@@ -180,11 +192,13 @@ def load_settings() -> Settings:
                                                           for e in exc.errors()))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = Stop()
     stop.install()  # before anything starts: a signal during the migrations is kept and honoured after them
     settings = load_settings()
+    stop.grace = settings.worker_stop_seconds
     try:
         prestart(settings)
         worker = stop.worker = start_worker(settings) if settings.start_worker and not stop.signals else None

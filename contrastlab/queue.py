@@ -28,9 +28,9 @@ PR_SET_PDEATHSIG = 1
 SLOTS_ENV = "CONTRASTLAB_DEVICE_SLOTS"
 SLOTS_DIR_ENV = "CONTRASTLAB_SLOTS_DIR"
 # Set by the process that starts a Celery worker (`make run`'s launcher, `contrastlab worker`) to its own pid: the
-# worker's main process watches it and, once it is gone, stops within WORKER_STOP_S, then kills its process group.
+# worker's main process watches it and, once it is gone, stops within WORKER_STOP_SECONDS (a setting), then kills
+# its process group.
 PARENT_ENV = "CONTRASTLAB_PARENT_PID"
-WORKER_STOP_S = 30  # a warm shutdown's time to stop at the next step, upload and hand the run back
 
 
 def make_celery(broker_url: str, data_dir: Path, queue: str,

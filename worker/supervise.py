@@ -7,7 +7,7 @@ fill the host. A GPU worker starts a fresh pool process per run, which sets CUDA
 before CUDA starts, so no process initialises a device that is not its run's. The children die with this
 process: SIGTERM, SIGINT or SIGHUP is passed on as SIGTERM (a warm shutdown: runs are handed back), and what is
 left of a worker's process group after the grace is killed; on Linux they also get SIGTERM if this process is
-killed, and each stops by force WORKER_STOP_S later if it still runs (worker/tasks.py watches its parent).
+killed, and each stops by force WORKER_STOP_SECONDS later if it still runs (worker/tasks.py watches its parent).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def start_workers(settings: Settings, slots: Sequence[str], name: str,
             for slot, node in plan or [(None, name)]]
 
 
-def supervise(children: Sequence[subprocess.Popen[bytes]], grace_s: float = 60.0) -> int:
+def supervise(children: Sequence[subprocess.Popen[bytes]], grace_s: float) -> int:
     """Wait until a child exits or we are told to stop; then stop the rest. Returns the first exit code."""
     stopping: list[int] = []
 
@@ -113,10 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Local to this host (flock is not reliable on network volumes), removed when the workers end.
     slots_dir = Path(tempfile.mkdtemp(prefix="contrastlab-slots-")) if slots else None
     try:
-        children = start_workers(get_settings(), slots, args.name, slots_dir)
+        settings = get_settings()
+        children = start_workers(settings, slots, args.name, slots_dir)
         print(f"started {len(children)} worker process(es): " + ", ".join(f"pid {c.pid}" for c in children),
               file=sys.stderr)
-        return supervise(children)
+        return supervise(children, settings.worker_stop_seconds)
     finally:
         if slots_dir is not None:
             shutil.rmtree(slots_dir, ignore_errors=True)

@@ -17,7 +17,7 @@ from celery.exceptions import Reject
 from celery.signals import worker_init, worker_process_init, worker_shutting_down
 
 from contrastlab.core.settings import Settings, get_settings
-from contrastlab.queue import PARENT_ENV, TASK_RUN, WORKER_STOP_S, die_with_parent, kill_group
+from contrastlab.queue import PARENT_ENV, TASK_RUN, die_with_parent, kill_group
 from worker.api import WorkerApi
 from worker.reporting import SHUTDOWN
 from worker.runner import execute
@@ -35,10 +35,11 @@ def _watch_parent(**_: object) -> None:
     that process is gone, even killed outright."""
     parent = os.environ.get(PARENT_ENV, "")
     if parent.isdigit():
-        threading.Thread(target=watch_parent, args=(int(parent),), name="watch-parent", daemon=True).start()
+        grace = get_settings().worker_stop_seconds
+        threading.Thread(target=watch_parent, args=(int(parent), grace), name="watch-parent", daemon=True).start()
 
 
-def watch_parent(parent: int, grace: float = WORKER_STOP_S) -> None:
+def watch_parent(parent: int, grace: float) -> None:
     """Once the parent is gone, PR_SET_PDEATHSIG has sent this process SIGTERM (Celery's warm shutdown: the run
     in flight is handed back); if the worker still runs `grace` seconds later (a main process stuck in its warm
     shutdown, deaf to SIGTERM and SIGQUIT, was seen), SIGKILL to its process group: the pool goes with it."""

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     api_url: str = Field("", description="URL workers report to; empty: http://HOST:PORT.")
     lease_seconds: int = Field(60, ge=2, le=86_400, description="A run's lease; renewed by the worker's heartbeat.")
     start_worker: bool = Field(True, description="`make run` starts one Celery worker beside the API.")
+    worker_stop_seconds: float = Field(30.0, gt=0, le=3600, description="A stopping worker's warm shutdown "
+                                       "(stop at the next step, upload, hand the run back) may take this long; "
+                                       "then its processes are killed.")
     log_format: str = Field("text", pattern="^(text|json)$", description="Log lines as text, or as JSON "
                             "objects (time, level, logger, message, run_id) for a log collector.")
     # Faults: the reconciler in the API process.

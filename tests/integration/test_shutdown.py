@@ -19,7 +19,7 @@ import pytest
 
 from contrastlab.core.catalog import Status
 from contrastlab.core.settings import Settings
-from contrastlab.launch import GRACEFUL_SHUTDOWN_S, WORKER_STOP_S
+from contrastlab.launch import GRACEFUL_SHUTDOWN_S
 from tests.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -84,7 +84,7 @@ def test_stopping_make_run_mid_training_leaves_no_worker_process(tmp_path: Path)
         assert len(worker_processes) >= 2, worker_processes  # Celery's main process and its pool process
         stack.api.send_signal(signal.SIGINT)  # Ctrl-C on `make run`
         try:
-            stack.api.wait(timeout=GRACEFUL_SHUTDOWN_S + WORKER_STOP_S + 30)
+            stack.api.wait(timeout=GRACEFUL_SHUTDOWN_S + Settings().worker_stop_seconds + 30)
         except subprocess.TimeoutExpired:
             pytest.fail(f"`make run` still runs after Ctrl-C:\n{stack.all_logs()}")
         assert alive(worker_processes) == set(), stack.all_logs()
@@ -92,7 +92,7 @@ def test_stopping_make_run_mid_training_leaves_no_worker_process(tmp_path: Path)
         stack.stop()
 
 
-GONE_S = 40  # after the signal, nothing of the tree may be left (the worker's grace is WORKER_STOP_S)
+GONE_S = 40  # after the signal, nothing of the tree may be left (the worker's grace is WORKER_STOP_SECONDS, 30 s)
 STOPS = 5  # SIGTERMs in a row, each while a run trains
 # A run of a few seconds that hands back and resumes: still training when the signal comes, soon done after.
 SHORT = {"dataset": "digits", "epochs": 4, "batch_size": 32, "max_train_samples": 256, "probe_epochs": 5,
@@ -161,7 +161,9 @@ def test_sigterm_to_make_runs_group_while_training_stops_everything_and_hands_th
 
 
 def test_a_killed_launcher_takes_its_worker_and_the_workers_children_with_it(tmp_path: Path) -> None:
-    stack = Stack(tmp_path / "data")
+    """With its API gone too, the worker's warm shutdown cannot hand the run back: it is killed after its grace
+    (WORKER_STOP_SECONDS, lowered here from 30 s to keep the test short)."""
+    stack = Stack(tmp_path / "data", WORKER_STOP_SECONDS="3")
     try:
         stack.start_api(with_worker=True)
         run = stack.submit(**{**SHORT, "epochs": 500})
