@@ -54,6 +54,7 @@ class HttpReporter:
         self._points: list[PointIn] = []
         self._logs: list[LogIn] = []
         self._seq = 0
+        self._step, self._epoch = 0, 0.0  # the latest training step reported: where system samples sit
         self._progress = 0.0
         self._phase: protocol.Phase | None = None  # sent with the next batch, then None until it changes
         self._phase_samples: deque[tuple[float, int]] = deque()  # (monotonic time, done) of the current phase
@@ -77,6 +78,17 @@ class HttpReporter:
                         value=float(value), time=datetime.now(UTC))
         with self._lock:
             self._points.append(point)
+            if step >= self._step:
+                self._step, self._epoch = int(step), float(epoch)
+
+    def sample(self, key: str, values: dict[str, float]) -> None:
+        """System metrics sampled now (worker/system.py), at the latest training step; `key` names the sample
+        (unique in the run), so one taken while the step stands still is kept too."""
+        now = datetime.now(UTC)
+        with self._lock:
+            self._points += [PointIn(key=f"{key}:{name}"[:64], name=name, step=self._step, epoch=self._epoch,
+                                     value=float(value), time=now)
+                             for name, value in values.items() if math.isfinite(value)]
 
     def message(self, text: str) -> None:
         with self._lock:

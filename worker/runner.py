@@ -32,6 +32,7 @@ from worker.launch import train_on_devices
 from worker.outcome import Outcome
 from worker.reporting import SHUTDOWN, HttpReporter
 from worker.slots import is_gpu
+from worker.system import SystemSampler, gpu_indices
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,16 @@ def _attempt(spec: RunSpec, api: WorkerApi, grant: ClaimGranted, settings: Setti
     if slots is not None:
         reporter.message(f"device slots {', '.join(slots)} of worker {lease.worker}")
     inputs = engine_inputs(api, settings, lease.run_id, spec, grant.attempt, out_dir)
-    if spec.devices > 1 and isinstance(inputs, dict):
-        outcome = train_on_devices(spec, out_dir, reporter, inputs, slots)  # torchrun; this process never trains
-    else:
-        outcome = _train(spec, out_dir, reporter, inputs, slots)
+    sampler = SystemSampler(reporter, gpu_indices(slots, spec.device), settings.system_sample_seconds)
+    if settings.system_sample_seconds > 0:
+        sampler.start()
+    try:
+        if spec.devices > 1 and isinstance(inputs, dict):
+            outcome = train_on_devices(spec, out_dir, reporter, inputs, slots)  # torchrun; this process never trains
+        else:
+            outcome = _train(spec, out_dir, reporter, inputs, slots)
+    finally:
+        sampler.stop()  # its last sample goes with the reporter's last batch
     reporter.close()
     if reporter.lease_lost:
         return "lease lost"

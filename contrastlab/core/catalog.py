@@ -13,7 +13,9 @@ from enum import StrEnum
 from typing import Any, Literal
 
 Direction = Literal["higher", "lower"]
-Unit = Literal["fraction", "nats", "seconds", "ratio", "rate", "count", "none"]
+Unit = Literal["fraction", "nats", "seconds", "ratio", "rate", "count", "percent", "mebibytes", "watts", "none"]
+# Where the run page draws a metric: the training charts, or the System panel (how busy the machine was).
+Panel = Literal["training", "system"]
 Format = Literal["percent", "number", "scientific", "duration", "integer"]
 
 
@@ -157,6 +159,7 @@ class MetricInfo:
     description: str = ""
     summary: bool = False  # in the run's summary (every final metric is too)
     smooth: bool = False  # a noisy dense metric the charts' smoothing applies to (never a schedule like the lr)
+    panel: Panel = "training"
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -189,6 +192,24 @@ METRICS: dict[str, MetricInfo] = {
                             "quick linear probe on the k-NN monitor's frozen features, every probe_every epochs"),
     "probe_acc_head": MetricInfo("Linear probe during training (with head)", "fraction", "higher", False, "percent",
                                  False, "the same quick probe on the projection head's output"),
+    # System metrics (worker/system.py samples them every SYSTEM_SAMPLE_S while a run runs; the engine reports the
+    # data wait per epoch). Each point's time is when it was sampled: the System panel draws them against time.
+    "system.cpu_percent": MetricInfo("CPU", "percent", None, True, "number", False,
+                                     "CPU time of the run's processes (training and data loading) per second of wall "
+                                     "time, in % of one core: 200 is two cores busy", panel="system"),
+    "system.rss_mb": MetricInfo("Host memory", "mebibytes", None, True, "number", False,
+                                "resident memory of the run's processes (RSS)", panel="system"),
+    "system.gpu_percent": MetricInfo("GPU utilisation", "percent", None, True, "number", False,
+                                     "share of time a kernel ran on the run's GPUs (NVML), mean over them; CUDA only",
+                                     panel="system"),
+    "system.gpu_memory_mb": MetricInfo("GPU memory", "mebibytes", None, True, "number", False,
+                                       "device memory used on the run's GPUs (NVML), summed; CUDA only",
+                                       panel="system"),
+    "system.gpu_power_w": MetricInfo("GPU power", "watts", None, True, "number", False,
+                                     "power drawn by the run's GPUs (NVML), summed; CUDA only", panel="system"),
+    "system.data_wait_share": MetricInfo("Data wait", "fraction", "lower", False, "percent", False,
+                                         "share of an epoch's training time spent waiting for the next batch",
+                                         panel="system"),
     "drawdown": MetricInfo("Drawdown", "fraction", "lower", False, "number", True,
                            "sum of every drop between consecutive k-NN evaluations (0: the curve never fell)"),
     "volatility": MetricInfo("Volatility", "fraction", "lower", False, "number", True,

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     api_url: str = Field("", description="URL workers report to; empty: http://HOST:PORT.")
     lease_seconds: int = Field(60, ge=2, le=86_400, description="A run's lease; renewed by the worker's heartbeat.")
     start_worker: bool = Field(True, description="`make run` starts one Celery worker beside the API.")
+    system_sample_seconds: float = Field(5.0, ge=0, le=3600, description="How often a worker samples a run's "
+                                         "CPU, memory and GPU use (the system.* metrics); 0: never.")
     worker_stop_seconds: float = Field(30.0, gt=0, le=3600, description="A stopping worker's warm shutdown "
                                        "(stop at the next step, upload, hand the run back) may take this long; "
                                        "then its processes are killed.")

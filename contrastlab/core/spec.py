@@ -325,8 +325,8 @@ class RunSpec(BaseModel):
         "and embed its t-SNE map (embeddings.json's random_init).",
     )
 
-    seed: int = spec_field(0, "run", "Random seed: the same spec and seed give the same metrics on a CPU.",
-                       ge=0, le=2**31 - 1)
+    seed: int = spec_field(0, "run", "Random seed: the same spec and seed give the same metrics on a CPU "
+                           "(system.* aside).", ge=0, le=2**31 - 1)
     device: DeviceName = spec_field(DeviceName.auto, "run", "Where to train: auto picks CUDA when present.")
     devices: int = spec_field(
         1, "run",

@@ -74,7 +74,7 @@ export const isDense = (name) => Boolean(metricInfo(name)?.dense);
 /** The unit as a word worth printing after a label ("nats", "s"), or "" for fractions, ratios and counts. */
 export function unitText(name) {
   const unit = metricInfo(name)?.unit;
-  return { nats: "nats", seconds: "s" }[unit] || "";
+  return { nats: "nats", seconds: "s", percent: "%", mebibytes: "MiB", watts: "W" }[unit] || "";
 }
 
 /** The label with its unit, for axis titles: "Loss (nats)". */

@@ -27,9 +27,10 @@ const SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "star", "cro
  * unit on the left axis and any other unit on the right; the accuracy chart every per-evaluation metric shown
  * as a percentage, except the random-init baselines (the summary shows those). */
 function chartPlan() {
-  const dense = metricNames().filter(isDense);
+  const training = metricNames().filter((name) => metricInfo(name).panel !== "system"); // System: its own panel
+  const dense = training.filter(isDense);
   const leftUnit = dense.length ? metricInfo(dense[0]).unit : null;
-  const accuracies = metricNames().filter(
+  const accuracies = training.filter(
     (name) => !isDense(name) && metricInfo(name).format === "percent" && !isBaseline(name),
   );
   return {

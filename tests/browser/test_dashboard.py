@@ -136,6 +136,14 @@ def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> 
     assert [name for name, _, _ in traces] == [str(digit) for digit in range(10)], traces  # one trace per class
     assert sum(count for _, _, count in traces) > 0
 
+    # The System panel: the run's host memory against time, as the worker sampled it (the points stored).
+    memory_chart = "document.querySelector('[data-testid=system-memory-chart]')"
+    page.wait_for_function(f"() => ({memory_chart}.data || []).some(t => t.y.length > 0)")
+    drawn = page.evaluate(f"() => {memory_chart}.data.map(t => [t.name, t.y])")
+    stored = page.request.get(f"/api/runs/{run_id}/metrics", params={"limit": 10000}).json()["items"]
+    assert drawn == [["Host memory", [p["value"] for p in stored if p["name"] == "system.rss_mb"]]]
+    expect(page.get_by_test_id("system-note")).to_be_hidden()
+
     # The spec lists what this SimCLR run used, not the knobs of other methods or optimisers.
     spec_rows = page.get_by_test_id("spec-table").locator("th")
     expect(spec_rows.filter(has_text=re.compile(r"^temperature$"))).to_have_count(1)

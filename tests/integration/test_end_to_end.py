@@ -42,6 +42,14 @@ def test_simclr_on_digits_end_to_end(stack, tmp_path):
     stored = stack.http.get(f"/api/runs/{run['id']}/metrics", params={"limit": 10000}).json()["items"]
     assert [m["id"] for m in stored] == [m["id"] for m in metrics]
 
+    # How busy the machine was: the worker's samples of the run's processes (at least the one at its end) and the
+    # engine's data wait per epoch; no GPU metric on this CPU host.
+    system = {m["name"]: m["value"] for m in stored if m["name"].startswith("system.")}
+    assert {"system.cpu_percent", "system.rss_mb", "system.data_wait_share"} == set(system), sorted(system)
+    assert 100 < system["system.rss_mb"] < 64 * 1024  # torch alone is a few hundred MiB
+    assert 0 <= system["system.cpu_percent"] < 100 * 64 and 0 <= system["system.data_wait_share"] <= 1
+    assert len([m for m in stored if m["name"] == "system.data_wait_share"]) == 2  # one per epoch
+
     # Linear probe well above chance (10 classes: 0.1).
     assert 0.5 < final["summary"]["linear_acc"] <= 1.0
     assert 0.5 < final["summary"]["knn_acc"] <= 1.0

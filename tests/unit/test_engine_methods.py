@@ -99,7 +99,7 @@ def test_a_resumed_byol_run_continues_its_loss_curve_and_tau_as_if_never_stopped
     second = ListReporter()
     train(BYOL, tmp_path / "second", second, resume_from=checkpoint)
     assert min(m.step for m in second.metrics) == 5
-    assert [m for m in first.metrics if m.step <= 4] + second.metrics == whole.metrics  # loss, tau, everything
+    assert [m for m in first.learned if m.step <= 4] + second.learned == whole.learned  # loss, tau, everything
     assert len(second.values("tau")) == 8
 
 

@@ -77,8 +77,12 @@ def test_metrics_carry_steps_and_epochs(simclr_run):
     assert [m.epoch for m in reporter.metrics if m.name == "loss"][10] == 1.0
     assert [(m.step, m.epoch) for m in reporter.metrics if m.name == "knn_acc"] == [(11, 1.0), (22, 2.0)]
     assert [m.step for m in reporter.metrics if m.name == "embedding_std"] == steps  # the collapse monitor
-    final = {m.name: m for m in reporter.metrics if m.step == 22 and m.name not in ("loss", "lr", "embedding_std")}
+    final = {m.name: m for m in reporter.metrics
+             if m.step == 22 and m.name not in ("loss", "lr", "embedding_std", "system.data_wait_share")}
     assert set(final) == FINAL
+    # Each epoch's share of time spent waiting for batches, at its last step: small for a tensor in memory.
+    waits = [(m.step, m.epoch, m.value) for m in reporter.metrics if m.name == "system.data_wait_share"]
+    assert [(s, e) for s, e, _ in waits] == [(11, 1.0), (22, 2.0)] and all(0 <= v < 0.5 for *_, v in waits)
     assert final["linear_acc"].value == summary["linear_acc"] and final["linear_acc"].epoch == 2.0
     assert reporter.messages[0] == "loading digits: 1437 train / 360 test images"
     assert "t-SNE of 200 test embeddings" in reporter.messages
@@ -180,7 +184,7 @@ def test_reloaded_encoder_reproduces_the_saved_features(simclr_run):
 def test_same_seed_same_metrics(simclr_run, tmp_path):
     _, summary, reporter = simclr_run
     again_summary, again = _run(SIMCLR, tmp_path)
-    assert [m for m in again.metrics] == [m for m in reporter.metrics]
+    assert again.learned == reporter.learned
     assert {k: v for k, v in again_summary.items() if k != "train_seconds"} == \
         {k: v for k, v in summary.items() if k != "train_seconds"}
 
@@ -197,7 +201,7 @@ def test_supervised_trains_a_classifier(supervised_run, tmp_path):
     head = load_file(out / "projection_head.safetensors")
     assert head["weight"].shape == (10, 256)
     again_summary, again = _run(SUPERVISED, tmp_path)
-    assert again.metrics == reporter.metrics
+    assert again.learned == reporter.learned
 
 
 def test_nan_loss_fails_with_the_step(monkeypatch, tmp_path):
@@ -283,7 +287,7 @@ def test_resume_from_an_epoch_checkpoint_equals_an_uninterrupted_run(tmp_path):
     resumed_summary = train(spec, tmp_path / "second", second, resume_from=checkpoint)
 
     assert min(m.step for m in second.metrics) == 9  # nothing at or before the checkpoint's step again
-    assert [m for m in first.metrics if m.step <= 8] + second.metrics == whole.metrics
+    assert [m for m in first.learned if m.step <= 8] + second.learned == whole.learned
     drop = {"train_seconds"}
     assert whole_summary["drawdown"] >= 0 and "volatility" in whole_summary
     assert {k: v for k, v in resumed_summary.items() if k not in drop} == \

@@ -179,4 +179,4 @@ def test_a_resumed_run_continues_as_if_never_stopped(tmp_path, name):
     second = ListReporter()
     train(spec, tmp_path / "second", second, resume_from=tmp_path / "first" / Artifact.RESUME)
     assert min(m.step for m in second.metrics) == STEPS // EPOCHS + 1
-    assert [m for m in first.metrics if m.step <= STEPS // EPOCHS] + second.metrics == whole.metrics
+    assert [m for m in first.learned if m.step <= STEPS // EPOCHS] + second.learned == whole.learned

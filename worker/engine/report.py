@@ -85,6 +85,12 @@ class ListReporter:
     def checkpoint(self, path: Path, epoch: int, step: int) -> None:
         self.checkpoints.append((epoch, step))
 
+    @property
+    def learned(self) -> list[MetricPoint]:
+        """The metrics without the system.* ones, which measure the machine rather than the model and differ
+        from one run of the same spec and seed to the next."""
+        return [point for point in self.metrics if not point.name.startswith("system.")]
+
     def values(self, name: str) -> list[float]:
         """Every value recorded for one metric, in order."""
         return [point.value for point in self.metrics if point.name == name]

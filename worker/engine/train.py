@@ -105,7 +105,10 @@ def pretrain(spec: RunSpec, method: Method, data: ImageData, device: torch.devic
             correct = torch.zeros((), dtype=torch.long, device=device)
             counted = False
             shares = [ids[rows] for ids in order[:steps_per_epoch * batch_size].split(batch_size)]
+            waited, began = 0.0, time.perf_counter()
+            asked = began
             for i, batch in enumerate(batches(images, shares, device)):
+                waited += time.perf_counter() - asked  # the loop stood still until this batch came
                 step += 1
                 progress = Progress(step, epoch, steps_per_epoch, total_steps)
                 lr = set_lr(optimizer, lr_at(step, spec, steps_per_epoch))
@@ -125,6 +128,10 @@ def pretrain(spec: RunSpec, method: Method, data: ImageData, device: torch.devic
                 if len(pending) >= sync_every or i == steps_per_epoch - 1:
                     last_loss = _flush(pending, reporter, steps_per_epoch, stopping, floor)
                     reporter.phase(method.phase, step, total_steps, views_per_step)
+                asked = time.perf_counter()
+            if steps_per_epoch:
+                reporter.metric("system.data_wait_share", waited / max(time.perf_counter() - began, 1e-9), step,
+                                float(epoch))
 
             if counted:
                 reporter.metric("train_acc", correct.item() / (steps_per_epoch * batch_size), step, float(epoch))

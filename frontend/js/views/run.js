@@ -10,6 +10,7 @@ import { loadHistory, followEvents } from "../run_stream.js";
 import { RunProgress } from "../run_progress.js";
 import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton } from "../run_panels.js";
 import { TsnePanel } from "../tsne_panel.js";
+import { SystemCharts } from "../system_chart.js";
 import { drawConfusion } from "../evaluation.js";
 import { confirmDialog } from "../confirm.js";
 import { studyApi } from "../study_api.js";
@@ -64,6 +65,9 @@ class RunPage {
       for (const point of points) this.noteMetric(point);
       await this.charts.init(points);
       if (!this.alive) return;
+      await this.system.init(points, run.started_at);
+      if (!this.alive) return;
+      if (isFinalStatus(run.status)) this.system.finished();
       if (isFinalStatus(run.status)) this.loadFinalPanels(run);
       else this.follow(cursor);
     } catch (err) {
@@ -92,6 +96,7 @@ class RunPage {
     this.lossDiv = h("div", { class: "chart", id: "loss-chart", "data-testid": "loss-chart" });
     this.accDiv = h("div", { class: "chart", id: "acc-chart", "data-testid": "acc-chart" });
     this.tsne = new TsnePanel();
+    this.system = new SystemCharts();
     this.artifactsBox = h("div", {}, h("p", { class: "muted" }, "Loading…"));
     this.confusionDiv = h("div", { class: "chart chart-square", "data-testid": "confusion-chart", hidden: true });
     this.confusionNote = h(
@@ -154,6 +159,7 @@ class RunPage {
         panel("Loss", "loss-panel", this.lossDiv),
         panel("Accuracy", "acc-panel", this.accDiv),
       ),
+      this.system.element,
       h(
         "div",
         { class: "grid-2 grid-wide-left" },
@@ -318,13 +324,16 @@ class RunPage {
   follow(cursor) {
     this.closeStream = followEvents(this.runId, cursor, {
       onMetric: (point) => {
-        if (this.noteMetric(point)) this.charts.add(point);
+        if (!this.noteMetric(point)) return;
+        this.charts.add(point);
+        this.system.add(point);
       },
       onStatus: (run) => this.update(run),
       onProgress: (progress) => this.progress.progress(progress),
       onLog: (entry) => this.log.add("log", entry.text, entry.time, entry.id),
       onEnd: (run) => {
         this.charts.flush();
+        this.system.finished();
         this.update(run);
         this.loadFinalPanels(run);
       },
@@ -457,6 +466,7 @@ class RunPage {
     if (this.closeStream) this.closeStream();
     if (this.charts) this.charts.dispose();
     if (this.tsne) this.tsne.dispose();
+    if (this.system) this.system.dispose();
     if (this.confusionDiv) disposeChart(this.confusionDiv);
   }
 }

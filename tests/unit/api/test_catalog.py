@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-UNITS = {"fraction", "nats", "seconds", "ratio", "rate", "count", "none"}
+UNITS = {"fraction", "nats", "seconds", "ratio", "rate", "count", "percent", "mebibytes", "watts", "none"}
 FORMATS = {"percent", "number", "scientific", "duration", "integer"}
 
 
