@@ -127,7 +127,7 @@ def engine_inputs(api: WorkerApi, settings: Settings, run_id: int, spec: RunSpec
         inputs["data_root"] = settings.data_dir / DATASETS_FOLDER
     if settings.data_roots:
         inputs["allowed_roots"] = settings.data_roots
-    inputs["stream_above_mb"], inputs["data_workers"] = settings.stream_above_mb, settings.data_workers
+    inputs["loader"] = settings.loader
     if attempt > 1 and api.download_artifact(run_id, Artifact.RESUME, out_dir / RESUME_FROM):
         inputs["resume_from"] = out_dir / RESUME_FROM
     source = spec.init_from_run

@@ -23,7 +23,7 @@ from contrastlab.client.http import ApiError
 from contrastlab.core import paths
 from contrastlab.core.catalog import DATASETS_FOLDER
 from contrastlab.core.protocol import ClaimGranted, EventBatch
-from contrastlab.core.settings import Settings
+from contrastlab.core.settings import DATA_TIMEOUT_S, LoaderConfig, Settings
 from contrastlab.core.spec import RunSpec
 from tests.conftest import migrated_sqlite
 from worker.api import Lease, WorkerApi
@@ -141,7 +141,7 @@ def test_engine_inputs_come_from_the_settings(tmp_path):
     api = WorkerApi("http://unused")
     cifar = engine_inputs(api, settings, 1, RunSpec(dataset="cifar10"), 1, tmp_path)
     assert cifar == {"data_root": tmp_path / "data" / "datasets", "allowed_roots": (tmp_path / "a", tmp_path / "b"),
-                     "stream_above_mb": 100, "data_workers": 3}
+                     "loader": LoaderConfig(stream_above_mb=100, workers=3, timeout_s=DATA_TIMEOUT_S)}
     # Fashion-MNIST is offline, in Debian's folder: no downloads folder handed to it.
     assert "data_root" not in engine_inputs(api, settings, 1, RunSpec(dataset="fashion_mnist"), 1, tmp_path)
 
