@@ -73,5 +73,6 @@ def test_a_streamed_run_whose_file_read_never_returns_fails_with_the_loader_erro
     spec = RunSpec(dataset="image_folder", data_path=str(images), image_size=8, data_loading="stream", epochs=1,
                    batch_size=4, device="cpu")
     with pytest.raises(TrainingFailed, match=r"^data loader: no batch within 2 s \(setting DATA_TIMEOUT_S\)"):
-        train(spec, tmp_path / "out", ListReporter(), allowed_roots=[images], loader=LoaderConfig(workers=1, timeout_s=2))
+        train(spec, tmp_path / "out", ListReporter(), allowed_roots=[images],
+              loader=LoaderConfig(workers=1, timeout_s=2))
     assert multiprocessing.active_children() == []
