@@ -10,8 +10,9 @@ also writes down each point and artifact it sends). The study's runs are digits 
 - kill: SIGKILLs the training process of a running run (at most once per run);
 - redis: kills the redis-server and starts an empty one on the same port (queued messages are lost);
 - api: SIGKILLs the API and starts it again;
-- disk: fills the data folder's disk to MIN_FREE_DISK_BYTES (the floor is set a bounded amount below the free space
-  at start, so the filler file is at most --fill-limit-mb), holds it a few seconds, then removes it.
+- disk: fills the data folder's filesystem past MIN_FREE_DISK_BYTES, holds it a few seconds, then removes the filler.
+  The data folder is a tmpfs of its own (640 MiB, floor 192 MiB) where mounting is allowed; elsewhere the floor is set
+  256 MiB below the real disk's free space at the start, and a filler larger than --fill-limit-mb is not written.
 At the end it checks that every run succeeded or failed with a reason, that the database holds each metric point the
 workers sent exactly once (bench/chaos_check.py), that each artifact's sha256 is that of its download and of the bytes
 the worker sent, and that no process of the soak is left running; and prints the figures. Exit status 1 when a check
@@ -27,6 +28,7 @@ import random
 import shutil
 import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -59,7 +61,9 @@ SETTINGS = {"LEASE_SECONDS": "10", "RECONCILE_SECONDS": "1", "REQUEUE_AFTER_SECO
 # 192 digits in batches of 64: 3 steps an epoch, a checkpoint after each; evaluation kept small.
 BASE = {"dataset": "digits", "encoder": "small_cnn", "batch_size": 64, "max_train_samples": 192, "probe_epochs": 5,
         "tsne_samples": 50, "random_baseline": False, "knn_every": 1000, "device": "cpu"}
-HEADROOM = 256 * 2**20  # the disk floor sits this far below the free space at start
+DISK_MB = 640  # the data folder's own filesystem (a tmpfs) ...
+FLOOR_MB = 192  # ... and its MIN_FREE_DISK_BYTES
+HEADROOM = 256 * 2**20  # without a tmpfs: the floor sits this far below the real disk's free space at start
 FILL_MARGIN = 32 * 2**20  # the filler goes this far below the floor
 
 
@@ -119,7 +123,9 @@ class Soak:
         self.sent.mkdir(parents=True)
         data = folder / "data"
         data.mkdir()
-        self.floor = max(0, shutil.disk_usage(data).free - HEADROOM)
+        self.mounted = mount_tmpfs(data, DISK_MB)
+        # On the real disk other processes move the free space: the floor is then only relative to the start.
+        self.floor = FLOOR_MB * 2**20 if self.mounted else max(0, shutil.disk_usage(data).free - HEADROOM)
         self.stack = Stack(data, broker_url=self.redis.url, MIN_FREE_DISK_BYTES=str(self.floor),
                            **{SENT_ENV: str(self.sent)}, **SETTINGS)
         self.seen: set[Process] = set()
@@ -153,6 +159,8 @@ class Soak:
         self.watch()
         self.stack.stop()
         self.redis.stop()
+        if self.mounted:
+            subprocess.run(["umount", "--lazy", str(self.stack.data_dir)], check=False)
         deadline = time.monotonic() + 20
         while alive(self.seen) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -286,6 +294,14 @@ class Soak:
             report.artifacts += len(listed)
             report.problems += check_artifacts(run["id"], mine, listed, downloaded)
         report.problems += report.points.problems
+
+
+def mount_tmpfs(folder: Path, size_mb: int) -> bool:
+    """A filesystem of its own for the data folder, so that filling it never touches the real disk and nothing
+    else moves its free space; False where mounting is not allowed (the data folder then stays on the disk)."""
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)],
+                          capture_output=True, check=False)
+    return done.returncode == 0
 
 
 def stored_points(database: Path) -> dict[int, list[dict[str, Any]]]:
