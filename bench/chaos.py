@@ -1,7 +1,7 @@
 """Chaos soak: a study of short runs on Redis with two workers while processes die, Redis and the API restart and the
 disk fills to its floor; then every run, point, artifact and process is checked.
 
-    .venv/bin/python -m bench.chaos [--runs 40] [--kill 3] [--redis 2] [--api 2] [--disk 2] [--seed 0]
+    .venv/bin/python -m bench.chaos [--runs 40] [--epochs 4] [--kill 6] [--redis 3] [--api 3] [--disk 3] [--seed 0]
 
 Everything is private to one temporary folder: a redis-server on its own port (never the shared one on 6379), the
 API (`python -m contrastlab.launch`, SQLite) and two Celery workers (bench/chaos_worker.py: the real worker, which
@@ -70,8 +70,8 @@ FILL_MARGIN = 32 * 2**20  # the filler goes this far below the floor
 @dataclass
 class Config:
     runs: int = 40
-    epochs: int = 3
-    faults: dict[str, int] = field(default_factory=lambda: {"kill": 3, "redis": 2, "api": 2, "disk": 2})
+    epochs: int = 4
+    faults: dict[str, int] = field(default_factory=lambda: {"kill": 6, "redis": 3, "api": 3, "disk": 3})
     seed: int = 0
     workers: int = 2
     fill_limit_mb: int = 1024
@@ -317,7 +317,7 @@ def stored_points(database: Path) -> dict[int, list[dict[str, Any]]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=40)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=Config().epochs)
     for kind, count in Config().faults.items():
         parser.add_argument(f"--{kind}", type=int, default=count, help=f"{kind} faults to inject")
     parser.add_argument("--seed", type=int, default=0)

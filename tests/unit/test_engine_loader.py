@@ -1,5 +1,6 @@
 """A streamed dataset cannot hang a run: a DataLoader worker that stalls or dies fails it with the loader's error."""
 
+import json
 import multiprocessing
 import os
 import signal
@@ -15,6 +16,7 @@ from contrastlab.core.settings import LoaderConfig
 from contrastlab.core.spec import RunSpec
 from worker.engine import ListReporter, TrainingFailed, stream, train
 from worker.engine.stream import Streamed, batches
+from worker.launch import decode, encode
 
 CPU = torch.device("cpu")
 
@@ -76,3 +78,9 @@ def test_a_streamed_run_whose_file_read_never_returns_fails_with_the_loader_erro
         train(spec, tmp_path / "out", ListReporter(), allowed_roots=[images],
               loader=LoaderConfig(workers=1, timeout_s=2))
     assert multiprocessing.active_children() == []
+
+
+def test_the_loader_config_reaches_every_rank_of_a_multi_device_run(tmp_path: Path):
+    # torchrun's ranks read the engine's inputs from a JSON file (worker/launch.py)
+    inputs = {"loader": LoaderConfig(stream_above_mb=5, workers=2, timeout_s=7.5), "allowed_roots": [tmp_path]}
+    assert decode(json.loads(json.dumps(encode(inputs)))) == inputs
