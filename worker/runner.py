@@ -88,7 +88,8 @@ def _attempt(spec: RunSpec, api: WorkerApi, grant: ClaimGranted, settings: Setti
     if outcome.status == Status.CANCELED and SHUTDOWN.is_set() and not reporter.cancel_requested:
         lease.release(Release(worker=lease.worker, attempt=lease.attempt, reason=_handback_reason(reporter)))
         return "handed back"
-    _upload(lease, out_dir)
+    with reporter.keeping_lease():
+        _upload(lease, out_dir)
     lease.finish(outcome.finish(lease.worker, lease.attempt))
     return outcome.status
 
