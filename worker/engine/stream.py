@@ -240,7 +240,7 @@ def _next_batch(iterator: Iterator[Any], loader: LoaderConfig) -> Any:
         return None
     except RuntimeError as error:
         text = str(error)
-        if "timed out" in text:
+        if text.startswith("DataLoader timed out"):
             raise TrainingFailed(
                 f"data loader: no batch within {loader.timeout_s:g} s (setting DATA_TIMEOUT_S); a DataLoader "
                 f"worker is stuck reading or decoding (a hung disk or network share?): {text}") from error
