@@ -218,7 +218,8 @@ class RedisServer:
 
 
 def faulty_worker() -> None:
-    """A real Celery worker whose loss turns NaN ("nan@STEP") or runs out of memory ("oom@STEP"), from $FAULT."""
+    """A real Celery worker whose loss turns NaN ("nan@STEP") or runs out of memory ("oom@STEP"), or whose
+    DataLoader workers never finish reading an image file named stall* ("stall", as a hung disk), from $FAULT."""
     import dataclasses
 
     import torch
@@ -227,6 +228,10 @@ def faulty_worker() -> None:
     from worker.main import app
 
     kind, _, at = os.environ["FAULT"].partition("@")
+    if kind == "stall":
+        _stall_reads()
+        app.worker_main(sys.argv[1:])
+        return
     calls = {"n": 0}
     for method, objective in list(LOSSES.items()):
         def loss(outputs: Any, labels: Any, spec: Any, _inner: Any = objective.loss) -> Any:
@@ -239,3 +244,17 @@ def faulty_worker() -> None:
             return value
         LOSSES[method] = dataclasses.replace(objective, loss=loss)
     app.worker_main(sys.argv[1:])
+
+
+def _stall_reads() -> None:
+    """Image files named stall* are never read: their reader sleeps (forked processes inherit the patch)."""
+    from worker.engine import stream
+
+    read = stream.read_bytes
+
+    def stalling(path: str | Path) -> Any:
+        if Path(path).name.startswith("stall"):
+            time.sleep(3600)
+        return read(path)
+
+    stream.read_bytes = stalling

@@ -12,6 +12,7 @@ run fails with the error of the rank that failed first (each rank writes OUT_DIR
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from contrastlab.core.catalog import Status
+from contrastlab.core.settings import LoaderConfig
 from contrastlab.core.spec import RunSpec
 from worker.outcome import Outcome
 from worker.slots import is_gpu
@@ -180,10 +182,12 @@ class Relay:
 
 
 def encode(inputs: dict[str, Any]) -> dict[str, Any]:
-    """The engine's keyword inputs as JSON: paths, lists of paths, plain values."""
+    """The engine's keyword inputs as JSON: paths, lists of paths, the loader config, plain values."""
     encoded: dict[str, Any] = {}
     for name, value in inputs.items():
-        if isinstance(value, Path):
+        if isinstance(value, LoaderConfig):
+            encoded[name] = {"loader": dataclasses.asdict(value)}
+        elif isinstance(value, Path):
             encoded[name] = {"path": str(value)}
         elif isinstance(value, list | tuple) and all(isinstance(item, Path) for item in value):
             encoded[name] = {"paths": [str(item) for item in value]}
@@ -194,6 +198,6 @@ def encode(inputs: dict[str, Any]) -> dict[str, Any]:
 
 def decode(encoded: dict[str, Any]) -> dict[str, Any]:
     """The inverse of encode."""
-    return {name: Path(item["path"]) if "path" in item else
+    return {name: Path(item["path"]) if "path" in item else LoaderConfig(**item["loader"]) if "loader" in item else
             [Path(p) for p in item["paths"]] if "paths" in item else item["value"]
             for name, item in encoded.items()}

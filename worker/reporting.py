@@ -14,12 +14,14 @@ lease is gone: training stops and nothing more is written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -140,8 +142,32 @@ class HttpReporter:
         """Stop the threads and send what is left (raises if the API stays unreachable or refuses it)."""
         self._join_threads()
         if not self.lease_lost:
-            self.flush()
-            self._upload_pending_checkpoint()
+            with self.keeping_lease():
+                self.flush()
+                self._upload_pending_checkpoint()
+
+    @contextlib.contextmanager
+    def keeping_lease(self) -> Iterator[None]:
+        """Heartbeats (empty batches) every heartbeat_s while the block runs, once training's own have stopped:
+        the last checkpoint and the run's files may take longer to upload than a lease lasts (large files, a slow
+        link, the API refusing uploads while its disk is at the floor), and the lease must not expire under a
+        worker that is still sending them."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.heartbeat_s) and not self.lease_lost:
+                try:
+                    self.flush()
+                except Exception:  # the upload in progress says what is wrong; the next beat retries
+                    log.exception("run %s: could not renew the lease", self.run_id)
+
+        thread = threading.Thread(target=beat, name=f"lease-{self.run_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def stop(self) -> None:
         """Stop the threads and drop what is left unsent: the run is ending with an error. Safe to call twice."""

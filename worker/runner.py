@@ -95,7 +95,8 @@ def _attempt(spec: RunSpec, api: WorkerApi, grant: ClaimGranted, settings: Setti
     if outcome.status == Status.CANCELED and SHUTDOWN.is_set() and not reporter.cancel_requested:
         lease.release(Release(worker=lease.worker, attempt=lease.attempt, reason=_handback_reason(reporter)))
         return "handed back"
-    _upload(lease, out_dir)
+    with reporter.keeping_lease():
+        _upload(lease, out_dir)
     lease.finish(outcome.finish(lease.worker, lease.attempt))
     return outcome.status
 
@@ -134,7 +135,7 @@ def engine_inputs(api: WorkerApi, settings: Settings, run_id: int, spec: RunSpec
         inputs["data_root"] = settings.data_dir / DATASETS_FOLDER
     if settings.data_roots:
         inputs["allowed_roots"] = settings.data_roots
-    inputs["stream_above_mb"], inputs["data_workers"] = settings.stream_above_mb, settings.data_workers
+    inputs["loader"] = settings.loader
     if attempt > 1 and api.download_artifact(run_id, Artifact.RESUME, out_dir / RESUME_FROM):
         inputs["resume_from"] = out_dir / RESUME_FROM
     source = spec.init_from_run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +20,18 @@ VISIBILITY_TIMEOUT_S = 24 * 3600
 # A dataset whose decoded uint8 images exceed this streams from disk (data_loading auto): STL-10 with its
 # unlabeled split (2.7 GB at 96 px) and ImageNet-sized folders do, CIFAR and Imagenette at 160 px do not.
 STREAM_ABOVE_MB = 2048
+# A DataLoader worker that sends no batch for this long is stuck (a hung disk or share, a deadlock): the run fails.
+DATA_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """What the engine's data loading takes from a worker's settings (STREAM_ABOVE_MB, DATA_WORKERS,
+    DATA_TIMEOUT_S): handed to the engine, which reads no settings itself."""
+
+    stream_above_mb: int = STREAM_ABOVE_MB
+    workers: int | None = None  # DataLoader processes; None: one per core but one, at most 8
+    timeout_s: float = DATA_TIMEOUT_S  # the longest wait for one batch from the DataLoader processes
 
 
 class Settings(BaseSettings):
@@ -101,7 +114,10 @@ class Settings(BaseSettings):
                                  "0: every dataset that can stream does.")
     data_workers: int | None = Field(None, ge=0, le=64, description="DataLoader processes that decode a streamed "
                                      "dataset; empty: one per core but one, at most 8; 0: the training process "
-                                     "decodes.")
+                                     "decodes (without the DATA_TIMEOUT_S bound).")
+    data_timeout_s: float = Field(DATA_TIMEOUT_S, gt=0, le=86_400, description="A streamed run whose DataLoader "
+                                  "processes send no batch for this many seconds (a stuck read, a hung network "
+                                  "share) fails with the loader's error instead of waiting forever.")
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> Settings:
@@ -137,6 +153,11 @@ class Settings(BaseSettings):
     @property
     def data_roots(self) -> tuple[Path, ...]:
         return tuple(Path(p.strip()) for p in self.allowed_data_roots.split(",") if p.strip())
+
+    @property
+    def loader(self) -> LoaderConfig:
+        """The engine's data-loading bounds from these settings."""
+        return LoaderConfig(self.stream_above_mb, self.data_workers, self.data_timeout_s)
 
     @property
     def resolved_database_url(self) -> str:

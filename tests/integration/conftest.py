@@ -92,7 +92,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture(scope="session")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Stack]:
     """One API (short lease, fast reconciler, tokens on) on the private Redis; each test starts its workers."""
-    stack = Stack(tmp_path_factory.mktemp("faults") / "data", broker_url=redis_server.url, **FAULT_SETTINGS)
+    stack = Stack(tmp_path_factory.mktemp("faults") / "data", broker_url=redis_server.url,
+                  ALLOWED_DATA_ROOTS=str(tmp_path_factory.mktemp("images")), **FAULT_SETTINGS)
     try:
         stack.start_api()
         yield stack

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from pydantic import ValidationError
 
+from contrastlab.core.settings import LoaderConfig
 from contrastlab.core.spec import RunSpec
 from worker.engine import ListReporter, load_dataset, train
 from worker.engine.stream import Streamed, as_tensor, batches
@@ -40,7 +41,7 @@ def _spec(folder: Path, loading: str, **fields) -> RunSpec:
 
 def test_a_streamed_image_folder_gives_the_in_memory_pixels(jpeg_folder):
     memory = load_dataset(_spec(jpeg_folder, "memory"), allowed_roots=[jpeg_folder])
-    stream = load_dataset(_spec(jpeg_folder, "stream"), allowed_roots=[jpeg_folder], data_workers=2)
+    stream = load_dataset(_spec(jpeg_folder, "stream"), allowed_roots=[jpeg_folder], loader=LoaderConfig(workers=2))
     assert isinstance(memory.train_images, torch.Tensor) and isinstance(stream.train_images, Streamed)
     assert stream.train_images.shape == memory.train_images.shape == (51, 3, SIDE, SIDE)
     assert torch.equal(stream.train_labels, memory.train_labels) and stream.classes == ["blue", "red"]
@@ -53,7 +54,7 @@ def test_a_streamed_image_folder_gives_the_in_memory_pixels(jpeg_folder):
 
 
 def _pixels_in_a_daemonic_process(folder: str) -> tuple[bool, int, list[int]]:
-    data = load_dataset(_spec(Path(folder), "stream"), allowed_roots=[Path(folder)], data_workers=2)
+    data = load_dataset(_spec(Path(folder), "stream"), allowed_roots=[Path(folder)], loader=LoaderConfig(workers=2))
     reader = batches(data.train_images, [torch.tensor([1, 2]), torch.tensor([3])], CPU)
     first = next(reader)
     workers = len(multiprocessing.active_children())  # the DataLoader's, started by this daemonic process
@@ -76,7 +77,7 @@ def test_a_streamed_image_folder_trains_as_the_in_memory_one(jpeg_folder, tmp_pa
     for loading in ("memory", "stream"):
         reporter = ListReporter()
         summary = train(_spec(jpeg_folder, loading, **fields), tmp_path / loading, reporter,
-                        allowed_roots=[jpeg_folder], data_workers=1)
+                        allowed_roots=[jpeg_folder], loader=LoaderConfig(workers=1))
         runs[loading] = (reporter.values("loss"), summary)
     assert len(runs["stream"][0]) == 51 // 16
     assert runs["stream"][0] == runs["memory"][0]  # same images, same augmentation draws: the same steps
@@ -86,7 +87,8 @@ def test_a_streamed_image_folder_trains_as_the_in_memory_one(jpeg_folder, tmp_pa
 def test_the_threshold_or_the_spec_chooses_the_path(jpeg_folder):
     # 64 images of 24 x 24 x 3 bytes: 0.1 MiB decoded.
     def streamed(loading: str, above_mb: int) -> bool:
-        data = load_dataset(_spec(jpeg_folder, loading), allowed_roots=[jpeg_folder], stream_above_mb=above_mb)
+        data = load_dataset(_spec(jpeg_folder, loading), allowed_roots=[jpeg_folder],
+                            loader=LoaderConfig(stream_above_mb=above_mb))
         return data.streamed
 
     assert streamed("auto", 0) and not streamed("auto", 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import pickle
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from contrastlab.client.http import ApiError
 from contrastlab.core import paths
 from contrastlab.core.catalog import DATASETS_FOLDER
 from contrastlab.core.protocol import ClaimGranted, EventBatch
-from contrastlab.core.settings import Settings
+from contrastlab.core.settings import DATA_TIMEOUT_S, LoaderConfig, Settings
 from contrastlab.core.spec import RunSpec
 from tests.conftest import migrated_sqlite
 from worker.api import Lease, WorkerApi
@@ -141,7 +142,7 @@ def test_engine_inputs_come_from_the_settings(tmp_path):
     api = WorkerApi("http://unused")
     cifar = engine_inputs(api, settings, 1, RunSpec(dataset="cifar10"), 1, tmp_path)
     assert cifar == {"data_root": tmp_path / "data" / "datasets", "allowed_roots": (tmp_path / "a", tmp_path / "b"),
-                     "stream_above_mb": 100, "data_workers": 3}
+                     "loader": LoaderConfig(stream_above_mb=100, workers=3, timeout_s=DATA_TIMEOUT_S)}
     # Fashion-MNIST is offline, in Debian's folder: no downloads folder handed to it.
     assert "data_root" not in engine_inputs(api, settings, 1, RunSpec(dataset="fashion_mnist"), 1, tmp_path)
 
@@ -212,3 +213,25 @@ def test_a_worker_over_its_stream_threshold_streams_an_image_folder(tmp_path):
                             batch_size=16)
         assert lab.execute(run_id) == "succeeded", lab.run(run_id)["error"]
         assert "loading image_folder: 32 train / 8 test images, streamed from disk" in lab.log_text(run_id)
+
+
+def test_the_lease_is_kept_while_the_runs_files_upload_for_longer_than_a_lease(tmp_path, monkeypatch):
+    # Training's heartbeats stop with it; uploading the files may take longer than LEASE_SECONDS (large files, a
+    # slow link, a disk at its floor answering 503 until space is freed): the run must not be requeued under it.
+    for lab in serve(tmp_path, lease_seconds=3):
+        reconciler = lab.app.state.reconciler
+        reconciler.judge_leases_after = 0.0
+        slowed: list[str] = []
+
+        def slow_upload(self: Lease, name: str, body: Any, upload: Any = Lease.upload, tick: Any = reconciler.tick,
+                        slowed: list[str] = slowed) -> None:
+            if name != "resume.pt" and not slowed:
+                slowed.append(name)
+                time.sleep(4.5)  # half again the 3 s lease
+                tick()  # the reconciler's pass: it requeues a run whose lease has expired
+            upload(self, name, body)
+
+        monkeypatch.setattr(Lease, "upload", slow_upload)
+        run_id = lab.submit()
+        assert lab.execute(run_id) == "succeeded", lab.run(run_id)
+        assert slowed and (lab.run(run_id)["attempt"], lab.run(run_id)["lost_leases"]) == (1, 0)

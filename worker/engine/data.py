@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from contrastlab.core.settings import STREAM_ABOVE_MB
+from contrastlab.core.settings import LoaderConfig
 from contrastlab.core.spec import RunSpec
 
 from .data_vision import inside_allowed, load_image_folder, load_vision
@@ -70,18 +70,18 @@ class ImageData:
 
 
 def load_dataset(dataset: str | RunSpec, root: Path | None = None, allowed_roots: Sequence[Path] = (),
-                 stream_above_mb: int = STREAM_ABOVE_MB, data_workers: int | None = None) -> ImageData:
+                 loader: LoaderConfig = LoaderConfig()) -> ImageData:
     """Load a RunSpec's dataset (or one by name, with default options).
 
     root: the folder holding the dataset folders (downloads go there); allowed_roots: the
     folders an image_folder's data_path may lie in (the server's ALLOWED_DATA_ROOTS);
-    stream_above_mb, data_workers: when data_loading is auto, the decoded size above which a set streams,
-    and the DataLoader processes that decode it (the settings STREAM_ABOVE_MB and DATA_WORKERS).
+    loader: when data_loading is auto, the decoded size above which a set streams; the DataLoader processes that
+    decode it and the longest wait for a batch (the settings STREAM_ABOVE_MB, DATA_WORKERS, DATA_TIMEOUT_S).
     """
     spec = dataset if isinstance(dataset, RunSpec) else None
     name = spec.dataset if spec is not None else str(dataset)
     size = spec.image_size if spec is not None else None
-    policy = StreamPolicy(spec.data_loading if spec is not None else "auto", stream_above_mb, data_workers)
+    policy = StreamPolicy(spec.data_loading if spec is not None else "auto", loader)
     if name == "digits":
         return load_digits()
     if name == "fashion_mnist":

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from contrastlab.core.settings import LoaderConfig
+
 from .errors import TrainingFailed
 from .stream import ArrayImages
 
@@ -92,11 +94,11 @@ def _stl_labels(path: Path) -> torch.Tensor:
 StreamedSTL = tuple[ArrayImages, torch.Tensor, ArrayImages, torch.Tensor, list[str], ArrayImages | None]
 
 
-def stream_stl10(folder: Path, unlabeled: bool, side: int, workers: int | None) -> StreamedSTL:
+def stream_stl10(folder: Path, unlabeled: bool, side: int, loader: LoaderConfig) -> StreamedSTL:
     """read_stl10's splits as sources that read each image from its file when it is used (labels in memory)."""
     def images(name: str) -> ArrayImages:
         path = folder / f"{name}_X.bin"
-        return ArrayImages(functools.partial(stl_rows, path), stl_count(path), 3, side, workers)
+        return ArrayImages(functools.partial(stl_rows, path), stl_count(path), 3, side, loader)
 
     classes = (folder / "class_names.txt").read_text().split()
     return (images("train"), _stl_labels(folder / "train_y.bin"), images("test"), _stl_labels(folder / "test_y.bin"),

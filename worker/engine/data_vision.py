@@ -76,7 +76,7 @@ def _stl10(root: Path, side: int, unlabeled: bool, policy: StreamPolicy) -> tupl
         _download("stl10", lambda d: tvd.STL10(str(root), split="train", download=d), root)
     splits = ("train", "test", "unlabeled") if unlabeled else ("train", "test")
     if policy.streams(sum(stl_count(folder / f"{s}_X.bin") for s in splits), 3, side):
-        *streamed, unlabeled_source = stream_stl10(folder, unlabeled, side, policy.workers)
+        *streamed, unlabeled_source = stream_stl10(folder, unlabeled, side, policy.loader)
         return tuple(streamed), unlabeled_source  # type: ignore[return-value]
     *arrays, extra = read_stl10(folder, unlabeled)
     return _resized(tuple(arrays), side), (resize_uint8(extra, side) if extra is not None else None)  # type: ignore[arg-type]
@@ -87,7 +87,7 @@ def _streamed_arrays(arrays: Arrays, side: int, policy: StreamPolicy) -> Arrays:
 
     def source(images: Images) -> ArrayImages:
         rows = np.asarray(images)
-        return ArrayImages(functools.partial(np.asarray, rows), len(rows), int(rows.shape[1]), side, policy.workers)
+        return ArrayImages(functools.partial(np.asarray, rows), len(rows), int(rows.shape[1]), side, policy.loader)
 
     return source(train_x), train_y, source(test_x), test_y, classes
 
@@ -122,7 +122,7 @@ def from_files(train: tuple[list[str], torch.Tensor], test: tuple[list[str], tor
     streams = policy.streams(len(train[0]) + len(test[0]), 3, side)
     images = []
     for paths in (train[0], test[0]):
-        files = ImageFiles(paths, side, policy.workers)
+        files = ImageFiles(paths, side, policy.loader)
         images.append(files if streams else materialize(files))
     return images[0], train[1], images[1], test[1], classes
 

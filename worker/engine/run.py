@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from contrastlab.core.catalog import FINAL_METRICS, Artifact, Phase
-from contrastlab.core.settings import STREAM_ABOVE_MB
+from contrastlab.core.settings import LoaderConfig
 from contrastlab.core.spec import RunSpec
 from contrastlab.core.stability import stability
 
@@ -29,14 +29,14 @@ from .versions import versions
 
 def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | None = None, *,
           resume_from: Path | None = None, init_encoder: Path | None = None,
-          allowed_roots: Sequence[Path] = (), stream_above_mb: int = STREAM_ABOVE_MB,
-          data_workers: int | None = None, shard: Shard = SINGLE) -> dict[str, float]:
+          allowed_roots: Sequence[Path] = (), loader: LoaderConfig = LoaderConfig(),
+          shard: Shard = SINGLE) -> dict[str, float]:
     """Train, evaluate and save one run into out_dir; returns the summary metrics.
 
     resume_from: a resume.pt of an earlier attempt; training continues after its epoch.
     init_encoder: an encoder.safetensors (spec.init_from_run's) to start from instead of random weights.
     allowed_roots: the folders an image_folder data_path may lie in.
-    stream_above_mb, data_workers: the worker's STREAM_ABOVE_MB and DATA_WORKERS (see load_dataset).
+    loader: the worker's STREAM_ABOVE_MB, DATA_WORKERS and DATA_TIMEOUT_S (see load_dataset).
     shard: this process's rank of a multi-device run (worker/rank.py); rank 0 evaluates and saves the artifacts,
     the others return after training.
     Raises TrainingCanceled when the reporter asks to stop, TrainingFailed with a
@@ -49,7 +49,7 @@ def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | No
     with runtime(device):
         try:
             with main_first(shard):  # one download of a missing dataset, not one per rank
-                data = load_dataset(spec, data_root, allowed_roots, stream_above_mb, data_workers)
+                data = load_dataset(spec, data_root, allowed_roots, loader)
             return _train(spec, out_dir, reporter, device, data, resume_from, init_encoder, shard)
         except torch.OutOfMemoryError as error:
             if device.type == "cuda":

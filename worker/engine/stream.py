@@ -20,24 +20,25 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from contrastlab.core.settings import STREAM_ABOVE_MB
+from contrastlab.core.settings import LoaderConfig
 
 from .decode import decode_bytes, decode_jpegs, is_jpeg, read_bytes, square
 from .device import cpu_cores
+from .errors import TrainingFailed
 
 
 @dataclass(frozen=True)
 class StreamPolicy:
-    """Whether a dataset streams: the spec's data_loading; in auto, when its decoded images exceed above_mb."""
+    """Whether a dataset streams: the spec's data_loading; in auto, when its decoded images exceed
+    loader.stream_above_mb. A streamed source keeps the loader config (its DataLoader workers and timeout)."""
 
     mode: str = "auto"  # auto, memory or stream (RunSpec.data_loading)
-    above_mb: int = STREAM_ABOVE_MB
-    workers: int | None = None  # the DATA_WORKERS setting
+    loader: LoaderConfig = LoaderConfig()
 
     def streams(self, images: int, channels: int, side: int) -> bool:
         if self.mode != "auto":
             return self.mode == "stream"
-        return images * channels * side * side > self.above_mb * 2**20
+        return images * channels * side * side > self.loader.stream_above_mb * 2**20
 
 
 MAX_WORKERS = 8  # beyond this a CPU's decoding rarely is the bottleneck of one run
@@ -49,7 +50,7 @@ class Streamed(Dataset[torch.Tensor]):
 
     channels = 3
     side: int
-    workers: int | None = None  # DataLoader workers; None: one per core but one, at most MAX_WORKERS
+    loader: LoaderConfig = LoaderConfig()  # its DataLoader workers and the longest wait for a batch
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -68,9 +69,9 @@ class Streamed(Dataset[torch.Tensor]):
 class ImageFiles(Streamed):
     """Image files, each decoded when read; in device mode a JPEG comes back still encoded."""
 
-    def __init__(self, paths: Sequence[str | Path], side: int, workers: int | None = None) -> None:
+    def __init__(self, paths: Sequence[str | Path], side: int, loader: LoaderConfig = LoaderConfig()) -> None:
         self.paths = [str(p) for p in paths]
-        self.side, self.workers = side, workers
+        self.side, self.loader = side, loader
         self.encoded = False
 
     def __len__(self) -> int:
@@ -92,10 +93,10 @@ class ArrayImages(Streamed):
     """Rows of a uint8 array [N, C, H, W] (a view, a memory map), each resized when read."""
 
     def __init__(self, open_array: Callable[[], np.ndarray], length: int, channels: int, side: int,
-                 workers: int | None = None) -> None:
+                 loader: LoaderConfig = LoaderConfig()) -> None:
         # A memory map is reopened in each process: a pickled one would be copied whole.
         self.open_array, self.length, self.channels, self.side = open_array, length, channels, side
-        self.workers = workers
+        self.loader = loader
         self._array: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -116,7 +117,7 @@ class Selected(Streamed):
 
     def __init__(self, source: Streamed, indices: Sequence[int]) -> None:
         self.source, self.indices = source, list(indices)
-        self.channels, self.side, self.workers = source.channels, source.side, source.workers
+        self.channels, self.side, self.loader = source.channels, source.side, source.loader
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -135,7 +136,7 @@ class Joined(Streamed):
         self.parts = list(parts)
         streamed = [p for p in self.parts if isinstance(p, Streamed)]
         self.channels, self.side = int(self.parts[0].shape[1]), int(self.parts[0].shape[-1])
-        self.workers = streamed[0].workers if streamed else None
+        self.loader = streamed[0].loader if streamed else LoaderConfig()
         self.starts = np.cumsum([0, *(len(p) for p in self.parts)])
 
     def __len__(self) -> int:
@@ -172,8 +173,8 @@ def join(first: Images, second: Images | None) -> Images:
 
 def loader_workers(images: Streamed) -> int:
     """DataLoader workers for a source: DATA_WORKERS, or one per core but one, at most MAX_WORKERS."""
-    if images.workers is not None:
-        return images.workers
+    if images.loader.workers is not None:
+        return images.loader.workers
     return max(1, min(MAX_WORKERS, cpu_cores() - 1))
 
 
@@ -201,7 +202,10 @@ def batches(images: Images, index_batches: Sequence[torch.Tensor] | torch.Tensor
             jpegs_on_device: bool | None = None) -> Iterator[torch.Tensor]:
     """uint8 [B, C, H, W] on device for each row of indices, in order: a tensor is indexed at once,
     a streamed source is decoded ahead by DataLoader workers, except its JPEGs on a GPU (jpegs_on_device,
-    by default when device is one), which the workers only read and nvjpeg decodes a batch at a time."""
+    by default when device is one), which the workers only read and nvjpeg decodes a batch at a time.
+
+    A batch that the DataLoader workers do not send within the source's loader.timeout_s, or a worker that dies,
+    raises TrainingFailed with the loader's error (without workers the training process reads, unbounded)."""
     if isinstance(images, torch.Tensor):
         for idx in index_batches:
             yield images[idx.to(images.device)].to(device, non_blocking=True)
@@ -212,13 +216,38 @@ def batches(images: Images, index_batches: Sequence[torch.Tensor] | torch.Tensor
     loader = DataLoader(images, batch_sampler=[idx.tolist() for idx in index_batches], num_workers=workers,
                         collate_fn=_as_list if on_device else torch.stack, pin_memory=device.type == "cuda",
                         prefetch_factor=PREFETCH_BATCHES if workers else None,
+                        timeout=images.loader.timeout_s if workers else 0,
                         # Its own generator: the workers' seeds must not be drawn from the global one, which
                         # initialises the weights (the head is built after the normalisation pass).
                         generator=torch.Generator().manual_seed(0))
     with children_allowed():
         iterator = iter(loader)  # the workers start here
-    for batch in iterator:
-        yield _on_device(batch, images.side, device) if on_device else batch.to(device, non_blocking=True)
+    try:
+        while (batch := _next_batch(iterator, images.loader)) is not None:
+            yield _on_device(batch, images.side, device) if on_device else batch.to(device, non_blocking=True)
+    finally:
+        # Now, not when the traceback lets go of this frame: a stuck worker is ended (SIGTERM after a grace).
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
+
+def _next_batch(iterator: Iterator[Any], loader: LoaderConfig) -> Any:
+    """The DataLoader's next batch (None at the end); its timeout or a dead worker as TrainingFailed."""
+    try:
+        return next(iterator)
+    except StopIteration:
+        return None
+    except RuntimeError as error:
+        text = str(error)
+        if text.startswith("DataLoader timed out"):
+            raise TrainingFailed(
+                f"data loader: no batch within {loader.timeout_s:g} s (setting DATA_TIMEOUT_S); a DataLoader "
+                f"worker is stuck reading or decoding (a hung disk or network share?): {text}") from error
+        if text.startswith("DataLoader worker"):
+            raise TrainingFailed(f"data loader: {text} (setting DATA_WORKERS=0 decodes in the training "
+                                 "process)") from error
+        raise
 
 
 def in_order(images: Images, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
