@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from worker.system import SAMPLED
+
 Key = tuple[str, int]  # a metric point's identity: (name, step), the same in every attempt
 
 
@@ -81,6 +83,8 @@ def check_points(run_id: int, attempts: dict[int, Attempt], stored: list[dict[st
             owner[key] = (number, value)
     last = max(attempts, default=0)
     cut = last in attempts and attempts[last].finished is None
+    # The worker's samples of the machine are not the engine's points: keyed by sample, several may share a step.
+    stored = [p for p in stored if p["name"] not in SAMPLED]
     counts = Counter((p["name"], int(p["step"])) for p in stored)
     values = {(p["name"], int(p["step"])): float(p["value"]) for p in stored}
     result = PointCheck(checked=len(owner))

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 SAMPLE_S = 5.0
 MIB = 1024 * 1024
+# The metrics sampled here (the engine reports system.data_wait_share itself, one point per epoch).
+SAMPLED = ("system.cpu_percent", "system.rss_mb", "system.gpu_percent", "system.gpu_memory_mb", "system.gpu_power_w")
 
 
 class Sink(Protocol):

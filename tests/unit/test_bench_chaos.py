@@ -56,6 +56,14 @@ def test_lost_duplicated_changed_and_unknown_points_are_counted():
     assert "run 3: ('loss', 2) sent by attempt 1 is not stored" in check.problems
 
 
+def test_the_workers_samples_of_the_machine_are_not_engine_points():
+    attempts = {1: Attempt(3, 1, points={("loss", 1): 1.0}, finished="succeeded")}
+    # Two samples at one step (taken while evaluation runs): neither duplicated nor unknown.
+    stored = _stored(("loss", 1, 1.0), ("system.rss_mb", 1, 900.0), ("system.rss_mb", 1, 910.0))
+    check = check_points(3, attempts, stored)
+    assert (check.checked, check.duplicates, check.unknown, check.problems) == (1, 0, 0, [])
+
+
 def test_points_a_cut_last_attempt_never_sent_are_not_lost_but_earlier_ones_are():
     attempts = {1: Attempt(5, 1, points={("loss", 1): 1.0, ("loss", 2): 0.9}),  # lease lost: retried
                 2: Attempt(5, 2, points={("loss", 2): 0.9, ("loss", 3): 0.8})}  # killed: the run failed

@@ -12,24 +12,34 @@ import pytest
 from contrastlab.core.catalog import METRICS
 from worker.system import Gpus, ProcessTree, SystemSampler, gpu_indices
 
-BUSY = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end: pass"
+# Burns half a second of its own CPU time (however busy the machine), says so in a file, then idles.
+BUSY = """import sys, time
+while time.process_time() < 0.5: pass
+open(sys.argv[1], "w").close()
+time.sleep(60)"""
 
 
-def test_a_busy_child_counts_as_about_one_core_and_its_memory_is_counted() -> None:
+def test_a_childs_cpu_seconds_and_memory_are_counted(tmp_path) -> None:
     tree = ProcessTree()
     first = tree.read()
     assert "system.cpu_percent" not in first  # the first reading is the baseline
-    child = subprocess.Popen([sys.executable, "-c", BUSY])
+    done = tmp_path / "done"
+    child = subprocess.Popen([sys.executable, "-c", BUSY, str(done)])
     try:
-        time.sleep(0.5)
-        tree.read()  # the child is known from here on
-        time.sleep(1.5)
+        tree.processes()  # the child is known from its start
+        assert tree.last is not None
+        cpu_before, wall_before = tree.last[1], tree.last[0]
+        deadline = time.monotonic() + 120
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         second = tree.read()
     finally:
         child.kill()
         child.wait()
-    # A spinning child uses close to a whole core; on a loaded 2-core machine it gets less, never nothing.
-    assert 20 < second["system.cpu_percent"] < 250
+    assert tree.last is not None
+    burnt = tree.last[1] - cpu_before
+    assert burnt > 0.49  # the child's half second, and this test's own polling
+    assert second["system.cpu_percent"] == pytest.approx(100 * burnt / (tree.last[0] - wall_before))
     assert second["system.rss_mb"] > first["system.rss_mb"] > 10  # this Python, then with a second one
 
 
