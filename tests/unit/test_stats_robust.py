@@ -12,8 +12,16 @@ from rliable import metrics as rlm
 from scipy import stats as sps
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from backend.studies.stats import PairedCell, cell_stats, compare_cells, compare_paired, paired_body, study_stats
-from backend.studies.stats import power, robust
+from backend.studies.stats import (
+    PairedCell,
+    cell_stats,
+    compare_cells,
+    compare_paired,
+    paired_body,
+    power,
+    robust,
+    study_stats,
+)
 
 RNG = np.random.RandomState(7)
 SCORES = {"a": RNG.normal(0.8, 0.05, size=(7, 3)), "b": RNG.normal(0.75, 0.08, size=(7, 3))}  # runs × datasets

@@ -2,12 +2,12 @@
 
 A score matrix is one list of run scores per task (a task is a dataset; a cell of a study that does not vary the
 dataset is one task). The interquartile mean (IQM) is scipy's `trim_mean(·, 0.25)` over every run of every task;
-the mean and median are those of the per-task means; the stratified bootstrap resamples runs with replacement within each task, never across; its 95 % interval is the
-percentile interval, as rliable's default. Probability of improvement is P(X > Y) per task with ties counted half
-(Mann–Whitney U / (n_x·n_y)), averaged over tasks; its bootstrap resamples X and Y independently. A performance
-profile is, at each threshold τ, the share of runs scoring above τ, averaged over tasks (rliable's score
-distribution). The bootstrap draws from a fixed seed, so the same runs give the same interval on every request.
-The tests compare each number with rliable's own functions on the same scores.
+the mean and median are those of the per-task means. The stratified bootstrap resamples runs with replacement
+within each task, never across; its 95 % interval is the percentile interval, as rliable's default. Probability
+of improvement is P(X > Y) per task with ties counted half (Mann–Whitney U / (n_x·n_y)), averaged over tasks; its
+bootstrap resamples X and Y independently. A performance profile is, at each threshold τ, the share of runs
+scoring above τ, averaged over tasks (rliable's score distribution). The bootstrap draws from a fixed seed, so
+the same runs give the same interval on every request. The tests compare each number with rliable's functions.
 """
 
 from __future__ import annotations
