@@ -119,5 +119,5 @@ def study_extend(ctx: typer.Context, study_id: StudyId,
     with base._client(ctx) as client:
         created = client.extend_study(study_id, seeds, cell or None)
         base.out.say(f"study {study_id}: {len(created.runs)} runs queued in {created.cells} cells "
-                     f"(seeds {', '.join(str(s) for s in sorted({r.spec.get('seed') for r in created.runs}))})")
+                     f"(seeds {', '.join(str(s) for s in sorted({int(r.spec.get('seed', 0)) for r in created.runs}))})")
         base.out.say(f"dashboard: {base.dashboard(client, f'studies/{study_id}')}")

@@ -8,7 +8,6 @@ import {
   choiceLabel,
   formatMetric,
   formatMetricSpread,
-  metricDirection,
   metricLabel,
   statuses,
   zeroStatusCounts,
@@ -33,17 +32,6 @@ export function formatP(p) {
   if (typeof p !== "number" || !Number.isFinite(p)) return DASH;
   if (p < 0.001) return "< 0.001";
   return p >= 0.9995 ? "1" : p.toFixed(3);
-}
-
-/** The key of the cell with the best mean in the metric's direction (never a single seed's value); null if none. */
-export function bestCellKey(cells, metric) {
-  const lower = metricDirection(metric) === "lower";
-  let best = null;
-  for (const cell of cells) {
-    if (typeof cell.mean !== "number") continue;
-    if (!best || (lower ? cell.mean < best.mean : cell.mean > best.mean)) best = cell;
-  }
-  return best ? best.key : null;
 }
 
 /** Runs of a cell by status, from the study's runs. */
@@ -115,7 +103,8 @@ export function resultsTable({ axes, cells, stats, runsById, colorOf, linkOf }) 
   const metric = stats.metric;
   const statsByKey = new Map(stats.cells.map((cell) => [cell.key, cell]));
   const comparisons = new Map((stats.comparisons || []).map((c) => [c.key, c]));
-  const best = cells.length > 1 ? bestCellKey(stats.cells, metric) : null;
+  // "best" only where the verdicts back it (the server's pick): never beside "no detectable difference".
+  const best = cells.length > 1 ? stats.best ?? null : null;
   const rows = cells.map((cell) => {
     const s = statsByKey.get(cell.key) || { n: 0, mean: null, ci95: null };
     const isBest = cell.key === best;
@@ -145,7 +134,7 @@ export function resultsTable({ axes, cells, stats, runsById, colorOf, linkOf }) 
           "data-ci-high": s.ci95 ? s.ci95[1] : "",
         },
         h("span", { class: "mean-text" }, formatMeanCi(metric, s.mean, s.ci95)),
-        isBest ? h("span", { class: "best-tag", title: "best mean" }, "best") : null,
+        isBest ? h("span", { class: "best-tag", title: "best mean, and the verdicts say so" }, "best") : null,
       ),
       h("td", { class: "num", "data-col": "n" }, String(s.n ?? 0)),
       verdictCells(comparisons.get(cell.key), metric, cell.key === stats.baseline),

@@ -96,6 +96,7 @@ def test_paired_comparison_matches_scipy() -> None:
     assert comp.p_value == pytest.approx(sps.ttest_rel(a, b).pvalue) and comp.p_holm == comp.p_value
     assert comp.ci95 == pytest.approx(sps.t.interval(0.95, 5, loc=d.mean(), scale=sps.sem(d)))
     assert comp.wilcoxon_p == pytest.approx(sps.wilcoxon(a, b).pvalue)
+    assert comp.bootstrap_ci95 is not None
     low, high = comp.bootstrap_ci95
     assert d.min() <= low < d.mean() < high <= d.max()
     _close_interval(comp.bootstrap_ci95, _rliable(d[:, None], rlm.aggregate_mean)[1], d)
@@ -145,6 +146,7 @@ def test_comparisons_carry_power_seeds_and_the_interval_of_p_better() -> None:
     d = (np.mean(a) - np.mean(b)) / pooled
     assert comp.power == pytest.approx(TTestIndPower().power(d, 3, 0.05, ratio=4 / 3), rel=1e-6)
     assert comp.seeds_for_80 == int(np.ceil(TTestIndPower().solve_power(d, power=0.8, alpha=0.05)))
+    assert comp.prob_better_ci95 is not None and comp.prob_better is not None
     low, high = comp.prob_better_ci95
     assert low <= comp.prob_better <= high
     (lower,) = compare_cells(cells, {"base": b, "a": a}, "base", "lower")  # lower is better: the complement

@@ -19,7 +19,7 @@ from scipy import stats as sps
 
 REPS = 2000  # bootstrap replicates: the percentile interval moves by well under its own width between seeds
 SEED = 0
-Tasks = Sequence[Sequence[float]]  # one list of run scores per task; tasks may hold different numbers of runs
+Tasks = Sequence[Sequence[float] | np.ndarray]  # run scores per task; tasks may hold different numbers of runs
 
 
 def iqm(x: np.ndarray, axis: int | None = None) -> np.ndarray | float:
@@ -104,8 +104,8 @@ def probability_of_improvement(x_tasks: Tasks, y_tasks: Tasks, reps: int = REPS,
 
 def score_distribution(tasks: Tasks, taus: Sequence[float]) -> list[float]:
     """At each threshold τ, the share of runs scoring above it, averaged over tasks (rliable's profile)."""
-    tasks = [np.asarray(t, dtype=float) for t in tasks if len(t)]
-    return [float(np.mean([np.mean(t > tau) for t in tasks])) for tau in taus]
+    arrays = [np.asarray(t, dtype=float) for t in tasks if len(t)]
+    return [float(np.mean([np.mean(t > tau) for t in arrays])) for tau in taus]
 
 
 def profile_thresholds(groups: Sequence[Tasks], points: int = 21) -> list[float]:
