@@ -276,6 +276,7 @@ class StudyView {
       axisOrders: this.study.axes,
       cells: this.stats.cells,
       metric: this.metric,
+      colorOf: (key) => this.colorOf(key),
     });
   }
 
