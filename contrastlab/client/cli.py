@@ -6,89 +6,29 @@ Server URL and token come from --url/--token, before or after the command, or CO
 
 from __future__ import annotations
 
-import csv as csv_module
-import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
 from contrastlab.client import render
-from contrastlab.client.api import ApiError, Client, describe_detail, env_token, env_url
-from contrastlab.client.cli_options import Retries, Token, Url, connected
+from contrastlab.client.api import ApiError, Client, describe_detail
+from contrastlab.client.cli_base import AsJson, RunId, _catalog, _client, _write_csv, app, dashboard, friendly, out
+from contrastlab.client.cli_options import connected
 from contrastlab.client.compare import compare_csv_rows, compare_document, group_line, seed_groups
 from contrastlab.client.export import write_csv, write_tensorboard
 from contrastlab.client.follow import follow_runs
-from contrastlab.client.formats import Catalog
 from contrastlab.client.models import Run
-from contrastlab.client.specs import SpecFileError, load_spec
-from contrastlab.client.terminal import Output
+from contrastlab.client.specs import load_spec
 from contrastlab.core.catalog import Status
-
-app = typer.Typer(help="Launch, watch, compare and export contrastive-learning runs.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
-F = TypeVar("F", bound=Callable[..., Any])
-out = Output()
-
-RunId = Annotated[int, typer.Argument(help="A run id, as `contrastlab ls` shows it.")]
-StudyId = Annotated[int, typer.Argument(help="A study id, as `contrastlab studies` shows it.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")]
-
-
-@app.callback()
-def _options(ctx: typer.Context, url: Url = None, token: Token = None, retries: Retries = None) -> None:
-    global out
-    out = Output()  # per invocation: stdout may be a terminal now and a pipe next time
-    ctx.obj = {"url": url or env_url(), "token": token or env_token(), "retries": 5 if retries is None else retries}
-
-
-def _client(ctx: typer.Context) -> Client:
-    return Client(ctx.obj["url"], ctx.obj["token"], retries=ctx.obj["retries"])
-
-
-def _catalog(client: Client) -> Catalog:
-    """The server's catalogue; this package's own when the server is older than /api/schema/catalog (404)."""
-    try:
-        return Catalog(client.catalog())
-    except ApiError as exc:
-        if exc.status_code != 404:
-            raise
-        return Catalog.bundled()
-
-
-def friendly(command: F) -> F:
-    """Errors a user can act on become one red line and exit code 1, not a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except typer.Exit:  # a chosen exit code (click's Exit is a RuntimeError)
-            raise
-        except (ApiError, ConnectionError, SpecFileError, ValueError, RuntimeError, OSError) as exc:
-            out.error(str(exc))
-            raise typer.Exit(1) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-def dashboard(client: Client, page: str) -> str:
-    """The address of a page of the dashboard this server serves: `#/runs/3`, `#/compare?runs=3,4`."""
-    return f"{client.url}/#/{page}"
 
 
 def _runs_page(runs: Sequence[Run]) -> str:
     """One run's page, or the compare page of several (seed groups drawn as mean ± std)."""
     return f"runs/{runs[0].id}" if len(runs) == 1 else f"compare?runs={','.join(str(run.id) for run in runs)}"
-
-
-def _write_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    writer = csv_module.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
 
 
 @app.command()
@@ -310,6 +250,8 @@ def start_worker(gpus: Annotated[str, typer.Option(help="The host's GPUs, e.g. 0
 
 
 from contrastlab.client import cli_study  # noqa: E402,F401  (registers study, studies, study-stats, study-extend)
+
+__all__ = ["app", "main"]
 
 
 def main() -> None:

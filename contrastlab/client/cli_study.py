@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from contrastlab.client import cli as base
+from contrastlab.client import cli_base as base
 from contrastlab.client import render
 from contrastlab.client.api import ApiError, describe_detail
-from contrastlab.client.cli import AsJson, StudyId, app, friendly
+from contrastlab.client.cli_base import AsJson, StudyId, app, friendly
 from contrastlab.client.cli_options import connected
 from contrastlab.client.follow import final_line, follow_study
 from contrastlab.client.render_study import paired_table
