@@ -144,8 +144,10 @@ export function finalMetricsTable(runs, colorOf) {
     const index = skip ? -1 : bestIndex(values, direction === "lower");
     return [key, contenders[index] || null];
   }));
+  const spreadNote = (entry) => (entry.group ? "mean ± std (ddof 1) over the group's seeds" : null);
   const cell = (entry, key, text) => h("td", { class: `num${best[key] === entry ? " best" : ""}`, "data-col": key,
-    title: best[key] === entry ? (entry.group ? "best group mean" : "best") : null }, text);
+    title: [best[key] === entry ? (entry.group ? "best group mean" : "best") : null, spreadNote(entry)]
+      .filter(Boolean).join(" · ") || null }, text);
   const rows = entries.map((entry) => {
     if (entry.group) {
       const first = entry.group[0];
