@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -64,3 +66,16 @@ def test_study_extend_posts_seeds_and_cells(monkeypatch) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(seen[0].content) == {"seeds": 2, "cells": ["method=simclr"]}
     assert "study 4: 2 runs queued in 1 cells (seeds 3, 4)" in result.stdout
+
+
+def test_study_stats_csv_carries_the_iqm_power_and_seeds(monkeypatch) -> None:
+    body = {**PAIRED, "cells": [{**PAIRED["cells"][0], "iqm": 0.921, "iqm_ci95": [0.91, 0.93]},
+                                {"key": "method=byol", "values": {"method": "byol"}, "n": 3, "mean": 0.9, "runs": []}],
+            "comparisons": [{"key": "method=byol", "baseline": "method=simclr", "verdict": "worse", "power": 0.42,
+                             "seeds_for_80": 7, "prob_better_ci95": [0.0, 0.3]}], "paired": None}
+    serve_canned(monkeypatch, {"/api/schema/catalog": catalog_document(), "/api/studies/7/stats": body})
+    result = CliRunner().invoke(cli.app, ["study-stats", "7", "--csv"])
+    assert result.exit_code == 0, result.output
+    simclr, byol = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert (simclr["iqm"], simclr["iqm_ci95_low"], simclr["iqm_ci95_high"]) == ("0.921", "0.91", "0.93")
+    assert (byol["power"], byol["seeds_for_80"], byol["prob_better_ci95_high"]) == ("0.42", "7", "0.3")
