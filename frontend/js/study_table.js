@@ -59,6 +59,23 @@ function progressCell(counts, total) {
     h("span", { class: "cell-counts" }, parts));
 }
 
+/** The verdict's reason, then how many seeds: power at the observed effect and the seeds per cell for 80 %. */
+function verdictNote(c) {
+  const power = typeof c.power === "number"
+    ? `power ${Math.round(c.power * 100)} % at this effect` +
+      (c.seeds_for_80 ? `; ${c.seeds_for_80} seeds per cell for 80 %` : "; no effect to power")
+    : "";
+  return [c.reason, power].filter(Boolean).join(" · ");
+}
+
+/** "IQM 91.9 % (95 % bootstrap 91.0 % … 93.0 %)": the robust aggregate beside the mean, as a tooltip. */
+function iqmNote(metric, s) {
+  if (typeof s.iqm !== "number") return "mean ± half-width of the Student-t 95 % interval";
+  const ci = Array.isArray(s.iqm_ci95) ? ` (95 % bootstrap ${formatMetric(metric, s.iqm_ci95[0])} … ` +
+    `${formatMetric(metric, s.iqm_ci95[1])})` : "";
+  return `mean ± half-width of the Student-t 95 % interval · IQM ${formatMetric(metric, s.iqm)}${ci}`;
+}
+
 function verdictCells(comparison, metric, isBaseline) {
   if (isBaseline) {
     return [h("td", { class: "verdict verdict-baseline", "data-col": "verdict" }, "baseline"),
@@ -76,7 +93,7 @@ function verdictCells(comparison, metric, isBaseline) {
   return [
     h(
       "td",
-      { class: `verdict verdict-${verdictClass}`, "data-col": "verdict", title: comparison.reason || null },
+      { class: `verdict verdict-${verdictClass}`, "data-col": "verdict", title: verdictNote(comparison) || null },
       comparison.verdict,
     ),
     h("td", { class: "num", "data-col": "diff", "data-value": comparison.diff ?? "" }, diff),
@@ -132,6 +149,8 @@ export function resultsTable({ axes, cells, stats, runsById, colorOf, linkOf }) 
           "data-value": s.mean ?? "",
           "data-ci-low": s.ci95 ? s.ci95[0] : "",
           "data-ci-high": s.ci95 ? s.ci95[1] : "",
+          "data-iqm": s.iqm ?? "",
+          title: iqmNote(metric, s),
         },
         h("span", { class: "mean-text" }, formatMeanCi(metric, s.mean, s.ci95)),
         isBest ? h("span", { class: "best-tag", title: "best mean, and the verdicts say so" }, "best") : null,

@@ -246,6 +246,10 @@ def test_paired_view_compares_two_metrics_of_the_same_runs(page: Page, http: htt
         value = float(re.sub(r"[^\d.]", "", shown)) / 100 * (-1 if shown.startswith("−") else 1)
         assert abs(value - comp["mean_diff"]) <= 0.0005 + 1e-12, (shown, comp)
         assert row.locator("td[data-col=bootstrap_ci95]").inner_text().count(" pt") == 2
+    # The results table says what ± is, the IQM, and how many seeds would give 80 % power.
+    results = page.get_by_test_id("study-table")
+    expect(results.locator("td[data-col=mean]").first).to_have_attribute("title", re.compile(r"Student-t 95 % .*IQM"))
+    expect(results.locator("td.verdict:not(.verdict-baseline)")).to_have_attribute("title", re.compile(r"power \d+ %"))
     # Nothing overflows at 1366 px: the progress line and the tables stay inside the page.
     overflow = page.evaluate("() => [...document.querySelectorAll('.progress-line, .progress-text, .panel, .controls')]"
                              ".filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth)"

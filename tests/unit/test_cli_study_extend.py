@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -14,7 +15,7 @@ from contrastlab.client.specs import SpecFileError, parse_seeds
 from contrastlab.core.catalog import catalog_document
 from tests.unit.canned import serve_canned
 
-PAIRED = {"metric": "linear_acc", "direction": "higher", "baseline": "method=simclr", "best": None,
+PAIRED: dict[str, Any] = {"metric": "linear_acc", "direction": "higher", "baseline": "method=simclr", "best": None,
           "cells": [{"key": "method=simclr", "values": {"method": "simclr"}, "n": 6, "mean": 0.92,
                      "ci95": [0.90, 0.94], "runs": [1, 2, 3, 4, 5, 6]}],
           "comparisons": [], "excluded": {},
