@@ -251,5 +251,10 @@ def expand(body: StudyCreate, settings: Settings) -> list[Cell]:
 
 def run_name(study: str, cell: Cell, seed: int) -> str:
     """"losses · method=supcon · seed 1", cut to the 120 characters a name holds."""
-    values = ", ".join(f"{field}={_text(value)}" for field, value in cell.values.items())
-    return f"{study} · {values} · seed {seed}"[:120]
+    return run_label(study, cell.values, seed)
+
+
+def run_label(study: str, values: Mapping[str, Any], seed: int) -> str:
+    """A run's name from its study's name, its cell's values and its seed (run_name, for a stored cell)."""
+    shown = ", ".join(f"{field}={_text(value)}" for field, value in values.items())
+    return f"{study} · {shown} · seed {seed}"[:120]

@@ -42,6 +42,14 @@ class StudyCreated(BaseModel):
     cells: int = Field(description="Distinct combinations of the axes' values.")
 
 
+class StudyExtend(BaseModel):
+    """More seeds for chosen cells of a study: new runs in the same study, on seeds no run of the cell has used."""
+
+    seeds: int = Field(ge=1, le=100, description="New runs per chosen cell (seeds after the cell's largest).")
+    cells: list[str] | None = Field(None, min_length=1, max_length=1000,
+                                    description="Cell keys, as in the study's cells; default: every cell.")
+
+
 class StudyCell(BaseModel):
     key: str = Field(description="The cell's axis values in axis order: \"method=supcon,temperature=0.1\".")
     values: dict[str, Any]

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from backend.errors import Conflict
 from backend.models import Event, Run, Study, utcnow
 from backend.runs import admin, lifecycle
-from backend.studies.grid import Cell, applies, run_name
+from backend.studies.grid import Cell, applies, run_label, run_name
 from backend.studies.schemas import StudyCreate
 from contrastlab.core.catalog import FINAL_STATUSES, STATUSES, Status
 from contrastlab.core.spec import SPEC_VERSION
@@ -44,6 +44,35 @@ def create_study(session: Session, body: StudyCreate, cells: list[Cell]) -> tupl
                                      "time": now} for run in created])
     session.commit()
     return study, created
+
+
+def extend_study(session: Session, study: Study, cells: Sequence[CellRuns], more: int) -> list[Run]:
+    """`more` new runs in each of `cells`, on the seeds after the largest the cell has used, each a copy of the
+    cell's first spec with its seed and name, in the cell's seed group; the study's seeds list grows to cover them.
+    One transaction; the new runs are queued, as a study's first runs are."""
+    now = utcnow()
+    rows = []
+    for cell in cells:
+        first = cell.runs[0]
+        start = max(int(run.spec.get("seed", 0)) for run in cell.runs) + 1
+        for seed in range(start, start + more):
+            name = run_label(study.name, cell.values, seed)
+            spec = {**first.spec, "seed": seed, "name": name}
+            rows.append({"name": name, "status": Status.QUEUED, "spec": spec, "spec_version": first.spec_version,
+                         "summary": {}, "progress": 0.0, "attempt": 0, "cancel_requested": False, "created_at": now,
+                         "method": first.method, "dataset": first.dataset, "encoder": first.encoder,
+                         "study_id": study.id, "study_cell": cell.key, "group_id": first.group_id or first.id})
+    before = session.scalar(select(func.max(Run.id)).where(Run.study_id == study.id)) or 0
+    session.execute(insert(Run), rows)
+    created = list(session.scalars(select(Run).where(Run.study_id == study.id, Run.id > before).order_by(Run.id)))
+    session.execute(update(Run).where(Run.id.in_([c.runs[0].id for c in cells]), Run.group_id.is_(None))
+                    .values(group_id=Run.id))  # a one-seed cell becomes a seed group with its first run
+    seeds = sorted({*study.seeds, *(int(run.spec["seed"]) for run in created)})
+    session.execute(update(Study).where(Study.id == study.id).values(seeds=seeds))
+    session.execute(insert(Event), [{"run_id": run.id, "kind": "status", "name": Status.QUEUED, "text": Status.QUEUED,
+                                     "time": now} for run in created])
+    session.commit()
+    return created
 
 
 def fail_unsent(session: Session, run_ids: Sequence[int], reason: str) -> None:

@@ -243,11 +243,20 @@ class Client:
     def get_study(self, study_id: int) -> Study:
         return Study.model_validate(self._json("GET", paths.fill(paths.STUDY, study_id=study_id)))
 
-    def study_stats(self, study_id: int, metric: str, baseline: str | None = None) -> StudyStats:
-        """Per-cell mean and 95 % interval of `metric`, and each cell against the baseline cell (the server's)."""
+    def study_stats(self, study_id: int, metric: str, baseline: str | None = None,
+                    paired: str | None = None) -> StudyStats:
+        """Per-cell mean and 95 % interval of `metric`, and each cell against the baseline cell (the server's);
+        with `paired`, each cell's metric against that second metric of the same runs."""
         params = {"metric": metric} | ({"baseline": baseline} if baseline is not None else {})
+        params |= {"paired": paired} if paired is not None else {}
         path = paths.fill(paths.STUDY_STATS, study_id=study_id)
         return StudyStats.model_validate(self._json("GET", path, params=params))
+
+    def extend_study(self, study_id: int, seeds: int, cells: Sequence[str] | None = None) -> StudyCreated:
+        """Queue `seeds` more runs in each chosen cell (every cell when None): new runs of the same study."""
+        body: dict[str, Any] = {"seeds": seeds} | ({"cells": list(cells)} if cells else {})
+        return StudyCreated.model_validate(self._json("POST", paths.fill(paths.STUDY_EXTEND, study_id=study_id),
+                                                      json=body))
 
     def study_runs(self, study_id: int, page_size: int = 500) -> list[Run]:
         """Every run of a study (GET /api/runs?study_id=), newest first."""

@@ -6,89 +6,29 @@ Server URL and token come from --url/--token, before or after the command, or CO
 
 from __future__ import annotations
 
-import csv as csv_module
-import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
 from contrastlab.client import render
-from contrastlab.client.api import ApiError, Client, describe_detail, env_token, env_url
-from contrastlab.client.cli_options import Retries, Token, Url, connected
+from contrastlab.client.api import ApiError, Client, describe_detail
+from contrastlab.client.cli_base import AsJson, RunId, _catalog, _client, _write_csv, app, dashboard, friendly, out
+from contrastlab.client.cli_options import connected
 from contrastlab.client.compare import compare_csv_rows, compare_document, group_line, seed_groups
 from contrastlab.client.export import write_csv, write_tensorboard
-from contrastlab.client.follow import final_line, follow_runs, follow_study
-from contrastlab.client.formats import Catalog
+from contrastlab.client.follow import follow_runs
 from contrastlab.client.models import Run
-from contrastlab.client.specs import SpecFileError, load_spec, load_study
-from contrastlab.client.terminal import Output
+from contrastlab.client.specs import load_spec
 from contrastlab.core.catalog import Status
-
-app = typer.Typer(help="Launch, watch, compare and export contrastive-learning runs.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
-F = TypeVar("F", bound=Callable[..., Any])
-out = Output()
-
-RunId = Annotated[int, typer.Argument(help="A run id, as `contrastlab ls` shows it.")]
-StudyId = Annotated[int, typer.Argument(help="A study id, as `contrastlab studies` shows it.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")]
-
-
-@app.callback()
-def _options(ctx: typer.Context, url: Url = None, token: Token = None, retries: Retries = None) -> None:
-    global out
-    out = Output()  # per invocation: stdout may be a terminal now and a pipe next time
-    ctx.obj = {"url": url or env_url(), "token": token or env_token(), "retries": 5 if retries is None else retries}
-
-
-def _client(ctx: typer.Context) -> Client:
-    return Client(ctx.obj["url"], ctx.obj["token"], retries=ctx.obj["retries"])
-
-
-def _catalog(client: Client) -> Catalog:
-    """The server's catalogue; this package's own when the server is older than /api/schema/catalog (404)."""
-    try:
-        return Catalog(client.catalog())
-    except ApiError as exc:
-        if exc.status_code != 404:
-            raise
-        return Catalog.bundled()
-
-
-def friendly(command: F) -> F:
-    """Errors a user can act on become one red line and exit code 1, not a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except typer.Exit:  # a chosen exit code (click's Exit is a RuntimeError)
-            raise
-        except (ApiError, ConnectionError, SpecFileError, ValueError, RuntimeError, OSError) as exc:
-            out.error(str(exc))
-            raise typer.Exit(1) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-def dashboard(client: Client, page: str) -> str:
-    """The address of a page of the dashboard this server serves: `#/runs/3`, `#/compare?runs=3,4`."""
-    return f"{client.url}/#/{page}"
 
 
 def _runs_page(runs: Sequence[Run]) -> str:
     """One run's page, or the compare page of several (seed groups drawn as mean ± std)."""
     return f"runs/{runs[0].id}" if len(runs) == 1 else f"compare?runs={','.join(str(run.id) for run in runs)}"
-
-
-def _write_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    writer = csv_module.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
 
 
 @app.command()
@@ -282,85 +222,6 @@ def export(ctx: typer.Context, run_id: RunId,
 
 
 @app.command()
-@friendly
-@connected
-def study(ctx: typer.Context,
-          study_file: Annotated[Path, typer.Argument(help="A study as YAML: name, base (RunSpec fields), axes "
-                                                     "(field: [values]) and seeds.")],
-          set_: Annotated[list[str] | None, typer.Option("--set", help="Override a base field: --set epochs=50.")]
-          = None,
-          follow: Annotated[bool, typer.Option("--follow", "-f", help="Show each cell's progress until every run "
-                                               "ends, then the results; exit 1 if any run did not succeed.")]
-          = False,
-          metric: Annotated[str | None, typer.Option(help="With --follow: the metric of the results table "
-                                                     "(default: the catalogue's headline, the linear probe).")]
-          = None) -> None:
-    """Launch a study: one run per combination of the axes' values and seed; prints its dashboard page."""
-    body = load_study(study_file, set_ or [])
-    with _client(ctx) as client:
-        try:
-            created = client.create_study(body["name"], body["base"], body["axes"], body["seeds"])
-        except ApiError as exc:
-            if exc.status_code == 422:
-                raise ValueError(f"{study_file}: the server rejected the study: {describe_detail(exc.detail)}"
-                                 ) from exc
-            raise
-        out.say(f"study {created.id} queued: {created.name}, {len(created.runs)} runs in {created.cells} cells")
-        out.say(f"dashboard: {dashboard(client, f'studies/{created.id}')}")
-        if not follow:
-            out.say(f"results: contrastlab study-stats {created.id}")
-            return
-        catalog = _catalog(client)
-        finals = follow_study(client, created.id, created.runs, list(body["axes"]), out.console, catalog)
-        for run in finals:
-            if run.status != Status.SUCCEEDED:
-                out.say(final_line(run, catalog))
-        stats = client.study_stats(created.id, metric or catalog.default_study_metric())
-        out.show(render.study_stats_table(stats, catalog))
-    if any(run.status != Status.SUCCEEDED for run in finals):
-        raise typer.Exit(1)
-
-
-@app.command()
-@friendly
-@connected
-def studies(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
-            offset: Annotated[int, typer.Option(min=0)] = 0, as_json: AsJson = False) -> None:
-    """List studies, newest first, with their runs counted by status."""
-    with _client(ctx) as client:
-        found, total = client.list_studies(limit, offset)
-    if as_json:
-        out.json({"items": [s.model_dump() for s in found], "total": total})
-    else:
-        out.show(render.studies_table(found, total))
-
-
-@app.command("study-stats")
-@friendly
-@connected
-def study_stats(ctx: typer.Context, study_id: StudyId,
-                metric: Annotated[str | None, typer.Option(help="A metric of the catalogue with a direction "
-                                                           "(default: the linear probe).")] = None,
-                baseline: Annotated[str | None, typer.Option(help="The cell key to compare against (default: "
-                                                             "the supervised cell, else the first).")] = None,
-                as_json: AsJson = False,
-                as_csv: Annotated[bool, typer.Option("--csv", help="One row per cell, every figure as a plain "
-                                                     "number.")] = False) -> None:
-    """A study's results: per cell the mean ± 95 % interval, n, and the verdict against the baseline."""
-    if as_json and as_csv:
-        raise ValueError("choose one of --json and --csv")
-    with _client(ctx) as client:
-        catalog = _catalog(client)
-        stats = client.study_stats(study_id, metric or catalog.default_study_metric(), baseline)
-    if as_json:
-        out.json(stats.model_dump())
-    elif as_csv:
-        _write_csv(*render.study_stats_csv_rows(stats))
-    else:
-        out.show(render.study_stats_table(stats, catalog))
-
-
-@app.command()
 def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (env HOST).")] = None,
           port: Annotated[int | None, typer.Option(help="Port (env PORT).")] = None,
           worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Start one worker beside "
@@ -386,6 +247,11 @@ def start_worker(gpus: Annotated[str, typer.Option(help="The host's GPUs, e.g. 0
     # The workers are another program (they carry torch): the client imports none of it.
     os.execv(sys.executable, [sys.executable, "-m", "worker.supervise", "--gpus", gpus, "--slots", str(slots),
                               "--name", name])
+
+
+from contrastlab.client import cli_study  # noqa: E402,F401  (registers study, studies, study-stats, study-extend)
+
+__all__ = ["app", "main"]
 
 
 def main() -> None:

@@ -69,10 +69,13 @@ def metric_keys(runs: Sequence[Run], catalog: Catalog) -> list[str]:
 def best_entities(runs: Sequence[Run], groups: Sequence[Group], keys: Sequence[str],
                   catalog: Catalog) -> dict[str, str]:
     """Per metric, the best row in the metric's direction: "g<id>" for a group's mean, "r<id>" for a run outside
-    a group; a metric without a direction has none."""
+    a group; a metric without a direction has none, nor a loss when the runs' methods differ."""
     grouped = {run.id for group in groups for run in group.runs}
     best: dict[str, str] = {}
+    methods = {run.spec.get("method") for run in runs}
     for key in keys:
+        if catalog.metrics.get(key, {}).get("unit") == "nats" and len(methods) > 1:
+            continue  # losses of different methods are different losses: none is "best"
         candidates = {f"r{run.id}": run.summary.get(key) for run in runs if run.id not in grouped}
         for group in groups:
             spread = group.stats(key)

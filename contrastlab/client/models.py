@@ -107,6 +107,9 @@ class CellStats(_Model):
     mean: float | None = None
     std: float | None = None
     ci95: list[float | None] | None = None
+    iqm: float | None = None
+    iqm_ci95: list[float | None] | None = None
+    recorded: bool = True
     runs: list[int] = []
     status_counts: dict[str, int] = {}
 
@@ -121,9 +124,37 @@ class Comparison(_Model):
     p_value: float | None = None
     p_holm: float | None = None
     prob_better: float | None = None
+    prob_better_ci95: list[float | None] | None = None
     effect_size: float | None = None
+    power: float | None = None
+    seeds_for_80: int | None = None
     verdict: str
     reason: str = ""
+
+
+class PairedComparison(_Model):
+    """One cell's metric against the paired metric on the same runs: paired t, bootstrap, Wilcoxon, verdict."""
+
+    key: str
+    n: int = 0
+    mean_diff: float | None = None
+    std_diff: float | None = None
+    ci95: list[float | None] | None = None
+    bootstrap_ci95: list[float | None] | None = None
+    p_value: float | None = None
+    p_holm: float | None = None
+    wilcoxon_p: float | None = None
+    power: float | None = None
+    seeds_for_80: int | None = None
+    verdict: str
+    reason: str = ""
+    runs: list[int] = []
+
+
+class PairedStats(_Model):
+    metric: str
+    paired: str
+    comparisons: list[PairedComparison] = []
 
 
 class StudyStats(_Model):
@@ -136,3 +167,5 @@ class StudyStats(_Model):
     cells: list[CellStats] = []
     comparisons: list[Comparison] = []
     excluded: dict[str, int] = {}
+    paired: PairedStats | None = None
+    datasets: dict[str, Any] | None = None

@@ -219,7 +219,9 @@ def study_stats_csv_rows(stats: StudyStats) -> tuple[list[str], list[list[Any]]]
     comparisons = {c.key: c for c in stats.comparisons}
     best = best_cell(stats)
     header = ["key", *fields, "metric", "n", "mean", "std", "ci95_low", "ci95_high", "best", "baseline", "verdict",
-              "diff", "diff_ci95_low", "diff_ci95_high", "p_value", "p_holm", "prob_better", "effect_size"]
+              "diff", "diff_ci95_low", "diff_ci95_high", "p_value", "p_holm", "prob_better", "effect_size", "iqm",
+              "iqm_ci95_low", "iqm_ci95_high", "prob_better_ci95_low", "prob_better_ci95_high", "power",
+              "seeds_for_80"]
     rows = []
     for cell in stats.cells:
         comp = comparisons.get(cell.key)
@@ -229,5 +231,7 @@ def study_stats_csv_rows(stats: StudyStats) -> tuple[list[str], list[list[Any]]]
         rows.append([cell.key, *(cell.values.get(f) for f in fields), stats.metric, cell.n, cell.mean, cell.std,
                      low, high, cell.key == best, stats.baseline, verdict, comp.diff if comp else None, d_low,
                      d_high, *((comp.p_value, comp.p_holm, comp.prob_better, comp.effect_size) if comp
-                               else (None,) * 4)])
+                               else (None,) * 4), cell.iqm, *(cell.iqm_ci95 or [None, None])[:2],
+                     *((comp.prob_better_ci95 if comp else None) or [None, None])[:2], comp.power if comp else None,
+                     comp.seeds_for_80 if comp else None])
     return header, rows

@@ -48,6 +48,22 @@ def load_spec(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
 STUDY_KEYS = ("name", "base", "axes", "seeds")
 
 
+def parse_seeds(text: str) -> list[int]:
+    """`--seeds 0,1,2` as [0, 1, 2]; a lone count `--seeds 3` as [0, 1, 2]; SpecFileError naming the fix."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        seeds = [int(p) for p in parts]
+    except ValueError:
+        seeds = []
+    if not seeds or any(s < 0 for s in seeds):
+        raise SpecFileError(f"--seeds {text!r}: give seeds as integers ≥ 0, e.g. --seeds 0,1,2 (or a count: 3)")
+    if len(seeds) == 1 and "," not in text:
+        return list(range(seeds[0])) if seeds[0] >= 1 else [0]
+    if len(set(seeds)) != len(seeds):
+        raise SpecFileError(f"--seeds {text!r}: each seed once")
+    return seeds
+
+
 def load_study(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """A study file as the body of POST /api/studies: `name` (default: the file's stem), `base` (RunSpec fields,
     with each `--set field=value` applied), `axes` (field: [values]) and `seeds` (a list, or N for 0..N-1)."""

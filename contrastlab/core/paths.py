@@ -38,6 +38,7 @@ STUDIES = "/api/studies"
 STUDY = "/api/studies/{study_id}"
 STUDY_CANCEL = "/api/studies/{study_id}/cancel"
 STUDY_STATS = "/api/studies/{study_id}/stats"
+STUDY_EXTEND = "/api/studies/{study_id}/extend"
 STUDY_CURVES = "/api/studies/{study_id}/curves"
 
 

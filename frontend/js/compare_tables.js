@@ -132,16 +132,22 @@ export function finalMetricsTable(runs, colorOf) {
     [key, summarize(e.group.map((run) => summaryValue(run, key)))]))]));
   const valueOf = (entry, key) =>
     entry.group ? (statsOf.get(entry.group)[key]?.mean ?? null) : summaryValue(entry.run, key);
-  // Baselines are context, not results, a metric with no better direction has no best, nor one where all tie.
+  // Baselines are context, not results, a metric with no better direction has no best, nor one where all tie;
+  // losses (nats) of different methods are different losses: no best across methods.
+  const methods = new Set(runs.map((run) => run.method ?? run.spec?.method));
+  const incomparable = (key) => metricInfo(key)?.unit === "nats" && methods.size > 1;
   const best = Object.fromEntries(columns.map((key) => {
     const direction = metricDirection(key);
     const values = contenders.map((entry) => valueOf(entry, key));
     const tied = new Set(values.filter((v) => v !== null)).size < 2;
-    const index = isBaseline(key) || !direction || tied ? -1 : bestIndex(values, direction === "lower");
+    const skip = isBaseline(key) || !direction || tied || incomparable(key);
+    const index = skip ? -1 : bestIndex(values, direction === "lower");
     return [key, contenders[index] || null];
   }));
+  const spreadNote = (entry) => (entry.group ? "mean ± std (ddof 1) over the group's seeds" : null);
   const cell = (entry, key, text) => h("td", { class: `num${best[key] === entry ? " best" : ""}`, "data-col": key,
-    title: best[key] === entry ? (entry.group ? "best group mean" : "best") : null }, text);
+    title: [best[key] === entry ? (entry.group ? "best group mean" : "best") : null, spreadNote(entry)]
+      .filter(Boolean).join(" · ") || null }, text);
   const rows = entries.map((entry) => {
     if (entry.group) {
       const first = entry.group[0];

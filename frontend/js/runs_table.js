@@ -254,6 +254,7 @@ export function createGroupRow(groupId, actions, view = parseColumns("")) {
     for (const key of metrics) {
       const stats = summarize(members.map((run) => (run.summary || {})[key]));
       setText(cells[key], stats ? formatMetricSpread(key, stats.mean, stats.n > 1 ? stats.std : null) : DASH);
+      cells[key].title = stats && stats.n > 1 ? `mean ± std (ddof 1) over ${stats.n} seeds` : "";
     }
     for (const field of view.spec) {
       const values = new Set(members.map((run) => JSON.stringify((run.spec || {})[field] ?? null)));

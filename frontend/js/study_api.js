@@ -20,8 +20,12 @@ export const studyApi = {
   list: (params = {}, signal) => get(`/api/studies?${queryString(params)}`, signal),
   /** A study: base, axes, seeds, status_counts, run_ids, cells `[{key, values, runs}]`. */
   get: (id, signal) => get(`/api/studies/${id}`, signal),
-  /** Per-cell mean ± CI of a metric and each cell against the baseline cell (Welch, Holm, P(better)). */
-  stats: (id, metric, baseline, signal) => get(`/api/studies/${id}/stats?${queryString({ metric, baseline })}`, signal),
+  /** Per-cell mean ± CI of a metric and each cell against the baseline cell (Welch, Holm, P(better)); with
+   * `paired`, each cell's metric against that second metric of the same runs (`paired.comparisons`). */
+  stats: (id, metric, baseline, signal, paired = "") =>
+    get(`/api/studies/${id}/stats?${queryString({ metric, baseline, paired })}`, signal),
+  /** More seeds for chosen cells: `{seeds: N, cells?: [key]}` -> the new runs. */
+  extend: (id, body) => request("POST", `/api/studies/${id}/extend`, body),
   /**
    * Each cell's curves as mean ± std over its runs on a common grid of `points` buckets per metric:
    * `{x_axis, points, finished, curves: {metric: [{key, x, mean, std, n}]}}` (std null where one run counts).

@@ -8,7 +8,7 @@
 
 import { h } from "./dom.js";
 import { axisTheme, chartLayout, CHART_CONFIG, disposeChart, drawChart, plotlyReady } from "./charts.js";
-import { metricDirection, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
+import { formatMetric, metricDirection, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
 import { axisValueText, formatMeanCi } from "./study_table.js";
 import { MetricPanels, withAlpha } from "./compare_charts.js";
 import { plotCurves } from "./chart_tools.js";
@@ -112,7 +112,25 @@ function axisDimension(field, axisOrder, cells) {
   };
 }
 
-function parcoordsTrace(axes, axisOrders, cells, metric) {
+/** The metric's ticks at the cells' means, one per distinct shown text (no "79.3 %, 79.3 %"). */
+function distinctTicks(metric, means) {
+  const ticks = new Map();
+  for (const mean of [...means].sort((a, b) => a - b)) {
+    const text = formatMetric(metric, mean);
+    if (!ticks.has(text)) ticks.set(text, mean);
+  }
+  return { tickvals: [...ticks.values()], ticktext: [...ticks.keys()] };
+}
+
+/** Each line in its cell's colour (the table's swatch, the curves' line): a stepwise colour scale, one step a
+ * cell. */
+function cellColours(scored, colorOf) {
+  const n = Math.max(1, scored.length);
+  const colorscale = scored.flatMap((cell, i) => [[i / n, colorOf(cell.key)], [(i + 1) / n, colorOf(cell.key)]]);
+  return { color: scored.map((_, i) => (i + 0.5) / n), colorscale, cmin: 0, cmax: 1, showscale: false };
+}
+
+function parcoordsTrace(axes, axisOrders, cells, metric, colorOf) {
   const scored = cells.filter((cell) => typeof cell.mean === "number");
   const theme = axisTheme();
   const color = getComputedStyle(document.documentElement).getPropertyValue("--text").trim();
@@ -120,11 +138,12 @@ function parcoordsTrace(axes, axisOrders, cells, metric) {
   dims.push({
     label: metricTitle(metric),
     values: scored.map((cell) => cell.mean),
-    tickformat: metricAxis(metric).tickformat,
+    ...distinctTicks(metric, scored.map((cell) => cell.mean)),
   });
   return {
     type: "parcoords", dimensions: dims,
-    line: { color: scored.map((cell) => cell.mean), ...colorscale(metric), showscale: false },
+    line: colorOf ? cellColours(scored, colorOf) : { color: scored.map((cell) => cell.mean), ...colorscale(metric),
+      showscale: false },
     // parcoords outlines its labels in a contrasting colour by default ("auto" shadow): a halo on a dark page.
     labelfont: { color, size: 12, shadow: "none" }, tickfont: { color: theme.color, size: 11, shadow: "none" },
     rangefont: { color: "rgba(0,0,0,0)", shadow: "none" },
@@ -190,8 +209,8 @@ export class StudyCharts {
    * @param {{axes: string[], axisOrders: Object<string, unknown[]>, cells: object[], metric: string}} p
    *   cells: the stats' cells (values, mean, ci95, n)
    */
-  async render({ axes, axisOrders, cells, metric }) {
-    this.last = { axes, axisOrders, cells, metric };
+  async render({ axes, axisOrders, cells, metric, colorOf }) {
+    this.last = { axes, axisOrders, cells, metric, colorOf };
     const draws = [];
     const ids = [];
     const yaxis = { ...metricAxis(metric), title: { text: metricTitle(metric) }, range: valueRange(cells) };
@@ -238,7 +257,7 @@ export class StudyCharts {
       });
       this.drawWhenVisible(
         this.chartDiv("parcoords", "Every axis and the metric (one line per cell)", { wide: ids.length % 2 === 1 }),
-        [parcoordsTrace(axes, axisOrders, cells, metric)],
+        [parcoordsTrace(axes, axisOrders, cells, metric, colorOf)],
         layout,
       );
     }

@@ -8,7 +8,6 @@ import {
   choiceLabel,
   formatMetric,
   formatMetricSpread,
-  metricDirection,
   metricLabel,
   statuses,
   zeroStatusCounts,
@@ -33,17 +32,6 @@ export function formatP(p) {
   if (typeof p !== "number" || !Number.isFinite(p)) return DASH;
   if (p < 0.001) return "< 0.001";
   return p >= 0.9995 ? "1" : p.toFixed(3);
-}
-
-/** The key of the cell with the best mean in the metric's direction (never a single seed's value); null if none. */
-export function bestCellKey(cells, metric) {
-  const lower = metricDirection(metric) === "lower";
-  let best = null;
-  for (const cell of cells) {
-    if (typeof cell.mean !== "number") continue;
-    if (!best || (lower ? cell.mean < best.mean : cell.mean > best.mean)) best = cell;
-  }
-  return best ? best.key : null;
 }
 
 /** Runs of a cell by status, from the study's runs. */
@@ -71,6 +59,23 @@ function progressCell(counts, total) {
     h("span", { class: "cell-counts" }, parts));
 }
 
+/** The verdict's reason, then how many seeds: power at the observed effect and the seeds per cell for 80 %. */
+function verdictNote(c) {
+  const power = typeof c.power === "number"
+    ? `power ${Math.round(c.power * 100)} % at this effect` +
+      (c.seeds_for_80 ? `; ${c.seeds_for_80} seeds per cell for 80 %` : "; no effect to power")
+    : "";
+  return [c.reason, power].filter(Boolean).join(" · ");
+}
+
+/** "IQM 91.9 % (95 % bootstrap 91.0 % … 93.0 %)": the robust aggregate beside the mean, as a tooltip. */
+function iqmNote(metric, s) {
+  if (typeof s.iqm !== "number") return "mean ± half-width of the Student-t 95 % interval";
+  const ci = Array.isArray(s.iqm_ci95) ? ` (95 % bootstrap ${formatMetric(metric, s.iqm_ci95[0])} … ` +
+    `${formatMetric(metric, s.iqm_ci95[1])})` : "";
+  return `mean ± half-width of the Student-t 95 % interval · IQM ${formatMetric(metric, s.iqm)}${ci}`;
+}
+
 function verdictCells(comparison, metric, isBaseline) {
   if (isBaseline) {
     return [h("td", { class: "verdict verdict-baseline", "data-col": "verdict" }, "baseline"),
@@ -88,7 +93,7 @@ function verdictCells(comparison, metric, isBaseline) {
   return [
     h(
       "td",
-      { class: `verdict verdict-${verdictClass}`, "data-col": "verdict", title: comparison.reason || null },
+      { class: `verdict verdict-${verdictClass}`, "data-col": "verdict", title: verdictNote(comparison) || null },
       comparison.verdict,
     ),
     h("td", { class: "num", "data-col": "diff", "data-value": comparison.diff ?? "" }, diff),
@@ -115,7 +120,8 @@ export function resultsTable({ axes, cells, stats, runsById, colorOf, linkOf }) 
   const metric = stats.metric;
   const statsByKey = new Map(stats.cells.map((cell) => [cell.key, cell]));
   const comparisons = new Map((stats.comparisons || []).map((c) => [c.key, c]));
-  const best = cells.length > 1 ? bestCellKey(stats.cells, metric) : null;
+  // "best" only where the verdicts back it (the server's pick): never beside "no detectable difference".
+  const best = cells.length > 1 ? stats.best ?? null : null;
   const rows = cells.map((cell) => {
     const s = statsByKey.get(cell.key) || { n: 0, mean: null, ci95: null };
     const isBest = cell.key === best;
@@ -143,9 +149,11 @@ export function resultsTable({ axes, cells, stats, runsById, colorOf, linkOf }) 
           "data-value": s.mean ?? "",
           "data-ci-low": s.ci95 ? s.ci95[0] : "",
           "data-ci-high": s.ci95 ? s.ci95[1] : "",
+          "data-iqm": s.iqm ?? "",
+          title: iqmNote(metric, s),
         },
         h("span", { class: "mean-text" }, formatMeanCi(metric, s.mean, s.ci95)),
-        isBest ? h("span", { class: "best-tag", title: "best mean" }, "best") : null,
+        isBest ? h("span", { class: "best-tag", title: "best mean, and the verdicts say so" }, "best") : null,
       ),
       h("td", { class: "num", "data-col": "n" }, String(s.n ?? 0)),
       verdictCells(comparisons.get(cell.key), metric, cell.key === stats.baseline),

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser import a11y
 from tests.browser.helpers import VIEWPORT, save_screenshots
 
 pytestmark = pytest.mark.browser
@@ -77,12 +78,15 @@ def _assert_table_matches(page: Page, stats: dict) -> None:
         if comparison["prob_better"] is not None:  # a whole percentage (JavaScript rounds halves up)
             shown = row.locator("td[data-col=prob_better]").inner_text()
             assert shown.endswith(" %") and abs(int(shown[:-2]) - comparison["prob_better"] * 100) <= 0.5, shown
-    # The best cell is the best mean, in the metric's direction.
-    scored = [c for c in stats["cells"] if c["mean"] is not None]
-    pick = min if stats["direction"] == "lower" else max
-    best = pick(scored, key=lambda c: c["mean"])
-    expect(table.locator("tr.best")).to_have_count(1)
-    expect(table.locator("tr.best")).to_have_attribute("data-cell-key", best["key"])
+    # "best" marks the server's best cell, named only when the verdicts back it: never beside "no detectable
+    # difference".
+    if stats["best"] is None:
+        expect(table.locator("tr.best")).to_have_count(0)
+    else:
+        expect(table.locator("tr.best")).to_have_count(1)
+        expect(table.locator("tr.best")).to_have_attribute("data-cell-key", stats["best"])
+        best_verdict = table.locator("tr.best td[data-col=verdict]").inner_text()
+        assert best_verdict in ("better", "baseline"), best_verdict
 
 
 def _screenshots(page: Page, name: str) -> None:
@@ -213,3 +217,58 @@ def test_study_from_the_form_fills_live_and_its_link_reopens_the_view(page: Page
     link_to_study.click()
     expect(page).to_have_url(re.compile(rf"#/studies/{study_id}$"))
     page.wait_for_selector("main[data-painted]")
+
+
+def test_paired_view_compares_two_metrics_of_the_same_runs(page: Page, http: httpx.Client) -> None:
+    """Linear probe without the head against with it, on three real SimCLR runs of digits (random baseline on):
+    the paired table equals the endpoint, the URL keeps the choice, the page is axe-clean and fits 1366 px."""
+    body = {"name": "head on digits", "base": {"dataset": "digits", "method": "simclr", "random_baseline": True,
+                                               **{k: int(v) for k, v in SETTINGS.items()}},
+            "axes": {"projection_dim": [32, 64]}, "seeds": [0, 1, 2]}
+    study = http.post("/api/studies", json=body).json()
+    a11y.install(page)
+    page.goto(f"/#/studies/{study['id']}")
+    page.wait_for_function(f"() => ({CELL_PROGRESS})().length === 2 && "
+                           f"({CELL_PROGRESS})().every(([done, total]) => done === total)", timeout=900_000)
+    options = page.get_by_test_id("study-metric").locator("option").evaluate_all("(os) => os.map((o) => o.value)")
+    assert "linear_acc_head" in options and "loss" not in options and "final_loss" in options  # recorded ones only
+    page.get_by_test_id("study-paired").select_option("linear_acc_head")
+    expect(page).to_have_url(re.compile(r"paired=linear_acc_head"))
+    table = page.get_by_test_id("paired-table")
+    expect(table.locator("tbody tr")).to_have_count(2)
+    stats = http.get(f"/api/studies/{study['id']}/stats", params={"metric": "linear_acc",
+                                                                  "paired": "linear_acc_head"}).json()
+    for comp in stats["paired"]["comparisons"]:
+        row = table.locator(f"tr[data-cell-key='{comp['key']}']")
+        expect(row.locator("td[data-col=n]")).to_have_text("3")
+        expect(row.locator("td[data-col=verdict]")).to_have_text(comp["verdict"])
+        shown = row.locator("td[data-col=mean_diff]").inner_text()
+        value = float(re.sub(r"[^\d.]", "", shown)) / 100 * (-1 if shown.startswith("−") else 1)
+        assert abs(value - comp["mean_diff"]) <= 0.0005 + 1e-12, (shown, comp)
+        assert row.locator("td[data-col=bootstrap_ci95]").inner_text().count(" pt") == 2
+    # The results table says what ± is, the IQM, and how many seeds would give 80 % power.
+    results = page.get_by_test_id("study-table")
+    expect(results.locator("td[data-col=mean]").first).to_have_attribute("title", re.compile(r"Student-t 95 % .*IQM"))
+    expect(results.locator("td.verdict:not(.verdict-baseline)")).to_have_attribute("title", re.compile(r"power \d+ %"))
+    # Nothing overflows at 1366 px: the progress line and the tables stay inside the page.
+    overflow = page.evaluate("() => [...document.querySelectorAll('.progress-line, .progress-text, .panel, .controls')]"
+                             ".filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth)"
+                             ".map((e) => e.className)")
+    assert overflow == [], overflow
+    # The parallel coordinates draw each cell in its swatch's colour, with distinct tick labels.
+    page.get_by_test_id("study-chart-parcoords").scroll_into_view_if_needed()
+    page.wait_for_function(CHART_DRAWN, arg="study-chart-parcoords")
+    trace = page.evaluate("() => { const t = document.querySelector('[data-testid=study-chart-parcoords]').data[0];"
+                          " return {scale: t.line.colorscale.map((s) => s[1]), ticks: t.dimensions.at(-1).ticktext}; }")
+    swatches = page.locator("[data-testid=study-table] .swatch").evaluate_all(
+        "(spans) => spans.map((s) => s.style.background)")
+    assert len(set(trace["scale"])) == 2 and len(trace["ticks"]) == len(set(trace["ticks"])), trace
+    normalise = "(c) => { const i = document.createElement('i'); i.style.background = c; return i.style.background; }"
+    assert [page.evaluate(normalise, c) for c in trace["scale"][::2]] == swatches
+    page.get_by_test_id("study-paired").select_option("random_linear_acc")
+    expect(table.locator("tbody tr td[data-col=n]").first).to_have_text("3")
+    page.reload()
+    expect(page.get_by_test_id("study-paired")).to_have_value("random_linear_acc")
+    expect(page.get_by_test_id("paired-table").locator("tbody tr")).to_have_count(2)
+    a11y.assert_axe_clean(page, "the study page with a paired comparison")
+    save_screenshots(page, "study-paired-1366")

@@ -237,8 +237,8 @@ def test_study_follow_prints_the_servers_stats_and_lists_it(stack, tmp_path):
     """A 2-cell x 2-seed study from a file: followed to the end, then the same table as the stats endpoint."""
     study = tmp_path / "study.yaml"
     study.write_text("name: cli study\nbase: {dataset: digits, encoder: small_cnn, epochs: 1, batch_size: 128}\n"
-                     "axes: {method: [simclr, supervised]}\nseeds: [0, 1]\n")
-    result = cli(stack, "study", str(study), "--follow", *FAST)
+                     "axes: {method: [simclr, supervised]}\nseeds: [7]\n")
+    result = cli(stack, "study", str(study), "--follow", "--seeds", "0,1", *FAST)
     assert result.exit_code == 0, result.stdout + result.stderr + stack.all_logs()
     assert "runs in 2 cells" in result.stdout.splitlines()[0]
     study_id = int(result.stdout.split()[1])
@@ -254,3 +254,15 @@ def test_study_follow_prints_the_servers_stats_and_lists_it(stack, tmp_path):
     table = list(csv.DictReader(io.StringIO(cli(stack, "study-stats", str(study_id), "--csv").stdout)))
     assert {r["method"]: float(r["mean"]) for r in table} == \
         {c["values"]["method"]: pytest.approx(c["mean"]) for c in stats["cells"]}
+    # The head against no head, run by run: SimCLR has both probes, cross-entropy has no head to probe.
+    paired = cli(stack, "study-stats", str(study_id), "--paired", "linear_acc_head")
+    assert paired.exit_code == 0, paired.stdout + paired.stderr
+    assert "linear_acc − linear_acc_head" in paired.stdout and "not recorded for this cell" in paired.stdout
+    # One more seed for the SimCLR cell: a new run of the same study, on seed 2.
+    extended = cli(stack, "study-extend", str(study_id), "--seeds", "1", "--cell", "method=simclr")
+    assert extended.exit_code == 0 and "1 runs queued in 1 cells (seeds 2)" in extended.stdout, extended.stdout
+    detail = stack.http.get(f"/api/studies/{study_id}").json()
+    assert detail["seeds"] == [0, 1, 2] and len(detail["run_ids"]) == 5
+    assert stack.wait(max(detail["run_ids"]), {"succeeded"})["spec"]["seed"] == 2
+    after = stack.http.get(f"/api/studies/{study_id}/stats").json()
+    assert {c["key"]: c["n"] for c in after["cells"]} == {"method=simclr": 3, "method=supervised": 2}

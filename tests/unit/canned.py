@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from contrastlab.client import cli
+from contrastlab.client import cli, cli_base
 from contrastlab.client.api import Client
 
 
@@ -27,4 +27,5 @@ def serve_canned(monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> li
                                                       headers=headers))
 
     monkeypatch.setattr(cli, "_client", client)
+    monkeypatch.setattr(cli_base, "_client", client)  # the study commands (cli_study) reach it there
     return seen

@@ -130,3 +130,16 @@ def test_a_followed_groups_last_line_is_its_mean_and_std_over_the_seeds_that_suc
         "group 7 (=run 1, 2 seeds, mean ± std): Linear probe 97.5 ± 0.4 %, Training time 4.2 ± 0 s"
     assert group_line(Group(7, runs), CATALOG).startswith("group 7 (=run 1, 2 of 3 seeds succeeded, mean ± std): "
                                                           "Linear probe 97.5 ± 0.4 %")
+
+
+def test_no_best_loss_across_methods_a_best_loss_within_one() -> None:
+    from contrastlab.client.compare import best_entities
+
+    def run(run_id: int, method: str, loss: float) -> Run:
+        return Run(id=run_id, name=f"r{run_id}", status="succeeded", spec={"method": method},
+                   summary={"final_loss": loss, "linear_acc": 0.9 + run_id / 100})
+
+    mixed = [run(1, "simclr", 4.1), run(2, "supervised", 0.3)]  # NT-Xent against cross-entropy: not comparable
+    assert best_entities(mixed, [], ["final_loss", "linear_acc"], CATALOG) == {"linear_acc": "r2"}
+    same = [run(1, "simclr", 4.1), run(2, "simclr", 3.9)]
+    assert best_entities(same, [], ["final_loss"], CATALOG) == {"final_loss": "r2"}

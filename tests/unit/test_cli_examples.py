@@ -23,7 +23,8 @@ def _grid(study: dict) -> list[dict]:
 
 def test_the_studies_of_the_issues_ship():
     assert [p.name for p in STUDIES] == ["losses_fashion_mnist.yaml", "methods_fashion_mnist.yaml", "optimisers.yaml",
-                                         "projection_head.yaml", "supcon_vs_ce.yaml", "temperature.yaml"]
+                                         "projection_dim.yaml", "projection_head.yaml", "supcon_vs_ce.yaml",
+                                         "temperature.yaml"]
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)

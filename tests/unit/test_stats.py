@@ -182,7 +182,8 @@ def test_study_body_is_json_without_nan_and_counts_the_excluded():
     verdicts = {c["key"]: c["verdict"] for c in body["comparisons"]}
     assert verdicts == {"simclr": "better", "one": "too few seeds", "flat": "worse", "none": "too few seeds"}
     assert set(body["comparisons"][0]) == {"key", "baseline", "diff", "ci95", "p_value", "p_holm", "prob_better",
-                                           "effect_size", "verdict", "reason"}
+                                           "prob_better_ci95", "effect_size", "power", "seeds_for_80", "verdict",
+                                           "reason"}
 
 
 def test_chosen_baseline_and_empty_study():

@@ -24,6 +24,7 @@ from backend.studies.schemas import (
     StudyCreate,
     StudyCreated,
     StudyCurvesPublic,
+    StudyExtend,
     StudyPublic,
     StudySummary,
 )
@@ -128,6 +129,36 @@ def cancel_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) ->
     return _public(session, study)
 
 
+@router.post("/{study_id}/extend", status_code=201, response_model=StudyCreated)
+def extend_study(study: StudyDep, body: StudyExtend, request: Request, session: SessionDep, celery: CeleryDep,
+                 settings: SettingsDep, notifier: NotifierDep) -> StudyCreated:
+    """Add `seeds` new runs to each chosen cell (every cell by default): new rows of the same study, queued and
+    sent now; the statistics count them as they finish, so the verdict updates."""
+    members = store.study_runs(session, study.id)
+    cells = store.cells_of(study, members)
+    keys = [c.key for c in cells]
+    wanted = body.cells if body.cells is not None else keys
+    unknown = [key for key in wanted if key not in keys]
+    if unknown:
+        raise InvalidFields([{"loc": ["body", "cells"], "msg": f"{unknown[0]!r} is not a cell of study {study.id}; "
+                              f"choose among {', '.join(keys)}", "type": "value_error", "input": unknown[0]}])
+    chosen = [c for c in cells if c.key in set(wanted)]
+    total = len(members) + body.seeds * len(chosen)
+    if total > settings.study_max_runs:
+        raise InvalidFields([{"loc": ["body", "seeds"], "msg": f"the study would hold {total} runs; at most "
+                              f"{settings.study_max_runs} are allowed (STUDY_MAX_RUNS)", "type": "value_error",
+                              "input": body.seeds}])
+    admit_submission(request, settings, body.seeds * len(chosen))
+    created = store.extend_study(session, study, chosen, body.seeds)
+    unsent, error = dispatch.send_all(celery, settings.queue, [(run.id, spec_devices(run.spec)) for run in created])
+    if error is not None:
+        _fail_unsent(request.app.state.sessionmaker, notifier, unsent, error)
+        raise dispatch.BrokerUnavailable(f"broker unavailable: {len(unsent)} new runs of study {study.id} were not "
+                                         f"queued and are marked failed: {error}") from error
+    return StudyCreated(id=study.id, name=study.name, runs=[RunPublic.model_validate(r) for r in created],
+                        cells=len(chosen))
+
+
 @router.delete("/{study_id}", status_code=204, response_class=Response)
 def delete_study(study: StudyDep, session: SessionDep, settings: SettingsDep, notifier: NotifierDep) -> Response:
     """Delete the study with its runs, their events and files; 409 while any run is queued or running."""
@@ -151,44 +182,78 @@ def _sample(run: Run, metric: str) -> float | None:
 
 
 def _samples(cells: list[store.CellRuns], metric: str
-             ) -> tuple[list[stats.CellStats], dict[str, list[float]], dict[str, int]]:
-    """Each cell's stats over its succeeded runs, its samples by key, and the runs left out, by reason."""
+             ) -> tuple[list[stats.CellStats], dict[str, list[float]], dict[str, int], set[str]]:
+    """Each cell's stats over its succeeded runs, its samples by key, the runs left out by reason, and the cells
+    whose succeeded runs never recorded the metric (a supervised cell has no head to probe)."""
     excluded = {Status.FAILED: 0, Status.CANCELED: 0, "no_value": 0}
-    summaries, samples = [], {}
+    summaries, samples, unrecorded = [], {}, set()
     for cell in cells:
-        ids, values = [], []
+        ids, values, missing = [], [], 0
         for run in cell.runs:
             value = _sample(run, metric) if run.status == Status.SUCCEEDED else None
             if run.status in excluded:
                 excluded[run.status] += 1
             elif run.status == Status.SUCCEEDED and value is None:
-                excluded["no_value"] += 1  # succeeded without this metric (no head to probe, for supervised)
+                excluded["no_value"] += 1
+                missing += 1
             elif value is not None:
                 ids.append(run.id)
                 values.append(value)
+        if missing and not values:
+            unrecorded.add(cell.key)
         summaries.append(stats.cell_stats(cell.key, cell.values, values, ids))
         samples[cell.key] = values
-    return summaries, samples, excluded
+    return summaries, samples, excluded, unrecorded
+
+
+def _pairs(cells: list[store.CellRuns], metric: str, paired: str) -> list[stats.PairedCell]:
+    """Per cell, the succeeded runs that recorded both metrics; a cell whose succeeded runs never did is said so."""
+    out = []
+    for cell in cells:
+        done = [run for run in cell.runs if run.status == Status.SUCCEEDED]
+        pairs = [(run.id, a, b) for run in done
+                 if (a := _sample(run, metric)) is not None and (b := _sample(run, paired)) is not None]
+        out.append(stats.PairedCell(cell.key, pairs, recorded=bool(pairs) or not done))
+    return out
+
+
+def _metric(name: str, value: str) -> tuple[str, Any]:
+    info = METRICS.get(value)
+    if info is None or info.direction is None:
+        raise _query_error(name, f"{value!r} is not a metric a study can compare; choose one of "
+                                 f"{', '.join(DIRECTED)}", value)
+    return value, info
 
 
 @router.get("/{study_id}/stats")
 def study_stats(study: StudyDep, session: SessionDep,
                 metric: Annotated[str, Query(description=f"One of: {', '.join(DIRECTED)}.")] = "linear_acc",
                 baseline: Annotated[str | None, Query(max_length=4000, description="A cell's key; default: the "
-                                                      "supervised cell, else the first.")] = None) -> dict[str, Any]:
-    """Per-cell mean ± Student-t interval over the succeeded runs, and each cell against the baseline cell."""
-    info = METRICS.get(metric)
-    if info is None or info.direction is None:
-        raise _query_error("metric", f"{metric!r} is not a metric a study can compare; choose one of "
-                                     f"{', '.join(DIRECTED)}", metric)
+                                                      "supervised cell, else the first.")] = None,
+                paired: Annotated[str | None, Query(description="A second metric of the same runs, e.g. "
+                                                    "linear_acc_head or random_linear_acc: each cell's metric "
+                                                    "against it, run by run (paired t, bootstrap, Wilcoxon).")
+                                  ] = None) -> dict[str, Any]:
+    """Per-cell mean ± Student-t interval and IQM ± stratified bootstrap over the succeeded runs, each cell against
+    the baseline cell with power and the seeds for 80 %, aggregates over datasets when the study varies it, and
+    with `paired`, each cell's metric against the paired metric on the same runs."""
+    _, info = _metric("metric", metric)
+    if paired is not None:
+        _, other = _metric("paired", paired)
+        if paired == metric or other.unit != info.unit or other.direction != info.direction:
+            raise _query_error("paired", f"{paired!r} cannot be paired with {metric!r}: choose another metric with "
+                                         f"the same unit ({info.unit}) and direction", paired)
     cells = store.cells_of(study, store.study_runs(session, study.id))
     if baseline is not None and baseline not in [c.key for c in cells]:
         raise _query_error("baseline", f"{baseline!r} is not a cell of study {study.id}; choose one of "
                                        f"{', '.join(c.key for c in cells)}", baseline)
-    summaries, samples, excluded = _samples(cells, metric)
-    body = stats.study_stats(metric, info.direction, summaries, samples, baseline, excluded)
+    summaries, samples, excluded, unrecorded = _samples(cells, metric)
+    bounds = (0.0, 1.0) if info.unit == "fraction" else None
+    body = stats.study_stats(metric, info.direction, summaries, samples, baseline, excluded, unrecorded, bounds)
     for row, cell in zip(body["cells"], cells, strict=True):
         row["status_counts"] = store.count_statuses(cell.runs)
+    body["paired"] = (stats.paired_body(metric, paired, info.direction, _pairs(cells, metric, paired))
+                      if paired is not None else None)
     return body
 
 

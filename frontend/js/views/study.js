@@ -4,21 +4,13 @@
 // Polled every 2 s while some run is unfinished.
 
 import { ApiError } from "../api.js";
-import { h, progressBar, setText, updateProgressBar } from "../dom.js";
-import { confirmDialog } from "../confirm.js";
-import { formatDateTime } from "../format.js";
-import {
-  STATUS,
-  datasetLabel,
-  isFinalStatus,
-  metricDirection,
-  metricLabel,
-  metricNames,
-  zeroStatusCounts,
-} from "../catalog.js";
+import { h, progressBar, setText } from "../dom.js";
+import { STATUS, isFinalStatus, metricDirection, metricLabel, metricNames } from "../catalog.js";
 import { RUN_COLORS } from "../compare_data.js";
 import { studyApi } from "../study_api.js";
 import { StudyCharts, StudyCurves } from "../study_charts.js";
+import { renderHead, renderMetricOptions } from "../study_head.js";
+import { pairedChoices, pairedTable } from "../study_paired.js";
 import { axisValueText, resultsTable } from "../study_table.js";
 
 const POLL_MS = 2000;
@@ -59,6 +51,7 @@ class StudyView {
         ? DEFAULT_METRIC
         : judgedMetrics()[0];
     this.baseline = query.get("baseline") || "";
+    this.paired = query.get("paired") || "";
     this.alive = true;
     this.controller = new AbortController();
     this.study = null;
@@ -120,6 +113,10 @@ class StudyView {
       "data-testid": "study-baseline",
       onChange: (e) => this.setBaseline(e.target.value),
     });
+    this.pairedSelect = h("select", {
+      id: "study-paired", "data-testid": "study-paired", onChange: (e) => this.setPaired(e.target.value),
+    });
+    this.pairedBox = h("section", { class: "panel stacked", "data-testid": "study-paired-results", hidden: true });
     this.excluded = h("p", { class: "muted chart-note", "data-testid": "study-excluded" });
     this.tableBox = h("div", { "data-testid": "study-results" }, h("p", { class: "muted" }, "Loading…"));
     this.metricCharts = h("div", { class: "grid-2 study-charts", "data-testid": "study-charts" });
@@ -136,12 +133,14 @@ class StudyView {
         { class: "controls panel", role: "group", "aria-label": "What to judge" },
         h("label", { for: "study-metric" }, "Metric ", this.metricSelect),
         h("label", { for: "study-baseline" }, "Baseline ", this.baselineSelect),
+        h("label", { for: "study-paired" }, "Paired with ", this.pairedSelect),
         h(
           "span",
           { class: "muted" },
           "Each cell against the baseline: Welch's t-test, Holm-corrected; P(better) compares single seeds.",
         ),
       ),
+      this.pairedBox,
       h(
         "section",
         { class: "panel stacked" },
@@ -149,7 +148,8 @@ class StudyView {
           "div",
           { class: "panel-head" },
           h("h2", {}, "Results"),
-          h("span", { class: "muted" }, "one row per cell · best mean marked · click a row to compare its runs"),
+          h("span", { class: "muted" },
+            "one row per cell · ± is the half-width of the 95 % interval · best marked when the verdicts say so"),
         ),
         this.tableBox,
         this.excluded,
@@ -182,14 +182,14 @@ class StudyView {
 
   async loadStats() {
     try {
-      this.stats = await studyApi.stats(this.id, this.metric, this.baseline, this.signal);
+      this.stats = await studyApi.stats(this.id, this.metric, this.baseline, this.signal, this.paired);
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 422 || !this.baseline) throw err;
       // A baseline from an old link that is no cell of the study: say so and fall back to the default.
       this.showNotice(`“${this.baseline}” is not a cell of this study; the default baseline is used.`);
       this.baseline = "";
       this.syncUrl();
-      this.stats = await studyApi.stats(this.id, this.metric, "", this.signal);
+      this.stats = await studyApi.stats(this.id, this.metric, "", this.signal, this.paired);
     }
   }
 
@@ -222,83 +222,8 @@ class StudyView {
   }
 
   renderHead() {
-    const { study } = this;
-    setText(this.title, study.name || `Study #${study.id}`);
-    document.title = `${study.name || `Study #${study.id}`} · ContrastLab`;
-    const base = study.base || {};
-    const fixed = ["method", "dataset", "encoder", "epochs"].filter((key) => !(key in study.axes) && key in base)
-      .map((key) => `${key} ${key === "dataset" ? datasetLabel(base[key]) : axisValueText(key, base[key])}`);
-    setText(
-      this.subtitle,
-      [
-        `#${study.id}`,
-        formatDateTime(study.created_at),
-        `${study.cells.length} cells × ${study.seeds.length} seeds`,
-        `seeds ${study.seeds.join(", ")}`,
-        ...fixed,
-      ].join(" · "),
-    );
-    const counts = zeroStatusCounts();
-    for (const id of study.run_ids) {
-      const status = this.runsById.get(id)?.status || STATUS.queued;
-      counts[status] = (counts[status] || 0) + 1;
-    }
-    const total = study.run_ids.length;
-    const finished = counts.succeeded + counts.failed + counts.canceled;
-    updateProgressBar(this.progress, total ? finished / total : 0);
-    const extra = [STATUS.running, STATUS.queued, STATUS.failed, STATUS.canceled]
-      .filter((s) => counts[s])
-      .map((s) => `${counts[s]} ${s}`);
-    setText(this.progressText, `${finished} of ${total} runs finished${extra.length ? ` · ${extra.join(" · ")}` : ""}`);
-    this.renderActions(finished < total, counts.running > 0);
-  }
-
-  renderActions(unfinished, running) {
-    const cancel = unfinished
-      ? h(
-          "button",
-          { type: "button", class: "button", "data-testid": "study-cancel", onClick: () => this.cancel() },
-          "Cancel study",
-        )
-      : null;
-    const remove = h(
-      "button",
-      {
-        type: "button",
-        class: "button danger",
-        "data-testid": "study-delete",
-        disabled: running,
-        title: running ? "Cancel the study first: runs are still running" : null,
-        onClick: () => this.remove(),
-      },
-      "Delete",
-    );
-    this.actions.replaceChildren(...[cancel, remove].filter(Boolean));
-  }
-
-  async cancel() {
-    try {
-      await studyApi.cancel(this.id);
-    } catch (err) {
-      this.showNotice(`Could not cancel the study: ${err.message}`);
-    }
-    this.refreshNow();
-  }
-
-  async remove() {
-    const ok = await confirmDialog({
-      title: `Delete study #${this.id}?`,
-      body:
-        `“${this.study.name}” and its ${this.study.run_ids.length} runs, ` +
-        "with their metrics and files, are removed for good.",
-    });
-    if (!ok) return;
-    try {
-      await studyApi.remove(this.id);
-      location.hash = "#/studies";
-    } catch (err) {
-      this.showNotice(`Could not delete the study: ${err.message}`);
-    }
+    renderHead(this);
+    renderMetricOptions(this, judgedMetrics());
   }
 
   renderBaselineOptions() {
@@ -308,8 +233,26 @@ class StudyView {
       h("option", { value: cell.key, selected: cell.key === chosen }, cellLabel(axes, cell))));
   }
 
+  renderPaired() {
+    const choices = pairedChoices(this.metric);
+    if (!choices.includes(this.paired)) this.paired = "";
+    this.pairedSelect.replaceChildren(h("option", { value: "", selected: !this.paired }, "nothing"),
+      ...choices.map((name) => h("option", { value: name, selected: name === this.paired }, metricLabel(name))));
+    this.pairedSelect.disabled = !choices.length;
+    const paired = this.stats?.paired;
+    this.pairedBox.hidden = !paired;
+    if (!paired) return;
+    const byKey = new Map(this.study.cells.map((cell) => [cell.key, cell]));
+    this.pairedBox.replaceChildren(
+      h("div", { class: "panel-head" },
+        h("h2", {}, `${metricLabel(paired.metric)} against ${metricLabel(paired.paired)}, run by run`),
+        h("span", { class: "muted" }, "paired t-test (Holm) · bootstrap of the mean difference · Wilcoxon")),
+      pairedTable(paired, (key) => (byKey.has(key) ? cellLabel(this.axes(), byKey.get(key)) : key)));
+  }
+
   renderTable() {
     if (!this.stats) return;
+    this.renderPaired();
     this.tableBox.replaceChildren(resultsTable({
       axes: this.axes(), cells: this.study.cells, stats: this.stats, runsById: this.runsById,
       colorOf: (key) => this.colorOf(key), linkOf: (cell) => this.linkOf(cell),
@@ -333,6 +276,7 @@ class StudyView {
       axisOrders: this.study.axes,
       cells: this.stats.cells,
       metric: this.metric,
+      colorOf: (key) => this.colorOf(key),
     });
   }
 
@@ -364,11 +308,19 @@ class StudyView {
   syncUrl() {
     let search = `metric=${hashValue(this.metric)}`;
     if (this.baseline) search += `&baseline=${hashValue(this.baseline)}`;
+    if (this.paired) search += `&paired=${hashValue(this.paired)}`;
     history.replaceState(null, "", `#/studies/${this.id}?${search}`);
   }
 
   async setMetric(metric) {
     this.metric = metric;
+    if (!pairedChoices(metric).includes(this.paired)) this.paired = "";
+    this.syncUrl();
+    await this.refreshStats();
+  }
+
+  async setPaired(name) {
+    this.paired = name;
     this.syncUrl();
     await this.refreshStats();
   }

@@ -1,4 +1,4 @@
-"""A study's statistics: per-cell mean and Student-t interval, and each cell against a baseline.
+"""A study's cells: per-cell mean and Student-t interval, and each cell against a baseline (Welch, Holm).
 
 Pure numbers in, plain values out (no web or database code), so the API, the CLI and the tests
 see one verdict. Welch's test, its interval and Hedges' g are written out from their textbook
@@ -17,6 +17,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats as sps
 
+from backend.studies.stats import power, robust
+
 Direction = Literal["higher", "lower"]
 ALPHA = 0.05  # family-wise error rate of the Holm-corrected verdicts
 MIN_SEEDS = 2  # a variance, hence a test, needs two samples per side
@@ -34,6 +36,8 @@ class CellStats:
     std: float | None
     ci95: tuple[float, float] | None
     runs: list[int]
+    iqm: float | None = None  # interquartile mean with its stratified-bootstrap 95 % interval (stats.robust)
+    iqm_ci95: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class Comparison:
     effect_size: float | None
     verdict: str
     reason: str
+    prob_better_ci95: tuple[float, float] | None = None  # stratified bootstrap (backend.studies.stats.robust)
+    power: float | None = None  # of Welch's test at the observed Cohen's d, α = 0.05 (stats.power)
+    seeds_for_80: int | None = None  # seeds per arm for 80 % power at that effect; None: no effect to chase
 
 
 def _array(key: str, samples: Sequence[float]) -> np.ndarray:
@@ -76,12 +83,13 @@ def cell_stats(key: str, values: dict[str, Any], samples: Sequence[float], runs:
     n = len(x)
     if n == 0:
         return CellStats(key, dict(values), 0, None, None, None, list(runs))
+    iqm, iqm_ci = robust.aggregate([x], "iqm")
     if n == 1:
-        return CellStats(key, dict(values), 1, float(x[0]), None, None, list(runs))
+        return CellStats(key, dict(values), 1, float(x[0]), None, None, list(runs), iqm, iqm_ci)
     mean, var = _mean_var(x)
     std = math.sqrt(var)
     half = float(sps.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return CellStats(key, dict(values), n, mean, std, (mean - half, mean + half), list(runs))
+    return CellStats(key, dict(values), n, mean, std, (mean - half, mean + half), list(runs), iqm, iqm_ci)
 
 
 def default_baseline(cells: Sequence[CellStats]) -> str:
@@ -185,8 +193,14 @@ def compare_cells(cells: Sequence[CellStats], samples: Mapping[str, Sequence[flo
             diff, ci, p = _welch(a, base)
             g = _hedges_g(a, base)
         prob = _prob_better(a, base, direction)
-        constant = bool(len(a) and len(base) and np.ptp(a) == 0 and np.ptp(base) == 0)
-        raw.append((Comparison(cell.key, baseline, diff, ci, p, None, prob, g, "", ""), len(a), constant))
+        sign = 1.0 if direction == "higher" else -1.0
+        _, prob_ci = robust.probability_of_improvement([sign * a], [sign * base])
+        power_now = seeds = None
+        if diff is not None:
+            d = power.cohens_d(diff, _mean_var(a)[1], _mean_var(base)[1], len(a), len(base))
+            power_now, seeds = power.power_two_sample(d, len(a), len(base)), power.seeds_two_sample(d)
+        raw.append((Comparison(cell.key, baseline, diff, ci, p, None, prob, g, "", "", prob_ci, power_now, seeds),
+                    len(a), bool(len(a) and len(base) and np.ptp(a) == 0 and np.ptp(base) == 0)))
     tested = [i for i, (c, _, _) in enumerate(raw) if c.p_value is not None]
     adjusted = dict(zip(tested, holm([raw[i][0].p_value or 0.0 for i in tested]), strict=True))
     out = []
@@ -195,32 +209,3 @@ def compare_cells(cells: Sequence[CellStats], samples: Mapping[str, Sequence[flo
         verdict, reason = _reason(comp, n_cell, len(base), constant, direction)
         out.append(replace(comp, verdict=verdict, reason=reason))
     return out
-
-
-def _finite(x: float | None) -> float | None:
-    """JSON carries no NaN or infinity: anything not finite becomes null."""
-    return float(x) if x is not None and math.isfinite(x) else None
-
-
-def _interval(ci: tuple[float, float] | None) -> list[float | None] | None:
-    return None if ci is None else [_finite(ci[0]), _finite(ci[1])]
-
-
-def study_stats(metric: str, direction: Direction, cells: list[CellStats], samples: Mapping[str, Sequence[float]],
-                baseline: str | None, excluded: Mapping[str, int]) -> dict[str, Any]:
-    """The body of GET /api/studies/{id}/stats: cells, comparisons to the baseline, best cell, excluded runs."""
-    chosen = baseline if baseline is not None else (default_baseline(cells) if cells else None)
-    comparisons = compare_cells(cells, samples, chosen, direction) if chosen is not None else []
-    measured = [c for c in cells if c.mean is not None and c.n >= MIN_SEEDS]  # a lone lucky seed is not "best"
-    pick = max if direction == "higher" else min
-    best = pick(measured, key=lambda c: c.mean or 0.0).key if measured else None
-    return {
-        "metric": metric, "direction": direction, "baseline": chosen, "best": best,
-        "cells": [{"key": c.key, "values": c.values, "n": c.n, "mean": _finite(c.mean), "std": _finite(c.std),
-                   "ci95": _interval(c.ci95), "runs": list(c.runs)} for c in cells],
-        "comparisons": [{"key": c.key, "baseline": c.baseline, "diff": _finite(c.diff), "ci95": _interval(c.ci95),
-                         "p_value": _finite(c.p_value), "p_holm": _finite(c.p_holm),
-                         "prob_better": _finite(c.prob_better), "effect_size": _finite(c.effect_size),
-                         "verdict": c.verdict, "reason": c.reason} for c in comparisons],
-        "excluded": {status: int(count) for status, count in excluded.items()},
-    }
