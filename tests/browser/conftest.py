@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, empty_service, start_service
 from tests.stack import Stack
@@ -65,6 +65,11 @@ def browser() -> Iterator[Browser]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+# expect()'s own wait (5 s by default), as long as the page's: a POST answered late on a busy machine (seen at a
+# load average of 15 on 2 cores) is slow, not wrong.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture
