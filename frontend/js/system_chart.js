@@ -82,8 +82,11 @@ export class SystemCharts {
       const { right } = place(name);
       const unit = right ? "W" : chart === "memory" ? "MiB" : "%";
       const sparse = !metricInfo(name).dense;
+      const { x, y } = this.series.get(name);
       return {
-        ...this.series.get(name), name: metricLabel(name), type: "scatter", mode: sparse ? "lines+markers" : "lines",
+        // New arrays each draw: Plotly.react redraws a trace only when its data is a new object.
+        x: [...x], y: [...y], name: metricLabel(name), type: "scatter",
+        mode: sparse || x.length <= 40 ? "lines+markers" : "lines",
         yaxis: right ? "y2" : undefined, line: { color: COLORWAY[metricNames().indexOf(name) % COLORWAY.length],
           dash: right ? "dot" : undefined },
         hovertemplate: `${metricLabel(name)} %{y:,.1f} ${unit}<br>%{x:,.0f} s<extra></extra>`,

@@ -143,6 +143,12 @@ def test_new_run_from_form_streams_live_and_downloads_checkpoint(page: Page) -> 
     stored = page.request.get(f"/api/runs/{run_id}/metrics", params={"limit": 10000}).json()["items"]
     assert drawn == [["Host memory", [p["value"] for p in stored if p["name"] == "system.rss_mb"]]]
     expect(page.get_by_test_id("system-note")).to_be_hidden()
+    # Drawn, not only held: the use chart's x axis reaches its last sample (CPU, and the data wait of each epoch).
+    use_chart = "document.querySelector('[data-testid=system-use-chart]')"
+    last_x, axis_end, waits = page.evaluate(
+        f"() => [Math.max(...{use_chart}.data.flatMap(t => t.x)), {use_chart}._fullLayout.xaxis.range[1],"
+        f" {use_chart}.data.find(t => t.name === 'Data wait').x.length]")
+    assert last_x > 1 and axis_end >= last_x and waits == 4, (last_x, axis_end, waits)
 
     # The spec lists what this SimCLR run used, not the knobs of other methods or optimisers.
     spec_rows = page.get_by_test_id("spec-table").locator("th")
