@@ -6,7 +6,6 @@ Server URL and token come from --url/--token, before or after the command, or CO
 
 from __future__ import annotations
 
-import csv as csv_module
 import functools
 import os
 import sys
@@ -19,8 +18,8 @@ import typer
 from contrastlab.client import render
 from contrastlab.client.api import ApiError, Client, describe_detail, env_token, env_url
 from contrastlab.client.cli_options import Retries, Token, Url, connected
-from contrastlab.client.compare import compare_csv_rows, compare_document, group_line, seed_groups
-from contrastlab.client.export import write_csv, write_tensorboard
+from contrastlab.client.compare import compare_csv_rows, compare_document, group_line, runs_page, seed_groups
+from contrastlab.client.export import write_csv, write_rows, write_tensorboard
 from contrastlab.client.follow import final_line, follow_runs, follow_study
 from contrastlab.client.formats import Catalog
 from contrastlab.client.models import Run
@@ -80,17 +79,6 @@ def dashboard(client: Client, page: str) -> str:
     return f"{client.url}/#/{page}"
 
 
-def _runs_page(runs: Sequence[Run]) -> str:
-    """One run's page, or the compare page of several (seed groups drawn as mean ± std)."""
-    return f"runs/{runs[0].id}" if len(runs) == 1 else f"compare?runs={','.join(str(run.id) for run in runs)}"
-
-
-def _write_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    writer = csv_module.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-
-
 @app.command()
 @friendly
 @connected
@@ -115,7 +103,9 @@ def submit(ctx: typer.Context, spec_file: Annotated[Path, typer.Argument(help="A
             raise
         for run in runs:
             out.say(f"run {run.id} queued: {run.name} (seed {run.spec.get('seed')})")
-        out.say(f"dashboard: {dashboard(client, _runs_page(runs))}")
+        for warning in runs[0].warnings:
+            out.note(f"warning: {warning}")
+        out.say(f"dashboard: {dashboard(client, runs_page(runs))}")
         if not follow:
             return
         catalog = _catalog(client)
@@ -248,11 +238,11 @@ def compare(ctx: typer.Context,
         if len(runs) < 2:
             raise ValueError("compare needs at least two runs: run ids, or --group with a group of two or more")
         catalog = _catalog(client)
-        page = dashboard(client, _runs_page(runs))
+        page = dashboard(client, runs_page(runs))
     if as_json:
         out.json(compare_document(runs, catalog))
     elif as_csv:
-        _write_csv(*compare_csv_rows(runs, catalog))
+        write_rows(*compare_csv_rows(runs, catalog))
     else:
         for table in render.compare_tables(runs, catalog):
             out.show(table)
@@ -355,9 +345,22 @@ def study_stats(ctx: typer.Context, study_id: StudyId,
     if as_json:
         out.json(stats.model_dump())
     elif as_csv:
-        _write_csv(*render.study_stats_csv_rows(stats))
+        write_rows(*render.study_stats_csv_rows(stats))
     else:
         out.show(render.study_stats_table(stats, catalog))
+
+
+@app.command()
+@friendly
+@connected
+def workers(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """The workers: devices, what each runs, when each was last heard from; lost ones (silent) marked."""
+    with _client(ctx) as client:
+        found = client.workers()
+    if as_json:
+        out.json({"items": [worker.model_dump() for worker in found]})
+    else:
+        out.show(render.workers_table(found))
 
 
 @app.command()
