@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field, field_serializer
 from backend.models import Worker
 from backend.runs.schemas import iso
 from backend.workers.registry import LOST, ONLINE, is_online
+from contrastlab.core.catalog import Status
 
-Activity = Literal["idle", "waiting", "running"]
+Activity = Literal["idle", "waiting", "busy"]
 
 
 class WorkerPublic(BaseModel):
@@ -20,7 +21,7 @@ class WorkerPublic(BaseModel):
     status: Literal["online", "lost", "stopped"] = Field(description="online: heard from within "
                                                          "WORKER_LOST_SECONDS; lost: silent since; stopped: said so.")
     activity: Activity = Field(description="idle; waiting: it holds a queued run and waits for device slots; "
-                               "running: its run is training.")
+                               "busy: its run is training.")
     devices: int = Field(description="The most devices one run may use on it.")
     slots: list[str] = Field(description="The host's device slots it shares (GPU ids, cpu0, ...); empty: a plain "
                              "worker.")
@@ -41,7 +42,7 @@ class WorkerPublic(BaseModel):
         if status == ONLINE and not is_online(worker, lost_seconds, now):
             status = LOST  # silent, and the reconciler has not passed yet
         holds = worker.run_id if status == ONLINE else None
-        activity: Activity = "idle" if holds is None else "running" if run_status == "running" else "waiting"
+        activity: Activity = "idle" if holds is None else "busy" if run_status == Status.RUNNING else "waiting"
         return cls(name=worker.name, host=worker.host, status=status, activity=activity, devices=worker.devices,
                    slots=list(worker.slots or []), gpu=worker.gpu, queues=list(worker.queues or []),
                    version=worker.version, run_id=worker.run_id if status == ONLINE else None,

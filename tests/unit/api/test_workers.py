@@ -82,7 +82,7 @@ def test_a_worker_beats_and_is_listed_with_what_it_offers_and_holds(api: TestCli
     beat(api, "worker1@gpu-box", devices=2, slots=["0", "1"], gpu=True, run_id=run_id)
     assert workers(api)["worker1@gpu-box"]["activity"] == "waiting"  # holds its message, the run still queued
     FakeWorker(api, run_id, "worker1@gpu-box").claim()
-    assert workers(api)["worker1@gpu-box"]["activity"] == "running"
+    assert workers(api)["worker1@gpu-box"]["activity"] == "busy"
     assert len(workers(api)) == 1  # one row per name, refreshed
     beat(api, "worker1@gpu-box", stopping=True)
     assert workers(api)["worker1@gpu-box"]["status"] == "stopped"
