@@ -76,7 +76,8 @@ class Heartbeat:
         """Stop beating and send the last beat (stopping), so the page shows the worker stopped, not lost."""
         self._stop.set()
         self._wake.set()
-        self.thread.join(timeout)
+        if self.thread.is_alive():
+            self.thread.join(timeout)
         self.send(stopping=True)
 
     def send(self, stopping: bool = False) -> None:

@@ -172,3 +172,21 @@ def test_a_run_held_by_a_worker_waiting_for_slots_is_not_sent_again(api: TestCli
     silence(api, "slots@box", 61)  # the worker died holding it: now the run is sent again
     time.sleep(0.6)
     assert reconciler(api).tick().resent == [run_id]
+
+
+def test_the_workers_own_heartbeat_is_recorded_and_its_last_beat_says_stopped(api: TestClient) -> None:
+    """worker/heartbeat.py's Heartbeat through worker/api.py's WorkerApi, against the app: the typed protocol
+    on both ends."""
+    from worker.api import WorkerApi
+    from worker.heartbeat import Heartbeat, describe
+
+    heartbeat = Heartbeat(WorkerApi("http://localhost", client=api), lambda stopping: describe(
+        "celery@box", ["contrastlab"], None, stopping))
+    heartbeat.start()
+    deadline = time.monotonic() + 30
+    while "celery@box" not in workers(api) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers(api)["celery@box"]["status"] == "online"
+    heartbeat.stop()
+    assert heartbeat.interval == 10.0  # the API's WORKER_HEARTBEAT_SECONDS
+    assert workers(api)["celery@box"]["status"] == "stopped"
