@@ -26,7 +26,8 @@ function activityCell(worker) {
 
 function lastSeen(worker) {
   const seconds = secondsBetween(worker.last_seen);
-  const text = seconds == null ? DASH : seconds < 2 ? "just now" : `${formatDuration(seconds)} ago`;
+  const ago = seconds < 60 ? `${Math.round(seconds)} s` : formatDuration(seconds);
+  const text = seconds == null ? DASH : seconds < 2 ? "just now" : `${ago} ago`;
   return h("td", { class: "col-created", title: formatDateTime(worker.last_seen) }, text);
 }
 
@@ -48,13 +49,19 @@ function workerRow(worker) {
 
 function summary(items) {
   const online = items.filter((w) => w.status === "online");
-  const busy = online.filter((w) => w.activity !== "idle").length;
+  const count = (activity) => online.filter((w) => w.activity === activity).length;
+  const doing = [
+    [count("busy"), "busy"],
+    [count("waiting"), "waiting for device slots"],
+    [count("idle"), "idle"],
+  ].filter(([n]) => n);
   const largest = Math.max(0, ...online.map((w) => w.devices));
   const gone = items.length - online.length;
   return h(
     "p",
     { class: "muted", "data-testid": "workers-summary" },
-    `${online.length} online (${busy} busy, ${online.length - busy} idle)`,
+    `${online.length} online`,
+    doing.length ? ` (${doing.map(([n, what]) => `${n} ${what}`).join(", ")})` : "",
     gone ? ` · ${gone} lost or stopped` : "",
     online.length ? ` · the largest takes runs of up to ${largest} device${largest === 1 ? "" : "s"}` : "",
   );
@@ -94,7 +101,11 @@ export function mount(root) {
   async function refresh() {
     try {
       const page = await api.workers(controller.signal);
-      body.replaceChildren(...(page.items.length ? [summary(page.items), table(page.items)] : [empty()]));
+      // Online first, then by name: the API lists the most recently heard first.
+      const items = [...page.items].sort(
+        (a, b) => (a.status !== "online") - (b.status !== "online") || a.name.localeCompare(b.name),
+      );
+      body.replaceChildren(...(items.length ? [summary(items), table(items)] : [empty()]));
     } catch (err) {
       if (err.name === "AbortError") return;
       body.replaceChildren(
