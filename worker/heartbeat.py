@@ -72,7 +72,7 @@ class Heartbeat:
     def poke(self) -> None:
         self._wake.set()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 3.0) -> None:
         """Stop beating and send the last beat (stopping), so the page shows the worker stopped, not lost."""
         self._stop.set()
         self._wake.set()

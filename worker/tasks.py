@@ -83,7 +83,9 @@ def _start_heartbeat(sender: object = None, **_: object) -> None:
         return describe(name, queues, _held_run(), stopping)
 
     settings = get_settings()
-    heartbeat = Heartbeat(WorkerApi(settings.resolved_api_url, worker_credential(settings), timeout=5.0, retries=1),
+    # One short try per beat (a missed one is sent again at the next interval): a stopping worker's last beat
+    # must not hold up its shutdown while the API is away.
+    heartbeat = Heartbeat(WorkerApi(settings.resolved_api_url, worker_credential(settings), timeout=3.0, retries=0),
                           beat)
     HEARTBEAT.append(heartbeat)
     heartbeat.start()
