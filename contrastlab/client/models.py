@@ -39,7 +39,7 @@ class Run(_Model):
 
 
 class WorkerInfo(_Model):
-    """A worker as GET /api/workers shows it: online, lost (silent) or stopped; idle, waiting (for device slots) or busy."""
+    """A worker as GET /api/workers shows it: online, lost (silent) or stopped; idle, waiting (for slots) or busy."""
 
     name: str
     host: str = ""
