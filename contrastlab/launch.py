@@ -57,11 +57,12 @@ def start_worker(settings: Settings, gpus: list[str] | None = None) -> subproces
 
     It gets every local GPU as device slots (so a 2-GPU host runs a 2-device run), or one CPU slot; with GPUs, a
     fresh pool process per run picks its devices before CUDA starts. Slots are taken under DATA_DIR/slots."""
-    slots = embedded_slots(queue.local_gpus() if gpus is None else gpus)
+    gpus = queue.local_gpus() if gpus is None else gpus
+    slots = embedded_slots(gpus)
     env = dict(queue.worker_env(settings, dict(os.environ), slots=slots, slots_dir=settings.data_dir.resolve() / SLOTS),
                **{queue.PARENT_ENV: str(os.getpid())})
     log.info("worker with %d device slot(s): %s", len(slots), ", ".join(slots))
-    command = queue.worker_command(settings, slots=len(slots), fresh_process=slots != ["cpu0"])
+    command = queue.worker_command(settings, slots=len(slots), fresh_process=bool(gpus))
     return subprocess.Popen(command, env=env, start_new_session=True,
                             preexec_fn=functools.partial(queue.die_with_parent, os.getpid()))
 
