@@ -177,3 +177,25 @@ class BrowserSession(Base):
     token_fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Worker(Base):
+    """A worker process as it last described itself (protocol.WorkerBeat), keyed by its name (migration 0012).
+
+    `status` is online while it beats, lost once the reconciler finds it silent for WORKER_LOST_SECONDS, stopped
+    after its last beat; `run_id` is the run whose message it holds (no foreign key: a run may be deleted)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    host: Mapped[str] = mapped_column(String(200), default="")
+    devices: Mapped[int] = mapped_column(Integer, default=1)
+    slots: Mapped[list[str]] = mapped_column(JSON, default=list)
+    gpu: Mapped[bool] = mapped_column(default=False)
+    queues: Mapped[list[str]] = mapped_column(JSON, default=list)
+    version: Mapped[str] = mapped_column(String(64), default="")
+    run_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="online", index=True)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -41,14 +41,28 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # A signal this long after the first is a second one (kill the worker now); sooner, it is a copy: a signal to
 # `make run`'s process group reaches the launcher and make, which passes SIGTERM on to it.
 REPEAT_S = 1.0
-__all__ = ["GRACEFUL_SHUTDOWN_S", "main", "server_options", "start_worker", "stop_worker"]
+SLOTS = "slots"  # under DATA_DIR: the embedded worker's device slot locks (worker/slots.py)
+__all__ = ["GRACEFUL_SHUTDOWN_S", "embedded_slots", "main", "server_options", "start_worker", "stop_worker"]
 
 
-def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+def embedded_slots(gpus: list[str]) -> list[str]:
+    """The embedded worker's device slots: every local GPU, or one CPU slot."""
+    return gpus or ["cpu0"]
+
+
+def start_worker(settings: Settings, gpus: list[str] | None = None) -> subprocess.Popen[bytes]:
     """The worker in a session of its own: Celery's main process and its pool stop, or die, together; a signal
-    to `make run`'s process group reaches the launcher only, which stops the worker in order."""
-    env = dict(queue.worker_env(settings, dict(os.environ)), **{queue.PARENT_ENV: str(os.getpid())})
-    return subprocess.Popen(queue.worker_command(settings), env=env, start_new_session=True,
+    to `make run`'s process group reaches the launcher only, which stops the worker in order.
+
+    It gets every local GPU as device slots (so a 2-GPU host runs a 2-device run), or one CPU slot; with GPUs, a
+    fresh pool process per run picks its devices before CUDA starts. Slots are taken under DATA_DIR/slots."""
+    gpus = queue.local_gpus() if gpus is None else gpus
+    slots = embedded_slots(gpus)
+    env = dict(queue.worker_env(settings, dict(os.environ), slots=slots, slots_dir=settings.data_dir.resolve() / SLOTS),
+               **{queue.PARENT_ENV: str(os.getpid())})
+    log.info("worker with %d device slot(s): %s", len(slots), ", ".join(slots))
+    command = queue.worker_command(settings, slots=len(slots), fresh_process=bool(gpus))
+    return subprocess.Popen(command, env=env, start_new_session=True,
                             preexec_fn=functools.partial(queue.die_with_parent, os.getpid()))
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -130,6 +132,25 @@ def worker_env(settings: Settings, base: dict[str, str], device: str | None = No
     if slots and slots_dir is not None:
         env[SLOTS_ENV], env[SLOTS_DIR_ENV] = ",".join(slots), str(slots_dir)
     return env
+
+
+def local_gpus(env: Mapping[str, str] = os.environ) -> list[str]:
+    """This host's GPUs as device slots, without loading CUDA: CUDA_VISIBLE_DEVICES when set (empty or -1: none),
+    else the indices nvidia-smi lists; [] on a host without an NVIDIA driver."""
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        devices = [part.strip() for part in visible.split(",")]
+        # CUDA stops at the first entry it cannot read: "-1" (or anything after it) hides the rest.
+        return devices[:next((i for i, d in enumerate(devices) if d in ("", "-1")), len(devices))]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                                text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in listed.stdout.splitlines() if line.strip().isdigit()] \
+        if listed.returncode == 0 else []
 
 
 def die_with_parent(parent: int | None = None) -> None:

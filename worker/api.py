@@ -25,7 +25,9 @@ from contrastlab.core.protocol import (
     EventBatch,
     Finish,
     Release,
+    WorkerBeat,
     WorkerCall,
+    WorkerSeen,
     lease_headers,
 )
 
@@ -64,6 +66,11 @@ class WorkerApi(Http):
         if response.status_code in (404, 409):
             raise NotClaimed(response.json().get("detail"))
         return ClaimGranted.model_validate_json(checked(response).content)
+
+    def beat(self, beat: WorkerBeat) -> WorkerSeen:
+        """Say this worker is alive, what it offers and which run's message it holds; ApiError on a refusal."""
+        response = self.call("POST", paths.WORKER_HEARTBEAT, json=checked_body(beat))
+        return WorkerSeen.model_validate_json(checked(response).content)
 
     def download_artifact(self, run_id: int, name: str, dest: Path) -> bool:
         """Save a run's artifact into dest; False when the run has none of that name (404)."""

@@ -14,11 +14,21 @@ from collections.abc import Iterator
 import billiard.process
 from celery import shared_task
 from celery.exceptions import Reject
-from celery.signals import worker_init, worker_process_init, worker_shutting_down
+from celery.signals import (
+    task_received,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
+from celery.worker import state
 
+from contrastlab.core.protocol import WorkerBeat
 from contrastlab.core.settings import Settings, get_settings
 from contrastlab.queue import PARENT_ENV, TASK_RUN, die_with_parent, kill_group
 from worker.api import WorkerApi
+from worker.heartbeat import Heartbeat, describe, held_run
 from worker.reporting import SHUTDOWN
 from worker.runner import execute
 from worker.slots import Slots, SlotsWaitInterrupted
@@ -56,6 +66,53 @@ def watch_parent(parent: int, grace: float) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+HEARTBEAT: list[Heartbeat] = []  # the main process's, once the worker is ready
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: object = None, **_: object) -> None:
+    """In the main process: beat to the API (name, slots, queues, the run whose message it holds)."""
+    name = str(getattr(sender, "hostname", "") or f"worker@{socket.gethostname()}")
+    try:
+        queues = sorted(queue.name for queue in sender.task_consumer.queues)  # type: ignore[attr-defined]
+    except AttributeError:
+        queues = [get_settings().queue]
+
+    def beat(stopping: bool) -> WorkerBeat:
+        return describe(name, queues, _held_run(), stopping)
+
+    settings = get_settings()
+    # One short try per beat (a missed one is sent again at the next interval): a stopping worker's last beat
+    # must not hold up its shutdown while the API is away.
+    heartbeat = Heartbeat(WorkerApi(settings.resolved_api_url, worker_credential(settings), timeout=3.0, retries=0),
+                          beat)
+    HEARTBEAT.append(heartbeat)
+    heartbeat.start()
+
+
+def _held_run() -> int | None:
+    """The run of the request Celery holds; its sets change under this thread, so a copy may need a second try."""
+    for _ in range(3):
+        try:
+            return held_run([*state.active_requests, *state.reserved_requests])
+        except RuntimeError:  # "Set changed size during iteration"
+            continue
+    return None
+
+
+@task_received.connect
+def _beat_on_receipt(**_: object) -> None:
+    """A run's message came in: say so now, before the reconciler might look for it in the broker."""
+    for heartbeat in HEARTBEAT:
+        heartbeat.poke()
+
+
+@worker_shutdown.connect
+def _last_beat(**_: object) -> None:
+    for heartbeat in HEARTBEAT:
+        heartbeat.stop()
 
 
 @worker_process_init.connect

@@ -19,8 +19,8 @@ it from X-Forwarded-For only for peers in FORWARDED_ALLOW_IPS (none by default,
 contrastlab.launch), so a client cannot pick the address its failures count under.
 
 With WORKER_TOKEN set, workers have a credential of their own: the worker
-routes (claim, post events, release, finish, upload an artifact) take only a
-worker token, and users' tokens get 403 there; a worker token also reads a run
+routes (claim, post events, release, finish, upload an artifact, the workers'
+heartbeat) take only a worker token, and users' tokens get 403 there; a worker token also reads a run
 and downloads its artifacts (a resumed attempt's checkpoint, init_from_run's
 encoder), and nothing else. Without it, workers use an API_TOKEN as before.
 Either way, each run is written only by the worker holding its lease: every
@@ -48,8 +48,9 @@ COOKIE = "contrastlab_session"
 PUBLIC_PATHS = frozenset({"/api/health", "/api/login", "/api/logout"})
 UNAUTHORIZED = ("missing or wrong API token: send `Authorization: Bearer <token>` "
                 "(the API_TOKEN the server was started with), or log in on the page")
-WORKER_ONLY = ("this is a worker route (claim, report, release, finish, upload): send `Authorization: Bearer "
-               "<token>` with the WORKER_TOKEN the server was started with; users' API tokens cannot act as a worker")
+WORKER_ONLY = ("this is a worker route (claim, report, release, finish, upload, heartbeat): send "
+               "`Authorization: Bearer <token>` with the WORKER_TOKEN the server was started with; users' API tokens "
+               "cannot act as a worker")
 NOT_FOR_WORKERS = ("the worker token only claims runs, reports on them and reads their artifacts: "
                    "send an API_TOKEN for this request")
 TOO_MANY = ("too many wrong API tokens from this address (AUTH_FAILURES_PER_MINUTE={limit}); "
@@ -74,7 +75,8 @@ RouteKind = Literal["worker", "shared", "user"]
 SessionCheck = Callable[[str], bool]  # a session cookie's secret -> whether it is a live session
 _RUN = r"^/api/runs/[^/]+"
 _WORKER_ROUTES = (("POST", re.compile(_RUN + r"/(claim|events|release|finish)$")),
-                  ("PUT", re.compile(_RUN + r"/artifacts/[^/]+$")))
+                  ("PUT", re.compile(_RUN + r"/artifacts/[^/]+$")),
+                  ("POST", re.compile(r"^/api/workers/heartbeat$")))
 # What a worker reads besides its own calls: the run, and artifacts (its resume.pt, init_from_run's encoder).
 _SHARED_ROUTES = (("GET", re.compile(_RUN + r"$")), ("GET", re.compile(_RUN + r"/artifacts/[^/]+$")))
 

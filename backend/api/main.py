@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from backend.api.routes import artifacts, events, export, meta, runs, series, studies, worker
+from backend.api.routes import artifacts, events, export, meta, runs, series, studies, worker, workers
 
 api_router = APIRouter(prefix="/api")
 api_router.include_router(meta.router)
@@ -11,5 +11,6 @@ api_router.include_router(studies.router)
 api_router.include_router(events.router)
 api_router.include_router(artifacts.router)
 api_router.include_router(worker.router)
+api_router.include_router(workers.router)
 api_router.include_router(series.router)
 api_router.include_router(export.router)

@@ -4,7 +4,10 @@ Every RECONCILE_SECONDS it (1) requeues runs whose worker stopped renewing its
 lease, or fails them after MAX_ATTEMPTS such losses, and sends them to the
 broker again; (2) resends runs that have sat in `queued` for
 REQUEUE_AFTER_SECONDS with no message for them in the broker (Redis restarted
-without its data, a send that failed); (3) stores the series overviews of finished
+without its data, a send that failed), unless a connected worker says it holds
+the message (it waits for device slots: a resend would keep another worker
+waiting for nothing); (3) marks workers silent for WORKER_LOST_SECONDS lost
+(their runs' leases are judged on their own, as ever); (4) stores the series overviews of finished
 runs that have none (runs from before they existed, runs it failed itself), newest
 first, for at most OVERVIEW_SECONDS a pass. Duplicates are harmless: a claim only
 takes a queued run. Several API processes may each run one; every transition
@@ -27,6 +30,7 @@ from backend.models import Run, utcnow
 from backend.operations.broker_scan import pending_run_ids
 from backend.runs import lifecycle, series
 from backend.streams.notifier import Notifier
+from backend.workers import registry
 from contrastlab.core.protocol import RETRY_CAP_S as WORKER_RETRY_CAP_S
 from contrastlab.core.settings import Settings
 from contrastlab.queue import send_run, spec_devices
@@ -38,10 +42,12 @@ OVERVIEW_IDLE_SECONDS = 600.0  # after a pass that found every finished run with
 
 @dataclass
 class Pass:
-    """What one pass did: runs requeued after a lost lease, queued runs sent again, overviews stored."""
+    """What one pass did: runs requeued after a lost lease, queued runs sent again, workers found lost, overviews
+    stored."""
 
     requeued: list[int] = field(default_factory=list)
     resent: list[int] = field(default_factory=list)
+    lost_workers: list[str] = field(default_factory=list)
     overviews: list[int] = field(default_factory=list)
 
 
@@ -75,6 +81,10 @@ class Reconciler:
             self.notifier.bump(run_id)
             done.resent.append(run_id)
             self._send(run_id)
+        with self.factory() as session:
+            done.lost_workers = registry.mark_lost(session, self.settings.worker_lost_seconds)
+        for name in done.lost_workers:
+            log.warning("worker %s: not heard from for %.0f s; marked lost", name, self.settings.worker_lost_seconds)
         done.overviews = self._store_missing_overviews()
         return done
 
@@ -100,6 +110,8 @@ class Reconciler:
         wait = self.settings.requeue_after_seconds
         with self.factory() as session:
             waiting = lifecycle.queued_before(session, utcnow() - timedelta(seconds=wait))
+            held = registry.held_runs(session, self.settings.worker_lost_seconds) if waiting else set()
+        waiting = [r for r in waiting if r not in held]  # a worker holds its message, waiting for device slots
         now = time.monotonic()
         still = set(waiting)
         self._last_checked = {r: t for r, t in self._last_checked.items() if r in still}  # forget the others

@@ -45,6 +45,9 @@ class RunPublic(BaseModel):
     queue_position: int | None = Field(None, description="A queued run read alone (GET /api/runs/{id}): its place "
                                        "in its queue, 1 when it starts next; null otherwise.")
     runs_running: int | None = Field(None, description="With queue_position: how many runs are running now.")
+    waiting_reason: str | None = Field(None, description="A queued run read alone: why it has not started, e.g. "
+                                       "\"needs 2 devices; the largest connected worker has 1\" or \"3 runs ahead "
+                                       "of it\"; null otherwise.")
 
     @field_serializer("created_at", "started_at", "finished_at")
     def _iso(self, value: datetime | None) -> str | None:
@@ -59,6 +62,13 @@ class RunPublic(BaseModel):
     @classmethod
     def _no_losses(cls, value: int | None) -> int:
         return value or 0
+
+
+class RunSubmitted(RunPublic):
+    """The answer to a submit: the run, and what the submitter should know at once."""
+
+    warnings: list[str] = Field(default_factory=list, description="The run is accepted, but e.g. no connected "
+                                "worker offers its device count: it waits until one does.")
 
 
 class RunsPublic(BaseModel):
@@ -88,6 +98,7 @@ class RunGroupCreate(BaseModel):
 class RunGroupPublic(BaseModel):
     group_id: int
     items: list[RunPublic]
+    warnings: list[str] = Field(default_factory=list, description="As a single submit's.")
 
 
 class SeriesPublic(BaseModel):

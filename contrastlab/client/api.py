@@ -34,6 +34,7 @@ from contrastlab.client.models import (
     Study,
     StudyCreated,
     StudyStats,
+    WorkerInfo,
 )
 from contrastlab.core import paths
 from contrastlab.core.protocol import RETRY_CAP_S
@@ -116,7 +117,7 @@ class Client:
         """Queue the spec once per seed as one group (the runs share `group_id`; compare shows mean ± std)."""
         body = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else dict(spec)
         page = self._json("POST", paths.RUN_GROUP, json={"spec": body, "seeds": list(seeds)})
-        return [Run.model_validate(item) for item in page["items"]]
+        return [Run.model_validate({**item, "warnings": page.get("warnings", [])}) for item in page["items"]]
 
     def get(self, run_id: int) -> Run:
         return Run.model_validate(self._json("GET", paths.fill(paths.RUN, run_id=run_id)))
@@ -223,6 +224,10 @@ class Client:
         return target
 
     # -- catalogue and studies ------------------------------------------------
+    def workers(self) -> list[WorkerInfo]:
+        """Every recorded worker, the most recently heard first (online, lost or stopped)."""
+        return [WorkerInfo.model_validate(item) for item in self._json("GET", paths.WORKERS)["items"]]
+
     def catalog(self) -> dict[str, Any]:
         """The catalogue (GET /api/schema/catalog): methods, datasets, metrics (label, unit, direction, format),
         statuses and artifacts, as contrastlab.core.catalog.catalog_document() builds it on the server."""

@@ -16,19 +16,14 @@ import typer
 
 from contrastlab.client import render
 from contrastlab.client.api import ApiError, Client, describe_detail
-from contrastlab.client.cli_base import AsJson, RunId, _catalog, _client, _write_csv, app, dashboard, friendly, out
+from contrastlab.client.cli_base import AsJson, RunId, _catalog, _client, app, dashboard, friendly, out
 from contrastlab.client.cli_options import connected
-from contrastlab.client.compare import compare_csv_rows, compare_document, group_line, seed_groups
-from contrastlab.client.export import write_csv, write_tensorboard
+from contrastlab.client.compare import compare_csv_rows, compare_document, group_line, runs_page, seed_groups
+from contrastlab.client.export import write_csv, write_rows, write_tensorboard
 from contrastlab.client.follow import follow_runs
 from contrastlab.client.models import Run
 from contrastlab.client.specs import load_spec
 from contrastlab.core.catalog import Status
-
-
-def _runs_page(runs: Sequence[Run]) -> str:
-    """One run's page, or the compare page of several (seed groups drawn as mean ± std)."""
-    return f"runs/{runs[0].id}" if len(runs) == 1 else f"compare?runs={','.join(str(run.id) for run in runs)}"
 
 
 @app.command()
@@ -55,7 +50,9 @@ def submit(ctx: typer.Context, spec_file: Annotated[Path, typer.Argument(help="A
             raise
         for run in runs:
             out.say(f"run {run.id} queued: {run.name} (seed {run.spec.get('seed')})")
-        out.say(f"dashboard: {dashboard(client, _runs_page(runs))}")
+        for warning in runs[0].warnings:
+            out.note(f"warning: {warning}")
+        out.say(f"dashboard: {dashboard(client, runs_page(runs))}")
         if not follow:
             return
         catalog = _catalog(client)
@@ -188,11 +185,11 @@ def compare(ctx: typer.Context,
         if len(runs) < 2:
             raise ValueError("compare needs at least two runs: run ids, or --group with a group of two or more")
         catalog = _catalog(client)
-        page = dashboard(client, _runs_page(runs))
+        page = dashboard(client, runs_page(runs))
     if as_json:
         out.json(compare_document(runs, catalog))
     elif as_csv:
-        _write_csv(*compare_csv_rows(runs, catalog))
+        write_rows(*compare_csv_rows(runs, catalog))
     else:
         for table in render.compare_tables(runs, catalog):
             out.show(table)
@@ -219,6 +216,19 @@ def export(ctx: typer.Context, run_id: RunId,
         with csv.open("w", newline="") as file:
             write_csv(points, file)
         out.say(f"{len(points)} points written to {csv}")
+
+
+@app.command()
+@friendly
+@connected
+def workers(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """The workers: devices, what each runs, when each was last heard from; lost ones (silent) marked."""
+    with _client(ctx) as client:
+        found = client.workers()
+    if as_json:
+        out.json({"items": [worker.model_dump() for worker in found]})
+    else:
+        out.show(render.workers_table(found))
 
 
 @app.command()

@@ -4,10 +4,8 @@ cli_study.py add the commands)."""
 
 from __future__ import annotations
 
-import csv as csv_module
 import functools
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -69,7 +67,3 @@ def dashboard(client: Client, page: str) -> str:
     return f"{client.url}/#/{page}"
 
 
-def _write_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    writer = csv_module.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)

@@ -13,6 +13,7 @@ from contrastlab.client import render
 from contrastlab.client.api import ApiError, describe_detail
 from contrastlab.client.cli_base import AsJson, StudyId, app, friendly
 from contrastlab.client.cli_options import connected
+from contrastlab.client.export import write_rows
 from contrastlab.client.follow import final_line, follow_study
 from contrastlab.client.render_study import paired_table
 from contrastlab.client.specs import load_study, parse_seeds
@@ -100,7 +101,7 @@ def study_stats(ctx: typer.Context, study_id: StudyId,
     if as_json:
         base.out.json(stats.model_dump())
     elif as_csv:
-        base._write_csv(*render.study_stats_csv_rows(stats))
+        write_rows(*render.study_stats_csv_rows(stats))
     else:
         base.out.show(render.study_stats_table(stats, catalog))
         if stats.paired is not None:

@@ -133,3 +133,8 @@ def compare_csv_rows(runs: Sequence[Run], catalog: Catalog) -> tuple[list[str], 
             row += [spread.mean, spread.std] if spread else [None, None]
         rows.append(row)
     return header, rows
+
+
+def runs_page(runs: Sequence[Run]) -> str:
+    """The dashboard page of one run, or the compare page of several (seed groups drawn as mean ± std)."""
+    return f"runs/{runs[0].id}" if len(runs) == 1 else f"compare?runs={','.join(str(run.id) for run in runs)}"

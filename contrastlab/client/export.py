@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import yaml
 
@@ -14,6 +15,13 @@ from contrastlab.client.models import MetricPoint, Run
 from contrastlab.core.csv_cells import text_cell
 
 CSV_COLUMNS = ("name", "step", "epoch", "value", "time")
+
+
+def write_rows(header: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO | None = None) -> None:
+    """A header and rows as CSV, to stdout unless told otherwise."""
+    writer = csv.writer(out or sys.stdout, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
 
 
 def write_csv(points: Iterable[MetricPoint], out: TextIO) -> int:

@@ -30,10 +30,28 @@ class Run(_Model):
     study_id: int | None = None
     phase: dict[str, Any] | None = None  # where a running run is (pretraining, probe, ...) and how far
     queue_position: int | None = None  # a queued run read alone: 1 when it starts next
+    waiting_reason: str | None = None  # a queued run read alone: why it has not started
+    warnings: list[str] = []  # a submit's answer: accepted, but e.g. no connected worker offers its devices
 
     @property
     def final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class WorkerInfo(_Model):
+    """A worker as GET /api/workers shows it: online, lost (silent) or stopped; idle, waiting (for slots) or busy."""
+
+    name: str
+    host: str = ""
+    status: str
+    activity: str = "idle"
+    devices: int = 1
+    slots: list[str] = []
+    gpu: bool = False
+    queues: list[str] = []
+    version: str = ""
+    run_id: int | None = None
+    last_seen: str = ""
 
 
 class MetricPoint(_Model):

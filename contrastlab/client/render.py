@@ -17,7 +17,17 @@ from rich.text import Text
 from contrastlab.client.compare import Group, best_entities, metric_keys, seed_groups
 from contrastlab.client.formats import DASH, Catalog, format_value
 from contrastlab.client.layout import add_row, table
-from contrastlab.client.models import Artifact, CellStats, Comparison, LogEntry, MetricPoint, Run, Study, StudyStats
+from contrastlab.client.models import (
+    Artifact,
+    CellStats,
+    Comparison,
+    LogEntry,
+    MetricPoint,
+    Run,
+    Study,
+    StudyStats,
+    WorkerInfo,
+)
 from contrastlab.client.specs import differing_fields
 from contrastlab.core.catalog import Status
 
@@ -62,6 +72,8 @@ def run_details(run: Run, artifacts: Sequence[Artifact], log: Sequence[LogEntry]
         add_row(state, ["phase", catalog.phase_text(run.phase)])
     if run.queue_position is not None:
         add_row(state, ["queue", f"place {run.queue_position} (1: starts next)"])
+    if run.waiting_reason:
+        add_row(state, ["waiting", run.waiting_reason])
     parts: list[Any] = [state]
     if run.summary:
         metrics = table("metric", "name", "value", title="final metrics", right=("value",))
@@ -78,6 +90,26 @@ def run_details(run: Run, artifacts: Sequence[Artifact], log: Sequence[LogEntry]
         lines = "\n".join(f"{e.time[:19]}  {e.text}" for e in log[-10:])
         parts.append(Text.assemble(("log", "bold"), "\n", lines))
     return parts
+
+
+def worker_devices(worker: WorkerInfo) -> str:
+    """"GPU 0, 1", "CPU slots cpu0, cpu1", or "1 GPU" / "1 CPU" for a plain worker."""
+    kind = "GPU" if worker.gpu else "CPU"
+    if not worker.slots:
+        return f"1 {kind}"
+    return f"{kind} {', '.join(worker.slots)}" if worker.gpu else f"CPU slots {', '.join(worker.slots)}"
+
+
+def workers_table(workers: Sequence[WorkerInfo]) -> Table:
+    """`contrastlab workers`: one row per worker, the most recently heard first; lost and stopped ones dimmed."""
+    grid = table("name", "host", "status", "activity", "run", "devices", "max devices", "version", "last seen",
+                 title=f"{len(workers)} workers", right=("run", "max devices"))
+    for worker in workers:
+        activity = worker.activity if worker.status == "online" else DASH
+        add_row(grid, [worker.name, worker.host, worker.status, activity, format_value(worker.run_id),
+                       worker_devices(worker), str(worker.devices), worker.version, worker.last_seen[:19]],
+                style=None if worker.status == "online" else "dim")
+    return grid
 
 
 def metrics_table(points: Sequence[MetricPoint], catalog: Catalog) -> Table:

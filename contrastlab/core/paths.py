@@ -34,6 +34,10 @@ RUN_CLAIM = "/api/runs/{run_id}/claim"
 RUN_RELEASE = "/api/runs/{run_id}/release"
 RUN_FINISH = "/api/runs/{run_id}/finish"
 
+# Workers: each says it is alive (protocol.WorkerBeat); anyone with a user token lists them.
+WORKERS = "/api/workers"
+WORKER_HEARTBEAT = "/api/workers/heartbeat"
+
 STUDIES = "/api/studies"
 STUDY = "/api/studies/{study_id}"
 STUDY_CANCEL = "/api/studies/{study_id}/cancel"

@@ -4,6 +4,10 @@ A claim answers with a random lease secret that only the claimer receives; every
 (events, release, finish, artifact uploads) sends it in the `X-Lease-Secret` header, and the API keeps only its
 sha256. The worker name and attempt number in a call are informational: they are public (the run log shows them),
 so they prove nothing. An empty `EventBatch` is the heartbeat: it renews the lease.
+
+Apart from any run, each worker process says it is alive with a `WorkerBeat` every few seconds (what it offers
+and the run whose message it holds); the API answers with `WorkerSeen`. A worker not heard from for
+WORKER_LOST_SECONDS is shown as lost; leases decide on their own, as before.
 """
 
 from __future__ import annotations
@@ -155,3 +159,28 @@ class Finish(WorkerCall):
             *others, last = (status.value for status in Status if status in FINAL_STATUSES)
             raise ValueError(f"a run finishes {', '.join(others)} or {last}, not {value!r}")
         return value
+
+
+class WorkerBeat(BaseModel):
+    """POST /api/workers/heartbeat: one worker process says it is alive, what it offers and what it holds."""
+
+    name: NoNul = Field(min_length=1, max_length=200, description="The Celery node name (worker1@host).")
+    host: NoNul = Field("", max_length=200, description="The machine the worker runs on.")
+    devices: int = Field(1, ge=1, le=64, description="The most devices one run may use on this worker: its "
+                         "device slots, or 1.")
+    slots: list[Annotated[NoNul, Field(max_length=80)]] = Field(
+        default_factory=list, max_length=64, description="The host's device slots it shares (GPU ids, or cpu0, "
+        "cpu1, ...); empty: a plain worker that trains on what it sees.")
+    gpu: bool = Field(False, description="Whether its slots (or its one device) are GPUs.")
+    queues: list[Annotated[NoNul, Field(max_length=200)]] = Field(default_factory=list, max_length=64)
+    version: NoNul = Field("", max_length=64, description="The ContrastLab version it runs.")
+    run_id: int | None = Field(None, ge=1, le=2**63 - 1, description="The run whose message it holds now "
+                               "(waiting for device slots or training); null: idle.")
+    stopping: bool = Field(False, description="The last beat of a worker that is stopping.")
+
+
+class WorkerSeen(BaseModel):
+    """The answer to a beat: how often to beat, and when the API takes a silent worker for lost."""
+
+    heartbeat_seconds: float
+    lost_after_seconds: float

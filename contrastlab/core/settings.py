@@ -62,6 +62,12 @@ class Settings(BaseSettings):
                                      "expired leases and runs whose broker message vanished.")
     requeue_after_seconds: float = Field(60.0, gt=0, le=86_400, description="A run queued this long with no "
                                          "message for it in the broker is sent again.")
+    worker_heartbeat_seconds: float = Field(10.0, gt=0, le=3600, description="How often each worker says it is "
+                                            "alive (GET /api/workers, the Workers page).")
+    worker_lost_seconds: float = Field(60.0, gt=0, le=86_400, description="A worker not heard from for this long "
+                                       "is shown as lost (its runs' leases decide on their own).")
+    max_workers: int = Field(1000, ge=1, le=1_000_000, description="Worker rows kept; past it, a new worker's "
+                             "beat replaces the longest-silent lost one, or is refused (429) when none is lost.")
     visibility_timeout: int = Field(VISIBILITY_TIMEOUT_S, ge=1, description="Redis redelivers a task message "
                                     "not acknowledged within this many seconds (the lease still decides).")
     # Access and input limits.

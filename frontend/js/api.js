@@ -111,6 +111,7 @@ export const api = {
   /** A page of runs; `params`: limit, offset, sort, order, status, method, dataset, encoder, q, group_id, ids. */
   listRuns: (params = {}, signal) => get(`/api/runs?${queryString(params)}`, signal),
   getRun: (id, signal) => get(`/api/runs/${id}`, signal),
+  workers: (signal) => get("/api/workers", signal),
   createRun: (spec) => request("POST", "/api/runs", spec),
   createGroup: (spec, seeds) => request("POST", "/api/runs/group", { spec, seeds }),
   cancelRun: (id) => request("POST", `/api/runs/${id}/cancel`),

@@ -8,6 +8,7 @@ import * as runView from "./views/run.js";
 import * as compareView from "./views/compare.js";
 import * as studiesView from "./views/studies.js";
 import * as studyView from "./views/study.js";
+import * as workersView from "./views/workers.js";
 import { h } from "./dom.js";
 import { api } from "./api.js";
 import { loadCatalog } from "./catalog.js";
@@ -21,6 +22,7 @@ const ROUTES = [
   [/^\/compare$/, compareView, "compare"],
   [/^\/studies$/, studiesView, "studies"],
   [/^\/studies\/(\d+)$/, studyView, "studies"],
+  [/^\/workers$/, workersView, "workers"],
 ];
 
 const notFoundView = {

@@ -65,18 +65,24 @@ export class RunProgress {
     this.loss = h("span", { "data-testid": "last-loss" });
     this.line = h("p", { class: "phase-line", "data-testid": "phase-line" },
       this.phaseName, this.phaseBar, this.phaseDetail, this.speed, this.eta, this.queue, this.loss);
+    // Why a queued run has not started (GET /api/runs/{id}): no worker, none with enough devices, runs ahead.
+    this.waiting = h("p", { class: "waiting-reason", "data-testid": "waiting-reason", hidden: true });
     this.element = h("div", { class: "run-progress", "data-testid": "run-progress-panel" },
-      h("div", { class: "progress-line" }, this.bar, this.percent), this.line);
+      h("div", { class: "progress-line" }, this.bar, this.percent), this.line, this.waiting);
     this.run = run;
     this.queuePlace = null; // kept across the stream's status events, which do not carry it
+    this.waitingReason = null; // likewise
     this.lastLoss = null; // the latest loss point: shown during evaluation and after the run
   }
 
   /** The run as the API or a status event has it. */
   update(run) {
     this.run = run;
-    if (run.status !== STATUS.queued) this.queuePlace = null;
-    else if (run.queue_position != null) this.queuePlace = { position: run.queue_position, running: run.runs_running };
+    if (run.status !== STATUS.queued) this.queuePlace = this.waitingReason = null;
+    else if (run.queue_position != null) {
+      this.queuePlace = { position: run.queue_position, running: run.runs_running };
+      this.waitingReason = run.waiting_reason || null;
+    }
     this.render();
   }
 
@@ -122,6 +128,9 @@ export class RunProgress {
     setText(this.eta, live ? timeLeft(phase) : "");
     setText(this.queue, run.status === STATUS.queued ? this.queueText() : "");
     for (const part of [this.phaseDetail, this.speed, this.eta, this.queue]) part.hidden = !part.textContent;
+    const reason = run.status === STATUS.queued ? this.waitingReason : null;
+    setText(this.waiting, reason ? `Waiting: ${reason}.` : "");
+    this.waiting.hidden = !reason;
     this.renderLoss();
   }
 

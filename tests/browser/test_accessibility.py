@@ -85,6 +85,11 @@ def _study(page: Page, study: dict) -> None:
     page.wait_for_function(ALL_CHARTS_DRAWN)
 
 
+def _workers(page: Page, study: dict) -> None:
+    page.goto("/#/workers")
+    expect(page.get_by_test_id("workers-table")).to_be_visible()
+
+
 def _not_found(page: Page, study: dict) -> None:
     page.goto("/#/nowhere")
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
@@ -105,7 +110,7 @@ def _tsne_dialog(page: Page, study: dict) -> None:
 
 VIEWS: dict[str, Callable[[Page, dict], None]] = {
     "runs": _runs, "new-run": _form(""), "new-study": _form("?mode=study"), "run": _run, "compare": _compare,
-    "studies": _studies, "study": _study, "not-found": _not_found,
+    "studies": _studies, "study": _study, "workers": _workers, "not-found": _not_found,
 }
 # name -> (open it, its test id, the control that opened it, where focus returns)
 DIALOGS = {"delete-dialog": (_delete_dialog, "confirm-dialog", "tr[data-run-id] [data-testid=row-delete]"),

@@ -266,3 +266,21 @@ def test_study_follow_prints_the_servers_stats_and_lists_it(stack, tmp_path):
     assert stack.wait(max(detail["run_ids"]), {"succeeded"})["spec"]["seed"] == 2
     after = stack.http.get(f"/api/studies/{study_id}/stats").json()
     assert {c["key"]: c["n"] for c in after["cells"]} == {"method=simclr": 3, "method=supervised": 2}
+
+
+def test_workers_lists_the_worker_and_a_submit_warns_when_no_worker_offers_the_devices(stack: Stack) -> None:
+    stack.wait_until("the worker to beat", lambda: stack.get("/api/workers")["items"])
+    result = cli(stack, "workers")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    row = next(line for line in result.stdout.splitlines() if "worker1@" in line)
+    assert "online" in row and "1 CPU" in row
+    listed = json.loads(cli(stack, "workers", "--json").stdout)["items"]
+    assert any(w["name"].startswith("worker1@") and w["status"] == "online" and w["last_seen"] for w in listed)
+
+    submitted = cli(stack, "submit", str(QUICK), "--set", "devices=2", "--set", "name=two devices")
+    assert submitted.exit_code == 0, submitted.stdout + submitted.stderr
+    assert "warning: needs 2 devices; the largest connected worker has 1" in submitted.stderr
+    run_id = int(submitted.stdout.split()[1])
+    shown = cli(stack, "show", str(run_id))
+    assert "needs 2 devices; the largest connected worker has 1" in shown.stdout
+    assert cli(stack, "cancel", str(run_id)).exit_code == 0  # it would wait for ever on this stack

@@ -49,6 +49,7 @@ PLANTED = {
     "backend/streams/_planted.py": "from backend.access import security\n",
     "backend/access/_planted.py": "from backend.runs import lifecycle\n",
     "backend/operations/_planted.py": "from backend.studies import store\n",
+    "backend/workers/_planted.py": "from backend.operations import reconciler\n",
     "contrastlab/launch.py": "import worker.tasks\n",
 }
 

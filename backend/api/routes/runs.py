@@ -12,7 +12,8 @@ from backend.api.deps import CeleryDep, NotifierDep, RunDep, SessionDep, Setting
 from backend.errors import InvalidFields
 from backend.models import Run
 from backend.runs import admin, dispatch, lifecycle, listing
-from backend.runs.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic
+from backend.runs.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic, RunSubmitted
+from backend.workers.waiting import submit_warnings, waiting_reason
 from contrastlab.core.catalog import Status
 from contrastlab.core.protocol import NoNul
 from contrastlab.core.spec import RunSpec
@@ -31,15 +32,17 @@ def _enqueue(run: Run, session: SessionDep, celery: CeleryDep, settings: Setting
     log.info("run %s queued", run.id)
 
 
-@router.post("", status_code=201, response_model=RunPublic)
+@router.post("", status_code=201, response_model=RunSubmitted)
 def submit_run(spec: RunSpec, request: Request, session: SessionDep, celery: CeleryDep, settings: SettingsDep,
-               notifier: NotifierDep) -> RunPublic:
-    """Record the spec, then enqueue it (after the commit, so a worker always finds the row)."""
+               notifier: NotifierDep) -> RunSubmitted:
+    """Record the spec, then enqueue it (after the commit, so a worker always finds the row). Accepted even when
+    no connected worker can take it (workers come and go); `warnings` says so."""
     check_spec(spec, settings)
     admit_submission(request, settings)
     run = lifecycle.create_run(session, spec)
     _enqueue(run, session, celery, settings, notifier)
-    return RunPublic.model_validate(run)
+    warnings = submit_warnings(session, spec.devices, settings.worker_lost_seconds)
+    return RunSubmitted.model_validate(run).model_copy(update={"warnings": warnings})
 
 
 @router.post("/group", status_code=201, response_model=RunGroupPublic)
@@ -51,7 +54,8 @@ def submit_group(body: RunGroupCreate, request: Request, session: SessionDep, ce
     created = admin.create_group(session, body.spec, body.seeds)
     for run in created:
         _enqueue(run, session, celery, settings, notifier)
-    return RunGroupPublic(group_id=created[0].id, items=[RunPublic.model_validate(r) for r in created])
+    return RunGroupPublic(group_id=created[0].id, items=[RunPublic.model_validate(r) for r in created],
+                          warnings=submit_warnings(session, body.spec.devices, settings.worker_lost_seconds))
 
 
 def _csv(values: list[str]) -> tuple[str, ...]:
@@ -98,11 +102,12 @@ def read_runs(
 
 
 @router.get("/{run_id}", response_model=RunPublic)
-def read_run(run: RunDep, session: SessionDep) -> RunPublic:
-    """The run; a queued one also says its place in the queue and how many runs are running."""
+def read_run(run: RunDep, session: SessionDep, settings: SettingsDep) -> RunPublic:
+    """The run; a queued one also says its place in the queue, how many runs are running, and why it waits."""
     public = RunPublic.model_validate(run)
     if run.status == Status.QUEUED:
         public.queue_position, public.runs_running = lifecycle.queue_place(session, run)
+        public.waiting_reason = waiting_reason(session, run, settings.worker_lost_seconds)
     return public
 
 

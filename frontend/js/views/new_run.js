@@ -74,6 +74,9 @@ class RunForm {
       "data-testid": "form-errors",
       hidden: true,
     });
+    // The run is accepted but cannot start now (no connected worker offers its devices): said here, not hidden
+    // behind the run page.
+    this.warnings = h("div", { class: "notice", role: "status", "data-testid": "submit-warnings", hidden: true });
     this.submitButton = h(
       "button",
       { type: "submit", class: "button primary", "data-testid": "submit-run" },
@@ -106,6 +109,7 @@ class RunForm {
         this.seedsRow.row,
       ),
       this.sections.map((s) => s.element),
+      this.warnings,
       h(
         "div",
         { class: "form-actions" },
@@ -235,10 +239,10 @@ class RunForm {
       const seeds = this.seeds();
       if (seeds && seeds.length > 1) {
         const group = await api.createGroup(this.values(), seeds);
-        location.hash = `#/?group_id=${group.group_id}`;
+        this.submitted(`#/?group_id=${group.group_id}`, `the group #${group.group_id}`, group.warnings);
       } else {
         const run = await api.createRun(seeds ? { ...this.values(), seed: seeds[0] } : this.values());
-        location.hash = `#/runs/${run.id}`;
+        this.submitted(`#/runs/${run.id}`, `run #${run.id}`, run.warnings);
       }
     } catch (err) {
       this.showErrors(err);
@@ -246,6 +250,22 @@ class RunForm {
       this.submitButton.disabled = false;
       this.submitButton.textContent = "Start run";
     }
+  }
+
+  /** Open the new run's page; or, when the server warned, stay and say so with a link to it. */
+  submitted(href, what, warnings) {
+    if (!warnings || !warnings.length) {
+      location.hash = href;
+      return;
+    }
+    this.warnings.replaceChildren(
+      h("strong", {}, `Queued as ${what}, but: `),
+      warnings.join(" "),
+      " ",
+      h("a", { href, "data-testid": "submitted-link" }, `Open ${what}`),
+    );
+    this.warnings.hidden = false;
+    this.warnings.scrollIntoView({ block: "center" });
   }
 
   clearError(name) {
@@ -258,6 +278,7 @@ class RunForm {
   }
 
   clearErrors() {
+    this.warnings.hidden = true;
     for (const name of [...this.rows.keys(), "seeds"]) this.clearError(name);
     this.summary.hidden = true;
     this.summary.replaceChildren();

@@ -4,16 +4,14 @@ import { api, ApiError } from "../api.js";
 import { STATUS, choiceLabel, isFinalStatus, summaryMetrics } from "../catalog.js";
 import { h, setText, statusBadge, updateStatusBadge } from "../dom.js";
 import { formatDateTime, formatDuration, secondsBetween, DASH } from "../format.js";
-import { disposeChart } from "../charts.js";
 import { MetricCharts } from "../run_charts.js";
 import { loadHistory, followEvents } from "../run_stream.js";
 import { RunProgress } from "../run_progress.js";
 import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton } from "../run_panels.js";
-import { TsnePanel } from "../tsne_panel.js";
+import { RunEvaluation } from "../run_evaluation.js";
+import { lineageNodes } from "../run_lineage.js";
 import { SystemCharts } from "../system_chart.js";
-import { drawConfusion } from "../evaluation.js";
 import { confirmDialog } from "../confirm.js";
-import { studyApi } from "../study_api.js";
 
 const QUEUE_POLL_S = 3;
 const logText = (entry) => (entry.kind === "status" ? `Status: ${entry.text}` : entry.text);
@@ -95,15 +93,9 @@ class RunPage {
     this.log = new StatusLog();
     this.lossDiv = h("div", { class: "chart", id: "loss-chart", "data-testid": "loss-chart" });
     this.accDiv = h("div", { class: "chart", id: "acc-chart", "data-testid": "acc-chart" });
-    this.tsne = new TsnePanel();
+    this.evaluation = new RunEvaluation(run.id);
     this.system = new SystemCharts();
     this.artifactsBox = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-    this.confusionDiv = h("div", { class: "chart chart-square", "data-testid": "confusion-chart", hidden: true });
-    this.confusionNote = h(
-      "p",
-      { class: "muted chart-note", "data-testid": "confusion-note" },
-      "The confusion matrix of the linear probe appears when the run has finished.",
-    );
     this.deleteButton = h(
       "button",
       { type: "button", class: "button", "data-testid": "delete-run", hidden: true, onClick: () => this.remove() },
@@ -163,11 +155,12 @@ class RunPage {
       h(
         "div",
         { class: "grid-2 grid-wide-left" },
-        this.tsne.element,
+        this.evaluation.tsne.element,
         h(
           "div",
           { class: "stack" },
-          panel("Linear probe: confusion matrix", "confusion-panel", this.confusionNote, this.confusionDiv),
+          panel("Linear probe: confusion matrix", "confusion-panel", this.evaluation.confusionNote,
+            this.evaluation.confusionDiv),
           panel("Files", "artifacts-panel", this.artifactsBox),
           panel("Status log", "log-panel", this.log.element),
         ),
@@ -227,57 +220,10 @@ class RunPage {
 
   /** Which seed group or study the run belongs to, with links to its siblings (the same spec, other seeds). */
   async loadLineage(run) {
-    if (!run.group_id && !run.study_id) return;
     try {
-      let siblings;
-      let intro;
-      if (run.study_id) {
-        const study = await studyApi.get(run.study_id, this.controller.signal);
-        const cell = (study.cells || []).find((c) => c.runs.includes(run.id));
-        const page = await studyApi.runs(run.study_id, this.controller.signal);
-        siblings = page.items.filter((other) => !cell || cell.runs.includes(other.id));
-        intro = [
-          "Study ",
-          h(
-            "a",
-            { href: `#/studies/${study.id}`, "data-testid": "run-study" },
-            `${study.name || "study"} #${study.id}`,
-          ),
-          cell ? `, cell ${cell.key}` : "",
-        ];
-      } else {
-        const page = await api.listRuns(
-          { group_id: run.group_id, limit: 100, sort: "id", order: "asc" },
-          this.controller.signal,
-        );
-        siblings = page.items;
-        intro = [
-          "Seed group ",
-          h("a", { href: `#/?group_id=${run.group_id}`, "data-testid": "run-group" }, `#${run.group_id}`),
-        ];
-      }
-      if (!this.alive) return;
-      const links = siblings.map((other) =>
-        h(
-          "a",
-          {
-            href: `#/runs/${other.id}`,
-            "data-testid": "sibling",
-            "aria-current": other.id === run.id ? "page" : null,
-            title: other.name || null,
-          },
-          `seed ${other.spec.seed} (#${other.id})`,
-        ),
-      );
-      const ids = siblings.map((other) => other.id).join(",");
-      this.lineage.replaceChildren(
-        ...intro,
-        `: ${siblings.length} seeds · `,
-        ...links.flatMap((link, i) => (i ? [", ", link] : [link])),
-        ...(siblings.length > 1
-          ? [" · ", h("a", { href: `#/compare?runs=${ids}`, "data-testid": "compare-siblings" }, "Compare them")]
-          : []),
-      );
+      const nodes = await lineageNodes(run, this.controller.signal);
+      if (!this.alive || !nodes) return;
+      this.lineage.replaceChildren(...nodes);
       this.lineage.hidden = false;
     } catch (err) {
       if (err.name !== "AbortError" && this.alive)
@@ -345,49 +291,12 @@ class RunPage {
     });
   }
 
-  /** Artifacts always; the t-SNE map once the run succeeded (404 before). */
-  async loadFinalPanels(run) {
+  /** Artifacts always; the t-SNE map and the confusion matrix once the run succeeded (404 before). */
+  loadFinalPanels(run) {
     if (this.finalLoaded) return;
     this.finalLoaded = true;
     this.loadArtifacts();
-    if (run.status !== STATUS.succeeded) {
-      // "the run failed", "the run was canceled": the status is the verb.
-      const why = `the run ${run.status === STATUS.canceled ? "was canceled" : run.status}`;
-      this.tsne.explain(`No t-SNE map: ${why}.`);
-      setText(this.confusionNote, `No confusion matrix: ${why}.`);
-      return;
-    }
-    this.loadConfusion();
-    try {
-      const embedding = await api.embeddings(this.runId, this.controller.signal);
-      if (!this.alive) return;
-      await this.tsne.show(embedding);
-    } catch (err) {
-      if (!this.alive || err.name === "AbortError") return;
-      this.tsne.explain(
-        err.status === 404 ? "No t-SNE map was recorded for this run." : `Could not load the t-SNE map: ${err.message}`,
-      );
-    }
-  }
-
-  /** The linear probe's confusion matrix from evaluation.json; runs recorded without one say so. */
-  async loadConfusion() {
-    try {
-      const evaluation = await api.artifactJson(this.runId, "evaluation.json", this.controller.signal);
-      if (!this.alive) return;
-      if (!evaluation || !Array.isArray(evaluation.confusion_matrix)) throw new ApiError(404, "no matrix");
-      this.confusionNote.hidden = true;
-      this.confusionDiv.hidden = false;
-      await drawConfusion(this.confusionDiv, evaluation);
-    } catch (err) {
-      if (!this.alive || err.name === "AbortError") return;
-      setText(
-        this.confusionNote,
-        err.status === 404
-          ? "No confusion matrix was recorded for this run (runs before evaluation.json existed have none)."
-          : `Could not load the confusion matrix: ${err.message}`,
-      );
-    }
+    this.evaluation.load(run, this.controller.signal);
   }
 
   async remove() {
@@ -465,8 +374,7 @@ class RunPage {
     clearInterval(this.clock);
     if (this.closeStream) this.closeStream();
     if (this.charts) this.charts.dispose();
-    if (this.tsne) this.tsne.dispose();
+    if (this.evaluation) this.evaluation.dispose();
     if (this.system) this.system.dispose();
-    if (this.confusionDiv) disposeChart(this.confusionDiv);
   }
 }
