@@ -6,9 +6,10 @@ broker again; (2) resends runs that have sat in `queued` for
 REQUEUE_AFTER_SECONDS with no message for them in the broker (Redis restarted
 without its data, a send that failed); (3) stores the series overviews of finished
 runs that have none (runs from before they existed, runs it failed itself), newest
-first, for at most OVERVIEW_SECONDS a pass. Duplicates are harmless: a claim only
-takes a queued run. Several API processes may each run one; every transition
-is a guarded UPDATE, so only one of them acts on a run.
+first, for at most OVERVIEW_SECONDS a pass; (4) removes what has been in the trash for
+TRASH_DAYS. Duplicates are harmless: a claim only takes a queued run. Several API
+processes may each run one; every transition is a guarded UPDATE, so only one of
+them acts on a run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.models import Run, utcnow
 from backend.operations.broker_scan import pending_run_ids
-from backend.runs import lifecycle, series
+from backend.runs import lifecycle, series, trash
 from backend.streams.notifier import Notifier
 from contrastlab.core.protocol import RETRY_CAP_S as WORKER_RETRY_CAP_S
 from contrastlab.core.settings import Settings
@@ -43,6 +44,7 @@ class Pass:
     requeued: list[int] = field(default_factory=list)
     resent: list[int] = field(default_factory=list)
     overviews: list[int] = field(default_factory=list)
+    emptied: trash.TrashTotals | None = None  # what TRASH_DAYS removed from the trash
 
 
 class Reconciler:
@@ -76,7 +78,20 @@ class Reconciler:
             done.resent.append(run_id)
             self._send(run_id)
         done.overviews = self._store_missing_overviews()
+        done.emptied = self._empty_old_trash()
         return done
+
+    def _empty_old_trash(self) -> trash.TrashTotals | None:
+        """Runs and studies in the trash for TRASH_DAYS leave it for good (0: never by themselves)."""
+        if not self.settings.trash_days:
+            return None
+        with self.factory() as session:
+            emptied = trash.empty(session, self.settings.artifacts_dir,
+                                  before=utcnow() - timedelta(days=self.settings.trash_days))
+        if emptied.runs or emptied.studies:
+            log.info("trash: %d runs and %d studies older than TRASH_DAYS=%s removed, %d bytes of files freed",
+                     emptied.runs, emptied.studies, self.settings.trash_days, emptied.file_bytes)
+        return emptied
 
     def _store_missing_overviews(self) -> list[int]:
         now = time.monotonic()
