@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.models import Run
-from backend.runs.annotations import tag_condition
+from backend.runs.annotate import tag_condition
 from contrastlab.core.catalog import SUMMARY_METRICS
 from contrastlab.core.spec import RunSpec
 

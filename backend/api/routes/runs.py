@@ -14,9 +14,9 @@ from backend.access.admission import admit_submission, check_spec
 from backend.api.deps import CeleryDep, NotifierDep, RunDep, SessionDep, SettingsDep
 from backend.errors import InvalidFields, run_not_found
 from backend.models import Run
-from backend.runs import annotations, dispatch, lifecycle, listing, trash
+from backend.runs import annotate, dispatch, lifecycle, listing, trash
 from backend.runs.admin import create_group
-from backend.runs.annotations import AnnotationUpdate
+from backend.runs.annotate import AnnotationUpdate
 from backend.runs.schemas import RunGroupCreate, RunGroupPublic, RunIds, RunPublic, RunsPublic
 from contrastlab.core.catalog import Status
 from contrastlab.core.protocol import NoNul
@@ -78,11 +78,11 @@ def _spec_filters(values: list[str]) -> tuple[tuple[str, object], ...]:
 def _tags(values: list[str]) -> tuple[str, ...]:
     """The `tag` filters, checked as a tag is (a 422 that names the bad one)."""
     tags = _csv(values)
-    if len(tags) > annotations.MAX_TAGS:
+    if len(tags) > annotate.MAX_TAGS:
         raise InvalidFields([{"loc": ("query", "tag"), "msg": f"{len(tags)} tags: give at most "
-                              f"{annotations.MAX_TAGS}", "type": "value_error", "input": values}])
+                              f"{annotate.MAX_TAGS}", "type": "value_error", "input": values}])
     try:
-        return tuple(annotations.TAG.validate_python(t) for t in tags)
+        return tuple(annotate.TAG.validate_python(t) for t in tags)
     except ValidationError as exc:
         raise InvalidFields([{"loc": ("query", "tag"), "msg": exc.errors()[0]["msg"].removeprefix("Value error, "),
                               "type": "value_error", "input": values}]) from None
@@ -140,7 +140,7 @@ def cancel_run(run: RunDep, session: SessionDep, notifier: NotifierDep) -> RunPu
 @router.patch("/{run_id}", response_model=RunPublic)
 def annotate_run(run: RunDep, update: AnnotationUpdate, session: SessionDep, notifier: NotifierDep) -> RunPublic:
     """Rename the run, set its tags or its notes (at any status: these are the user's words, not its results)."""
-    annotations.apply(run, update)
+    annotate.apply(run, update)
     session.commit()
     notifier.bump(run.id)
     return RunPublic.model_validate(run)

@@ -15,8 +15,8 @@ from backend.access.admission import admit_submission
 from backend.api.deps import CeleryDep, NotifierDep, SessionDep, SettingsDep
 from backend.errors import InvalidFields, NotFound
 from backend.models import Run, Study
-from backend.runs import annotations, dispatch, series, trash
-from backend.runs.annotations import AnnotationUpdate
+from backend.runs import annotate, dispatch, series, trash
+from backend.runs.annotate import AnnotationUpdate
 from backend.runs.schemas import RunPublic
 from backend.streams.notifier import Notifier
 from backend.studies import curves, grid, stats, store
@@ -136,7 +136,7 @@ def cancel_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) ->
 @router.patch("/{study_id}", response_model=StudyPublic)
 def annotate_study(study: StudyDep, update: AnnotationUpdate, session: SessionDep) -> StudyPublic:
     """Rename the study, set its tags or its notes (its runs keep their own)."""
-    annotations.apply(study, update)
+    annotate.apply(study, update)
     session.commit()
     return _public(session, study)
 
