@@ -6,7 +6,7 @@
 // (bench.stream_latency, Chromium), while SVG draws a few thousand points in milliseconds.
 
 import { axisTheme, chartLayout, disposeChart, fastScatterType, plotlyReady, COLORWAY } from "./charts.js";
-import { addCurveTools, plotCurves, showAxes } from "./chart_tools.js";
+import { addCurveTools, plotCurves, showAxes, WAITING_TEXT } from "./chart_tools.js";
 import {
   isBaseline,
   isDense,
@@ -55,10 +55,31 @@ function accTraces(plan) {
   }));
 }
 
+/** The accuracy axis fitted to the points (five curves near 95 % told apart, not squashed into 0–100 %): their
+ * span padded by a tenth, at least 2 points of percent each side, within 0–104 %. */
+export function fittedRange(traces) {
+  const ys = traces.flatMap((t) => [...(t.y || [])]).filter((y) => Number.isFinite(y));
+  if (!ys.length) return [0, 1.04];
+  const low = Math.min(...ys);
+  const high = Math.max(...ys);
+  const pad = Math.max(0.02, (high - low) * 0.1);
+  return [Math.max(0, low - pad), Math.min(1.04, high + pad)];
+}
+
+/** What a chart without a point says: waiting while the run may still report, else why none will come. */
+export function emptyChartText(status) {
+  if (status === "canceled") return "The run was canceled before this chart's first point.";
+  if (status === "failed") return "The run failed before this chart's first point.";
+  if (status === "succeeded") return "The run recorded no point for this chart.";
+  return WAITING_TEXT;
+}
+
 /** Both metric charts of one run. */
 export class MetricCharts {
-  /** @param {number} [epochs] planned epochs: fixes the accuracy chart's x range, so progress reads at a glance */
-  constructor(lossDiv, accDiv, epochs) {
+  /** @param {number} [epochs] planned epochs: fixes the accuracy chart's x range, so progress reads at a glance
+   * @param {string} [status] the run's status: an empty chart of a finished run says why it is empty */
+  constructor(lossDiv, accDiv, epochs, status = "") {
+    this.status = status;
     this.epochs = Number(epochs) || 0;
     this.divs = { loss: lossDiv, acc: accDiv };
     this.ready = false;
@@ -92,11 +113,10 @@ export class MetricCharts {
     this.empty.acc = traces.acc.every((t) => t.x.length === 0);
     const left = this.plan.loss.find((m) => !m.right);
     const right = this.plan.loss.find((m) => m.right);
-    const accRange = [0, 1.04];
     this.divs.loss.dataset.yMetric = left ? left.name : "";
     this.divs.acc.dataset.yMetric = this.plan.acc.length ? this.plan.acc[0].name : ""; // all percentages
     addCurveTools(this.divs.loss);
-    addCurveTools(this.divs.acc, { initialRange: accRange });
+    addCurveTools(this.divs.acc, { initialRange: () => fittedRange(this.divs.acc.data || traces.acc) });
     await Promise.all([
       plotCurves(this.divs.loss, traces.loss, chartLayout({
         xTitle: "step", yTitle: left ? metricTitle(left.name) : "",
@@ -104,12 +124,12 @@ export class MetricCharts {
         // Its own round ticks ("auto"): ticks synced to the loss axis's grid fall on values like 6.017168e−4.
         yaxis2: { ...axisTheme(), title: { text: right ? metricTitle(right.name) : "" }, overlaying: "y", side: "right",
           showgrid: false, automargin: true, tickmode: "auto", ...(right ? plotlyAxis(right.name) : {}) },
-      })),
+      }), { emptyText: emptyChartText(this.status) }),
       plotCurves(this.divs.acc, traces.acc, chartLayout({
         xTitle: "epoch", yTitle: "accuracy",
         xaxis: this.epochs ? { range: [0, this.epochs * 1.04], dtick: Math.max(1, Math.ceil(this.epochs / 10)) } : {},
-        yaxis: { ...plotlyAxis(this.divs.acc.dataset.yMetric), range: [...accRange] },
-      })),
+        yaxis: { ...plotlyAxis(this.divs.acc.dataset.yMetric), range: fittedRange(traces.acc) },
+      }), { emptyText: emptyChartText(this.status) }),
     ]);
     this.ready = plotlyReady();
     this.flush();
@@ -140,6 +160,8 @@ export class MetricCharts {
         y: indices.map((i) => queue.get(i).y),
       }, indices);
       if (chart === "loss") this.lossPoints += Math.max(...indices.map((i) => queue.get(i).x.length));
+      else if (div.layout && div.layout.yaxis.type !== "log")
+        window.Plotly.relayout(div, { "yaxis.range": fittedRange(div.data) }); // a new evaluation: refit
       queue.clear();
       if (
         chart === "loss" &&
@@ -158,6 +180,16 @@ export class MetricCharts {
         this.empty[chart] = false;
         showAxes(div);
       }
+    }
+  }
+
+  /** The run ended: a chart still empty says why (canceled, failed) instead of waiting. */
+  ended(status) {
+    this.status = status;
+    if (!this.ready) return;
+    for (const [chart, div] of Object.entries(this.divs)) {
+      if (this.empty[chart] && div.layout)
+        window.Plotly.relayout(div, { "annotations[0].text": emptyChartText(status) });
     }
   }
 

@@ -105,7 +105,7 @@ class RunPage {
       "Delete",
     );
     this.specBox = h("div", {}, specTable(run.spec, null));
-    this.charts = new MetricCharts(this.lossDiv, this.accDiv, run.spec && run.spec.epochs);
+    this.charts = new MetricCharts(this.lossDiv, this.accDiv, run.spec && run.spec.epochs, run.status);
 
     const panel = (title, testid, ...children) =>
       h("section", { class: "panel", "data-testid": testid }, h("h2", {}, title), ...children);
@@ -325,6 +325,7 @@ class RunPage {
       onLog: (entry) => this.log.add("log", entry.text, entry.time, entry.id),
       onEnd: (run) => {
         this.charts.flush();
+        this.charts.ended(run.status);
         this.update(run);
         this.loadFinalPanels(run);
       },
@@ -384,10 +385,11 @@ class RunPage {
   async remove() {
     const run = this.lastRun;
     const ok = await confirmDialog({
-      title: `Delete run #${run.id}?`,
+      title: `Move run #${run.id} to the trash?`,
       body:
         `“${run.name || `Run ${run.id}`}” and its metrics, log and files (checkpoints included) ` +
-        "are removed for good.",
+        "stay in the trash, whole, until it is emptied: the runs list's Trash restores it.",
+      confirmLabel: "Move to trash",
     });
     if (!ok || !this.alive) return;
     try {
