@@ -7,9 +7,11 @@
 
 import { axisTheme, chartLayout, disposeChart, fastScatterType, plotlyReady, COLORWAY } from "./charts.js";
 import { addCurveTools, plotCurves, showAxes, WAITING_TEXT } from "./chart_tools.js";
+import { DEFAULT_SMOOTHING, Smoother, smoothingControl } from "./run_smoothing.js";
 import {
   isBaseline,
   isDense,
+  isSmoothed,
   metricInfo,
   metricLabel,
   metricNames,
@@ -38,12 +40,21 @@ function chartPlan() {
   };
 }
 
+/** The loss chart's traces: one per dense metric, then a smoothed one per metric the catalogue smooths (the raw
+ * one faint behind it), in `plan`'s order. */
 function lossTraces(plan, type) {
-  return plan.map(({ name, right }, i) => ({
+  const raw = plan.map(({ name, right }, i) => ({
     name: metricLabel(name), type, mode: "lines", x: [], y: [], yaxis: right ? "y2" : undefined,
+    opacity: isSmoothed(name) ? 0.3 : 1,
     line: { color: COLORWAY[i % COLORWAY.length], width: right ? 1.2 : 1.6, dash: right ? "dot" : undefined },
     hovertemplate: `step %{x}<br>${metricLabel(name)} %{y:${plotlyFormat(name)}}<extra></extra>`,
   }));
+  const smoothed = plan.filter(({ name }) => isSmoothed(name)).map(({ name, right }) => ({
+    name: `${metricLabel(name)} (smoothed)`, type, mode: "lines", x: [], y: [], yaxis: right ? "y2" : undefined,
+    line: { color: COLORWAY[plan.findIndex((m) => m.name === name) % COLORWAY.length], width: 2 },
+    hovertemplate: `step %{x}<br>${metricLabel(name)}, smoothed %{y:${plotlyFormat(name)}}<extra></extra>`,
+  }));
+  return [...raw, ...smoothed];
 }
 
 function accTraces(plan) {
@@ -91,6 +102,10 @@ export class MetricCharts {
     this.plan = chartPlan();
     this.routes = new Map(); // metric name -> [chart key, trace index, x field]
     this.plan.loss.forEach(({ name }, i) => this.routes.set(name, ["loss", i, "step"]));
+    this.smoothing = DEFAULT_SMOOTHING;
+    // raw loss-chart trace index -> {index: its smoothed trace, smoother}
+    this.smoothed = new Map(this.plan.loss.map(({ name }, i) => [name, i]).filter(([name]) => isSmoothed(name))
+      .map(([, raw], k) => [raw, { index: this.plan.loss.length + k, smoother: new Smoother(this.smoothing) }]));
     this.plan.acc.forEach(({ name }, i) => this.routes.set(name, ["acc", i, "epoch"]));
   }
 
@@ -104,6 +119,7 @@ export class MetricCharts {
       trace.x.push(point[route[2]]);
       trace.y.push(point.value);
     }
+    for (const [raw, entry] of this.smoothed) this.resmooth(traces.loss, raw, entry);
     this.lossPoints = Math.max(0, ...traces.loss.map((t) => t.x.length));
     if (this.lossPoints > SVG_POINTS) {
       this.lossType = fastScatterType();
@@ -116,6 +132,7 @@ export class MetricCharts {
     this.divs.loss.dataset.yMetric = left ? left.name : "";
     this.divs.acc.dataset.yMetric = this.plan.acc.length ? this.plan.acc[0].name : ""; // all percentages
     addCurveTools(this.divs.loss);
+    if (this.smoothed.size) this.addSmoothingControl();
     addCurveTools(this.divs.acc, { initialRange: () => fittedRange(this.divs.acc.data || traces.acc) });
     await Promise.all([
       plotCurves(this.divs.loss, traces.loss, chartLayout({
@@ -144,6 +161,12 @@ export class MetricCharts {
     if (!queue.has(index)) queue.set(index, { x: [], y: [] });
     queue.get(index).x.push(point[xKey]);
     queue.get(index).y.push(point.value);
+    const smooth = chart === "loss" && this.smoothed.get(index);
+    if (smooth) {
+      if (!queue.has(smooth.index)) queue.set(smooth.index, { x: [], y: [] });
+      queue.get(smooth.index).x.push(point[xKey]);
+      queue.get(smooth.index).y.push(smooth.smoother.next(point.value));
+    }
     if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_MS);
   }
 
@@ -173,7 +196,7 @@ export class MetricCharts {
         window.Plotly.restyle(
           div,
           { type: this.lossType },
-          this.plan.loss.map((_, i) => i),
+          div.data.map((_, i) => i),
         ); // once, for the rest of the run
       }
       if (this.empty[chart]) {
@@ -181,6 +204,32 @@ export class MetricCharts {
         showAxes(div);
       }
     }
+  }
+
+  /** The smoothed trace of raw trace `raw` recomputed from `traces` at the current weight (in place). */
+  resmooth(traces, raw, entry) {
+    const { smoother, smoothed } = Smoother.over(traces[raw].y, this.smoothing);
+    entry.smoother = smoother;
+    traces[entry.index].x = [...traces[raw].x];
+    traces[entry.index].y = smoothed;
+  }
+
+  /** The slider beside the loss chart's tools; moving it redraws the smoothed traces from the raw ones. */
+  addSmoothingControl() {
+    const tools = this.divs.loss.parentElement?.querySelector(".chart-tools");
+    const control = smoothingControl(this.smoothing, (weight) => {
+      this.smoothing = weight;
+      const div = this.divs.loss;
+      if (!this.ready || !div.data) return;
+      this.flush();
+      const traces = div.data.map((t) => ({ x: [...t.x], y: [...t.y] }));
+      const entries = [...this.smoothed];
+      for (const [raw, entry] of entries) this.resmooth(traces, raw, entry);
+      window.Plotly.restyle(div, { x: entries.map(([, e]) => traces[e.index].x),
+        y: entries.map(([, e]) => traces[e.index].y) }, entries.map(([, e]) => e.index));
+    });
+    if (tools) tools.prepend(control);
+    else this.divs.loss.before(control);
   }
 
   /** The run ended: a chart still empty says why (canceled, failed) instead of waiting. */

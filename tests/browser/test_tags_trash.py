@@ -114,5 +114,19 @@ def test_a_canceled_runs_empty_charts_say_it_was_canceled(page: Page, http: http
     run = http.post("/api/runs", json={**SPEC, "name": "never started"}).json()
     http.post(f"/api/runs/{run['id']}/cancel")
     page.goto(f"/#/runs/{run['id']}")
-    notes = page.locator("[data-testid=panel-loss] .annotation-text, [data-testid=panel-acc] .annotation-text")
+    notes = page.locator("[data-testid=loss-chart] .annotation-text, [data-testid=acc-chart] .annotation-text")
     expect(notes).to_have_text(["The run was canceled before this chart's first point."] * 2)
+
+
+LOSS_TRACES = """() => document.querySelector('[data-testid=loss-chart]').data
+  .filter((t) => t.name.startsWith('Loss')).map((t) => [t.name, t.y[t.y.length - 1], t.y.length])"""
+
+
+def test_the_run_page_smooths_the_loss_as_compare_does(page: Page, runs: list[dict]) -> None:
+    """Runs after the trash test, which restored the first run."""
+    page.goto(f"/#/runs/{runs[0]['id']}")
+    page.wait_for_function("() => document.querySelector('[data-testid=loss-chart]')?.data?.[0]?.y?.length > 2")
+    (raw_name, raw_last, count), (smooth_name, smooth_last, smooth_count) = page.evaluate(LOSS_TRACES)
+    assert smooth_name == f"{raw_name} (smoothed)" and smooth_count == count and smooth_last != raw_last
+    page.get_by_test_id("run-smoothing").fill("0")
+    page.wait_for_function(f"() => ({LOSS_TRACES})()[1][1] === ({LOSS_TRACES})()[0][1]")
