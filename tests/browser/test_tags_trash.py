@@ -130,3 +130,21 @@ def test_the_run_page_smooths_the_loss_as_compare_does(page: Page, runs: list[di
     assert smooth_name == f"{raw_name} (smoothed)" and smooth_count == count and smooth_last != raw_last
     page.get_by_test_id("run-smoothing").fill("0")
     page.wait_for_function(f"() => ({LOSS_TRACES})()[1][1] === ({LOSS_TRACES})()[0][1]")
+
+
+def test_notes_render_markdown_without_running_html(page: Page, http: httpx.Client, runs: list[dict]) -> None:
+    run_id = runs[0]["id"]
+    page.goto(f"/#/runs/{run_id}")
+    page.get_by_test_id("notes-edit").click()
+    page.get_by_test_id("notes-editor").fill("# Why\n**bold** and `code`\n- <img src=x onerror=alert(1)>\n"
+                                            "[bad](javascript:alert(1)) [good](https://example.org)")
+    page.get_by_test_id("notes-save").click()
+    notes = page.get_by_test_id("run-notes")
+    expect(notes.locator("strong")).to_have_text("bold")
+    expect(notes.locator("li")).to_have_text("<img src=x onerror=alert(1)>")  # shown as text
+    assert notes.locator("img, script").count() == 0
+    assert notes.locator("a").evaluate_all("links => links.map((a) => a.getAttribute('href'))") == \
+        ["https://example.org"]
+    assert http.get(f"/api/runs/{run_id}").json()["notes"].startswith("# Why")
+    page.mouse.move(0, 0)
+    _shoot(page, "run-notes")

@@ -6,6 +6,7 @@ import { h, setText, statusBadge, updateStatusBadge } from "../dom.js";
 import { formatDateTime, formatDuration, secondsBetween, DASH } from "../format.js";
 import { disposeChart } from "../charts.js";
 import { MetricCharts } from "../run_charts.js";
+import { notesPanel } from "../run_notes.js";
 import { loadHistory, followEvents } from "../run_stream.js";
 import { RunProgress } from "../run_progress.js";
 import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton } from "../run_panels.js";
@@ -166,6 +167,7 @@ class RunPage {
           panel("Status log", "log-panel", this.log.element),
         ),
       ),
+      notesPanel(run),
       h("details", { class: "panel spec-panel", open: true }, h("summary", {}, h("h2", {}, "Spec")), this.specBox),
     );
     this.ticks = 0;
