@@ -287,10 +287,12 @@ class StudyView {
 
   async remove() {
     const ok = await confirmDialog({
-      title: `Delete study #${this.id}?`,
+      title: `Move study #${this.id} to the trash?`,
       body:
         `“${this.study.name}” and its ${this.study.run_ids.length} runs, ` +
-        "with their metrics and files, are removed for good.",
+        "with their metrics and files, stay in the trash until it is emptied (POST /api/studies/{id}/restore " +
+        "or the runs list's Trash brings them back).",
+      confirmLabel: "Move to trash",
     });
     if (!ok) return;
     try {
