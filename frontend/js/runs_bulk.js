@@ -52,8 +52,8 @@ function trashText(held) {
 /** In the trash: what it holds and the button that empties it; `onEmptied(freed)` after it did. */
 export function trashBar(onEmptied) {
   const text = h("span", { class: "trash-text", "data-testid": "trash-summary", role: "status" });
-  const empty = h("button", { type: "button", class: "button danger", "data-testid": "empty-trash",
-    onClick: () => emptyTrash() }, "Empty trash");
+  const empty = h("button", { type: "button", class: "button danger", "data-testid": "empty-trash", disabled: true,
+    onClick: () => emptyTrash() }, "Empty trash"); // enabled once the trash says what it holds
   const el = h("div", { class: "trash-bar", "data-testid": "trash-bar", hidden: true }, text, empty);
   let held = null;
 

@@ -260,8 +260,6 @@ export function createGroupRow(groupId, actions, view = parseColumns("")) {
     onClick: () => actions.onToggle(groupId) });
   const name = h("span", { class: "group-name" });
   const compare = h("a", { class: "button small", "data-testid": "group-compare" }, "Compare");
-  const remove = h("button", { type: "button", class: "button small", "data-testid": "group-delete",
-    title: "Move every seed to the trash", onClick: () => actions.onDeleteGroup(groupId) }, "Delete");
   const cells = {
     select: h("td", { class: "col-select" }, checkbox),
     id: h("td", { class: "col-id num muted", title: `seed group #${groupId}` }),
@@ -278,7 +276,7 @@ export function createGroupRow(groupId, actions, view = parseColumns("")) {
     ...specCells(view),
     duration: h("td", { class: "col-duration num" }),
     created: h("td", { class: "col-created" }),
-    actions: h("td", { class: "col-actions" }, compare, remove),
+    actions: h("td", { class: "col-actions" }, compare),
   };
   const tr = h("tr", { class: "group-fold", "data-group-id": groupId }, tableColumns(view).map(([key]) => cells[key]));
 
@@ -311,7 +309,6 @@ export function createGroupRow(groupId, actions, view = parseColumns("")) {
     setText(cells.created, formatShortDateTime(first.created_at));
     compare.href = `#/compare?runs=${members.map((run) => run.id).join(",")}`;
     compare.hidden = members.length < 2;
-    remove.hidden = !actions.onDeleteGroup || members.some((run) => !isFinalStatus(run.status) || run.trashed_at);
     const chosen = members.filter((run) => actions.isSelected(run.id)).length;
     checkbox.checked = chosen === members.length;
     checkbox.indeterminate = chosen > 0 && chosen < members.length;

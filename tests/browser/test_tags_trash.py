@@ -148,3 +148,12 @@ def test_notes_render_markdown_without_running_html(page: Page, http: httpx.Clie
     assert http.get(f"/api/runs/{run_id}").json()["notes"].startswith("# Why")
     page.mouse.move(0, 0)
     _shoot(page, "run-notes")
+
+
+def test_the_form_bounds_are_the_servers_caps_and_a_bad_seed_is_named(page: Page) -> None:
+    page.goto("/#/new")
+    expect(page.get_by_test_id("field-epochs")).to_have_attribute("max", "1000")  # MAX_EPOCHS, not the spec's 10,000
+    expect(page.get_by_test_id("field-batch_size")).to_have_attribute("max", "8192")
+    page.get_by_test_id("field-seeds").fill("0, one, 2")
+    page.get_by_test_id("submit-run").click()
+    expect(page.get_by_test_id("error-seeds")).to_contain_text("(got “one”)")

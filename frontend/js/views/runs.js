@@ -79,7 +79,6 @@ export function mount(root, { query }) {
     onRestore: (run) => restore([run.id], `Run #${run.id}`),
     saveTags: async (run, tags) => (await api.patchRun(run.id, { tags })).tags,
     onTag: (tag) => setFilter("tag", tag),
-    onDeleteGroup: (groupId) => moveToTrash({ group_id: groupId }, `Seed group #${groupId}`),
   };
 
   const { moveToTrash, restore } = trashActions(selected, (...args) => showNotice(...args), () => refreshNow());
