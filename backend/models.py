@@ -74,6 +74,10 @@ class Study(Base):
     axes: Mapped[dict[str, list[Any]]] = mapped_column(JSON)  # in the order the user gave (cell keys follow it)
     seeds: Mapped[list[int]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Annotations and the trash (migration 0013), as a run's.
+    tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class Run(Base):
@@ -114,6 +118,11 @@ class Run(Base):
     recorded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     # Where a running run is (migration 0009): its phase and the phase's progress, as protocol.Phase.
     phase: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # What people write on a run (migration 0013): `key` or `key:value` tags, and Markdown notes.
+    tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # When DELETE moved the run to the trash (migration 0013); emptying the trash removes it for good.
+    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class Event(Base):

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from backend.api.routes import artifacts, events, export, meta, runs, series, studies, worker, workers
+from backend.api.routes import artifacts, events, export, meta, runs, series, studies, trash, worker, workers
 
 api_router = APIRouter(prefix="/api")
 api_router.include_router(meta.router)
@@ -14,3 +14,4 @@ api_router.include_router(worker.router)
 api_router.include_router(workers.router)
 api_router.include_router(series.router)
 api_router.include_router(export.router)
+api_router.include_router(trash.router)

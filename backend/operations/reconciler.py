@@ -9,9 +9,10 @@ the message (it waits for device slots: a resend would keep another worker
 waiting for nothing); (3) marks workers silent for WORKER_LOST_SECONDS lost
 (their runs' leases are judged on their own, as ever); (4) stores the series overviews of finished
 runs that have none (runs from before they existed, runs it failed itself), newest
-first, for at most OVERVIEW_SECONDS a pass. Duplicates are harmless: a claim only
-takes a queued run. Several API processes may each run one; every transition
-is a guarded UPDATE, so only one of them acts on a run.
+first, for at most OVERVIEW_SECONDS a pass; (4) removes what has been in the trash for
+TRASH_DAYS. Duplicates are harmless: a claim only takes a queued run. Several API
+processes may each run one; every transition is a guarded UPDATE, so only one of
+them acts on a run.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.models import Run, utcnow
 from backend.operations.broker_scan import pending_run_ids
-from backend.runs import lifecycle, series
+from backend.runs import lifecycle, series, trash
 from backend.streams.notifier import Notifier
 from backend.workers import registry
 from contrastlab.core.protocol import RETRY_CAP_S as WORKER_RETRY_CAP_S
@@ -49,6 +50,7 @@ class Pass:
     resent: list[int] = field(default_factory=list)
     lost_workers: list[str] = field(default_factory=list)
     overviews: list[int] = field(default_factory=list)
+    emptied: trash.TrashTotals | None = None  # what TRASH_DAYS removed from the trash
 
 
 class Reconciler:
@@ -86,7 +88,20 @@ class Reconciler:
         for name in done.lost_workers:
             log.warning("worker %s: not heard from for %.0f s; marked lost", name, self.settings.worker_lost_seconds)
         done.overviews = self._store_missing_overviews()
+        done.emptied = self._empty_old_trash()
         return done
+
+    def _empty_old_trash(self) -> trash.TrashTotals | None:
+        """Runs and studies in the trash for TRASH_DAYS leave it for good (0: never by themselves)."""
+        if not self.settings.trash_days:
+            return None
+        with self.factory() as session:
+            emptied = trash.empty(session, self.settings.artifacts_dir,
+                                  before=utcnow() - timedelta(days=self.settings.trash_days))
+        if emptied.runs or emptied.studies:
+            log.info("trash: %d runs and %d studies older than TRASH_DAYS=%s removed, %d bytes of files freed",
+                     emptied.runs, emptied.studies, self.settings.trash_days, emptied.file_bytes)
+        return emptied
 
     def _store_missing_overviews(self) -> list[int]:
         now = time.monotonic()

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.models import Run
+from backend.runs.annotate import tag_condition
 from contrastlab.core.catalog import SUMMARY_METRICS
 from contrastlab.core.spec import RunSpec
 
@@ -43,6 +44,8 @@ class RunFilter:
     study_id: int | None = None
     ids: tuple[int, ...] = field(default_factory=tuple)
     spec: tuple[tuple[str, Any], ...] = ()  # (RunSpec field, value): the spec holds exactly this value
+    tags: tuple[str, ...] = ()  # every one of these tags ("baseline": that key with any value, too)
+    trashed: bool | None = False  # only runs out of the trash, only those in it, or (None) both
 
 
 NULLS = ("", "none", "null")
@@ -124,6 +127,10 @@ def _where(query: Select[Any], where: RunFilter) -> Select[Any]:
         query = query.where(Run.study_id == where.study_id)
     for name, value in where.spec:
         query = query.where(_spec_condition(name, value))
+    for tag in where.tags:
+        query = query.where(tag_condition(Run.tags, tag))
+    if where.trashed is not None:
+        query = query.where(Run.trashed_at.is_not(None) if where.trashed else Run.trashed_at.is_(None))
     text = where.text.strip().lower()
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

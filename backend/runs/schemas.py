@@ -48,10 +48,23 @@ class RunPublic(BaseModel):
     waiting_reason: str | None = Field(None, description="A queued run read alone: why it has not started, e.g. "
                                        "\"needs 2 devices; the largest connected worker has 1\" or \"3 runs ahead "
                                        "of it\"; null otherwise.")
+    tags: list[str] = Field(default_factory=list, description="`key` or `key:value` tags (PATCH sets them).")
+    notes: str = Field("", description="Markdown notes (PATCH sets them); the page renders them without HTML.")
+    trashed_at: datetime | None = Field(None, description="When DELETE moved the run to the trash; null otherwise.")
 
-    @field_serializer("created_at", "started_at", "finished_at")
+    @field_serializer("created_at", "started_at", "finished_at", "trashed_at")
     def _iso(self, value: datetime | None) -> str | None:
         return iso(value)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _no_tags(cls, value: list[str] | None) -> list[str]:
+        return value or []
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _no_notes(cls, value: str | None) -> str:
+        return value or ""
 
     @field_validator("summary", mode="before")
     @classmethod
@@ -93,6 +106,12 @@ class RunGroupCreate(BaseModel):
     spec: RunSpec
     seeds: Seeds = Field(min_length=1, max_length=20,
                          description="One run per seed (its `seed` field); 1 to 20 distinct integers ≥ 0.")
+
+
+class RunIds(BaseModel):
+    """A selection of runs (bulk trash and restore)."""
+
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=500)
 
 
 class RunGroupPublic(BaseModel):

@@ -64,9 +64,12 @@ class StudySummary(BaseModel):
     axes: dict[str, list[Any]]
     seeds: list[int]
     status_counts: dict[str, int] = Field(description="Runs of the study per status (every status listed).")
+    tags: list[str] = Field(default_factory=list, description="`key` or `key:value` tags (PATCH sets them).")
+    notes: str = Field("", description="Markdown notes (PATCH sets them).")
+    trashed_at: datetime | None = Field(None, description="When DELETE moved the study to the trash.")
 
-    @field_serializer("created_at")
-    def _iso(self, value: datetime) -> str | None:
+    @field_serializer("created_at", "trashed_at")
+    def _iso(self, value: datetime | None) -> str | None:
         return iso(value)
 
 

@@ -1,22 +1,20 @@
-"""A study's rows: store its grid of runs in one transaction, read it back by cell, cancel and delete it."""
+"""A study's rows: store its grid of runs in one transaction, read it back by cell, cancel it."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from backend.errors import Conflict
 from backend.models import Event, Run, Study, utcnow
-from backend.runs import admin, lifecycle
+from backend.runs import lifecycle
 from backend.studies.grid import Cell, applies, run_label, run_name
 from backend.studies.schemas import StudyCreate
-from contrastlab.core.catalog import FINAL_STATUSES, STATUSES, Status
+from contrastlab.core.catalog import STATUSES, Status
 from contrastlab.core.spec import SPEC_VERSION
 
 
@@ -85,10 +83,11 @@ def fail_unsent(session: Session, run_ids: Sequence[int], reason: str) -> None:
     session.commit()
 
 
-def list_studies(session: Session, limit: int, offset: int) -> tuple[list[Study], int]:
-    """A page of studies, newest first, and how many there are."""
-    total = session.scalar(select(func.count()).select_from(Study)) or 0
-    page = session.scalars(select(Study).order_by(Study.created_at.desc(), Study.id.desc())
+def list_studies(session: Session, limit: int, offset: int, trashed: bool = False) -> tuple[list[Study], int]:
+    """A page of studies (those in the trash, or the others), newest first, and how many there are."""
+    where = Study.trashed_at.is_not(None) if trashed else Study.trashed_at.is_(None)
+    total = session.scalar(select(func.count()).select_from(Study).where(where)) or 0
+    page = session.scalars(select(Study).where(where).order_by(Study.created_at.desc(), Study.id.desc())
                            .limit(limit).offset(offset)).all()
     return list(page), total
 
@@ -147,16 +146,3 @@ def cancel_study(session: Session, study_runs: Sequence[Run]) -> list[int]:
                 continue
             canceled.append(run.id)
     return canceled
-
-
-def delete_study(session: Session, study: Study, study_runs: Sequence[Run], artifacts_dir: Path) -> None:
-    """Remove the study, its runs, their events, artifacts and files; Conflict while any run may still change."""
-    live = Counter(run.status for run in study_runs if run.status not in FINAL_STATUSES)
-    if live:
-        what = ", ".join(f"{count} {status}" for status, count in sorted(live.items()))
-        raise Conflict(f"study {study.id} has runs that may still change ({what}): cancel the study first, "
-                       "then delete it once they have stopped")
-    for run in study_runs:  # one run at a time, as its own delete does: a crash leaves whole runs, never half
-        admin.delete_run(session, run, artifacts_dir)
-    session.execute(delete(Study).where(Study.id == study.id))
-    session.commit()

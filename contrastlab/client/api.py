@@ -34,6 +34,7 @@ from contrastlab.client.models import (
     Study,
     StudyCreated,
     StudyStats,
+    Trash,
     WorkerInfo,
 )
 from contrastlab.core import paths
@@ -124,19 +125,71 @@ class Client:
 
     def list_runs(self, limit: int = 50, offset: int = 0, status: Sequence[str] = (), search: str = "",
                   group_id: int | None = None, *, methods: Sequence[str] = (),
-                  datasets: Sequence[str] = ()) -> tuple[list[Run], int]:
-        """One page of runs, newest first (filtered by status, method, dataset, name or id, group), and how many
-        match."""
+                  datasets: Sequence[str] = (), tags: Sequence[str] = (),
+                  trashed: bool = False) -> tuple[list[Run], int]:
+        """One page of runs, newest first (filtered by status, method, dataset, name or id, group, tags; those in
+        the trash with `trashed`), and how many match."""
         params: dict[str, Any] = {"limit": limit, "offset": offset, "status": ",".join(status), "q": search,
-                                  "method": ",".join(methods), "dataset": ",".join(datasets)}
+                                  "method": ",".join(methods), "dataset": ",".join(datasets), "tag": ",".join(tags)}
         if group_id is not None:
             params["group_id"] = group_id
+        if trashed:
+            params["trashed"] = "true"
         page = self._json("GET", paths.RUNS, params={k: v for k, v in params.items() if v != ""})
         return [Run.model_validate(item) for item in page["items"]], int(page["total"])
 
     def cancel(self, run_id: int) -> Run:
         """Queued: canceled at once; running: stops at the worker's next check. ApiError 409 when already final."""
         return Run.model_validate(self._json("POST", paths.fill(paths.RUN_CANCEL, run_id=run_id)))
+
+    # -- names, tags, notes and the trash -----------------------------------
+    def annotate(self, run_id: int, *, name: str | None = None, tags: Sequence[str] | None = None,
+                 notes: str | None = None) -> Run:
+        """Set the run's name, tags (all of them) or notes; the fields left None are kept."""
+        body = {k: v for k, v in {"name": name, "tags": None if tags is None else list(tags),
+                                  "notes": notes}.items() if v is not None}
+        return Run.model_validate(self._json("PATCH", paths.fill(paths.RUN, run_id=run_id), json=body))
+
+    def tag(self, run_id: int, *tags: str) -> Run:
+        """Add tags (those it has stay; a tag given twice is kept once)."""
+        return self.annotate(run_id, tags=[*self.get(run_id).tags, *tags])
+
+    def untag(self, run_id: int, *tags: str) -> Run:
+        """Remove tags; a bare key removes it with any value (`untag 3 opt` drops `opt:sgd`)."""
+        def dropped(tag: str) -> bool:
+            return tag in tags or tag.split(":", 1)[0] in tags
+        return self.annotate(run_id, tags=[t for t in self.get(run_id).tags if not dropped(t)])
+
+    def trash(self, run_ids: Sequence[int] = (), group_id: int | None = None) -> list[int]:
+        """Move finished runs (or a seed group) to the trash, all or none; returns their ids."""
+        params: dict[str, Any] = {"ids": ",".join(str(i) for i in run_ids)} if run_ids else {}
+        if group_id is not None:
+            params["group_id"] = group_id
+        return list(self._json("DELETE", paths.RUNS, params=params)["ids"])
+
+    def restore(self, run_ids: Sequence[int]) -> list[int]:
+        """Bring runs back from the trash with every point and file."""
+        return list(self._json("POST", paths.RUNS_RESTORE, json={"ids": list(run_ids)})["ids"])
+
+    def trash_contents(self) -> Trash:
+        return Trash.model_validate(self._json("GET", paths.TRASH))
+
+    def empty_trash(self, run_ids: Sequence[int] = ()) -> Trash:
+        """Remove for good what the trash holds (or these runs in it); returns what went and the bytes freed."""
+        params = {"ids": ",".join(str(i) for i in run_ids)} if run_ids else {}
+        return Trash.model_validate(self._json("DELETE", paths.TRASH, params=params))
+
+    def annotate_study(self, study_id: int, *, name: str | None = None, tags: Sequence[str] | None = None,
+                       notes: str | None = None) -> Study:
+        body = {k: v for k, v in {"name": name, "tags": None if tags is None else list(tags),
+                                  "notes": notes}.items() if v is not None}
+        return Study.model_validate(self._json("PATCH", paths.fill(paths.STUDY, study_id=study_id), json=body))
+
+    def trash_study(self, study_id: int) -> None:
+        self.request("DELETE", paths.fill(paths.STUDY, study_id=study_id))
+
+    def restore_study(self, study_id: int) -> Study:
+        return Study.model_validate(self._json("POST", paths.fill(paths.STUDY_RESTORE, study_id=study_id)))
 
     # -- history and live events ---------------------------------------------
     def _pages(self, path: str, after: int, page_size: int) -> Iterator[dict[str, Any]]:

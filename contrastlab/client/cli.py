@@ -6,7 +6,6 @@ Server URL and token come from --url/--token, before or after the command, or CO
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from contrastlab.client import render
+from contrastlab.client import cli_annotate, cli_serve, render
 from contrastlab.client.api import ApiError, Client, describe_detail
 from contrastlab.client.cli_base import AsJson, RunId, _catalog, _client, app, dashboard, friendly, out
 from contrastlab.client.cli_options import connected
@@ -58,7 +57,7 @@ def submit(ctx: typer.Context, spec_file: Annotated[Path, typer.Argument(help="A
         catalog = _catalog(client)
         finals = follow_runs(client, runs, out.console, catalog)
     for group in seed_groups(finals):
-        out.say(group_line(group, catalog))
+        out.prose(group_line(group, catalog))
     if any(run.status != Status.SUCCEEDED for run in finals):
         raise typer.Exit(1)
 
@@ -73,16 +72,19 @@ def list_runs(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=
               dataset: Annotated[list[str] | None, typer.Option(help="Only this dataset (repeatable).")] = None,
               group: Annotated[int | None, typer.Option(help="Only the runs of this seed group.")] = None,
               search: Annotated[str, typer.Option(help="Name contains this, or a run id.")] = "",
+              tag: Annotated[list[str] | None, typer.Option(help="Only runs with this tag (repeatable); a bare "
+                                                            "key matches it with any value.")] = None,
+              trashed: Annotated[bool, typer.Option("--trashed", help="The runs in the trash instead.")] = False,
               metric: Annotated[list[str] | None, typer.Option(help="A metric column (repeatable); default: the "
                                                                "catalogue's final metrics the runs have.")] = None,
               as_json: AsJson = False) -> None:
-    """List runs, newest first, filtered by status, method, dataset, seed group or name."""
+    """List runs, newest first, filtered by status, method, dataset, seed group, tag or name."""
     with _client(ctx) as client:
         catalog = _catalog(client)
         chosen = {option: [catalog.check(option, value) for value in values or ()]
                   for option, values in (("status", status), ("method", method), ("dataset", dataset))}
         runs, total = client.list_runs(limit, offset, chosen["status"], search, group, methods=chosen["method"],
-                                       datasets=chosen["dataset"])
+                                       datasets=chosen["dataset"], tags=tag or (), trashed=trashed)
     if as_json:
         out.json({"items": [run.model_dump() for run in runs], "total": total})
     else:
@@ -231,39 +233,16 @@ def workers(ctx: typer.Context, as_json: AsJson = False) -> None:
         out.show(render.workers_table(found))
 
 
-@app.command()
-def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (env HOST).")] = None,
-          port: Annotated[int | None, typer.Option(help="Port (env PORT).")] = None,
-          worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Start one worker beside "
-                                                      "the API (env START_WORKER).")] = None) -> None:
-    """Serve the API and dashboard, as `make run` does (migrations first, then one worker unless --no-worker)."""
-    for variable, value in (("HOST", host), ("PORT", port), ("START_WORKER", worker)):
-        if value is not None:
-            os.environ[variable] = str(int(value)) if isinstance(value, bool) else str(value)
-    # The API is another program: the client imports none of it (`make run` does the same).
-    os.execv(sys.executable, [sys.executable, "-m", "contrastlab.launch"])
-
-
-@app.command("worker")
-@friendly
-def start_worker(gpus: Annotated[str, typer.Option(help="The host's GPUs, e.g. 0,1,2,3: one worker process per "
-                                                   "GPU; they run four 1-device runs or one 4-device run (spec "
-                                                   "devices). Empty: one worker.")] = "",
-                 slots: Annotated[int, typer.Option(help="CPU device slots instead of GPUs: runs of up to this "
-                                                    "many devices train as gloo processes.", min=0)] = 0,
-                 name: Annotated[str, typer.Option(help="Worker name prefix (Celery node name).")] = "worker"
-                 ) -> None:
-    """Start Celery workers for the queue (BROKER_URL, API_URL, QUEUE, DATA_DIR from the environment)."""
-    # The workers are another program (they carry torch): the client imports none of it.
-    os.execv(sys.executable, [sys.executable, "-m", "worker.supervise", "--gpus", gpus, "--slots", str(slots),
-                              "--name", name])
-
-
-from contrastlab.client import cli_study  # noqa: E402,F401  (registers study, studies, study-stats, study-extend)
-
-__all__ = ["app", "main"]
+cli_serve.register(app, friendly)
+cli_annotate.register(app, friendly, _client, lambda: out)
 
 
 def main() -> None:
+    # UTF-8 whatever the locale says (LANG=C, a pipe on Windows): names and the "·" print as themselves.
+    for stream in (sys.stdout, sys.stderr):
+        if (getattr(stream, "encoding", "") or "").lower().replace("-", "") != "utf8":
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(encoding="utf-8", errors="replace")
     app()
 

@@ -5,6 +5,8 @@ cli_study.py add the commands)."""
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -55,11 +57,20 @@ def friendly(command: F) -> F:
             return command(*args, **kwargs)
         except typer.Exit:  # a chosen exit code (click's Exit is a RuntimeError)
             raise
+        except BrokenPipeError:  # `contrastlab compare --csv | head`: the reader has what it wanted
+            quiet_closed_stdout()
+            raise typer.Exit(0) from None
         except (ApiError, ConnectionError, SpecFileError, ValueError, RuntimeError, OSError) as exc:
             out.error(str(exc))
             raise typer.Exit(1) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def quiet_closed_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush into the closed pipe prints nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def dashboard(client: Client, page: str) -> str:

@@ -57,7 +57,7 @@ def study(ctx: typer.Context,
         finals = follow_study(client, created.id, created.runs, list(body["axes"]), base.out.console, catalog)
         for run in finals:
             if run.status != Status.SUCCEEDED:
-                base.out.say(final_line(run, catalog))
+                base.out.prose(final_line(run, catalog))
         stats = client.study_stats(created.id, metric or catalog.default_study_metric())
         base.out.show(render.study_stats_table(stats, catalog))
     if any(run.status != Status.SUCCEEDED for run in finals):

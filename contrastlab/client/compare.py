@@ -8,6 +8,8 @@ groups' means and the runs outside a group, never a single seed of a group.
 from __future__ import annotations
 
 import math
+import os
+import re
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from contrastlab.client.models import Run
 from contrastlab.client.specs import differing_fields
 from contrastlab.core.catalog import Status
 from contrastlab.core.csv_cells import text_cell
+
+SEED_SUFFIX = re.compile(r"\s*[·-]?\s*seed\s*\d+\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,11 @@ class Group:
 
     @property
     def name(self) -> str:
-        return self.runs[0].name or f"group {self.group_id}"
+        """The runs' name without the seed ("losses · method=supcon · seed 2" -> "losses · method=supcon"), the part
+        they share when they differ (as the page's group row says)."""
+        bare = [SEED_SUFFIX.sub("", run.name).strip() for run in self.runs]
+        shared = os.path.commonprefix(bare).rstrip(" ·,=-")
+        return shared or f"group {self.group_id}"
 
     def stats(self, key: str) -> Spread | None:
         return summarize(run.summary.get(key) for run in self.runs)

@@ -71,7 +71,8 @@ def _watch(client: Client, run: Run, progress: Progress, task: TaskID, results: 
     if final.status == Status.SUCCEEDED:
         progress.update(task, completed=float(run.spec.get("epochs", 1)))
     results[run.id] = final
-    progress.console.print(final_line(final, catalog), highlight=False, markup=False, soft_wrap=True)
+    # soft_wrap off: a terminal's line breaks at spaces, never inside a word (a pipe's width is unlimited)
+    progress.console.print(final_line(final, catalog), highlight=False, markup=False)
 
 
 def follow_runs(client: Client, runs: Sequence[Run], console: Console, catalog: Catalog) -> list[Run]:

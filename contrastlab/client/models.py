@@ -32,6 +32,9 @@ class Run(_Model):
     queue_position: int | None = None  # a queued run read alone: 1 when it starts next
     waiting_reason: str | None = None  # a queued run read alone: why it has not started
     warnings: list[str] = []  # a submit's answer: accepted, but e.g. no connected worker offers its devices
+    tags: list[str] = []  # `key` or `key:value`
+    notes: str = ""  # Markdown
+    trashed_at: str | None = None  # when DELETE moved it to the trash
 
     @property
     def final(self) -> bool:
@@ -105,6 +108,19 @@ class Study(_Model):
     run_ids: list[int] = []
     cells: list[StudyCell] = []
     created_at: str | None = None
+    tags: list[str] = []
+    notes: str = ""
+    trashed_at: str | None = None
+
+
+class Trash(_Model):
+    """GET /api/trash (what it holds) or DELETE /api/trash (what emptying it removed), with the bytes."""
+
+    runs: int = 0
+    studies: int = 0
+    file_bytes: int = 0
+    record_bytes: int = 0
+    trash_days: float = 0.0
 
 
 class StudyCreated(_Model):

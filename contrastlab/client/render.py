@@ -46,12 +46,12 @@ def runs_table(runs: Sequence[Run], total: int, catalog: Catalog, metrics: Seque
     that some run on the page has."""
     shown = list(metrics) or [m for m in catalog.headline_metrics() if any(m in run.summary for run in runs)]
     labels = [catalog.label(m) for m in shown]
-    grid = table("id", "name", "group", "status", "method", "dataset", "encoder", "epochs", "progress", *labels,
-                 "created", title=f"{len(runs)} of {total} runs, newest first",
-                 right=("id", "group", "epochs", "progress", *labels))
+    grid = table("id", "name", "group", "seed", "status", "method", "dataset", "encoder", "epochs", "progress",
+                 *labels, "created", title=f"{len(runs)} of {total} runs, newest first",
+                 right=("id", "group", "seed", "epochs", "progress", *labels))
     for run in runs:
         spec = run.spec
-        add_row(grid, [str(run.id), run.name, format_value(run.group_id), run.status,
+        add_row(grid, [str(run.id), run.name, format_value(run.group_id), format_value(spec.get("seed")), run.status,
                        *(format_value(spec.get(k)) for k in ("method", "dataset", "encoder", "epochs")),
                        f"{run.progress:.0%}", *(catalog.format(m, run.summary.get(m)) for m in shown),
                        (run.created_at or "")[:19]])
@@ -64,10 +64,12 @@ def run_details(run: Run, artifacts: Sequence[Artifact], log: Sequence[LogEntry]
     state.add_column(overflow="fold")
     state.add_column(overflow="fold")
     for key in ("id", "name", "group_id", "study_id", "status", "attempt", "progress", "created_at", "started_at",
-                "finished_at", "error"):
+                "finished_at", "error", "trashed_at"):
         value = getattr(run, key)
         if value not in (None, ""):
             add_row(state, [key, f"{value:.0%}" if key == "progress" else str(value)])
+    if run.tags:
+        add_row(state, ["tags", " ".join(run.tags)])
     if run.status == Status.RUNNING and run.phase:
         add_row(state, ["phase", catalog.phase_text(run.phase)])
     if run.queue_position is not None:
@@ -80,6 +82,8 @@ def run_details(run: Run, artifacts: Sequence[Artifact], log: Sequence[LogEntry]
         for key in catalog.ordered(run.summary):
             add_row(metrics, [catalog.label(key), key, catalog.format(key, run.summary[key])])
         parts.append(metrics)
+    if run.notes:
+        parts.append(Text.assemble(("notes", "bold"), "\n", run.notes.rstrip()))
     parts.append(Text.assemble(("spec", "bold"), "\n", yaml.safe_dump(run.spec, sort_keys=True).rstrip()))
     if artifacts:
         files = table("artifact", "size", "sha256", title="artifacts", right=("size",))

@@ -8,6 +8,8 @@ the row with every value whole.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 from rich.console import Console, RenderableType
@@ -20,10 +22,20 @@ from contrastlab.client.layout import fit
 PIPE_WIDTH = 100_000
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """`contrastlab compare --csv | head`: the reader has what it wanted; stop quietly with success (rich's
+        own exits 1), and let the interpreter's last flush go to /dev/null."""
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, (sys.stderr if self.stderr else sys.stdout).fileno())
+        raise SystemExit(0)
+
+
 def _console(stderr: bool) -> Console:
     """A terminal's width on a terminal, unlimited width anywhere else (COLUMNS is for terminals)."""
-    probe = Console(stderr=stderr)
-    return probe if probe.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH)
+    probe = _Console(stderr=stderr)
+    return probe if probe.is_terminal else _Console(stderr=stderr, width=PIPE_WIDTH)
 
 
 class Output:
@@ -35,6 +47,10 @@ class Output:
     def say(self, text: str) -> None:
         """A line of plain text: never read as markup ("[x]" stays), never wrapped in a pipe."""
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def prose(self, text: str) -> None:
+        """A sentence: on a terminal it wraps at spaces, never inside a word; in a pipe it stays one line."""
+        self.console.print(text, markup=False, highlight=False)
 
     def note(self, text: str) -> None:
         """A line on stderr, so stdout stays data (a CSV, JSON)."""

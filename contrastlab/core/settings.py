@@ -114,6 +114,8 @@ class Settings(BaseSettings):
                                 "a larger study is refused with its count.")
     study_max_axis_values: int = Field(1000, ge=1, le=1_000_000, description="Most values one study axis may "
                                        "list (422 above).")
+    trash_days: float = Field(30.0, ge=0, le=36_500, description="Runs and studies in the trash this many days are "
+                              "removed for good, files included; 0: only when the trash is emptied by hand.")
     # Data on the workers.
     stream_above_mb: int = Field(STREAM_ABOVE_MB, ge=0, description="A run whose dataset, decoded, is larger than "
                                  "this many MiB reads it from disk batch by batch (spec data_loading auto); "

@@ -115,7 +115,19 @@ export const api = {
   createRun: (spec) => request("POST", "/api/runs", spec),
   createGroup: (spec, seeds) => request("POST", "/api/runs/group", { spec, seeds }),
   cancelRun: (id) => request("POST", `/api/runs/${id}/cancel`),
+  /** Move a finished run to the trash (restoreRun brings it back whole). */
   deleteRun: (id) => request("DELETE", `/api/runs/${id}`),
+  /** Name, tags (the whole list) or notes: `{name?, tags?, notes?}`. */
+  patchRun: (id, fields) => request("PATCH", `/api/runs/${id}`, fields),
+  restoreRun: (id) => request("POST", `/api/runs/${id}/restore`),
+  /** A selection (`ids`) or a seed group (`group_id`) to the trash, all or none. */
+  trashRuns: (params) => request("DELETE", `/api/runs?${queryString(params)}`),
+  restoreRuns: (ids) => request("POST", "/api/runs/restore", { ids }),
+  /** What the trash holds: `{runs, studies, file_bytes, record_bytes, trash_days}`. */
+  trash: (signal) => get("/api/trash", signal),
+  /** Remove what the trash holds for good; answers what went and the bytes freed. */
+  emptyTrash: () => request("DELETE", "/api/trash"),
+  patchStudy: (id, fields) => request("PATCH", `/api/studies/${id}`, fields),
   /** Downsampled series of a run's metrics: `{names, x: "step"|"epoch"|"time", points}`. */
   series: (id, params = {}, signal) => get(`/api/runs/${id}/series?${queryString(params)}`, signal),
   metricsCsvUrl: (id) => `/api/runs/${id}/metrics.csv`,

@@ -80,7 +80,8 @@ function toggle(label, testid, pressed, onPress) {
 export function addCurveTools(div, { initialRange = null, onRelative = null } = {}) {
   if (withTools.has(div)) return;
   withTools.add(div);
-  const home = initialRange && [...initialRange];
+  // A range, or a function giving it now (the run page's accuracy axis follows its points).
+  const home = () => (typeof initialRange === "function" ? initialRange() : initialRange);
   const metric = div.dataset.metric || div.dataset.testid || "chart";
   const log = toggle("Log y", "log-y", isLogY(div), (on) => {
     div.dataset.logY = String(on);
@@ -91,7 +92,7 @@ export function addCurveTools(div, { initialRange = null, onRelative = null } = 
       if (!plotlyReady() || !div.data) return;
       const update = Object.fromEntries(yAxesOf(div.layout).map((axis) => [`${axis}.autorange`, true]));
       // A copy each time: Plotly converts a layout's range array in place when the axis type changes.
-      if (home && !isLogY(div)) Object.assign(update, { "yaxis.autorange": false, "yaxis.range": [...home] });
+      if (home() && !isLogY(div)) Object.assign(update, { "yaxis.autorange": false, "yaxis.range": [...home()] });
       window.Plotly.relayout(div, update);
     } }, "Reset y");
   const tools = h(

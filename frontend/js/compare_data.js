@@ -129,3 +129,17 @@ export function bySeedGroup(runs, fold = true) {
   }
   return [...groups.values()];
 }
+
+/** A seed group's name: its runs' name without the seed ("losses · method=supcon · seed 2" → "losses ·
+ * method=supcon"), the part they share when they differ, else "Group #id". */
+export function groupName(members, groupId) {
+  const bare = members.map((run) => (run.name || "").replace(/\s*[·-]?\s*seed\s*\d+\s*$/i, "").trim());
+  let shared = bare[0] || "";
+  for (const name of bare.slice(1)) {
+    let i = 0;
+    while (i < shared.length && i < name.length && shared[i] === name[i]) i += 1;
+    shared = shared.slice(0, i);
+  }
+  shared = shared.replace(/[\s·,=-]+$/, "").trim();
+  return shared || `Group #${groupId}`;
+}

@@ -6,10 +6,12 @@
 // (bench.stream_latency, Chromium), while SVG draws a few thousand points in milliseconds.
 
 import { axisTheme, chartLayout, disposeChart, fastScatterType, plotlyReady, COLORWAY } from "./charts.js";
-import { addCurveTools, plotCurves, showAxes } from "./chart_tools.js";
+import { addCurveTools, plotCurves, showAxes, WAITING_TEXT } from "./chart_tools.js";
+import { DEFAULT_SMOOTHING, Smoother, smoothingControl } from "./run_smoothing.js";
 import {
   isBaseline,
   isDense,
+  isSmoothed,
   metricInfo,
   metricLabel,
   metricNames,
@@ -39,12 +41,21 @@ function chartPlan() {
   };
 }
 
+/** The loss chart's traces: one per dense metric, then a smoothed one per metric the catalogue smooths (the raw
+ * one faint behind it), in `plan`'s order. */
 function lossTraces(plan, type) {
-  return plan.map(({ name, right }, i) => ({
+  const raw = plan.map(({ name, right }, i) => ({
     name: metricLabel(name), type, mode: "lines", x: [], y: [], yaxis: right ? "y2" : undefined,
+    opacity: isSmoothed(name) ? 0.3 : 1,
     line: { color: COLORWAY[i % COLORWAY.length], width: right ? 1.2 : 1.6, dash: right ? "dot" : undefined },
     hovertemplate: `step %{x}<br>${metricLabel(name)} %{y:${plotlyFormat(name)}}<extra></extra>`,
   }));
+  const smoothed = plan.filter(({ name }) => isSmoothed(name)).map(({ name, right }) => ({
+    name: `${metricLabel(name)} (smoothed)`, type, mode: "lines", x: [], y: [], yaxis: right ? "y2" : undefined,
+    line: { color: COLORWAY[plan.findIndex((m) => m.name === name) % COLORWAY.length], width: 2 },
+    hovertemplate: `step %{x}<br>${metricLabel(name)}, smoothed %{y:${plotlyFormat(name)}}<extra></extra>`,
+  }));
+  return [...raw, ...smoothed];
 }
 
 function accTraces(plan) {
@@ -56,10 +67,31 @@ function accTraces(plan) {
   }));
 }
 
+/** The accuracy axis fitted to the points (five curves near 95 % told apart, not squashed into 0–100 %): their
+ * span padded by a tenth, at least 2 points of percent each side, within 0–104 %. */
+export function fittedRange(traces) {
+  const ys = traces.flatMap((t) => [...(t.y || [])]).filter((y) => Number.isFinite(y));
+  if (!ys.length) return [0, 1.04];
+  const low = Math.min(...ys);
+  const high = Math.max(...ys);
+  const pad = Math.max(0.02, (high - low) * 0.1);
+  return [Math.max(0, low - pad), Math.min(1.04, high + pad)];
+}
+
+/** What a chart without a point says: waiting while the run may still report, else why none will come. */
+export function emptyChartText(status) {
+  if (status === "canceled") return "The run was canceled before this chart's first point.";
+  if (status === "failed") return "The run failed before this chart's first point.";
+  if (status === "succeeded") return "The run recorded no point for this chart.";
+  return WAITING_TEXT;
+}
+
 /** Both metric charts of one run. */
 export class MetricCharts {
-  /** @param {number} [epochs] planned epochs: fixes the accuracy chart's x range, so progress reads at a glance */
-  constructor(lossDiv, accDiv, epochs) {
+  /** @param {number} [epochs] planned epochs: fixes the accuracy chart's x range, so progress reads at a glance
+   * @param {string} [status] the run's status: an empty chart of a finished run says why it is empty */
+  constructor(lossDiv, accDiv, epochs, status = "") {
+    this.status = status;
     this.epochs = Number(epochs) || 0;
     this.divs = { loss: lossDiv, acc: accDiv };
     this.ready = false;
@@ -71,6 +103,10 @@ export class MetricCharts {
     this.plan = chartPlan();
     this.routes = new Map(); // metric name -> [chart key, trace index, x field]
     this.plan.loss.forEach(({ name }, i) => this.routes.set(name, ["loss", i, "step"]));
+    this.smoothing = DEFAULT_SMOOTHING;
+    // raw loss-chart trace index -> {index: its smoothed trace, smoother}
+    this.smoothed = new Map(this.plan.loss.map(({ name }, i) => [name, i]).filter(([name]) => isSmoothed(name))
+      .map(([, raw], k) => [raw, { index: this.plan.loss.length + k, smoother: new Smoother(this.smoothing) }]));
     this.plan.acc.forEach(({ name }, i) => this.routes.set(name, ["acc", i, "epoch"]));
   }
 
@@ -84,6 +120,7 @@ export class MetricCharts {
       trace.x.push(point[route[2]]);
       trace.y.push(point.value);
     }
+    for (const [raw, entry] of this.smoothed) this.resmooth(traces.loss, raw, entry);
     this.lossPoints = Math.max(0, ...traces.loss.map((t) => t.x.length));
     if (this.lossPoints > SVG_POINTS) {
       this.lossType = fastScatterType();
@@ -93,11 +130,11 @@ export class MetricCharts {
     this.empty.acc = traces.acc.every((t) => t.x.length === 0);
     const left = this.plan.loss.find((m) => !m.right);
     const right = this.plan.loss.find((m) => m.right);
-    const accRange = [0, 1.04];
     this.divs.loss.dataset.yMetric = left ? left.name : "";
     this.divs.acc.dataset.yMetric = this.plan.acc.length ? this.plan.acc[0].name : ""; // all percentages
     addCurveTools(this.divs.loss);
-    addCurveTools(this.divs.acc, { initialRange: accRange });
+    if (this.smoothed.size) this.addSmoothingControl();
+    addCurveTools(this.divs.acc, { initialRange: () => fittedRange(this.divs.acc.data || traces.acc) });
     await Promise.all([
       plotCurves(this.divs.loss, traces.loss, chartLayout({
         xTitle: "step", yTitle: left ? metricTitle(left.name) : "",
@@ -105,12 +142,12 @@ export class MetricCharts {
         // Its own round ticks ("auto"): ticks synced to the loss axis's grid fall on values like 6.017168e−4.
         yaxis2: { ...axisTheme(), title: { text: right ? metricTitle(right.name) : "" }, overlaying: "y", side: "right",
           showgrid: false, automargin: true, tickmode: "auto", ...(right ? plotlyAxis(right.name) : {}) },
-      })),
+      }), { emptyText: emptyChartText(this.status) }),
       plotCurves(this.divs.acc, traces.acc, chartLayout({
         xTitle: "epoch", yTitle: "accuracy",
         xaxis: this.epochs ? { range: [0, this.epochs * 1.04], dtick: Math.max(1, Math.ceil(this.epochs / 10)) } : {},
-        yaxis: { ...plotlyAxis(this.divs.acc.dataset.yMetric), range: [...accRange] },
-      })),
+        yaxis: { ...plotlyAxis(this.divs.acc.dataset.yMetric), range: fittedRange(traces.acc) },
+      }), { emptyText: emptyChartText(this.status) }),
     ]);
     this.ready = plotlyReady();
     this.flush();
@@ -125,6 +162,12 @@ export class MetricCharts {
     if (!queue.has(index)) queue.set(index, { x: [], y: [] });
     queue.get(index).x.push(point[xKey]);
     queue.get(index).y.push(point.value);
+    const smooth = chart === "loss" && this.smoothed.get(index);
+    if (smooth) {
+      if (!queue.has(smooth.index)) queue.set(smooth.index, { x: [], y: [] });
+      queue.get(smooth.index).x.push(point[xKey]);
+      queue.get(smooth.index).y.push(smooth.smoother.next(point.value));
+    }
     if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_MS);
   }
 
@@ -141,6 +184,8 @@ export class MetricCharts {
         y: indices.map((i) => queue.get(i).y),
       }, indices);
       if (chart === "loss") this.lossPoints += Math.max(...indices.map((i) => queue.get(i).x.length));
+      else if (div.layout && div.layout.yaxis.type !== "log")
+        window.Plotly.relayout(div, { "yaxis.range": fittedRange(div.data) }); // a new evaluation: refit
       queue.clear();
       if (
         chart === "loss" &&
@@ -152,13 +197,49 @@ export class MetricCharts {
         window.Plotly.restyle(
           div,
           { type: this.lossType },
-          this.plan.loss.map((_, i) => i),
+          div.data.map((_, i) => i),
         ); // once, for the rest of the run
       }
       if (this.empty[chart]) {
         this.empty[chart] = false;
         showAxes(div);
       }
+    }
+  }
+
+  /** The smoothed trace of raw trace `raw` recomputed from `traces` at the current weight (in place). */
+  resmooth(traces, raw, entry) {
+    const { smoother, smoothed } = Smoother.over(traces[raw].y, this.smoothing);
+    entry.smoother = smoother;
+    traces[entry.index].x = [...traces[raw].x];
+    traces[entry.index].y = smoothed;
+  }
+
+  /** The slider beside the loss chart's tools; moving it redraws the smoothed traces from the raw ones. */
+  addSmoothingControl() {
+    const tools = this.divs.loss.parentElement?.querySelector(".chart-tools");
+    const control = smoothingControl(this.smoothing, (weight) => {
+      this.smoothing = weight;
+      const div = this.divs.loss;
+      if (!this.ready || !div.data) return;
+      this.flush();
+      const traces = div.data.map((t) => ({ x: [...t.x], y: [...t.y] }));
+      const entries = [...this.smoothed];
+      for (const [raw, entry] of entries) this.resmooth(traces, raw, entry);
+      window.Plotly.restyle(div, { x: entries.map(([, e]) => traces[e.index].x),
+        y: entries.map(([, e]) => traces[e.index].y) }, entries.map(([, e]) => e.index));
+    });
+    if (tools) tools.prepend(control);
+    else this.divs.loss.before(control);
+  }
+
+  /** The run ended: a chart still empty says why (canceled, failed) instead of waiting. */
+  ended(status) {
+    this.status = status;
+    if (!this.ready) return;
+    for (const [chart, div] of Object.entries(this.divs)) {
+      if (this.empty[chart] && div.layout)
+        window.Plotly.relayout(div, { "annotations[0].text": emptyChartText(status) });
     }
   }
 

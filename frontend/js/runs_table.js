@@ -12,8 +12,9 @@ import {
   metricLabel,
   summaryMetrics,
 } from "./catalog.js";
-import { summarize } from "./compare_data.js";
+import { groupName, summarize } from "./compare_data.js";
 import { appliesToSpec } from "./schema_form.js";
+import { tagEditor } from "./tags.js";
 
 /** The metrics the table shows: the headline figures, i.e. those the catalogue pairs with a random-init baseline. */
 export const tableMetrics = () => Object.keys(baselines());
@@ -57,6 +58,39 @@ export function tableColumns(view = parseColumns("")) {
   ];
 }
 
+/** The header cells of `view`'s columns; a sortable one is a button calling `sortBy(key)`, kept in `headers`. */
+export function headCells(view, headers, sortBy) {
+  headers.clear();
+  const metricColumns = new Set(view.metrics);
+  return tableColumns(view).map(([key, label, sortable]) => {
+    if (key === "select")
+      return h("th", { scope: "col", class: "col-select" }, h("span", { class: "visually-hidden" }, "Select"));
+    const css = key.startsWith("spec.") ? "col-spec" : `col-${key}`;
+    if (!sortable)
+      return h("th", { scope: "col", class: css, "data-col": key },
+        label || h("span", { class: "visually-hidden" }, "Actions"));
+    const button = h("button", { type: "button", class: "sort", "data-sort": key, onClick: () => sortBy(key) },
+      label, h("span", { class: "sort-mark", "aria-hidden": "true" }));
+    const th = h("th", { scope: "col", class: `${css}${metricColumns.has(key) ? " col-metric" : ""}`,
+      "data-col": key }, button);
+    headers.set(key, th);
+    return th;
+  });
+}
+
+/** The pager's buttons and "51–100 of 230" for a page at `offset`; `goTo(offset)` on a click. */
+export function pagerParts(total, offset, pageSize, goTo) {
+  const last = Math.min(offset + pageSize, total);
+  const button = (label, to, enabled) =>
+    h("button", { type: "button", class: "button", disabled: !enabled, onClick: () => goTo(to) }, label);
+  return [
+    button("← Previous", Math.max(0, offset - pageSize), offset > 0),
+    h("span", { class: "muted", "data-testid": "pager-text" },
+      `${total === 0 ? 0 : offset + 1}–${last} of ${total.toLocaleString()}`),
+    button("Next →", offset + pageSize, last < total),
+  ];
+}
+
 /** A spec value for its column; "n/a" where the field does not apply to the run (`view.props`: the RunSpec
  * schema's properties, once loaded), as the compare page's spec diff says. */
 function specText(view, spec, field) {
@@ -84,7 +118,8 @@ export function runSeconds(run) {
 }
 
 /**
- * One row. `actions`: {isSelected(id), onSelect(id, checked), onCancel(run), onDelete(run)}.
+ * One row. `actions`: {isSelected(id), onSelect(id, checked), onCancel(run), onDelete(run), onRestore(run),
+ * saveTags(run, tags) -> Promise<tags>, onTag(tag)}.
  * @returns {{tr: HTMLElement, update: (run) => void}}
  */
 export function createRow(run, actions, view = parseColumns("")) {
@@ -96,7 +131,11 @@ export function createRow(run, actions, view = parseColumns("")) {
   const cancel = h("button", { type: "button", class: "button small danger", "data-testid": "row-cancel",
     onClick: () => actions.onCancel(current) }, "Cancel");
   const remove = h("button", { type: "button", class: "button small", "data-testid": "row-delete",
-    onClick: () => actions.onDelete(current) }, "Delete");
+    title: "Move to the trash", onClick: () => actions.onDelete(current) }, "Delete");
+  const restore = h("button", { type: "button", class: "button small", "data-testid": "row-restore",
+    onClick: () => actions.onRestore(current) }, "Restore");
+  const tags = tagEditor({ label: `run #${run.id}`, save: (next) => actions.saveTags(current, next),
+    onTag: actions.onTag, editable: Boolean(actions.saveTags) });
   const cells = {
     select: h("td", { class: "col-select" }, checkbox),
     id: h(
@@ -104,7 +143,7 @@ export function createRow(run, actions, view = parseColumns("")) {
       { class: "col-id num" },
       h("a", { href: `#/runs/${run.id}`, tabindex: "-1", "aria-hidden": "true" }, `#${run.id}`),
     ),
-    name: h("td", { class: "col-name" }, link),
+    name: h("td", { class: "col-name" }, h("div", { class: "name-line" }, link), tags.el),
     group: h("td", { class: "col-group" }),
     method: h("td", { class: "col-method" }),
     dataset: h("td", { class: "col-dataset" }),
@@ -132,6 +171,7 @@ export function createRow(run, actions, view = parseColumns("")) {
       ),
       cancel,
       remove,
+      restore,
     ),
   };
   const tr = h("tr", { "data-run-id": run.id }, tableColumns(view).map(([key]) => cells[key]));
@@ -153,13 +193,18 @@ export function createRow(run, actions, view = parseColumns("")) {
       next.created_at,
       next.cancel_requested,
       next.group_id,
+      next.tags,
+      next.trashed_at,
     ]);
     if (sig === signature) return;
     signature = sig;
     const spec = next.spec || {};
     const summary = next.summary || {};
     setText(link, next.name || `Run ${next.id}`);
-    link.title = next.group_id ? `seed ${spec.seed} of group #${next.group_id}` : "";
+    const seedOf = next.group_id ? ` (seed ${spec.seed} of group #${next.group_id})` : "";
+    link.title = (next.name || `Run ${next.id}`) + seedOf;
+    tags.update(next.tags);
+    tr.classList.toggle("trashed", Boolean(next.trashed_at));
     setText(cells.group, next.group_id ? `seed ${spec.seed}` : DASH);
     cells.group.title = next.group_id ? `group #${next.group_id}` : "";
     for (const key of ["method", "dataset"]) {
@@ -177,7 +222,8 @@ export function createRow(run, actions, view = parseColumns("")) {
     const final = isFinalStatus(next.status);
     cancel.hidden = final;
     cancel.disabled = Boolean(next.cancel_requested);
-    remove.hidden = !final;
+    remove.hidden = !final || Boolean(next.trashed_at);
+    restore.hidden = !next.trashed_at;
   }
 
   update(run);
@@ -239,7 +285,8 @@ export function createGroupRow(groupId, actions, view = parseColumns("")) {
     const first = members[0];
     const spec = first.spec || {};
     const expanded = actions.isExpanded(groupId);
-    setText(name, first.name || `Group #${groupId}`);
+    setText(name, groupName(members, groupId));
+    name.title = `${groupName(members, groupId)} (seed group #${groupId})`;
     setText(toggle, `${expanded ? "▾" : "▸"} ${members.length} seeds`);
     toggle.setAttribute("aria-expanded", String(expanded));
     toggle.title = expanded ? "Hide the seeds" : "Show the seeds";

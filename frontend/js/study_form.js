@@ -227,7 +227,7 @@ export class StudyMode {
     if (!form.element.noValidate && !form.element.reportValidity()) return;
     form.clearErrors();
     const { axes, errors } = this.axes();
-    if (!axes.length)
+    if (!axes.length && !errors.length) // a bad axis is named where it is; "at least one" would contradict it
       errors.push({
         loc: ["body"],
         msg:

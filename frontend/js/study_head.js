@@ -96,9 +96,10 @@ async function cancelStudy(view) {
 
 async function removeStudy(view) {
   const ok = await confirmDialog({
-    title: `Delete study #${view.id}?`,
-    body: `“${view.study.name}” and its ${view.study.run_ids.length} runs, with their metrics and files, are removed ` +
-      "for good.",
+    title: `Move study #${view.id} to the trash?`,
+    body: `“${view.study.name}” and its ${view.study.run_ids.length} runs, with their metrics and files, stay in the ` +
+      "trash until it is emptied (POST /api/studies/{id}/restore or the runs list's Trash brings them back).",
+    confirmLabel: "Move to trash",
   });
   if (!ok) return;
   try {

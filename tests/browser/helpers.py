@@ -83,6 +83,7 @@ def empty_service(http: httpx.Client) -> None:
         for run in runs:
             response = http.delete(f"/api/runs/{run['id']}")
             assert response.status_code == 204, response.text
+    assert http.delete("/api/trash").status_code == 200
 
 
 def wait_succeeded(http: httpx.Client, run_ids: Sequence[int], timeout: float = 600) -> list[dict]:

@@ -9,6 +9,7 @@ compare and the study page real charts and tables.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -95,9 +96,28 @@ def _not_found(page: Page, study: dict) -> None:
     expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
 
 
-def _delete_dialog(page: Page, study: dict) -> None:
-    page.goto(f"/#/?group_id={study['group'][0]}")  # a list of one group shows its runs unfolded
-    page.locator(f"tr[data-run-id='{study['group'][0]}']").get_by_test_id("row-delete").click()
+def _trashed_run(page: Page) -> int:
+    """A run canceled while queued (no training) and moved to the trash, which the module's views never list."""
+    headers = {"X-Requested-With": "tests", "Content-Type": "application/json"}
+    run = page.request.post("/api/runs", data=json.dumps({**BASE, "name": "for the trash"}), headers=headers).json()
+    page.request.post(f"/api/runs/{run['id']}/cancel", headers=headers)
+    for _ in range(100):
+        if page.request.delete(f"/api/runs/{run['id']}", headers=headers).status == 204:
+            return int(run["id"])
+        page.wait_for_timeout(200)  # a worker that claimed it first stops at its next report
+    raise AssertionError(f"run {run['id']} did not stop")
+
+
+def _trash(page: Page, study: dict) -> None:
+    _trashed_run(page)
+    page.goto("/#/?trashed=true")
+    expect(page.get_by_test_id("row-restore").first).to_be_visible()
+    expect(page.get_by_test_id("empty-trash")).to_be_enabled()
+
+
+def _empty_trash_dialog(page: Page, study: dict) -> None:
+    _trash(page, study)
+    page.get_by_test_id("empty-trash").click()
     expect(page.get_by_test_id("confirm-dialog")).to_be_visible()
 
 
@@ -110,10 +130,10 @@ def _tsne_dialog(page: Page, study: dict) -> None:
 
 VIEWS: dict[str, Callable[[Page, dict], None]] = {
     "runs": _runs, "new-run": _form(""), "new-study": _form("?mode=study"), "run": _run, "compare": _compare,
-    "studies": _studies, "study": _study, "workers": _workers, "not-found": _not_found,
+    "studies": _studies, "study": _study, "workers": _workers, "not-found": _not_found, "trash": _trash,
 }
 # name -> (open it, its test id, the control that opened it, where focus returns)
-DIALOGS = {"delete-dialog": (_delete_dialog, "confirm-dialog", "tr[data-run-id] [data-testid=row-delete]"),
+DIALOGS = {"empty-trash-dialog": (_empty_trash_dialog, "confirm-dialog", "[data-testid=empty-trash]"),
            "tsne-dialog": (_tsne_dialog, "tsne-dialog", "[data-testid=compare-tsne]")}
 
 

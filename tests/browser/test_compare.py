@@ -95,7 +95,8 @@ def test_run_page_shows_confusion_matrix_baselines_and_csv(page: Page, two_runs:
     assert any(line.startswith("loss,") for line in csv.text().splitlines())
 
 
-def test_list_sorts_filters_and_deletes_with_confirmation(page: Page, http: httpx.Client, two_runs: list[dict]) -> None:
+def test_list_sorts_filters_and_moves_to_the_trash_with_undo(page: Page, http: httpx.Client,
+                                                            two_runs: list[dict]) -> None:
     a, b = (run["id"] for run in two_runs)
     doomed = http.post("/api/runs", json={**SPEC, "name": "doomed", "epochs": 500}).json()["id"]
     http.post(f"/api/runs/{doomed}/cancel")
@@ -115,16 +116,13 @@ def test_list_sorts_filters_and_deletes_with_confirmation(page: Page, http: http
     assert first_two == sorted((a, b), key=lambda i: -accs[i])
 
     row = page.locator(f"tr[data-run-id='{doomed}']")
-    row.get_by_test_id("row-delete").click()
-    dialog = page.get_by_test_id("confirm-dialog")
-    expect(dialog).to_contain_text(f"Delete run #{doomed}?")
-    page.keyboard.press("Escape")  # cancel keeps it
-    expect(dialog).to_have_count(0)
-    assert http.get(f"/api/runs/{doomed}").status_code == 200
-    row.get_by_test_id("row-delete").click()
-    page.get_by_test_id("confirm-ok").click()
+    row.get_by_test_id("row-delete").click()  # to the trash: no question asked, Undo offered
     expect(row).to_have_count(0)
-    assert http.get(f"/api/runs/{doomed}").status_code == 404
+    expect(page.get_by_test_id("runs-notice")).to_contain_text(f"Run #{doomed} moved to the trash.")
+    assert http.get(f"/api/runs/{doomed}").json()["trashed_at"]
+    page.get_by_test_id("notice-action").click()
+    expect(row).to_have_count(1)
+    assert http.get(f"/api/runs/{doomed}").json()["trashed_at"] is None
 
 
 def test_seeds_field_launches_a_group_shown_as_mean_and_std(page: Page, http: httpx.Client,

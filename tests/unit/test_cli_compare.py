@@ -127,8 +127,8 @@ def test_every_submit_prints_its_dashboard_page(monkeypatch, tmp_path):
 def test_a_followed_groups_last_line_is_its_mean_and_std_over_the_seeds_that_succeeded():
     runs = [Run.model_validate(RUNS[1]), Run.model_validate(RUNS[2]), Run.model_validate(_run(4, None, 7))]
     assert group_line(Group(7, runs[:2]), CATALOG) == \
-        "group 7 (=run 1, 2 seeds, mean ± std): Linear probe 97.5 ± 0.4 %, Training time 4.2 ± 0 s"
-    assert group_line(Group(7, runs), CATALOG).startswith("group 7 (=run 1, 2 of 3 seeds succeeded, mean ± std): "
+        "group 7 (=run, 2 seeds, mean ± std): Linear probe 97.5 ± 0.4 %, Training time 4.2 ± 0 s"
+    assert group_line(Group(7, runs), CATALOG).startswith("group 7 (=run, 2 of 3 seeds succeeded, mean ± std): "
                                                           "Linear probe 97.5 ± 0.4 %")
 
 

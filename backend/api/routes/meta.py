@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from backend.access.admission import caps
 from backend.access.security import COOKIE, UNAUTHORIZED, client_address, matches
 from backend.api.deps import SessionDep, SettingsDep
 from backend.errors import Unauthorized
@@ -38,10 +40,26 @@ def health(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     }
 
 
+def _capped(schema: dict[str, Any], field: str, cap: int, setting: str) -> None:
+    """Lower the field's `maximum` (in each integer branch of a nullable field) to this server's cap."""
+    prop = schema["properties"].get(field)
+    if prop is None:
+        return
+    for branch in [prop, *prop.get("anyOf", [])]:
+        if branch.get("type") == "integer":
+            branch["maximum"] = min(branch.get("maximum", cap), cap)
+    prop["x-server-cap"] = setting
+
+
 @router.get("/schema/run-spec")
-def run_spec() -> dict[str, Any]:
-    """The RunSpec JSON Schema: every option with its default, bounds, help text and form group."""
-    return run_spec_schema()
+def run_spec(settings: SettingsDep) -> dict[str, Any]:
+    """The RunSpec JSON Schema: every option with its default, bounds, help text and form group. The bounds are
+    this server's: a field it caps (MAX_EPOCHS, MAX_BATCH_SIZE, MAX_IMAGE_SIZE) has the cap as its maximum, so the
+    form refuses what submitting would."""
+    schema = copy.deepcopy(run_spec_schema())
+    for field, (cap, setting) in caps(settings).items():
+        _capped(schema, field, cap, setting)
+    return schema
 
 
 @router.get("/schema/catalog")

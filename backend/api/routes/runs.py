@@ -1,18 +1,22 @@
-"""Runs: submit (one, or one per seed as a group), list with filter/sort/pages, read, cancel, delete."""
+"""Runs: submit (one, or one per seed as a group), list with filter/sort/pages, read, annotate, cancel, trash,
+restore."""
 
 from __future__ import annotations
 
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import ValidationError
+from sqlalchemy import select
 
 from backend.access.admission import admit_submission, check_spec
 from backend.api.deps import CeleryDep, NotifierDep, RunDep, SessionDep, SettingsDep
-from backend.errors import InvalidFields
+from backend.errors import InvalidFields, run_not_found
 from backend.models import Run
-from backend.runs import admin, dispatch, lifecycle, listing
-from backend.runs.schemas import RunGroupCreate, RunGroupPublic, RunPublic, RunsPublic, RunSubmitted
+from backend.runs import admin, annotate, dispatch, lifecycle, listing, trash
+from backend.runs.annotate import AnnotationUpdate
+from backend.runs.schemas import RunGroupCreate, RunGroupPublic, RunIds, RunPublic, RunsPublic, RunSubmitted
 from backend.workers.waiting import submit_warnings, waiting_reason
 from contrastlab.core.catalog import Status
 from contrastlab.core.protocol import NoNul
@@ -74,6 +78,19 @@ def _spec_filters(values: list[str]) -> tuple[tuple[str, object], ...]:
                              "input": values}]) from None
 
 
+def _tags(values: list[str]) -> tuple[str, ...]:
+    """The `tag` filters, checked as a tag is (a 422 that names the bad one)."""
+    tags = _csv(values)
+    if len(tags) > annotate.MAX_TAGS:
+        raise InvalidFields([{"loc": ("query", "tag"), "msg": f"{len(tags)} tags: give at most "
+                              f"{annotate.MAX_TAGS}", "type": "value_error", "input": values}])
+    try:
+        return tuple(annotate.TAG.validate_python(t) for t in tags)
+    except ValidationError as exc:
+        raise InvalidFields([{"loc": ("query", "tag"), "msg": exc.errors()[0]["msg"].removeprefix("Value error, "),
+                              "type": "value_error", "input": values}]) from None
+
+
 @router.get("", response_model=RunsPublic)
 def read_runs(
     session: SessionDep,
@@ -92,11 +109,16 @@ def read_runs(
                                      description="Only these run ids: 1,2,3.")] = None,
     spec: Annotated[list[str], Query(description="field=value: only runs whose spec has this value "
                                      "(optimizer=sgd, lr=0.001, image_size=none); repeat for several.")] = [],  # noqa: B006
+    tag: Annotated[list[NoNul], Query(description="Only runs with every one of these tags (repeat or "
+                                      "comma-separate); a bare key matches it with any value.")] = [],  # noqa: B006
+    trashed: Annotated[bool | None, Query(description="true: only the runs in the trash; false: only the others; "
+                                          "default: the others, or with `ids` both.")] = None,
 ) -> RunsPublic:
     """A page of runs, filtered and sorted by the server, with the total that match."""
     where = listing.RunFilter(statuses=_csv(status), methods=_csv(method), datasets=_csv(dataset),
                               encoders=_csv(encoder), text=q, group_id=group_id, study_id=study_id,
-                              ids=tuple(int(i) for i in ids.split(",")) if ids else (), spec=_spec_filters(spec))
+                              ids=tuple(int(i) for i in ids.split(",")) if ids else (), spec=_spec_filters(spec),
+                              tags=_tags(tag), trashed=trashed if trashed is not None or ids else False)
     items, total = listing.list_runs(session, where, sort, order == "desc", limit, offset)
     return RunsPublic(items=[RunPublic.model_validate(r) for r in items], total=total)
 
@@ -119,9 +141,66 @@ def cancel_run(run: RunDep, session: SessionDep, notifier: NotifierDep) -> RunPu
     return RunPublic.model_validate(updated)
 
 
+@router.patch("/{run_id}", response_model=RunPublic)
+def annotate_run(run: RunDep, update: AnnotationUpdate, session: SessionDep, notifier: NotifierDep) -> RunPublic:
+    """Rename the run, set its tags or its notes (at any status: these are the user's words, not its results)."""
+    annotate.apply(run, update)
+    session.commit()
+    notifier.bump(run.id)
+    return RunPublic.model_validate(run)
+
+
 @router.delete("/{run_id}", status_code=204, response_class=Response)
-def delete_run(run: RunDep, session: SessionDep, settings: SettingsDep, notifier: NotifierDep) -> Response:
-    """Delete a finished run with its metrics, log and files; 409 while it is queued or running."""
-    admin.delete_run(session, run, settings.artifacts_dir)
+def delete_run(run: RunDep, session: SessionDep, notifier: NotifierDep) -> Response:
+    """Move a finished run to the trash (restore brings it back whole); 409 while it is queued or running."""
+    trash.trash_runs(session, [run])
     notifier.bump(run.id)
     return Response(status_code=204)
+
+
+def _selection(session: SessionDep, ids: list[int]) -> list[Run]:
+    runs = list(session.scalars(select(Run).where(Run.id.in_(ids))).all())
+    missing = sorted(set(ids) - {run.id for run in runs})
+    if missing:
+        raise run_not_found(missing[0])
+    return runs
+
+
+@router.delete("", response_model=RunIds)
+def delete_runs(session: SessionDep, notifier: NotifierDep,
+                ids: Annotated[str | None, Query(pattern=IDS_PATTERN, max_length=4000,
+                                                 description="These runs: 1,2,3.")] = None,
+                group_id: int | None = Query(None, ge=1, le=2**63 - 1, description="The runs of this seed group.")
+                ) -> RunIds:
+    """Move a selection (`ids`) or a seed group (`group_id`) to the trash, all or none; returns the ids moved."""
+    if not ids and group_id is None:
+        raise InvalidFields([{"loc": ("query", "ids"), "msg": "give ids=1,2,3 or group_id=N: the runs to move to the "
+                              "trash", "type": "missing", "input": None}])
+    wanted = [int(i) for i in ids.split(",")] if ids else []
+    runs = _selection(session, wanted) if wanted else []
+    if group_id is not None:
+        runs += list(session.scalars(select(Run).where(Run.group_id == group_id)).all()) or []
+        if not runs:
+            raise run_not_found(group_id)
+    moved = trash.trash_runs(session, runs)
+    for run_id in moved:
+        notifier.bump(run_id)
+    return RunIds(ids=[run.id for run in runs])
+
+
+@router.post("/restore", response_model=RunIds)
+def restore_runs(body: Annotated[RunIds, Body()], session: SessionDep, notifier: NotifierDep) -> RunIds:
+    """Bring a selection back from the trash with every point and file; returns the ids."""
+    runs = _selection(session, body.ids)
+    for run_id in trash.restore_runs(session, runs):
+        notifier.bump(run_id)
+    return RunIds(ids=[run.id for run in runs])
+
+
+@router.post("/{run_id}/restore", response_model=RunPublic)
+def restore_run(run: RunDep, session: SessionDep, notifier: NotifierDep) -> RunPublic:
+    """Bring the run back from the trash with every point and file."""
+    trash.restore_runs(session, [run])
+    session.refresh(run)
+    notifier.bump(run.id)
+    return RunPublic.model_validate(run)

@@ -1,4 +1,5 @@
-"""Studies: launch a grid of runs (axes × seeds), list, read, cancel, delete, and the statistics with a verdict."""
+"""Studies: launch a grid of runs (axes × seeds), list, read, annotate, cancel, trash and restore, and the statistics
+with a verdict."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from backend.access.admission import admit_submission
 from backend.api.deps import CeleryDep, NotifierDep, SessionDep, SettingsDep
 from backend.errors import InvalidFields, NotFound
 from backend.models import Run, Study
-from backend.runs import dispatch, series
+from backend.runs import annotate, dispatch, series, trash
+from backend.runs.annotate import AnnotationUpdate
 from backend.runs.schemas import RunPublic
 from backend.streams.notifier import Notifier
 from backend.studies import curves, grid, stats, store
@@ -95,14 +97,17 @@ def create_study(body: StudyCreate, request: Request, background: BackgroundTask
 
 def _summary(study: Study, counts: dict[str, int]) -> StudySummary:
     return StudySummary(id=study.id, name=study.name, created_at=study.created_at, base=study.base,
-                        axes=study.axes, seeds=study.seeds, status_counts=counts)
+                        axes=study.axes, seeds=study.seeds, status_counts=counts, tags=study.tags or [],
+                        notes=study.notes or "", trashed_at=study.trashed_at)
 
 
 @router.get("", response_model=StudiesPublic)
 def read_studies(session: SessionDep, limit: int = Query(50, ge=1, le=500),
-                 offset: int = Query(0, ge=0, le=2**62)) -> StudiesPublic:
+                 offset: int = Query(0, ge=0, le=2**62),
+                 trashed: bool = Query(False, description="true: the studies in the trash instead.")
+                 ) -> StudiesPublic:
     """A page of studies, newest first, each with its runs counted by status."""
-    page, total = store.list_studies(session, limit, offset)
+    page, total = store.list_studies(session, limit, offset, trashed)
     counts = store.status_counts(session, [s.id for s in page])
     return StudiesPublic(items=[_summary(s, counts[s.id]) for s in page], total=total)
 
@@ -157,16 +162,32 @@ def extend_study(study: StudyDep, body: StudyExtend, request: Request, session: 
                                          f"queued and are marked failed: {error}") from error
     return StudyCreated(id=study.id, name=study.name, runs=[RunPublic.model_validate(r) for r in created],
                         cells=len(chosen))
+@router.patch("/{study_id}", response_model=StudyPublic)
+def annotate_study(study: StudyDep, update: AnnotationUpdate, session: SessionDep) -> StudyPublic:
+    """Rename the study, set its tags or its notes (its runs keep their own)."""
+    annotate.apply(study, update)
+    session.commit()
+    return _public(session, study)
 
 
 @router.delete("/{study_id}", status_code=204, response_class=Response)
-def delete_study(study: StudyDep, session: SessionDep, settings: SettingsDep, notifier: NotifierDep) -> Response:
-    """Delete the study with its runs, their events and files; 409 while any run is queued or running."""
+def delete_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) -> Response:
+    """Move the study and its runs to the trash; 409 while any run is queued or running."""
     members = store.study_runs(session, study.id)
-    store.delete_study(session, study, members, settings.artifacts_dir)
+    trash.trash_study(session, study, members)
     for run in members:
         notifier.bump(run.id)
     return Response(status_code=204)
+
+
+@router.post("/{study_id}/restore", response_model=StudyPublic)
+def restore_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) -> StudyPublic:
+    """Bring the study and its runs back from the trash."""
+    trash.restore_study(session, study)
+    session.refresh(study)
+    for run_id in store.study_runs(session, study.id):
+        notifier.bump(run_id.id)
+    return _public(session, study)
 
 
 def _query_error(name: str, msg: str, value: Any) -> InvalidFields:

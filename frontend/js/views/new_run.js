@@ -293,7 +293,7 @@ class RunForm {
       // A group's errors name `spec.<field>` or `seeds`; a single run's name the field itself.
       const loc = (item.loc || []).filter((part, i) => part !== "body" && !(i === 1 && part === "spec"));
       const entry = loc[0] === "seeds" ? this.seedsRow : this.rows.get(String(loc[0]));
-      const message = String(item.msg || "Invalid value").replace(/^Value error, /, "");
+      const message = namingInput(String(item.msg || "Invalid value").replace(/^Value error, /, ""), item.input);
       if (!entry) {
         general.push(loc.length ? `${loc.join(".")}: ${message}` : message);
         continue;
@@ -313,7 +313,7 @@ class RunForm {
     if (errors.length === 0) general.push(err.message || String(err));
     const heading = placed.length
       ? `Please correct ${placed.length === 1 ? "the field" : `${placed.length} fields`} marked below.`
-      : "The run could not be started.";
+      : `The ${this.study && this.study.active ? "study" : "run"} could not be started.`;
     replaceChildren(this.summary,
       h("strong", {}, heading),
       general.length ? h("ul", {}, general.map((text) => h("li", {}, text))) : null);
@@ -321,4 +321,10 @@ class RunForm {
     if (placed.length) placed[0].control.focus();
     else this.summary.scrollIntoView({ block: "nearest" });
   }
+}
+
+/** "Input should be a valid integer" says which value when the server echoed it: `… (got “one”)`. */
+function namingInput(message, input) {
+  const scalar = ["string", "number", "boolean"].includes(typeof input);
+  return scalar && !message.includes(String(input)) ? `${message} (got “${input}”)` : message;
 }

@@ -5,6 +5,7 @@ import { STATUS, choiceLabel, isFinalStatus, summaryMetrics } from "../catalog.j
 import { h, setText, statusBadge, updateStatusBadge } from "../dom.js";
 import { formatDateTime, formatDuration, secondsBetween, DASH } from "../format.js";
 import { MetricCharts } from "../run_charts.js";
+import { notesPanel } from "../run_notes.js";
 import { loadHistory, followEvents } from "../run_stream.js";
 import { RunProgress } from "../run_progress.js";
 import { SummaryPanel, StatusLog, specTable, artifactList, checkpointButton } from "../run_panels.js";
@@ -102,7 +103,7 @@ class RunPage {
       "Delete",
     );
     this.specBox = h("div", {}, specTable(run.spec, null));
-    this.charts = new MetricCharts(this.lossDiv, this.accDiv, run.spec && run.spec.epochs);
+    this.charts = new MetricCharts(this.lossDiv, this.accDiv, run.spec && run.spec.epochs, run.status);
 
     const panel = (title, testid, ...children) =>
       h("section", { class: "panel", "data-testid": testid }, h("h2", {}, title), ...children);
@@ -165,6 +166,7 @@ class RunPage {
           panel("Status log", "log-panel", this.log.element),
         ),
       ),
+      notesPanel(run),
       h("details", { class: "panel spec-panel", open: true }, h("summary", {}, h("h2", {}, "Spec")), this.specBox),
     );
     this.ticks = 0;
@@ -279,6 +281,7 @@ class RunPage {
       onLog: (entry) => this.log.add("log", entry.text, entry.time, entry.id),
       onEnd: (run) => {
         this.charts.flush();
+        this.charts.ended(run.status);
         this.system.finished();
         this.update(run);
         this.loadFinalPanels(run);
@@ -302,10 +305,11 @@ class RunPage {
   async remove() {
     const run = this.lastRun;
     const ok = await confirmDialog({
-      title: `Delete run #${run.id}?`,
+      title: `Move run #${run.id} to the trash?`,
       body:
         `“${run.name || `Run ${run.id}`}” and its metrics, log and files (checkpoints included) ` +
-        "are removed for good.",
+        "stay in the trash, whole, until it is emptied: the runs list's Trash restores it.",
+      confirmLabel: "Move to trash",
     });
     if (!ok || !this.alive) return;
     try {

@@ -1,31 +1,40 @@
-// Runs list: server-side filter, sort and pages; refreshed every 2 s in place; select runs to compare.
+// Runs list: server-side filter, sort and pages; refreshed every 2 s in place; select runs to compare or to move
+// to the trash; tags edited in place; the trash is the same list with ?trashed=true.
 // The view's state lives in the URL (#/?sort=…&status=…), so a filtered list can be bookmarked.
 
 import { api, ApiError } from "../api.js";
 import { h, setText } from "../dom.js";
 import { parseIds } from "../format.js";
 import { fieldsFromSchema } from "../schema_form.js";
-import { confirmDialog } from "../confirm.js";
-import { columnsParam, parseColumns, tableColumns, createGroupRow, createRow } from "../runs_table.js";
-import { choiceLabel, metricLabel, statuses, summaryMetrics } from "../catalog.js";
+import {
+  freedText,
+  selectionBar as makeSelectionBar,
+  trashActions,
+  trashBar as makeTrashBar,
+} from "../runs_bulk.js";
+import { columnsParam, parseColumns, createGroupRow, createRow, headCells, pagerParts } from "../runs_table.js";
+import { choiceLabel, statuses } from "../catalog.js";
+import { columnsMenu, specFilterBar } from "../runs_filters.js";
 import { bySeedGroup } from "../compare_data.js";
 
 const REFRESH_MS = 2000;
 const PAGE_SIZE = 50;
-const MAX_COMPARE = 20;
-const FILTER_KEYS = ["status", "method", "dataset", "encoder", "q", "group_id"];
+const FILTER_KEYS = ["status", "method", "dataset", "encoder", "q", "group_id", "tag"];
 
 /** Mount the runs list; returns the cleanup that stops polling. */
 export function mount(root, { query }) {
-  document.title = "Runs · ContrastLab";
+  document.title = query.get("trashed") === "true" ? "Trash · ContrastLab" : "Runs · ContrastLab";
   const state = {
     sort: query.get("sort") || "id", order: query.get("order") === "asc" ? "asc" : "desc",
     offset: Math.max(0, Number(query.get("offset")) || 0),
     ...Object.fromEntries(FILTER_KEYS.map((key) => [key, query.get(key) || ""])),
     cols: query.get("cols") || "",
+    trashed: query.get("trashed") === "true" ? "true" : "",
   };
-  let specFilters = query.getAll("spec").filter((f) => f.includes("=")); // "lr=0.001": the spec holds this value
-  state.specs = specFilters.join("&"); // what setFilter compares
+  // "lr=0.001": the spec holds this value; state.specs is what setFilter compares
+  const specFilters = specFilterBar(query.getAll("spec").filter((f) => f.includes("=")),
+    (filters) => setFilter("specs", filters.join("&")));
+  state.specs = specFilters.values().join("&");
   let view = parseColumns(state.cols);
   const selected = new Set((query.get("selected") || "").split(",").filter(Boolean).map(Number));
   let timer = null;
@@ -66,54 +75,19 @@ export function mount(root, { query }) {
       }
       refreshNow();
     },
-    onDelete: async (run) => {
-      const ok = await confirmDialog({
-        title: `Delete run #${run.id}?`,
-        body:
-          `“${run.name || `Run ${run.id}`}” and its metrics, log and files (checkpoints included) ` +
-          "are removed for good.",
-      });
-      if (!ok) return;
-      try {
-        await api.deleteRun(run.id);
-        selected.delete(run.id);
-      } catch (err) {
-        showNotice(`Could not delete run #${run.id}: ${err.message}`);
-      }
-      refreshNow();
-    },
+    onDelete: (run) => moveToTrash({ ids: String(run.id) }, `Run #${run.id}`),
+    onRestore: (run) => restore([run.id], `Run #${run.id}`),
+    saveTags: async (run, tags) => (await api.patchRun(run.id, { tags })).tags,
+    onTag: (tag) => setFilter("tag", tag),
   };
+
+  const { moveToTrash, restore } = trashActions(selected, (...args) => showNotice(...args), () => refreshNow());
 
   // ---- header, filters, table ----
   const headers = new Map();
   const headRow = h("tr");
   function buildHead() {
-    headers.clear();
-    const metricColumns = new Set(view.metrics);
-    headRow.replaceChildren(...tableColumns(view).map(([key, label, sortable]) => {
-      if (key === "select")
-        return h("th", { scope: "col", class: "col-select" }, h("span", { class: "visually-hidden" }, "Select"));
-      const css = key.startsWith("spec.") ? "col-spec" : `col-${key}`;
-      if (!sortable)
-        return h(
-          "th",
-          { scope: "col", class: css, "data-col": key },
-          label || h("span", { class: "visually-hidden" }, "Actions"),
-        );
-      const button = h(
-        "button",
-        { type: "button", class: "sort", "data-sort": key, onClick: () => sortBy(key) },
-        label,
-        h("span", { class: "sort-mark", "aria-hidden": "true" }),
-      );
-      const th = h(
-        "th",
-        { scope: "col", class: `${css}${metricColumns.has(key) ? " col-metric" : ""}`, "data-col": key },
-        button,
-      );
-      headers.set(key, th);
-      return th;
-    }));
+    headRow.replaceChildren(...headCells(view, headers, sortBy));
   }
   buildHead();
   const tbody = h("tbody");
@@ -131,32 +105,23 @@ export function mount(root, { query }) {
       h("button", { type: "button", class: "link", onClick: () => clearFilters() }, "Clear filters"),
     ),
   );
-  const notice = h("p", { class: "notice notice-error", role: "status", hidden: true });
+  const notice = h("p", { class: "notice", role: "status", hidden: true, "data-testid": "runs-notice" });
   const pager = h("nav", { class: "pager", "aria-label": "Pages", hidden: true });
-  const count = h("span", { class: "muted", "data-testid": "selection-count" });
-  const compareButton = h(
-    "button",
-    { type: "button", class: "button primary", "data-testid": "compare-selected", onClick: () => openCompare() },
-    "Compare",
-  );
-  const selectionBar = h(
-    "div",
-    { class: "selection-bar", "data-testid": "selection-bar", hidden: true },
-    count,
-    compareButton,
-    h(
-      "button",
-      {
-        type: "button",
-        class: "button",
-        onClick: () => {
-          selected.clear();
-          renderSelection();
-        },
-      },
-      "Clear selection",
-    ),
-  );
+  const chosen = () => [...selected].sort((a, b) => a - b);
+  const selectionBar = makeSelectionBar({
+    onCompare: () => openCompare(),
+    onTrash: () => moveToTrash({ ids: chosen().join(",") }, `${selected.size} runs`),
+    onRestore: () => restore(chosen(), `${selected.size} runs`),
+    onClear: () => {
+      selected.clear();
+      renderSelection();
+    },
+  });
+  const trashBar = makeTrashBar((freed) => {
+    showNotice(freedText(freed));
+    refreshNow();
+  });
+  trashBar.show(Boolean(state.trashed));
 
   const search = h("input", {
     type: "search",
@@ -194,7 +159,14 @@ export function mount(root, { query }) {
       "×",
     ),
   );
-  filters.append(groupChip);
+  const tagChip = h(
+    "span",
+    { class: "chip", hidden: !state.tag, "data-testid": "tag-filter" },
+    h("span", {}, `Tag: ${state.tag}`),
+    h("button", { type: "button", class: "link", "aria-label": "Show runs with any tag",
+      onClick: () => setFilter("tag", "") }, "×"),
+  );
+  filters.append(groupChip, tagChip);
   api.runSpecSchema().then((schema) => {
     if (stopped) return;
     const fields = new Map(fieldsFromSchema(schema).map((f) => [f.name, f]));
@@ -204,107 +176,11 @@ export function mount(root, { query }) {
     }
     view.props = schema.properties || {};
     if (view.spec.length) rebuildRows(); // spec columns now know which fields apply (n/a otherwise)
-    filters.insertBefore(specFilterControl([...fields.keys()]), groupChip);
-    filters.append(columnsMenu([...fields.keys()]));
+    filters.insertBefore(specFilters.control([...fields.keys()]), groupChip);
+    filters.append(columnsMenu([...fields.keys()], view, chooseColumns));
   }, () => {});
 
-  const specChips = h("span", { class: "spec-chips" });
-  function renderSpecChips() {
-    specChips.replaceChildren(
-      ...specFilters.map((filter) =>
-        h(
-          "span",
-          { class: "chip", "data-testid": "spec-chip" },
-          filter.replace("=", " = "),
-          h(
-            "button",
-            {
-              type: "button",
-              class: "link",
-              "aria-label": `Remove the filter ${filter}`,
-              onClick: () => {
-                specFilters = specFilters.filter((f) => f !== filter);
-                renderSpecChips();
-                setFilter("specs", specFilters.join("&"));
-              },
-            },
-            "×",
-          ),
-        ),
-      ),
-    );
-  }
-  renderSpecChips();
-
-  /** Any spec field = a value: the server keeps the runs whose spec holds it (typed as the spec types it). */
-  function specFilterControl(names) {
-    const field = h(
-      "select",
-      { "aria-label": "Spec field", "data-testid": "spec-filter-field" },
-      h("option", { value: "" }, "Spec field…"),
-      names.filter((n) => n !== "name").map((n) => h("option", { value: n }, n)),
-    );
-    const value = h("input", {
-      type: "text",
-      class: "spec-filter-value",
-      placeholder: "value",
-      "aria-label": "Spec value",
-      "data-testid": "spec-filter-value",
-    });
-    const add = (event) => {
-      event.preventDefault();
-      if (!field.value) return field.focus();
-      const filter = `${field.value}=${value.value.trim()}`;
-      if (!specFilters.includes(filter)) specFilters = [...specFilters, filter];
-      value.value = "";
-      renderSpecChips();
-      setFilter("specs", specFilters.join("&"));
-    };
-    return h("form", { class: "spec-filter", onSubmit: add }, field, value,
-      h("button", { type: "submit", class: "button small", "data-testid": "spec-filter-add" }, "Filter"), specChips);
-  }
-
-  /** Columns: any final metric of the catalogue and any spec field, kept in the URL's `cols`. */
-  function columnsMenu(names) {
-    const box = (key, label, checked) =>
-      h(
-        "label",
-        { class: "checkbox-line" },
-        h("input", {
-          type: "checkbox",
-          value: key,
-          checked,
-          "data-testid": `col-${key}`,
-          onChange: () => chooseColumns(menu),
-        }),
-        label,
-      );
-    const menu = h(
-      "details",
-      { class: "columns-menu", "data-testid": "columns-menu" },
-      h("summary", { class: "button" }, "Columns"),
-      h(
-        "div",
-        { class: "columns-list" },
-        h(
-          "fieldset",
-          {},
-          h("legend", {}, "Final metrics"),
-          summaryMetrics().map((key) => box(key, metricLabel(key), view.metrics.includes(key))),
-        ),
-        h(
-          "fieldset",
-          {},
-          h("legend", {}, "Spec fields"),
-          names.map((n) => box(`spec.${n}`, n, view.spec.includes(n))),
-        ),
-      ),
-    );
-    return menu;
-  }
-
-  function chooseColumns(menu) {
-    const keys = [...menu.querySelectorAll("input:checked")].map((input) => input.value);
+  function chooseColumns(keys) {
     view = { ...parseColumns(keys.join(",") || "none"), props: view.props };
     state.cols = columnsParam(view) || (keys.length ? "" : "none");
     syncUrl();
@@ -321,11 +197,14 @@ export function mount(root, { query }) {
     if (lastPage.items.length) render(lastPage); // (before the first page arrives there is nothing to redraw)
   }
 
+  const trashLink = h("a", { class: "button", "data-testid": "trash-toggle",
+    href: state.trashed ? "#/" : "#/?trashed=true" }, state.trashed ? "Back to the runs" : "Trash");
   root.append(
     h("div", { class: "page-head" },
-      h("h1", {}, "Runs"),
-      h("a", { class: "button primary", href: "#/new", "data-testid": "new-run" }, "New run")),
-    filters, selectionBar, notice, empty, noMatch, tableWrap, pager);
+      h("h1", {}, state.trashed ? "Trash" : "Runs"),
+      h("div", { class: "form-actions" }, trashLink,
+        h("a", { class: "button primary", href: "#/new", "data-testid": "new-run" }, "New run"))),
+    filters, trashBar.el, selectionBar.el, notice, empty, noMatch, tableWrap, pager);
 
   // ---- state changes ----
   function syncUrl() {
@@ -334,7 +213,7 @@ export function mount(root, { query }) {
       if (value && key !== "specs" && !(key === "sort" && value === "id") && !(key === "order" && value === "desc"))
         params.set(key, String(value));
     }
-    for (const filter of specFilters) params.append("spec", filter);
+    for (const filter of specFilters.values()) params.append("spec", filter);
     if (expanded.size) params.set("open", [...expanded].sort((a, b) => a - b).join(","));
     const search = params.toString();
     history.replaceState(null, "", `#/${search ? `?${search}` : ""}`);
@@ -345,17 +224,21 @@ export function mount(root, { query }) {
     state[key] = value;
     state.offset = 0;
     if (key === "group_id") groupChip.hidden = !value;
+    if (key === "tag") {
+      tagChip.hidden = !value;
+      setText(tagChip.firstElementChild, `Tag: ${value}`);
+    }
     refreshNow();
   }
 
   function clearFilters() {
     for (const key of FILTER_KEYS) state[key] = "";
-    specFilters = [];
+    specFilters.clear();
     state.specs = "";
-    renderSpecChips();
     for (const select of Object.values(selects)) select.value = "";
     search.value = "";
     groupChip.hidden = true;
+    tagChip.hidden = true;
     state.offset = 0;
     refreshNow();
   }
@@ -376,12 +259,17 @@ export function mount(root, { query }) {
   }
 
   function openCompare() {
-    const ids = [...selected].sort((a, b) => a - b);
-    location.hash = `#/compare?runs=${ids.join(",")}`;
+    location.hash = `#/compare?runs=${chosen().join(",")}`;
   }
 
-  function showNotice(text) {
-    notice.textContent = text;
+  /** A line over the table (red when it says something failed), with a button (Undo) when given. */
+  function showNotice(text, label = "", action = null) {
+    notice.classList.toggle("notice-error", /^(Could not|Cancel failed)/.test(text));
+    notice.replaceChildren(text, label ? " " : "",
+      label ? h("button", { type: "button", class: "link", "data-testid": "notice-action", onClick: () => {
+        notice.hidden = true;
+        action();
+      } }, label) : "");
     notice.hidden = false;
   }
 
@@ -398,15 +286,19 @@ export function mount(root, { query }) {
     controller = mine;
     const params = { limit: PAGE_SIZE, offset: state.offset, sort: state.sort, order: state.order };
     for (const key of FILTER_KEYS) if (state[key]) params[key] = state[key];
-    if (specFilters.length) params.spec = specFilters;
+    if (state.trashed) params.trashed = "true";
+    if (specFilters.values().length) params.spec = specFilters.values();
     try {
       const page = await api.listRuns(params, mine.signal);
       if (stopped || controller !== mine) return;
-      notice.hidden = true;
+      if (notice.dataset.loadError) notice.hidden = true;
+      delete notice.dataset.loadError;
       render(page);
+      if (state.trashed) trashBar.refresh(mine.signal).catch(() => {});
     } catch (err) {
       if (stopped || err.name === "AbortError") return;
       showNotice(`Could not load runs: ${err.message}. Retrying…`);
+      notice.dataset.loadError = "1";
     }
     if (!stopped && controller === mine) timer = setTimeout(refresh, REFRESH_MS);
   }
@@ -424,7 +316,7 @@ export function mount(root, { query }) {
     const { items, total } = page;
     lastPage = page;
     lastItems = items;
-    const filtered = FILTER_KEYS.some((key) => state[key]) || specFilters.length > 0;
+    const filtered = FILTER_KEYS.some((key) => state[key]) || specFilters.values().length > 0;
     empty.hidden = total > 0 || filtered;
     noMatch.hidden = total > 0 || !filtered;
     tableWrap.hidden = items.length === 0;
@@ -487,34 +379,12 @@ export function mount(root, { query }) {
       }
     }
     for (const row of groupRows.values()) row.update(row.members);
-    selectionBar.hidden = selected.size === 0;
-    const n = selected.size;
-    setText(
-      count,
-      n < 2
-        ? `${n} selected — pick at least 2 to compare`
-        : n > MAX_COMPARE
-          ? `${n} selected — compare takes at most ${MAX_COMPARE}`
-          : `${n} selected`,
-    );
-    compareButton.disabled = n < 2 || n > MAX_COMPARE;
+    selectionBar.render(selected.size, Boolean(state.trashed));
   }
 
   function renderPager(total) {
     pager.hidden = total <= PAGE_SIZE && state.offset === 0;
-    if (pager.hidden) return;
-    const last = Math.min(state.offset + PAGE_SIZE, total);
-    const button = (label, to, enabled) =>
-      h("button", { type: "button", class: "button", disabled: !enabled, onClick: () => goToOffset(to) }, label);
-    pager.replaceChildren(
-      button("← Previous", Math.max(0, state.offset - PAGE_SIZE), state.offset > 0),
-      h(
-        "span",
-        { class: "muted", "data-testid": "pager-text" },
-        `${total === 0 ? 0 : state.offset + 1}–${last} of ${total.toLocaleString()}`,
-      ),
-      button("Next →", state.offset + PAGE_SIZE, last < total),
-    );
+    if (!pager.hidden) pager.replaceChildren(...pagerParts(total, state.offset, PAGE_SIZE, goToOffset));
   }
 
   refresh();

@@ -66,7 +66,8 @@ def test_refused_transitions_are_409_saying_why(client: TestClient, submit) -> N
         "claim": (409, f"run {rid} is running on w1 (attempt 1) with a live lease"),
         "events": (409, why), "release": (409, why), "finish": (409, why),
         "upload": (409, why.replace("worker w2 (attempt 1)", "this upload of 'x.bin'")),
-        "delete": (409, f"run {rid} is running: cancel it first, then delete it once it has stopped"),
+        "delete": (409, f"nothing was moved to the trash: run {rid} is running; cancel it first, then delete it "
+                        "once it has stopped"),
     }
     missing = client.get(f"/api/runs/{rid}/artifacts/run.json")
     assert (missing.status_code, missing.json()["detail"]) == (404, f"run {rid} has no artifact 'run.json' "

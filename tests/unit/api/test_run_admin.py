@@ -1,4 +1,4 @@
-"""Seed groups, deleting finished runs with their files, and the metrics CSV."""
+"""Seed groups, removing finished runs with their files, and the metrics CSV."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def test_group_errors_name_the_spec_field_or_the_seeds(client) -> None:
     assert client.get("/api/runs").json()["total"] == 0
 
 
-def test_delete_is_409_until_final_then_removes_events_artifacts_and_files(client, submit, settings) -> None:
+def test_delete_is_409_until_final_then_emptying_the_trash_removes_events_artifacts_and_files(client, submit,
+                                                                                            settings) -> None:
     run = submit()
     worker = FakeWorker(client, run["id"])
     worker.claim()
@@ -45,6 +46,8 @@ def test_delete_is_409_until_final_then_removes_events_artifacts_and_files(clien
     files = Path(settings.data_dir, "artifacts", str(run["id"]))
     assert (files / "encoder.safetensors").is_file()
     assert client.delete(f"/api/runs/{run['id']}").status_code == 204
+    assert (files / "encoder.safetensors").is_file()  # in the trash, whole
+    assert client.delete("/api/trash").json()["runs"] == 1
     assert client.get(f"/api/runs/{run['id']}").status_code == 404
     assert not files.exists()
     with client.app.state.sessionmaker() as session:

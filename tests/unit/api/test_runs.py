@@ -47,7 +47,10 @@ def test_cancel_queued_run_ends_it_and_a_second_cancel_is_409(client, submit):
 
 def test_schema_and_health(client):
     schema = client.get("/api/schema/run-spec").json()
-    assert schema["properties"]["batch_size"]["maximum"] == 65536
+    # The form's bounds are this server's caps (MAX_BATCH_SIZE, MAX_EPOCHS), not the spec's own (65,536 and 10,000).
+    assert schema["properties"]["batch_size"]["maximum"] == 8192
+    assert schema["properties"]["epochs"]["maximum"] == 1000
+    assert schema["properties"]["epochs"]["x-server-cap"] == "MAX_EPOCHS"
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["broker"] == "filesystem"
     assert health["database"] in ("sqlite", "postgresql")

@@ -182,6 +182,7 @@ def test_deleting_a_run_deletes_its_overviews(client, submit) -> None:
     worker.finish(summary={})
     assert client.get(f"/api/runs/{run['id']}/series").json()["series"]["loss"]["count"] == 49
     assert client.delete(f"/api/runs/{run['id']}").status_code == 204
+    assert client.delete("/api/trash").status_code == 200
     with client.app.state.sessionmaker() as db:
         assert db.scalars(select(SeriesOverview).where(SeriesOverview.run_id == run["id"])).all() == []
 

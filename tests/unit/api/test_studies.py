@@ -188,12 +188,13 @@ def test_delete_is_409_while_a_run_runs_then_removes_runs_events_and_files(clien
                       headers=worker.headers).status_code == 201
     client.post(f"/api/runs/{study['runs'][1]['id']}/cancel")
     response = client.delete(f"/api/studies/{study['id']}")
-    assert response.status_code == 409 and "1 running" in response.json()["detail"]
+    assert response.status_code == 409 and f"run {worker.run_id} is running" in response.json()["detail"]
 
     worker.finish()
     files = Path(settings.data_dir, "artifacts", str(worker.run_id))
     assert (files / "encoder.safetensors").is_file()
     assert client.delete(f"/api/studies/{study['id']}").status_code == 204
+    assert client.delete("/api/trash").json()["studies"] == 1
     assert not files.exists()
     assert client.get(f"/api/studies/{study['id']}").status_code == 404
     assert client.get(f"/api/runs/{worker.run_id}").status_code == 404
