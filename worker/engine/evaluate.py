@@ -1,11 +1,9 @@
-"""Evaluation of a frozen encoder: features once, then k-NN, a linear probe, t-SNE and silhouette."""
+"""Evaluation of a frozen encoder: features once, then k-NN, t-SNE and silhouette (the linear probe is probe.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -72,68 +70,6 @@ def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor, test_
         votes.scatter_add_(1, train_labels[top_idx], weights)
         correct += (votes.argmax(dim=1) == test_labels[start:start + chunk_size]).sum()
     return correct.item() / max(1, len(test))  # sync point, once per evaluation
-
-
-@dataclass
-class LinearProbe:
-    """Logistic regression on standardised frozen features."""
-
-    weight: torch.Tensor  # [C, D]
-    bias: torch.Tensor  # [C]
-    mean: torch.Tensor  # [D], of the training features
-    std: torch.Tensor  # [D]
-
-    def logits(self, features: torch.Tensor) -> torch.Tensor:
-        return F.linear((features - self.mean) / self.std, self.weight, self.bias)
-
-    def accuracy(self, features: torch.Tensor, labels: torch.Tensor) -> float:
-        with torch.no_grad():
-            predictions = self.logits(features.float()).argmax(dim=1)
-        return (predictions == labels.to(predictions.device)).sum().item() / max(1, len(labels))
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"weight": self.weight, "bias": self.bias, "mean": self.mean, "std": self.std}
-
-
-def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, epochs: int,
-                     seed: int, batch_size: int = 1024, lr: float = 3e-2, weight_decay: float = 1e-4,
-                     on_epoch: Callable[[int], None] | None = None) -> LinearProbe:
-    """Train a linear classifier on fixed features with mini-batch AdamW and a cosine schedule; on_epoch hears
-    how many epochs are done after each.
-
-    Features are computed once, so each epoch is a few small matrix products: the whole
-    probe costs far less than one epoch of the encoder.
-    """
-    features = features.float()
-    labels = labels.to(features.device)
-    mean = features.mean(dim=0)
-    std = features.std(dim=0).clamp_min(1e-6) if len(features) > 1 else torch.ones_like(mean)
-    x = (features - mean) / std
-    # skip_init: the weights start at zero anyway, and a probe during training must not draw from the global RNG.
-    layer = nn.utils.skip_init(nn.Linear, x.shape[1], num_classes, device=x.device)
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    optimizer = torch.optim.AdamW(layer.parameters(), lr=lr, weight_decay=weight_decay)
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    batch_size = min(batch_size, len(x))
-    steps_per_epoch = math.ceil(len(x) / batch_size)
-    total = epochs * steps_per_epoch
-    step = 0
-    with torch.enable_grad():
-        for epoch in range(1, epochs + 1):
-            order = torch.randperm(len(x), generator=generator, device=x.device)
-            for start in range(0, len(x), batch_size):
-                idx = order[start:start + batch_size]
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total))
-                loss = F.cross_entropy(layer(x[idx]), labels[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-            if on_epoch is not None:
-                on_epoch(epoch)
-    return LinearProbe(layer.weight.detach(), layer.bias.detach(), mean, std)
 
 
 def tsne_sample_indices(n_test: int, n: int) -> torch.Tensor:
