@@ -10,6 +10,7 @@ from contrastlab.core.spec import RunSpec
 from worker.engine.evaluate import (
     encode,
     knn_accuracy,
+    knn_preservation,
     silhouette,
     tsne_2d,
     tsne_sample_indices,
@@ -101,3 +102,16 @@ def test_projection_head_depth(depth):
     head = build_projection_head(RunSpec(projection_depth=depth, projection_dim=7), feature_dim=32)
     assert sum(isinstance(m, torch.nn.Linear) for m in head) == depth
     assert head.eval()(torch.randn(3, 32)).shape == (3, 7)
+
+
+def test_tsne_is_deterministic_per_seed_and_keeps_neighbourhoods_as_well_as_scikit_learn():
+    from sklearn.datasets import load_digits
+    from sklearn.manifold import TSNE
+
+    features = load_digits().data[:600].astype(np.float64)
+    ours = tsne_2d(features, seed=0)
+    assert np.array_equal(ours, tsne_2d(features, seed=0))
+    assert not np.array_equal(ours, tsne_2d(features, seed=1))
+    theirs = TSNE(perplexity=30.0, metric="cosine", random_state=0).fit_transform(features)
+    assert knn_preservation(features, ours) >= knn_preservation(features, theirs) - 0.03
+    assert knn_preservation(features, features[:, :2] * 0) < 0.2  # the score tells a map that keeps nothing

@@ -142,7 +142,7 @@ def _tsne_map(test_features: torch.Tensor, indices: torch.Tensor, labels: torch.
               seed: int) -> tuple[torch.Tensor, dict]:
     """The sampled features, and their silhouette and t-SNE points ({x, y, label, index}) as embeddings.json has."""
     features = test_features[indices.to(test_features.device)].cpu()
-    coords = tsne_2d(features.numpy(), seed)
+    coords = tsne_2d(features.numpy(), seed, device=str(test_features.device))
     return features, {
         "silhouette": silhouette(features.numpy(), labels.numpy()),
         "points": [{"x": round(float(x), 4), "y": round(float(y), 4), "label": int(label), "index": int(index)}
