@@ -30,7 +30,7 @@ def open_tsne(**settings: object) -> Callable[[np.ndarray], np.ndarray]:
         from openTSNE import TSNE
 
         return np.asarray(TSNE(perplexity=30.0, metric="cosine", random_state=0, verbose=False,
-                               **settings).fit(x))  # type: ignore[arg-type]
+                               **settings).fit(x))
     return run
 
 
@@ -63,17 +63,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="also 10,000 points")
     parser.add_argument("--torchdr", action="store_true", help="also TorchDR on this machine's device")
-    parser.add_argument("--only", default=None, help="run only the variants whose name contains this")
+    parser.add_argument("--only", default=None, help="run only the variants whose name contains one of these, "
+                                                       "comma-separated")
+    parser.add_argument("--points", type=int, nargs="*", default=None, help="point counts instead of 5,000")
     args = parser.parse_args()
     data = load_dataset("fashion_mnist")
     torch.manual_seed(0)
     encoder = build_encoder(RunSpec(), 1, 28)
     encoder.set_normalization(as_tensor(data.train_images)[:5000])
     features = encode(encoder, data.test_images, 256, "cpu").numpy().astype(np.float64)
-    variants = {k: v for k, v in VARIANTS.items() if args.only is None or args.only in k}
+    variants = {k: v for k, v in VARIANTS.items() if args.only is None or any(o in k for o in args.only.split(","))}
     if args.torchdr:
         variants["TorchDR (dense, exact gradients)"] = torchdr_tsne
-    for n in [5000, 10000] if args.full else [5000]:
+    for n in args.points or ([5000, 10000] if args.full else [5000]):
         x = features[:n]
         started = time.perf_counter()
         reference = scikit_learn(x)

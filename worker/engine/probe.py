@@ -8,6 +8,7 @@ the training features at the chosen strength, warm-started from its path solutio
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -77,14 +78,15 @@ def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: 
     design = _Design((features - mean) / std, labels)
     # Bias as the last row: one parameter tensor for the solver. Zero start: the solve draws no randomness.
     params = torch.zeros(features.shape[1] + 1, num_classes, device=features.device)
-    report = on_iteration or (lambda done: None)
+    report: Callable[[int], None] = on_iteration or (lambda done: None)
     fit_idx, held_idx = held_out_split(len(features), seed)
-    l2, held_out, done = DEFAULT_L2, {}, 0
+    l2, done = DEFAULT_L2, 0
+    held_out: dict[float, float] = {}
     if len(held_idx):
         fit, held = design.subset(fit_idx.to(features.device)), design.subset(held_idx.to(features.device))
         best, best_params, misses = -1.0, params.clone(), 0
         for strength in L2_GRID:
-            _solve(fit, params, strength, max_iter, lambda i, d=done: report(d + i))
+            _solve(fit, params, strength, max_iter, functools.partial(_offset, report, done))
             done += max_iter
             accuracy = (held.logits(params).argmax(0) == held.labels).float().mean().item()
             held_out[strength] = accuracy
@@ -95,12 +97,17 @@ def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: 
                 if misses >= PATH_PATIENCE:
                     break
         params = best_params
+        del fit, held  # their copies of the features are not needed for the final solve
         done = max_iter * len(L2_GRID)
         report(done)
-    _solve(design, params, l2, max_iter, lambda i: report(done + i))
+    _solve(design, params, l2, max_iter, functools.partial(_offset, report, done))
     report(probe_iterations(max_iter))
     weight, bias = params[:-1].T.contiguous(), params[-1].clone()
     return LinearProbe(weight, bias, mean, std, l2, held_out)
+
+
+def _offset(report: Callable[[int], None], before: int, done: int) -> None:
+    report(before + done)
 
 
 class _Design:
