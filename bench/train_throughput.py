@@ -2,8 +2,9 @@
 
 Reference: torchvision v2 transforms per sample in a DataLoader, fp32, no channels_last, the same
 encoder, head, loss and optimiser. Ours: engine.train.pretrain (uint8 data on the device, batched
-augmentation, bf16 autocast and channels_last on CUDA). Synthetic 32x32 RGB images (CIFAR-shaped);
-small CNN on a CPU, ResNet-18 on a GPU unless --encoder says otherwise. Prints both and the ratio.
+augmentation, channels_last, bf16 autocast on CUDA; --cpu-bf16 adds a run under bf16 autocast on the CPU).
+Synthetic 32x32 RGB images (CIFAR-shaped); small CNN on a CPU, ResNet-18 on a GPU unless --encoder says
+otherwise. Prints both, the ratio and the load average (the machine is shared: compare within one sitting).
 
     .venv/bin/python -m bench.train_throughput --images 2048 --batch 256
 """
@@ -11,6 +12,7 @@ small CNN on a CPU, ResNet-18 on a GPU unless --encoder says otherwise. Prints b
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from contrastlab.core.spec import RunSpec
 from worker.engine import NullReporter
 from worker.engine.data import ImageData
-from worker.engine.device import runtime
+from worker.engine.device import CPU_AUTOCAST_ENV, runtime
 from worker.engine.losses import nt_xent
 from worker.engine.methods import build_method
 from worker.engine.models import build_encoder, build_projection_head
@@ -75,8 +77,7 @@ def ours(spec: RunSpec, images: torch.Tensor, device: torch.device) -> float:
     encoder.set_normalization(images)
     encoder.to(device)
     method = build_method(spec, encoder, 10)
-    if device.type == "cuda":
-        method.to(memory_format=torch.channels_last)
+    method.to(memory_format=torch.channels_last)  # as run.py does
     with runtime(device), tempfile.TemporaryDirectory() as out:
         result = pretrain(spec, method, data, device, NullReporter(), Path(out))
     return result.steps * spec.batch_size * 2 / result.seconds
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2,
                         help="epochs of each loop: from 2 on, ours writes its epoch checkpoint while training on")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--cpu-bf16", action="store_true", help="also ours under bf16 autocast on the CPU")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     encoder = args.encoder or ("resnet18" if device.type == "cuda" else "small_cnn")
@@ -99,13 +101,23 @@ def main() -> None:
     images = torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))
     ours(spec, images[: args.batch * 2], device)  # warm-up: cuDNN autotuning, compile, lazy imports
+    load = f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
     mine = ours(spec, images, device)
     ref = reference(spec, images, device, args.workers)
+    bf16 = None
+    if device.type == "cpu" and args.cpu_bf16:  # the engine's opt-in: CONTRASTLAB_CPU_AUTOCAST=1
+        os.environ[CPU_AUTOCAST_ENV] = "1"
+        bf16 = ours(spec, images, device)
+        del os.environ[CPU_AUTOCAST_ENV]
     print(f"device {device}, {encoder}, {args.images} images 32x32, {args.epochs} epochs, batch {args.batch}, "
           f"threads {torch.get_num_threads()}, reference DataLoader workers {args.workers}")
     print(f"ours      {mine:10.0f} views/s")
     print(f"reference {ref:10.0f} views/s")
     print(f"ratio ours / reference = {mine / ref:.2f}")
+    if bf16 is not None:
+        print(f"ours with bf16 autocast on the CPU ({CPU_AUTOCAST_ENV}=1) {bf16:10.0f} views/s, "
+              f"ratio {bf16 / ref:.2f}")
+    print(f"{load} at the start, {' '.join(f'{v:.2f}' for v in os.getloadavg())} at the end")
 
 
 if __name__ == "__main__":

@@ -245,7 +245,7 @@ class PhaseInfo:
     run's overall progress (0 to 1; a run's phases come in this catalogue's order, each may be skipped)."""
 
     label: str
-    unit: Literal["step", "image", "epoch"] | None  # None: no measure of its progress
+    unit: Literal["step", "image", "epoch", "iteration"] | None  # None: no measure of its progress
     until: float
 
 
@@ -270,7 +270,7 @@ PHASES: dict[str, PhaseInfo] = {
     Phase.SUPERVISED: PhaseInfo("supervised training", "step", TRAINING_SHARE),
     Phase.FEATURES: PhaseInfo("features", "image", 0.92),
     Phase.KNN: PhaseInfo("k-NN", None, 0.93),
-    Phase.PROBE: PhaseInfo("linear probe", "epoch", 0.95),
+    Phase.PROBE: PhaseInfo("linear probe", "iteration", 0.95),
     Phase.RANDOM_BASELINE: PhaseInfo("random-init baseline", None, 0.96),
     Phase.TSNE: PhaseInfo("t-SNE", None, 0.98),
     Phase.SAVING: PhaseInfo("saving", None, 0.99),

@@ -311,7 +311,11 @@ class RunSpec(BaseModel):
                                     ge=0.001, le=10.0)
     knn_every: int = spec_field(1, "evaluation", "Compute k-NN accuracy every N epochs (and always at the end).",
                             ge=1, le=1000)
-    probe_epochs: int = spec_field(100, "evaluation", "Epochs of the linear probe on frozen features.", ge=1, le=10_000)
+    probe_epochs: int = spec_field(
+        100, "evaluation",
+        "Iteration budget of each L-BFGS solve of the linear probe on frozen features (one per L2 strength tried "
+        "on a held-out split, then the final fit); a solve that converges sooner stops. Not epochs: the name is "
+        "kept from the former SGD probe so that older specs still load.", ge=1, le=10_000)
     probe_every: int | None = spec_field(
         None, "evaluation",
         "Also fit a quick linear probe (with and without the projection head) every N epochs, on the k-NN "

@@ -7,7 +7,7 @@ import { h, setText, progressBar, updateProgressBar } from "./dom.js";
 import { STATUS, catalog, isFinalStatus } from "./catalog.js";
 import { formatDuration, formatInteger, formatNumber } from "./format.js";
 
-const UNIT_WORDS = { image: "images" };
+const UNIT_WORDS = { image: "images", iteration: "iterations" };
 
 /** 1 -> "1st", 2 -> "2nd", 11 -> "11th", 23 -> "23rd". */
 export function ordinal(n) {
@@ -34,7 +34,7 @@ function timeLeft(phase) {
   return seconds < 10 ? "a few seconds left" : `about ${formatDuration(seconds)} left`;
 }
 
-/** Where in the phase: "epoch 3 of 10 · step 1,200 of 4,000", "900 of 1,797 images", "epoch 34 of 100". */
+/** Where in the phase: "epoch 3 of 10 · step 1,200 of 4,000", "900 of 1,797 images", "34 of 500 iterations". */
 function phaseDetail(phase, info, epochs) {
   if (phase.total == null || !info.unit) return "";
   const { done, total } = phase;

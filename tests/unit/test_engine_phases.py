@@ -8,6 +8,7 @@ from pathlib import Path
 from contrastlab.core.catalog import PHASES
 from contrastlab.core.spec import RunSpec
 from worker.engine import ListReporter, train
+from worker.engine.probe import probe_iterations
 
 TINY = RunSpec(method="simclr", dataset="digits", encoder="small_cnn", epochs=2, batch_size=64, max_train_samples=256,
                probe_epochs=5, tsne_samples=50, device="cpu")
@@ -33,8 +34,12 @@ def test_a_run_reports_its_phases_in_order_with_their_progress(tmp_path: Path) -
     assert images[0] == (0, 256 + test_images) and images[-1] == (256 + test_images,) * 2 and test_images > 0
     assert [done for done, _ in images] == sorted(done for done, _ in images)
 
-    # The probe on the features, then the one through the projection head: one count of both.
-    assert by_phase["probe"] == [(epoch, 2 * 5) for epoch in range(1, 11)]
+    # The probe on the features, then the one through the projection head: one count of both, in solver
+    # iterations (a solve that converges early counts its unused budget as done).
+    probe = by_phase["probe"]
+    assert {total for _, total in probe} == {2 * probe_iterations(5)}
+    assert [done for done, _ in probe] == sorted(done for done, _ in probe) and probe[-1][0] == 2 * probe_iterations(5)
+    assert any(done == probe_iterations(5) for done, _ in probe)  # the first probe ends half way
     for name in ("loading", "knn", "random_baseline", "tsne", "saving"):  # no measure: the page names them
         assert by_phase[name] == [(0, None)]
 
@@ -45,7 +50,7 @@ def test_supervised_training_is_its_own_phase_and_a_run_without_training_has_non
           reporter)
     names = [point.name for point in reporter.phases]
     assert "supervised" in names and "pretraining" not in names and "random_baseline" not in names
-    assert [p.done for p in reporter.phases if p.name == "probe"][-1] == 5  # no head: one probe
+    assert [p.done for p in reporter.phases if p.name == "probe"][-1] == probe_iterations(5)  # no head: one probe
 
     untrained = ListReporter()
     train(TINY.model_copy(update={"epochs": 0}), tmp_path / "e", untrained)

@@ -13,13 +13,14 @@ from contrastlab.core.catalog import Phase
 from contrastlab.core.spec import RunSpec
 
 from .data import ImageData
-from .evaluate import LinearProbe, encode, fit_linear_probe, knn_accuracy
+from .evaluate import encode, knn_accuracy
 from .models import build_encoder
+from .probe import LinearProbe, fit_linear_probe, probe_iterations
 from .report import NullReporter, Reporter
 from .stream import Images
 
 EVAL_BATCH_SIZE = {"cpu": 256, "cuda": 1024}  # a CPU is fastest on cache-sized batches, a GPU on large ones
-QUICK_PROBE_EPOCHS = 10  # a probe during training is a trend line, not the final figure: cheap beats converged
+QUICK_PROBE_ITERATIONS = 20  # per solve: a probe during training is a trend line, not the final figure
 
 
 @dataclass
@@ -39,13 +40,13 @@ def features(encoder: nn.Module, images: Images, device: torch.device,
 
 
 def knn_probe(spec: RunSpec, data: ImageData, train_features: torch.Tensor, test_features: torch.Tensor,
-              on_probe_epoch: Callable[[int], None] | None = None) -> tuple[float, LinearProbe]:
+              on_probe_iteration: Callable[[int], None] | None = None) -> tuple[float, LinearProbe]:
     """k-NN accuracy and the fitted linear probe on one pair of feature sets."""
     num_classes = len(data.classes)
     knn = knn_accuracy(train_features, data.train_labels, test_features, data.test_labels, spec.knn_k,
                        spec.knn_temperature, num_classes)
     probe = fit_linear_probe(train_features, data.train_labels, num_classes, spec.probe_epochs, spec.seed,
-                             on_epoch=on_probe_epoch)
+                             on_probe_iteration)
     return knn, probe
 
 
@@ -62,13 +63,13 @@ def quick_probes(spec: RunSpec, data: ImageData, train_features: torch.Tensor, t
 
     Every method, supervised included, gets a comparable accuracy curve, and the head's cost shows as two curves.
     """
-    epochs = min(spec.probe_epochs, QUICK_PROBE_EPOCHS)
+    iterations = min(spec.probe_epochs, QUICK_PROBE_ITERATIONS)
     num_classes = len(data.classes)
-    probe = fit_linear_probe(train_features, data.train_labels, num_classes, epochs, spec.seed)
+    probe = fit_linear_probe(train_features, data.train_labels, num_classes, iterations, spec.seed)
     result = {"probe_acc": probe.accuracy(test_features, data.test_labels)}
     if head is not None:
         train_projected, test_projected = project(head, train_features), project(head, test_features)
-        head_probe = fit_linear_probe(train_projected, data.train_labels, num_classes, epochs, spec.seed)
+        head_probe = fit_linear_probe(train_projected, data.train_labels, num_classes, iterations, spec.seed)
         result["probe_acc_head"] = head_probe.accuracy(test_projected, data.test_labels)
     return result
 
@@ -95,7 +96,7 @@ def confusion_matrix(probe: LinearProbe, test_features: torch.Tensor, labels: to
 def assess(spec: RunSpec, encoder: nn.Module, head: nn.Module | None, data: ImageData,
            device: torch.device, reporter: Reporter = NullReporter()) -> Assessment:
     """Probe and k-NN of the trained encoder (and of encoder + projection head when given); the reporter hears
-    the phases: features (images done), k-NN, probe (epochs done, of both probes with a head)."""
+    the phases: features (images done), k-NN, probe (solver iterations done, of both probes with a head)."""
     n_train, n_images = len(data.train_labels), len(data.train_labels) + len(data.test_labels)
     reporter.phase(Phase.FEATURES, 0, n_images)
     train_features = features(encoder, data.train_images, device,
@@ -103,9 +104,10 @@ def assess(spec: RunSpec, encoder: nn.Module, head: nn.Module | None, data: Imag
     test_features = features(encoder, data.test_images, device,
                              lambda done: reporter.phase(Phase.FEATURES, n_train + done, n_images))
     reporter.phase(Phase.KNN)
-    probe_epochs = spec.probe_epochs * (2 if head is not None else 1)
+    per_probe = probe_iterations(spec.probe_epochs)
+    total = per_probe * (2 if head is not None else 1)
     knn, probe = knn_probe(spec, data, train_features, test_features,
-                           lambda done: reporter.phase(Phase.PROBE, done, probe_epochs))
+                           lambda done: reporter.phase(Phase.PROBE, done, total))
     result = Assessment(train_features, test_features, probe,
                         confusion_matrix(probe, test_features, data.test_labels, len(data.classes)))
     result.summary["knn_acc"] = knn
@@ -113,8 +115,7 @@ def assess(spec: RunSpec, encoder: nn.Module, head: nn.Module | None, data: Imag
     if head is not None:
         head_probe = fit_linear_probe(project(head, train_features), data.train_labels, len(data.classes),
                                       spec.probe_epochs, spec.seed,
-                                      on_epoch=lambda done: reporter.phase(Phase.PROBE, spec.probe_epochs + done,
-                                                                           probe_epochs))
+                                      lambda done: reporter.phase(Phase.PROBE, per_probe + done, total))
         result.summary["linear_acc_head"] = head_probe.accuracy(project(head, test_features), data.test_labels)
     return result
 

@@ -76,8 +76,8 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
         reporter.message(f"encoder initialised from run {spec.init_from_run}")
     method = build_method(spec, encoder, len(data.classes), shard)
     method.to(device)
-    if device.type == "cuda":
-        method.to(memory_format=torch.channels_last)
+    # NHWC is oneDNN's native layout on a CPU as cuDNN's on a GPU: convolutions skip a reorder each way.
+    method.to(memory_format=torch.channels_last)
 
     if spec.epochs > 0:
         batch = min(spec.batch_size, len(data.pretrain_labels)) // shard.world  # this process's share of a step
@@ -142,7 +142,7 @@ def _tsne_map(test_features: torch.Tensor, indices: torch.Tensor, labels: torch.
               seed: int) -> tuple[torch.Tensor, dict]:
     """The sampled features, and their silhouette and t-SNE points ({x, y, label, index}) as embeddings.json has."""
     features = test_features[indices.to(test_features.device)].cpu()
-    coords = tsne_2d(features.numpy(), seed)
+    coords = tsne_2d(features.numpy(), seed, device=str(test_features.device))
     return features, {
         "silhouette": silhouette(features.numpy(), labels.numpy()),
         "points": [{"x": round(float(x), 4), "y": round(float(y), 4), "label": int(label), "index": int(index)}

@@ -113,7 +113,7 @@ def pretrain(spec: RunSpec, method: Method, data: ImageData, device: torch.devic
                 progress = Progress(step, epoch, steps_per_epoch, total_steps)
                 lr = set_lr(optimizer, lr_at(step, spec, steps_per_epoch))
                 batch_labels = labels[order[i * batch_size:(i + 1) * batch_size]]
-                x, small = _views(batch, spec, generator, Part(rows.start, batch_size), plan, on_cuda)
+                x, small = _views(batch, spec, generator, Part(rows.start, batch_size), plan)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     out = method.training_step(forward(x, small), x, small, batch_labels, progress)
                 optimizer.zero_grad(set_to_none=True)
@@ -159,14 +159,13 @@ def training_label(method: Method) -> str:
     return PHASES[method.phase].label
 
 
-def _views(batch: torch.Tensor, spec: RunSpec, generator: torch.Generator, part: Part, plan: ViewPlan,
-           on_cuda: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _views(batch: torch.Tensor, spec: RunSpec, generator: torch.Generator, part: Part,
+           plan: ViewPlan) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The batch's global views as one tensor (one forward and backward instead of several), and its small
     crops as another (None without multi-crop)."""
     x, small = multi_crop(batch, spec, generator, part, plan.global_views, plan.small_crops, plan.small_scale_min)
-    if on_cuda:
-        x = x.contiguous(memory_format=torch.channels_last)
-        small = small.contiguous(memory_format=torch.channels_last) if small is not None else None
+    x = x.contiguous(memory_format=torch.channels_last)  # the encoder's layout (run.py), on a CPU as on a GPU
+    small = small.contiguous(memory_format=torch.channels_last) if small is not None else None
     return x, small
 
 
