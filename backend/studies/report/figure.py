@@ -28,7 +28,7 @@ def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     first = math.floor(low / step) * step
-    ticks = []
+    ticks: list[float] = []
     t = first
     while t <= high + step * 1e-9 or len(ticks) < 2:
         ticks.append(round(t, 12))

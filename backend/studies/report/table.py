@@ -56,7 +56,7 @@ def _p(p: float | None) -> str:
 def report(title: str, label: str, body: Mapping[str, Any]) -> Report:
     """The rows of the table, read from the /stats body: one per cell, in the study's cell order."""
     comparisons = {c["key"]: c for c in body["comparisons"]}
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for cell in body["cells"]:
         comp = comparisons.get(cell["key"], {})
         verdict = "baseline" if cell["key"] == body["baseline"] else comp.get("verdict", "–")

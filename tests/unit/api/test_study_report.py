@@ -6,10 +6,17 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from pathlib import Path
+from typing import Any
+
+import httpx
 import pytest
 from sqlalchemy import update
+from typer.testing import CliRunner
 
 from backend.models import Run
+from contrastlab.client import cli, cli_base
+from contrastlab.client.api import Client
 
 SVG = "{http://www.w3.org/2000/svg}"
 VALUES = {"simclr": [0.90, 0.92, 0.91], "supervised": [0.95, 0.96, 0.955], "byol": [0.80, 0.86, 0.83]}
@@ -97,3 +104,24 @@ def test_unknown_study_and_unknown_format(client) -> None:
     response = client.get(f"/api/studies/{study['id']}/report", params={"format": "pdf"})
     assert response.status_code == 422
     assert all(name in response.text for name in ("'pdf'", "md", "tex", "html"))
+
+
+def test_cli_writes_the_report_and_the_figure(client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    study = _finished_study(client)
+
+    def api(ctx: Any) -> Client:
+        http = httpx.Client(transport=client._transport, base_url="http://localhost",
+                            headers={"X-Requested-With": "tests"})
+        return Client("http://localhost", http=http)
+
+    monkeypatch.setattr(cli_base, "_client", api)
+    folder = tmp_path / "report"
+    result = CliRunner().invoke(cli.app, ["study-report", str(study["id"]), "--format", "tex", "-o", str(folder)])
+    assert result.exit_code == 0, result.output
+    tex, svg = (folder / "report.tex").read_text(), (folder / "figure.svg").read_text()
+    assert tex == client.get(f"/api/studies/{study['id']}/report", params={"format": "tex"}).text
+    assert len([c for c in ET.fromstring(svg).iter(f"{SVG}circle") if c.get("class") == "mean"]) == 3
+    assert str(folder / "report.tex") in result.output
+
+    result = CliRunner().invoke(cli.app, ["study-report", "999999", "-o", str(tmp_path / "none")])
+    assert result.exit_code != 0 and "not found" in result.output and not (tmp_path / "none").exists()
