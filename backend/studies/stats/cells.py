@@ -162,11 +162,16 @@ def _reason(comp: Comparison, n_cell: int, n_base: int, constant: bool, directio
         lead = f"every seed gave the same value on each side, {how}: exact p = {_fmt(comp.p_value or 0.0)}"
     else:
         lead = f"p = {_fmt(comp.p_value or 0.0)}"
-    if comp.p_holm < ALPHA:
-        improves = comp.diff > 0 if direction == "higher" else comp.diff < 0
+    return worded(lead, comp.p_holm, comp.diff, direction, mean)
+
+
+def worded(lead: str, p_holm: float, diff: float, direction: Direction, mean: str) -> tuple[str, str]:
+    """The verdict and its reason, in the words every comparison uses (between cells, or paired within one)."""
+    if p_holm < ALPHA:
+        improves = diff > 0 if direction == "higher" else diff < 0
         verdict = "better" if improves else "worse"
-        return verdict, f"{lead}, p (Holm) = {_fmt(comp.p_holm)} < {ALPHA}; {mean} ({direction} is better)"
-    return "no detectable difference", f"{lead}, p (Holm) = {_fmt(comp.p_holm)} >= {ALPHA}; {mean}"
+        return verdict, f"{lead}, p (Holm) = {_fmt(p_holm)} < {ALPHA}; {mean} ({direction} is better)"
+    return "no detectable difference", f"{lead}, p (Holm) = {_fmt(p_holm)} >= {ALPHA}; {mean}"
 
 
 def compare_cells(cells: Sequence[CellStats], samples: Mapping[str, Sequence[float]], baseline: str,

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import stats as sps
 
 from backend.studies.stats import power, robust
-from backend.studies.stats.cells import ALPHA, MIN_SEEDS, Direction, holm
+from backend.studies.stats.cells import MIN_SEEDS, Direction, holm, worded
 
 MIN_WILCOXON = 6  # the smallest n whose exact two-sided signed-rank p can fall below 0.05
 NOT_RECORDED = "not recorded for this cell"
@@ -104,11 +104,7 @@ def _reason(comp: PairedComparison, recorded: bool, names: tuple[str, str], dire
     mean = f"mean {metric} − {paired} = {comp.mean_diff:+.3g} over {comp.n} runs"
     exact = "every run differs by the same amount: exact " if not comp.std_diff else ""
     lead = f"{exact}paired t p = {_fmt(comp.p_value)}"
-    if comp.p_holm < ALPHA:
-        improves = comp.mean_diff > 0 if direction == "higher" else comp.mean_diff < 0
-        verdict = "better" if improves else "worse"
-        return verdict, f"{lead}, p (Holm) = {_fmt(comp.p_holm)} < {ALPHA}; {mean} ({direction} is better)"
-    return "no detectable difference", f"{lead}, p (Holm) = {_fmt(comp.p_holm)} >= {ALPHA}; {mean}"
+    return worded(lead, comp.p_holm, comp.mean_diff, direction, mean)
 
 
 def compare_paired(cells: Sequence[PairedCell], metric: str, paired: str, direction: Direction
