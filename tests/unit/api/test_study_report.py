@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,9 @@ def test_latex_table_says_what_stats_says(client) -> None:
     tex = response.text
     assert "\\begin{tabular}" in tex and "\\toprule" in tex and "\\bottomrule" in tex
     assert "50\\%\\_of \\& tau\\_t" in tex  # the study's name, escaped
-    caption = re.search(r"\\caption\{(.*?)\}\n", tex).group(1)
+    found = re.search(r"\\caption\{(.*?)\}\n", tex)
+    assert found is not None
+    caption = found.group(1)
     for named in ("Student-t 95", "Welch", "Holm", "bootstrap", "baseline method=supervised"):
         assert named in caption
     rows = _tex_rows(tex)
@@ -93,7 +94,7 @@ def test_markdown_and_html_and_the_figure(client) -> None:
     assert len(markers) == len(stats["cells"]) == 3
     assert len([line for line in root.iter(f"{SVG}line") if line.get("class") == "baseline"]) == 1
     # The markers sit in the order of the means (x grows with the value).
-    xs = {m.find(f"{SVG}title").text.split(":")[0]: float(m.get("cx")) for m in markers}
+    xs = {m.findtext(f"{SVG}title", "").split(":")[0]: float(m.get("cx", "nan")) for m in markers}
     assert xs["method=byol"] < xs["method=simclr"] < xs["method=supervised"]
 
 
