@@ -23,16 +23,13 @@ DOT, BASE_DOT, LINE = "#2563eb", "#b45309", "#1b1f24"
 def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
     """About `count` round ticks (1, 2 or 5 × 10^k apart) covering [low, high]."""
     if high <= low:
-        low, high = low - 0.5 * (abs(low) or 1), high + 0.5 * (abs(high) or 1)
+        low, high = low - 0.05 * (abs(low) or 1), high + 0.05 * (abs(high) or 1)
     raw = (high - low) / max(count - 1, 1)
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.floor(low / step) * step
-    ticks: list[float] = []
-    t = first
-    while t <= high + step * 1e-9 or len(ticks) < 2:
-        ticks.append(round(t, 12))
-        t += step
+    ticks = [round(math.floor(low / step) * step, 12)]
+    while ticks[-1] < high - step * 1e-9 or len(ticks) < 2:  # the last tick at or past `high`
+        ticks.append(round(ticks[0] + len(ticks) * step, 12))
     return ticks
 
 

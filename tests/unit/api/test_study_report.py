@@ -93,6 +93,10 @@ def test_markdown_and_html_and_the_figure(client) -> None:
     markers = [c for c in root.iter(f"{SVG}circle") if c.get("class") == "mean"]
     assert len(markers) == len(stats["cells"]) == 3
     assert len([line for line in root.iter(f"{SVG}line") if line.get("class") == "baseline"]) == 1
+    # Every whisker lies on the axis drawn: between its first and last tick.
+    ends = [float(line.get(k, "nan")) for line in root.iter(f"{SVG}line") for k in ("x1", "x2")]
+    ticks = [float(line.get("x1", "nan")) for line in root.iter(f"{SVG}line") if line.get("stroke") == "#e5e7eb"]
+    assert min(ticks) <= min(ends) and max(ends) <= max(ticks)
     # The markers sit in the order of the means (x grows with the value).
     xs = {m.findtext(f"{SVG}title", "").split(":")[0]: float(m.get("cx", "nan")) for m in markers}
     assert xs["method=byol"] < xs["method=simclr"] < xs["method=supervised"]
