@@ -279,7 +279,8 @@ def test_paired_view_compares_two_metrics_of_the_same_runs(page: Page, http: htt
     report = page.context.new_page()
     report.goto(page.get_by_test_id("study-report-svg").get_attribute("href") or "")
     expect(report.locator("svg circle.mean")).to_have_count(2)
-    assert (report.locator("svg").bounding_box() or {}).get("width", 0) > 0
+    drawn = report.locator("svg").bounding_box()
+    assert drawn is not None and drawn["width"] > 0
     report.set_viewport_size({"width": 1366, "height": 768})
     report.goto(page.get_by_test_id("study-report-html").get_attribute("href") or "")
     expect(report.locator("table tbody tr")).to_have_count(2)
