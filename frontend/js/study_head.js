@@ -72,20 +72,26 @@ const REPORTS = [
 ];
 
 /** "Export report": links to the report in each format for the chosen metric and baseline. One menu element per
- * view, kept across refreshes so that an open menu stays open; only its links change. */
+ * view, kept across refreshes so that an open menu stays open; its links follow the view's metric and baseline
+ * (set again as it opens: a finished study's page no longer polls). */
 function exportMenu(view) {
   if (!view.exportMenu) {
     view.exportLinks = REPORTS.map(([format, label, title]) => h("a", { class: "menu-item", title,
       target: "_blank", rel: "noopener", "data-testid": `study-report-${format}` }, label));
-    view.exportMenu = h("details", { class: "columns-menu export-menu", "data-testid": "study-export" },
-      h("summary", { class: "button" }, "Export report"),
-      h("div", { class: "columns-list export-list" }, view.exportLinks));
+    view.exportMenu = h("details", { class: "columns-menu export-menu", "data-testid": "study-export",
+      onToggle: () => setExportLinks(view) },
+    h("summary", { class: "button" }, "Export report"),
+    h("div", { class: "columns-list export-list" }, view.exportLinks));
   }
+  setExportLinks(view);
+  return view.exportMenu;
+}
+
+function setExportLinks(view) {
   REPORTS.forEach(([format], i) => {
     const url = studyApi.reportUrl(view.id, format, view.metric, view.baseline);
     if (view.exportLinks[i].getAttribute("href") !== url) view.exportLinks[i].setAttribute("href", url);
   });
-  return view.exportMenu;
 }
 
 /** Ask how many seeds, for which cells (the baseline and the compared cell by default: all), then add them. */
