@@ -276,7 +276,8 @@ def test_paired_view_compares_two_metrics_of_the_same_runs(page: Page, http: htt
     # Export report: the figure opens in Chromium with one marker per cell; the HTML report holds it inline.
     page.get_by_test_id("study-export").locator("summary").click()
     expect(page.get_by_test_id("study-report-svg")).to_be_visible()
-    expect(page.get_by_test_id("study-report-tex")).to_have_attribute("href", re.compile(r"format=tex&metric=linear_acc"))
+    tex_link = page.get_by_test_id("study-report-tex")
+    expect(tex_link).to_have_attribute("href", re.compile(r"format=tex&metric=linear_acc"))
     report = page.context.new_page()
     report.goto(page.get_by_test_id("study-report-svg").get_attribute("href") or "")
     expect(report.locator("svg circle.mean")).to_have_count(2)
