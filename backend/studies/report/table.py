@@ -63,7 +63,7 @@ def report(title: str, label: str, body: Mapping[str, Any]) -> Report:
         rows.append((cell["key"], str(cell["n"]), _num(cell["mean"]), _ci(cell["ci95"]), _num(cell["iqm"]),
                      _ci(cell["iqm_ci95"]), _num(comp.get("diff"), sign=True), _p(comp.get("p_holm")), verdict))
     left = {k: v for k, v in body["excluded"].items() if v}
-    excluded = (" Left out: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in left.items()) + " runs."
+    excluded = (" Runs left out: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in left.items()) + "."
                 if left else "")
     return Report(title, body["metric"], label, body["baseline"], rows, excluded)
 
