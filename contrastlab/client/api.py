@@ -310,6 +310,15 @@ class Client:
         path = paths.fill(paths.STUDY_STATS, study_id=study_id)
         return StudyStats.model_validate(self._json("GET", path, params=params))
 
+    def study_report(self, study_id: int, fmt: str = "md", metric: str | None = None,
+                     baseline: str | None = None) -> tuple[str, str]:
+        """The study's report (md, tex or html) and its figure (SVG), both from the server's /stats."""
+        params = ({"metric": metric} if metric else {}) | ({"baseline": baseline} if baseline is not None else {})
+        text = self.request("GET", paths.fill(paths.STUDY_REPORT, study_id=study_id),
+                            params={"format": fmt} | params).text
+        svg = self.request("GET", paths.fill(paths.STUDY_REPORT_FIGURE, study_id=study_id), params=params).text
+        return text, svg
+
     def extend_study(self, study_id: int, seeds: int, cells: Sequence[str] | None = None) -> StudyCreated:
         """Queue `seeds` more runs in each chosen cell (every cell when None): new runs of the same study."""
         body: dict[str, Any] = {"seeds": seeds} | ({"cells": list(cells)} if cells else {})

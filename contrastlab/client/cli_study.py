@@ -1,5 +1,6 @@
-"""`contrastlab study`, `studies`, `study-stats` and `study-extend`: launch a study, list them, read a verdict
-(against a baseline cell, or two metrics of the same runs with --paired), and add seeds to chosen cells."""
+"""`contrastlab study`, `studies`, `study-stats`, `study-extend` and `study-report`: launch a study, list them, read
+a verdict (against a baseline cell, or two metrics of the same runs with --paired), add seeds to chosen cells, and
+write the report for a paper (table and figure)."""
 
 from __future__ import annotations
 
@@ -122,3 +123,24 @@ def study_extend(ctx: typer.Context, study_id: StudyId,
         base.out.say(f"study {study_id}: {len(created.runs)} runs queued in {created.cells} cells "
                      f"(seeds {', '.join(str(s) for s in sorted({int(r.spec.get('seed', 0)) for r in created.runs}))})")
         base.out.say(f"dashboard: {base.dashboard(client, f'studies/{study_id}')}")
+
+
+@app.command("study-report")
+@friendly
+@connected
+def study_report(ctx: typer.Context, study_id: StudyId,
+                 fmt: Annotated[str, typer.Option("--format", help="md, tex or html (html holds the figure "
+                                                  "inline).")] = "md",
+                 output: Annotated[Path, typer.Option("--output", "-o", help="The folder to write into (made "
+                                                      "if missing).")] = Path("."),
+                 metric: Annotated[str | None, typer.Option(help="As for study-stats (default: the linear "
+                                                            "probe).")] = None,
+                 baseline: Annotated[str | None, typer.Option(help="As for study-stats.")] = None) -> None:
+    """Write a study's report (results table with the statistics named) and figure.svg into a folder."""
+    with base._client(ctx) as client:
+        text, svg = client.study_report(study_id, fmt, metric, baseline)
+    output.mkdir(parents=True, exist_ok=True)
+    report, figure = output / f"report.{fmt}", output / "figure.svg"
+    report.write_text(text, encoding="utf-8")
+    figure.write_text(svg, encoding="utf-8")
+    base.out.say(f"wrote {report} and {figure}")

@@ -48,6 +48,8 @@ STUDY_RESTORE = "/api/studies/{study_id}/restore"
 STUDY_STATS = "/api/studies/{study_id}/stats"
 STUDY_EXTEND = "/api/studies/{study_id}/extend"
 STUDY_CURVES = "/api/studies/{study_id}/curves"
+STUDY_REPORT = "/api/studies/{study_id}/report"
+STUDY_REPORT_FIGURE = "/api/studies/{study_id}/report/figure.svg"
 
 
 def fill(template: str, **values: object) -> str:

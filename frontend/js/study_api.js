@@ -34,6 +34,10 @@ export const studyApi = {
     get(`/api/studies/${id}/curves?${queryString({ points, x, names })}`, signal),
   /** The study's runs (RunPublic, with study_id). */
   runs: (id, signal) => get(`/api/runs?${queryString({ study_id: id, limit: 500, sort: "id", order: "asc" })}`, signal),
+  /** The report for a paper (`format` md, tex or html; `svg`: its figure), for the chosen metric and baseline. */
+  reportUrl: (id, format, metric, baseline) => format === "svg"
+    ? `/api/studies/${id}/report/figure.svg?${queryString({ metric, baseline })}`
+    : `/api/studies/${id}/report?${queryString({ format, metric, baseline })}`,
   cancel: (id) => request("POST", `/api/studies/${id}/cancel`),
   remove: (id) => request("DELETE", `/api/studies/${id}`),
 };

@@ -61,7 +61,37 @@ function renderActions(view, unfinished, running) {
     type: "button", class: "button danger", "data-testid": "study-delete", disabled: running,
     title: running ? "Cancel the study first: runs are still running" : null, onClick: () => removeStudy(view),
   }, "Delete");
-  view.actions.replaceChildren(...[extend, cancel, remove].filter(Boolean));
+  view.actions.replaceChildren(...[exportMenu(view), extend, cancel, remove].filter(Boolean));
+}
+
+const REPORTS = [
+  ["md", "Markdown (.md)", "The results table; it references figure.svg"],
+  ["tex", "LaTeX table (.tex)", "A booktabs tabular with the statistics named in its caption; needs figure.svg"],
+  ["html", "HTML page", "The table and the figure in one page"],
+  ["svg", "Figure (.svg)", "Each cell's mean with its 95 % interval, the baseline dashed"],
+];
+
+/** "Export report": links to the report in each format for the chosen metric and baseline. One menu element per
+ * view, kept across refreshes so that an open menu stays open; its links follow the view's metric and baseline
+ * (set again as it opens: a finished study's page no longer polls). */
+function exportMenu(view) {
+  if (!view.exportMenu) {
+    view.exportLinks = REPORTS.map(([format, label, title]) => h("a", { class: "menu-item", title,
+      target: "_blank", rel: "noopener", "data-testid": `study-report-${format}` }, label));
+    view.exportMenu = h("details", { class: "columns-menu export-menu", "data-testid": "study-export",
+      onToggle: () => setExportLinks(view) },
+    h("summary", { class: "button" }, "Export report"),
+    h("div", { class: "columns-list export-list" }, view.exportLinks));
+  }
+  setExportLinks(view);
+  return view.exportMenu;
+}
+
+function setExportLinks(view) {
+  REPORTS.forEach(([format], i) => {
+    const url = studyApi.reportUrl(view.id, format, view.metric, view.baseline);
+    if (view.exportLinks[i].getAttribute("href") !== url) view.exportLinks[i].setAttribute("href", url);
+  });
 }
 
 /** Ask how many seeds, for which cells (the baseline and the compared cell by default: all), then add them. */

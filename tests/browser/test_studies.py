@@ -272,3 +272,20 @@ def test_paired_view_compares_two_metrics_of_the_same_runs(page: Page, http: htt
     expect(page.get_by_test_id("paired-table").locator("tbody tr")).to_have_count(2)
     a11y.assert_axe_clean(page, "the study page with a paired comparison")
     save_screenshots(page, "study-paired-1366")
+
+    # Export report: the figure opens in Chromium with one marker per cell; the HTML report holds it inline.
+    page.get_by_test_id("study-export").locator("summary").click()
+    expect(page.get_by_test_id("study-report-svg")).to_be_visible()
+    tex_link = page.get_by_test_id("study-report-tex")
+    expect(tex_link).to_have_attribute("href", re.compile(r"format=tex&metric=linear_acc"))
+    report = page.context.new_page()
+    report.goto(page.get_by_test_id("study-report-svg").get_attribute("href") or "")
+    expect(report.locator("svg circle.mean")).to_have_count(2)
+    drawn = report.locator("svg").bounding_box()
+    assert drawn is not None and drawn["width"] > 0
+    report.set_viewport_size({"width": 1366, "height": 768})
+    report.goto(page.get_by_test_id("study-report-html").get_attribute("href") or "")
+    expect(report.locator("table tbody tr")).to_have_count(2)
+    expect(report.locator("figure svg circle.mean")).to_have_count(2)
+    save_screenshots(report, "study-report-1366")
+    report.close()

@@ -190,7 +190,7 @@ def restore_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) -
     return _public(session, study)
 
 
-def _query_error(name: str, msg: str, value: Any) -> InvalidFields:
+def query_error(name: str, msg: str, value: Any) -> InvalidFields:
     return InvalidFields([{"loc": ["query", name], "msg": msg, "type": "value_error", "input": value}])
 
 
@@ -241,7 +241,7 @@ def _pairs(cells: list[store.CellRuns], metric: str, paired: str) -> list[stats.
 def _metric(name: str, value: str) -> tuple[str, Any]:
     info = METRICS.get(value)
     if info is None or info.direction is None:
-        raise _query_error(name, f"{value!r} is not a metric a study can compare; choose one of "
+        raise query_error(name, f"{value!r} is not a metric a study can compare; choose one of "
                                  f"{', '.join(DIRECTED)}", value)
     return value, info
 
@@ -262,11 +262,11 @@ def study_stats(study: StudyDep, session: SessionDep,
     if paired is not None:
         _, other = _metric("paired", paired)
         if paired == metric or other.unit != info.unit or other.direction != info.direction:
-            raise _query_error("paired", f"{paired!r} cannot be paired with {metric!r}: choose another metric with "
+            raise query_error("paired", f"{paired!r} cannot be paired with {metric!r}: choose another metric with "
                                          f"the same unit ({info.unit}) and direction", paired)
     cells = store.cells_of(study, store.study_runs(session, study.id))
     if baseline is not None and baseline not in [c.key for c in cells]:
-        raise _query_error("baseline", f"{baseline!r} is not a cell of study {study.id}; choose one of "
+        raise query_error("baseline", f"{baseline!r} is not a cell of study {study.id}; choose one of "
                                        f"{', '.join(c.key for c in cells)}", baseline)
     summaries, samples, excluded, unrecorded = _samples(cells, metric)
     bounds = (0.0, 1.0) if info.unit == "fraction" else None
@@ -292,7 +292,7 @@ def read_study_curves(
     try:
         wanted = series.requested_names(names)  # a name asked twice is computed once
     except series.TooManyNames as exc:
-        raise _query_error("names", str(exc), names) from exc
+        raise query_error("names", str(exc), names) from exc
     cells = store.cells_of(study, store.study_runs(session, study.id))
     body = curves.study_curves(session, study, cells, x, points, wanted, _curves_cache)
     return Response(body, media_type="application/json")
