@@ -52,6 +52,7 @@ from bench.chaos_check import (
     tree,
 )
 from bench.chaos_worker import SENT_ENV, sent_file
+from contrastlab.core import paths
 from tests.stack import RedisServer, Stack
 
 KINDS = ("kill", "redis", "api", "disk")
@@ -217,14 +218,14 @@ class Soak:
         half = (self.config.runs + 1) // 2
         body = {"name": "chaos soak", "base": {**BASE, "epochs": self.config.epochs},
                 "axes": {"method": ["simclr", "supcon"]}, "seeds": list(range(half))}
-        response = self.stack.http.post("/api/studies", json=body)
+        response = self.stack.http.post(paths.STUDIES, json=body)
         response.raise_for_status()
         return [run["id"] for run in response.json()["runs"]]
 
     def runs(self, ids: list[int]) -> list[dict[str, Any]] | None:
         """The runs as the API shows them; None while it does not answer (restarting)."""
         try:
-            response = self.stack.http.get("/api/runs", params={"ids": ",".join(map(str, ids)), "limit": 500})
+            response = self.stack.http.get(paths.RUNS, params={"ids": ",".join(map(str, ids)), "limit": 500})
         except httpx.TransportError:
             return None
         return list(response.json()["items"]) if response.status_code == 200 else None
@@ -288,7 +289,7 @@ class Soak:
             report.problems += final_problems(run)
             mine = attempts.get(run["id"], {})
             report.points.add(check_points(run["id"], mine, stored.get(run["id"], [])))
-            listed = self.stack.get(f"/api/runs/{run['id']}/artifacts")["items"]
+            listed = self.stack.get(paths.RUN_ARTIFACTS.format(run_id=run["id"]))["items"]
             downloaded = {item["name"]: hashlib.sha256(self.stack.http.get(item["url"]).content).hexdigest()
                           for item in listed}
             report.artifacts += len(listed)

@@ -234,7 +234,7 @@ def workers(ctx: typer.Context, as_json: AsJson = False) -> None:
 
 
 cli_serve.register(app, friendly)
-cli_annotate.register(app, friendly, _client, lambda: out)
+cli_annotate.register(app, friendly, lambda ctx: _client(ctx), lambda: out)
 from contrastlab.client import cli_study  # noqa: E402,F401  (registers study, studies, study-stats, study-extend)
 
 

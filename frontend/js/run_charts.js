@@ -9,6 +9,7 @@ import { axisTheme, chartLayout, disposeChart, fastScatterType, plotlyReady, COL
 import { addCurveTools, plotCurves, showAxes, WAITING_TEXT } from "./chart_tools.js";
 import { DEFAULT_SMOOTHING, Smoother, smoothingControl } from "./run_smoothing.js";
 import {
+  STATUS,
   isBaseline,
   isDense,
   isSmoothed,
@@ -80,9 +81,9 @@ export function fittedRange(traces) {
 
 /** What a chart without a point says: waiting while the run may still report, else why none will come. */
 export function emptyChartText(status) {
-  if (status === "canceled") return "The run was canceled before this chart's first point.";
-  if (status === "failed") return "The run failed before this chart's first point.";
-  if (status === "succeeded") return "The run recorded no point for this chart.";
+  if (status === STATUS.canceled) return "The run was canceled before this chart's first point.";
+  if (status === STATUS.failed) return "The run failed before this chart's first point.";
+  if (status === STATUS.succeeded) return "The run recorded no point for this chart.";
   return WAITING_TEXT;
 }
 
