@@ -161,13 +161,47 @@ def throughput(device: str, images: int, batch: int, workers: list[int], with_co
               f"{rows[name] / best:.2f}x")
 
 
+class _Samples:
+    """A sink for worker.system.SystemSampler that keeps what it is given."""
+
+    attempt = 1
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def sample(self, key: str, values: dict[str, float]) -> None:
+        self.rows.append(values)
+
+
+def system_metrics(device: str) -> None:
+    """The worker's system sampler beside a training run: the system.gpu_* metrics read through NVML."""
+    from worker.system import SAMPLED, SystemSampler, gpu_indices
+
+    sink = _Samples()
+    sampler = SystemSampler(sink, gpu_indices(None, device), interval_s=0.5)
+    sampler.start()
+    try:
+        run_digits(device, method="simclr", encoder="resnet18", epochs=3, batch_size=256, probe_epochs=50,
+                   tsne_samples=300, random_baseline=False)
+    finally:
+        sampler.stop()
+    peaks = {name: max((row[name] for row in sink.rows if name in row), default=None) for name in SAMPLED}
+    RESULTS["system"] = {"samples": len(sink.rows), "peaks": peaks}
+    print(f"{len(sink.rows)} samples; peaks: " + ", ".join(f"{k} {v:.1f}" if v is not None else f"{k} none"
+                                                          for k, v in peaks.items()), flush=True)
+    if device == "cuda":
+        check("system.gpu_* recorded through NVML", all(peaks[k] is not None for k in SAMPLED[2:])
+              and (peaks["system.gpu_memory_mb"] or 0) > 0 and (peaks["system.gpu_power_w"] or 0) > 0,
+              f"gpu {peaks['system.gpu_percent']} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: try the script on a CPU")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--skip", nargs="*", default=[],
-                        help="parts to leave out: speed methods oom repro compile speed_compile")
+                        help="parts to leave out: speed methods system oom repro compile speed_compile")
     args = parser.parse_args()
     if args.device == "cuda":
         if not torch.cuda.is_available():
@@ -184,6 +218,7 @@ def main() -> None:
     parts: dict[str, tuple[str, Callable[[], None]]] = {
         "speed": ("throughput", lambda: throughput(args.device, images, batch, workers, with_compile=False)),
         "methods": ("every method, ResNet-18 on digits", lambda: methods(args.device, 1 if args.quick else 3)),
+        "system": ("system metrics", lambda: system_metrics(args.device)),
         "oom": ("out of memory", lambda: out_of_memory(args.device)),
         "repro": ("reproducibility", lambda: reproducibility(args.device, epochs)),
         "compile": ("torch.compile", lambda: compiled(args.device, epochs)),

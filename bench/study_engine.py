@@ -1,0 +1,135 @@
+"""A study file's grid straight through the engine (no service), several runs at once, then its verdicts.
+
+For a machine that has a GPU but not the service (no Redis, no database): every cell x seed of the study
+file is a RunSpec trained by `worker.engine.train`, in `--procs` processes sharing the device. It writes one
+row per run (the cell, the seed, the final metrics) to `--json`, and prints per cell the mean and Student-t
+95 % interval of the linear probe and k-NN, the random-init encoder's beside them, and each cell's verdict
+against the baseline cell (the supervised one), with the same statistics the study page uses
+(backend.studies.stats: Welch's t, Holm). `--from-json` prints the table of an earlier run again.
+
+    python -m bench.study_engine examples/studies/methods_fashion_mnist.yaml --device cuda --procs 4 --json r.json
+    python -m bench.study_engine --from-json r.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import multiprocessing
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METRICS = ("linear_acc", "knn_acc", "random_linear_acc", "random_knn_acc")
+
+
+def grid(study: dict[str, Any], overrides: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per cell x seed: the cell's axis values, the seed, and the spec's fields."""
+    axes = study.get("axes") or {}
+    names = list(axes)
+    rows = []
+    for combo in itertools.product(*(axes[n] for n in names)):
+        values = dict(zip(names, combo, strict=True))
+        for seed in study.get("seeds") or [0]:
+            fields = {**study.get("base", {}), **values, **overrides, "seed": seed}
+            rows.append({"cell": ", ".join(f"{k}={v}" for k, v in values.items()), "values": values,
+                         "seed": seed, "fields": fields})
+    return rows
+
+
+def _one(row: dict[str, Any]) -> dict[str, Any]:
+    from contrastlab.core.spec import RunSpec
+    from worker.engine import ListReporter, train
+
+    spec = RunSpec(**row["fields"])
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            summary = train(spec, Path(out), ListReporter())
+    except Exception as error:  # one failed run is a row, not the end of the study
+        return {**row, "error": f"{type(error).__name__}: {error}", "seconds": time.perf_counter() - started}
+    kept = {k: float(summary[k]) for k in METRICS if summary.get(k) is not None}
+    return {**row, **kept, "seconds": time.perf_counter() - started}
+
+
+def run(rows: list[dict[str, Any]], procs: int) -> list[dict[str, Any]]:
+    done = []
+    context = multiprocessing.get_context("spawn")  # CUDA in children needs spawn
+    with context.Pool(procs) as pool:
+        for result in pool.imap_unordered(_one, rows):
+            done.append(result)
+            shown = result.get("error") or (f"linear {result.get('linear_acc', float('nan')):.4f} "
+                                            f"k-NN {result.get('knn_acc', float('nan')):.4f}")
+            print(f"[{len(done):3d}/{len(rows)}] {result['cell']} seed {result['seed']}: {shown} "
+                  f"({result['seconds']:.1f} s)", flush=True)
+    return done
+
+
+def table(rows: list[dict[str, Any]], baseline_method: str = "supervised") -> None:
+    """Per cell: n, mean and 95 % interval of each metric in percent, and the verdict against the baseline."""
+    from backend.studies.stats import cell_stats, compare_cells
+
+    ok = [r for r in rows if "error" not in r]
+    failed = [r for r in rows if "error" in r]
+    cells = list(dict.fromkeys(r["cell"] for r in rows))
+    print(f"\n{len(ok)} runs succeeded, {len(failed)} failed")
+    for r in failed:
+        print(f"  FAILED {r['cell']} seed {r['seed']}: {r['error']}")
+    for metric in ("linear_acc", "knn_acc"):
+        stats, samples = [], {}
+        for cell in cells:
+            mine = [r for r in ok if r["cell"] == cell and metric in r]
+            samples[cell] = [100 * r[metric] for r in mine]
+            values = mine[0]["values"] if mine else {}
+            stats.append(cell_stats(cell, values, samples[cell], [r["seed"] for r in mine]))
+        base = next((c.key for c in stats if c.values.get("method") == baseline_method), stats[0].key)
+        verdicts = {c.key: c for c in compare_cells(stats, samples, base, "higher")}
+        randoms = {cell: [100 * r[f"random_{metric}"] for r in ok if r["cell"] == cell and f"random_{metric}" in r]
+                   for cell in cells}
+        print(f"\n{metric} (%), mean [95 % interval], n; random-init encoder beside; verdict against {base}")
+        for c in stats:
+            interval = f"[{max(0.0, c.ci95[0]):5.1f}, {min(100.0, c.ci95[1]):5.1f}]" if c.ci95 else "[   -  ,   -  ]"
+            rand = randoms[c.key]
+            rand_text = f"{sum(rand) / len(rand):5.1f}" if rand else "  -  "
+            v = verdicts.get(c.key)
+            said = "baseline" if c.key == base else f"{v.verdict} (diff {v.diff:+.1f}, p Holm {v.p_holm:.3g})" \
+                if v and v.diff is not None and v.p_holm is not None else (v.verdict if v else "")
+            mean = f"{c.mean:5.1f}" if c.mean is not None else "  -  "
+            print(f"  {c.key:32s} {mean} {interval} n={c.n}  random {rand_text}  {said}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", nargs="?", type=Path, help="a study file (YAML or JSON, as `contrastlab study`)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--procs", type=int, default=1, help="runs at once")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a base field (YAML value), as `contrastlab study --set`")
+    parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--from-json", type=Path, help="print the table of rows written earlier")
+    args = parser.parse_args()
+    if args.from_json:
+        table(json.loads(args.from_json.read_text()))
+        return
+    if args.study is None:
+        parser.error("give a study file, or --from-json")
+    overrides = {"device": args.device}
+    for item in args.set:
+        field, _, value = item.partition("=")
+        overrides[field] = yaml.safe_load(value)
+    rows = grid(yaml.safe_load(args.study.read_text()), overrides)
+    started = time.perf_counter()
+    print(f"{len(rows)} runs on {args.device}, {args.procs} at once", flush=True)
+    results = run(rows, args.procs)
+    print(f"all runs in {time.perf_counter() - started:.1f} s", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    table(results)
+
+
+if __name__ == "__main__":
+    main()
