@@ -8,6 +8,7 @@ against the baseline cell (the supervised one), with the same statistics the stu
 (backend.studies.stats: Welch's t, Holm). `--from-json` prints the table of an earlier run again.
 
     python -m bench.study_engine examples/studies/methods_fashion_mnist.yaml --device cuda --procs 4 --json r.json
+    python -m bench.study_engine examples/studies/methods_fashion_mnist.yaml --json r.json --resume  # the rest
     python -m bench.study_engine --from-json r.json
 """
 
@@ -56,14 +57,19 @@ def _one(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, **kept, "seconds": time.perf_counter() - started}
 
 
-def run(rows: list[dict[str, Any]], procs: int) -> list[dict[str, Any]]:
-    done = []
+def run(rows: list[dict[str, Any]], procs: int, done: list[dict[str, Any]], out: Path | None) -> list[dict[str, Any]]:
+    """Train the rows not in `done` yet; `out` is rewritten after each run, so a stopped study resumes."""
+    finished = {(r["cell"], r["seed"]) for r in done if "error" not in r}
+    todo = [r for r in rows if (r["cell"], r["seed"]) not in finished]
+    done = [r for r in done if "error" not in r]
+    print(f"{len(rows)} runs, {len(rows) - len(todo)} done before, {len(todo)} to train, {procs} at once", flush=True)
     context = multiprocessing.get_context("spawn")  # CUDA in children needs spawn
     with context.Pool(procs) as pool:
-        for result in pool.imap_unordered(_one, rows):
+        for result in pool.imap_unordered(_one, todo):
             done.append(result)
-            shown = result.get("error") or (f"linear {result.get('linear_acc', float('nan')):.4f} "
-                                            f"k-NN {result.get('knn_acc', float('nan')):.4f}")
+            if out:
+                out.write_text(json.dumps(done, indent=1))
+            shown = result.get("error") or "  ".join(f"{m} {result[m]:.4f}" for m in METRICS if m in result)
             print(f"[{len(done):3d}/{len(rows)}] {result['cell']} seed {result['seed']}: {shown} "
                   f"({result['seconds']:.1f} s)", flush=True)
     return done
@@ -109,7 +115,8 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=1, help="runs at once")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a base field (YAML value), as `contrastlab study --set`")
-    parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--json", type=Path, help="write the rows here, after each run")
+    parser.add_argument("--resume", action="store_true", help="keep the runs --json holds; train the others")
     parser.add_argument("--from-json", type=Path, help="print the table of rows written earlier")
     args = parser.parse_args()
     if args.from_json:
@@ -122,12 +129,10 @@ def main() -> None:
         field, _, value = item.partition("=")
         overrides[field] = yaml.safe_load(value)
     rows = grid(yaml.safe_load(args.study.read_text()), overrides)
+    done = json.loads(args.json.read_text()) if args.resume and args.json and args.json.exists() else []
     started = time.perf_counter()
-    print(f"{len(rows)} runs on {args.device}, {args.procs} at once", flush=True)
-    results = run(rows, args.procs)
-    print(f"all runs in {time.perf_counter() - started:.1f} s", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    results = run(rows, args.procs, done, args.json)
+    print(f"trained in {time.perf_counter() - started:.1f} s on {args.device}", flush=True)
     table(results)
 
 

@@ -115,3 +115,16 @@ def test_tsne_is_deterministic_per_seed_and_keeps_neighbourhoods_as_well_as_scik
     theirs = TSNE(perplexity=30.0, metric="cosine", random_state=0).fit_transform(features)
     assert knn_preservation(features, ours) >= knn_preservation(features, theirs) - 0.03
     assert knn_preservation(features, features[:, :2] * 0) < 0.2  # the score tells a map that keeps nothing
+
+
+def test_the_gpu_tsne_takes_the_engine_features_and_keeps_their_cosine_neighbourhoods():
+    """The TorchDR path a CUDA worker takes, run here on the CPU: TorchDR 0.5 refuses metric="cosine" (every
+    CUDA run failed at its t-SNE, seen on an H200), so the engine gives it unit vectors and squared distances.
+    TorchDR on a CPU takes about a second a step, so a few steps here: the map's quality is bench/tsne.py's."""
+    from sklearn.datasets import load_digits
+
+    from worker.engine.evaluate import _torchdr_tsne
+
+    features = load_digits().data[:120].astype(np.float32)
+    ours = _torchdr_tsne(features, 0, 30.0, "cpu", steps=(4, 4))
+    assert ours.shape == (120, 2) and np.isfinite(ours).all() and np.ptp(ours, axis=0).min() > 0

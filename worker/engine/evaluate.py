@@ -110,11 +110,17 @@ def _has_torchdr() -> bool:
     return importlib.util.find_spec("torchdr") is not None
 
 
-def _torchdr_tsne(features: np.ndarray, seed: int, perplexity: float, device: str) -> np.ndarray:
+def _torchdr_tsne(features: np.ndarray, seed: int, perplexity: float, device: str,
+                  steps: tuple[int, int] = (TSNE_EXAGGERATION_ITER, TSNE_ITER)) -> np.ndarray:
     from torchdr import TSNE
 
-    tsne = TSNE(perplexity=perplexity, metric="cosine", random_state=seed, device=device, verbose=False)
-    return tsne.fit_transform(torch.from_numpy(features).float().to(device)).detach().cpu().double().numpy()
+    # TorchDR 0.5 has no cosine metric. On unit vectors the squared Euclidean distance is twice the cosine
+    # distance, and perplexity-calibrated affinities do not depend on the distances' scale: the same affinities.
+    x = F.normalize(torch.from_numpy(features).float().to(device), dim=1)
+    # openTSNE's schedule, not TorchDR's 2,000 steps: on small maps a step is kernel launches, not arithmetic.
+    tsne = TSNE(perplexity=perplexity, metric="sqeuclidean", random_state=seed, device=device, verbose=False,
+                early_exaggeration_iter=steps[0], max_iter=sum(steps))
+    return tsne.fit_transform(x).detach().cpu().double().numpy()
 
 
 def knn_preservation(features: np.ndarray, points: np.ndarray, k: int = 10) -> float:
