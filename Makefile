@@ -38,8 +38,12 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 
 browser-deps: $(AXE)
 
+# Two pytest processes (pytest-xdist), each test file whole in one of them: the suite waits on subprocesses,
+# servers and a browser as much as it computes. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+
 test: setup system-deps browser-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: setup browser-deps
 	$(PY) -m pytest -q tests/unit

@@ -25,7 +25,9 @@ import httpx
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Database 15, and under pytest-xdist one database per worker (gw0: 15, gw1: 14, ...), so workers never share one.
+_XDIST = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - int(_XDIST or 0) % 8}")
 
 
 def parse_sse(lines: Iterable[str]) -> Iterator[tuple[int | None, str, dict[str, Any]]]:
