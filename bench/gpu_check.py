@@ -126,8 +126,8 @@ def out_of_memory(device: str) -> None:
     except TrainingFailed as error:
         message = str(error)
     del filler
-    # The failed run's modules hold reference cycles that only the collector frees (an H200 showed 128.7 MiB, the
-    # ResNet-50, kept without this line). A GPU worker trains each run in a fresh process, so nothing stays there.
+    # Without a collection an H200 showed 128.7 MiB kept (about the ResNet-50's weights): the failed run's objects,
+    # freed once collected. A GPU worker trains each run in a fresh process, so nothing stays there either way.
     gc.collect()
     torch.cuda.synchronize()
     after = torch.cuda.memory_allocated()
