@@ -78,8 +78,7 @@ def augmentations(body: PreviewRequest, request: Request, session: SessionDep, c
     except CeleryTimeout:
         raise Unavailable(f"no preview: no worker drew it within {PREVIEW_TIMEOUT_S:.0f} s (the workers may be "
                           "busy, or loading a large dataset); try again") from None
-    finally:
-        result.forget()
+    result.forget()  # the reply is read: its copy in the result backend can go now
     if not isinstance(reply, dict) or "png" not in reply:
         why = reply.get("error") if isinstance(reply, dict) else f"the worker failed: {reply}"
         field = reply.get("field", "dataset") if isinstance(reply, dict) else "dataset"
