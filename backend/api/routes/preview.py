@@ -18,10 +18,11 @@ from backend.access.security import client_address
 from backend.api.deps import CeleryDep, SessionDep, SettingsDep
 from backend.errors import InvalidFields, TooManyRequests, Unavailable
 from backend.workers.registry import connected
+from contrastlab.core import paths
 from contrastlab.core.spec import RunSpec
 from contrastlab.queue import TASK_PREVIEW, preview_queue
 
-router = APIRouter(prefix="/preview", tags=["preview"])
+router = APIRouter(tags=["preview"])
 
 MAX_IMAGES = 16  # the engine's own caps (worker/engine/preview.py)
 MAX_VIEWS = 4
@@ -56,7 +57,7 @@ def _idle_worker(session: SessionDep, lost_seconds: float) -> None:
                           "preview is drawn by an idle one; try again when a run ends")
 
 
-@router.post("/augmentations", response_class=Response,
+@router.post(paths.PREVIEW_AUGMENTATIONS.removeprefix(paths.API), response_class=Response,
              responses={200: {"content": {"image/png": {}}, "description": "PNG: one row per image, the image "
                                                                           "then its views."},
                         503: {"description": "No idle worker, or none answered in time; the detail says which."}})
