@@ -38,5 +38,6 @@ def draw_preview(spec: dict[str, Any], images: int, views: int, pick_seed: int) 
         png = preview_png(run_spec, images, views, pick_seed, root, settings.data_roots, settings.loader)
     except (TrainingFailed, OSError, ValueError, RuntimeError) as exc:
         log.warning("preview of %s failed: %s", run_spec.dataset, exc)
-        return {"error": f"cannot preview {run_spec.dataset}: {exc}", "field": "dataset"}
+        field = "data_path" if run_spec.dataset == "image_folder" else "dataset"
+        return {"error": f"cannot preview {run_spec.dataset}: {exc}", "field": field}
     return {"png": base64.b64encode(png).decode("ascii")}
