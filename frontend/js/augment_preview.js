@@ -29,7 +29,8 @@ export class AugmentPreview {
       "data-testid": "augment-preview-status" }, "Open this section to see the views.");
     this.element = h("figure", { class: "augment-preview", "data-testid": "augment-preview" },
       this.image,
-      h("figcaption", {}, h("strong", {}, "Preview"), ` · ${IMAGES} training images (left) and ${VIEWS} views of each, `,
+      h("figcaption", {}, h("strong", {}, "Preview"),
+        ` · ${IMAGES} training images (left) and ${VIEWS} views of each, `,
         "drawn by a worker as training draws them (the spec's seed)."),
       this.status);
   }

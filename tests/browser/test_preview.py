@@ -13,10 +13,17 @@ from tests.browser.screenshots import WIDE
 from worker.engine.preview import grid_size
 
 # The drawn image's size and a checksum of its pixels, read back through a canvas.
-PIXELS = """img => { const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
-  const g = c.getContext('2d'); g.drawImage(img, 0, 0); const d = g.getImageData(0, 0, c.width, c.height).data;
-  let sum = 0; for (let i = 0; i < d.length; i += 1) sum = (sum * 31 + d[i]) % 1000000007;
-  return [img.naturalWidth, img.naturalHeight, sum]; }"""
+PIXELS = """img => {
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth;
+  c.height = img.naturalHeight;
+  const g = c.getContext('2d');
+  g.drawImage(img, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  let sum = 0;
+  for (let i = 0; i < d.length; i += 1) sum = (sum * 31 + d[i]) % 1000000007;
+  return [img.naturalWidth, img.naturalHeight, sum];
+}"""
 
 
 def drawn(page: Page, previous: list | None = None) -> list:
