@@ -122,7 +122,10 @@ def spec_devices(spec: Mapping[str, Any]) -> int:
 
 def send_run(app: Celery, run_id: int, queue: str, devices: int = 1) -> None:
     """Enqueue one run by id (after its row is committed) on its device count's queue; a duplicate is harmless."""
-    app.send_task(TASK_RUN, args=[int(run_id)], kwargs={"devices": int(devices)}, queue=run_queue(queue, devices))
+    # ignore_result: a run's outcome lives in our database; without it the sender would subscribe to a result
+    # that never comes (the previews' result backend is configured on the same app).
+    app.send_task(TASK_RUN, args=[int(run_id)], kwargs={"devices": int(devices)}, queue=run_queue(queue, devices),
+                  ignore_result=True)
 
 
 def worker_command(settings: Settings, name: str = "worker1", slots: int = 1,
