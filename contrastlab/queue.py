@@ -23,6 +23,11 @@ from contrastlab.core.settings import VISIBILITY_TIMEOUT_S, Settings
 from contrastlab.core.spec import MAX_DEVICES
 
 TASK_RUN = "contrastlab.run"
+# An augmentation preview: drawn by a worker (it has torch and the engine), its PNG returned through Celery's result
+# backend (the broker's Redis, or files beside the filesystem broker). A preview is a reply, not state: runs keep
+# theirs in our database.
+TASK_PREVIEW = "contrastlab.preview"
+PREVIEW_EXPIRES_S = 300
 PROC_ALIVE_TIMEOUT_S = 120.0
 PR_SET_PDEATHSIG = 1
 # Handed by `contrastlab worker` to each worker process it starts: the host's device slots (GPU ids, or cpu0,
@@ -37,7 +42,7 @@ PARENT_ENV = "CONTRASTLAB_PARENT_PID"
 
 def make_celery(broker_url: str, data_dir: Path, queue: str,
                 visibility_timeout: int = VISIBILITY_TIMEOUT_S) -> Celery:
-    app = Celery("contrastlab", broker=broker_url, include=["worker.tasks"])
+    app = Celery("contrastlab", broker=broker_url, include=["worker.tasks", "worker.preview"])
     transport_options: dict[str, object] = {"visibility_timeout": visibility_timeout}
     if visibility_timeout < 600:
         # kombu sweeps for messages to redeliver every interval x throttle seconds (100 s by default);
@@ -50,6 +55,9 @@ def make_celery(broker_url: str, data_dir: Path, queue: str,
         control = (data_dir / "broker" / "control").resolve()
         for path in (folder, processed, control):
             path.mkdir(parents=True, exist_ok=True)
+        results = (data_dir / "broker" / "results").resolve()
+        results.mkdir(parents=True, exist_ok=True)
+        app.conf.result_backend = f"file://{results}"
         transport_options = {
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
@@ -59,8 +67,11 @@ def make_celery(broker_url: str, data_dir: Path, queue: str,
             # The folder is listed this often for new messages (kombu's default is once a second).
             "polling_interval": 0.1,
         }
+    if broker_url.startswith(("redis://", "rediss://")):
+        app.conf.result_backend = broker_url
     app.conf.update(
         task_default_queue=queue,
+        result_expires=PREVIEW_EXPIRES_S,
         task_ignore_result=True,
         task_acks_late=True,
         worker_prefetch_multiplier=1,
@@ -99,6 +110,11 @@ def all_run_queues(queue: str) -> list[str]:
     return worker_queues(queue, MAX_DEVICES)
 
 
+def preview_queue(queue: str) -> str:
+    """The queue of augmentation previews: every worker consumes it beside its runs' queues."""
+    return f"{queue}.preview"
+
+
 def spec_devices(spec: Mapping[str, Any]) -> int:
     """A stored spec's device count (specs from before the field have none: one)."""
     return int(spec.get("devices") or 1)
@@ -106,7 +122,10 @@ def spec_devices(spec: Mapping[str, Any]) -> int:
 
 def send_run(app: Celery, run_id: int, queue: str, devices: int = 1) -> None:
     """Enqueue one run by id (after its row is committed) on its device count's queue; a duplicate is harmless."""
-    app.send_task(TASK_RUN, args=[int(run_id)], kwargs={"devices": int(devices)}, queue=run_queue(queue, devices))
+    # ignore_result: a run's outcome lives in our database; without it the sender would subscribe to a result
+    # that never comes (the previews' result backend is configured on the same app).
+    app.send_task(TASK_RUN, args=[int(run_id)], kwargs={"devices": int(devices)}, queue=run_queue(queue, devices),
+                  ignore_result=True)
 
 
 def worker_command(settings: Settings, name: str = "worker1", slots: int = 1,
@@ -116,7 +135,7 @@ def worker_command(settings: Settings, name: str = "worker1", slots: int = 1,
     starts."""
     command = [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--loglevel", "INFO",
                "--concurrency", "1", "--prefetch-multiplier", "1",
-               "--queues", ",".join(worker_queues(settings.queue, slots)),
+               "--queues", ",".join([*worker_queues(settings.queue, slots), preview_queue(settings.queue)]),
                "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
     return [*command, "--max-tasks-per-child", "1"] if fresh_process else command
 

@@ -2,7 +2,20 @@
 
 from fastapi import APIRouter
 
-from backend.api.routes import artifacts, events, export, meta, report, runs, series, studies, trash, worker, workers
+from backend.api.routes import (
+    artifacts,
+    events,
+    export,
+    meta,
+    preview,
+    report,
+    runs,
+    series,
+    studies,
+    trash,
+    worker,
+    workers,
+)
 
 api_router = APIRouter(prefix="/api")
 api_router.include_router(meta.router)
@@ -16,3 +29,4 @@ api_router.include_router(workers.router)
 api_router.include_router(series.router)
 api_router.include_router(export.router)
 api_router.include_router(trash.router)
+api_router.include_router(preview.router)

@@ -120,6 +120,15 @@ class Client:
         page = self._json("POST", paths.RUN_GROUP, json={"spec": body, "seeds": list(seeds)})
         return [Run.model_validate({**item, "warnings": page.get("warnings", [])}) for item in page["items"]]
 
+    def preview(self, spec: Mapping[str, Any] | BaseModel, images: int = 8, views: int = 2,
+                pick_seed: int = 0) -> bytes:
+        """PNG bytes of the spec's augmentation preview: `images` rows of a training image and `views` views of it,
+        drawn by an idle worker with the engine's augment code; ApiError 503 says why when no worker can."""
+        body = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else dict(spec)
+        return self.request("POST", paths.PREVIEW_AUGMENTATIONS, json={"spec": body, "images": images,
+                                                                       "views": views, "pick_seed": pick_seed},
+                            timeout=60.0).content
+
     def get(self, run_id: int) -> Run:
         return Run.model_validate(self._json("GET", paths.fill(paths.RUN, run_id=run_id)))
 

@@ -223,6 +223,30 @@ def export(ctx: typer.Context, run_id: RunId,
 @app.command()
 @friendly
 @connected
+def preview(ctx: typer.Context, spec_file: Annotated[Path, typer.Argument(help="A RunSpec as YAML or JSON.")],
+            output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the PNG.")]
+            = Path("views.png"),
+            images: Annotated[int, typer.Option(help="Rows: training images.", min=1, max=16)] = 8,
+            views: Annotated[int, typer.Option(help="Views drawn of each image.", min=1, max=4)] = 2,
+            set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: --set blur_prob=0.")]
+            = None) -> None:
+    """Draw the spec's augmentation preview (a worker draws it as training would) and write it as a PNG."""
+    spec = load_spec(spec_file, set_ or [])
+    with _client(ctx) as client:
+        try:
+            png = client.preview(spec, images, views)
+        except ApiError as exc:
+            if exc.status_code == 422:
+                raise ValueError(f"{spec_file}: the server rejected the spec: {describe_detail(exc.detail)}"
+                                 ) from exc
+            raise
+    output.write_bytes(png)
+    out.say(f"{output}: {images} images, each with {views} views (first column: the image)")
+
+
+@app.command()
+@friendly
+@connected
 def workers(ctx: typer.Context, as_json: AsJson = False) -> None:
     """The workers: devices, what each runs, when each was last heard from; lost ones (silent) marked."""
     with _client(ctx) as client:

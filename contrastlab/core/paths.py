@@ -41,6 +41,9 @@ RUN_FINISH = "/api/runs/{run_id}/finish"
 WORKERS = "/api/workers"
 WORKER_HEARTBEAT = "/api/workers/heartbeat"
 
+# A spec's augmentation preview (PNG), drawn by an idle worker.
+PREVIEW_AUGMENTATIONS = "/api/preview/augmentations"
+
 STUDIES = "/api/studies"
 STUDY = "/api/studies/{study_id}"
 STUDY_CANCEL = "/api/studies/{study_id}/cancel"

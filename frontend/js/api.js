@@ -55,6 +55,8 @@ export async function request(method, path, body, signal, retried = false) {
     await signIn(); // the server wants its API token: ask once, then the session cookie carries it
     return request(method, path, body, signal, true);
   }
+  // An image (the augmentation preview) comes back as a Blob, for an <img> to show through an object URL.
+  if (response.ok && (response.headers.get("content-type") || "").startsWith("image/")) return response.blob();
   const text = await response.text();
   let data = null;
   if (text) {
@@ -113,6 +115,8 @@ export const api = {
   getRun: (id, signal) => get(`/api/runs/${id}`, signal),
   workers: (signal) => get("/api/workers", signal),
   createRun: (spec) => request("POST", "/api/runs", spec),
+  /** A spec's augmentation preview as a PNG Blob: `{spec, images, views}`; 503 when no idle worker can draw it. */
+  previewAugmentations: (body, signal) => request("POST", "/api/preview/augmentations", body, signal),
   createGroup: (spec, seeds) => request("POST", "/api/runs/group", { spec, seeds }),
   cancelRun: (id) => request("POST", `/api/runs/${id}/cancel`),
   /** Move a finished run to the trash (restoreRun brings it back whole). */

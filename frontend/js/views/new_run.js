@@ -11,6 +11,7 @@ import {
   describeBounds,
 } from "../schema_form.js";
 import { StudyMode } from "../study_form.js";
+import { AugmentPreview } from "../augment_preview.js";
 
 /** Shown first, in this order; every other field goes into its group's collapsible section. */
 const COMMON_FIELDS = ["method", "dataset", "encoder", "epochs", "batch_size", "lr", "temperature", "seed", "name"];
@@ -29,11 +30,12 @@ export function mount(root, { query }) {
     h("div", { class: "page-head" }, h("h1", {}, "New run"), h("a", { class: "button", href: "#/" }, "Cancel")),
     body));
 
+  let form = null;
   const fromId = query.get("from");
   Promise.all([api.runSpecSchema(), fromId ? api.getRun(fromId).catch(() => null) : null])
     .then(([schema, source]) => {
       if (!alive) return;
-      const form = new RunForm(schema, source ? { ...source.spec, name: cloneName(source, schema) } : null);
+      form = new RunForm(schema, source ? { ...source.spec, name: cloneName(source, schema) } : null);
       const note = source
         ? h("p", { class: "notice" }, `Starting from the settings of run #${source.id} (${source.name || "unnamed"}).`)
         : "";
@@ -49,6 +51,7 @@ export function mount(root, { query }) {
 
   return () => {
     alive = false;
+    if (form) form.preview.close();
   };
 }
 
@@ -87,6 +90,9 @@ class RunForm {
 
     const common = COMMON_FIELDS.filter((name) => this.rows.has(name));
     const rest = this.fields.filter((f) => !common.includes(f.name));
+    // Beside the augmentation fields: the views training would draw, redrawn as those fields change.
+    this.preview = new AugmentPreview(() => this.values(),
+      rest.filter((f) => f.group === "augmentation").map((f) => f.name));
     const knownGroups = GROUPS.map(([key]) => key);
     const groups = [
       ...GROUPS,
@@ -124,6 +130,12 @@ class RunForm {
       if (row) row.control.addEventListener("change", () => this.updateVisibility());
     }
     this.updateVisibility();
+    const redraw = (event) => {
+      const row = event.target.closest && event.target.closest("[data-field]");
+      if (row && this.previewShown()) this.preview.changed(row.dataset.field);
+    };
+    this.element.addEventListener("input", redraw);
+    this.element.addEventListener("change", redraw);
     this.study = new StudyMode(this); // "Study" mode: axes of values × seeds, POST /api/studies
   }
 
@@ -174,9 +186,18 @@ class RunForm {
   }
 
   createSection({ key, label, names }) {
-    return h("details", { class: "form-section", "data-group": key },
+    const grid = h("div", { class: "form-grid" }, names.map((name) => this.rows.get(name).row));
+    const details = h("details", { class: "form-section", "data-group": key },
       h("summary", {}, label, h("span", { class: "muted count" }, ` (${names.length})`)),
-      h("div", { class: "form-grid" }, names.map((name) => this.rows.get(name).row)));
+      key === "augmentation" ? h("div", { class: "augment-layout" }, grid, this.preview.element) : grid);
+    // The preview is drawn (by a worker) only while its section is open.
+    if (key === "augmentation") details.addEventListener("toggle", () => details.open && this.preview.changed());
+    return details;
+  }
+
+  previewShown() {
+    const section = this.sections && this.sections.find((s) => s.key === "augmentation");
+    return Boolean(section && section.element.open && !section.element.hidden);
   }
 
   applyValues(values) {
@@ -189,6 +210,7 @@ class RunForm {
     this.applyValues({});
     this.clearErrors();
     this.updateVisibility();
+    if (this.previewShown()) this.preview.changed();
   }
 
   /** Focus the first spec field (the method), not the mode toggle above the fields. */
