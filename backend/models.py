@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -18,8 +20,9 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
+from backend.sortkeys import GeneratedSQL, generated_columns
 from contrastlab.core.catalog import Status
 from contrastlab.core.spec import SPEC_VERSION
 
@@ -123,6 +126,13 @@ class Run(Base):
     notes: Mapped[str] = mapped_column(Text, default="", server_default="")
     # When DELETE moved the run to the trash (migration 0013); emptying the trash removes it for good.
     trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+# The list's sort keys as generated, indexed columns (migration 0014, backend.sortkeys): loaded only when asked for.
+for _name, _is_text in generated_columns():
+    setattr(Run, _name, deferred(Column(_name, String(40) if _is_text else Float, Computed(GeneratedSQL(_name)),
+                                        nullable=True)))
+    Index(f"ix_runs_{_name}", Run.__table__.c[_name], Run.__table__.c.id)
 
 
 class Event(Base):
