@@ -143,6 +143,7 @@ class Event(Base):
         UniqueConstraint("run_id", "key", name="uq_events_run_key"),
         Index("ix_events_run_kind_id", "run_id", "kind", "id"),
         Index("ix_events_run_name_id", "run_id", "name", "id"),  # one metric's series (migration 0002)
+        Index("ix_events_run_id_id", "run_id", "id"),  # a run's events after a cursor, any kind (migration 0015)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -28,6 +28,7 @@ from sqlalchemy import insert, text
 from backend.main import create_app
 from backend.migrate import prestart
 from backend.models import Run
+from contrastlab.core import paths
 from contrastlab.core.catalog import SUMMARY_METRICS
 from contrastlab.core.settings import Settings
 from tests.conftest import postgres_database
@@ -68,7 +69,7 @@ def _timed(client: TestClient, params: dict[str, Any], repeat: int) -> list[floa
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
-        client.get("/api/runs", params={"limit": 50, **params}).raise_for_status()
+        client.get(paths.RUNS, params={"limit": 50, **params}).raise_for_status()
         times.append((time.perf_counter() - began) * 1000)
     return times
 
@@ -103,10 +104,10 @@ def bench(database: str, runs: int, repeat: int) -> None:
         for name, params in QUERIES.items():
             _timed(client, params, 2)  # warm the page cache and the statement cache
             _report(name, _timed(client, params, repeat))
-        deep = client.get("/api/runs", params={"limit": 50, "offset": 89_950}).json()
+        deep = client.get(paths.RUNS, params={"limit": 50, "offset": 89_950}).json()
         if deep.get("next_after"):
             _report("after=<page 1,800>", _timed(client, {"after": deep["next_after"]}, repeat))
-            body = client.get("/api/runs").json()
+            body = client.get(paths.RUNS).json()
             print(f"  count: total {body['total']:,}, exact {body['total_exact']}")
         else:
             print("  after=<cursor>           n/a (this version has no keyset cursor)")

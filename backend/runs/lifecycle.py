@@ -18,12 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.errors import Conflict, QuotaExceeded, run_not_found
 from backend.models import Event, Run, utcnow
+from backend.runs.ingest import insert_events
 from contrastlab.core.catalog import FINAL_STATUSES, Status
 from contrastlab.core.protocol import LEASE_SECRET_HEADER, EventBatch, Finish, Phase
 from contrastlab.core.spec import SPEC_VERSION, RunSpec
@@ -151,20 +150,10 @@ def record_events(session: Session, run_id: int, batch: EventBatch, secret: str 
     keeping what it stored."""
     _renew(session, run_id, secret, _worker(batch.worker, batch.attempt), lease_seconds, batch.progress,
            batch.phase)
-    now = utcnow()
-    rows: list[dict[str, Any]] = [
-        {"run_id": run_id, "kind": "metric", "key": p.key, "name": p.name, "step": p.step, "epoch": p.epoch,
-         "value": p.value, "text": None, "time": p.time or now}
-        for p in batch.points
-    ] + [
-        {"run_id": run_id, "kind": "log", "key": m.key, "name": None, "step": None, "epoch": None,
-         "value": None, "text": m.text, "time": m.time or now}
-        for m in batch.logs
-    ]
-    if rows:
-        _count_points(session, run_id, len(rows), event_bytes(batch), max_points, max_bytes)
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(insert(Event).on_conflict_do_nothing(index_elements=["run_id", "key"]), rows)
+    count = len(batch.points) + len(batch.logs)
+    if count:
+        _count_points(session, run_id, count, event_bytes(batch), max_points, max_bytes)
+        insert_events(session, run_id, batch, utcnow())
     session.commit()
     return _reload(session, run_id)
 
