@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 DEBIAN_TEST_PACKAGES := chromium dataset-fashion-mnist docker-compose
 
-.PHONY: setup run test test-unit test-integration test-browser lint docs system-deps browser-deps clean
+.PHONY: setup plotly-bundle run test test-unit test-integration test-browser lint docs system-deps browser-deps clean
 
 $(STAMP):
 	python3 -m venv $(VENV)
@@ -13,7 +13,19 @@ $(STAMP):
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) plotly-bundle
+
+# plotly.js with only the traces the pages draw, built once from npm (frontend/vendor); without npm the API serves
+# the Python plotly package's full bundle, which works the same and takes longer to parse.
+PLOTLY_BUNDLE := frontend/vendor/build/plotly.min.js
+
+$(PLOTLY_BUNDLE): frontend/vendor/package.json frontend/vendor/package-lock.json frontend/vendor/plotly_bundle.js
+	npm ci --prefix frontend/vendor --no-audit --no-fund
+	npm run --prefix frontend/vendor build
+
+plotly-bundle:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(PLOTLY_BUNDLE); \
+	else echo "npm not found: the page gets the full plotly.js (install Node.js with npm for a smaller one)"; fi
 
 run: setup
 	$(PY) -m contrastlab.launch
@@ -59,4 +71,4 @@ docs: setup
 	$(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) data .pytest_cache tests/browser/node_modules site
+	rm -rf $(VENV) data .pytest_cache tests/browser/node_modules frontend/vendor/node_modules frontend/vendor/build site

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -18,8 +20,9 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
+from backend.sortkeys import GeneratedSQL, generated_columns
 from contrastlab.core.catalog import Status
 from contrastlab.core.spec import SPEC_VERSION
 
@@ -125,6 +128,13 @@ class Run(Base):
     trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
+# The list's sort keys as generated, indexed columns (migration 0014, backend.sortkeys): loaded only when asked for.
+for _name, _is_text in generated_columns():
+    setattr(Run, _name, deferred(Column(_name, String(40) if _is_text else Float, Computed(GeneratedSQL(_name)),
+                                        nullable=True)))
+    Index(f"ix_runs_{_name}", Run.__table__.c[_name], Run.__table__.c.id)
+
+
 class Event(Base):
     """One ordered log per run: its id is the cursor of /metrics and the SSE event id."""
 
@@ -133,6 +143,7 @@ class Event(Base):
         UniqueConstraint("run_id", "key", name="uq_events_run_key"),
         Index("ix_events_run_kind_id", "run_id", "kind", "id"),
         Index("ix_events_run_name_id", "run_id", "name", "id"),  # one metric's series (migration 0002)
+        Index("ix_events_run_id_id", "run_id", "id"),  # a run's events after a cursor, any kind (migration 0015)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -18,12 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.errors import Conflict, QuotaExceeded, run_not_found
 from backend.models import Event, Run, utcnow
+from backend.runs.ingest import insert_events
 from contrastlab.core.catalog import FINAL_STATUSES, Status
 from contrastlab.core.protocol import LEASE_SECRET_HEADER, EventBatch, Finish, Phase
 from contrastlab.core.spec import SPEC_VERSION, RunSpec
@@ -120,18 +119,26 @@ def _lease_ended(session: Session, run_id: int, who: str) -> Conflict:
 
 
 def _renew(session: Session, run_id: int, secret: str | None, who: str, lease_seconds: int,
-           progress: float | None, phase: Phase | None = None) -> None:
+           progress: float | None, phase: Phase | None = None, counted: tuple[Any, dict[str, Any]] | None = None
+           ) -> bool:
     """Extend the lease of the worker holding it; the UPDATE also locks the run's row (PostgreSQL) until
-    commit, so a run's events commit in id order and a stream never skips one."""
+    commit, so a run's events commit in id order and a stream never skips one. With `counted` (a bound on the
+    run's counters and their new values) the same UPDATE counts a batch: True when it did, False when the bound
+    held it back (the lease is renewed all the same)."""
     guard = held(session, run_id, secret, who)
     values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
     if progress is not None:
         values["progress"] = progress
     if phase is not None:
         values["phase"] = phase.model_dump()
+    if counted is not None:  # one UPDATE a batch, as long as the run stays within its bounds
+        bound, counters = counted
+        if session.execute(update(Run).where(guard, bound).values(**values, **counters)).rowcount == 1:  # type: ignore[attr-defined]
+            return True
     result = session.execute(update(Run).where(guard).values(**values))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise _lease_ended(session, run_id, who)
+    return False
 
 
 ROW_BYTES = 24  # what a stored point or message weighs besides its strings: its step, epoch and value
@@ -149,34 +156,30 @@ def record_events(session: Session, run_id: int, batch: EventBatch, secret: str 
     """Store the lease holder's batch; a retried batch stores nothing twice (unique run_id+key). A batch that
     would take the run past `max_points` (MAX_RUN_POINTS) or `max_bytes` (MAX_RUN_BYTES) fails the run instead,
     keeping what it stored."""
-    _renew(session, run_id, secret, _worker(batch.worker, batch.attempt), lease_seconds, batch.progress,
-           batch.phase)
-    now = utcnow()
-    rows: list[dict[str, Any]] = [
-        {"run_id": run_id, "kind": "metric", "key": p.key, "name": p.name, "step": p.step, "epoch": p.epoch,
-         "value": p.value, "text": None, "time": p.time or now}
-        for p in batch.points
-    ] + [
-        {"run_id": run_id, "kind": "log", "key": m.key, "name": None, "step": None, "epoch": None,
-         "value": None, "text": m.text, "time": m.time or now}
-        for m in batch.logs
-    ]
-    if rows:
-        _count_points(session, run_id, len(rows), event_bytes(batch), max_points, max_bytes)
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(insert(Event).on_conflict_do_nothing(index_elements=["run_id", "key"]), rows)
+    count = len(batch.points) + len(batch.logs)
+    size = event_bytes(batch) if count else 0
+    counted = (_within(count, size, max_points, max_bytes), {
+        "recorded_points": Run.recorded_points + count, "recorded_bytes": Run.recorded_bytes + size}) if count else None
+    if not _renew(session, run_id, secret, _worker(batch.worker, batch.attempt), lease_seconds, batch.progress,
+                  batch.phase, counted) and count:
+        _count_points(session, run_id, count, size, max_points, max_bytes)  # past a bound: fails the run
+    if count:
+        insert_events(session, run_id, batch, utcnow())
     session.commit()
     return _reload(session, run_id)
+
+
+def _within(count: int, size: int, max_points: int, max_bytes: int | None) -> Any:
+    """The run can record `count` more rows of `size` bytes in all (MAX_RUN_POINTS, MAX_RUN_BYTES)."""
+    within = Run.recorded_points + count <= max_points
+    return within if max_bytes is None else within & (Run.recorded_bytes + size <= max_bytes)
 
 
 def _count_points(session: Session, run_id: int, count: int, size: int, max_points: int,
                   max_bytes: int | None) -> None:
     """Add `count` rows and `size` bytes to what the run recorded (as sent: a retried batch counts again), or fail
     the run when either bound would be passed."""
-    within = Run.recorded_points + count <= max_points
-    if max_bytes is not None:
-        within = within & (Run.recorded_bytes + size <= max_bytes)
-    counted = session.execute(update(Run).where(Run.id == run_id, within).values(
+    counted = session.execute(update(Run).where(Run.id == run_id, _within(count, size, max_points, max_bytes)).values(
         recorded_points=Run.recorded_points + count, recorded_bytes=Run.recorded_bytes + size))
     if counted.rowcount == 1:  # type: ignore[attr-defined]
         return

@@ -1,22 +1,29 @@
-"""The runs list query: server-side filter, sort and pagination, so 10 000 runs stay fast.
+"""The runs list query: server-side filter, sort and pagination, so 100,000 runs stay fast.
 
-Sort keys that are columns use an index (id, created_at, status, method, dataset,
-encoder); the catalogue's summary metrics and any spec field (`spec.lr`) come out of the
-JSON columns and duration is computed, which costs one scan of the filtered rows (milliseconds at 10 000 runs).
+Every sort key walks an index on (key, id): the columns, and the generated columns of migration 0014 for the
+summary metrics, the duration and the common spec fields (backend.sortkeys); other spec fields come out of the JSON
+by a scan. Rows without a value (no summary yet, still running, field unset) sort last either way: they are a second
+query by id once the first runs out, so each stays one index walk. The count stops at COUNT_CAP; `after` (keyset)
+pages go as deep as the first page costs.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.models import Run
 from backend.runs.annotate import tag_condition
+from backend.sortkeys import SPEC_NUMBERS, SPEC_TEXTS, spec_column, summary_column
 from contrastlab.core.catalog import SUMMARY_METRICS
 from contrastlab.core.spec import RunSpec
 
@@ -49,6 +56,43 @@ class RunFilter:
 
 
 NULLS = ("", "none", "null")
+COUNT_CAP = 10_000  # past this many matches the count stops: "10,000+" (a count must not scan 100,000 rows)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: the sort, its direction, the last row's sort value and id (keyset pagination)."""
+
+    sort: str
+    descending: bool
+    value: Any
+    run_id: int
+
+    def dump(self) -> str:
+        value = {"t": self.value.isoformat()} if isinstance(self.value, datetime) else self.value
+        raw = json.dumps([self.sort, self.descending, value, self.run_id], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, text: str, sort: str, descending: bool) -> Cursor:
+        """The cursor `text` of a page in this order; a ValueError that says why it is not one."""
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            key, desc, value, run_id = raw
+            if isinstance(value, dict):
+                value = datetime.fromisoformat(value["t"])
+        except (ValueError, TypeError, KeyError, binascii.Error):
+            raise ValueError(f"{text[:40]!r} is not a cursor this list gave (use a page's next_after)") from None
+        if not isinstance(run_id, int) or isinstance(value, list | dict):
+            raise ValueError(f"{text[:40]!r} is not a cursor this list gave (use a page's next_after)")
+        if (key, desc) != (sort, descending):
+            raise ValueError(f"the cursor is of sort={key}, order={'desc' if desc else 'asc'}: ask in that order, "
+                             "or start again without it")
+        kind = sort_expression(sort).type.python_type
+        kinds = (int, float) if kind in (int, float) else (kind,)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool) != (kind is bool)):
+            raise ValueError(f"{text[:40]!r} is not a cursor this list gave (use a page's next_after)")
+        return cls(sort, descending, value, run_id)
 
 
 def parse_spec_filter(text: str) -> tuple[str, Any]:
@@ -69,8 +113,20 @@ def parse_spec_filter(text: str) -> tuple[str, Any]:
     return name, value.value if isinstance(value, Enum) else value
 
 
+def _spec_column(name: str) -> ColumnElement[Any] | None:
+    """The generated, indexed column of a spec field (backend.sortkeys), or None where the field has none."""
+    if name in SPEC_NUMBERS or name in SPEC_TEXTS:
+        return Run.__table__.c[spec_column(name)]
+    return None
+
+
 def _spec_condition(name: str, value: Any) -> ColumnElement[bool]:
-    """The spec's `name` equals `value`, compared as the JSON type it is stored as."""
+    """The spec's `name` equals `value`, compared as the JSON type it is stored as (by its index where it has one)."""
+    column = _spec_column(name)
+    if column is not None and not isinstance(value, bool):
+        if value is None:
+            return column.is_(None)
+        return column == (float(value) if isinstance(value, int | float) else str(value))
     element = Run.spec[name]
     if value is None:
         return element.as_string().is_(None)
@@ -83,6 +139,9 @@ def _spec_condition(name: str, value: Any) -> ColumnElement[bool]:
 
 def _spec_value(name: str) -> ColumnElement[Any]:
     """The spec field `name` as SQL orders it: numbers as numbers (so 0.01 sorts after 0.002), else as text."""
+    column = _spec_column(name)
+    if column is not None:
+        return column
     kinds = set(get_args(RunSpec.model_fields[name].annotation)) or {RunSpec.model_fields[name].annotation}
     if kinds - {type(None)} <= {int, float}:
         return Run.spec[name].as_float()
@@ -91,26 +150,17 @@ def _spec_value(name: str) -> ColumnElement[Any]:
     return Run.spec[name].as_string()
 
 
-def _duration(dialect: str) -> ColumnElement[Any]:
-    """Seconds from start to finish (or to now while running); NULL before the start."""
-    if dialect == "sqlite":
-        end = func.coalesce(Run.finished_at, func.datetime("now"))
-        return (func.julianday(end) - func.julianday(Run.started_at)) * 86400.0
-    return func.extract("epoch", func.coalesce(Run.finished_at, func.now()) - Run.started_at)
-
-
-def sort_expression(key: str, dialect: str) -> ColumnElement[Any]:
-    """The SQL expression a sort key orders by."""
+def sort_expression(key: str, dialect: str = "") -> ColumnElement[Any]:
+    """The SQL expression a sort key orders by: a column with an index, or (spec fields without one) JSON."""
     columns: dict[str, Any] = {
         "id": Run.id, "name": func.lower(Run.name), "method": Run.method, "dataset": Run.dataset,
         "encoder": Run.encoder, "status": Run.status, "progress": Run.progress, "created": Run.created_at,
+        "duration": Run.__table__.c.duration,
     }
     if key in columns:
         return columns[key]
     if key in SUMMARY_METRICS:
-        return Run.summary[key].as_float()
-    if key == "duration":
-        return _duration(dialect)
+        return Run.__table__.c[summary_column(key)]
     if key in SPEC_KEYS:
         return _spec_value(key.removeprefix("spec."))
     raise ValueError(f"sort key {key!r} is not one of {', '.join(SORT_KEYS)}")
@@ -142,22 +192,94 @@ def _where(query: Select[Any], where: RunFilter) -> Select[Any]:
     return query
 
 
-def page_query(where: RunFilter, sort: str, descending: bool, limit: int, offset: int,
-               dialect: str) -> Select[Any]:
-    """One page of runs: filtered, ordered (missing values last, ties by id) and sliced."""
+def _known(key: ColumnElement[Any], sort: str) -> ColumnElement[bool] | None:
+    """Rows that have a value for a key that may be missing; None for keys every row has."""
+    return key.is_not(None) if sort in NULLABLE_KEYS else None
+
+
+def _ordered(query: Select[Any], key: Any, descending: bool) -> Select[Any]:
+    """Ordered by the key, ties by id, in one direction, so that one index (key, id) walks either way."""
+    return query.order_by(key.desc(), Run.id.desc()) if descending else query.order_by(key.asc(), Run.id.asc())
+
+
+def _beyond(key: ColumnElement[Any], value: Any, run_id: int, descending: bool) -> ColumnElement[bool]:
+    """Rows after (value, run_id) in the order: a range on the index (key, id), as keyset pagination needs."""
+    if descending:
+        return and_(key <= value, or_(key < value, Run.id < run_id))
+    return and_(key >= value, or_(key > value, Run.id > run_id))
+
+
+def page_query(where: RunFilter, sort: str, descending: bool, limit: int, offset: int, dialect: str = "",
+               after: Cursor | None = None) -> Select[Any]:
+    """The rows of a page that have a value for the sort key, with that value (missing ones come after them)."""
     key = sort_expression(sort, dialect)
-    order = key.desc() if descending else key.asc()
-    if sort in NULLABLE_KEYS:
-        order = order.nulls_last()
-    tie = Run.id.desc() if descending else Run.id.asc()
-    query = _where(select(Run), where)
-    return query.order_by(order, tie).limit(limit).offset(offset)
+    query = _where(select(Run, key.label("sort_value")), where)
+    known = _known(key, sort)
+    if known is not None:
+        query = query.where(known)
+    if after is not None:
+        query = query.where(_beyond(key, after.value, after.run_id, descending))
+    return _ordered(query, key, descending).limit(limit).offset(offset)
+
+
+def _missing_query(where: RunFilter, sort: str, descending: bool, limit: int, offset: int,
+                   after_id: int | None) -> Select[Any]:
+    """The rows without a value for the sort key, which sort last either way, by id."""
+    key = sort_expression(sort)
+    query = _where(select(Run, key.label("sort_value")), where).where(key.is_(None))
+    if after_id is not None:
+        query = query.where(Run.id < after_id if descending else Run.id > after_id)
+    return _ordered(query, Run.id, descending).limit(limit).offset(offset)
+
+
+def count_runs(session: Session, where: RunFilter, cap: int | None) -> tuple[int, bool]:
+    """How many runs match, and whether that is exact: past `cap` the count stops (10,000+)."""
+    matching = _where(select(Run.id), where)
+    if cap is None:
+        return session.scalar(select(func.count()).select_from(matching.subquery())) or 0, True
+    total = session.scalar(select(func.count()).select_from(matching.limit(cap + 1).subquery())) or 0
+    return min(total, cap), total <= cap
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of runs, how many match (exact up to COUNT_CAP), and the cursor of the page after it."""
+
+    runs: list[Run]
+    total: int
+    total_exact: bool
+    next_after: str | None
 
 
 def list_runs(session: Session, where: RunFilter, sort: str = "id", descending: bool = True,
-              limit: int = 50, offset: int = 0) -> tuple[list[Run], int]:
-    """The page of runs and how many match the filter in all."""
-    dialect = session.get_bind().dialect.name
-    total = session.scalar(_where(select(func.count()).select_from(Run), where)) or 0
-    rows = session.scalars(page_query(where, sort, descending, limit, offset, dialect)).all()
-    return list(rows), total
+              limit: int = 50, offset: int = 0, after: str | None = None) -> Page:
+    """The page of runs: rows with a value for the sort key by its index, then (nullable keys) those without one.
+
+    `after` (the previous page's `next_after`) continues from that row by an index range, however deep; `offset`
+    skips rows after it (or from the start)."""
+    cursor = Cursor.parse(after, sort, descending) if after else None
+    rows: list[Any] = []
+    if cursor is None or cursor.value is not None:
+        rows = list(session.execute(page_query(where, sort, descending, limit, offset, after=cursor)).all())
+    if len(rows) < limit and sort in NULLABLE_KEYS:
+        if cursor is not None and cursor.value is None:  # the cursor is among the rows without a value
+            skip, after_id = offset, cursor.run_id
+        else:  # the offset went past every row with a value: skip what is left of it among the others
+            skip = 0 if rows else offset - _known_before(session, where, sort, descending, offset, cursor)
+            after_id = None
+        rows += session.execute(_missing_query(where, sort, descending, limit - len(rows), skip, after_id)).all()
+    total, exact = count_runs(session, where, COUNT_CAP)
+    following = Cursor(sort, descending, rows[-1].sort_value, rows[-1].Run.id).dump() if len(rows) == limit else None
+    return Page([row.Run for row in rows], total, exact, following)
+
+
+def _known_before(session: Session, where: RunFilter, sort: str, descending: bool, offset: int,
+                  cursor: Cursor | None) -> int:
+    """How many rows with a value for the key an empty first part skipped (at most `offset`)."""
+    if offset == 0:
+        return 0
+    key = sort_expression(sort)
+    query = _where(select(Run.id), where).where(key.is_not(None))
+    if cursor is not None:
+        query = query.where(_beyond(key, cursor.value, cursor.run_id, descending))
+    return session.scalar(select(func.count()).select_from(query.limit(offset).subquery())) or 0

@@ -86,7 +86,10 @@ class RunSubmitted(RunPublic):
 
 class RunsPublic(BaseModel):
     items: list[RunPublic]
-    total: int
+    total: int = Field(description="How many runs match; with total_exact false, at least this many (10,000+).")
+    total_exact: bool = Field(True, description="False when the count stopped at its cap (10,000).")
+    next_after: str | None = Field(None, description="Pass as `after` for the next page (same sort and order): "
+                                   "as fast at page 2,000 as at page 2; null on the last page.")
 
 
 def _distinct(seeds: list[int]) -> list[int]:

@@ -34,6 +34,7 @@ from contrastlab.client.models import (
     Study,
     StudyCreated,
     StudyStats,
+    Total,
     Trash,
     WorkerInfo,
 )
@@ -145,7 +146,7 @@ class Client:
         if trashed:
             params["trashed"] = "true"
         page = self._json("GET", paths.RUNS, params={k: v for k, v in params.items() if v != ""})
-        return [Run.model_validate(item) for item in page["items"]], int(page["total"])
+        return [Run.model_validate(item) for item in page["items"]], Total(page["total"], page.get("total_exact", True))
 
     def cancel(self, run_id: int) -> Run:
         """Queued: canceled at once; running: stops at the worker's next check. ApiError 409 when already final."""
@@ -341,7 +342,7 @@ class Client:
             page = self._json("GET", paths.RUNS, params={"study_id": study_id, "limit": page_size,
                                                            "offset": len(runs)})
             runs += [Run.model_validate(item) for item in page["items"]]
-            if not page["items"] or len(runs) >= int(page["total"]):
+            if len(page["items"]) < page_size:  # the last page (a total past 10,000 is only a lower bound)
                 return runs
 
 

@@ -203,3 +203,17 @@ class StudyStats(_Model):
     excluded: dict[str, int] = {}
     paired: PairedStats | None = None
     datasets: dict[str, Any] | None = None
+
+
+class Total(int):
+    """How many runs match: an int, and `exact` False when the server's count stopped at its cap (10,000+)."""
+
+    exact: bool
+
+    def __new__(cls, value: int, exact: bool = True) -> Total:
+        total = super().__new__(cls, value)
+        total.exact = exact
+        return total
+
+    def __str__(self) -> str:
+        return f"{int(self):,}" + ("" if self.exact else "+")

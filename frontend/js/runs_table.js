@@ -78,16 +78,17 @@ export function headCells(view, headers, sortBy) {
   });
 }
 
-/** The pager's buttons and "51–100 of 230" for a page at `offset`; `goTo(offset)` on a click. */
-export function pagerParts(total, offset, pageSize, goTo) {
-  const last = Math.min(offset + pageSize, total);
+/** The pager's buttons and "51–100 of 230" for a page at `offset`; `goTo(offset)` on a click. A count that
+ * stopped at its cap (`exact` false) reads "of 10,000+" and Next stays on while the page is full. */
+export function pagerParts(total, offset, pageSize, goTo, exact = true) {
+  const last = exact ? Math.min(offset + pageSize, total) : offset + pageSize;
   const button = (label, to, enabled) =>
     h("button", { type: "button", class: "button", disabled: !enabled, onClick: () => goTo(to) }, label);
   return [
     button("← Previous", Math.max(0, offset - pageSize), offset > 0),
     h("span", { class: "muted", "data-testid": "pager-text" },
-      `${total === 0 ? 0 : offset + 1}–${last} of ${total.toLocaleString()}`),
-    button("Next →", offset + pageSize, last < total),
+      `${total === 0 ? 0 : offset + 1}–${last} of ${total.toLocaleString()}${exact ? "" : "+"}`),
+    button("Next →", offset + pageSize, last < total || !exact),
   ];
 }
 

@@ -174,6 +174,7 @@ export class StudyCharts {
     this.last = null; // the last render's arguments
     this.deferred = new Map(); // chart div -> the draw waiting for it to come into view
     this.observer = null;
+    this.turn = Promise.resolve(); // the chart being drawn (draw())
     // parcoords takes its font colours in the trace, which charts.js's theme relayout does not reach: redraw.
     this.onTheme = () => this.last && this.render(this.last);
     darkQuery.addEventListener("change", this.onTheme);
@@ -265,8 +266,12 @@ export class StudyCharts {
     await Promise.all(draws);
   }
 
+  /** One chart at a time with a frame between: the first is painted while the others wait their turn, instead of
+   * every chart's work running before any of them shows. */
   draw(div, traces, layout) {
-    return drawStamped(div, traces, layout);
+    const turn = this.turn.then(() => drawStamped(div, traces, layout));
+    this.turn = turn.catch(() => {});
+    return turn;
   }
 
   /** Draw now if the chart is drawn already, else once it comes within 200 px of the viewport; render() does not
@@ -364,15 +369,15 @@ export class StudyCurves extends MetricPanels {
       this.divs.delete(metric);
     }
     const byKey = new Map(cells.map((cell) => [cell.key, cell]));
-    await Promise.all(metrics.map((metric) => {
+    for (const metric of metrics) { // one at a time, each painted before the next is worked out
       const traces = body.curves[metric].filter((curve) => byKey.has(curve.key) && curve.x.length)
         .flatMap((curve) => bandTraces(byKey.get(curve.key), curve, metric));
       const layout = chartLayout({ xTitle: X_TITLES[body.x_axis], yTitle: metricTitle(metric), showlegend: false,
         uirevision: body.x_axis, yaxis: plotlyAxis(metric), margin: { l: 60, r: 12, t: 12, b: 44 },
         // Every cell at the x nearest the pointer, however sparse the points (a short run has a few per epoch).
         hovermode: "x unified", hoverdistance: -1, xaxis: { hoverformat: X_HOVER[body.x_axis] } });
-      return drawStamped(this.chartDiv(metric), traces, layout, plotCurves);
-    }));
+      await drawStamped(this.chartDiv(metric), traces, layout, plotCurves);
+    }
     return metrics;
   }
 

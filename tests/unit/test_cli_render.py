@@ -19,7 +19,7 @@ from contrastlab.client.formats import (
     format_scientific,
 )
 from contrastlab.client.layout import fit
-from contrastlab.client.models import Run
+from contrastlab.client.models import Run, Total
 from contrastlab.client.render import compare_tables, runs_table
 from contrastlab.core.catalog import catalog_document
 from tests.unit.canned import serve_canned
@@ -58,6 +58,11 @@ def test_runs_table_columns_are_the_catalogues_final_metrics_with_its_labels_and
                            CATALOG), 400)
     assert "Linear probe" in out and "k-NN accuracy" in out and "93.4 %" in out and "91.0 %" in out
     assert "random" not in out.lower()  # the random-init baselines stay in `show`, not in the list
+
+
+def test_runs_table_says_10000_plus_when_the_count_stopped_at_its_cap():
+    assert "1 of 10,000+ runs" in _text(runs_table([_run(1, {})], Total(10_000, exact=False), CATALOG), 400)
+    assert "1 of 1,234 runs" in _text(runs_table([_run(1, {})], Total(1234), CATALOG), 400)
 
 
 def test_a_metric_new_to_the_catalogue_shows_without_a_code_change():

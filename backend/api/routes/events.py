@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, Query, Request
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 
 from backend.api.deps import Cursor, LeaseSecret, NotifierDep, RunDep, RunId, SessionDep, SettingsDep, StreamsDep
+from backend.api.openapi import raw_body
 from backend.errors import run_not_found
 from backend.runs import lifecycle
 from backend.runs.schemas import LogEntry, LogPage, MetricPoint, MetricsPage
@@ -51,8 +56,25 @@ async def stream_events(run_id: RunId, request: Request, streams: StreamsDep, af
     )
 
 
-@router.post("/events", response_model=BatchReceived)
-def ingest_events(run_id: RunId, batch: EventBatch, session: SessionDep, settings: SettingsDep,
+async def _batch(request: Request) -> EventBatch:
+    """The body as an EventBatch, parsed and checked by pydantic-core in one pass: at 2,000 points, half the time
+    of json.loads then validating the dicts, as a declared body parameter does. Errors read as FastAPI's."""
+    try:
+        return EventBatch.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError([_in_body(error) for error in exc.errors(include_url=False)]) from None
+
+
+def _in_body(error: Any) -> dict[str, Any]:
+    """A pydantic error as FastAPI's for a body: located under "body", its input text (not bytes: not UTF-8)."""
+    given = error.get("input")
+    text = given.decode("utf-8", "replace")[:200] if isinstance(given, bytes | bytearray) else given
+    return {**error, "loc": ("body", *error["loc"]), "input": text}
+
+
+@router.post("/events", response_model=BatchReceived, openapi_extra=raw_body(EventBatch))
+def ingest_events(run_id: RunId, batch: Annotated[EventBatch, Depends(_batch)], session: SessionDep,
+                  settings: SettingsDep,
                   notifier: NotifierDep, lease_secret: LeaseSecret = None) -> BatchReceived:
     """A worker's batch of metric points and messages; idempotent by each item's key. An empty batch is the
     heartbeat: it renews the lease and answers whether a cancel is pending."""

@@ -96,6 +96,8 @@ def read_runs(
     session: SessionDep,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=2**62),
+    after: Annotated[str | None, Query(max_length=400, pattern="^[A-Za-z0-9_-]*$", description="A page's "
+                                       "next_after: the page after it, by an index however deep.")] = None,
     sort: Annotated[listing.SortKey, Query(description="Column to order by.")] = "id",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     status: Annotated[list[NoNul], Query(description="Keep these statuses (repeat or comma-separate).")] = [],  # noqa: B006
@@ -119,8 +121,13 @@ def read_runs(
                               encoders=_csv(encoder), text=q, group_id=group_id, study_id=study_id,
                               ids=tuple(int(i) for i in ids.split(",")) if ids else (), spec=_spec_filters(spec),
                               tags=_tags(tag), trashed=trashed if trashed is not None or ids else False)
-    items, total = listing.list_runs(session, where, sort, order == "desc", limit, offset)
-    return RunsPublic(items=[RunPublic.model_validate(r) for r in items], total=total)
+    try:
+        page = listing.list_runs(session, where, sort, order == "desc", limit, offset, after)
+    except ValueError as exc:
+        raise InvalidFields([{"loc": ("query", "after"), "msg": str(exc), "type": "value_error",
+                              "input": after}]) from None
+    return RunsPublic(items=[RunPublic.model_validate(r) for r in page.runs], total=page.total,
+                      total_exact=page.total_exact, next_after=page.next_after)
 
 
 @router.get("/{run_id}", response_model=RunPublic)

@@ -366,7 +366,7 @@ export function mount(root, { query }) {
         groupRows.delete(id);
       }
     }
-    renderPager(total);
+    renderPager(total, page.total_exact !== false);
     renderSelection();
   }
 
@@ -382,9 +382,9 @@ export function mount(root, { query }) {
     selectionBar.render(selected.size, Boolean(state.trashed));
   }
 
-  function renderPager(total) {
+  function renderPager(total, exact) {
     pager.hidden = total <= PAGE_SIZE && state.offset === 0;
-    if (!pager.hidden) pager.replaceChildren(...pagerParts(total, state.offset, PAGE_SIZE, goToOffset));
+    if (!pager.hidden) pager.replaceChildren(...pagerParts(total, state.offset, PAGE_SIZE, goToOffset, exact));
   }
 
   refresh();

@@ -1,0 +1,60 @@
+"""Worker batches into the event log (backend.runs.ingest), SQLite and PostgreSQL: every point stored exactly once,
+in the order sent, with its words and times as sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+
+from tests.unit.api.conftest import FakeWorker
+
+AWKWARD = ('loss "quoted"', "back\\slash", "comma,brace{}", "NULL", "ünïcode ✓", "", " spaced ")
+
+
+def _points(client: TestClient, run_id: int) -> list[dict]:
+    return client.get(f"/api/runs/{run_id}/metrics", params={"limit": 10_000}).json()["items"]
+
+
+def test_batches_store_every_point_once_in_order_with_its_words(client: TestClient, submit) -> None:
+    worker = FakeWorker(client, submit()["id"])
+    worker.claim()
+    names = [n for n in AWKWARD if n.strip()]
+    first = [(names[i % len(names)], i, i / 100, 1.0 / (i + 1)) for i in range(2000)]
+    assert worker.send(first, logs=AWKWARD[:4], first_seq=1).status_code == 200
+    assert worker.send(first, first_seq=1).status_code == 200  # the retry of the same batch stores nothing
+    second = [("acc", 2000 + i, 20.0, 0.5) for i in range(1500)]
+    assert worker.send(second, first_seq=2001).status_code == 200
+    points = _points(client, worker.run_id)
+    assert [(p["name"], p["step"], p["epoch"], p["value"]) for p in points] == first + second
+    ids = [p["id"] for p in points]
+    assert ids == sorted(ids) and len(set(ids)) == 3500
+    log = client.get(f"/api/runs/{worker.run_id}/log").json()["items"]
+    assert [e["text"] for e in log if e["kind"] == "log"] == list(AWKWARD[:4])
+    assert client.get(f"/api/runs/{worker.run_id}").json()["status"] == "running"
+
+
+def test_a_point_keeps_the_time_it_was_sent_with(client: TestClient, submit) -> None:
+    worker = FakeWorker(client, submit()["id"])
+    worker.claim()
+    body = {"worker": worker.name, "attempt": worker.attempt, "points": [
+        {"key": "1:1", "name": "loss", "step": 1, "epoch": 0.0, "value": 2.0, "time": "2026-01-02T03:04:05.5+02:00"},
+        {"key": "1:2", "name": "loss", "step": 2, "epoch": 0.0, "value": 1.0}]}
+    before = datetime.now(UTC)
+    response = client.post(f"/api/runs/{worker.run_id}/events", json=body, headers=worker.headers)
+    assert response.status_code == 200, response.text
+    sent, stamped = (datetime.fromisoformat(p["time"]) for p in _points(client, worker.run_id))
+    assert sent == datetime(2026, 1, 2, 1, 4, 5, 500000, tzinfo=UTC)
+    assert abs((stamped - before).total_seconds()) < 60
+
+
+def test_a_bad_batch_is_422_naming_the_field(client: TestClient, submit) -> None:
+    worker = FakeWorker(client, submit()["id"])
+    worker.claim()
+    body = {"worker": worker.name, "attempt": worker.attempt,
+            "points": [{"key": "1:1", "name": "loss", "step": -1, "epoch": 0.0, "value": 1.0}]}
+    response = client.post(f"/api/runs/{worker.run_id}/events", json=body, headers=worker.headers)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "points", 0, "step"]
+    broken = client.post(f"/api/runs/{worker.run_id}/events", content=b"{not json", headers=worker.headers)
+    assert broken.status_code == 422 and broken.json()["detail"][0]["loc"][0] == "body"
+    assert _points(client, worker.run_id) == []
