@@ -111,7 +111,7 @@ def shoot_all(page: Page, http: httpx.Client, out: Path) -> None:
 
 
 def shoot_studies(page: Page, http: httpx.Client, out: Path) -> None:
-    """The new-study form, a study of 2 cells x 2 seeds on digits once finished, and the studies list."""
+    """The new-study form, a study of 2 cells x 2 seeds on digits once finished, its report, the studies list."""
     page.goto("/#/new?mode=study")
     page.get_by_test_id("grid-size").wait_for()
     shoot(page, "study-form", out)
@@ -123,6 +123,9 @@ def shoot_studies(page: Page, http: httpx.Client, out: Path) -> None:
     page.wait_for_function("() => document.querySelector('[data-testid=study-curve-loss]')?.data", timeout=60_000)
     page.mouse.move(0, 0)
     shoot(page, "study", out)
+    page.goto(f"/api/studies/{study['id']}/report?format=html")  # the report a paper takes, SVG figure inline
+    page.locator("svg").first.wait_for()
+    shoot(page, "study-report", out)
     page.goto("/#/studies")
     page.get_by_test_id("studies-table").wait_for()
     shoot(page, "studies", out)
