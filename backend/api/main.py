@@ -2,12 +2,26 @@
 
 from fastapi import APIRouter
 
-from backend.api.routes import artifacts, events, export, meta, report, runs, series, studies, trash, worker, workers
+from backend.api.routes import (
+    artifacts,
+    events,
+    export,
+    meta,
+    report,
+    runs,
+    search,
+    series,
+    studies,
+    trash,
+    worker,
+    workers,
+)
 
 api_router = APIRouter(prefix="/api")
 api_router.include_router(meta.router)
 api_router.include_router(runs.router)
 api_router.include_router(studies.router)
+api_router.include_router(search.router)
 api_router.include_router(report.router)
 api_router.include_router(events.router)
 api_router.include_router(artifacts.router)

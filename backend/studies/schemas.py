@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from backend.runs.schemas import RunPublic, Seeds, iso
+from backend.studies.search.schemas import AxisRange, SearchConfig
 
 # An axis value is a JSON scalar: each cell's spec is validated by RunSpec, which says what a field accepts.
 AxisValue = str | bool | int | float | None
@@ -18,13 +19,17 @@ class StudyCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=120, description="The study's name; each run is named after it.")
     base: dict[str, Any] = Field(default_factory=dict, description="RunSpec fields shared by every run.")
-    axes: dict[str, list[AxisValue]] = Field(
+    axes: dict[str, list[AxisValue] | AxisRange] = Field(
         min_length=1, max_length=10,
         description="RunSpec field -> the values it takes, e.g. {\"method\": [\"simclr\", \"supcon\"]}. The grid is "
                     "the product of the axes; a field that does not apply to a cell's method, dataset or optimizer "
-                    "is not varied there.")
+                    "is not varied there. A search also takes ranges: {\"lr\": {\"low\": 1e-4, \"high\": 1e-2, "
+                    "\"log\": true}}.")
     seeds: Seeds = Field(min_length=1, max_length=100,
-                         description="One run per cell and seed; distinct integers ≥ 0, e.g. [0, 1, 2].")
+                         description="One run per cell and seed; distinct integers ≥ 0, e.g. [0, 1, 2]. A search's "
+                                     "trials run on the first; its confirmation on fresh seeds after the largest.")
+    search: SearchConfig | None = Field(None, description="Search instead of running the grid: Optuna samples and "
+                                        "prunes `trials` runs, then confirms the best against the baseline.")
 
     @field_validator("name")
     @classmethod
@@ -61,8 +66,10 @@ class StudySummary(BaseModel):
     name: str
     created_at: datetime
     base: dict[str, Any]
-    axes: dict[str, list[Any]]
+    axes: dict[str, Any] = Field(description="Field -> its values, or a search's range {low, high, log}.")
     seeds: list[int]
+    search: dict[str, Any] | None = Field(None, description="The search's settings (null for a grid); `stopped` "
+                                          "once canceled or when no trial finished.")
     status_counts: dict[str, int] = Field(description="Runs of the study per status (every status listed).")
     tags: list[str] = Field(default_factory=list, description="`key` or `key:value` tags (PATCH sets them).")
     notes: str = Field("", description="Markdown notes (PATCH sets them).")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.access.admission import admit_submission
 from backend.api.deps import CeleryDep, NotifierDep, SessionDep, SettingsDep
+from backend.api.routes import search
 from backend.errors import InvalidFields, NotFound
 from backend.models import Run, Study
 from backend.runs import annotate, dispatch, series, trash
@@ -78,7 +79,10 @@ def create_study(body: StudyCreate, request: Request, background: BackgroundTask
 
     The first task is sent before the answer, so a broker that is down is a BrokerUnavailable (every run failed,
     as a run's submit does); the others are sent right after the answer, so 500 runs answer in well under a second.
+    With `search`, Optuna samples the first trials instead (backend.api.routes.search).
     """
+    if body.search is not None:
+        return search.launch(body, request, session, celery, settings, notifier)
     admit_submission(request, settings, grid.run_count(body, settings))  # cheap: no cell is made yet
     cells = grid.expand(body, settings)
     study, created = store.create_study(session, body, cells)
@@ -97,8 +101,8 @@ def create_study(body: StudyCreate, request: Request, background: BackgroundTask
 
 def _summary(study: Study, counts: dict[str, int]) -> StudySummary:
     return StudySummary(id=study.id, name=study.name, created_at=study.created_at, base=study.base,
-                        axes=study.axes, seeds=study.seeds, status_counts=counts, tags=study.tags or [],
-                        notes=study.notes or "", trashed_at=study.trashed_at)
+                        axes=study.axes, seeds=study.seeds, search=study.search, status_counts=counts,
+                        tags=study.tags or [], notes=study.notes or "", trashed_at=study.trashed_at)
 
 
 @router.get("", response_model=StudiesPublic)
@@ -128,7 +132,9 @@ def read_study(study: StudyDep, session: SessionDep) -> StudyPublic:
 
 @router.post("/{study_id}/cancel", response_model=StudyPublic)
 def cancel_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) -> StudyPublic:
-    """Cancel every queued or running run (queued ones at once, running ones at their next check)."""
+    """Cancel every queued or running run (queued ones at once, running ones at their next check); a search
+    samples no more trials."""
+    search.flow.stop(session, study)
     for run_id in store.cancel_study(session, store.study_runs(session, study.id)):
         notifier.bump(run_id)
     return _public(session, study)
@@ -206,7 +212,7 @@ def _samples(cells: list[store.CellRuns], metric: str
              ) -> tuple[list[stats.CellStats], dict[str, list[float]], dict[str, int], set[str]]:
     """Each cell's stats over its succeeded runs, its samples by key, the runs left out by reason, and the cells
     whose succeeded runs never recorded the metric (a supervised cell has no head to probe)."""
-    excluded = {Status.FAILED: 0, Status.CANCELED: 0, "no_value": 0}
+    excluded = {Status.FAILED: 0, Status.CANCELED: 0, Status.PRUNED: 0, "no_value": 0}
     summaries, samples, unrecorded = [], {}, set()
     for cell in cells:
         ids, values, missing = [], [], 0
@@ -264,7 +270,9 @@ def study_stats(study: StudyDep, session: SessionDep,
         if paired == metric or other.unit != info.unit or other.direction != info.direction:
             raise query_error("paired", f"{paired!r} cannot be paired with {metric!r}: choose another metric with "
                                          f"the same unit ({info.unit}) and direction", paired)
-    cells = store.cells_of(study, store.study_runs(session, study.id))
+    members = store.study_runs(session, study.id) if not study.search else \
+        search.confirmation_runs(session, study.id)  # a search's verdict: its confirmation runs only
+    cells = store.cells_of(study, members)
     if baseline is not None and baseline not in [c.key for c in cells]:
         raise query_error("baseline", f"{baseline!r} is not a cell of study {study.id}; choose one of "
                                        f"{', '.join(c.key for c in cells)}", baseline)
