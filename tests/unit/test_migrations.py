@@ -24,8 +24,8 @@ def test_upgrade_downgrade_upgrade(tmp_path: Path, database_url: str) -> None:
     downgrade(url)
     assert _tables(url) == set()
     upgrade(url)
-    assert _tables(url) == {"runs", "events", "artifacts", "series_overviews", "studies", "browser_sessions", "search_runs",
-                           "workers"}
+    assert _tables(url) == {"runs", "events", "artifacts", "series_overviews", "studies", "browser_sessions",
+                           "search_runs", "workers"}
 
 
 def test_migrations_match_the_models(tmp_path: Path, database_url: str) -> None:
