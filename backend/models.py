@@ -78,7 +78,7 @@ class Study(Base):
     tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="", server_default="")
     trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
-    # A search instead of a grid (migration 0015): its settings (backend.studies.search.schemas.SearchConfig),
+    # A search instead of a grid (migration 0015): its settings (backend.studies.schemas.SearchConfig),
     # and a counter each decision bumps with a guarded UPDATE, so two API processes never both decide.
     search: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     search_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

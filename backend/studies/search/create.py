@@ -9,9 +9,8 @@ from sqlalchemy.orm import Session
 
 from backend.models import Study, utcnow
 from backend.studies.grid import StudyInvalid, _error
-from backend.studies.schemas import StudyCreate
+from backend.studies.schemas import AxisRange, SearchConfig, StudyCreate
 from backend.studies.search import space
-from backend.studies.search.schemas import AxisRange, SearchConfig
 from contrastlab.core.catalog import METRICS
 from contrastlab.core.settings import Settings
 

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from backend.models import Event, Run, SearchRun, Study, utcnow
 from backend.runs import lifecycle
 from backend.studies.grid import Cell, _text, _validated, cell_key
+from backend.studies.schemas import SearchConfig
 from backend.studies.search import optimizer
 from backend.studies.search.optimizer import TrialRecord
-from backend.studies.search.schemas import SearchConfig
 from backend.studies.search.space import baseline_values, cell_values
 from contrastlab.core.catalog import Status
 from contrastlab.core.settings import Settings

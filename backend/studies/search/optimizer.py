@@ -20,7 +20,7 @@ from optuna.pruners import BasePruner, NopPruner, SuccessiveHalvingPruner
 from optuna.samplers import BaseSampler, GridSampler, RandomSampler, TPESampler
 from optuna.trial import TrialState, create_trial
 
-from backend.studies.search.schemas import SearchConfig
+from backend.studies.schemas import SearchConfig
 from backend.studies.search.space import Axes, as_range, distributions
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

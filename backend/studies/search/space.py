@@ -25,7 +25,7 @@ from backend.studies.grid import (
     applies,
     cell_key,
 )
-from backend.studies.search.schemas import AxisRange
+from backend.studies.schemas import AxisRange
 from contrastlab.core.catalog import METRICS
 from contrastlab.core.settings import Settings
 
