@@ -47,7 +47,8 @@ def sampler(config: SearchConfig, axes: Axes, seed: int) -> BaseSampler:
     if config.sampler == "random":
         return RandomSampler(seed=seed)
     if config.sampler == "grid":
-        return GridSampler({f: list(v) for f, v in axes.items() if as_range(v) is None}, seed=seed)
+        # One seed for every decision: the sampler numbers the grid's cells in an order its seed shuffles.
+        return GridSampler({f: list(v) for f, v in axes.items() if as_range(v) is None}, seed=0)
     return TPESampler(seed=seed, n_startup_trials=max(2, min(10, config.trials // 3)))
 
 
