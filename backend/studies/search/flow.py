@@ -34,7 +34,9 @@ STATE_OF = {Status.QUEUED: "running", Status.RUNNING: "running", Status.SUCCEEDE
 
 
 def config_of(study: Study) -> SearchConfig:
-    return SearchConfig.model_validate({k: v for k, v in (study.search or {}).items() if k != "stopped"})
+    """The study's search settings, less what the service adds (`stopped`, `why`)."""
+    stored = study.search or {}
+    return SearchConfig.model_validate({k: v for k, v in stored.items() if k in SearchConfig.model_fields})
 
 
 def _shown(values: dict[str, Any]) -> str:
