@@ -159,10 +159,24 @@ def _group(session: Session, created: Sequence[Run], per_cell: int) -> None:
         session.execute(update(Run).where(Run.id.in_(ids)).values(group_id=ids[0]))
 
 
+ATTEMPTS = 5  # a decision lost to another process is retaken from a fresh read this many times
+
+
 def advance(session: Session, study: Study, settings: Settings) -> list[Run]:
     """Take the search's next decision from its rows: sample trials up to `parallel` live ones and `trials` in all;
     once every trial is final, start the confirmation. The new runs (committed, to be sent), or [] when nothing is
-    due or another process decided first."""
+    due. A decision lost to another process is retaken from a fresh read (the other may not have seen the run
+    that ended here), so two trials ending at once never leave a slot idle or the confirmation unstarted."""
+    for _ in range(ATTEMPTS):
+        created = _decide(session, study, settings)
+        if created is not None:
+            return created
+        session.expire_all()
+    return []
+
+
+def _decide(session: Session, study: Study, settings: Settings) -> list[Run] | None:
+    """One decision: the new runs, [] when nothing is due, None when another process decided first."""
     if not study.search or study.search.get("stopped"):
         return []
     config = config_of(study)
@@ -175,7 +189,7 @@ def advance(session: Session, study: Study, settings: Settings) -> list[Run]:
     if more <= 0 and not confirm:
         return []
     if not _claim_decision(session, study):
-        return []
+        return None
     if more > 0:
         rows, extra = _trial_rows(session, study, config, settings, pairs, more)
         created = _insert_runs(session, study, rows, extra, settings)
@@ -197,7 +211,7 @@ def advance(session: Session, study: Study, settings: Settings) -> list[Run]:
 
 def on_points(session: Session, run: Run, points: Sequence[tuple[int, float]]) -> bool:
     """Record the trial's k-NN monitor values (epoch, value) and ask the pruner about the last one; True when the
-    run was told to stop (it ends `pruned`). A decision lost to another process is retaken at the next point."""
+    run was told to stop (it ends `pruned`)."""
     row = session.get(SearchRun, run.id)
     study = session.get(Study, run.study_id) if run.study_id is not None else None
     if row is None or row.role != "trial" or study is None or not study.search or not points:
@@ -208,7 +222,11 @@ def on_points(session: Session, run: Run, points: Sequence[tuple[int, float]]) -
         session.execute(update(SearchRun).where(SearchRun.run_id == run.id).values(intermediate=values))
         session.commit()
         return False
-    if not _claim_decision(session, study):
+    for _ in range(ATTEMPTS):  # another process's decision first: retaken on a fresh read
+        if _claim_decision(session, study):
+            break
+        session.expire_all()
+    else:
         return False
     row = session.get(SearchRun, run.id)
     assert row is not None
