@@ -116,11 +116,19 @@ def read_studies(session: SessionDep, limit: int = Query(50, ge=1, le=500),
     return StudiesPublic(items=[_summary(s, counts[s.id]) for s in page], total=total)
 
 
+def _judged(session: Session, study: Study, members: list[Run] | None = None) -> list[Run]:
+    """The runs a study's cells, statistics and curves are made of: every run of a grid; a search's confirmation
+    runs only (its trials are read at /search), so its verdict never counts a trial."""
+    if study.search:
+        return search.confirmation_runs(session, study.id)
+    return members if members is not None else store.study_runs(session, study.id)
+
+
 def _public(session: SessionDep, study: Study) -> StudyPublic:
     members = store.study_runs(session, study.id)
     counts = store.count_statuses(members)
     cells = [StudyCell(key=c.key, values=c.values, runs=[r.id for r in c.runs])
-             for c in store.cells_of(study, members)]
+             for c in store.cells_of(study, _judged(session, study, members))]
     return StudyPublic(**_summary(study, counts).model_dump(), run_ids=[r.id for r in members], cells=cells)
 
 
@@ -144,7 +152,11 @@ def cancel_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) ->
 def extend_study(study: StudyDep, body: StudyExtend, request: Request, session: SessionDep, celery: CeleryDep,
                  settings: SettingsDep, notifier: NotifierDep) -> StudyCreated:
     """Add `seeds` new runs to each chosen cell (every cell by default): new rows of the same study, queued and
-    sent now; the statistics count them as they finish, so the verdict updates."""
+    sent now; the statistics count them as they finish, so the verdict updates. Not for a search (yet)."""
+    if study.search:
+        raise InvalidFields([{"loc": ["path", "study_id"], "msg": f"study {study.id} is a search: its verdict comes "
+                              "from its confirmation runs; set confirm_seeds when launching it", "type": "value_error",
+                              "input": study.id}])
     members = store.study_runs(session, study.id)
     cells = store.cells_of(study, members)
     keys = [c.key for c in cells]
@@ -270,9 +282,7 @@ def study_stats(study: StudyDep, session: SessionDep,
         if paired == metric or other.unit != info.unit or other.direction != info.direction:
             raise query_error("paired", f"{paired!r} cannot be paired with {metric!r}: choose another metric with "
                                          f"the same unit ({info.unit}) and direction", paired)
-    members = store.study_runs(session, study.id) if not study.search else \
-        search.confirmation_runs(session, study.id)  # a search's verdict: its confirmation runs only
-    cells = store.cells_of(study, members)
+    cells = store.cells_of(study, _judged(session, study))
     if baseline is not None and baseline not in [c.key for c in cells]:
         raise query_error("baseline", f"{baseline!r} is not a cell of study {study.id}; choose one of "
                                        f"{', '.join(c.key for c in cells)}", baseline)
@@ -301,6 +311,6 @@ def read_study_curves(
         wanted = series.requested_names(names)  # a name asked twice is computed once
     except series.TooManyNames as exc:
         raise query_error("names", str(exc), names) from exc
-    cells = store.cells_of(study, store.study_runs(session, study.id))
+    cells = store.cells_of(study, _judged(session, study))
     body = curves.study_curves(session, study, cells, x, points, wanted, _curves_cache)
     return Response(body, media_type="application/json")

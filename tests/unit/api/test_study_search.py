@@ -71,6 +71,11 @@ def test_search_samples_prunes_and_confirms(client, settings) -> None:
     stats = client.get(f"/api/studies/{study['id']}/stats", params={"metric": "knn_acc"}).json()
     assert [c["key"] for c in stats["cells"]] == [confirm["baseline"], confirm["best"]]
     assert sum(c["n"] for c in stats["cells"]) == 6  # the confirmation runs only, none of the trials
+    assert [c["key"] for c in detail["cells"]] == [confirm["baseline"], confirm["best"]]  # the verdict's cells
+    assert len(detail["run_ids"]) == 12
+    curves = client.get(f"/api/studies/{study['id']}/curves", params={"names": "knn_acc"}).json()
+    assert [c["key"] for c in curves["curves"]["knn_acc"]] == [confirm["baseline"], confirm["best"]]
+    assert client.post(f"/api/studies/{study['id']}/extend", json={"seeds": 1}).status_code == 422
     listed = client.get("/api/runs", params={"status": "pruned", "limit": 500}).json()
     assert {r["id"] for r in listed["items"]} == {t["run_id"] for t in pruned}
 
