@@ -3,7 +3,7 @@ k-NN monitor (the run ends `pruned`), the confirmation on fresh seeds, and the v
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from backend.models import Run
 from tests.unit.api.conftest import FakeWorker
@@ -91,8 +91,9 @@ def test_two_processes_deciding_at_once_sample_one_trial(client, settings) -> No
     engine = client.app.state.engine
     with Session(engine) as first, Session(engine) as second:
         one, two = first.get(Study, study["id"]), second.get(Study, study["id"])
-        first.execute(Run.__table__.update().where(Run.study_id == study["id"]).values(status="succeeded",
-                                                                                       summary={"knn_acc": 0.9}))
+        assert one is not None and two is not None
+        first.execute(update(Run).where(Run.study_id == study["id"]).values(status="succeeded",
+                                                                           summary={"knn_acc": 0.9}))
         first.commit()
         first.refresh(one)
         assert len(flow.advance(first, one, settings)) == 1
@@ -125,7 +126,7 @@ def test_a_pruned_run_whose_worker_dies_ends_pruned(client, settings) -> None:
     FakeWorker(client, run["id"]).claim()
     with Session(client.app.state.engine) as session:
         assert lifecycle.request_prune(session, run["id"], "test")
-        session.execute(Run.__table__.update().where(Run.id == run["id"]).values(
+        session.execute(update(Run).where(Run.id == run["id"]).values(
             lease_expires_at=utcnow() - timedelta(seconds=1)))
         session.commit()
         lifecycle.expire_leases(session, max_attempts=3)
