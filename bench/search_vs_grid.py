@@ -8,6 +8,10 @@ both verdicts of the winner against the same baseline cell.
 
     .venv/bin/python -m bench.search_vs_grid                      # digits, 9 epochs, 2 workers
     .venv/bin/python -m bench.search_vs_grid --epochs 9 --workers 2 --set max_train_samples=320
+    .venv/bin/python -m bench.search_vs_grid --no-grid --lr-range   # the search alone, lr sampled from a log range
+
+With --no-grid the grid is not run: its steps are 24 × a full run's (every full run records the same steps), and
+no grid verdict is printed. --lr-range samples lr from [1e-4, 1e-2] (log) instead of the grid's two values.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="more base RunSpec fields")
+    parser.add_argument("--no-grid", action="store_true", help="run the search alone")
+    parser.add_argument("--lr-range", action="store_true", help="the search samples lr from a log range")
     args = parser.parse_args()
     base: dict[str, Any] = {"dataset": "digits", "method": "simclr", "epochs": args.epochs, "batch_size": 64,
                             "max_train_samples": 320, "probe_epochs": 5, "tsne_samples": 20, "random_baseline": False,
@@ -76,37 +82,50 @@ def main() -> None:
             stack.start_api()
             for i in range(args.workers):
                 stack.start_worker(f"worker{i + 1}")
-            grid = stack.http.post("/api/studies", json={"name": "grid", "base": base, "axes": axes,
-                                                         "seeds": [0, 1, 2]})
+            grid = None if args.no_grid else stack.http.post("/api/studies", json={
+                "name": "grid", "base": base, "axes": axes, "seeds": [0, 1, 2]})
+            searched = {**axes, "lr": {"low": 1e-4, "high": 1e-2, "log": True}} if args.lr_range else axes
             search = stack.http.post("/api/studies", json={
-                "name": "search", "base": base, "axes": axes, "seeds": [0],
+                "name": "search", "base": base, "axes": searched, "seeds": [0],
                 "search": {"sampler": "tpe", "pruner": "asha", "trials": args.trials, "parallel": args.parallel,
                            "metric": "knn_acc", "direction": "max", "confirm_seeds": 3}})
-            assert grid.status_code == 201 and search.status_code == 201, (grid.text, search.text)
-            grid_id, search_id = grid.json()["id"], search.json()["id"]
-            stack.wait_until("both studies final", lambda: _final(stack, grid_id) and _final(stack, search_id),
-                             timeout=6 * 3600)
+            assert (grid is None or grid.status_code == 201) and search.status_code == 201, search.text
+            grid_id, search_id = None if grid is None else grid.json()["id"], search.json()["id"]
+            stack.wait_until("both studies final", lambda: (grid_id is None or _final(stack, grid_id))
+                             and _final(stack, search_id), timeout=6 * 3600)
             report(stack, base, grid_id, search_id, time.monotonic() - started)
         finally:
             stack.stop()
 
 
-def report(stack: Stack, base: dict[str, Any], grid_id: int, search_id: int, seconds: float) -> None:
-    grid = stack.get(f"/api/studies/{grid_id}")
+def report(stack: Stack, base: dict[str, Any], grid_id: int | None, search_id: int, seconds: float) -> None:
     view = stack.get(f"/api/studies/{search_id}/search")
-    grid_steps = sum(_steps(stack, run_id) for run_id in grid["run_ids"])
+    print(f"search axes: {stack.get(f'/api/studies/{search_id}')['axes']}")
+    if grid_id is None:
+        full = max(t["steps"] for t in view["trials"])
+        grid_steps = len(TEMPERATURES) * len(LRS) * 3 * full
+        print(f"grid not run: 24 runs × {full} steps (a full run's) = {grid_steps}; wall {seconds / 60:.1f} min")
+    else:
+        grid = stack.get(f"/api/studies/{grid_id}")
+        grid_steps = sum(_steps(stack, run_id) for run_id in grid["run_ids"])
+        print(f"grid: {len(grid['run_ids'])} runs, {grid['status_counts']}; wall {seconds / 60:.1f} min for both")
     trial_steps = sum(t["steps"] for t in view["trials"])
     confirm = view["confirmation"]
     confirm_steps = sum(_steps(stack, run_id) for run_id in confirm["runs"]) if confirm else 0
     pruned = [t for t in view["trials"] if t["status"] == "pruned"]
     print(f"base: {base}")
-    print(f"grid: {len(grid['run_ids'])} runs, {grid['status_counts']}; wall {seconds / 60:.1f} min for both studies")
     print(f"grid training steps:          {grid_steps}")
     print(f"search trial steps:           {trial_steps} ({trial_steps / grid_steps:.1%} of the grid), "
           f"{len(view['trials'])} trials, {len(pruned)} pruned at epochs "
           f"{sorted(t['pruned_epoch'] for t in pruned)}")
     print(f"search confirmation steps:    {confirm_steps}; trials + confirmation: {trial_steps + confirm_steps} "
           f"({(trial_steps + confirm_steps) / grid_steps:.1%} of the grid)")
+    search_stats = stack.get(f"/api/studies/{search_id}/stats", metric="knn_acc")
+    if grid_id is None:
+        for cell in search_stats["cells"]:
+            print(f"confirmed {cell['key']}: k-NN {100 * cell['mean']:.2f} % (n {cell['n']}); verdict "
+                  f"{_verdict(search_stats, cell['key'])}")
+        return
     grid_stats = stack.get(f"/api/studies/{grid_id}/stats", metric="knn_acc", baseline=BASELINE)
     best_cell = max(grid_stats["cells"], key=lambda c: c["mean"] if c["mean"] is not None else -1)
     low, high = best_cell["ci95"]
@@ -115,7 +134,6 @@ def report(stack: Stack, base: dict[str, Any], grid_id: int, search_id: int, sec
     if not confirm:
         print(f"search state: {view['state']}; no confirmation")
         return
-    search_stats = stack.get(f"/api/studies/{search_id}/stats", metric="knn_acc")
     winner = next(c for c in search_stats["cells"] if c["key"] == confirm["best"])
     print(f"search winner: {confirm['best']} (trial {view['best']}), confirmed on seeds {confirm['seeds']}: "
           f"k-NN {100 * winner['mean']:.2f} % (n {winner['n']}); within the grid's best interval: "
