@@ -81,6 +81,26 @@ class Study(Base):
     tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="", server_default="")
     trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    # A search instead of a grid (migration 0015): its settings (backend.studies.schemas.SearchConfig),
+    # and a counter each decision bumps with a guarded UPDATE, so two API processes never both decide.
+    search: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    search_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class SearchRun(Base):
+    """A run of a search (migration 0015): a trial (its number, sampled params, the k-NN monitor's values so far,
+    the pruner's notes) or a confirmation run. Optuna's in-memory study is rebuilt from these rows per decision."""
+
+    __tablename__ = "search_runs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # trial | confirm
+    number: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the trial's number, from 0
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    intermediate: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # epoch (as text) -> k-NN accuracy
+    system_attrs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the pruner's rung records
+    pruned_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Run(Base):
@@ -126,6 +146,9 @@ class Run(Base):
     notes: Mapped[str] = mapped_column(Text, default="", server_default="")
     # When DELETE moved the run to the trash (migration 0013); emptying the trash removes it for good.
     trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    # The final status a requested stop ends in (migration 0015): null is `canceled`; a search's pruner sets
+    # `pruned`, so the worker stops the run as it stops a cancel and the run ends `pruned`.
+    stop_as: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 # The list's sort keys as generated, indexed columns (migration 0014, backend.sortkeys): loaded only when asked for.

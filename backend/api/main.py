@@ -10,6 +10,7 @@ from backend.api.routes import (
     preview,
     report,
     runs,
+    search,
     series,
     studies,
     trash,
@@ -21,6 +22,7 @@ api_router = APIRouter(prefix="/api")
 api_router.include_router(meta.router)
 api_router.include_router(runs.router)
 api_router.include_router(studies.router)
+api_router.include_router(search.router)
 api_router.include_router(report.router)
 api_router.include_router(events.router)
 api_router.include_router(artifacts.router)

@@ -201,14 +201,17 @@ def finish(session: Session, run_id: int, report: Finish, secret: str | None) ->
     """The lease holder's final status; the secret dies with the lease."""
     who = _worker(report.worker, report.attempt)
     guard = held(session, run_id, secret, who)
-    values: dict[str, Any] = {"status": report.status, "finished_at": utcnow(), "lease_expires_at": None,
+    status = report.status
+    if status == Status.CANCELED:  # a stop the API asked for ends as it said (`pruned` by a search's pruner)
+        status = session.scalar(select(Run.stop_as).where(Run.id == run_id)) or status
+    values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "lease_expires_at": None,
                               "lease_secret_hash": None, "error": report.error, "summary": report.summary}
-    if report.status == Status.SUCCEEDED:
+    if status == Status.SUCCEEDED:
         values["progress"] = 1.0
     if session.execute(update(Run).where(guard).values(**values)).rowcount != 1:  # type: ignore[attr-defined]
         raise _lease_ended(session, run_id, who)
-    text = f"{report.status}: {report.error}" if report.error else report.status
-    _status_event(session, run_id, report.status, text)
+    text = f"{status}: {report.error}" if report.error else status
+    _status_event(session, run_id, status, text)
     session.commit()
     return _reload(session, run_id)
 
@@ -234,16 +237,17 @@ def expire_leases(session: Session, max_attempts: int) -> list[int]:
     """Runs whose worker stopped renewing its lease: requeued, or failed after max_attempts such losses,
     or canceled when a cancel was pending. Returns the ids to send to the broker again."""
     now = utcnow()
-    expired = session.execute(select(Run.id, Run.worker, Run.attempt, Run.lost_leases, Run.cancel_requested)
-                              .where(Run.status == Status.RUNNING, Run.lease_expires_at < now)).all()
+    expired = session.execute(select(Run.id, Run.worker, Run.attempt, Run.lost_leases, Run.cancel_requested,
+                                     Run.stop_as).where(Run.status == Status.RUNNING, Run.lease_expires_at < now)).all()
     requeued: list[int] = []
     values: dict[str, Any]
-    for run_id, worker, attempt, lost, cancel in expired:
+    for run_id, worker, attempt, lost, cancel, stop_as in expired:
         lost = (lost or 0) + 1
         what = f"worker {worker} stopped renewing its lease during attempt {attempt}"
         final = {"finished_at": now, "lease_expires_at": None, "lease_secret_hash": None, "lost_leases": lost}
         if cancel:
-            values, status, text = {**final, "status": Status.CANCELED}, Status.CANCELED, f"canceled: {what}"
+            stopped = stop_as or Status.CANCELED
+            values, status, text = {**final, "status": stopped}, stopped, f"{stopped}: {what}"
         elif lost >= max_attempts:
             error = f"{what}; gave up after {lost} lost attempts (MAX_ATTEMPTS={max_attempts})"
             values, status, text = {**final, "status": Status.FAILED, "error": error}, Status.FAILED, f"failed: {error}"
@@ -311,6 +315,16 @@ def request_cancel(session: Session, run_id: int) -> Run:
     session.commit()
     session.refresh(run)
     return run
+
+
+def request_prune(session: Session, run_id: int, reason: str) -> bool:
+    """Stop a running run as a cancel stops it, to end `pruned`; False when it is no longer running."""
+    done = session.execute(update(Run).where(Run.id == run_id, Run.status == Status.RUNNING).values(
+        cancel_requested=True, stop_as=Status.PRUNED))
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.add(Event(run_id=run_id, kind="log", text=f"prune requested: {reason}", time=utcnow()))
+    return True
 
 
 def events_after(session: Session, run_id: int, after: int, limit: int,

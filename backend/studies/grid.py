@@ -180,9 +180,13 @@ def run_count(body: StudyCreate, settings: Settings) -> int:
     """How many runs the study launches, checked cheaply before any cell is made: the axes, the axes that apply
     to no cell, and STUDY_MAX_RUNS; StudyInvalid naming the field otherwise. The work is bounded whatever the
     body: at most STUDY_MAX_RUNS combinations of the context axes are walked, and no others."""
-    check_axes(body.axes, settings.study_max_axis_values)
-    runs = check_size(body.base, body.axes, len(body.seeds), settings.study_max_runs)
-    check_unused(body.base, body.axes)
+    ranges = [field for field, values in body.axes.items() if not isinstance(values, list)]
+    if ranges:
+        raise StudyInvalid([_error(("axes", field), f"{field} is a range: only a search samples ranges; list its "
+                                   "values, or add \"search\": {\"trials\": N}", None) for field in ranges])
+    check_axes(body.axes, settings.study_max_axis_values)  # type: ignore[arg-type]
+    runs = check_size(body.base, body.axes, len(body.seeds), settings.study_max_runs)  # type: ignore[arg-type]
+    check_unused(body.base, body.axes)  # type: ignore[arg-type]
     return runs
 
 
@@ -230,7 +234,7 @@ def _validated(raw: Mapping[str, Any], base: Mapping[str, Any], settings: Settin
 def expand(body: StudyCreate, settings: Settings) -> list[Cell]:
     """The study's cells, each validated; StudyInvalid naming every bad axis, cell and field (nothing stored)."""
     run_count(body, settings)
-    raw_cells = list(_combinations(body.base, body.axes))
+    raw_cells = list(_combinations(body.base, body.axes))  # type: ignore[arg-type]
     errors: list[dict[str, Any]] = []
     cells: list[Cell] = []
     seen: set[tuple[tuple[str | int, ...], str]] = set()

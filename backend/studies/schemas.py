@@ -1,11 +1,13 @@
-"""What the studies endpoints accept and return (POST/GET /api/studies, /api/studies/{id}, its stats)."""
+"""What the studies endpoints accept and return (POST/GET /api/studies, /api/studies/{id}, its stats), and a
+search's settings and range axes (backend.studies.search)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from backend.runs.schemas import RunPublic, Seeds, iso
 
@@ -13,18 +15,69 @@ from backend.runs.schemas import RunPublic, Seeds, iso
 AxisValue = str | bool | int | float | None
 
 
+MAX_TRIALS = 500  # besides STUDY_MAX_RUNS, which bounds trials and confirmation runs together
+MAX_PARALLEL = 32
+
+
+class AxisRange(BaseModel):
+    """A numeric axis a search samples from: [low, high], on a log scale when `log`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    low: float = Field(description="The smallest value sampled.")
+    high: float = Field(description="The largest value sampled.")
+    log: bool = Field(False, description="Sample on a log scale (low must be > 0).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AxisRange:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError("low and high must be finite numbers")
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, not {self.low}")
+        return self
+
+
+class SearchConfig(BaseModel):
+    """A study that searches instead of running the whole grid: Optuna samples `trials` configurations over the
+    axes, prunes the losing ones on the k-NN monitor, then reruns the best and the baseline on fresh seeds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="Optuna's sampler: TPE, random, or the "
+                                                      "grid of the listed values in a random order.")
+    pruner: Literal["asha", "none"] = Field("asha", description="asha: Optuna's successive halving on the k-NN "
+                                            "monitor (knn_acc at each knn_every epoch); none: every trial runs out.")
+    trials: int = Field(ge=1, le=MAX_TRIALS, description="Trials to sample; with the confirmation runs, at most "
+                        "STUDY_MAX_RUNS.")
+    metric: str = Field("knn_acc", max_length=64, description="The final metric a trial is ranked by (a catalogue "
+                        "metric with a direction).")
+    direction: Literal["max", "min"] = Field("max", description="Whether a larger metric is better.")
+    parallel: int = Field(4, ge=1, le=MAX_PARALLEL, description="Trials queued or running at once; fewer make the "
+                          "sampler better informed, more finish sooner with more workers.")
+    confirm_seeds: int = Field(3, ge=1, le=20, description="Fresh seeds on which the best configuration and the "
+                               "baseline are rerun; the verdict comes from these runs only.")
+    reduction_factor: int = Field(3, ge=2, le=10, description="ASHA keeps the best 1/reduction_factor of the "
+                                  "trials at each rung (epochs 1, rf, rf², ... of the monitor).")
+
+
 class StudyCreate(BaseModel):
     """A base spec, axes (a RunSpec field and its values) and seeds: one run per cell and seed."""
 
     name: str = Field(min_length=1, max_length=120, description="The study's name; each run is named after it.")
     base: dict[str, Any] = Field(default_factory=dict, description="RunSpec fields shared by every run.")
-    axes: dict[str, list[AxisValue]] = Field(
+    axes: dict[str, list[AxisValue] | AxisRange] = Field(
         min_length=1, max_length=10,
         description="RunSpec field -> the values it takes, e.g. {\"method\": [\"simclr\", \"supcon\"]}. The grid is "
                     "the product of the axes; a field that does not apply to a cell's method, dataset or optimizer "
-                    "is not varied there.")
+                    "is not varied there. A search also takes ranges: {\"lr\": {\"low\": 1e-4, \"high\": 1e-2, "
+                    "\"log\": true}}.")
     seeds: Seeds = Field(min_length=1, max_length=100,
-                         description="One run per cell and seed; distinct integers ≥ 0, e.g. [0, 1, 2].")
+                         description="One run per cell and seed; distinct integers ≥ 0, e.g. [0, 1, 2]. A search's "
+                                     "trials run on the first; its confirmation on fresh seeds after the largest.")
+    search: SearchConfig | None = Field(None, description="Search instead of running the grid: Optuna samples and "
+                                        "prunes `trials` runs, then confirms the best against the baseline.")
 
     @field_validator("name")
     @classmethod
@@ -61,8 +114,10 @@ class StudySummary(BaseModel):
     name: str
     created_at: datetime
     base: dict[str, Any]
-    axes: dict[str, list[Any]]
+    axes: dict[str, Any] = Field(description="Field -> its values, or a search's range {low, high, log}.")
     seeds: list[int]
+    search: dict[str, Any] | None = Field(None, description="The search's settings (null for a grid); `stopped` "
+                                          "once canceled or when no trial finished.")
     status_counts: dict[str, int] = Field(description="Runs of the study per status (every status listed).")
     tags: list[str] = Field(default_factory=list, description="`key` or `key:value` tags (PATCH sets them).")
     notes: str = Field("", description="Markdown notes (PATCH sets them).")

@@ -296,12 +296,19 @@ class Client:
         statuses and artifacts, as contrastlab.core.catalog.catalog_document() builds it on the server."""
         return dict(self._json("GET", paths.CATALOG))
 
-    def create_study(self, name: str, base: Mapping[str, Any], axes: Mapping[str, Sequence[Any]],
-                     seeds: Sequence[int]) -> StudyCreated:
-        """Queue the grid of a study (axes product x seeds); a bad cell or field raises ApiError (422) naming it."""
-        body = {"name": name, "base": dict(base), "axes": {field: list(values) for field, values in axes.items()},
-                "seeds": list(seeds)}
+    def create_study(self, name: str, base: Mapping[str, Any], axes: Mapping[str, Any],
+                     seeds: Sequence[int], search: Mapping[str, Any] | None = None) -> StudyCreated:
+        """Queue the grid of a study (axes product x seeds), or with `search` its first trials (axes may then be
+        ranges, {low, high, log}); a bad cell or field raises ApiError (422) naming it."""
+        body: dict[str, Any] = {"name": name, "base": dict(base), "seeds": list(seeds),
+                                "axes": {f: dict(v) if isinstance(v, Mapping) else list(v) for f, v in axes.items()}}
+        if search is not None:
+            body["search"] = dict(search)
         return StudyCreated.model_validate(self._json("POST", paths.STUDIES, json=body))
+
+    def study_search(self, study_id: int) -> dict[str, Any]:
+        """A search's trials, its best trial and its confirmation (GET /api/studies/{id}/search)."""
+        return dict(self._json("GET", f"{paths.STUDIES}/{study_id}/search"))
 
     def list_studies(self, limit: int = 50, offset: int = 0) -> tuple[list[Study], int]:
         """One page of studies, newest first, and how many there are."""

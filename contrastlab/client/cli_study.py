@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from contrastlab.client import cli_base as base
-from contrastlab.client import render
+from contrastlab.client import render, render_search
 from contrastlab.client.api import ApiError, describe_detail
 from contrastlab.client.cli_base import AsJson, StudyId, app, friendly
 from contrastlab.client.cli_options import connected
@@ -26,7 +26,7 @@ from contrastlab.core.catalog import Status
 @connected
 def study(ctx: typer.Context,
           study_file: Annotated[Path, typer.Argument(help="A study as YAML: name, base (RunSpec fields), axes "
-                                                     "(field: [values]) and seeds.")],
+                                                     "(field: [values]) and seeds; with search, ranges too.")],
           set_: Annotated[list[str] | None, typer.Option("--set", help="Override a base field: --set epochs=50.")]
           = None,
           seeds: Annotated[str | None, typer.Option(help="The seeds instead of the file's: 0,1,2 (or a count, "
@@ -37,20 +37,30 @@ def study(ctx: typer.Context,
           metric: Annotated[str | None, typer.Option(help="With --follow: the metric of the results table "
                                                      "(default: the catalogue's headline, the linear probe).")]
           = None) -> None:
-    """Launch a study: one run per combination of the axes' values and seed; prints its dashboard page."""
+    """Launch a study: one run per combination of the axes' values and seed, or a search (Optuna samples and prunes
+    trials, then confirms the best on fresh seeds); prints its dashboard page."""
     body = load_study(study_file, set_ or [])
     if seeds is not None:
         body["seeds"] = parse_seeds(seeds)
     with base._client(ctx) as client:
         try:
-            created = client.create_study(body["name"], body["base"], body["axes"], body["seeds"])
+            created = client.create_study(body["name"], body["base"], body["axes"], body["seeds"], body.get("search"))
         except ApiError as exc:
             if exc.status_code == 422:
                 raise ValueError(f"{study_file}: the server rejected the study: {describe_detail(exc.detail)}"
                                  ) from exc
             raise
-        base.out.say(f"study {created.id} queued: {created.name}, {len(created.runs)} runs in {created.cells} cells")
+        if "search" in body:
+            base.out.say(f"search {created.id} started: {created.name}, {created.cells} trials, the first "
+                         f"{len(created.runs)} queued; then the best and the baseline are confirmed on fresh seeds")
+        else:
+            base.out.say(f"study {created.id} queued: {created.name}, {len(created.runs)} runs in {created.cells} "
+                         "cells")
         base.out.say(f"dashboard: {base.dashboard(client, f'studies/{created.id}')}")
+        if "search" in body:
+            base.out.say(f"trials: contrastlab study-search {created.id}; verdict (confirmation runs): "
+                         f"contrastlab study-stats {created.id}")
+            return
         if not follow:
             base.out.say(f"results: contrastlab study-stats {created.id}")
             return
@@ -144,3 +154,17 @@ def study_report(ctx: typer.Context, study_id: StudyId,
     report.write_text(text, encoding="utf-8")
     figure.write_text(svg, encoding="utf-8")
     base.out.say(f"wrote {report} and {figure}")
+
+
+@app.command("study-search")
+@friendly
+@connected
+def study_search(ctx: typer.Context, study_id: StudyId, as_json: AsJson = False) -> None:
+    """A search's trials (params, final value, pruned at which epoch), its best trial and its confirmation."""
+    with base._client(ctx) as client:
+        view = client.study_search(study_id)
+    if as_json:
+        base.out.json(view)
+        return
+    base.out.show(render_search.trials_table(view))
+    base.out.say(render_search.confirmation_line(view))

@@ -102,8 +102,9 @@ class Study(_Model):
     id: int
     name: str = ""
     base: dict[str, Any] = {}
-    axes: dict[str, list[Any]] = {}
+    axes: dict[str, Any] = {}  # field -> values, or a search's range {low, high, log}
     seeds: list[int] = []
+    search: dict[str, Any] | None = None
     status_counts: dict[str, int] = {}
     run_ids: list[int] = []
     cells: list[StudyCell] = []

@@ -45,7 +45,7 @@ def load_spec(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     return spec | parse_overrides(overrides)
 
 
-STUDY_KEYS = ("name", "base", "axes", "seeds")
+STUDY_KEYS = ("name", "base", "axes", "seeds", "search")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -66,7 +66,8 @@ def parse_seeds(text: str) -> list[int]:
 
 def load_study(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """A study file as the body of POST /api/studies: `name` (default: the file's stem), `base` (RunSpec fields,
-    with each `--set field=value` applied), `axes` (field: [values]) and `seeds` (a list, or N for 0..N-1)."""
+    with each `--set field=value` applied), `axes` (field: [values]), `seeds` (a list, or N for 0..N-1), and for a
+    search, `search` (sampler, pruner, trials...) with ranges allowed as axes."""
     study = _read_mapping(path, "a study is a mapping with name, base, axes and seeds")
     unknown = sorted(set(study) - set(STUDY_KEYS))
     if unknown:
@@ -77,9 +78,15 @@ def load_study(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
         raise SpecFileError(f"{path}: base is a mapping of RunSpec fields (method: simclr, ...)")
     if not isinstance(axes, dict) or not axes:
         raise SpecFileError(f"{path}: axes maps a RunSpec field to its values, e.g. axes: {{method: [simclr, supcon]}}")
+    search = study.get("search")
+    if search is not None and not isinstance(search, dict):
+        raise SpecFileError(f"{path}: search is a mapping, e.g. search: {{sampler: tpe, pruner: asha, trials: 24}}")
     for field, values in axes.items():
+        if search is not None and isinstance(values, dict):
+            continue  # a search's range, {low, high, log}: the server checks it
         if not isinstance(values, list) or not values:
-            raise SpecFileError(f"{path}: axes.{field} is a non-empty list of values, e.g. [0.1, 0.5]")
+            raise SpecFileError(f"{path}: axes.{field} is a non-empty list of values, e.g. [0.1, 0.5]"
+                                + ("" if search is None else " (or a range {low: 0.0001, high: 0.01, log: true})"))
     if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1:
         seeds = list(range(seeds))
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
@@ -90,7 +97,8 @@ def load_study(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     if varied:
         raise SpecFileError(f"--set {varied[0]}: {varied[0]} is an axis of this study; change its values under "
                             "axes in the file")
-    return {"name": str(study.get("name") or path.stem), "base": base | changes, "axes": axes, "seeds": seeds}
+    body = {"name": str(study.get("name") or path.stem), "base": base | changes, "axes": axes, "seeds": seeds}
+    return body if search is None else {**body, "search": search}
 
 
 

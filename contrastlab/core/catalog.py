@@ -232,11 +232,15 @@ class Status(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
+    PRUNED = "pruned"  # a search's trial stopped early by its pruner (backend.studies.search)
 
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = Status  # short names, kept for existing imports
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED, PRUNED = Status  # short names, kept for existing imports
 STATUSES = tuple(Status)
-FINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
+FINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.PRUNED})
+# What a worker may finish a run with: a run stopped by a search's pruner finishes `canceled` on the worker's side and
+# the API records it `pruned` (the worker stops it exactly as a cancel; it need not know why).
+WORKER_FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
 
 
 @dataclass(frozen=True)

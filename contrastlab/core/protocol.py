@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, FiniteFloat, field_validator
 
-from contrastlab.core.catalog import FINAL_STATUSES, Status
+from contrastlab.core.catalog import WORKER_FINAL_STATUSES, Status
 
 # The longest wait between two tries of an HTTP call (client and worker): the reconciler waits this long past a
 # lease before it judges the lease lost, so a worker that is only retrying is not taken for dead.
@@ -140,7 +140,7 @@ class Release(WorkerCall):
                                                                  description="Why the worker hands the run back.")
 
 
-# A run ends in one of these (catalog.FINAL_STATUSES); a worker finishes with one of them.
+# A worker finishes a run with one of these (catalog.WORKER_FINAL_STATUSES; `pruned` is the API's to give).
 FinalStatus = Literal[Status.SUCCEEDED, Status.FAILED, Status.CANCELED]
 
 
@@ -155,8 +155,8 @@ class Finish(WorkerCall):
     @classmethod
     def _final(cls, value: object) -> object:
         """Refused in words (pydantic's own message would list the members' reprs)."""
-        if not isinstance(value, str) or value not in FINAL_STATUSES:
-            *others, last = (status.value for status in Status if status in FINAL_STATUSES)
+        if not isinstance(value, str) or value not in WORKER_FINAL_STATUSES:
+            *others, last = (status.value for status in WORKER_FINAL_STATUSES)
             raise ValueError(f"a run finishes {', '.join(others)} or {last}, not {value!r}")
         return value
 

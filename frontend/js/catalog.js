@@ -21,6 +21,7 @@ export const STATUS = Object.freeze({
   succeeded: "succeeded",
   failed: "failed",
   canceled: "canceled",
+  pruned: "pruned",
 });
 
 let doc = null;
@@ -159,7 +160,7 @@ export const statuses = () => catalog().statuses;
 /** Whether nothing changes any more about a run in this status. */
 export const isFinalStatus = (status) => catalog().final_statuses.includes(status);
 
-/** The final statuses (succeeded, failed, canceled), in lifecycle order. */
+/** The final statuses (succeeded, failed, canceled, pruned), in lifecycle order. */
 export const finalStatuses = () => statuses().filter(isFinalStatus);
 
 /** {queued: 0, running: 0, ...}: a zero count for every status, in lifecycle order. */

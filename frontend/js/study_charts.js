@@ -23,7 +23,7 @@ const useLog = (field, values) => LOG_AXES.has(field) && isNumeric(values) && va
 
 /** The distinct values an axis takes over the cells, in the study's order (n/a for cells it does not apply to). */
 function axisValues(field, axisOrder, cells) {
-  const seen = [...axisOrder];
+  const seen = Array.isArray(axisOrder) ? [...axisOrder] : []; // a search's range axis lists no values
   for (const cell of cells) if (!seen.some((v) => v === cell.values[field])) seen.push(cell.values[field]);
   return seen.filter((v) => cells.some((cell) => cell.values[field] === v));
 }

@@ -41,9 +41,9 @@ export function renderHead(view) {
     counts[status] = (counts[status] || 0) + 1;
   }
   const total = study.run_ids.length;
-  const finished = counts.succeeded + counts.failed + counts.canceled;
+  const finished = counts.succeeded + counts.failed + counts.canceled + (counts.pruned || 0);
   updateProgressBar(view.progress, total ? finished / total : 0);
-  const extra = [STATUS.running, STATUS.queued, STATUS.failed, STATUS.canceled]
+  const extra = [STATUS.running, STATUS.queued, STATUS.failed, STATUS.canceled, STATUS.pruned]
     .filter((s) => counts[s])
     .map((s) => `${counts[s]} ${s}`);
   setText(view.progressText, `${finished} of ${total} runs finished${extra.length ? ` · ${extra.join(" · ")}` : ""}`);

@@ -45,7 +45,7 @@ export function cellProgress(runIds, runsById) {
 }
 
 function progressCell(counts, total) {
-  const done = counts.succeeded + counts.failed + counts.canceled;
+  const done = counts.succeeded + counts.failed + counts.canceled + (counts.pruned || 0);
   const parts = statuses()
     .filter((status) => counts[status] > 0)
     .map((status) => [status, status === STATUS.succeeded ? "done" : status])

@@ -12,6 +12,8 @@ from contrastlab.core.catalog import METHODS
 from contrastlab.core.spec import RunSpec
 
 STUDIES = sorted((Path(__file__).resolve().parents[2] / "examples" / "studies").glob("*.yaml"))
+GRIDS = [path for path in STUDIES if "search" not in load_study(path)]
+SEARCHES = [path for path in STUDIES if path not in GRIDS]
 
 
 def _grid(study: dict) -> list[dict]:
@@ -23,11 +25,12 @@ def _grid(study: dict) -> list[dict]:
 
 def test_the_studies_of_the_issues_ship():
     assert [p.name for p in STUDIES] == ["losses_fashion_mnist.yaml", "methods_fashion_mnist.yaml", "optimisers.yaml",
-                                         "projection_dim.yaml", "projection_head.yaml", "supcon_vs_ce.yaml",
-                                         "temperature.yaml"]
+                                         "projection_dim.yaml", "projection_head.yaml", "search_lr.yaml",
+                                         "supcon_vs_ce.yaml", "temperature.yaml"]
+    assert [p.name for p in SEARCHES] == ["search_lr.yaml"]
 
 
-@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.stem)
 def test_every_cell_of_every_study_is_a_valid_spec(path):
     study = load_study(path)
     specs = _grid(study)
@@ -36,7 +39,7 @@ def test_every_cell_of_every_study_is_a_valid_spec(path):
         RunSpec.model_validate(spec)
 
 
-@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.stem)
 def test_small_enough_for_a_cpu_and_big_enough_for_a_verdict(path):
     """CPU settings in the file (the GPU ones come through --set); at least 3 seeds, so every cell has a CI."""
     study = load_study(path)
@@ -59,3 +62,12 @@ def test_methods_study_has_every_method_of_the_catalogue():
     assert {METHODS[name].family for name in losses} == {"contrastive", "supervised"}
     assert {tuple(sorted(s["axes"])) for s in map(load_study, STUDIES)} >= {("method",), ("temperature",),
                                                                            ("method", "optimizer")}
+
+
+def test_search_file_samples_a_range_and_its_baseline_is_a_valid_spec():
+    """The search file: a log range and a list, the search's settings, a base that is the baseline's spec."""
+    study = load_study(SEARCHES[0], ["epochs=3"])
+    assert study["axes"]["lr"] == {"low": 0.0001, "high": 0.01, "log": True}
+    assert study["search"]["pruner"] == "asha" and study["search"]["trials"] >= 8
+    base = RunSpec.model_validate(study["base"])
+    assert base.epochs == 3 and base.dataset == "digits" and base.knn_every == 1

@@ -25,7 +25,7 @@ def test_upgrade_downgrade_upgrade(tmp_path: Path, database_url: str) -> None:
     assert _tables(url) == set()
     upgrade(url)
     assert _tables(url) == {"runs", "events", "artifacts", "series_overviews", "studies", "browser_sessions",
-                           "workers"}
+                           "search_runs", "workers"}
 
 
 def test_migrations_match_the_models(tmp_path: Path, database_url: str) -> None:

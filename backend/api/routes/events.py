@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from backend.api.deps import Cursor, LeaseSecret, NotifierDep, RunDep, RunId, SessionDep, SettingsDep, StreamsDep
 from backend.api.openapi import raw_body
+from backend.api.routes import search
 from backend.errors import run_not_found
 from backend.runs import lifecycle
 from backend.runs.schemas import LogEntry, LogPage, MetricPoint, MetricsPage
@@ -80,6 +81,7 @@ def ingest_events(run_id: RunId, batch: Annotated[EventBatch, Depends(_batch)], 
     heartbeat: it renews the lease and answers whether a cancel is pending."""
     run = lifecycle.record_events(session, run_id, batch, lease_secret, settings.lease_seconds, settings.max_run_points,
                                   settings.max_run_bytes)
+    pruned = search.after_points(session, run, batch)  # a search's trial: its pruner reads the k-NN monitor
     notifier.bump(run_id)
-    return BatchReceived(received=len(batch.points) + len(batch.logs), cancel_requested=run.cancel_requested,
+    return BatchReceived(received=len(batch.points) + len(batch.logs), cancel_requested=run.cancel_requested or pruned,
                          lease_seconds=settings.lease_seconds)

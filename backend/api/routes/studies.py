@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.access.admission import admit_submission
 from backend.api.deps import CeleryDep, NotifierDep, SessionDep, SettingsDep
+from backend.api.routes import search
 from backend.errors import InvalidFields, NotFound
 from backend.models import Run, Study
 from backend.runs import annotate, dispatch, series, trash
@@ -78,7 +79,10 @@ def create_study(body: StudyCreate, request: Request, background: BackgroundTask
 
     The first task is sent before the answer, so a broker that is down is a BrokerUnavailable (every run failed,
     as a run's submit does); the others are sent right after the answer, so 500 runs answer in well under a second.
+    With `search`, Optuna samples the first trials instead (backend.api.routes.search).
     """
+    if body.search is not None:
+        return search.launch(body, request, session, celery, settings, notifier)
     admit_submission(request, settings, grid.run_count(body, settings))  # cheap: no cell is made yet
     cells = grid.expand(body, settings)
     study, created = store.create_study(session, body, cells)
@@ -97,8 +101,8 @@ def create_study(body: StudyCreate, request: Request, background: BackgroundTask
 
 def _summary(study: Study, counts: dict[str, int]) -> StudySummary:
     return StudySummary(id=study.id, name=study.name, created_at=study.created_at, base=study.base,
-                        axes=study.axes, seeds=study.seeds, status_counts=counts, tags=study.tags or [],
-                        notes=study.notes or "", trashed_at=study.trashed_at)
+                        axes=study.axes, seeds=study.seeds, search=study.search, status_counts=counts,
+                        tags=study.tags or [], notes=study.notes or "", trashed_at=study.trashed_at)
 
 
 @router.get("", response_model=StudiesPublic)
@@ -112,11 +116,19 @@ def read_studies(session: SessionDep, limit: int = Query(50, ge=1, le=500),
     return StudiesPublic(items=[_summary(s, counts[s.id]) for s in page], total=total)
 
 
+def _judged(session: Session, study: Study, members: list[Run] | None = None) -> list[Run]:
+    """The runs a study's cells, statistics and curves are made of: every run of a grid; a search's confirmation
+    runs only (its trials are read at /search), so its verdict never counts a trial."""
+    if study.search:
+        return search.confirmation_runs(session, study.id)
+    return members if members is not None else store.study_runs(session, study.id)
+
+
 def _public(session: SessionDep, study: Study) -> StudyPublic:
     members = store.study_runs(session, study.id)
     counts = store.count_statuses(members)
     cells = [StudyCell(key=c.key, values=c.values, runs=[r.id for r in c.runs])
-             for c in store.cells_of(study, members)]
+             for c in store.cells_of(study, _judged(session, study, members))]
     return StudyPublic(**_summary(study, counts).model_dump(), run_ids=[r.id for r in members], cells=cells)
 
 
@@ -128,7 +140,9 @@ def read_study(study: StudyDep, session: SessionDep) -> StudyPublic:
 
 @router.post("/{study_id}/cancel", response_model=StudyPublic)
 def cancel_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) -> StudyPublic:
-    """Cancel every queued or running run (queued ones at once, running ones at their next check)."""
+    """Cancel every queued or running run (queued ones at once, running ones at their next check); a search
+    samples no more trials."""
+    search.flow.stop(session, study)
     for run_id in store.cancel_study(session, store.study_runs(session, study.id)):
         notifier.bump(run_id)
     return _public(session, study)
@@ -138,7 +152,11 @@ def cancel_study(study: StudyDep, session: SessionDep, notifier: NotifierDep) ->
 def extend_study(study: StudyDep, body: StudyExtend, request: Request, session: SessionDep, celery: CeleryDep,
                  settings: SettingsDep, notifier: NotifierDep) -> StudyCreated:
     """Add `seeds` new runs to each chosen cell (every cell by default): new rows of the same study, queued and
-    sent now; the statistics count them as they finish, so the verdict updates."""
+    sent now; the statistics count them as they finish, so the verdict updates. Not for a search (yet)."""
+    if study.search:
+        raise InvalidFields([{"loc": ["path", "study_id"], "msg": f"study {study.id} is a search: its verdict comes "
+                              "from its confirmation runs; set confirm_seeds when launching it", "type": "value_error",
+                              "input": study.id}])
     members = store.study_runs(session, study.id)
     cells = store.cells_of(study, members)
     keys = [c.key for c in cells]
@@ -206,7 +224,7 @@ def _samples(cells: list[store.CellRuns], metric: str
              ) -> tuple[list[stats.CellStats], dict[str, list[float]], dict[str, int], set[str]]:
     """Each cell's stats over its succeeded runs, its samples by key, the runs left out by reason, and the cells
     whose succeeded runs never recorded the metric (a supervised cell has no head to probe)."""
-    excluded = {Status.FAILED: 0, Status.CANCELED: 0, "no_value": 0}
+    excluded = {Status.FAILED: 0, Status.CANCELED: 0, Status.PRUNED: 0, "no_value": 0}
     summaries, samples, unrecorded = [], {}, set()
     for cell in cells:
         ids, values, missing = [], [], 0
@@ -264,7 +282,7 @@ def study_stats(study: StudyDep, session: SessionDep,
         if paired == metric or other.unit != info.unit or other.direction != info.direction:
             raise query_error("paired", f"{paired!r} cannot be paired with {metric!r}: choose another metric with "
                                          f"the same unit ({info.unit}) and direction", paired)
-    cells = store.cells_of(study, store.study_runs(session, study.id))
+    cells = store.cells_of(study, _judged(session, study))
     if baseline is not None and baseline not in [c.key for c in cells]:
         raise query_error("baseline", f"{baseline!r} is not a cell of study {study.id}; choose one of "
                                        f"{', '.join(c.key for c in cells)}", baseline)
@@ -293,6 +311,6 @@ def read_study_curves(
         wanted = series.requested_names(names)  # a name asked twice is computed once
     except series.TooManyNames as exc:
         raise query_error("names", str(exc), names) from exc
-    cells = store.cells_of(study, store.study_runs(session, study.id))
+    cells = store.cells_of(study, _judged(session, study))
     body = curves.study_curves(session, study, cells, x, points, wanted, _curves_cache)
     return Response(body, media_type="application/json")

@@ -12,6 +12,7 @@ import logging
 from fastapi import APIRouter, BackgroundTasks, Request
 
 from backend.api.deps import CeleryDep, LeaseSecret, NotifierDep, RunId, SessionDep, SettingsDep
+from backend.api.routes import search
 from backend.runs import artifacts, lifecycle, series
 from backend.runs.schemas import RunPublic
 from contrastlab.core.catalog import Artifact, Status
@@ -47,7 +48,7 @@ def release_run(run_id: RunId, body: Release, session: SessionDep, settings: Set
 
 
 @router.post("/finish", response_model=RunPublic)
-def finish_run(run_id: RunId, body: Finish, session: SessionDep, settings: SettingsDep,
+def finish_run(run_id: RunId, body: Finish, session: SessionDep, settings: SettingsDep, celery: CeleryDep,
                notifier: NotifierDep, request: Request, background: BackgroundTasks,
                lease_secret: LeaseSecret = None) -> RunPublic:
     """The run's final status; 409 unless the caller holds the lease (its X-Lease-Secret)."""
@@ -55,6 +56,7 @@ def finish_run(run_id: RunId, body: Finish, session: SessionDep, settings: Setti
     if run.status == Status.SUCCEEDED:  # a failed or canceled run keeps its checkpoint, to resume or inspect
         artifacts.discard(session, settings.artifacts_dir, run_id, Artifact.RESUME)
     notifier.bump(run_id)
+    search.after_final(session, run, request, celery, settings, notifier)  # a search's next trials or confirmation
     # Its curves are downsampled once now, after the response, so that its first chart reads one row per metric.
     background.add_task(series.store_overviews, request.app.state.sessionmaker, run_id)
     return RunPublic.model_validate(run)

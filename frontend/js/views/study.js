@@ -11,6 +11,7 @@ import { studyApi } from "../study_api.js";
 import { StudyCharts, StudyCurves } from "../study_charts.js";
 import { renderHead, renderMetricOptions } from "../study_head.js";
 import { pairedChoices, pairedTable } from "../study_paired.js";
+import { SearchPanel } from "../study_search.js";
 import { axisValueText, resultsTable } from "../study_table.js";
 
 const POLL_MS = 2000;
@@ -75,6 +76,7 @@ class StudyView {
     try {
       await Promise.all([this.loadStudy(), this.loadRuns(), this.loadStats()]);
       if (!this.alive) return;
+      if (this.study.search) await this.mountSearch(); // a search: its trials, and the confirmation apart
       this.renderHead();
       this.renderBaselineOptions();
       this.renderTable();
@@ -158,6 +160,12 @@ class StudyView {
       h("h2", { class: "section-title" }, "Curves per cell (mean ± std over seeds)"),
       this.curves,
     );
+  }
+
+  async mountSearch() {
+    this.search = new SearchPanel();
+    this.root.querySelector(".progress-line").after(this.search.trialsBox, this.search.confirmBox);
+    await this.search.load(this.id, this.signal);
   }
 
   showNotice(text) {
@@ -357,7 +365,7 @@ class StudyView {
     try {
       const curves = this.loadCurves();
       curves.catch(() => {});
-      await Promise.all([this.loadStudy(), this.loadRuns(), this.loadStats()]);
+      await Promise.all([this.loadStudy(), this.loadRuns(), this.loadStats(), this.search?.load(this.id, this.signal)]);
       if (!this.alive) return;
       this.renderHead();
       this.renderTable();
@@ -387,5 +395,6 @@ class StudyView {
     clearTimeout(this.timer);
     this.chartSet.dispose();
     this.curveSet.dispose();
+    this.search?.dispose();
   }
 }

@@ -34,7 +34,7 @@ def test_every_metric_says_how_to_label_format_and_judge_it(client: TestClient) 
     assert metrics["linear_acc"] == {**metrics["linear_acc"], "unit": "fraction", "direction": "higher",
                                      "format": "percent", "final": True}
     assert set(catalog["final_metrics"]) <= set(catalog["summary_metrics"]) <= set(metrics)
-    assert catalog["statuses"] == ["queued", "running", "succeeded", "failed", "canceled"]
-    assert set(catalog["final_statuses"]) == {"succeeded", "failed", "canceled"}
+    assert catalog["statuses"] == ["queued", "running", "succeeded", "failed", "canceled", "pruned"]
+    assert set(catalog["final_statuses"]) == {"succeeded", "failed", "canceled", "pruned"}
     assert "encoder.safetensors" in catalog["artifacts"]
 

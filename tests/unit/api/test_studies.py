@@ -58,7 +58,8 @@ def test_grid_is_axes_times_seeds_and_inapplicable_fields_collapse(client, setti
     assert sorted(i for c in detail["cells"] for i in c["runs"]) == sorted(detail["run_ids"])
     assert detail["axes"] == {"method": ["simclr", "supcon", "supervised"], "temperature": [0.1, 0.5]}
     assert detail["seeds"] == [0, 1] and detail["base"]["temperature"] == 0.2
-    assert detail["status_counts"] == {"queued": 10, "running": 0, "succeeded": 0, "failed": 0, "canceled": 0}
+    assert detail["status_counts"] == {"queued": 10, "running": 0, "succeeded": 0, "failed": 0, "canceled": 0,
+                                       "pruned": 0}
 
 
 def test_runs_filter_by_study_and_studies_list_newest_first(client, submit) -> None:
@@ -173,7 +174,8 @@ def test_cancel_stops_queued_and_flags_running_runs(client) -> None:
     running = FakeWorker(client, study["runs"][0]["id"])
     running.claim()
     body = client.post(f"/api/studies/{study['id']}/cancel").json()
-    assert body["status_counts"] == {"queued": 0, "running": 1, "succeeded": 0, "failed": 0, "canceled": 3}
+    assert body["status_counts"] == {"queued": 0, "running": 1, "succeeded": 0, "failed": 0, "canceled": 3,
+                                     "pruned": 0}
     assert client.get(f"/api/runs/{running.run_id}").json()["cancel_requested"] is True
     running.finish("canceled")
     assert client.get(f"/api/studies/{study['id']}").json()["status_counts"]["canceled"] == 4
@@ -235,7 +237,7 @@ def test_stats_match_scipy_over_succeeded_runs(client) -> None:
     low, high = sps.t.interval(0.95, 2, loc=simclr.mean(), scale=sps.sem(simclr))
     assert rows["method=simclr"]["ci95"] == pytest.approx([low, high])
     assert rows["method=simclr"]["status_counts"] == {"queued": 0, "running": 0, "succeeded": 3, "failed": 1,
-                                                      "canceled": 0}
+                                                      "canceled": 0, "pruned": 0}
     comparison = {c["key"]: c for c in body["comparisons"]}["method=simclr"]
     expected = sps.ttest_ind(simclr, supervised, equal_var=False)
     assert comparison["p_value"] == pytest.approx(expected.pvalue)
