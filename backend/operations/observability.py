@@ -150,10 +150,13 @@ def use_json_logs() -> None:
 
 
 def _count_points(counter: Counter) -> Any:
-    """SQLAlchemy hook: add the metric rows of every INSERT into events (the ingestion path writes them)."""
+    """SQLAlchemy hook: add the metric rows of every INSERT into events (the ingestion path writes them; its
+    driver-level INSERT says how many points it carried in the execution option `metric_points`)."""
 
     def after_execute(conn: Any, clause: Any, multiparams: Any, params: Any, options: Any, result: Any) -> None:
-        if getattr(clause, "is_insert", False) and getattr(getattr(clause, "table", None), "name", "") == EVENTS:
+        if options and options.get("metric_points"):
+            counter.inc(options["metric_points"])
+        elif getattr(clause, "is_insert", False) and getattr(getattr(clause, "table", None), "name", "") == EVENTS:
             rows = list(multiparams) or [params]  # executemany, or one statement per row (ORM bulk)
             counter.inc(sum(1 for row in rows if isinstance(row, dict) and row.get("kind") == "metric"))
 

@@ -44,13 +44,16 @@ def insert_events(session: Session, run_id: int, batch: EventBatch, now: datetim
     rows = event_rows(run_id, batch, now, processor or (lambda value: value))
     if not rows:
         return
+    # The count of points received, for /metrics (backend.operations.observability reads this option).
+    counted = {"metric_points": len(batch.points)}
     if dialect.name != "postgresql":
         placeholders = ", ".join("?" * len(COLUMNS))
         connection.exec_driver_sql(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({placeholders})"
-                                   " ON CONFLICT (run_id, key) DO NOTHING", rows)
+                                   " ON CONFLICT (run_id, key) DO NOTHING", rows, execution_options=counted)
         return
     columns = list(zip(*rows, strict=True))[1:]  # one array a column: 9 parameters however many rows
-    connection.exec_driver_sql(POSTGRES_INSERT, (run_id, *(array_literal(values) for values in columns)))
+    connection.exec_driver_sql(POSTGRES_INSERT, (run_id, *(array_literal(values) for values in columns)),
+                               execution_options=counted)
 
 
 def _element(value: Any) -> str:

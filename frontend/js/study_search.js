@@ -18,7 +18,9 @@ const lastMonitor = (trial) => {
 };
 
 const shownValues = (values) =>
-  Object.entries(values).map(([field, v]) => `${field}=${axisValueText(field, typeof v === "number" ? +v.toPrecision(3) : v)}`).join(", ");
+  Object.entries(values)
+    .map(([field, v]) => `${field}=${axisValueText(field, typeof v === "number" ? +v.toPrecision(3) : v)}`)
+    .join(", ");
 
 /** Optimisation history: completed trials by their final value, pruned ones by their last monitor value. */
 function historyTraces(view, metric) {
@@ -38,7 +40,8 @@ function historyTraces(view, metric) {
       y: done.map((t) => t.value), text: done.map(text), marker: { size: 9 } },
     { type: "scatter", mode: "markers", name: "pruned (last k-NN value)", x: pruned.map((t) => t.number),
       y: pruned.map(lastMonitor), text: pruned.map((t) => `${text(t)} · pruned at epoch ${t.pruned_epoch}`),
-      marker: { size: 9, symbol: "x", color: getComputedStyle(document.documentElement).getPropertyValue("--status-pruned").trim() } },
+      marker: { size: 9, symbol: "x",
+        color: getComputedStyle(document.documentElement).getPropertyValue("--status-pruned").trim() } },
     { type: "scatter", mode: "lines", name: "best so far", x: bestX, y: bestY, line: { shape: "hv", dash: "dot" } },
   ];
 }
@@ -63,7 +66,8 @@ function parcoordsTrace(view, metric) {
   return { type: "parcoords", dimensions: dims,
     line: { color: trials.map((t) => (t.status === STATUS.pruned ? 0 : 1)), cmin: 0, cmax: 1, showscale: false,
       colorscale: [[0, "#8a8f98"], [1, "#2b7de9"]] },
-    labelfont: { color: theme.color, size: 12, shadow: "none" }, tickfont: { color: theme.color, size: 11, shadow: "none" },
+    labelfont: { color: theme.color, size: 12, shadow: "none" },
+    tickfont: { color: theme.color, size: 11, shadow: "none" },
     rangefont: { color: "rgba(0,0,0,0)", shadow: "none" } };
 }
 
@@ -87,7 +91,8 @@ export class SearchPanel {
       this.table);
     this.confirmBox = h("section", { class: "panel stacked", "data-testid": "search-confirmation" },
       h("div", { class: "panel-head" }, h("h2", {}, "Confirmation"),
-        h("span", { class: "muted" }, "the best trial and the baseline rerun on fresh seeds; the results below count these runs only")),
+        h("span", { class: "muted" },
+          "the best trial and the baseline rerun on fresh seeds; the results below count these runs only")),
       this.confirmText);
     this.view = null;
   }
@@ -102,7 +107,8 @@ export class SearchPanel {
     const metric = view.config.metric || "knn_acc";
     const pruned = view.trials.filter((t) => t.status === STATUS.pruned).length;
     setText(this.summary, `${view.trials.length} of ${view.config.trials} trials · ${pruned} pruned · ` +
-      `${view.config.sampler} sampler, ${view.config.pruner === "asha" ? "ASHA pruning" : "no pruning"} · ${view.state}`);
+      `${view.config.sampler} sampler, ${view.config.pruner === "asha" ? "ASHA pruning" : "no pruning"}` +
+        ` · ${view.state}`);
     this.table.replaceChildren(h("div", { class: "table-scroll" }, h("table", { class: "table study-table" },
       h("thead", {}, h("tr", {}, ...["trial", "values", "status", metricTitle(metric), "pruned at epoch", "steps"]
         .map((text) => h("th", {}, text)))),

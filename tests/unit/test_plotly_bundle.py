@@ -22,7 +22,9 @@ def test_every_trace_type_the_pages_draw_is_in_the_bundle() -> None:
     known = _traces_in(frontend.full_plotly_js_path().read_text())  # every trace plotly.js has
     source = "\n".join(p.read_text() for p in (ROOT / "frontend" / "js").rglob("*.js"))
     drawn = {name for name in re.findall(r'(?:type:\s*|\? )"(\w+)"', source) if name in known}  # and fastScatterType
-    listed = set(re.findall(r'"(\w+)"', re.search(r"const TRACES = \[(.*?)\];", BUILD).group(1)))
+    traces = re.search(r"const TRACES = \[(.*?)\];", BUILD)
+    assert traces, "frontend/vendor/plotly_bundle.js lists its traces in `const TRACES = [...]`"
+    listed = set(re.findall(r'"(\w+)"', traces.group(1)))
     assert {"scatter", "scattergl", "heatmap", "parcoords"} <= drawn
     assert drawn <= listed, f"add {sorted(drawn - listed)} to TRACES in frontend/vendor/plotly_bundle.js"
     if frontend.PLOTLY_BUNDLE.is_file():  # built (make plotly-bundle): it registers exactly those

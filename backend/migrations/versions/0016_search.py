@@ -36,8 +36,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_search_runs_study_id", table_name="search_runs")
     op.drop_table("search_runs")
-    with op.batch_alter_table("runs") as batch:
-        batch.drop_column("stop_as")
+    # A plain DROP COLUMN (SQLite 3.35+): a batch copy of `runs` would re-create 0014's generated columns, which
+    # Alembic's SQLite batch mode cannot write.
+    op.drop_column("runs", "stop_as")
     with op.batch_alter_table("studies") as batch:
         batch.drop_column("search_version")
         batch.drop_column("search")
