@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-METRICS = ("linear_acc", "knn_acc", "random_linear_acc", "random_knn_acc")
+METRICS = ("linear_acc", "knn_acc", "linear_acc_head", "random_linear_acc", "random_knn_acc")
 
 
 def grid(study: dict[str, Any], overrides: dict[str, Any]) -> list[dict[str, Any]]:
@@ -108,6 +108,26 @@ def table(rows: list[dict[str, Any]], baseline_method: str = "supervised") -> No
             print(f"  {c.key:32s} {mean} {interval} n={c.n}  random {rand_text}  {said}")
 
 
+def paired(rows: list[dict[str, Any]], metric: str, other: str) -> None:
+    """Per cell, `metric` against `other` on the same runs, as the study page's "Paired with" (in points)."""
+    from backend.studies.stats import PairedCell, compare_paired
+
+    ok = [r for r in rows if "error" not in r]
+    cells = []
+    for cell in dict.fromkeys(r["cell"] for r in rows):
+        pairs = [(r["seed"], 100 * r[metric], 100 * r[other]) for r in ok
+                 if r["cell"] == cell and metric in r and other in r]
+        cells.append(PairedCell(cell, pairs, bool(pairs)))
+    print(f"\n{metric} against {other} on the same runs (points; paired t, bootstrap, Wilcoxon, Holm)")
+    for c in compare_paired(cells, metric, other, "higher"):
+        shown = (f"{c.mean_diff:+.2f} [{c.ci95[0]:+.2f}, {c.ci95[1]:+.2f}] bootstrap "
+                 f"[{c.bootstrap_ci95[0]:+.2f}, {c.bootstrap_ci95[1]:+.2f}]" if c.ci95 and c.bootstrap_ci95
+                 else "-")
+        ps = "  ".join(f"{name} {value:.2g}" for name, value in (("p", c.p_value), ("Wilcoxon p", c.wilcoxon_p))
+                       if value is not None)
+        print(f"  {c.key:32s} n={c.n} diff {shown}  {ps}  {c.verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", nargs="?", type=Path, help="a study file (YAML or JSON, as `contrastlab study`)")
@@ -118,9 +138,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the rows here, after each run")
     parser.add_argument("--resume", action="store_true", help="keep the runs --json holds; train the others")
     parser.add_argument("--from-json", type=Path, help="print the table of rows written earlier")
+    parser.add_argument("--paired", nargs=2, action="append", default=[], metavar=("METRIC", "OTHER"),
+                        help="also compare two metrics of the same runs, e.g. linear_acc linear_acc_head")
     args = parser.parse_args()
     if args.from_json:
-        table(json.loads(args.from_json.read_text()))
+        rows = json.loads(args.from_json.read_text())
+        table(rows)
+        for metric, other in args.paired:
+            paired(rows, metric, other)
         return
     if args.study is None:
         parser.error("give a study file, or --from-json")
@@ -134,6 +159,8 @@ def main() -> None:
     results = run(rows, args.procs, done, args.json)
     print(f"trained in {time.perf_counter() - started:.1f} s on {args.device}", flush=True)
     table(results)
+    for metric, other in args.paired:
+        paired(results, metric, other)
 
 
 if __name__ == "__main__":
