@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contrastlab.core import paths
 from contrastlab.core.catalog import FINAL_STATUSES
 from tests.stack import Stack
 
@@ -44,11 +45,11 @@ def _steps(stack: Stack, run_id: int) -> int:
 
 
 def _final(stack: Stack, study_id: int) -> bool:
-    study = stack.get(f"/api/studies/{study_id}")
+    study = stack.get(paths.fill(paths.STUDY, study_id=study_id))
     done = sum(study["status_counts"].get(s, 0) for s in FINAL_STATUSES) == len(study["run_ids"])
     if not study.get("search"):
         return done
-    return done and stack.get(f"/api/studies/{study_id}/search")["state"] in {"done", "stopped"}
+    return done and stack.get(paths.fill(paths.STUDY_SEARCH, study_id=study_id))["state"] in {"done", "stopped"}
 
 
 def _verdict(stats: dict[str, Any], key: str) -> str:
@@ -82,10 +83,10 @@ def main() -> None:
             stack.start_api()
             for i in range(args.workers):
                 stack.start_worker(f"worker{i + 1}")
-            grid = None if args.no_grid else stack.http.post("/api/studies", json={
+            grid = None if args.no_grid else stack.http.post(paths.STUDIES, json={
                 "name": "grid", "base": base, "axes": axes, "seeds": [0, 1, 2]})
             searched = {**axes, "lr": {"low": 1e-4, "high": 1e-2, "log": True}} if args.lr_range else axes
-            search = stack.http.post("/api/studies", json={
+            search = stack.http.post(paths.STUDIES, json={
                 "name": "search", "base": base, "axes": searched, "seeds": [0],
                 "search": {"sampler": "tpe", "pruner": "asha", "trials": args.trials, "parallel": args.parallel,
                            "metric": "knn_acc", "direction": "max", "confirm_seeds": 3}})
@@ -99,14 +100,14 @@ def main() -> None:
 
 
 def report(stack: Stack, base: dict[str, Any], grid_id: int | None, search_id: int, seconds: float) -> None:
-    view = stack.get(f"/api/studies/{search_id}/search")
-    print(f"search axes: {stack.get(f'/api/studies/{search_id}')['axes']}")
+    view = stack.get(paths.fill(paths.STUDY_SEARCH, study_id=search_id))
+    print(f"search axes: {stack.get(paths.fill(paths.STUDY, study_id=search_id))['axes']}")
     if grid_id is None:
         full = max(t["steps"] for t in view["trials"])
         grid_steps = len(TEMPERATURES) * len(LRS) * 3 * full
         print(f"grid not run: 24 runs × {full} steps (a full run's) = {grid_steps}; wall {seconds / 60:.1f} min")
     else:
-        grid = stack.get(f"/api/studies/{grid_id}")
+        grid = stack.get(paths.fill(paths.STUDY, study_id=grid_id))
         grid_steps = sum(_steps(stack, run_id) for run_id in grid["run_ids"])
         print(f"grid: {len(grid['run_ids'])} runs, {grid['status_counts']}; wall {seconds / 60:.1f} min for both")
     trial_steps = sum(t["steps"] for t in view["trials"])
@@ -120,13 +121,13 @@ def report(stack: Stack, base: dict[str, Any], grid_id: int | None, search_id: i
           f"{sorted(t['pruned_epoch'] for t in pruned)}")
     print(f"search confirmation steps:    {confirm_steps}; trials + confirmation: {trial_steps + confirm_steps} "
           f"({(trial_steps + confirm_steps) / grid_steps:.1%} of the grid)")
-    search_stats = stack.get(f"/api/studies/{search_id}/stats", metric="knn_acc")
+    search_stats = stack.get(paths.fill(paths.STUDY_STATS, study_id=search_id), metric="knn_acc")
     if grid_id is None:
         for cell in search_stats["cells"]:
             print(f"confirmed {cell['key']}: k-NN {100 * cell['mean']:.2f} % (n {cell['n']}); verdict "
                   f"{_verdict(search_stats, cell['key'])}")
         return
-    grid_stats = stack.get(f"/api/studies/{grid_id}/stats", metric="knn_acc", baseline=BASELINE)
+    grid_stats = stack.get(paths.fill(paths.STUDY_STATS, study_id=grid_id), metric="knn_acc", baseline=BASELINE)
     best_cell = max(grid_stats["cells"], key=lambda c: c["mean"] if c["mean"] is not None else -1)
     low, high = best_cell["ci95"]
     print(f"grid best cell: {best_cell['key']}: k-NN {100 * best_cell['mean']:.2f} % "

@@ -150,17 +150,27 @@ def use_json_logs() -> None:
 
 
 def _count_points(counter: Counter) -> Any:
-    """SQLAlchemy hook: add the metric rows of every INSERT into events (the ingestion path writes them; its
-    driver-level INSERT says how many points it carried in the execution option `metric_points`)."""
+    """SQLAlchemy hook: add the metric rows of every ORM or Core INSERT into events."""
 
     def after_execute(conn: Any, clause: Any, multiparams: Any, params: Any, options: Any, result: Any) -> None:
-        if options and options.get("metric_points"):
-            counter.inc(options["metric_points"])
-        elif getattr(clause, "is_insert", False) and getattr(getattr(clause, "table", None), "name", "") == EVENTS:
+        if getattr(clause, "is_insert", False) and getattr(getattr(clause, "table", None), "name", "") == EVENTS:
             rows = list(multiparams) or [params]  # executemany, or one statement per row (ORM bulk)
             counter.inc(sum(1 for row in rows if isinstance(row, dict) and row.get("kind") == "metric"))
 
     return after_execute
+
+
+def _count_driver_points(counter: Counter) -> Any:
+    """SQLAlchemy hook for the driver-level INSERTs (exec_driver_sql, which after_execute does not see): the
+    batch's point count comes as the execution option `metric_points` (backend.runs.ingest)."""
+
+    def after_cursor_execute(conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any,
+                             executemany: bool) -> None:
+        points = context.execution_options.get("metric_points") if context is not None else None
+        if points:
+            counter.inc(points)
+
+    return after_cursor_execute
 
 
 def install(app: FastAPI) -> None:
@@ -173,6 +183,7 @@ def install(app: FastAPI) -> None:
     registry.register(StateCollector(app))
     engine: Engine = app.state.engine
     event.listen(engine, "after_execute", _count_points(points))
+    event.listen(engine, "after_cursor_execute", _count_driver_points(points))
     settings = app.state.settings
 
     def metrics(request: Request) -> Response:

@@ -308,7 +308,7 @@ class Client:
 
     def study_search(self, study_id: int) -> dict[str, Any]:
         """A search's trials, its best trial and its confirmation (GET /api/studies/{id}/search)."""
-        return dict(self._json("GET", f"{paths.STUDIES}/{study_id}/search"))
+        return dict(self._json("GET", paths.fill(paths.STUDY_SEARCH, study_id=study_id)))
 
     def list_studies(self, limit: int = 50, offset: int = 0) -> tuple[list[Study], int]:
         """One page of studies, newest first, and how many there are."""

@@ -90,5 +90,5 @@ def test_the_shared_stacks_worker_is_listed_online(stacks: Stacks, kind: str) ->
     stack = stacks.get(kind)
     worker = stack.wait_until("the worker to beat", lambda: listed(stack).get(next(
         (name for name in listed(stack) if name.startswith("worker1@")), ""), None))
-    assert worker["status"] == "online" and worker["queues"] == [stack.env["QUEUE"]]
+    assert worker["status"] == "online" and worker["queues"] == [stack.env["QUEUE"], f"{stack.env['QUEUE']}.preview"]
     assert worker["last_seen"].endswith("Z") and worker["version"]
