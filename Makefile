@@ -50,12 +50,13 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 
 browser-deps: $(AXE)
 
-# Two pytest processes (pytest-xdist), each test file whole in one of them: the suite waits on subprocesses,
-# servers and a browser as much as it computes. TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= 2
+# Three pytest processes (pytest-xdist) on this 2-core machine, each test file whole in one of them: the suite
+# waits on subprocesses, servers and a browser as much as it computes. TEST_WORKERS=0 runs it in one process.
+# --durations=10 names the slowest tests at the end.
+TEST_WORKERS ?= 3
 
 test: setup system-deps browser-deps
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=10
 
 test-unit: setup browser-deps
 	$(PY) -m pytest -q tests/unit
