@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +19,7 @@ from sqlalchemy import delete, select
 from backend.main import create_app
 from backend.migrate import prestart
 from backend.models import SeriesOverview
+from backend.operations import reconciler as reconciler_module
 from backend.operations.broker_scan import pending_run_ids
 from backend.operations.reconciler import Reconciler
 from backend.runs import series
@@ -88,17 +90,23 @@ def test_handed_back_run_is_requeued_without_counting_as_lost(api: TestClient) -
     assert FakeWorker(api, run_id, "w2").claim()["attempt"] == 2
 
 
-def test_queued_run_whose_message_vanished_is_sent_again_once(api: TestClient, tmp_path: Path) -> None:
+def test_queued_run_whose_message_vanished_is_sent_again_once(api: TestClient, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reconciler's clock is the test's: on a loaded machine two passes may be REQUEUE_AFTER_SECONDS apart.
+    clock = SimpleNamespace(now=time.monotonic())
+    monkeypatch.setattr(reconciler_module, "time", SimpleNamespace(monotonic=lambda: clock.now))
     run_id = api.post("/api/runs", json={"epochs": 1}).json()["id"]
     assert run_id in waiting(api)
-    time.sleep(0.6)
+    time.sleep(0.6)  # queued longer than REQUEUE_AFTER_SECONDS (0.5 s) by the database's clock
     assert reconciler(api).tick().resent == []  # its message is still there
     for message in (tmp_path / "data" / "broker" / "queue").glob("*.msg"):
         message.unlink()  # the broker lost it
+    clock.now += 0.4
     assert reconciler(api).tick().resent == []  # looked for at most once per REQUEUE_AFTER_SECONDS
-    time.sleep(0.6)
+    clock.now += 0.2
     assert reconciler(api).tick().resent == [run_id]
     assert run_id in waiting(api)
+    clock.now += 0.4
     assert reconciler(api).tick().resent == []  # not again before REQUEUE_AFTER_SECONDS
 
 
