@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -86,3 +87,53 @@ def test_the_sampler_samples_until_stopped_and_once_more_at_the_end() -> None:
     count = len(sink.samples)
     time.sleep(0.5)
     assert len(sink.samples) == count  # stopped means stopped
+
+
+class FakeNvml:
+    """pynvml's calls the sampler makes, on two devices (a logic test: the real library runs where a GPU is lent,
+    `python -m bench.gpu_check --skip speed speed_compile oom methods repro compile`)."""
+
+    def __init__(self) -> None:
+        self.devices = {2: (30, 1024**3, 100_000), 5: (70, 3 * 1024**3, 200_000)}  # %, bytes used, milliwatts
+        self.gone = False
+        self.shut = 0
+
+    def nvmlInit(self) -> None: ...
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        if index not in self.devices:
+            raise RuntimeError(f"NVML: no device {index}")
+        return index
+
+    def _device(self, handle: int) -> tuple[int, int, int]:
+        if self.gone:
+            raise RuntimeError("NVML: GPU is lost")
+        return self.devices[handle]
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> SimpleNamespace:
+        return SimpleNamespace(gpu=self._device(handle)[0])
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
+        return SimpleNamespace(used=self._device(handle)[1])
+
+    def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
+        return self._device(handle)[2]
+
+    def nvmlShutdown(self) -> None:
+        self.shut += 1
+
+
+def test_gpu_metrics_are_the_runs_devices_mean_use_summed_memory_and_power(monkeypatch: pytest.MonkeyPatch) -> None:
+    nvml = FakeNvml()
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    gpus = Gpus([2, 5])
+    sample = gpus.read()
+    assert sample == {"system.gpu_percent": 50.0, "system.gpu_memory_mb": 4096.0, "system.gpu_power_w": 300.0}
+    assert set(sample) <= set(METRICS)  # named in the catalogue, so charted and compared like any metric
+    nvml.gone = True  # a device that fell off the bus mid-run: no error, and no more asking
+    assert gpus.read() == {}
+    nvml.gone = False
+    assert gpus.read() == {}
+    gpus.close()
+    assert nvml.shut == 1
+    assert Gpus([7]).read() == {}  # an index NVML does not have: a host without that GPU, not an error
