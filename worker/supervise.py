@@ -130,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gpus", default="", help="the host's GPUs, e.g. 0,1: one worker process per GPU; "
                         "runs of up to that many devices; empty: one worker")
     parser.add_argument("--slots", type=int, default=0, help="CPU device slots instead of GPUs (gloo processes)")
-    parser.add_argument("--name", default="worker", help="worker name prefix (Celery node name)")
+    parser.add_argument("--name", default="worker", help="worker name prefix (Celery node name); the preview "
+                        "consumer is preview-NAME@host")
     args = parser.parse_args(argv)
     try:
         slots = parse_slots(args.gpus, args.slots)

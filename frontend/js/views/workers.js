@@ -63,7 +63,7 @@ function summary(items) {
     [count("idle"), "idle"],
   ].filter(([n]) => n);
   const largest = Math.max(0, ...online.map((w) => w.devices));
-  const gone = items.length - online.length;
+  const gone = items.length - up.length;
   return h(
     "p",
     { class: "muted", "data-testid": "workers-summary" },
@@ -109,9 +109,13 @@ export function mount(root) {
   async function refresh() {
     try {
       const page = await api.workers(controller.signal);
-      // Online first, then by name: the API lists the most recently heard first.
+      // Online first, the workers before the preview consumers, then by name: the API lists the most recently
+      // heard first.
       const items = [...page.items].sort(
-        (a, b) => (a.status !== "online") - (b.status !== "online") || a.name.localeCompare(b.name),
+        (a, b) =>
+          (a.status !== "online") - (b.status !== "online") ||
+          previews(a) - previews(b) ||
+          a.name.localeCompare(b.name),
       );
       body.replaceChildren(...(items.length ? [summary(items), table(items)] : [empty()]));
     } catch (err) {
