@@ -1,14 +1,14 @@
 """`make run` and `contrastlab serve`: migrate, start one Celery worker beside the API, serve until stopped.
 
 Run as `python -m contrastlab.launch`. Set START_WORKER=0 to serve the API alone (workers started elsewhere).
-The launcher sits outside the API package: it starts the API (backend's app factory and migrations) and a worker
-process (by its command line, never by importing the worker).
+The launcher sits outside the API package: it starts the API (backend's app factory and migrations), a worker
+process and the preview consumer beside it (by their command lines, never by importing the worker).
 
-Stopping: SIGTERM, SIGINT or SIGHUP (a supervisor, Ctrl-C, a closed terminal) stops the worker first, while the
-API still answers, so the run in flight is handed back; after WORKER_STOP_SECONDS, whatever is left of the worker's
-process group is killed; then the API stops and the launcher ends by the signal it was sent. A second signal
-kills the worker at once. If the launcher itself is killed, the worker's main process notices (PR_SET_PDEATHSIG
-and a watch on its parent, worker/tasks.py) and stops the same way.
+Stopping: SIGTERM, SIGINT or SIGHUP (a supervisor, Ctrl-C, a closed terminal) stops the worker and the preview
+consumer first, while the API still answers, so the run in flight is handed back; after WORKER_STOP_SECONDS,
+whatever is left of their process groups is killed; then the API stops and the launcher ends by the signal it was
+sent. A second signal kills them at once. If the launcher itself is killed, each one's main process notices
+(PR_SET_PDEATHSIG and a watch on its parent, worker/tasks.py) and stops the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -42,7 +42,8 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # `make run`'s process group reaches the launcher and make, which passes SIGTERM on to it.
 REPEAT_S = 1.0
 SLOTS = "slots"  # under DATA_DIR: the embedded worker's device slot locks (worker/slots.py)
-__all__ = ["GRACEFUL_SHUTDOWN_S", "embedded_slots", "main", "server_options", "start_worker", "stop_worker"]
+__all__ = ["GRACEFUL_SHUTDOWN_S", "embedded_slots", "main", "server_options", "start_worker", "start_workers",
+           "stop_workers"]
 
 
 def embedded_slots(gpus: list[str]) -> list[str]:
@@ -66,25 +67,35 @@ def start_worker(settings: Settings, gpus: list[str] | None = None) -> subproces
                             preexec_fn=functools.partial(queue.die_with_parent, os.getpid()))
 
 
-def stop_worker(worker: subprocess.Popen[bytes], grace: float,
-                now: threading.Event | None = None) -> None:
-    """SIGTERM to the worker's whole group (a warm shutdown: the run in flight is handed back), then, after
-    `grace` seconds (or as soon as `now` is set), SIGKILL to whatever of it is left: signalling the main process
+def start_workers(settings: Settings, gpus: list[str] | None = None) -> list[subprocess.Popen[bytes]]:
+    """The worker (start_worker) and the preview consumer beside it, which draws the form's previews while the
+    worker trains (CPU only, one preview at a time)."""
+    worker = start_worker(settings, gpus)
+    return [worker, queue.start_preview_consumer(settings, dict(os.environ))]
+
+
+def stop_workers(workers: Sequence[subprocess.Popen[bytes]], grace: float,
+                 now: threading.Event | None = None) -> None:
+    """SIGTERM to each worker's whole group (a warm shutdown: the run in flight is handed back), then, after
+    `grace` seconds (or as soon as `now` is set), SIGKILL to whatever of them is left: signalling the main process
     alone left pool processes, or a main process stuck in warm shutdown, running after `make run` had ended."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(worker.pid, signal.SIGTERM)
+    for worker in workers:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(worker.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and not (now is not None and now.is_set()):
-        worker.poll()  # reap the main process, or it lingers as a zombie of the group
-        if not group_alive(worker.pid):
+        for worker in workers:
+            worker.poll()  # reap each main process, or it lingers as a zombie of its group
+        if not any(group_alive(worker.pid) for worker in workers):
             return
         time.sleep(0.1)
     if now is not None and now.is_set():
-        log.warning("stopped again: killing the worker's process group now")
+        log.warning("stopped again: killing the workers' process groups now")
     else:
         log.warning("worker still running %s s after SIGTERM: killing its process group", grace)
-    kill_group(worker.pid)
-    worker.wait()
+    for worker in workers:
+        kill_group(worker.pid)
+        worker.wait()
 
 
 class Server(uvicorn.Server):
@@ -99,14 +110,14 @@ class Server(uvicorn.Server):
 
 
 class Stop:
-    """The launcher's stop: on the first signal, the worker (in a thread: the API keeps answering while the run is
-    handed back), then the API; a second signal (REPEAT_S later or more) kills the worker now, a third ends open
+    """The launcher's stop: on the first signal, the workers (in a thread: the API keeps answering while the run is
+    handed back), then the API; a second signal (REPEAT_S later or more) kills the workers now, a third ends open
     requests too."""
 
     def __init__(self) -> None:
         self.signals: list[int] = []
         self.server: Server | None = None
-        self.worker: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
         self.now = threading.Event()
         self.thread: threading.Thread | None = None
         self.first_at, self.repeats = 0.0, 0
@@ -129,12 +140,12 @@ class Stop:
         if self.server is not None and self.thread is None:
             self._begin()
 
-    def attach(self, server: Server, worker: subprocess.Popen[bytes] | None) -> None:
-        """The server and worker to stop; a signal that came before them starts the stop now. Signals wait
+    def attach(self, server: Server, workers: list[subprocess.Popen[bytes]]) -> None:
+        """The server and workers to stop; a signal that came before them starts the stop now. Signals wait
         meanwhile, so that one stop starts, once."""
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            self.server, self.worker = server, worker
+            self.server, self.workers = server, workers
             if self.signals:
                 self._begin()
         finally:
@@ -146,7 +157,7 @@ class Stop:
         thread.start()
 
     def _stop(self) -> None:
-        log.info("%s: stopping the worker, then the API", signal.Signals(self.signals[0]).name)
+        log.info("%s: stopping the workers, then the API", signal.Signals(self.signals[0]).name)
         try:
             self.stop_worker()
         finally:
@@ -154,10 +165,11 @@ class Stop:
                 self.server.should_exit = True
 
     def stop_worker(self) -> None:
-        """Stop the worker (once); also when the API ended by itself or by an error."""
-        worker, self.worker = self.worker, None
-        if worker is not None and (worker.poll() is None or group_alive(worker.pid)):
-            stop_worker(worker, self.grace, now=self.now)
+        """Stop the workers (once); also when the API ended by itself or by an error."""
+        workers, self.workers = self.workers, []
+        running = [worker for worker in workers if worker.poll() is None or group_alive(worker.pid)]
+        if running:
+            stop_workers(running, self.grace, now=self.now)
 
     def finish(self) -> None:
         """After the API: wait for the stop in flight, or stop the worker here."""
@@ -192,9 +204,10 @@ def parse_args(argv: list[str] | None) -> None:
 
     argparse.ArgumentParser(
         prog="python -m contrastlab.launch", description="Start ContrastLab on its embedded defaults (what `make "
-        "run` runs): migrate the database, then the API and one Celery worker beside it, until SIGTERM, SIGINT or "
-        "SIGHUP stops both.", epilog="Settings come from the environment (DATA_DIR, PORT, DATABASE_URL, "
-        "REDIS_URL, API_TOKEN, ...); every one is listed in docs/configuration.md.").parse_args(argv)
+        "run` runs): migrate the database, then the API and one Celery worker (and its preview consumer) beside "
+        "it, until SIGTERM, SIGINT or SIGHUP stops them.", epilog="Settings come from the environment (DATA_DIR, "
+        "PORT, DATABASE_URL, REDIS_URL, API_TOKEN, ...); every one is listed in "
+        "docs/configuration.md.").parse_args(argv)
 
 
 def load_settings() -> Settings:
@@ -215,9 +228,9 @@ def main(argv: list[str] | None = None) -> None:
     stop.grace = settings.worker_stop_seconds
     try:
         prestart(settings)
-        worker = stop.worker = start_worker(settings) if settings.start_worker and not stop.signals else None
+        workers = stop.workers = start_workers(settings) if settings.start_worker and not stop.signals else []
         server = Server(uvicorn.Config(create_app(settings), **server_options(settings)))
-        stop.attach(server, worker)
+        stop.attach(server, workers)
         log.info("ContrastLab on %s (database %s, broker %s)", settings.resolved_api_url,
                  settings.resolved_database_url.split(":", 1)[0], settings.resolved_broker_url.split(":", 1)[0])
         if not stop.signals:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import shutil
 import signal
@@ -27,7 +28,13 @@ TASK_RUN = "contrastlab.run"
 # backend (the broker's Redis, or files beside the filesystem broker). A preview is a reply, not state: runs keep
 # theirs in our database.
 TASK_PREVIEW = "contrastlab.preview"
+PREVIEW_SUFFIX = ".preview"
 PREVIEW_EXPIRES_S = 300
+# The preview consumer's Celery node name is this prefix and the name of the workers it serves (preview-worker1@host).
+PREVIEW_PREFIX = "preview-"
+# CPU only (an empty CUDA_VISIBLE_DEVICES: it never takes GPU memory from a run) and one thread (it draws a few
+# dozen small images; the cores are the runs').
+PREVIEW_ENV = {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 PROC_ALIVE_TIMEOUT_S = 120.0
 PR_SET_PDEATHSIG = 1
 # Handed by `contrastlab worker` to each worker process it starts: the host's device slots (GPU ids, or cpu0,
@@ -111,8 +118,14 @@ def all_run_queues(queue: str) -> list[str]:
 
 
 def preview_queue(queue: str) -> str:
-    """The queue of augmentation previews: every worker consumes it beside its runs' queues."""
-    return f"{queue}.preview"
+    """The queue of augmentation previews: the preview consumer beside each host's workers takes them, so a preview
+    is drawn while every worker trains."""
+    return f"{queue}{PREVIEW_SUFFIX}"
+
+
+def is_preview_consumer(queues: Sequence[str]) -> bool:
+    """Whether a worker that consumes `queues` (as its heartbeat lists them) is a preview consumer: it takes no run."""
+    return bool(queues) and all(name.endswith(PREVIEW_SUFFIX) for name in queues)
 
 
 def spec_devices(spec: Mapping[str, Any]) -> int:
@@ -131,13 +144,38 @@ def send_run(app: Celery, run_id: int, queue: str, devices: int = 1) -> None:
 def worker_command(settings: Settings, name: str = "worker1", slots: int = 1,
                    fresh_process: bool = False) -> list[str]:
     """The command line of one Celery worker process: one run at a time, prefetch 1, on the queues of runs of
-    up to `slots` devices. fresh_process: a new pool process per run, so each run picks its GPU before CUDA
-    starts."""
+    up to `slots` devices (no previews: the preview consumer beside it draws them). fresh_process: a new pool
+    process per run, so each run picks its GPU before CUDA starts."""
     command = [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--loglevel", "INFO",
                "--concurrency", "1", "--prefetch-multiplier", "1",
-               "--queues", ",".join([*worker_queues(settings.queue, slots), preview_queue(settings.queue)]),
+               "--queues", ",".join(worker_queues(settings.queue, slots)),
                "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
     return [*command, "--max-tasks-per-child", "1"] if fresh_process else command
+
+
+def preview_command(settings: Settings, name: str = "worker1") -> list[str]:
+    """The command line of the preview consumer started beside a host's workers (`preview-<name>@host`): the
+    preview queue only, one preview at a time in its main process (the solo pool: no pool process to fork or
+    recycle), so previews are drawn while the workers train."""
+    return [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--loglevel", "INFO",
+            "--pool", "solo", "--concurrency", "1", "--prefetch-multiplier", "1",
+            "--queues", preview_queue(settings.queue), "--hostname", f"{PREVIEW_PREFIX}{name}@%h",
+            "--without-gossip", "--without-mingle"]
+
+
+def preview_env(settings: Settings, base: dict[str, str]) -> dict[str, str]:
+    """The preview consumer's environment: the workers' settings, PREVIEW_ENV, and no device slots."""
+    env = worker_env(settings, {k: v for k, v in base.items() if k not in (SLOTS_ENV, SLOTS_DIR_ENV)})
+    return {**env, **PREVIEW_ENV}
+
+
+def start_preview_consumer(settings: Settings, base: dict[str, str], name: str = "worker1") -> subprocess.Popen[bytes]:
+    """Start the preview consumer as the workers are started: in a session of its own (a stop signals, then kills,
+    its process group), told this process's pid (it stops once this process is gone) and, on Linux, sent SIGTERM
+    when this process dies. Call it from the main thread (die_with_parent)."""
+    env = dict(preview_env(settings, base), **{PARENT_ENV: str(os.getpid())})
+    return subprocess.Popen(preview_command(settings, name), env=env, start_new_session=True,
+                            preexec_fn=functools.partial(die_with_parent, os.getpid()))
 
 
 def worker_env(settings: Settings, base: dict[str, str], device: str | None = None,

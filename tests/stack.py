@@ -111,6 +111,17 @@ class Stack:
         self.workers.append(worker)
         return worker
 
+    def start_preview_consumer(self, name: str = "worker1", **env: str) -> subprocess.Popen[bytes]:
+        """The preview consumer `make run` and `contrastlab worker` start beside their workers
+        (`preview-<name>@host`: the preview queue only, solo pool, CPU only)."""
+        from contrastlab.core.settings import Settings
+        from contrastlab.queue import PREVIEW_ENV, preview_command
+
+        settings = Settings(data_dir=self.data_dir, queue=self.env["QUEUE"])
+        consumer = self._spawn(preview_command(settings, name), f"preview-{name}.log", **{**PREVIEW_ENV, **env})
+        self.workers.append(consumer)
+        return consumer
+
     def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL, group: bool = True) -> None:
         """Signal a process (with its children when group): SIGKILL is a crash, SIGTERM a shutdown."""
         if proc.poll() is None:

@@ -8,6 +8,10 @@ before CUDA starts, so no process initialises a device that is not its run's. Th
 process: SIGTERM, SIGINT or SIGHUP is passed on as SIGTERM (a warm shutdown: runs are handed back), and what is
 left of a worker's process group after the grace is killed; on Linux they also get SIGTERM if this process is
 killed, and each stops by force WORKER_STOP_SECONDS later if it still runs (worker/tasks.py watches its parent).
+
+Beside them, one preview consumer (`preview-<name>@host`, CPU only, one preview at a time) draws the form's
+augmentation previews while the workers train. It is stopped as they are; if it ends by itself, it is started
+again (at most every PREVIEW_RESTART_S), and the workers train on: a preview never stops a run.
 """
 
 from __future__ import annotations
@@ -21,13 +25,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
 from contrastlab.core.settings import Settings, get_settings
-from contrastlab.queue import PARENT_ENV, die_with_parent, group_alive, kill_group, worker_command, worker_env
+from contrastlab.queue import (
+    PARENT_ENV,
+    die_with_parent,
+    group_alive,
+    kill_group,
+    start_preview_consumer,
+    worker_command,
+    worker_env,
+)
 from worker.slots import is_gpu
+
+PREVIEW_RESTART_S = 10.0  # a preview consumer that ended is started again, at most this often
 
 
 def parse_gpus(gpus: str) -> list[str]:
@@ -66,18 +80,31 @@ def start_workers(settings: Settings, slots: Sequence[str], name: str,
             for slot, node in plan or [(None, name)]]
 
 
-def supervise(children: Sequence[subprocess.Popen[bytes]], grace_s: float) -> int:
-    """Wait until a child exits or we are told to stop; then stop the rest. Returns the first exit code."""
+def supervise(children: Sequence[subprocess.Popen[bytes]], grace_s: float,
+              start_preview: Callable[[], subprocess.Popen[bytes]] | None = None) -> int:
+    """Wait until a child exits or we are told to stop; then stop the rest. Returns the first exit code.
+
+    start_preview: starts the preview consumer, now and again whenever it has ended (at most every
+    PREVIEW_RESTART_S); its end is not a worker's, and it is stopped with them."""
     stopping: list[int] = []
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         stopping.append(signum)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    preview = start_preview() if start_preview is not None else None
+    started = time.monotonic()
     try:
         while not stopping and all(child.poll() is None for child in children):
+            if preview is not None and start_preview is not None and preview.poll() is not None \
+                    and time.monotonic() - started >= PREVIEW_RESTART_S:
+                print(f"the preview consumer ended (exit code {preview.returncode}): starting it again",
+                      file=sys.stderr)
+                kill_group(preview.pid)  # whatever of its group is left
+                preview, started = start_preview(), time.monotonic()
             time.sleep(0.2)
         code = next((child.returncode for child in children if child.returncode is not None), 0)
+        children = [*children, *([preview] if preview is not None else [])]
         for child in children:  # Celery's warm shutdown, to the main process and its pool: runs hand back
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(child.pid, signal.SIGTERM)
@@ -103,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gpus", default="", help="the host's GPUs, e.g. 0,1: one worker process per GPU; "
                         "runs of up to that many devices; empty: one worker")
     parser.add_argument("--slots", type=int, default=0, help="CPU device slots instead of GPUs (gloo processes)")
-    parser.add_argument("--name", default="worker", help="worker name prefix (Celery node name)")
+    parser.add_argument("--name", default="worker", help="worker name prefix (Celery node name); the preview "
+                        "consumer is preview-NAME@host")
     args = parser.parse_args(argv)
     try:
         slots = parse_slots(args.gpus, args.slots)
@@ -117,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         children = start_workers(settings, slots, args.name, slots_dir)
         print(f"started {len(children)} worker process(es): " + ", ".join(f"pid {c.pid}" for c in children),
               file=sys.stderr)
-        return supervise(children, settings.worker_stop_seconds)
+        return supervise(children, settings.worker_stop_seconds,
+                         functools.partial(start_preview_consumer, settings, dict(os.environ), args.name))
     finally:
         if slots_dir is not None:
             shutil.rmtree(slots_dir, ignore_errors=True)

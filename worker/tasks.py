@@ -103,8 +103,11 @@ def _held_run() -> int | None:
 
 
 @task_received.connect
-def _beat_on_receipt(**_: object) -> None:
-    """A run's message came in: say so now, before the reconciler might look for it in the broker."""
+def _beat_on_receipt(request: object = None, **_: object) -> None:
+    """A run's message came in: say so now, before the reconciler might look for it in the broker (a preview's
+    changes nothing a beat says)."""
+    if getattr(request, "name", TASK_RUN) != TASK_RUN:
+        return
     for heartbeat in HEARTBEAT:
         heartbeat.poke()
 
@@ -120,8 +123,12 @@ def _preload_engine(**_: object) -> None:
     """Import torch in each pool process as it starts, so a run does not wait for it; and die with the main
     process (SIGTERM: the run hands itself back), should it be killed alone.
 
-    Importing does not initialise CUDA; that happens in the task, never in the parent.
+    Importing does not initialise CUDA; that happens in the task, never in the parent. The preview consumer's solo
+    pool sends this signal in the main process itself, which already dies with whoever started it; it imports the
+    engine at its first preview instead (idle, it holds about 75 MB rather than 900: torch's CUDA build).
     """
+    if os.getpid() == MAIN_PID:
+        return
     die_with_parent(MAIN_PID)
     try:
         import worker.engine  # noqa: F401

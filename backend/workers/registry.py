@@ -1,5 +1,9 @@
 """Each worker process's row, refreshed by its heartbeat (protocol.WorkerBeat); silent ones are lost.
 
+A preview consumer (it consumes only the preview queue, contrastlab.queue.is_preview_consumer) beats as a worker
+does, and has its row; it never counts as a worker that trains (`connected`), only as one that draws previews
+(`preview_consumers`).
+
 A worker's status is `online` while it beats, `lost` once it has been silent for WORKER_LOST_SECONDS (the
 reconciler marks it; a read judges by `last_seen` too, so a page never shows a silent worker as online),
 `stopped` after its last beat. Leases are not touched here: a lost worker's run is requeued by its lease, as
@@ -18,6 +22,7 @@ from sqlalchemy.orm import Session
 from backend.errors import TooManyRequests
 from backend.models import Worker, utcnow
 from contrastlab.core.protocol import WorkerBeat
+from contrastlab.queue import is_preview_consumer
 
 ONLINE, LOST, STOPPED = "online", "lost", "stopped"
 TOO_MANY = ("{count} workers are recorded, all online (MAX_WORKERS={limit}): a new worker is taken once one of "
@@ -77,10 +82,19 @@ def mark_lost(session: Session, lost_seconds: float) -> list[str]:
     return names
 
 
-def connected(session: Session, lost_seconds: float) -> list[Worker]:
-    """The workers online now, by name."""
+def _online(session: Session, lost_seconds: float) -> list[Worker]:
     fresh = (Worker.status == ONLINE, Worker.last_seen >= _cutoff(lost_seconds))
     return list(session.scalars(select(Worker).where(*fresh).order_by(Worker.name)))
+
+
+def connected(session: Session, lost_seconds: float) -> list[Worker]:
+    """The workers that train runs online now, by name (preview consumers are not among them)."""
+    return [worker for worker in _online(session, lost_seconds) if not is_preview_consumer(worker.queues or [])]
+
+
+def preview_consumers(session: Session, lost_seconds: float) -> list[Worker]:
+    """The preview consumers online now, by name."""
+    return [worker for worker in _online(session, lost_seconds) if is_preview_consumer(worker.queues or [])]
 
 
 def held_runs(session: Session, lost_seconds: float) -> set[int]:

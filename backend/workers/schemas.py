@@ -11,13 +11,17 @@ from backend.models import Worker
 from backend.runs.schemas import iso
 from backend.workers.registry import LOST, ONLINE, is_online
 from contrastlab.core.catalog import Status
+from contrastlab.queue import is_preview_consumer
 
 Activity = Literal["idle", "waiting", "busy"]
+Role = Literal["runs", "previews"]
 
 
 class WorkerPublic(BaseModel):
     name: str = Field(description="The Celery node name (worker1@host).")
     host: str
+    role: Role = Field(description="runs: a worker that trains runs; previews: the preview consumer beside a host's "
+                       "workers, which draws augmentation previews (CPU only) and takes no run.")
     status: Literal["online", "lost", "stopped"] = Field(description="online: heard from within "
                                                          "WORKER_LOST_SECONDS; lost: silent since; stopped: said so.")
     activity: Activity = Field(description="idle; waiting: it holds a queued run and waits for device slots; "
@@ -43,8 +47,10 @@ class WorkerPublic(BaseModel):
             status = LOST  # silent, and the reconciler has not passed yet
         holds = worker.run_id if status == ONLINE else None
         activity: Activity = "idle" if holds is None else "busy" if run_status == Status.RUNNING else "waiting"
-        return cls(name=worker.name, host=worker.host, status=status, activity=activity, devices=worker.devices,
-                   slots=list(worker.slots or []), gpu=worker.gpu, queues=list(worker.queues or []),
+        role: Role = "previews" if is_preview_consumer(worker.queues or []) else "runs"
+        return cls(name=worker.name, host=worker.host, role=role, status=status, activity=activity,
+                   devices=worker.devices, slots=list(worker.slots or []), gpu=worker.gpu,
+                   queues=list(worker.queues or []),
                    version=worker.version, run_id=worker.run_id if status == ONLINE else None,
                    first_seen=worker.first_seen, last_seen=worker.last_seen)
 

@@ -124,7 +124,8 @@ class Client:
     def preview(self, spec: Mapping[str, Any] | BaseModel, images: int = 8, views: int = 2,
                 pick_seed: int = 0) -> bytes:
         """PNG bytes of the spec's augmentation preview: `images` rows of a training image and `views` views of it,
-        drawn by an idle worker with the engine's augment code; ApiError 503 says why when no worker can."""
+        drawn beside the workers (by their preview consumer) with the engine's augment code; ApiError 503 says why
+        when no one can."""
         body = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else dict(spec)
         return self.request("POST", paths.PREVIEW_AUGMENTATIONS, json={"spec": body, "images": images,
                                                                        "views": views, "pick_seed": pick_seed},

@@ -16,8 +16,9 @@ def register(app: typer.Typer, friendly: Callable[[Any], Any]) -> None:
     @app.command()
     def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (env HOST).")] = None,
               port: Annotated[int | None, typer.Option(help="Port (env PORT).")] = None,
-              worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Start one worker beside "
-                                                          "the API (env START_WORKER).")] = None) -> None:
+              worker: Annotated[bool | None, typer.Option(
+                  "--worker/--no-worker", help="Start one worker (and its preview consumer) beside the API (env "
+                  "START_WORKER).")] = None) -> None:
         """Serve the API and dashboard, as `make run` does (migrations first, then one worker unless --no-worker)."""
         for variable, value in (("HOST", host), ("PORT", port), ("START_WORKER", worker)):
             if value is not None:
@@ -34,7 +35,8 @@ def register(app: typer.Typer, friendly: Callable[[Any], Any]) -> None:
                                                         "many devices train as gloo processes.", min=0)] = 0,
                      name: Annotated[str, typer.Option(help="Worker name prefix (Celery node name).")] = "worker"
                      ) -> None:
-        """Start Celery workers for the queue (BROKER_URL, API_URL, QUEUE, DATA_DIR from the environment)."""
+        """Start Celery workers for the queue, and the preview consumer beside them (BROKER_URL, API_URL, QUEUE,
+        DATA_DIR from the environment)."""
         # The workers are another program (they carry torch): the client imports none of it.
         os.execv(sys.executable, [sys.executable, "-m", "worker.supervise", "--gpus", gpus, "--slots", str(slots),
                                   "--name", name])

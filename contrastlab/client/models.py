@@ -46,6 +46,7 @@ class WorkerInfo(_Model):
 
     name: str
     host: str = ""
+    role: str = "runs"  # or "previews": the preview consumer beside a host's workers, which takes no run
     status: str
     activity: str = "idle"
     devices: int = 1

@@ -97,7 +97,10 @@ def run_details(run: Run, artifacts: Sequence[Artifact], log: Sequence[LogEntry]
 
 
 def worker_devices(worker: WorkerInfo) -> str:
-    """"GPU 0, 1", "CPU slots cpu0, cpu1", or "1 GPU" / "1 CPU" for a plain worker."""
+    """"GPU 0, 1", "CPU slots cpu0, cpu1", "1 GPU" / "1 CPU" for a plain worker, or "previews (CPU)" for a preview
+    consumer (it takes no run: no device slot)."""
+    if worker.role == "previews":
+        return "previews (CPU)"
     kind = "GPU" if worker.gpu else "CPU"
     if not worker.slots:
         return f"1 {kind}"
@@ -110,8 +113,9 @@ def workers_table(workers: Sequence[WorkerInfo]) -> Table:
                  title=f"{len(workers)} workers", right=("run", "max devices"))
     for worker in workers:
         activity = worker.activity if worker.status == "online" else DASH
+        most = DASH if worker.role == "previews" else str(worker.devices)
         add_row(grid, [worker.name, worker.host, worker.status, activity, format_value(worker.run_id),
-                       worker_devices(worker), str(worker.devices), worker.version, worker.last_seen[:19]],
+                       worker_devices(worker), most, worker.version, worker.last_seen[:19]],
                 style=None if worker.status == "online" else "dim")
     return grid
 

@@ -41,7 +41,7 @@ RUN_FINISH = "/api/runs/{run_id}/finish"
 WORKERS = "/api/workers"
 WORKER_HEARTBEAT = "/api/workers/heartbeat"
 
-# A spec's augmentation preview (PNG), drawn by an idle worker.
+# A spec's augmentation preview (PNG), drawn by the preview consumer beside the workers.
 PREVIEW_AUGMENTATIONS = "/api/preview/augmentations"
 
 STUDIES = "/api/studies"

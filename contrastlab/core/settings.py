@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
     api_url: str = Field("", description="URL workers report to; empty: http://HOST:PORT.")
     lease_seconds: int = Field(60, ge=2, le=86_400, description="A run's lease; renewed by the worker's heartbeat.")
-    start_worker: bool = Field(True, description="`make run` starts one Celery worker beside the API.")
+    start_worker: bool = Field(True, description="`make run` starts one Celery worker (and the preview "
+                               "consumer that draws augmentation previews while it trains) beside the API.")
     system_sample_seconds: float = Field(5.0, ge=0, le=3600, description="How often a worker samples a run's "
                                          "CPU, memory and GPU use (the system.* metrics); 0: never.")
     worker_stop_seconds: float = Field(30.0, gt=0, le=3600, description="A stopping worker's warm shutdown "
@@ -66,8 +67,9 @@ class Settings(BaseSettings):
                                             "alive (GET /api/workers, the Workers page).")
     worker_lost_seconds: float = Field(60.0, gt=0, le=86_400, description="A worker not heard from for this long "
                                        "is shown as lost (its runs' leases decide on their own).")
-    max_workers: int = Field(1000, ge=1, le=1_000_000, description="Worker rows kept; past it, a new worker's "
-                             "beat replaces the longest-silent lost one, or is refused (429) when none is lost.")
+    max_workers: int = Field(1000, ge=1, le=1_000_000, description="Worker rows kept (a host's preview "
+                             "consumer is one too); past it, a new worker's beat replaces the longest-silent lost "
+                             "one, or is refused (429) when none is lost.")
     visibility_timeout: int = Field(VISIBILITY_TIMEOUT_S, ge=1, description="Redis redelivers a task message "
                                     "not acknowledged within this many seconds (the lease still decides).")
     # Access and input limits.

@@ -115,7 +115,7 @@ export const api = {
   getRun: (id, signal) => get(`/api/runs/${id}`, signal),
   workers: (signal) => get("/api/workers", signal),
   createRun: (spec) => request("POST", "/api/runs", spec),
-  /** A spec's augmentation preview as a PNG Blob: `{spec, images, views}`; 503 when no idle worker can draw it. */
+  /** A spec's augmentation preview as a PNG Blob: `{spec, images, views}`; 503 when no one can draw it now. */
   previewAugmentations: (body, signal) => request("POST", "/api/preview/augmentations", body, signal),
   createGroup: (spec, seeds) => request("POST", "/api/runs/group", { spec, seeds }),
   cancelRun: (id) => request("POST", `/api/runs/${id}/cancel`),

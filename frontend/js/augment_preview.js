@@ -1,6 +1,7 @@
 // The new-run form's augmentation preview: POST /api/preview/augmentations with the form's spec, shown beside the
-// augmentation fields and drawn again (debounced) as the fields it depends on change. An idle worker draws it
-// with the engine's own augment code, so it shows what training would feed the encoder.
+// augmentation fields and drawn again (debounced) as the fields it depends on change. The preview consumer beside
+// the workers draws it, while they train, with the engine's own augment code, so it shows what training would feed
+// the encoder.
 
 import { api } from "./api.js";
 import { h } from "./dom.js";

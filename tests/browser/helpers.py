@@ -20,15 +20,17 @@ VIEWPORT: ViewportSize = {"width": 1366, "height": 860}
 
 
 def start_service(data_dir: Path, **env: str) -> Stack:
-    """`python -m contrastlab.launch` on a free port with its own data dir, plus one Celery worker; healthy on
-    return. env: more settings for both processes (see Stack)."""
+    """`python -m contrastlab.launch` on a free port with its own data dir, plus one Celery worker and its preview
+    consumer; healthy on return. env: more settings for both processes (see Stack)."""
     stack = Stack(data_dir, **env)
     try:
         stack.start_api()
         stack.start_worker()
+        stack.start_preview_consumer()  # the form's augmentation preview
         # Ready before the first test submits: a worker that cannot start fails here with its log, not as a run
         # that stays queued until a test's deadline.
-        stack.wait_until("the worker is ready", lambda: " ready." in stack.log("worker1.log"), timeout=180)
+        stack.wait_until("the worker and the preview consumer are ready", lambda: all(
+            " ready." in stack.log(name) for name in ("worker1.log", "preview-worker1.log")), timeout=180)
     except BaseException:
         stack.stop()
         raise

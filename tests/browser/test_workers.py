@@ -1,6 +1,6 @@
-"""The Workers view in Chromium: reached from the nav, it lists the service's worker and the ones a script says it
-has (a GPU worker holding a run while it waits for device slots, a stopped one greyed), passes axe-core, and a
-queued run's page and the new-run form say why a run waits."""
+"""The Workers view in Chromium: reached from the nav, it lists the service's worker, its preview consumer (apart:
+no device slot) and the ones a script says it has (a GPU worker holding a run while it waits for device slots, a
+stopped one greyed), passes axe-core, and a queued run's page and the new-run form say why a run waits."""
 
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ def test_the_workers_view_shows_devices_activity_and_greys_the_gone(page: Page, 
     expect(own.locator("td").nth(1)).to_have_text("online")
     expect(own.locator("td").nth(2)).to_have_text("idle")
     expect(own.locator("td").nth(3)).to_have_text("1 CPU")
+    consumer = table.locator("tr[data-worker^='preview-worker1@']")  # beside it, no device slot
+    expect(consumer.locator("td").nth(1)).to_have_text("online")
+    expect(consumer.locator("td").nth(2)).to_have_text("draws previews")
+    expect(consumer.locator("td").nth(3)).to_have_text("previews (CPU)")
+    expect(consumer.locator("td").nth(4)).to_have_text("—")
     gone = table.locator(f"tr[data-worker='{GONE}']")
     expect(gone).to_have_class(re.compile("worker-gone"))
     expect(gone.locator("td").nth(1)).to_have_text("stopped")
@@ -57,7 +62,7 @@ def test_the_workers_view_shows_devices_activity_and_greys_the_gone(page: Page, 
     muted, normal = (row.locator("td").first.evaluate("(td) => getComputedStyle(td).color") for row in (gone, own))
     assert muted != normal  # greyed
     expect(page.get_by_test_id("workers-summary")).to_contain_text(
-        "2 online (1 waiting for device slots, 1 idle) · 1 lost or stopped")
+        "2 online (1 waiting for device slots, 1 idle) · 1 preview consumer · 1 lost or stopped")
     a11y.assert_axe_clean(page, "the workers view")
     save_screenshots(page, "workers")
 

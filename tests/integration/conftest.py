@@ -28,8 +28,9 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1"}
 
 
 class Stacks:
-    """The API and one worker of each kind (broker and database), started on first use and kept for the session:
-    the tests that share them only submit runs and read them back by id, never kill or restart a process."""
+    """The API, one worker and its preview consumer of each kind (broker and database), started on first use and
+    kept for the session: the tests that share them only submit runs and read them back by id, never kill or
+    restart a process."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -46,6 +47,7 @@ class Stacks:
             self._closing.callback(stack.stop)  # before its database is dropped (callbacks run last first)
             stack.start_api()
             stack.start_worker()
+            stack.start_preview_consumer()  # as `make run` and `contrastlab worker` start one beside their workers
             self.started[kind] = stack
         return self.started[kind]
 

@@ -269,11 +269,15 @@ def test_study_follow_prints_the_servers_stats_and_lists_it(stack, tmp_path):
 
 
 def test_workers_lists_the_worker_and_a_submit_warns_when_no_worker_offers_the_devices(stack: Stack) -> None:
-    stack.wait_until("the worker to beat", lambda: stack.get("/api/workers")["items"])
+    stack.wait_until("the worker and its preview consumer to beat",
+                     lambda: {w["role"] for w in stack.get("/api/workers")["items"]} == {"runs", "previews"})
     result = cli(stack, "workers")
     assert result.exit_code == 0, result.stdout + result.stderr
-    row = next(line for line in result.stdout.splitlines() if "worker1@" in line)
+    rows = result.stdout.splitlines()
+    row = next(line for line in rows if "worker1@" in line and "preview-worker1@" not in line)
     assert "online" in row and "1 CPU" in row
+    consumer = next(line for line in rows if "preview-worker1@" in line)  # beside it, drawing previews: no slot
+    assert "previews (CPU)" in consumer and "1 CPU" not in consumer
     listed = json.loads(cli(stack, "workers", "--json").stdout)["items"]
     assert any(w["name"].startswith("worker1@") and w["status"] == "online" and w["last_seen"] for w in listed)
 

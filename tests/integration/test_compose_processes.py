@@ -116,9 +116,20 @@ def test_one_worker_process_per_gpu_with_its_own_device(deployed, compose):
     for gpu in ("0", "1"):
         _wait_for_log(deployed, "worker.log", rf"worker-gpu{gpu}@\S+ ready")
     children = children_of(supervisor)
-    assert sorted(environ(pid).get("CUDA_VISIBLE_DEVICES", "") for pid in children) == ["0", "1"]
+    # The two GPU workers and the preview consumer beside them, which sees no GPU.
+    assert sorted(environ(pid).get("CUDA_VISIBLE_DEVICES", "") for pid in children) == ["", "0", "1"]
     commands = {Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() for pid in children}
     assert any("--hostname worker-gpu0@%h" in c for c in commands) and any("worker-gpu1@%h" in c for c in commands)
+    assert any("--hostname preview-worker@%h" in c and "--pool solo" in c for c in commands)
+
+
+def test_the_worker_service_draws_previews(deployed):
+    """The form's preview works under compose: the worker service's preview consumer draws it."""
+    deployed.wait_until("the preview consumer to beat", lambda: any(
+        w["role"] == "previews" and w["status"] == "online" for w in deployed.get("/api/workers")["items"]))
+    response = deployed.http.post("/api/preview/augmentations", json={"spec": {"dataset": "digits"}, "images": 2},
+                                  timeout=60)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png", response.text
 
 
 def test_the_worker_healthcheck_pings_this_containers_worker(deployed, compose):
@@ -196,10 +207,11 @@ def _check_metrics_and_json_logs(stack: Stack, run_id: int) -> None:
 
 
 def test_sigterm_stops_every_gpu_worker_and_exits_cleanly(deployed):
-    """`docker compose stop` sends SIGTERM to the supervisor only; it passes it on and waits for both."""
+    """`docker compose stop` sends SIGTERM to the supervisor only; it passes it on and waits for the two workers and
+    the preview consumer."""
     supervisor = deployed.workers[0]
     children = children_of(supervisor.pid)
-    assert len(children) == 2
+    assert len(children) == 3
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(timeout=60) == 0
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]

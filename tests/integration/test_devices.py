@@ -1,5 +1,6 @@
 """Multi-device runs through the real stack: a worker with two CPU device slots (`contrastlab worker --slots 2`)
-runs two 1-device runs and a 2-device run (torchrun, gloo) from Redis, and never uses more than two slots."""
+runs two 1-device runs and a 2-device run (torchrun, gloo) from Redis, and never uses more than two slots; the
+preview consumer it starts beside them draws a preview."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from contrastlab.core import paths
 from tests.stack import REDIS_TEST_URL, Stack
 
 TINY = {"dataset": "digits", "epochs": 1, "batch_size": 32, "max_train_samples": 128, "probe_epochs": 5,
@@ -58,3 +60,9 @@ def test_a_two_slot_worker_runs_one_and_two_device_runs_without_oversubscribing(
     for start, _, _ in held:
         busy = [slot for begun, ended, slots in held if begun <= start < ended for slot in slots]
         assert len(busy) == len(set(busy)) <= 2, held
+
+    consumer = next(w for w in stack.get(paths.WORKERS)["items"] if w["name"].startswith("preview-worker@"))
+    assert (consumer["role"], consumer["status"], consumer["slots"]) == ("previews", "online", [])
+    preview = stack.http.post(paths.PREVIEW_AUGMENTATIONS, json={"spec": {"dataset": "digits"}, "images": 2},
+                              timeout=60)
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/png", preview.text

@@ -1,11 +1,12 @@
-"""The augmentation preview drawn by a real Celery worker, on Redis (the result backend is Redis), the embedded
-broker (files) and Redis with PostgreSQL; and by the CLI (`contrastlab preview spec.json -o views.png`)."""
+"""The augmentation preview drawn by a real preview consumer (the Celery worker on the preview queue that `make run`
+and `contrastlab worker` start beside their workers), on Redis (the result backend is Redis), the embedded broker
+(files) and Redis with PostgreSQL; by the CLI (`contrastlab preview spec.json -o views.png`); and while the only
+worker trains a run, which trains as it would have without the preview."""
 
 from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +26,14 @@ pytestmark = pytest.mark.integration
 FASHION = {"method": "simclr", "dataset": "fashion_mnist"}
 
 
-def preview(stack: Stack, body: dict[str, Any]) -> httpx.Response:
-    """POST the preview; while the shared worker trains another test's run (503: busy), ask again."""
-    def answered() -> httpx.Response | None:
-        response = stack.http.post(paths.PREVIEW_AUGMENTATIONS, json=body, timeout=60)
-        if response.status_code == 503 and "busy" in response.text:
-            time.sleep(2)  # each try counts against the address's 60 previews a minute
-            return None
-        return response
+def online(stack: Stack, role: str) -> list[dict[str, Any]]:
+    return [w for w in stack.get(paths.WORKERS)["items"] if w["role"] == role and w["status"] == "online"]
 
-    stack.wait_until("the worker connected", lambda: stack.get(paths.WORKERS)["items"])
-    return stack.wait_until("an idle worker drew the preview", answered, timeout=300)
+
+def preview(stack: Stack, body: dict[str, Any]) -> httpx.Response:
+    """POST the preview once the preview consumer beats: it draws whether or not the shared worker trains."""
+    stack.wait_until("the preview consumer connected", lambda: online(stack, "previews"), timeout=180)
+    return stack.http.post(paths.PREVIEW_AUGMENTATIONS, json=body, timeout=60)
 
 
 def views_differ(png: bytes, rows: int, side: int) -> list[bool]:
@@ -70,7 +68,7 @@ def test_a_dataset_the_worker_cannot_load_is_a_422_on_the_dataset(stacks: Stacks
 
 def test_cli_writes_the_png(stacks: Stacks, tmp_path: Path) -> None:
     stack = stacks.get("redis")
-    preview(stack, {"spec": FASHION, "images": 1})  # the worker is idle now
+    preview(stack, {"spec": FASHION, "images": 1})  # the preview consumer has drawn one: warm
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(FASHION))
     out = tmp_path / "views.png"
@@ -83,15 +81,37 @@ def test_cli_writes_the_png(stacks: Stacks, tmp_path: Path) -> None:
     assert "crop_scale_min" in bad.stdout + bad.stderr
 
 
-def test_a_worker_training_a_run_is_busy_and_draws_again_once_it_ends(stacks: Stacks) -> None:
+# Long enough to be training still when the preview comes back.
+TRAINING = {"method": "simclr", "dataset": "digits", "epochs": 4, "batch_size": 64, "probe_epochs": 5,
+            "tsne_samples": 50, "random_baseline": False, "seed": 5}
+
+
+def test_a_preview_is_drawn_while_the_only_worker_trains_and_the_run_is_unaffected(stacks: Stacks) -> None:
     stack = stacks.get("redis")
-    preview(stack, {"spec": FASHION, "images": 1})  # idle before the run
-    run = stack.submit(method="simclr", dataset="digits", epochs=3, batch_size=128, probe_epochs=20,
-                       tsne_samples=100, random_baseline=False)
-    stack.wait_until("the worker holds the run",
-                     lambda: any(w["run_id"] == run["id"] for w in stack.get(paths.WORKERS)["items"]))
-    busy = stack.http.post(paths.PREVIEW_AUGMENTATIONS, json={"spec": FASHION}, timeout=60)
-    if stack.http.get(f"/api/runs/{run['id']}").json()["status"] in {"queued", "running"}:
-        assert busy.status_code == 503 and "busy with a run" in busy.json()["detail"]
-    assert stack.wait(run["id"], {"succeeded", "failed", "canceled"})["status"] == "succeeded"
-    assert preview(stack, {"spec": FASHION}).status_code == 200
+    # Its first preview imports torch: 15 to 21 s on this shared 2-core machine under load, so done beforehand.
+    assert preview(stack, {"spec": FASHION, "images": 1}).status_code == 200
+    run = stack.submit(**TRAINING, name="trains during a preview")
+    stack.wait_until("the run trains", lambda: stack.points(run["id"]), timeout=180)
+    workers = online(stack, "runs")
+    assert [w["run_id"] for w in workers] == [run["id"]] and workers[0]["activity"] == "busy"  # the only worker
+
+    response = preview(stack, {"spec": FASHION})
+    assert response.status_code == 200, response.text + stack.all_logs()
+    assert response.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(response.content)).size == grid_size(8, 2, 28)
+    assert stack.get(f"/api/runs/{run['id']}")["status"] == "running", "the run ended before the preview came"
+    consumer = online(stack, "previews")[0]
+    assert consumer["name"].startswith("preview-worker1@") and not consumer["gpu"] and consumer["run_id"] is None
+
+    done = stack.wait(run["id"], {"succeeded", "failed", "canceled"})
+    assert (done["status"], done["attempt"], done["lost_leases"], done["requeue_reason"]) == \
+        ("succeeded", 1, 0, None), done
+    # The same spec trained again, with no preview meanwhile: the same curve and the same result.
+    again = stack.submit(**TRAINING, name="trains alone")
+    assert stack.wait(again["id"], {"succeeded", "failed", "canceled"})["status"] == "succeeded"
+
+    def learned(run_id: int) -> list[tuple[str, int, float]]:
+        return [(p["name"], p["step"], p["value"]) for p in stack.points(run_id)
+                if p["name"] in ("loss", "linear_acc", "knn_acc")]
+
+    assert learned(run["id"]) == learned(again["id"]) and learned(run["id"])

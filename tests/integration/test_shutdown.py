@@ -1,7 +1,7 @@
 """Stopping: a stopped API exits although a browser still holds an event stream open, and `make run` leaves no
 worker process behind: on Ctrl-C, on SIGTERM to its process group (as a supervisor sends it) while a run trains,
 several times over one data dir, with the run handed back each time and finished by the next start; on SIGHUP;
-and when the launcher itself is killed outright."""
+and when the launcher itself is killed outright. The preview consumer it starts beside its worker goes too."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_stopping_make_run_mid_training_leaves_no_worker_process(tmp_path: Path)
         stack.wait_until("a few steps", lambda: stack.points(run["id"]), timeout=120)
         assert stack.api is not None
         worker_processes = descendants(stack.api.pid)
-        assert len(worker_processes) >= 2, worker_processes  # Celery's main process and its pool process
+        assert len(worker_processes) >= 3, worker_processes  # the worker, its pool process, the preview consumer
         stack.api.send_signal(signal.SIGINT)  # Ctrl-C on `make run`
         try:
             stack.api.wait(timeout=GRACEFUL_SHUTDOWN_S + Settings().worker_stop_seconds + 30)
@@ -105,8 +105,15 @@ def training(stack: Stack, run_id: int) -> set[int]:
     stack.wait_until(f"run {run_id} trains", lambda: stack.points(run_id), timeout=120)
     assert stack.api is not None
     tree = descendants(stack.api.pid)
-    assert len(tree) >= 2, tree  # Celery's main process and its pool process
+    assert len(tree) >= 3, tree  # Celery's main process and its pool process, and the preview consumer
+    assert any(b"preview-worker1@" in command(pid) for pid in tree), tree
     return tree
+
+
+def command(pid: int) -> bytes:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    return b""
 
 
 def stopped(stack: Stack, tree: set[int], sig: int) -> None:

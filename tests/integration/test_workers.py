@@ -1,6 +1,6 @@
 """Workers on the real stack: `make run`'s worker (one CPU slot) beats and is listed; a run it holds while it waits
 for that slot says so and is never sent twice (Redis, PostgreSQL); a worker killed outright is marked lost; and the
-shared stacks' workers (SQLite and PostgreSQL) are listed online."""
+shared stacks' workers (SQLite and PostgreSQL) and their preview consumers are listed online."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def launched(tmp_path: Path) -> Iterator[Stack]:
 
 def test_a_run_the_worker_holds_while_it_waits_for_its_slot_is_not_sent_twice(launched: Stack) -> None:
     stack = launched
-    embedded = stack.wait_until("make run's worker to beat", lambda: next(iter(listed(stack).values()), None))
+    embedded = stack.wait_until("make run's worker to beat", lambda: next(
+        (w for w in listed(stack).values() if w["role"] == "runs"), None))
     assert embedded["status"] == "online" and embedded["activity"] == "idle"
     assert embedded["slots"] == ["cpu0"] and embedded["devices"] == 1 and not embedded["gpu"]  # one CPU slot
 
@@ -90,5 +91,9 @@ def test_the_shared_stacks_worker_is_listed_online(stacks: Stacks, kind: str) ->
     stack = stacks.get(kind)
     worker = stack.wait_until("the worker to beat", lambda: listed(stack).get(next(
         (name for name in listed(stack) if name.startswith("worker1@")), ""), None))
-    assert worker["status"] == "online" and worker["queues"] == [stack.env["QUEUE"], f"{stack.env['QUEUE']}.preview"]
+    assert worker["status"] == "online" and worker["queues"] == [stack.env["QUEUE"]] and worker["role"] == "runs"
     assert worker["last_seen"].endswith("Z") and worker["version"]
+    consumer = stack.wait_until("the preview consumer to beat", lambda: next(
+        (w for name, w in listed(stack).items() if name.startswith("preview-worker1@")), None))
+    assert (consumer["status"], consumer["role"], consumer["queues"], consumer["gpu"], consumer["slots"]) == \
+        ("online", "previews", [f"{stack.env['QUEUE']}.preview"], False, [])

@@ -19,8 +19,8 @@ from contrastlab.client.formats import (
     format_scientific,
 )
 from contrastlab.client.layout import fit
-from contrastlab.client.models import Run, Total
-from contrastlab.client.render import compare_tables, runs_table
+from contrastlab.client.models import Run, Total, WorkerInfo
+from contrastlab.client.render import compare_tables, runs_table, workers_table
 from contrastlab.core.catalog import catalog_document
 from tests.unit.canned import serve_canned
 
@@ -158,3 +158,14 @@ def test_follow_lines_use_labels_formats_and_statuses_of_the_catalogue():
     assert step_metric(CATALOG) == "loss"
     runs = [run, failed, run.model_copy(update={"status": "queued"}), run]
     assert status_counts(runs, CATALOG) == "1 queued, 2 succeeded, 1 failed"
+
+
+def test_a_preview_consumer_is_listed_as_one_not_as_a_device_slot():
+    worker = WorkerInfo(name="worker1@box", status="online", queues=["contrastlab"], last_seen="2026-12-04T10:00:00Z")
+    consumer = WorkerInfo(name="preview-worker1@box", role="previews", status="online",
+                          queues=["contrastlab.preview"], last_seen="2026-12-04T10:00:00Z")
+    rows = {line.split()[1]: line for line in _text(workers_table([worker, consumer]), 200).splitlines()
+            if "@box" in line}
+    assert "1 CPU" in rows["worker1@box"] and "previews (CPU)" not in rows["worker1@box"]
+    assert "previews (CPU)" in rows["preview-worker1@box"] and "1 CPU" not in rows["preview-worker1@box"]
+    assert " 1 " in rows["worker1@box"] and " 1 " not in rows["preview-worker1@box"]  # max devices: none

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from contrastlab.launch import stop_worker
+from contrastlab.launch import stop_workers
 from contrastlab.queue import die_with_parent
 from worker.supervise import supervise
 
@@ -34,20 +34,22 @@ def running(pid: int) -> bool:
         return False
 
 
-def test_a_worker_deaf_to_sigterm_is_killed_with_its_pool_after_the_grace(tmp_path: Path) -> None:
-    pid_file = tmp_path / "child.pid"
-    worker = subprocess.Popen([sys.executable, "-c", DEAF, str(pid_file)], start_new_session=True)
+def test_workers_deaf_to_sigterm_are_killed_with_their_pools_after_the_grace(tmp_path: Path) -> None:
+    """The worker and the preview consumer beside it, each in a session of its own as `make run` starts them."""
+    pid_files = [tmp_path / "worker.pid", tmp_path / "preview.pid"]
+    workers = [subprocess.Popen([sys.executable, "-c", DEAF, str(pid_file)], start_new_session=True)
+               for pid_file in pid_files]
     deadline = time.monotonic() + 30
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.monotonic() < deadline, "the child never started"
+    while not all(pid_file.exists() and pid_file.read_text() for pid_file in pid_files):
+        assert time.monotonic() < deadline, "the children never started"
         time.sleep(0.05)
-    child = int(pid_file.read_text())
-    stop_worker(worker, grace=1.0)
-    assert worker.returncode is not None
+    children = [int(pid_file.read_text()) for pid_file in pid_files]
+    stop_workers(workers, grace=1.0)
+    assert all(worker.returncode is not None for worker in workers)
     deadline = time.monotonic() + 10
-    while running(child) and time.monotonic() < deadline:
+    while any(running(child) for child in children) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not running(child), "the pool process outlived `make run`"
+    assert not any(running(child) for child in children), "a pool process outlived `make run`"
 
 
 def wait_gone(pid: int, timeout: float = 10) -> bool:

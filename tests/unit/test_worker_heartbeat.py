@@ -61,6 +61,7 @@ def test_make_run_gives_its_worker_every_gpu_as_slots_or_one_cpu_slot(monkeypatc
     two, cpu = started
     assert two["env"][SLOTS_ENV] == "0,1" and two["env"][SLOTS_DIR_ENV] == str(tmp_path.resolve() / "slots")
     queues = two["command"][two["command"].index("--queues") + 1]
-    assert queues == "q,q.devices-2,q.preview" and two["command"][-2:] == ["--max-tasks-per-child", "1"]
-    assert cpu["env"][SLOTS_ENV] == "cpu0" and cpu["command"][cpu["command"].index("--queues") + 1] == "q,q.preview"
+    # Runs only: the preview consumer beside them takes the previews (tests/unit/test_preview_consumer.py).
+    assert queues == "q,q.devices-2" and two["command"][-2:] == ["--max-tasks-per-child", "1"]
+    assert cpu["env"][SLOTS_ENV] == "cpu0" and cpu["command"][cpu["command"].index("--queues") + 1] == "q"
     assert "--max-tasks-per-child" not in cpu["command"]

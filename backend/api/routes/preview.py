@@ -1,7 +1,8 @@
 """Augmentation preview: a PNG grid of a spec's images and the views training would draw of them.
 
-The API has no torch, so an idle worker draws the grid with the engine's own augment code (worker/preview.py)
-and the route waits for its reply; with no idle worker it answers 503 at once, saying why.
+The API has no torch, so the preview consumer beside the workers draws the grid with the engine's own augment
+code (worker/preview.py), while they train, and the route waits for its reply; with no one to draw it (no preview
+consumer, and no idle worker that takes previews) it answers 503 at once, saying why.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from backend.access.admission import SubmissionRate, check_spec
 from backend.access.security import client_address
 from backend.api.deps import CeleryDep, SessionDep, SettingsDep
 from backend.errors import InvalidFields, TooManyRequests, Unavailable
-from backend.workers.registry import connected
+from backend.workers.previews import preview_refusal
 from contrastlab.core import paths
 from contrastlab.core.spec import RunSpec
 from contrastlab.queue import TASK_PREVIEW, preview_queue
@@ -47,38 +48,30 @@ def rate(request: Request) -> SubmissionRate:
     return limiter
 
 
-def _idle_worker(session: SessionDep, lost_seconds: float) -> None:
-    workers = connected(session, lost_seconds)
-    if not workers:
-        raise Unavailable("no preview: no worker is connected, and the preview is drawn by a worker with the "
-                          "engine's own augment code; start one (`make run`, or `contrastlab worker`)")
-    if all(worker.run_id is not None for worker in workers):
-        raise Unavailable(f"no preview: every connected worker ({len(workers)}) is busy with a run, and the "
-                          "preview is drawn by an idle one; try again when a run ends")
-
-
 @router.post(paths.PREVIEW_AUGMENTATIONS.removeprefix(paths.API), response_class=Response,
              responses={200: {"content": {"image/png": {}}, "description": "PNG: one row per image, the image "
                                                                           "then its views."},
-                        503: {"description": "No idle worker, or none answered in time; the detail says which."}})
+                        503: {"description": "No preview consumer and no idle worker, or none answered in "
+                                              "time; the detail says which."}})
 def augmentations(body: PreviewRequest, request: Request, session: SessionDep, celery: CeleryDep,
                   settings: SettingsDep) -> Response:
     """The spec's augmentation preview as the engine draws it (same augment code, the spec's seed): `images`
-    rows of the image and `views` views. Drawn by an idle worker within PREVIEW_TIMEOUT_S."""
+    rows of the image and `views` views. Drawn by a preview consumer (or an idle worker) within PREVIEW_TIMEOUT_S."""
     check_spec(body.spec, settings, ("body", "spec"))
     wait = rate(request).admit(client_address(request.scope))
     if wait:
         raise TooManyRequests(f"too many previews from this address (at most {PREVIEWS_PER_MINUTE} a minute): "
                               f"try again in {wait} s", wait)
-    _idle_worker(session, settings.worker_lost_seconds)
+    if why := preview_refusal(session, settings.queue, settings.worker_lost_seconds):
+        raise Unavailable(f"no preview: {why}")
     result = celery.send_task(TASK_PREVIEW, args=[body.spec.model_dump(mode="json"), body.images, body.views,
                                                   body.pick_seed],
                               queue=preview_queue(settings.queue), expires=PREVIEW_TIMEOUT_S)
     try:
         reply = result.get(timeout=PREVIEW_TIMEOUT_S, propagate=False)
     except CeleryTimeout:
-        raise Unavailable(f"no preview: no worker drew it within {PREVIEW_TIMEOUT_S:.0f} s (the workers may be "
-                          "busy, or loading a large dataset); try again") from None
+        raise Unavailable(f"no preview: no worker drew it within {PREVIEW_TIMEOUT_S:.0f} s (the preview consumer "
+                          "may be drawing others, or loading a large dataset); try again") from None
     result.forget()  # the reply is read: its copy in the result backend can go now
     if not isinstance(reply, dict) or "png" not in reply:
         why = reply.get("error") if isinstance(reply, dict) else f"the worker failed: {reply}"

@@ -1,5 +1,6 @@
 // Workers: every worker process the API has heard from, its devices, what it runs, when it was last heard;
-// lost (silent) and stopped ones greyed. Refreshed every few seconds in place.
+// lost (silent) and stopped ones greyed. A host's preview consumer (role "previews": it draws the form's
+// augmentation previews, CPU only) is listed as such, never as a device slot. Refreshed every few seconds in place.
 
 import { api } from "../api.js";
 import { h } from "../dom.js";
@@ -8,8 +9,11 @@ import { formatDateTime, formatDuration, secondsBetween, DASH } from "../format.
 const REFRESH_MS = 3000;
 const BADGE = { online: "badge-succeeded", lost: "badge-failed", stopped: "badge-canceled" };
 
-/** "GPU 0, 1", "CPU slot cpu0", or "1 GPU" / "1 CPU" for a plain worker. */
+const previews = (worker) => worker.role === "previews";
+
+/** "GPU 0, 1", "CPU slot cpu0", "1 GPU" / "1 CPU" for a plain worker, or "previews (CPU)" for a preview consumer. */
 export function devicesText(worker) {
+  if (previews(worker)) return "previews (CPU)";
   const kind = worker.gpu ? "GPU" : "CPU";
   const slots = worker.slots || [];
   if (!slots.length) return `1 ${kind}`;
@@ -19,6 +23,7 @@ export function devicesText(worker) {
 
 function activityCell(worker) {
   if (worker.status !== "online") return h("td", { class: "muted" }, DASH);
+  if (previews(worker)) return h("td", {}, "draws previews");
   if (worker.activity === "idle") return h("td", {}, "idle");
   const run = h("a", { href: `#/runs/${worker.run_id}`, "data-testid": "worker-run" }, `run #${worker.run_id}`);
   return h("td", {}, worker.activity === "busy" ? "busy: " : "waiting for device slots: ", run);
@@ -40,7 +45,7 @@ function workerRow(worker) {
     h("td", {}, h("span", { class: `badge ${BADGE[worker.status] || ""}` }, worker.status)),
     activityCell(worker),
     h("td", {}, devicesText(worker)),
-    h("td", { class: "num" }, String(worker.devices)),
+    h("td", { class: "num" }, previews(worker) ? DASH : String(worker.devices)),
     h("td", {}, worker.host || DASH),
     h("td", {}, worker.version || DASH),
     lastSeen(worker),
@@ -48,7 +53,9 @@ function workerRow(worker) {
 }
 
 function summary(items) {
-  const online = items.filter((w) => w.status === "online");
+  const up = items.filter((w) => w.status === "online");
+  const online = up.filter((w) => !previews(w));
+  const consumers = up.length - online.length;
   const count = (activity) => online.filter((w) => w.activity === activity).length;
   const doing = [
     [count("busy"), "busy"],
@@ -56,12 +63,13 @@ function summary(items) {
     [count("idle"), "idle"],
   ].filter(([n]) => n);
   const largest = Math.max(0, ...online.map((w) => w.devices));
-  const gone = items.length - online.length;
+  const gone = items.length - up.length;
   return h(
     "p",
     { class: "muted", "data-testid": "workers-summary" },
     `${online.length} online`,
     doing.length ? ` (${doing.map(([n, what]) => `${n} ${what}`).join(", ")})` : "",
+    consumers ? ` · ${consumers} preview consumer${consumers === 1 ? "" : "s"}` : "",
     gone ? ` · ${gone} lost or stopped` : "",
     online.length ? ` · the largest takes runs of up to ${largest} device${largest === 1 ? "" : "s"}` : "",
   );
@@ -101,9 +109,13 @@ export function mount(root) {
   async function refresh() {
     try {
       const page = await api.workers(controller.signal);
-      // Online first, then by name: the API lists the most recently heard first.
+      // Online first, the workers before the preview consumers, then by name: the API lists the most recently
+      // heard first.
       const items = [...page.items].sort(
-        (a, b) => (a.status !== "online") - (b.status !== "online") || a.name.localeCompare(b.name),
+        (a, b) =>
+          (a.status !== "online") - (b.status !== "online") ||
+          previews(a) - previews(b) ||
+          a.name.localeCompare(b.name),
       );
       body.replaceChildren(...(items.length ? [summary(items), table(items)] : [empty()]));
     } catch (err) {

@@ -1,6 +1,7 @@
 """POST /api/preview/augmentations on SQLite and PostgreSQL, without a worker: the checks before a worker is asked
-(fields named, server caps, auth, rate) and the 503 that says why no preview came. tests/integration/test_preview.py
-has a real worker draw one."""
+(fields named, server caps, auth, rate), who is asked (a preview consumer, busy workers or not; an idle worker only
+if it takes the preview queue) and the 503 that says why no preview came. tests/integration/test_preview.py has a
+real preview consumer draw one while the only worker trains."""
 
 from __future__ import annotations
 
@@ -13,14 +14,27 @@ from backend.api.routes import preview
 from backend.main import create_app
 from backend.migrate import prestart
 from contrastlab.core.settings import Settings
+from tests.unit.api.conftest import FakeWorker
 
 URL = "/api/preview/augmentations"
 FASHION = {"spec": {"method": "simclr", "dataset": "fashion_mnist"}}
 
 
+RUNS, PREVIEWS = ["contrastlab"], ["contrastlab.preview"]  # a worker's queues (it trains), a preview consumer's
+
+
 def beat(client: TestClient, name: str = "w1@box", **fields: object) -> None:
-    body = {"name": name, "host": "box", "devices": 1, "queues": ["contrastlab"], **fields}
+    body = {"name": name, "host": "box", "devices": 1, "queues": RUNS, **fields}
     assert client.post("/api/workers/heartbeat", json=body).status_code == 200
+
+
+def sent(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether the route sent the preview (no Celery worker consumes it here: a 503 after the timeout) rather than
+    refusing it at once; the refusal's 503 otherwise."""
+    monkeypatch.setattr(preview, "PREVIEW_TIMEOUT_S", 1.0)
+    response = client.post(URL, json=FASHION)
+    assert response.status_code == 503
+    return "no worker drew it within 1 s" in response.json()["detail"]
 
 
 def test_no_worker_is_a_503_that_says_so(client: TestClient) -> None:
@@ -29,21 +43,52 @@ def test_no_worker_is_a_503_that_says_so(client: TestClient) -> None:
     assert "no worker is connected" in response.json()["detail"]
 
 
-def test_every_worker_busy_is_a_503_that_says_so(client: TestClient, submit) -> None:
+def test_every_worker_busy_and_no_preview_consumer_is_a_503_that_says_so(client: TestClient, submit) -> None:
     run = submit()
     beat(client, run_id=run["id"])
     response = client.post(URL, json=FASHION)
     assert response.status_code == 503
-    assert "every connected worker (1) is busy with a run" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert "every connected worker (1) is busy with a run, and no preview consumer is connected" in detail
+    assert "celery -A worker.main worker --pool solo --queues contrastlab.preview" in detail
 
 
-def test_an_idle_worker_that_never_answers_is_a_503_after_the_timeout(client: TestClient,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(preview, "PREVIEW_TIMEOUT_S", 1.0)
-    beat(client)  # a row, but no Celery worker consumes the preview queue
-    response = client.post(URL, json=FASHION)
-    assert response.status_code == 503
-    assert "no worker drew it within 1 s" in response.json()["detail"]
+def test_a_preview_consumer_draws_while_every_worker_is_busy(client: TestClient, submit,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    run = submit()
+    beat(client, run_id=run["id"])
+    FakeWorker(client, run["id"], "w1@box").claim()
+    beat(client, "preview-w1@box", queues=PREVIEWS)
+    assert sent(client, monkeypatch)
+    behind = submit()  # the preview consumer is not a worker that could take it
+    assert client.get(f"/api/runs/{behind['id']}").json()["waiting_reason"] == \
+        "next in line; the 1 connected worker that can take it is busy"
+
+
+def test_a_preview_consumer_alone_draws_and_is_no_worker_for_runs(client: TestClient, submit,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    beat(client, "preview-w1@box", queues=PREVIEWS)
+    assert sent(client, monkeypatch)
+    run = submit()
+    assert run["warnings"] == ["no worker is connected; it starts when one is (`make run`, or `contrastlab worker`)."]
+    assert client.get(f"/api/runs/{run['id']}").json()["waiting_reason"].startswith("no worker is connected")
+
+
+def test_a_preview_consumer_of_another_queue_or_a_stopped_one_draws_nothing(client: TestClient,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    beat(client, "preview-other@box", queues=["other.preview"])
+    beat(client, "preview-w1@box", queues=PREVIEWS, stopping=True)
+    assert not sent(client, monkeypatch)
+
+
+def test_an_idle_worker_draws_only_if_it_takes_the_preview_queue(client: TestClient,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    beat(client)
+    assert not sent(client, monkeypatch)
+    assert "no preview consumer is connected, and the idle workers take runs only" in \
+        client.post(URL, json=FASHION).json()["detail"]
+    beat(client, queues=[*RUNS, *PREVIEWS])  # started by hand with it, or of a version before preview consumers
+    assert sent(client, monkeypatch)
 
 
 @pytest.mark.parametrize(("body", "loc"), [

@@ -190,3 +190,20 @@ def test_the_workers_own_heartbeat_is_recorded_and_its_last_beat_says_stopped(ap
     heartbeat.stop()
     assert heartbeat.interval == 10.0  # the API's WORKER_HEARTBEAT_SECONDS
     assert workers(api)["celery@box"]["status"] == "stopped"
+
+
+def test_a_preview_consumer_is_listed_as_one_and_never_counts_as_a_worker_for_runs(api: TestClient) -> None:
+    """It beats like a worker (its queues: the preview queue only) but offers no device slot: a run waits for a
+    worker all the same, and the reconciler sees no holder in it."""
+    beat(api, "preview-worker@gpu-box", queues=["contrastlab.preview"])
+    beat(api, "worker-gpu0@gpu-box", devices=2, slots=["0", "1"], gpu=True,
+         queues=["contrastlab", "contrastlab.devices-2"])
+    listed = workers(api)
+    assert listed["preview-worker@gpu-box"]["role"] == "previews" and listed["worker-gpu0@gpu-box"]["role"] == "runs"
+    run = api.post("/api/runs", json={"epochs": 1, "devices": 2, "method": "supcon"}).json()
+    assert run["warnings"] == []
+    beat(api, "worker-gpu0@gpu-box", stopping=True)
+    alone = api.post("/api/runs", json={"epochs": 1}).json()
+    assert alone["warnings"] == ["no worker is connected; it starts when one is (`make run`, or "
+                                 "`contrastlab worker`)."]
+    assert api.get(f"/api/runs/{alone['id']}").json()["waiting_reason"].startswith("no worker is connected")
