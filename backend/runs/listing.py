@@ -4,7 +4,8 @@ Every sort key walks an index on (key, id): the columns, and the generated colum
 summary metrics, the duration and the common spec fields (backend.sortkeys); other spec fields come out of the JSON
 by a scan. Rows without a value (no summary yet, still running, field unset) sort last either way: they are a second
 query by id once the first runs out, so each stays one index walk. The count stops at COUNT_CAP; `after` (keyset)
-pages go as deep as the first page costs.
+pages go as deep as the first page costs. Free text and tags are index lookups too (migration 0017:
+backend.runs.textsearch, the run_tags table).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from backend.models import Run
 from backend.runs.annotate import tag_condition
+from backend.runs.textsearch import text_condition
 from backend.sortkeys import SPEC_NUMBERS, SPEC_TEXTS, spec_column, summary_column
 from contrastlab.core.catalog import SUMMARY_METRICS
 from contrastlab.core.spec import RunSpec
@@ -178,17 +180,12 @@ def _where(query: Select[Any], where: RunFilter) -> Select[Any]:
     for name, value in where.spec:
         query = query.where(_spec_condition(name, value))
     for tag in where.tags:
-        query = query.where(tag_condition(Run.tags, tag))
+        query = query.where(tag_condition(tag))
     if where.trashed is not None:
         query = query.where(Run.trashed_at.is_not(None) if where.trashed else Run.trashed_at.is_(None))
-    text = where.text.strip().lower()
-    if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions: list[ColumnElement[bool]] = [func.lower(Run.name).like(pattern, escape="\\")]
-        digits = text.lstrip("#")
-        if digits.isascii() and digits.isdigit() and len(digits) <= 18:  # "²" is a digit to isdigit(), not to int()
-            conditions.append(Run.id == int(digits))
-        query = query.where(or_(*conditions))
+    text = text_condition(where.text)
+    if text is not None:
+        query = query.where(text)
     return query
 
 

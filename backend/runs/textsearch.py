@@ -1,0 +1,79 @@
+"""The runs list's free text (`q`): the run's name contains it, in any case, or it is the run's id ("#123", "123").
+
+A name substring is answered by an index (migration 0017): on PostgreSQL a pg_trgm GIN index on lower(name), which
+LIKE '%...%' uses as it stands; on SQLite an FTS5 table of the names with the trigram tokenizer, kept in step by
+triggers and asked for text of 3 characters or more (a trigram index holds nothing shorter: such text scans, and
+each character matches many runs, so a page fills quickly). FTS5 folds case as Unicode does, a superset of what the
+LIKE matches; the LIKE after it keeps the answer exactly what a scan gives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    and_,
+    column,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from backend.models import Run
+
+FTS_TABLE = "runs_name_fts"  # SQLite: FTS5, trigram tokenizer, external content (the runs table), rowid = runs.id
+TRIGRAM = 3  # the shortest text the trigram index can answer
+
+
+class NameOrId(ColumnElement[bool]):
+    """The name contains `text` (lower-cased), or the run's id is `run_id`: compiled per database."""
+
+    type = Boolean()
+    inherit_cache = False
+    _is_implicitly_boolean = True  # a condition as it stands: no "= 1" where the database has no boolean type
+
+    def __init__(self, text: str, run_id: int | None) -> None:
+        self.text = text
+        self.run_id = run_id
+
+    def scan(self) -> ColumnElement[bool]:
+        """The condition itself, row by row (PostgreSQL's trigram index answers it as written)."""
+        escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = func.lower(Run.name).like(f"%{escaped}%", escape="\\")
+        return like if self.run_id is None else or_(like, Run.id == self.run_id)
+
+
+def text_condition(text: str) -> ColumnElement[bool] | None:
+    """The runs whose name contains `text` or whose id it is ("#42"); None for empty text."""
+    text = text.strip().lower()
+    if not text:
+        return None
+    digits = text.lstrip("#")
+    is_id = digits.isascii() and digits.isdigit() and len(digits) <= 18  # "²" is a digit to isdigit(), not int()
+    return NameOrId(text, int(digits) if is_id else None)
+
+
+@compiles(NameOrId)
+def _compile(element: NameOrId, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.scan(), **kw)})"  # in brackets: an OR among the list's other conditions
+
+
+@compiles(NameOrId, "sqlite")
+def _compile_sqlite(element: NameOrId, compiler: SQLCompiler, **kw: Any) -> str:
+    """The FTS5 table's candidates (a phrase of the text: its trigrams in a row, i.e. the substring), then the LIKE."""
+    if len(element.text) < TRIGRAM:
+        return _compile(element, compiler, **kw)
+    fts = table(FTS_TABLE, column("rowid"))
+    phrase = '"' + element.text.replace('"', '""') + '"'
+    candidates: Any = select(fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(phrase))
+    if element.run_id is not None:
+        candidates = union_all(candidates, select(literal(element.run_id)))
+    return f"({compiler.process(and_(Run.id.in_(candidates), element.scan()), **kw)})"
