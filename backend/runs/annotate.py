@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, select
 
 from backend.models import Run, RunTag
 
@@ -66,11 +66,17 @@ def apply(row: Any, update: AnnotationUpdate) -> None:
             setattr(row, key, value)
 
 
-def tag_condition(tag: str) -> ColumnElement[bool]:
-    """The run has `tag` ("opt:sgd"), or, for a bare key ("baseline"), the key with any value, in any case: a
-    lookup in run_tags by its (key, value) index."""
+def tagged(tag: str) -> Select[Any]:
+    """The ids of the runs with `tag` ("opt:sgd"), or, for a bare key ("baseline"), the key with any value, in any
+    case: a range of run_tags' (key, value) index."""
     key, _, value = tag.lower().partition(":")
     having = select(RunTag.run_id).where(RunTag.key == key)
-    if value:
-        having = having.where(RunTag.value == value)
-    return Run.id.in_(having)
+    return having.where(RunTag.value == value) if value else having
+
+
+def tag_condition(tag: str, common: bool = False) -> ColumnElement[bool]:
+    """The run has `tag`: its id is among those run_tags lists, or (a `common` tag, listing.Plan) run_tags' primary
+    key holds it, looked up run by run."""
+    if common:
+        return tagged(tag).where(RunTag.run_id == Run.id).exists()
+    return Run.id.in_(tagged(tag))

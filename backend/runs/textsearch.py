@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    Select,
     and_,
     column,
     func,
@@ -34,15 +35,17 @@ TRIGRAM = 3  # the shortest text the trigram index can answer
 
 
 class NameOrId(ColumnElement[bool]):
-    """The name contains `text` (lower-cased), or the run's id is `run_id`: compiled per database."""
+    """The name contains `text` (lower-cased), or the run's id is `run_id`: compiled per database. `common` text
+    (listing.Plan) is checked row by row on SQLite too, where a list of its many FTS5 matches would cost more."""
 
     type = Boolean()
     inherit_cache = False
     _is_implicitly_boolean = True  # a condition as it stands: no "= 1" where the database has no boolean type
 
-    def __init__(self, text: str, run_id: int | None) -> None:
+    def __init__(self, text: str, run_id: int | None, common: bool) -> None:
         self.text = text
         self.run_id = run_id
+        self.common = common
 
     def scan(self) -> ColumnElement[bool]:
         """The condition itself, row by row (PostgreSQL's trigram index answers it as written)."""
@@ -51,14 +54,28 @@ class NameOrId(ColumnElement[bool]):
         return like if self.run_id is None else or_(like, Run.id == self.run_id)
 
 
-def text_condition(text: str) -> ColumnElement[bool] | None:
+def _normal(text: str) -> str:
+    return text.strip().lower()
+
+
+def text_condition(text: str, common: bool = False) -> ColumnElement[bool] | None:
     """The runs whose name contains `text` or whose id it is ("#42"); None for empty text."""
-    text = text.strip().lower()
+    text = _normal(text)
     if not text:
         return None
     digits = text.lstrip("#")
     is_id = digits.isascii() and digits.isdigit() and len(digits) <= 18  # "²" is a digit to isdigit(), not int()
-    return NameOrId(text, int(digits) if is_id else None)
+    return NameOrId(text, int(digits) if is_id else None, common)
+
+
+def fts_candidates(text: str) -> Select[Any] | None:
+    """SQLite: the ids of the runs whose name holds every trigram of `text`, in a row (a phrase of them: a superset
+    of the substring, case folded as Unicode does); None for text too short to have a trigram."""
+    text = _normal(text)
+    if len(text) < TRIGRAM:
+        return None
+    fts = table(FTS_TABLE, column("rowid"))
+    return select(fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")('"' + text.replace('"', '""') + '"'))
 
 
 @compiles(NameOrId)
@@ -68,12 +85,10 @@ def _compile(element: NameOrId, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(NameOrId, "sqlite")
 def _compile_sqlite(element: NameOrId, compiler: SQLCompiler, **kw: Any) -> str:
-    """The FTS5 table's candidates (a phrase of the text: its trigrams in a row, i.e. the substring), then the LIKE."""
-    if len(element.text) < TRIGRAM:
+    """The FTS5 table's candidates (or, for the id, that one), then the LIKE on them; short or common text scans."""
+    candidates: Any = fts_candidates(element.text)
+    if candidates is None or element.common:
         return _compile(element, compiler, **kw)
-    fts = table(FTS_TABLE, column("rowid"))
-    phrase = '"' + element.text.replace('"', '""') + '"'
-    candidates: Any = select(fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(phrase))
     if element.run_id is not None:
         candidates = union_all(candidates, select(literal(element.run_id)))
     return f"({compiler.process(and_(Run.id.in_(candidates), element.scan()), **kw)})"

@@ -121,8 +121,9 @@ def test_study_cells_of_several_seeds_become_seed_groups_in_0010(tmp_path: Path,
 
 
 def test_0017_fills_run_tags_indexes_names_and_downgrades(tmp_path: Path, database_url: str) -> None:
-    """0017 writes run_tags from the runs' tags (lower-cased, once each) and indexes the names (SQLite: an FTS5
-    table its triggers keep in step; PostgreSQL: a pg_trgm index); downgrading removes both and keeps the runs."""
+    """0017 writes run_tags from the runs' tags (lower-cased, once each), indexes the names (SQLite: an FTS5 table
+    its triggers keep in step; PostgreSQL: a pg_trgm index) and widens the indexes a count reads; downgrading
+    undoes each and keeps the runs."""
     url = Settings(data_dir=tmp_path, database_url=database_url).resolved_database_url
     upgrade(url, "0016")
     engine = create_engine(url)
@@ -151,11 +152,20 @@ def test_0017_fills_run_tags_indexes_names_and_downgrades(tmp_path: Path, databa
                 index = connection.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = "
                                                 "'ix_runs_name_trgm'")).scalar_one()
                 assert "gin" in index and "gin_trgm_ops" in index, index
+                index = connection.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = "
+                                                "'ix_runs_spec_lr'")).scalar_one()
+                assert index.endswith("(spec_lr, id) INCLUDE (trashed_at)"), index
+        counted = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("runs")}
+        assert counted["ix_runs_trashed_at"] == ["trashed_at", "id"]
         downgrade(url, "0016")
         names = {t for t in inspect(engine).get_table_names()}
         assert "run_tags" not in names and not {t for t in names if t.startswith("runs_name_fts")}, names
-        assert "ix_runs_name_trgm" not in {i["name"] for i in inspect(engine).get_indexes("runs")}
+        indexes = {i["name"]: i for i in inspect(engine).get_indexes("runs")}
+        assert "ix_runs_name_trgm" not in indexes and indexes["ix_runs_trashed_at"]["column_names"] == ["trashed_at"]
         with engine.begin() as connection:
+            if not sqlite:
+                assert "INCLUDE" not in connection.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = "
+                                                                "'ix_runs_spec_lr'")).scalar_one()
             assert connection.execute(text("SELECT count(*) FROM runs")).scalar_one() == 5
             connection.execute(text("UPDATE runs SET name = 'epsilon' WHERE id = 5"))  # no trigger left behind
         upgrade(url)

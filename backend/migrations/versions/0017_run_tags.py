@@ -1,10 +1,12 @@
-"""The runs list's tag filter and free text by index: a run_tags table, and a trigram index of the run names.
+"""The runs list's tag filter and free text by index: a run_tags table, a trigram index of the run names, and
+indexes a count reads alone.
 
 run_tags holds each tag of each run, key and value lower-cased (value "" for a bare key), indexed on (key, value,
 run_id) and filled from the runs' tags here. The names: on PostgreSQL a pg_trgm GIN index on lower(name), which
 LIKE '%...%' uses (without the extension, which needs a role that may create it, the list still searches, by a
 scan); on SQLite an FTS5 table with the trigram tokenizer over runs.name (external content, rowid = runs.id), kept
-in step by triggers. Downgrading drops them (the extension stays: other objects may use it).
+in step by triggers. Downgrading drops them (the extension stays: other objects may use it) and puts the indexes
+of the count (GENERATED) back as they were.
 
 Revision ID: 0017
 Revises: 0016
@@ -32,6 +34,23 @@ FTS_TRIGGERS = {  # the FTS5 external-content idiom: an index entry is removed w
                      "END",
 }
 TRGM_INDEX = "ix_runs_name_trgm"
+# 0014's indexes of the generated columns, which PostgreSQL's now carry trashed_at (INCLUDE), as ix_runs_trashed_at
+# now carries the id: a count of the runs out of the trash, filtered by one of them or not, reads an index alone.
+GENERATED = ("duration", "summary_knn_acc", "summary_linear_acc", "summary_linear_acc_head",
+             "summary_random_linear_acc", "summary_random_knn_acc", "summary_silhouette", "summary_final_loss",
+             "summary_train_seconds", "summary_drawdown", "summary_volatility", "spec_lr", "spec_batch_size",
+             "spec_epochs", "spec_temperature", "spec_weight_decay", "spec_seed", "spec_optimizer")
+
+
+def _count_indexes(carry: bool) -> None:
+    """ix_runs_trashed_at on (trashed_at, id) and, on PostgreSQL, 0014's indexes with trashed_at; or (carry
+    False) as they were."""
+    op.drop_index("ix_runs_trashed_at", table_name="runs")
+    op.create_index("ix_runs_trashed_at", "runs", ["trashed_at", "id"] if carry else ["trashed_at"])
+    if op.get_bind().dialect.name == "postgresql":
+        for name in GENERATED:
+            op.drop_index(f"ix_runs_{name}", table_name="runs")
+            op.create_index(f"ix_runs_{name}", "runs", [name, "id"], postgresql_include=["trashed_at"] if carry else [])
 
 
 def _backfill_tags() -> None:
@@ -78,6 +97,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_run_tags_key_value_run_id", "run_tags", ["key", "value", "run_id"])
     _backfill_tags()
+    _count_indexes(carry=True)
     if op.get_bind().dialect.name == "sqlite":
         op.execute(f"CREATE VIRTUAL TABLE {FTS} USING fts5(name, content='runs', content_rowid='id', "
                    "tokenize='trigram')")
@@ -95,5 +115,6 @@ def downgrade() -> None:
         op.execute(f"DROP TABLE IF EXISTS {FTS}")
     else:
         op.execute(f"DROP INDEX IF EXISTS {TRGM_INDEX}")
+    _count_indexes(carry=False)
     op.drop_index("ix_run_tags_key_value_run_id", table_name="run_tags")
     op.drop_table("run_tags")
