@@ -147,8 +147,7 @@ class Run(Base):
     # What people write on a run (migration 0013): `key` or `key:value` tags, and Markdown notes.
     tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="", server_default="")
-    # When DELETE moved the run to the trash (migration 0013); emptying the trash removes it for good. Its index
-    # holds the id too (migration 0017), so a count of the runs out of the trash reads the index alone.
+    # When DELETE moved the run to the trash (migration 0013); emptying the trash removes it for good.
     trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The final status a requested stop ends in (migration 0015): null is `canceled`; a search's pruner sets
     # `pruned`, so the worker stops the run as it stops a cancel and the run ends `pruned`.
@@ -156,12 +155,13 @@ class Run(Base):
 
 
 # The list's sort keys as generated, indexed columns (migration 0014, backend.sortkeys): loaded only when asked for.
-# PostgreSQL's indexes carry trashed_at (migration 0017), so a count filtered by one reads the index alone.
+# On PostgreSQL these indexes carry trashed_at, and trashed_at's the id (migration 0017), so that a count of the
+# runs out of the trash, filtered by one of them or not, reads an index alone (SQLite's indexes hold the id anyway).
 for _name, _is_text in generated_columns():
     setattr(Run, _name, deferred(Column(_name, String(40) if _is_text else Float, Computed(GeneratedSQL(_name)),
                                         nullable=True)))
     Index(f"ix_runs_{_name}", Run.__table__.c[_name], Run.__table__.c.id, postgresql_include=["trashed_at"])
-Index("ix_runs_trashed_at", Run.__table__.c.trashed_at, Run.__table__.c.id)
+Index("ix_runs_trashed_at", Run.__table__.c.trashed_at, postgresql_include=["id"])
 
 
 class RunTag(Base):

@@ -155,17 +155,17 @@ def test_0017_fills_run_tags_indexes_names_and_downgrades(tmp_path: Path, databa
                 index = connection.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = "
                                                 "'ix_runs_spec_lr'")).scalar_one()
                 assert index.endswith("(spec_lr, id) INCLUDE (trashed_at)"), index
-        counted = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("runs")}
-        assert counted["ix_runs_trashed_at"] == ["trashed_at", "id"]
+                index = connection.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = "
+                                                "'ix_runs_trashed_at'")).scalar_one()
+                assert index.endswith("(trashed_at) INCLUDE (id)"), index
         downgrade(url, "0016")
         names = {t for t in inspect(engine).get_table_names()}
         assert "run_tags" not in names and not {t for t in names if t.startswith("runs_name_fts")}, names
-        indexes = {i["name"]: i for i in inspect(engine).get_indexes("runs")}
-        assert "ix_runs_name_trgm" not in indexes and indexes["ix_runs_trashed_at"]["column_names"] == ["trashed_at"]
+        assert "ix_runs_name_trgm" not in {i["name"] for i in inspect(engine).get_indexes("runs")}
         with engine.begin() as connection:
             if not sqlite:
-                assert "INCLUDE" not in connection.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = "
-                                                                "'ix_runs_spec_lr'")).scalar_one()
+                assert not connection.execute(text("SELECT indexname FROM pg_indexes WHERE indexdef LIKE "
+                                                   "'%INCLUDE%'")).all()
             assert connection.execute(text("SELECT count(*) FROM runs")).scalar_one() == 5
             connection.execute(text("UPDATE runs SET name = 'epsilon' WHERE id = 5"))  # no trigger left behind
         upgrade(url)

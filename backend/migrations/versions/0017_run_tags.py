@@ -34,8 +34,9 @@ FTS_TRIGGERS = {  # the FTS5 external-content idiom: an index entry is removed w
                      "END",
 }
 TRGM_INDEX = "ix_runs_name_trgm"
-# 0014's indexes of the generated columns, which PostgreSQL's now carry trashed_at (INCLUDE), as ix_runs_trashed_at
-# now carries the id: a count of the runs out of the trash, filtered by one of them or not, reads an index alone.
+# 0014's indexes of the generated columns, which on PostgreSQL now carry trashed_at (INCLUDE), as 0013's
+# ix_runs_trashed_at now carries the id: a count of the runs out of the trash, filtered by one of them or not, reads
+# an index alone. (SQLite's indexes hold the rowid, the id, anyway; its counts read the table's rows for trashed_at.)
 GENERATED = ("duration", "summary_knn_acc", "summary_linear_acc", "summary_linear_acc_head",
              "summary_random_linear_acc", "summary_random_knn_acc", "summary_silhouette", "summary_final_loss",
              "summary_train_seconds", "summary_drawdown", "summary_volatility", "spec_lr", "spec_batch_size",
@@ -43,14 +44,14 @@ GENERATED = ("duration", "summary_knn_acc", "summary_linear_acc", "summary_linea
 
 
 def _count_indexes(carry: bool) -> None:
-    """ix_runs_trashed_at on (trashed_at, id) and, on PostgreSQL, 0014's indexes with trashed_at; or (carry
-    False) as they were."""
+    """PostgreSQL: ix_runs_trashed_at with the id and 0014's indexes with trashed_at; or (carry False) without."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
     op.drop_index("ix_runs_trashed_at", table_name="runs")
-    op.create_index("ix_runs_trashed_at", "runs", ["trashed_at", "id"] if carry else ["trashed_at"])
-    if op.get_bind().dialect.name == "postgresql":
-        for name in GENERATED:
-            op.drop_index(f"ix_runs_{name}", table_name="runs")
-            op.create_index(f"ix_runs_{name}", "runs", [name, "id"], postgresql_include=["trashed_at"] if carry else [])
+    op.create_index("ix_runs_trashed_at", "runs", ["trashed_at"], postgresql_include=["id"] if carry else [])
+    for name in GENERATED:
+        op.drop_index(f"ix_runs_{name}", table_name="runs")
+        op.create_index(f"ix_runs_{name}", "runs", [name, "id"], postgresql_include=["trashed_at"] if carry else [])
 
 
 def _backfill_tags() -> None:
