@@ -148,20 +148,19 @@ class Run(Base):
     tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="", server_default="")
     # When DELETE moved the run to the trash (migration 0013); emptying the trash removes it for good.
-    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     # The final status a requested stop ends in (migration 0015): null is `canceled`; a search's pruner sets
     # `pruned`, so the worker stops the run as it stops a cancel and the run ends `pruned`.
     stop_as: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 # The list's sort keys as generated, indexed columns (migration 0014, backend.sortkeys): loaded only when asked for.
-# On PostgreSQL these indexes carry trashed_at, and trashed_at's the id (migration 0017), so that a count of the
-# runs out of the trash, filtered by one of them or not, reads an index alone (SQLite's indexes hold the id anyway).
+# On PostgreSQL these indexes carry trashed_at (migration 0017), so that a count of the runs out of the trash
+# filtered by one of them reads the index alone.
 for _name, _is_text in generated_columns():
     setattr(Run, _name, deferred(Column(_name, String(40) if _is_text else Float, Computed(GeneratedSQL(_name)),
                                         nullable=True)))
     Index(f"ix_runs_{_name}", Run.__table__.c[_name], Run.__table__.c.id, postgresql_include=["trashed_at"])
-Index("ix_runs_trashed_at", Run.__table__.c.trashed_at, postgresql_include=["id"])
 
 
 class RunTag(Base):
@@ -197,9 +196,10 @@ def run_tags_in_step(session: Session, _context: Any) -> None:
 
 
 def modelled(name: str | None, _type: str = "", _parents: Any = None) -> bool:
-    """False for what a migration makes outside the models (0017: SQLite's FTS5 table of run names, the shadow
-    tables FTS5 keeps, PostgreSQL's trigram index on them); Alembic's include_name, so autogenerate leaves them."""
-    return not (name or "").startswith(("runs_name_fts", "ix_runs_name_trgm"))
+    """False for what a migration makes outside the models (0017: SQLite's FTS5 table of run names and the shadow
+    tables FTS5 keeps; the indexes on lower(name), which SQLite's reflection cannot read; PostgreSQL's index of the
+    ids out of the trash); Alembic's include_name, so autogenerate leaves them."""
+    return not (name or "").startswith(("runs_name_fts", "ix_runs_name_", "ix_runs_trashed_at_id"))
 
 
 class Event(Base):

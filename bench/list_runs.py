@@ -35,7 +35,7 @@ from tests.conftest import postgres_database
 
 QUERIES: dict[str, dict[str, Any]] = {
     "id": {}, "sort=linear_acc": {"sort": "linear_acc"}, "sort=spec.lr": {"sort": "spec.lr"},
-    "sort=duration": {"sort": "duration"}, "spec=lr=0.001": {"spec": "lr=0.001"},
+    "sort=duration": {"sort": "duration"}, "sort=name": {"sort": "name"}, "spec=lr=0.001": {"spec": "lr=0.001"},
     # Free text: many matches among the newest, one match deep down, a short one (many matches, then none), an id.
     "q=run 99": {"q": "run 99"}, "q=run 12345": {"q": "run 12345"}, "q=7": {"q": "7"}, "q=zz": {"q": "zz"},
     "q=#12345": {"q": "#12345"}, "q=run 99 sort=acc": {"q": "run 99", "sort": "linear_acc"},

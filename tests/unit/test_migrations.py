@@ -33,6 +33,8 @@ def test_upgrade_downgrade_upgrade(tmp_path: Path, database_url: str) -> None:
                            "search_runs", "workers", "run_tags"}
 
 
+# 0017's index on lower(name) is outside the models (backend.models.modelled); SQLite's reflection says it skips it.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index ix_runs_name_lower")
 def test_migrations_match_the_models(tmp_path: Path, database_url: str) -> None:
     """No model change without a migration: autogenerate finds nothing to do."""
     from alembic.autogenerate import compare_metadata
@@ -156,12 +158,13 @@ def test_0017_fills_run_tags_indexes_names_and_downgrades(tmp_path: Path, databa
                                                 "'ix_runs_spec_lr'")).scalar_one()
                 assert index.endswith("(spec_lr, id) INCLUDE (trashed_at)"), index
                 index = connection.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = "
-                                                "'ix_runs_trashed_at'")).scalar_one()
-                assert index.endswith("(trashed_at) INCLUDE (id)"), index
+                                                "'ix_runs_trashed_at_id'")).scalar_one()
+                assert index.endswith("(trashed_at, id)"), index
         downgrade(url, "0016")
         names = {t for t in inspect(engine).get_table_names()}
         assert "run_tags" not in names and not {t for t in names if t.startswith("runs_name_fts")}, names
-        assert "ix_runs_name_trgm" not in {i["name"] for i in inspect(engine).get_indexes("runs")}
+        assert not {"ix_runs_name_trgm", "ix_runs_trashed_at_id", "ix_runs_name_lower"} & {
+            i["name"] for i in inspect(engine).get_indexes("runs")}
         with engine.begin() as connection:
             if not sqlite:
                 assert not connection.execute(text("SELECT indexname FROM pg_indexes WHERE indexdef LIKE "

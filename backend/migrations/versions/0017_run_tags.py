@@ -1,5 +1,5 @@
-"""The runs list's tag filter and free text by index: a run_tags table, a trigram index of the run names, and
-indexes a count reads alone.
+"""The runs list's tag filter, free text and name sort by index: a run_tags table, a trigram index of the run
+names, an index on lower(name), and indexes a count reads alone.
 
 run_tags holds each tag of each run, key and value lower-cased (value "" for a bare key), indexed on (key, value,
 run_id) and filled from the runs' tags here. The names: on PostgreSQL a pg_trgm GIN index on lower(name), which
@@ -34,21 +34,25 @@ FTS_TRIGGERS = {  # the FTS5 external-content idiom: an index entry is removed w
                      "END",
 }
 TRGM_INDEX = "ix_runs_name_trgm"
-# 0014's indexes of the generated columns, which on PostgreSQL now carry trashed_at (INCLUDE), as 0013's
-# ix_runs_trashed_at now carries the id: a count of the runs out of the trash, filtered by one of them or not, reads
-# an index alone. (SQLite's indexes hold the rowid, the id, anyway; its counts read the table's rows for trashed_at.)
+NAME_INDEX = "ix_runs_name_lower"  # sort=name: lower(name), id
+# 0014's indexes of the generated columns, which on PostgreSQL now carry trashed_at (INCLUDE), and an index of the
+# runs out of the trash by id there: a count filtered by one of them, by a tag or by nothing reads an index alone.
+# (SQLite's indexes hold the rowid, the id, anyway.)
 GENERATED = ("duration", "summary_knn_acc", "summary_linear_acc", "summary_linear_acc_head",
              "summary_random_linear_acc", "summary_random_knn_acc", "summary_silhouette", "summary_final_loss",
              "summary_train_seconds", "summary_drawdown", "summary_volatility", "spec_lr", "spec_batch_size",
              "spec_epochs", "spec_temperature", "spec_weight_decay", "spec_seed", "spec_optimizer")
+LIVE_INDEX = "ix_runs_trashed_at_id"
 
 
 def _count_indexes(carry: bool) -> None:
-    """PostgreSQL: ix_runs_trashed_at with the id and 0014's indexes with trashed_at; or (carry False) without."""
+    """PostgreSQL: 0014's indexes with trashed_at and LIVE_INDEX; or (carry False) as they were."""
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.drop_index("ix_runs_trashed_at", table_name="runs")
-    op.create_index("ix_runs_trashed_at", "runs", ["trashed_at"], postgresql_include=["id"] if carry else [])
+    if carry:
+        op.create_index(LIVE_INDEX, "runs", ["trashed_at", "id"])
+    else:
+        op.drop_index(LIVE_INDEX, table_name="runs")
     for name in GENERATED:
         op.drop_index(f"ix_runs_{name}", table_name="runs")
         op.create_index(f"ix_runs_{name}", "runs", [name, "id"], postgresql_include=["trashed_at"] if carry else [])
@@ -99,6 +103,7 @@ def upgrade() -> None:
     op.create_index("ix_run_tags_key_value_run_id", "run_tags", ["key", "value", "run_id"])
     _backfill_tags()
     _count_indexes(carry=True)
+    op.create_index(NAME_INDEX, "runs", [sa.text("lower(name)"), "id"])
     if op.get_bind().dialect.name == "sqlite":
         op.execute(f"CREATE VIRTUAL TABLE {FTS} USING fts5(name, content='runs', content_rowid='id', "
                    "tokenize='trigram')")
@@ -116,6 +121,7 @@ def downgrade() -> None:
         op.execute(f"DROP TABLE IF EXISTS {FTS}")
     else:
         op.execute(f"DROP INDEX IF EXISTS {TRGM_INDEX}")
+    op.drop_index(NAME_INDEX, table_name="runs")
     _count_indexes(carry=False)
     op.drop_index("ix_run_tags_key_value_run_id", table_name="run_tags")
     op.drop_table("run_tags")

@@ -124,7 +124,8 @@ def _plan(session: Any, where: listing.RunFilter, sort: str = "id", plan: listin
 
 
 def test_text_and_tags_are_index_lookups(tagged) -> None:
-    """SQLite: the FTS5 trigram table and run_tags' index; PostgreSQL: the trigram index and run_tags' index."""
+    """SQLite: the FTS5 trigram table and run_tags' index; PostgreSQL: the trigram index and run_tags' index. The
+    name sort walks the index on lower(name)."""
     client, _ = tagged
     with client.app.state.sessionmaker() as session:
         sqlite = session.get_bind().dialect.name == "sqlite"
@@ -140,6 +141,8 @@ def test_text_and_tags_are_index_lookups(tagged) -> None:
             assert "SCAN runs" not in plan.replace("SCAN runs_", "") and "Seq Scan on runs" not in plan, plan
         if sqlite:  # two characters hold no trigram: a scan, which a page fills quickly (each matches many runs)
             assert "runs_name_fts" not in _plan(session, listing.RunFilter(text="ne"))
+        by_name = _plan(session, listing.RunFilter(), "name")
+        assert "ix_runs_name_lower" in by_name and "TEMP B-TREE" not in by_name and "Sort" not in by_name, by_name
 
 
 def test_sqlite_checks_common_tags_and_text_run_by_run_along_the_sort(tagged) -> None:
