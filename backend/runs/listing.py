@@ -59,7 +59,7 @@ class RunFilter:
 
 NULLS = ("", "none", "null")
 COUNT_CAP = 10_000  # past this many matches the count stops: "10,000+" (a count must not scan 100,000 rows)
-COMMON = 2_000  # SQLite: a tag or text that matches this many runs is checked run by run (Plan)
+COMMON = 1_000  # SQLite: a tag or text that matches this many runs is checked run by run (Plan)
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,9 @@ class Plan:
     """SQLite's way to a page's tags and text. SQLite starts from any list of ids it is given, however long (it
     cannot tell), then reads every run listed, and sorts them unless the sort is by id. So a tag that matches COMMON
     runs or more is looked up run by run along the sort's index (soon a page is full), and so is common text under
-    another sort than id. Counts always start from the lists: they read every match up to the cap anyway.
-    PostgreSQL weighs the two ways from its statistics: its plan stays empty."""
+    another sort than id (about where reading and sorting the matches costs as much as walking to 50 of them, at
+    100,000 runs). Counts always start from the lists: they read every match up to the cap anyway. PostgreSQL weighs
+    the two ways from its statistics: its plan stays empty."""
 
     text: bool = False  # the text is common
     tags: frozenset[str] = frozenset()  # these tags are

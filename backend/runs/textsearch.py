@@ -15,7 +15,6 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Select,
-    and_,
     column,
     func,
     literal,
@@ -35,8 +34,8 @@ TRIGRAM = 3  # the shortest text the trigram index can answer
 
 
 class NameOrId(ColumnElement[bool]):
-    """The name contains `text` (lower-cased), or the run's id is `run_id`: compiled per database. `common` text
-    (listing.Plan) is checked row by row on SQLite too, where a list of its many FTS5 matches would cost more."""
+    """The name contains `text` (lower-cased), or the run's id is `run_id`: compiled per database; `common` text
+    (listing.Plan) walks the sort's index on SQLite."""
 
     type = Boolean()
     inherit_cache = False
@@ -85,10 +84,13 @@ def _compile(element: NameOrId, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(NameOrId, "sqlite")
 def _compile_sqlite(element: NameOrId, compiler: SQLCompiler, **kw: Any) -> str:
-    """The FTS5 table's candidates (or, for the id, that one), then the LIKE on them; short or common text scans."""
+    """The FTS5 table's candidates (and the id), then the LIKE on them; short text scans. The runs are looked up by
+    the candidates' ids, or, for common text, the candidates are a list each run the sort's index walks to is
+    checked against (a unary + keeps SQLite from looking the ids up)."""
     candidates: Any = fts_candidates(element.text)
-    if candidates is None or element.common:
+    if candidates is None:
         return _compile(element, compiler, **kw)
     if element.run_id is not None:
         candidates = union_all(candidates, select(literal(element.run_id)))
-    return f"({compiler.process(and_(Run.id.in_(candidates), element.scan()), **kw)})"
+    listed = compiler.process(Run.id.in_(candidates), **kw)
+    return f"({'+' if element.common else ''}{listed} AND {compiler.process(element.scan().self_group(), **kw)})"

@@ -146,7 +146,7 @@ def test_text_and_tags_are_index_lookups(tagged) -> None:
 
 
 def test_sqlite_checks_common_tags_and_text_run_by_run_along_the_sort(tagged) -> None:
-    """SQLite starts from any list of ids; for a tag on 2,286 of the 10,000 runs (COMMON: 2,000), or text on every
+    """SQLite starts from any list of ids; for a tag on 2,286 of the 10,000 runs (COMMON: 1,000), or text on every
     run, under a sort by accuracy, the plan walks the accuracy's index instead. PostgreSQL weighs that itself."""
     client, _ = tagged
     with client.app.state.sessionmaker() as session:
