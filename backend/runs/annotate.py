@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, Text, literal, select
 
 from backend.models import Run, RunTag
 
@@ -70,8 +70,10 @@ def tagged(tag: str) -> Select[Any]:
     """The ids of the runs with `tag` ("opt:sgd"), or, for a bare key ("baseline"), the key with any value, in any
     case: a range of run_tags' (key, value) index."""
     key, _, value = tag.lower().partition(":")
-    having = select(RunTag.run_id).where(RunTag.key == key)
-    return having.where(RunTag.value == value) if value else having
+    # Written into the SQL, not bound, so that PostgreSQL plans a tag on 100 runs and one on 10,000 each for itself
+    # (a prepared statement's generic plan would serve both alike).
+    having = select(RunTag.run_id).where(RunTag.key == literal(key, Text(), literal_execute=True))
+    return having.where(RunTag.value == literal(value, Text(), literal_execute=True)) if value else having
 
 
 def tag_condition(tag: str, common: bool = False) -> ColumnElement[bool]:

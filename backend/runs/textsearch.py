@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Select,
+    String,
     column,
     func,
     literal,
@@ -49,7 +50,11 @@ class NameOrId(ColumnElement[bool]):
     def scan(self) -> ColumnElement[bool]:
         """The condition itself, row by row (PostgreSQL's trigram index answers it as written)."""
         escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = func.lower(Run.name).like(f"%{escaped}%", escape="\\")
+        # The pattern written into the SQL, not bound: PostgreSQL then plans each text for itself. A bound one is
+        # planned once for any text after five runs of the statement (psycopg prepares it), and that plan, made for
+        # a text with no trigram, would read the whole trigram index for every other.
+        pattern = literal(f"%{escaped}%", String(), literal_execute=True)
+        like = func.lower(Run.name).like(pattern, escape="\\")
         return like if self.run_id is None else or_(like, Run.id == self.run_id)
 
 

@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
 from backend.main import create_app
@@ -166,6 +166,26 @@ def test_sqlite_checks_common_tags_and_text_run_by_run_along_the_sort(tagged) ->
 
 def _session(client: TestClient) -> Session:
     return cast(FastAPI, client.app).state.sessionmaker()
+
+
+def test_text_and_tags_are_written_into_the_sql(tagged) -> None:
+    """Not bound: PostgreSQL plans each text and tag for itself, never a prepared statement's one generic plan for
+    all (after a text without a trigram, that plan would read the whole trigram index for every text)."""
+    client, _ = tagged
+    engine = cast(FastAPI, client.app).state.engine
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(7):
+            assert _listed(client, q="zz", tag="paper:v1")[1] == 0
+        assert _listed(client, q="needle", tag="paper:v1") == ([], 0)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert "needle%" in statements[-1] and "'v1'" in statements[-1], statements[-1]
 
 
 def _tag_rows(client: TestClient, run_id: int) -> set[tuple[str, str]]:
