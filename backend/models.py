@@ -23,7 +23,7 @@ from sqlalchemy import (
     insert,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column
-from sqlalchemy.orm.attributes import get_history
+from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
 
 from backend.sortkeys import GeneratedSQL, generated_columns
 from contrastlab.core.catalog import Status
@@ -184,8 +184,8 @@ def tag_rows(run_id: int, tags: list[str] | None) -> list[dict[str, Any]]:
 def run_tags_in_step(session: Session, _context: Any) -> None:
     """after_flush: rewrite the run_tags rows of every run whose `tags` this flush wrote (a new run with tags, a
     PATCH), so the index never disagrees with the column, whichever code path set them."""
-    changed = [row for row in (*session.new, *session.dirty)
-               if isinstance(row, Run) and get_history(row, "tags").has_changes()]
+    changed = [row for row in (*session.new, *session.dirty)  # tags not loaded were not set: no query to know
+               if isinstance(row, Run) and get_history(row, "tags", PASSIVE_NO_INITIALIZE).has_changes()]
     if not changed:
         return
     connection = session.connection()
