@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.models import run_tags_in_step
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -25,4 +27,7 @@ def make_engine(url: str) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that keep the run_tags index in step with the runs' tags on every flush."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "after_flush", run_tags_in_step)
+    return factory

@@ -1,4 +1,4 @@
-"""Tables: runs, their event log (metric points, status changes, messages), artifacts, series overviews."""
+"""Tables: runs, their event log (metric points, status changes, messages), artifacts, series overviews, tags."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    delete,
+    insert,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column
+from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
 
 from backend.sortkeys import GeneratedSQL, generated_columns
 from contrastlab.core.catalog import Status
@@ -152,10 +155,51 @@ class Run(Base):
 
 
 # The list's sort keys as generated, indexed columns (migration 0014, backend.sortkeys): loaded only when asked for.
+# On PostgreSQL these indexes carry trashed_at (migration 0017), so that a count of the runs out of the trash
+# filtered by one of them reads the index alone.
 for _name, _is_text in generated_columns():
     setattr(Run, _name, deferred(Column(_name, String(40) if _is_text else Float, Computed(GeneratedSQL(_name)),
                                         nullable=True)))
-    Index(f"ix_runs_{_name}", Run.__table__.c[_name], Run.__table__.c.id)
+    Index(f"ix_runs_{_name}", Run.__table__.c[_name], Run.__table__.c.id, postgresql_include=["trashed_at"])
+
+
+class RunTag(Base):
+    """A run's tag as the list's tag filter looks it up (migration 0017): key and value lower-cased, value "" for a
+    bare key. Rewritten from Run.tags whenever a flush sets them (run_tags_in_step); removed with the run."""
+
+    __tablename__ = "run_tags"
+    __table_args__ = (Index("ix_run_tags_key_value_run_id", "key", "value", "run_id"),)
+
+    run_id: Mapped[int] = mapped_column(BigId, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+def tag_rows(run_id: int, tags: list[str] | None) -> list[dict[str, Any]]:
+    """The run_tags rows of a run's tags ("Opt:SGD" -> key "opt", value "sgd"; "baseline" -> value "")."""
+    pairs = dict.fromkeys(tuple(tag.lower().partition(":")[::2]) for tag in tags or ())
+    return [{"run_id": run_id, "key": key, "value": value} for key, value in pairs]
+
+
+def run_tags_in_step(session: Session, _context: Any) -> None:
+    """after_flush: rewrite the run_tags rows of every run whose `tags` this flush wrote (a new run with tags, a
+    PATCH), so the index never disagrees with the column, whichever code path set them."""
+    changed = [row for row in (*session.new, *session.dirty)  # tags not loaded were not set: no query to know
+               if isinstance(row, Run) and get_history(row, "tags", PASSIVE_NO_INITIALIZE).has_changes()]
+    if not changed:
+        return
+    connection = session.connection()
+    connection.execute(delete(RunTag).where(RunTag.run_id.in_([run.id for run in changed])))
+    rows = [row for run in changed for row in tag_rows(run.id, run.tags)]
+    if rows:
+        connection.execute(insert(RunTag), rows)
+
+
+def modelled(name: str | None, _type: str = "", _parents: Any = None) -> bool:
+    """False for what a migration makes outside the models (0017: SQLite's FTS5 table of run names and the shadow
+    tables FTS5 keeps; the indexes on lower(name), which SQLite's reflection cannot read; PostgreSQL's index of the
+    ids out of the trash); Alembic's include_name, so autogenerate leaves them."""
+    return not (name or "").startswith(("runs_name_fts", "ix_runs_name_", "ix_runs_trashed_at_id"))
 
 
 class Event(Base):

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from backend.models import Base
+from backend.models import Base, modelled
 from contrastlab.core.settings import get_settings
 
 config = context.config
@@ -17,6 +17,7 @@ def run_migrations() -> None:
             connection=connection,
             target_metadata=Base.metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_name=modelled,  # autogenerate leaves what a migration made outside the models (0017's search)
         )
         with context.begin_transaction():
             context.run_migrations()

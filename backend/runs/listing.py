@@ -4,7 +4,8 @@ Every sort key walks an index on (key, id): the columns, and the generated colum
 summary metrics, the duration and the common spec fields (backend.sortkeys); other spec fields come out of the JSON
 by a scan. Rows without a value (no summary yet, still running, field unset) sort last either way: they are a second
 query by id once the first runs out, so each stays one index walk. The count stops at COUNT_CAP; `after` (keyset)
-pages go as deep as the first page costs.
+pages go as deep as the first page costs. Free text and tags are index lookups too (migration 0017:
+backend.runs.textsearch, the run_tags table).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.models import Run
-from backend.runs.annotate import tag_condition
+from backend.runs.annotate import tag_condition, tagged
+from backend.runs.textsearch import fts_candidates, text_condition
 from backend.sortkeys import SPEC_NUMBERS, SPEC_TEXTS, spec_column, summary_column
 from contrastlab.core.catalog import SUMMARY_METRICS
 from contrastlab.core.spec import RunSpec
@@ -57,6 +59,33 @@ class RunFilter:
 
 NULLS = ("", "none", "null")
 COUNT_CAP = 10_000  # past this many matches the count stops: "10,000+" (a count must not scan 100,000 rows)
+COMMON = 1_000  # SQLite: a tag or text that matches this many runs is checked run by run (Plan)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """SQLite's way to a page's tags and text. SQLite starts from any list of ids it is given, however long (it
+    cannot tell), then reads every run listed, and sorts them unless the sort is by id. So a tag that matches COMMON
+    runs or more is looked up run by run along the sort's index (soon a page is full), and so is common text under
+    another sort than id (about where reading and sorting the matches costs as much as walking to 50 of them, at
+    100,000 runs). Counts always start from the lists: they read every match up to the cap anyway. PostgreSQL weighs
+    the two ways from its statistics: its plan stays empty."""
+
+    text: bool = False  # the text is common
+    tags: frozenset[str] = frozenset()  # these tags are
+
+
+def plan_for(session: Session, where: RunFilter, sort: str) -> Plan:
+    """The Plan of a page: its tags and text counted in their indexes, counts that stop at COMMON."""
+    if session.get_bind().dialect.name != "sqlite":
+        return Plan()
+
+    def common(ids: Select[Any]) -> bool:
+        return (session.scalar(select(func.count()).select_from(ids.limit(COMMON).subquery())) or 0) >= COMMON
+
+    candidates = fts_candidates(where.text) if sort != "id" else None
+    return Plan(text=candidates is not None and common(candidates),
+                tags=frozenset(tag for tag in where.tags if common(tagged(tag))))
 
 
 @dataclass(frozen=True)
@@ -166,7 +195,7 @@ def sort_expression(key: str, dialect: str = "") -> ColumnElement[Any]:
     raise ValueError(f"sort key {key!r} is not one of {', '.join(SORT_KEYS)}")
 
 
-def _where(query: Select[Any], where: RunFilter) -> Select[Any]:
+def _where(query: Select[Any], where: RunFilter, plan: Plan = Plan()) -> Select[Any]:
     for column, values in ((Run.status, where.statuses), (Run.method, where.methods),
                            (Run.dataset, where.datasets), (Run.encoder, where.encoders), (Run.id, where.ids)):
         if values:
@@ -178,17 +207,12 @@ def _where(query: Select[Any], where: RunFilter) -> Select[Any]:
     for name, value in where.spec:
         query = query.where(_spec_condition(name, value))
     for tag in where.tags:
-        query = query.where(tag_condition(Run.tags, tag))
+        query = query.where(tag_condition(tag, tag in plan.tags))
     if where.trashed is not None:
         query = query.where(Run.trashed_at.is_not(None) if where.trashed else Run.trashed_at.is_(None))
-    text = where.text.strip().lower()
-    if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions: list[ColumnElement[bool]] = [func.lower(Run.name).like(pattern, escape="\\")]
-        digits = text.lstrip("#")
-        if digits.isascii() and digits.isdigit() and len(digits) <= 18:  # "²" is a digit to isdigit(), not to int()
-            conditions.append(Run.id == int(digits))
-        query = query.where(or_(*conditions))
+    text = text_condition(where.text, plan.text)
+    if text is not None:
+        query = query.where(text)
     return query
 
 
@@ -210,10 +234,10 @@ def _beyond(key: ColumnElement[Any], value: Any, run_id: int, descending: bool) 
 
 
 def page_query(where: RunFilter, sort: str, descending: bool, limit: int, offset: int, dialect: str = "",
-               after: Cursor | None = None) -> Select[Any]:
+               after: Cursor | None = None, plan: Plan = Plan()) -> Select[Any]:
     """The rows of a page that have a value for the sort key, with that value (missing ones come after them)."""
     key = sort_expression(sort, dialect)
-    query = _where(select(Run, key.label("sort_value")), where)
+    query = _where(select(Run, key.label("sort_value")), where, plan)
     known = _known(key, sort)
     if known is not None:
         query = query.where(known)
@@ -223,10 +247,10 @@ def page_query(where: RunFilter, sort: str, descending: bool, limit: int, offset
 
 
 def _missing_query(where: RunFilter, sort: str, descending: bool, limit: int, offset: int,
-                   after_id: int | None) -> Select[Any]:
+                   after_id: int | None, plan: Plan) -> Select[Any]:
     """The rows without a value for the sort key, which sort last either way, by id."""
     key = sort_expression(sort)
-    query = _where(select(Run, key.label("sort_value")), where).where(key.is_(None))
+    query = _where(select(Run, key.label("sort_value")), where, plan).where(key.is_(None))
     if after_id is not None:
         query = query.where(Run.id < after_id if descending else Run.id > after_id)
     return _ordered(query, Run.id, descending).limit(limit).offset(offset)
@@ -258,17 +282,23 @@ def list_runs(session: Session, where: RunFilter, sort: str = "id", descending: 
     `after` (the previous page's `next_after`) continues from that row by an index range, however deep; `offset`
     skips rows after it (or from the start)."""
     cursor = Cursor.parse(after, sort, descending) if after else None
+    how = plan_for(session, where, sort)
     rows: list[Any] = []
     if cursor is None or cursor.value is not None:
-        rows = list(session.execute(page_query(where, sort, descending, limit, offset, after=cursor)).all())
+        rows = list(session.execute(page_query(where, sort, descending, limit, offset, after=cursor,
+                                               plan=how)).all())
     if len(rows) < limit and sort in NULLABLE_KEYS:
         if cursor is not None and cursor.value is None:  # the cursor is among the rows without a value
             skip, after_id = offset, cursor.run_id
         else:  # the offset went past every row with a value: skip what is left of it among the others
             skip = 0 if rows else offset - _known_before(session, where, sort, descending, offset, cursor)
             after_id = None
-        rows += session.execute(_missing_query(where, sort, descending, limit - len(rows), skip, after_id)).all()
-    total, exact = count_runs(session, where, COUNT_CAP)
+        rows += session.execute(_missing_query(where, sort, descending, limit - len(rows), skip, after_id,
+                                               how)).all()
+    if cursor is None and len(rows) < limit and (rows or offset == 0):  # the last page: every match is counted
+        total, exact = min(offset + len(rows), COUNT_CAP), offset + len(rows) <= COUNT_CAP
+    else:
+        total, exact = count_runs(session, where, COUNT_CAP)
     following = Cursor(sort, descending, rows[-1].sort_value, rows[-1].Run.id).dump() if len(rows) == limit else None
     return Page([row.Run for row in rows], total, exact, following)
 
