@@ -236,3 +236,21 @@ def test_run_tags_follow_patch_the_trash_and_emptying_it(client: TestClient, sub
     assert all(_tag_rows(client, run["id"]) == set() for run in group["items"])
     assert client.patch(f"/api/runs/{member}", json={"tags": ["seeded:1"]}).status_code == 200
     assert ids(tag="seeded") == [member]
+
+
+def test_quotes_and_sql_in_text_and_tags_are_data(client: TestClient, submit) -> None:
+    """Text and tags are written into the SQL (above), so quoting is the driver's literal rendering: a quote, a
+    backslash, a wildcard or a statement in them finds the run that has them and nothing else."""
+    hostile = "o'brien'); DROP TABLE runs; --"
+    odd, plain = submit(name=f"run {hostile} 100%_\\x")["id"], submit(name="run plain")["id"]
+    assert client.patch(f"/api/runs/{odd}", json={"tags": ["why:100%", "who:a@b"]}).status_code == 200
+    assert client.patch(f"/api/runs/{plain}", json={"tags": ["why:plain"]}).status_code == 200
+    for q in (hostile, "o'b", "'", "100%_", "%_\\", "\\x"):
+        assert _listed(client, q=q) == ([odd], 1), q
+    assert _listed(client, q="%") == ([odd], 1)  # a wildcard typed is a character searched
+    assert _listed(client, tag="why:100%") == ([odd], 1)
+    assert _listed(client, tag="why:1%") == ([], 0)
+    for tag in ("why:it's'); DELETE FROM run_tags; --", "x' OR '1'='1", "why:plain' OR 'a'='a", "\\"):
+        assert client.get("/api/runs", params={"tag": tag}).status_code == 422, tag  # refused before any SQL
+    assert _listed(client, tag="why") == ([plain, odd], 2)  # both still tagged: nothing was deleted
+    assert _listed(client)[1] == 2  # the table is whole
