@@ -117,14 +117,13 @@ def _stored(session: Session, finished: Sequence[Run], x: series.XAxis) -> dict[
     found: dict[int, RunPoints] = {run.id: {} for run in finished}
     columns = ("time", "value") if x == "time" else (x, "value")
     unpacked: set[tuple[int, str]] = set()
-    for run_id, name, xs, values in session.execute(
-            select(SeriesOverview.run_id, SeriesOverview.name,
-                   *(SeriesOverview.points[("packed", c)].as_string() for c in columns))
+    for run_id, name, packed in session.execute(  # the packed object whole: the database parses each row once
+            select(SeriesOverview.run_id, SeriesOverview.name, SeriesOverview.points["packed"])
             .where(SeriesOverview.run_id.in_(list(by_id)))):
-        if xs is None or values is None:
+        if not packed:
             unpacked.add((run_id, name))
         else:
-            found[run_id][name] = _unpacked(by_id[run_id], x, xs, values)
+            found[run_id][name] = _unpacked(by_id[run_id], x, packed[columns[0]], packed["value"])
     if unpacked:
         rows = session.execute(select(SeriesOverview.run_id, SeriesOverview.name,
                                       *(SeriesOverview.points[c] for c in columns))
