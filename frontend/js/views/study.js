@@ -6,7 +6,6 @@
 import { ApiError } from "../api.js";
 import { h, progressBar, setText } from "../dom.js";
 import { STATUS, isFinalStatus, metricDirection, metricLabel, metricNames } from "../catalog.js";
-import { loadPlotly } from "../charts.js";
 import { RUN_COLORS } from "../compare_data.js";
 import { studyApi } from "../study_api.js";
 import { StudyCharts, StudyCurves } from "../study_charts.js";
@@ -75,9 +74,7 @@ class StudyView {
     const curves = this.loadCurves();
     curves.catch(() => {}); // aborted, or the study is gone: the study's own request says so
     try {
-      const loaded = Promise.all([this.loadStudy(), this.loadRuns(), this.loadStats()]);
-      loadPlotly(); // plotly.js (preloaded) runs while the requests are out, not between the table and the charts
-      await loaded;
+      await Promise.all([this.loadStudy(), this.loadRuns(), this.loadStats()]);
       if (!this.alive) return;
       if (this.study.search) await this.mountSearch(); // a search: its trials, and the confirmation apart
       this.renderHead();
