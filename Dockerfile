@@ -1,6 +1,13 @@
 # The API image: FastAPI, the dashboard, the CLI; no torch (the API never imports it).
 #   docker build -t contrastlab-api .        (docker-compose.yml builds it as the `api` service)
 
+# plotly.js with only the traces the pages draw (frontend/vendor, as `make plotly-bundle` builds it): a third of the
+# full bundle for the browser to parse. Built here, since the bundle is not committed; only the file goes on.
+FROM node:22-bookworm-slim AS plotly
+WORKDIR /vendor
+COPY frontend/vendor/package.json frontend/vendor/package-lock.json frontend/vendor/plotly_bundle.js ./
+RUN npm ci --no-audit --no-fund && npm run build
+
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
@@ -14,6 +21,7 @@ COPY backend backend
 # The API imports only the contract (contrastlab.core) and the queue glue (contrastlab.queue): no worker code.
 COPY contrastlab contrastlab
 COPY frontend frontend
+COPY --from=plotly /vendor/build/plotly.min.js frontend/vendor/build/plotly.min.js
 
 FROM python:3.11-slim-bookworm AS runtime
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \

@@ -6,11 +6,12 @@ The study goes through the backend's own code (the grid is expanded and stored a
 stores it: 5 methods × 4 learning rates = 20 cells × 5 seeds), then each run is finished in the
 database with a synthetic summary and its curves (loss, lr, knn_acc), and its series overviews are
 stored as the finish route does. No training. The API alone is started and Chromium (Debian's, with
-the browser tests' flags) opens `#/studies/<id>`. Printed, on a cold server (just started) and warm
-(reloads), median of --repeat: the time from navigation to the first screen painted (the results table
-and any chart whose top lies in the 1366 × 860 viewport: with 20 cells, the table alone), and to every
-chart drawn (the metric against each axis, the heatmap and the curves of every cell as mean ± band, one
-request for all) but the parallel coordinates; then, apart, the time from scrolling the parallel
+the browser tests' flags) opens `#/studies/<id>`. Printed, with the load average before and after, on
+a cold server (just started) and warm (reloads), median of --repeat: the time from navigation to the
+first screen painted (the results table and any chart whose top lies in the 1366 × 860 viewport: with
+20 cells, the table alone), and to every chart drawn (the metric against each axis, the heatmap and the
+curves of every cell as mean ± band, one request for all) but the parallel coordinates, and how many
+charts Plotly drew twice to widen their margins; then, apart, the time from scrolling the parallel
 coordinates into view to their first draw (WebGL: the page draws them when they come into view, since
 without a GPU their first draw takes seconds).
 """
@@ -18,6 +19,7 @@ without a GPU their first draw takes seconds).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -46,6 +48,10 @@ AXES: dict[str, list[str | bool | int | float | None]] = {"method": [*METHODS], 
 BASE = {"dataset": "digits", "epochs": 100}
 CHARTS = ("study-chart-axis-method", "study-chart-axis-lr", "study-chart-heatmap", "study-chart-parcoords")
 # When the first screen was painted: the results table and every chart whose top lies in the viewport.
+# How many of the drawn charts Plotly drew a second time to widen their margins (automargin; chart_margins.js seeds
+# the margins so that it need not).
+REDRAWN = """() => [...document.querySelectorAll('main .chart')]
+  .filter((div) => div._fullLayout && '_redrawFromAutoMarginCount' in div._fullLayout).length"""
 FIRST_SCREEN = """() => {
   const main = document.querySelector('main');
   const charts = [...main.querySelectorAll('.chart')].filter((div) => div.getBoundingClientRect().top < innerHeight);
@@ -138,6 +144,7 @@ def measure(page_url: str, browser: Browser, label: str) -> tuple[float, float, 
                           list(CHARTS[:-1]))
     curves = page.evaluate("document.querySelectorAll('[data-testid=study-curves] .chart').length")
     traces = page.evaluate("document.querySelector('[data-testid=study-curves] .chart').data.length")
+    redrawn = page.evaluate(REDRAWN)
     metrics_at = float(page.evaluate("document.querySelector('main').dataset.metricsAt"))
     first_screen = float(page.evaluate(FIRST_SCREEN))
     scrolled = float(page.evaluate("""() => {
@@ -148,8 +155,9 @@ def measure(page_url: str, browser: Browser, label: str) -> tuple[float, float, 
     parcoords = float(page.evaluate("document.querySelector('[data-testid=study-chart-parcoords]').dataset.drawnAt"))
     print(f"{label}: navigation → first screen painted {first_screen:.0f} ms; → every chart drawn but the parallel "
           f"coordinates {nav:.0f} ms (view mount → drawn {mount:.0f} ms; metric charts at {metrics_at:.0f} ms); "
-          f"{drawn}/{len(CHARTS) - 1} metric charts, {curves} curve charts of {traces} traces; parallel coordinates "
-          f"drawn {parcoords - scrolled:.0f} ms after being scrolled into view")
+          f"{drawn}/{len(CHARTS) - 1} metric charts, {curves} curve charts of {traces} traces, {redrawn} drawn "
+          f"twice for their margins; parallel coordinates drawn {parcoords - scrolled:.0f} ms after being scrolled "
+          "into view")
     page.close()
     return first_screen, nav, parcoords - scrolled
 
@@ -161,6 +169,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, help="keep the stored study here and reuse it next time")
     args = parser.parse_args()
+    print(f"load average at the start: {_load()}")
     with tempfile.TemporaryDirectory(prefix="contrastlab-study-paint-") as tmp:
         data_dir = args.data_dir or Path(tmp) / "data"
         study_id = prepared(data_dir, args.seeds, args.points)
@@ -187,6 +196,12 @@ def main() -> None:
                   f"every chart but the parallel coordinates {statistics.median(every[label]):.0f} ms")
         print(f"parallel coordinates, scrolled into view → drawn, median over {len(parcoords)}: "
               f"{statistics.median(parcoords):.0f} ms (WebGL, software-rendered here)")
+    print(f"load average at the end: {_load()} ({os.cpu_count()} CPUs)")
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages: a busy machine slows every figure above."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -16,13 +16,19 @@ the same event-id ranges, without reading the run's events: a compare page of 20
 runs × 100 000 points reads 60 rows. Where the run has at most OVERVIEW_POINTS points
 the result equals the direct query's; past that, a bucket may show a neighbour's
 extreme instead of its own when the two lie within 1/OVERVIEW_POINTS of the run apart.
+
+Beside its JSON lists an overview keeps its x columns and values packed (little-endian float64, base64, None as
+NaN): a study's curves read 100 runs × 3 metrics at once, and decoding those is ~5 times faster than parsing
+the lists' 2.4 million numbers.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import sys
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
@@ -44,6 +50,7 @@ OVERVIEW_POINTS = 4096  # per stored metric: charts up to 2048 px wide (two poin
 log = logging.getLogger(__name__)
 # Extremes are taken over |value| <= this: NULL, ±inf and PostgreSQL's NaN (above every number) are left out.
 FINITE = sys.float_info.max
+PACKED = ("step", "epoch", "time", "value")  # an overview's columns kept packed too: what a study's curves read
 
 
 def _of_metric(run_id: int, name: str, table: Any = Event) -> tuple[ColumnElement[bool], ...]:
@@ -193,13 +200,14 @@ def stored_overview(session: Session, run: Run, name: str) -> SeriesOverview | N
         return None
     rows = session.execute(_kept_rows(run.id, name, (Event.id, Event.step, Event.epoch, Event.time, Event.value),
                                       OVERVIEW_POINTS, (count, first, last))).all()
-    points = {
+    points: dict[str, Any] = {
         "id": [r[0] for r in rows],
         "step": [r[1] for r in rows],
         "epoch": [r[2] for r in rows],
         "time": [r[3].timestamp() for r in rows],
         "value": [float(v) if v is not None and math.isfinite(v) else None for v in (r[4] for r in rows)],
     }
+    points["packed"] = {column: pack(points[column]) for column in PACKED}
     if overview is None:
         overview = SeriesOverview(run_id=run.id, name=name, count=count, last_id=last, points=points)
         session.add(overview)
@@ -211,6 +219,14 @@ def stored_overview(session: Session, run: Run, name: str) -> SeriesOverview | N
         session.rollback()
         return session.get(SeriesOverview, (run.id, name))
     return overview
+
+
+def pack(values: Sequence[float | None]) -> str:
+    """Numbers as little-endian float64, base64 (None as NaN): numpy reads them back with frombuffer."""
+    packed = array("d", (math.nan if v is None else float(v) for v in values))
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode("ascii")
 
 
 def _newer_points(session: Session, run_id: int, name: str, last_id: int) -> bool:

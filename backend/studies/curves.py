@@ -7,8 +7,9 @@ per bucket where at least one of its runs has a point: x, the mean of those poin
 is the spread between seeds, not the noise within a run.
 
 The points come from what backend.runs.series keeps of each run: a finished run's stored overview (OVERVIEW_POINTS
-min/max-preserving points per metric, one row per run and metric, all read in one query and built first when
-missing), a live run's events downsampled to OVERVIEW_POINTS. Where a run has at most OVERVIEW_POINTS points
+min/max-preserving points per metric, one row per run and metric, all read in one query as packed float64 and
+built first when missing; one stored before overviews were packed is read from its JSON lists), a live run's
+events downsampled to OVERVIEW_POINTS. Where a run has at most OVERVIEW_POINTS points
 the result is the exact mean over its points; past that a bucket averages the kept extremes.
 
 Finished runs never change: their parsed points are cached per run, and a study whose runs are all finished
@@ -17,6 +18,7 @@ is computed once per (x axis, points, metrics).
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections import OrderedDict
@@ -87,7 +89,7 @@ def _array(values: Sequence[float | None]) -> np.ndarray:
     return np.array(values, dtype=np.float64) if len(values) else np.zeros(0)
 
 
-def _origin(run: Run, times: Sequence[float]) -> float:
+def _origin(run: Run, times: Sequence[float] | np.ndarray) -> float:
     return run.started_at.timestamp() if run.started_at else float(times[0])
 
 
@@ -100,16 +102,35 @@ def _overview_points(run: Run, x: series.XAxis, points: dict[str, Any]) -> Point
     return _array([v or 0 for v in points[x]]), values
 
 
+def _unpacked(run: Run, x: series.XAxis, xs: str, values: str) -> Points:
+    """A packed overview's (x, value) (backend.runs.series.pack), as _overview_points reads the lists."""
+    xs_array, values_array = (np.frombuffer(base64.b64decode(text), dtype="<f8") for text in (xs, values))
+    if x == "time":
+        return (xs_array - _origin(run, xs_array) if len(xs_array) else xs_array), values_array
+    return np.nan_to_num(xs_array, nan=0.0), values_array
+
+
 def _stored(session: Session, finished: Sequence[Run], x: series.XAxis) -> dict[int, RunPoints]:
-    """The finished runs' stored overviews, in one query; a run that has none gets them built first."""
+    """The finished runs' stored overviews, in one query (their packed arrays; the JSON lists of those stored
+    before overviews were packed); a run that has none gets them built first."""
     by_id = {run.id: run for run in finished}
     found: dict[int, RunPoints] = {run.id: {} for run in finished}
     columns = ("time", "value") if x == "time" else (x, "value")
-    rows = session.execute(select(SeriesOverview.run_id, SeriesOverview.name,
-                                  *(SeriesOverview.points[c] for c in columns))
-                           .where(SeriesOverview.run_id.in_(list(by_id)))).all()
-    for run_id, name, xs, values in rows:
-        found[run_id][name] = _overview_points(by_id[run_id], x, {columns[0]: xs or [], "value": values or []})
+    unpacked: set[tuple[int, str]] = set()
+    for run_id, name, packed in session.execute(  # the packed object whole: the database parses each row once
+            select(SeriesOverview.run_id, SeriesOverview.name, SeriesOverview.points["packed"])
+            .where(SeriesOverview.run_id.in_(list(by_id)))):
+        if not packed:
+            unpacked.add((run_id, name))
+        else:
+            found[run_id][name] = _unpacked(by_id[run_id], x, packed[columns[0]], packed["value"])
+    if unpacked:
+        rows = session.execute(select(SeriesOverview.run_id, SeriesOverview.name,
+                                      *(SeriesOverview.points[c] for c in columns))
+                               .where(SeriesOverview.run_id.in_(sorted({run_id for run_id, _ in unpacked})))).all()
+        for run_id, name, xs, values in rows:
+            if (run_id, name) in unpacked:
+                found[run_id][name] = _overview_points(by_id[run_id], x, {columns[0]: xs or [], "value": values or []})
     for run_id in [i for i, metrics in found.items() if not metrics]:
         run = by_id[run_id]  # finished before overviews existed, or their build failed: as a first view does
         for name in series.metric_names(session, run_id):

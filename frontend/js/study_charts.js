@@ -11,7 +11,8 @@ import { axisTheme, chartLayout, CHART_CONFIG, disposeChart, drawChart, plotlyRe
 import { formatMetric, metricDirection, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
 import { axisValueText, formatMeanCi } from "./study_table.js";
 import { MetricPanels, withAlpha } from "./compare_charts.js";
-import { plotCurves } from "./chart_tools.js";
+import { isLogY, plotCurves } from "./chart_tools.js";
+import { categoryMargins, leftMargin, linearTickLabels, numericBottom, textWidth } from "./chart_margins.js";
 
 /** Axes read on a log scale: they are tried over orders of magnitude. */
 const LOG_AXES = new Set(["lr", "weight_decay", "temperature"]);
@@ -150,6 +151,26 @@ function parcoordsTrace(axes, axisOrders, cells, metric, colorOf) {
   };
 }
 
+/** chartLayout's margins, widened where the x labels will need it (chart_margins.js: no redraw for them). */
+function axisChartMargins(div, traces, categorical, log) {
+  if (log) return { b: numericBottom(true, 44) };
+  if (!categorical) return {};
+  const labels = [...new Set(traces.flatMap((trace) => trace.x))]; // Plotly's order: as they first appear
+  return categoryMargins(labels, div.clientWidth, { l: 56, minBottom: 44, minRight: 16 });
+}
+
+/** The heatmap's margins: its y labels on the left, its x labels below (and to the right when turned); the colour
+ * bar's room, which Plotly adds without a redraw, narrows the plot. */
+function heatmapMargins(div, trace, metric) {
+  const l = leftMargin(trace.y, { min: 56, category: true });
+  const z = trace.z.flat().filter((v) => typeof v === "number");
+  const colorbar = z.length ? 48 + Math.max(...[Math.min(...z), Math.max(...z)].map((v) =>
+    textWidth(formatMetric(metric, v)))) : 0;
+  const below = categoryMargins(trace.x, div.clientWidth,
+    { l, reserved: colorbar, minBottom: 44, minRight: 16, heatmap: true });
+  return { t: 12, l, ...below };
+}
+
 /** Draw a chart, or update it in place. */
 async function plotChart(div, traces, layout) {
   if (div.data && plotlyReady()) return window.Plotly.react(div, traces, layout, CHART_CONFIG);
@@ -220,30 +241,29 @@ export class StudyCharts {
       ids.push(id);
       const values = cells.map((cell) => cell.values[field]).filter((v) => v !== undefined);
       const categorical = !isNumeric(values);
+      const log = useLog(field, values);
+      const div = this.chartDiv(id, `${metricTitle(metric)} against ${field}`);
+      const traces = axisTraces(field, axes, cells, metric);
       const layout = chartLayout({
         xTitle: field,
         yTitle: metricTitle(metric),
         showlegend: axes.length > 1,
         uirevision: `${field}:${metric}`,
-        xaxis: useLog(field, values) ? { type: "log" } : categorical ? { type: "category" } : {},
+        xaxis: log ? { type: "log" } : categorical ? { type: "category" } : {},
         yaxis,
         scattermode: categorical ? "group" : "overlay",
         scattergap: 0.6,
+        margin: axisChartMargins(div, traces, categorical, log),
       }); // side by side, so the CI bars do not hide each other
-      draws.push(
-        this.draw(
-          this.chartDiv(id, `${metricTitle(metric)} against ${field}`),
-          axisTraces(field, axes, cells, metric),
-          layout,
-        ),
-      );
+      draws.push(this.draw(div, traces, layout));
     }
     if (axes.length === 2) {
       ids.push("heatmap");
+      const div = this.chartDiv("heatmap", `${metricTitle(metric)}: ${axes[0]} × ${axes[1]}`);
+      const trace = heatmapTrace(axes, axisOrders, cells, metric);
       const layout = chartLayout({ xTitle: axes[0], yTitle: axes[1], showlegend: false, uirevision: metric,
-        xaxis: { type: "category" }, yaxis: { type: "category" }, margin: { t: 12 } });
-      draws.push(this.draw(this.chartDiv("heatmap", `${metricTitle(metric)}: ${axes[0]} × ${axes[1]}`),
-        [heatmapTrace(axes, axisOrders, cells, metric)], layout));
+        xaxis: { type: "category" }, yaxis: { type: "category" }, margin: heatmapMargins(div, trace, metric) });
+      draws.push(this.draw(div, [trace], layout));
     }
     if (axes.length >= 1 && cells.some((cell) => typeof cell.mean === "number")) {
       ids.push("parcoords");
@@ -370,13 +390,21 @@ export class StudyCurves extends MetricPanels {
     }
     const byKey = new Map(cells.map((cell) => [cell.key, cell]));
     for (const metric of metrics) { // one at a time, each painted before the next is worked out
+      const div = this.chartDiv(metric);
       const traces = body.curves[metric].filter((curve) => byKey.has(curve.key) && curve.x.length)
         .flatMap((curve) => bandTraces(byKey.get(curve.key), curve, metric));
+      const margin = { l: 60, r: 12, t: 12, b: 44 };
+      if (!isLogY(div)) { // the y labels' room (chart_margins.js), so that Plotly draws the chart once
+        const ys = traces.flatMap((trace) => trace.y).filter((y) => typeof y === "number" && Number.isFinite(y));
+        const labels = ys.length ? linearTickLabels(Math.min(...ys), Math.max(...ys),
+          div.clientHeight - margin.t - margin.b, plotlyAxis(metric)) : [];
+        margin.l = leftMargin(labels, { min: margin.l });
+      }
       const layout = chartLayout({ xTitle: X_TITLES[body.x_axis], yTitle: metricTitle(metric), showlegend: false,
-        uirevision: body.x_axis, yaxis: plotlyAxis(metric), margin: { l: 60, r: 12, t: 12, b: 44 },
+        uirevision: body.x_axis, yaxis: plotlyAxis(metric), margin,
         // Every cell at the x nearest the pointer, however sparse the points (a short run has a few per epoch).
         hovermode: "x unified", hoverdistance: -1, xaxis: { hoverformat: X_HOVER[body.x_axis] } });
-      await drawStamped(this.chartDiv(metric), traces, layout, plotCurves);
+      await drawStamped(div, traces, layout, plotCurves);
     }
     return metrics;
   }

@@ -51,11 +51,11 @@ def save_screenshots(page: Page, name: str, directory: Path = SHOTS_DIR) -> list
     return paths
 
 
-FINAL = ("succeeded", "failed", "canceled")
+FINAL = ("succeeded", "failed", "canceled", "pruned")  # a search prunes its trials: final too
 
 
 def wait_final(http: httpx.Client, run_id: int, timeout: float = 300) -> dict:
-    """The run once it is succeeded, failed or canceled."""
+    """The run once it is succeeded, failed, canceled or pruned."""
     deadline = time.monotonic() + timeout
     while (run := http.get(f"/api/runs/{run_id}").json())["status"] not in FINAL:
         if time.monotonic() > deadline:

@@ -94,6 +94,27 @@ def test_api_image_installs_no_torch():
     assert "'.[train,export]'" in (ROOT / "Dockerfile.gpu").read_text()
 
 
+def test_api_image_builds_the_plotly_bundle_in_a_node_stage():
+    """The bundle is built at install time, never committed: the API image builds it from frontend/vendor's pinned
+    package files in a node stage and puts the file where the API serves it from (backend.api.frontend)."""
+    from backend.api.frontend import PLOTLY_BUNDLE
+
+    text = (ROOT / "Dockerfile").read_text()
+    stage = re.search(r"^FROM node:\S+ AS (\w+)$(.*?)^FROM ", text, flags=re.MULTILINE | re.DOTALL)
+    assert stage, "Dockerfile: a node stage (FROM node:<tag> AS <name>) builds frontend/vendor's bundle"
+    name, body = stage.groups()
+    assert "npm ci" in body and "npm run build" in body
+    makefile = (ROOT / "Makefile").read_text()
+    inputs = re.search(r"^\$\(PLOTLY_BUNDLE\): (.+)$", makefile, flags=re.MULTILINE)
+    assert inputs and all(path in body for path in inputs.group(1).split()), "the stage copies what make builds from"
+    served = PLOTLY_BUNDLE.relative_to(ROOT).as_posix()
+    assert re.search(rf"^COPY --from={name} \S+/plotly\.min\.js {re.escape(served)}$", text, flags=re.MULTILINE)
+    assert not (ROOT / served).exists() or subprocess.run(
+        ["git", "ls-files", "--error-unmatch", served], cwd=ROOT, capture_output=True).returncode != 0
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {"frontend/vendor/node_modules", "frontend/vendor/build"} <= set(ignored)
+
+
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 

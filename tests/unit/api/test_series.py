@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
@@ -14,7 +16,15 @@ from sqlalchemy.orm import Session
 from backend.db import make_engine, make_sessionmaker
 from backend.migrate import prestart
 from backend.models import Event, Run, SeriesOverview
-from backend.runs.series import MAX_SERIES_NAMES, OVERVIEW_POINTS, chart_series, downsampled, metric_names
+from backend.runs.series import (
+    MAX_SERIES_NAMES,
+    OVERVIEW_POINTS,
+    chart_series,
+    downsampled,
+    metric_names,
+    pack,
+    stored_overview,
+)
 from contrastlab.core.settings import Settings
 from tests.unit.api.conftest import FakeWorker
 
@@ -130,6 +140,23 @@ def test_a_finished_run_with_few_points_reads_the_same_from_its_overview(session
     stored = session.get(SeriesOverview, (run.id, "loss"))
     assert stored is not None and stored.count == 3000
     assert chart_series(session, run, "missing", "step", 100) == (([], []), 0)
+
+
+def test_an_overview_keeps_its_x_columns_and_values_packed_as_its_lists(session: Session) -> None:
+    """What a study's curves decode instead of parsing the lists: the same float64 numbers, None as NaN."""
+    ys: list[float | None] = [math.cos(i / 50) for i in range(5000)]
+    ys[10], ys[4999] = None, float("inf")
+    run = add_run(session, {"loss": ys})
+    stored = stored_overview(session, run, "loss")
+    assert stored is not None and OVERVIEW_POINTS - 10 <= len(stored.points["value"]) <= OVERVIEW_POINTS
+    assert set(stored.points["packed"]) == {"step", "epoch", "time", "value"}
+    for column, packed in stored.points["packed"].items():
+        unpacked = np.frombuffer(base64.b64decode(packed), dtype="<f8")
+        lists = np.array([math.nan if v is None else v for v in stored.points[column]], dtype=np.float64)
+        np.testing.assert_array_equal(unpacked, lists)
+    assert math.isnan(np.frombuffer(base64.b64decode(stored.points["packed"]["value"]), dtype="<f8")[-1])
+    assert pack([1, None, 2.5, 1e300]) == base64.b64encode(
+        np.array([1.0, math.nan, 2.5, 1e300], dtype="<f8").tobytes()).decode()
 
 
 def test_a_long_finished_run_is_charted_from_one_row_with_every_spike(session: Session) -> None:

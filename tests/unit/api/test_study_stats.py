@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -98,6 +99,42 @@ def test_intervals_of_accuracies_stay_within_0_and_1_and_best_follows_the_verdic
     low, high = comparison["prob_better_ci95"]
     assert 0.0 <= low <= comparison["prob_better"] <= high <= 1.0
     assert 0.0 < comparison["power"] < 0.8 and comparison["seeds_for_80"] > 3
+
+
+def test_stats_are_computed_once_per_inputs_and_again_when_a_run_changes(client, monkeypatch) -> None:
+    """The page asks for the same stats on every view: computed once (the bootstraps are seeded, so a repeat is the
+    same body); a new value, status, baseline or paired metric is computed afresh, with the new numbers."""
+    from backend.api.routes import studies as routes
+    from backend.studies import stats
+
+    routes._stats_cache.clear()
+    computed: list[str] = []
+    real = stats.study_stats
+
+    def counted(*args: Any) -> dict[str, Any]:
+        computed.append(args[0])
+        return real(*args)
+
+    monkeypatch.setattr(stats, "study_stats", counted)
+    study, ids = _study_with_head_and_random(client)
+    url = f"/api/studies/{study['id']}/stats"
+    first = client.get(url).json()
+    assert client.get(url).json() == first and len(computed) == 1
+    simclr = first["cells"][0]
+    assert simclr["key"] == "method=simclr" and simclr["mean"] == pytest.approx(np.mean(HEADLESS))
+    assert client.get(url, params={"baseline": "method=simclr"}).json()["baseline"] == "method=simclr"
+    assert client.get(url, params={"paired": "linear_acc_head"}).json()["paired"] is not None
+    assert len(computed) == 3
+
+    _finish(client, ids["simclr"][0], {"linear_acc": 0.99, "linear_acc_head": HEAD[0]})
+    changed = client.get(url).json()
+    assert len(computed) == 4
+    assert changed["cells"][0]["mean"] == pytest.approx(np.mean([0.99, *HEADLESS[1:]]))
+    _finish(client, ids["simclr"][1], {}, status="failed")
+    failed = client.get(url).json()
+    assert len(computed) == 5 and failed["cells"][0]["n"] == 5 and failed["excluded"]["failed"] == 1
+    assert failed["cells"][0]["status_counts"]["failed"] == 1
+    assert client.get(url).json() == failed and len(computed) == 5
 
 
 def test_aggregates_over_datasets_when_the_study_varies_it(client) -> None:
