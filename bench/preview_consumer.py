@@ -89,11 +89,11 @@ def main() -> None:
             response = stack.http.post(paths.PREVIEW_AUGMENTATIONS, json={"spec": {"dataset": args.dataset}},
                                        timeout=60)
             took = time.monotonic() - started
-            status = stack.get(f"/api/runs/{run['id']}")["status"]
+            status = stack.get(paths.fill(paths.RUN, run_id=run["id"]))["status"]
             print(f"preview {i}: {response.status_code} {response.headers.get('content-type')}, {len(response.content)}"
                   f" bytes in {took:.1f} s; the run is {status}")
             show(f"after preview {i}", stack.api.pid)
-        stack.http.post(f"/api/runs/{run['id']}/cancel")
+        stack.http.post(paths.fill(paths.RUN_CANCEL, run_id=run["id"]))
     finally:
         stack.stop()
 
