@@ -1,18 +1,15 @@
 // The study page's charts of a metric over the axes: the metric against each axis with 95 % CI bars,
 // a heatmap of two axes, and parallel coordinates over every axis and the metric. One point per cell
-// (its mean over seeds), never a single seed. Then each cell's curves as mean ± std over its runs, as the
-// server computes them (GET /api/studies/{id}/curves), one chart per metric.
+// (its mean over seeds), never a single seed. The curves over training are study_curves.js.
 //
 // plotly's parcoords is WebGL only: in a browser without a GPU (headless Chromium, software GL) its first
 // draw takes seconds and holds the main thread, so it is drawn when its panel comes into view.
 
 import { h } from "./dom.js";
 import { axisTheme, chartLayout, CHART_CONFIG, disposeChart, drawChart, plotlyReady } from "./charts.js";
-import { formatMetric, metricDirection, metricNames, metricTitle, plotlyAxis, plotlyFormat } from "./catalog.js";
+import { formatMetric, metricDirection, metricTitle, plotlyAxis } from "./catalog.js";
 import { axisValueText, formatMeanCi } from "./study_table.js";
-import { MetricPanels, withAlpha } from "./compare_charts.js";
-import { isLogY, plotCurves } from "./chart_tools.js";
-import { categoryMargins, leftMargin, linearTickLabels, numericBottom, textWidth } from "./chart_margins.js";
+import { categoryMargins, leftMargin, numericBottom, textWidth } from "./chart_margins.js";
 
 /** Axes read on a log scale: they are tried over orders of magnitude. */
 const LOG_AXES = new Set(["lr", "weight_decay", "temperature"]);
@@ -179,7 +176,7 @@ async function plotChart(div, traces, layout) {
 
 /** Draw or update a chart with `plot`; `div.dataset.drawnAt` says when it was first painted (ms since navigation),
  * for the bench. */
-async function drawStamped(div, traces, layout, plot = plotChart) {
+export async function drawStamped(div, traces, layout, plot = plotChart) {
   const first = !div.data;
   await plot(div, traces, layout);
   if (!first) return;
@@ -323,90 +320,4 @@ export class StudyCharts {
     for (const div of this.divs.values()) disposeChart(div);
     this.divs.clear();
   }
-}
-
-const X_TITLES = { step: "step", epoch: "epoch", time: "seconds since start" };
-const X_HOVER = { step: ",.0f", epoch: ".2f", time: ",.0f" }; // the x in the hover's title line
-
-/** A cell's band (mean ± std, none where one run counts) as one closed shape, and its mean line: two traces a cell,
- * since Plotly's cost grows with the traces more than with their points. */
-function bandTraces(cell, curve, metric) {
-  const half = curve.std.map((s) => s ?? 0);
-  const fmt = plotlyFormat(metric);
-  const back = curve.x.map((_, i) => curve.x.length - 1 - i);
-  return [
-    {
-      type: "scatter",
-      mode: "lines",
-      x: [...curve.x, ...back.map((i) => curve.x[i])],
-      y: [...curve.mean.map((m, i) => m + half[i]), ...back.map((i) => curve.mean[i] - half[i])],
-      fill: "toself",
-      fillcolor: withAlpha(cell.color, 0.2),
-      line: { width: 0, color: cell.color },
-      hoverinfo: "skip",
-      showlegend: false,
-    },
-    {
-      type: "scatter",
-      mode: curve.x.length <= 40 ? "lines+markers" : "lines",
-      x: curve.x,
-      y: curve.mean,
-      name: cell.label,
-      line: { color: cell.color, width: 2 },
-      marker: { color: cell.color, size: 5 },
-      customdata: curve.x.map((_, i) => [half[i], curve.n[i]]),
-      hovertemplate: `${cell.label}: %{y:${fmt}} ± %{customdata[0]:${fmt}} (%{customdata[1]} runs)<extra></extra>`,
-    },
-  ];
-}
-
-/** Metrics with a curve, the catalogue's first in its order, then any other by name. */
-function curveMetrics(curves) {
-  const order = metricNames();
-  const rank = (name) => (order.includes(name) ? order.indexOf(name) : order.length);
-  return Object.keys(curves).filter((name) => curves[name].some((c) => c.x.length > 1))
-    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-}
-
-/** The study's curves: one chart per metric, each cell's mean ± std over its runs as the server computed it. */
-export class StudyCurves extends MetricPanels {
-  constructor(container) {
-    super(container, "study-curve");
-  }
-
-  /**
-   * Draw every metric; resolves once all charts are painted. Returns the metrics drawn.
-   * @param {{body: {x_axis: string,
-   *   curves: Object<string, {key: string, x: number[], mean: number[], std: (number|null)[], n: number[]}[]>},
-   *   cells: {key: string, label: string, color: string}[]}} p
-   */
-  async render({ body, cells }) {
-    const metrics = curveMetrics(body.curves);
-    for (const [metric, div] of this.divs) {
-      if (metrics.includes(metric)) continue;
-      disposeChart(div);
-      div.closest(".panel").remove();
-      this.divs.delete(metric);
-    }
-    const byKey = new Map(cells.map((cell) => [cell.key, cell]));
-    for (const metric of metrics) { // one at a time, each painted before the next is worked out
-      const div = this.chartDiv(metric);
-      const traces = body.curves[metric].filter((curve) => byKey.has(curve.key) && curve.x.length)
-        .flatMap((curve) => bandTraces(byKey.get(curve.key), curve, metric));
-      const margin = { l: 60, r: 12, t: 12, b: 44 };
-      if (!isLogY(div)) { // the y labels' room (chart_margins.js), so that Plotly draws the chart once
-        const ys = traces.flatMap((trace) => trace.y).filter((y) => typeof y === "number" && Number.isFinite(y));
-        const labels = ys.length ? linearTickLabels(Math.min(...ys), Math.max(...ys),
-          div.clientHeight - margin.t - margin.b, plotlyAxis(metric)) : [];
-        margin.l = leftMargin(labels, { min: margin.l });
-      }
-      const layout = chartLayout({ xTitle: X_TITLES[body.x_axis], yTitle: metricTitle(metric), showlegend: false,
-        uirevision: body.x_axis, yaxis: plotlyAxis(metric), margin,
-        // Every cell at the x nearest the pointer, however sparse the points (a short run has a few per epoch).
-        hovermode: "x unified", hoverdistance: -1, xaxis: { hoverformat: X_HOVER[body.x_axis] } });
-      await drawStamped(div, traces, layout, plotCurves);
-    }
-    return metrics;
-  }
-
 }
