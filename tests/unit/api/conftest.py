@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import insert, text
 
 from backend.main import create_app
 from backend.migrate import prestart
+from backend.models import Run, RunTag
 from contrastlab.core.settings import Settings
+from tests.conftest import MigratedTemplates, migrated_sqlite, postgres_database
 
 
 @pytest.fixture
@@ -66,3 +71,31 @@ def submit(client: TestClient):
         return response.json()
 
     return _submit
+
+
+@contextlib.contextmanager
+def api_on_rows(kind: str, folder: Path, templates: MigratedTemplates, rows: list[dict[str, Any]],
+                tags: list[dict[str, Any]] | None = None) -> Iterator[TestClient]:
+    """The API on a migrated database of `kind` ("sqlite" or "postgres") holding `rows` of runs (ids 1..N) and their
+    run_tags `tags`, inserted in one statement each and analysed, as the module-scoped listing fixtures share."""
+    with contextlib.ExitStack() as cleanup:
+        url = ""
+        if kind == "sqlite":
+            migrated_sqlite(folder)
+        else:
+            url = next(cleanup.enter_context(contextlib.closing(postgres_database(templates.postgres()))))
+        settings = Settings(data_dir=folder, database_url=url, redis_url="", broker_url="")
+        prestart(settings)
+        app = create_app(settings)
+        cleanup.callback(app.state.engine.dispose)
+        with TestClient(app, base_url="http://localhost", headers={"X-Requested-With": "tests"}) as client:
+            with app.state.sessionmaker() as session:
+                session.execute(insert(Run), rows)  # method/dataset/encoder come from the spec by the column defaults
+                if tags:
+                    session.execute(insert(RunTag), list(tags))
+                if session.get_bind().dialect.name == "postgresql":
+                    session.execute(text("SELECT setval('runs_id_seq', :n)"), {"n": len(rows)})
+                session.commit()
+                session.execute(text("ANALYZE"))
+                session.commit()
+            yield client

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,14 +9,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
-from backend.main import create_app
-from backend.migrate import prestart
-from backend.models import Run
 from backend.runs import listing
-from contrastlab.core.settings import Settings
-from tests.conftest import MigratedTemplates, migrated_sqlite, postgres_database
+from tests.conftest import MigratedTemplates
+from tests.unit.api.conftest import api_on_rows
 
 N = 10_000
 METHODS, DATASETS, STATUSES = ("simclr", "supervised", "supcon"), ("digits", "fashion_mnist"), (
@@ -49,27 +45,9 @@ def _rows() -> list[dict[str, Any]]:
 def big(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
         migrated_templates: MigratedTemplates) -> Iterator[tuple[TestClient, list[dict[str, Any]]]]:
     """The API on 10 000 runs, inserted once per database for the tests that only read them."""
-    folder = tmp_path_factory.mktemp("big") / "data"
-    with contextlib.ExitStack() as cleanup:
-        url = ""
-        if request.param == "sqlite":
-            migrated_sqlite(folder)
-        else:
-            url = next(cleanup.enter_context(contextlib.closing(postgres_database(migrated_templates.postgres()))))
-        settings = Settings(data_dir=folder, database_url=url, redis_url="", broker_url="")
-        prestart(settings)
-        app = create_app(settings)
-        cleanup.callback(app.state.engine.dispose)
-        with TestClient(app, base_url="http://localhost", headers={"X-Requested-With": "tests"}) as client:
-            rows = _rows()
-            with app.state.sessionmaker() as session:
-                session.execute(insert(Run), rows)  # method/dataset/encoder come from the spec by the column defaults
-                if session.get_bind().dialect.name == "postgresql":
-                    session.execute(text("SELECT setval('runs_id_seq', :n)"), {"n": N})
-                session.commit()
-                session.execute(text("ANALYZE"))
-                session.commit()
-            yield client, rows
+    rows = _rows()
+    with api_on_rows(request.param, tmp_path_factory.mktemp("big") / "data", migrated_templates, rows) as client:
+        yield client, rows
 
 
 def _ids(client: TestClient, **params: Any) -> tuple[list[int], int]:

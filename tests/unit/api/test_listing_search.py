@@ -3,7 +3,6 @@ index (migration 0017: FTS5 or pg_trgm for names, run_tags for tags), and run_ta
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -11,15 +10,13 @@ from typing import Any, cast
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from backend.main import create_app
-from backend.migrate import prestart
-from backend.models import Run, RunTag, tag_rows
+from backend.models import RunTag, tag_rows
 from backend.runs import listing
-from contrastlab.core.settings import Settings
-from tests.conftest import MigratedTemplates, migrated_sqlite, postgres_database
+from tests.conftest import MigratedTemplates
+from tests.unit.api.conftest import api_on_rows
 
 N = 10_000
 OPTIMIZERS = ("sgd", "adam", "lars")
@@ -46,28 +43,10 @@ def _rows() -> list[dict[str, Any]]:
 def tagged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
            migrated_templates: MigratedTemplates) -> Iterator[tuple[TestClient, list[dict[str, Any]]]]:
     """The API on 10 000 runs with names and tags, their run_tags rows written as the bench writes them."""
-    folder = tmp_path_factory.mktemp("tagged") / "data"
-    with contextlib.ExitStack() as cleanup:
-        url = ""
-        if request.param == "sqlite":
-            migrated_sqlite(folder)
-        else:
-            url = next(cleanup.enter_context(contextlib.closing(postgres_database(migrated_templates.postgres()))))
-        settings = Settings(data_dir=folder, database_url=url, redis_url="", broker_url="")
-        prestart(settings)
-        app = create_app(settings)
-        cleanup.callback(app.state.engine.dispose)
-        with TestClient(app, base_url="http://localhost", headers={"X-Requested-With": "tests"}) as client:
-            rows = _rows()
-            with app.state.sessionmaker() as session:
-                session.execute(insert(Run), rows)
-                session.execute(insert(RunTag), [tag for row in rows for tag in tag_rows(row["id"], row["tags"])])
-                if session.get_bind().dialect.name == "postgresql":
-                    session.execute(text("SELECT setval('runs_id_seq', :n)"), {"n": N})
-                session.commit()
-                session.execute(text("ANALYZE"))
-                session.commit()
-            yield client, rows
+    rows = _rows()
+    with api_on_rows(request.param, tmp_path_factory.mktemp("tagged") / "data", migrated_templates, rows,
+                     [tag for row in rows for tag in tag_rows(row["id"], row["tags"])]) as client:
+        yield client, rows
 
 
 def _listed(client: TestClient, **params: Any) -> tuple[list[int], int]:
