@@ -1,7 +1,6 @@
 // A study: `#/studies/<id>?metric=linear_acc&baseline=<cell key>` holds the whole view, so a link reopens it.
-// Progress per cell, the results table (mean ± CI, verdict against the baseline), the metric against the
-// axes, and each cell's curves as mean ± band (one request for the whole study, computed by the server).
-// Polled every 2 s while some run is unfinished.
+// Progress per cell, the results table (mean ± CI, verdict against the baseline), the metric against the axes,
+// each cell's curves as mean ± band (one request, computed by the server). Polled every 2 s while a run is live.
 
 import { ApiError } from "../api.js";
 import { h, progressBar, setText } from "../dom.js";
