@@ -82,14 +82,17 @@ def tsne_sample_indices(n_test: int, n: int) -> torch.Tensor:
     return order[:n].sort().values
 
 
-def tsne_2d(features: np.ndarray, seed: int, n_jobs: int = 1, device: str = "cpu") -> np.ndarray:
+def tsne_2d(features: np.ndarray, seed: int, n_jobs: int | None = None, device: str = "cpu") -> np.ndarray:
     """2-D t-SNE embedding with cosine affinities, matching the k-NN's notion of closeness.
 
     On a CUDA device: TorchDR (pure PyTorch, so it installs from PyPI against whatever torch and CUDA the worker
     has, with no compiled CUDA extension of its own to match; exact gradients, fine up to spec.tsne_samples'
     20,000). On a CPU: openTSNE with FFT-interpolated gradients and a shorter schedule than its default
-    (bench/tsne.py measures the schedule and the map's k-NN preservation against scikit-learn's), on one
-    thread: on a shared, oversubscribed 2-core machine n_jobs=2 measured 2-3x slower than n_jobs=1.
+    (bench/tsne.py measures the schedule and the map's k-NN preservation against scikit-learn's), on the run's
+    threads (torch's, which the worker's runtime() bounds by the cores this process may use; OMP_NUM_THREADS sets
+    them): on a quiet 2-core CPU 2 threads took 7.7 s for 5,000 points where 1 took 10.1 s, and on an
+    oversubscribed one 2 threads measured 2-3x slower, so the thread budget is the worker's to set, as for
+    training. A seed gives the same map for the same thread count.
     """
     n = len(features)
     if n < 4:  # too few points for perplexity-based affinities; place them on a line
@@ -99,7 +102,7 @@ def tsne_2d(features: np.ndarray, seed: int, n_jobs: int = 1, device: str = "cpu
         return _torchdr_tsne(features, seed, perplexity, device)
     from openTSNE import TSNE
 
-    tsne = TSNE(n_components=2, perplexity=perplexity, metric="cosine", n_jobs=n_jobs,
+    tsne = TSNE(n_components=2, perplexity=perplexity, metric="cosine", n_jobs=n_jobs or torch.get_num_threads(),
                 random_state=seed, verbose=False, early_exaggeration_iter=TSNE_EXAGGERATION_ITER, n_iter=TSNE_ITER)
     return np.asarray(tsne.fit(features.astype(np.float64)))
 
