@@ -13,7 +13,10 @@ first screen painted (the results table and any chart whose top lies in the 1366
 curves of every cell as mean ± band, one request for all) but the parallel coordinates, and how many
 charts Plotly drew twice to widen their margins; then, apart, the time from scrolling the parallel
 coordinates into view to their first draw (WebGL: the page draws them when they come into view, since
-without a GPU their first draw takes seconds).
+without a GPU their first draw takes seconds). Beside each: how long the server took over the study's own requests
+(the study, its runs, the statistics and the curves: the first sent → the last answered). A finished study's
+statistics and curves are kept on disk at their first view (backend.studies.kept), so a cold server reads them;
+--no-kept removes them before each start: the first view after the study's last run ended.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -52,6 +56,11 @@ CHARTS = ("study-chart-axis-method", "study-chart-axis-lr", "study-chart-heatmap
 # the margins so that it need not).
 REDRAWN = """() => [...document.querySelectorAll('main .chart')]
   .filter((div) => div._fullLayout && '_redrawFromAutoMarginCount' in div._fullLayout).length"""
+# The study's own requests (study, runs, stats, curves): the first sent → the last answered, in ms.
+API_SPAN = """() => {
+  const study = performance.getEntriesByType('resource').filter((e) => /\\/api\\/(studies\\/|runs\\?)/.test(e.name));
+  return Math.max(...study.map((e) => e.responseEnd)) - Math.min(...study.map((e) => e.startTime));
+}"""
 FIRST_SCREEN = """() => {
   const main = document.querySelector('main');
   const charts = [...main.querySelectorAll('.chart')].filter((div) => div.getBoundingClientRect().top < innerHeight);
@@ -135,9 +144,10 @@ def prepared(data_dir: Path, seeds: int, points: int) -> int:
     return study_id
 
 
-def measure(page_url: str, browser: Browser, label: str) -> tuple[float, float, float]:
+def measure(page_url: str, browser: Browser, label: str) -> tuple[float, float, float, float]:
     """Open the study in a new page; print and return (navigation → first screen painted, navigation → every
-    chart drawn but the parallel coordinates, scrolled into view → parallel coordinates drawn), in ms."""
+    chart drawn but the parallel coordinates, scrolled into view → parallel coordinates drawn, the study's requests
+    first sent → last answered), in ms."""
     page = browser.new_page(viewport=VIEWPORT)
     nav, mount = paint_ms(page, page_url)
     drawn = page.evaluate("(ids) => ids.filter((id) => document.querySelector(`[data-testid=${id}]`)?.data).length",
@@ -147,6 +157,7 @@ def measure(page_url: str, browser: Browser, label: str) -> tuple[float, float, 
     redrawn = page.evaluate(REDRAWN)
     metrics_at = float(page.evaluate("document.querySelector('main').dataset.metricsAt"))
     first_screen = float(page.evaluate(FIRST_SCREEN))
+    api = float(page.evaluate(API_SPAN))
     scrolled = float(page.evaluate("""() => {
       document.querySelector('[data-testid=study-chart-parcoords]').scrollIntoView({ block: 'center' });
       return performance.now();
@@ -155,11 +166,11 @@ def measure(page_url: str, browser: Browser, label: str) -> tuple[float, float, 
     parcoords = float(page.evaluate("document.querySelector('[data-testid=study-chart-parcoords]').dataset.drawnAt"))
     print(f"{label}: navigation → first screen painted {first_screen:.0f} ms; → every chart drawn but the parallel "
           f"coordinates {nav:.0f} ms (view mount → drawn {mount:.0f} ms; metric charts at {metrics_at:.0f} ms); "
-          f"{drawn}/{len(CHARTS) - 1} metric charts, {curves} curve charts of {traces} traces, {redrawn} drawn "
-          f"twice for their margins; parallel coordinates drawn {parcoords - scrolled:.0f} ms after being scrolled "
-          "into view")
+          f"the study's requests answered in {api:.0f} ms; {drawn}/{len(CHARTS) - 1} metric charts, {curves} curve "
+          f"charts of {traces} traces, {redrawn} drawn twice for their margins; parallel coordinates drawn "
+          f"{parcoords - scrolled:.0f} ms after being scrolled into view")
     page.close()
-    return first_screen, nav, parcoords - scrolled
+    return first_screen, nav, parcoords - scrolled, api
 
 
 def main() -> None:
@@ -168,6 +179,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="runs per cell (20 cells)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, help="keep the stored study here and reuse it next time")
+    parser.add_argument("--no-kept", action="store_true", help="remove the study's kept statistics and curves "
+                        "before each start (their first view)")
     args = parser.parse_args()
     print(f"load average at the start: {_load()}")
     with tempfile.TemporaryDirectory(prefix="contrastlab-study-paint-") as tmp:
@@ -175,25 +188,30 @@ def main() -> None:
         study_id = prepared(data_dir, args.seeds, args.points)
         first: dict[str, list[float]] = {"cold": [], "warm": []}
         every: dict[str, list[float]] = {"cold": [], "warm": []}
+        api: dict[str, list[float]] = {"cold": [], "warm": []}
         parcoords: list[float] = []
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for _ in range(args.repeat):  # a fresh API process each time: cold = its first view of the study
+                if args.no_kept:
+                    shutil.rmtree(Settings(data_dir=data_dir).study_cache_dir, ignore_errors=True)
                 stack = Stack(data_dir)
                 stack.start_api()
                 try:
                     url = f"{stack.url}/#/studies/{study_id}"
                     for label in ("cold", "warm"):
-                        screen, nav, deferred = measure(url, browser, label)
+                        screen, nav, deferred, answered = measure(url, browser, label)
                         first[label].append(screen)
                         every[label].append(nav)
+                        api[label].append(answered)
                         parcoords.append(deferred)
                 finally:
                     stack.stop()
             browser.close()
         for label, note in (("cold", "API just started"), ("warm", "page reloaded, new browser profile")):
             print(f"{label} median over {args.repeat} ({note}): first screen {statistics.median(first[label]):.0f} ms, "
-                  f"every chart but the parallel coordinates {statistics.median(every[label]):.0f} ms")
+                  f"every chart but the parallel coordinates {statistics.median(every[label]):.0f} ms; the study's "
+                  f"requests answered in {statistics.median(api[label]):.0f} ms")
         print(f"parallel coordinates, scrolled into view → drawn, median over {len(parcoords)}: "
               f"{statistics.median(parcoords):.0f} ms (WebGL, software-rendered here)")
     print(f"load average at the end: {_load()} ({os.cpu_count()} CPUs)")

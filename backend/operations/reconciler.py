@@ -96,7 +96,7 @@ class Reconciler:
         if not self.settings.trash_days:
             return None
         with self.factory() as session:
-            emptied = trash.empty(session, self.settings.artifacts_dir,
+            emptied = trash.empty(session, self.settings.artifacts_dir, self.settings.study_cache_dir,
                                   before=utcnow() - timedelta(days=self.settings.trash_days))
         if emptied.runs or emptied.studies:
             log.info("trash: %d runs and %d studies older than TRASH_DAYS=%s removed, %d bytes of files freed",

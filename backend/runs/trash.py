@@ -5,6 +5,7 @@ them for good and says how many bytes that freed."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,10 +105,11 @@ def contents(session: Session, artifacts_dir: Path) -> TrashTotals:
                        record_bytes=sum(run.recorded_bytes or 0 for run in runs))
 
 
-def empty(session: Session, artifacts_dir: Path, before: datetime | None = None,
+def empty(session: Session, artifacts_dir: Path, study_cache_dir: Path, before: datetime | None = None,
           ids: Sequence[int] | None = None) -> TrashTotals:
     """Remove trashed runs for good (those trashed before `before`, or those of `ids`), their events, artifact rows
-    and files, then the trashed studies left with no run; returns what was removed and the bytes freed."""
+    and files, then the trashed studies left with no run and their computed bodies (backend.studies.kept); returns
+    what was removed and the bytes freed."""
     runs = _trashed_runs(session, before, ids)
     file_bytes = record_bytes = 0
     for run in runs:  # one run at a time, as a delete always was: a crash leaves whole runs, never half of one
@@ -122,4 +124,6 @@ def empty(session: Session, artifacts_dir: Path, before: datetime | None = None,
     if study_ids:
         session.execute(delete(Study).where(Study.id.in_(study_ids)))
         session.commit()
+        for study_id in study_ids:
+            shutil.rmtree(study_cache_dir / str(int(study_id)), ignore_errors=True)
     return TrashTotals(runs=len(runs), studies=len(study_ids), file_bytes=file_bytes, record_bytes=record_bytes)

@@ -12,8 +12,8 @@ built first when missing; one stored before overviews were packed is read from i
 events downsampled to OVERVIEW_POINTS. Where a run has at most OVERVIEW_POINTS points
 the result is the exact mean over its points; past that a bucket averages the kept extremes.
 
-Finished runs never change: their parsed points are cached per run, and a study whose runs are all finished
-is computed once per (x axis, points, metrics).
+Finished runs never change: their parsed points are cached per run; a study whose runs are all finished has a
+body_key, under which the route keeps its body (backend.studies.kept), in memory and on disk.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from backend.studies.store import CellRuns
 from contrastlab.core.catalog import FINAL_STATUSES
 
 RUNS_CACHE_BYTES = 64 * 2**20  # finished runs' points: a 100-run study of 3 metrics holds about 20 MiB
-STUDIES_CACHE_BYTES = 32 * 2**20  # finished studies' JSON bodies: about 1 MiB for 20 cells × 3 metrics × 300 x
 
 Points = tuple[np.ndarray, np.ndarray]  # x and value (NaN where not finite), float64, in recorded order
 RunPoints = dict[str, Points]  # metric name -> points
@@ -73,15 +72,13 @@ def _nbytes(points: RunPoints) -> int:
 
 
 class CurvesCache:
-    """Finished runs' points (per run) and finished studies' curves (per study): neither changes again."""
+    """Finished runs' points, per run: they never change again."""
 
-    def __init__(self, runs_bytes: int = RUNS_CACHE_BYTES, studies_bytes: int = STUDIES_CACHE_BYTES) -> None:
+    def __init__(self, runs_bytes: int = RUNS_CACHE_BYTES) -> None:
         self.runs: Lru[RunPoints] = Lru(runs_bytes, _nbytes)
-        self.studies: Lru[str] = Lru(studies_bytes, len)
 
     def clear(self) -> None:
         self.runs.clear()
-        self.studies.clear()
 
 
 def _array(values: Sequence[float | None]) -> np.ndarray:
@@ -226,23 +223,27 @@ def metric_curves(cells: Sequence[CellRuns], by_run: dict[int, RunPoints], name:
     return out
 
 
-def study_curves(session: Session, study: Study, cells: Sequence[CellRuns], x: series.XAxis, points: int,
-                 names: Sequence[str], cache: CurvesCache) -> str:
+def body_key(study: Study, cells: Sequence[CellRuns], x: series.XAxis, points: int,
+             names: Sequence[str]) -> Hashable | None:
+    """What a finished study's curves are computed from: the query, the study, and each cell's runs (their
+    created_at too, since their stored points are read by id); None while a run is unfinished (its curves grow)."""
+    if any(run.status not in FINAL_STATUSES for cell in cells for run in cell.runs):
+        return None
+    return ("curves", study.id, study.created_at, x, points, tuple(names),
+            tuple((cell.key, tuple((r.id, r.created_at, r.status) for r in cell.runs)) for cell in cells))
+
+
+def study_curves(session: Session, cells: Sequence[CellRuns], x: series.XAxis, points: int,
+                 names: Sequence[str], cache: CurvesCache) -> bytes:
     """The JSON body {x_axis, points, finished, curves: {metric: [{key, x, mean, std, n} per cell]}};
-    `names` empty: every metric. Computed once when every run of the study is finished."""
+    `names` empty: every metric."""
     runs = [run for cell in cells for run in cell.runs]
     finished = all(run.status in FINAL_STATUSES for run in runs)
-    key = (study.id, study.created_at, x, points, tuple(names), tuple((r.id, r.status) for r in runs))
-    if finished and (hit := cache.studies.get(key)) is not None:
-        return hit
     by_run = runs_points(session, runs, x, cache)
     wanted = list(names) or sorted({name for metrics in by_run.values() for name in metrics})
     curves = {}
     for name in wanted:
         if (curve := metric_curves(cells, by_run, name, points)) is not None:
             curves[name] = curve
-    body = json.dumps({"x_axis": x, "points": points, "finished": finished, "curves": curves},
-                      allow_nan=False, separators=(",", ":"))
-    if finished:
-        cache.studies.put(key, body)
-    return body
+    return json.dumps({"x_axis": x, "points": points, "finished": finished, "curves": curves},
+                      allow_nan=False, separators=(",", ":")).encode()

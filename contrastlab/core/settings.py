@@ -188,6 +188,11 @@ class Settings(BaseSettings):
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
 
+    @property
+    def study_cache_dir(self) -> Path:
+        """A finished study's computed bodies (statistics, curves), one folder per study (backend.studies.kept)."""
+        return self.data_dir / "cache" / "studies"
+
 
 def is_loopback(host: str) -> bool:
     if host.lower() in LOOPBACK_NAMES:

@@ -3,12 +3,13 @@ from the body of GET /api/studies/{id}/stats (the same function answers both), s
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from backend.api.deps import SessionDep
-from backend.api.routes.studies import StudyDep, query_error, study_stats
+from backend.api.deps import SessionDep, SettingsDep
+from backend.api.routes.studies import StudyDep, query_error, stats_body
 from backend.studies import report
 from contrastlab.core.catalog import METRICS
 
@@ -17,8 +18,9 @@ MetricQuery = Annotated[str, Query(description="The metric, as for /stats.")]
 BaselineQuery = Annotated[str | None, Query(max_length=4000, description="A cell's key, as for /stats.")]
 
 
-def _stats(study: StudyDep, session: SessionDep, metric: str, baseline: str | None) -> tuple[dict[str, Any], str]:
-    body = study_stats(study, session, metric=metric, baseline=baseline, paired=None)
+def _stats(study: StudyDep, session: SessionDep, settings: SettingsDep, metric: str,
+           baseline: str | None) -> tuple[dict[str, Any], str]:
+    body = json.loads(stats_body(study, session, settings, metric, baseline, None))
     return body, METRICS[body["metric"]].label
 
 
@@ -28,7 +30,7 @@ def _headers(study_id: int, ext: str) -> dict[str, str]:
 
 @router.get("/{study_id}/report", response_class=Response,
             responses={200: {"content": {t.split(";")[0]: {} for t in report.MEDIA_TYPES.values()}}})
-def study_report(study: StudyDep, session: SessionDep,
+def study_report(study: StudyDep, session: SessionDep, settings: SettingsDep,
                  format: Annotated[str, Query(description=f"One of: {', '.join(report.FORMATS)}.")] = "md",
                  metric: MetricQuery = "linear_acc", baseline: BaselineQuery = None) -> Response:
     """The results table (each cell's n, mean with its Student-t 95 % interval, IQM with its bootstrap interval,
@@ -37,7 +39,7 @@ def study_report(study: StudyDep, session: SessionDep,
     if format not in report.FORMATS:
         raise query_error("format", f"{format!r} is not a report format; choose one of "
                                     f"{', '.join(report.FORMATS)}", format)
-    body, label = _stats(study, session, metric, baseline)
+    body, label = _stats(study, session, settings, metric, baseline)
     title = f"{study.name} (study #{study.id})"
     text = report.render(format, title, label, body, lambda: report.mean_interval_svg(body, label))
     return Response(text, media_type=report.MEDIA_TYPES[format], headers=_headers(study.id, format))
@@ -45,10 +47,10 @@ def study_report(study: StudyDep, session: SessionDep,
 
 @router.get("/{study_id}/report/figure.svg", response_class=Response,
             responses={200: {"content": {"image/svg+xml": {}}}})
-def study_report_figure(study: StudyDep, session: SessionDep, metric: MetricQuery = "linear_acc",
-                        baseline: BaselineQuery = None) -> Response:
+def study_report_figure(study: StudyDep, session: SessionDep, settings: SettingsDep,
+                        metric: MetricQuery = "linear_acc", baseline: BaselineQuery = None) -> Response:
     """Each cell's mean with its 95 % interval (dot and whisker), the baseline's mean dashed: SVG written here,
     offline (no plotting library in the API process)."""
-    body, label = _stats(study, session, metric, baseline)
+    body, label = _stats(study, session, settings, metric, baseline)
     return Response(report.mean_interval_svg(body, label), media_type="image/svg+xml",
                     headers={"Content-Disposition": f'inline; filename="study-{study.id}-figure.svg"'})

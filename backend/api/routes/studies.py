@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pathlib
+import sys
 from collections.abc import Hashable
 from typing import Annotated, Any
 
 from celery import Celery
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.access.admission import admit_submission
@@ -22,7 +26,7 @@ from backend.runs import annotate, dispatch, series, trash
 from backend.runs.annotate import AnnotationUpdate
 from backend.runs.schemas import RunPublic
 from backend.streams.notifier import Notifier
-from backend.studies import curves, grid, stats, store
+from backend.studies import curves, grid, kept, stats, store
 from backend.studies.schemas import (
     StudiesPublic,
     StudyCell,
@@ -33,8 +37,10 @@ from backend.studies.schemas import (
     StudyPublic,
     StudySummary,
 )
-from contrastlab.core.catalog import METRICS, Status
+from contrastlab.core import catalog
+from contrastlab.core.catalog import FINAL_STATUSES, METRICS, Status
 from contrastlab.core.protocol import NoNul
+from contrastlab.core.settings import Settings
 from contrastlab.queue import spec_devices
 
 router = APIRouter(prefix="/studies", tags=["studies"])
@@ -44,8 +50,9 @@ StudyId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The study's id.")
 # The metrics a study can compare: the catalogue's with a better direction.
 DIRECTED = tuple(name for name, info in METRICS.items() if info.direction is not None)
 _curves_cache = curves.CurvesCache()
-# Stats bodies by what they are computed from (_stats_key): a few KB for 20 cells; ~0.1 s of scipy each.
-_stats_cache: curves.Lru[dict[str, Any]] = curves.Lru(16 * 2**20, lambda body: len(json.dumps(body, default=str)))
+# Stats and curves bodies by what they are computed from (_stats_key, curves.body_key), on disk once the study is
+# finished: a few KB of stats (~0.3 s of scipy cold), ~1 MB of curves (~1 s: 100 runs' overviews read and merged).
+_kept = kept.Kept(kept.code_digest([stats, curves, store, catalog, sys.modules[__name__]]), 48 * 2**20)
 
 
 def _study(study_id: StudyId, session: SessionDep) -> Study:
@@ -56,6 +63,11 @@ def _study(study_id: StudyId, session: SessionDep) -> Study:
 
 
 StudyDep = Annotated[Study, Depends(_study)]
+
+
+def kept_folder(settings: Settings, study_id: int) -> pathlib.Path:
+    """Where a study's computed bodies are kept (backend.studies.kept)."""
+    return settings.study_cache_dir / str(int(study_id))
 
 
 def _fail_unsent(sessions: sessionmaker[Session], notifier: Notifier, unsent: list[int], exc: Exception) -> None:
@@ -177,6 +189,7 @@ def extend_study(study: StudyDep, body: StudyExtend, request: Request, session: 
                               "input": body.seeds}])
     admit_submission(request, settings, body.seeds * len(chosen))
     created = store.extend_study(session, study, chosen, body.seeds)
+    _kept.forget(kept_folder(settings, study.id))  # bodies of the runs it had: never read again
     unsent, error = dispatch.send_all(celery, settings.queue, [(run.id, spec_devices(run.spec)) for run in created])
     if error is not None:
         _fail_unsent(request.app.state.sessionmaker, notifier, unsent, error)
@@ -268,18 +281,24 @@ def _metric(name: str, value: str) -> tuple[str, Any]:
     return value, info
 
 
-@router.get("/{study_id}/stats")
-def study_stats(study: StudyDep, session: SessionDep,
+@router.get("/{study_id}/stats", response_model=dict[str, Any])
+def study_stats(study: StudyDep, session: SessionDep, settings: SettingsDep,
                 metric: Annotated[str, Query(description=f"One of: {', '.join(DIRECTED)}.")] = "linear_acc",
                 baseline: Annotated[str | None, Query(max_length=4000, description="A cell's key; default: the "
                                                       "supervised cell, else the first.")] = None,
                 paired: Annotated[str | None, Query(description="A second metric of the same runs, e.g. "
                                                     "linear_acc_head or random_linear_acc: each cell's metric "
                                                     "against it, run by run (paired t, bootstrap, Wilcoxon).")
-                                  ] = None) -> dict[str, Any]:
+                                  ] = None) -> Response:
     """Per-cell mean ± Student-t interval and IQM ± stratified bootstrap over the succeeded runs, each cell against
     the baseline cell with power and the seeds for 80 %, aggregates over datasets when the study varies it, and
     with `paired`, each cell's metric against the paired metric on the same runs."""
+    return Response(stats_body(study, session, settings, metric, baseline, paired), media_type="application/json")
+
+
+def stats_body(study: Study, session: Session, settings: Settings, metric: str, baseline: str | None,
+               paired: str | None) -> bytes:
+    """The /stats body as sent; computed once per inputs (_stats_key), kept on disk once the study is finished."""
     _, info = _metric("metric", metric)
     if paired is not None:
         _, other = _metric("paired", paired)
@@ -290,8 +309,8 @@ def study_stats(study: StudyDep, session: SessionDep,
     if baseline is not None and baseline not in [c.key for c in cells]:
         raise query_error("baseline", f"{baseline!r} is not a cell of study {study.id}; choose one of "
                                        f"{', '.join(c.key for c in cells)}", baseline)
-    key = _stats_key(cells, metric, baseline, paired)
-    if (hit := _stats_cache.get(key)) is not None:
+    key, folder = _stats_key(cells, metric, baseline, paired), kept_folder(settings, study.id)
+    if (hit := _kept.get(folder, key)) is not None:
         return hit
     summaries, samples, excluded, unrecorded = _samples(cells, metric)
     bounds = (0.0, 1.0) if info.unit == "fraction" else None
@@ -300,14 +319,15 @@ def study_stats(study: StudyDep, session: SessionDep,
         row["status_counts"] = store.count_statuses(cell.runs)
     body["paired"] = (stats.paired_body(metric, paired, info.direction, _pairs(cells, metric, paired))
                       if paired is not None else None)
-    _stats_cache.put(key, body)
-    return body
+    content = bytes(JSONResponse(jsonable_encoder(body)).body)  # as FastAPI would send the dict
+    _kept.put(folder, key, content, durable=all(run.status in FINAL_STATUSES for c in cells for run in c.runs))
+    return content
 
 
 def _stats_key(cells: list[store.CellRuns], metric: str, baseline: str | None, paired: str | None) -> Hashable:
     """Everything a stats body is computed from: the query, and per cell its values and each run's id, status and
     values of the two metrics. The bootstraps are seeded, so the same key gives the same body, finished or not."""
-    return metric, baseline, paired, tuple(
+    return "stats", metric, baseline, paired, tuple(
         (cell.key, json.dumps(cell.values, sort_keys=True, default=str),
          tuple((run.id, run.status, _sample(run, metric), _sample(run, paired) if paired else None)
                for run in cell.runs))
@@ -318,17 +338,23 @@ def _stats_key(cells: list[store.CellRuns], metric: str, baseline: str | None, p
 def read_study_curves(
     study: StudyDep,
     session: SessionDep,
+    settings: SettingsDep,
     names: Annotated[NoNul, Query(max_length=2000, description="Comma-separated metric names; empty: all.")] = "",
     x: Annotated[series.XAxis, Query(description="step, epoch, or time (seconds since each run started).")] = "step",
     points: Annotated[int, Query(ge=2, le=series.OVERVIEW_POINTS,
                                  description="Buckets of the common x grid: about the chart's width in pixels.")] = 300,
 ) -> Response:
     """Each cell's curves as mean ± std over its runs, in one request for the whole study (backend.studies.curves).
-    Serialised once there, and kept once every run is finished."""
+    Serialised once there, and kept (on disk too) once every run is finished."""
     try:
         wanted = series.requested_names(names)  # a name asked twice is computed once
     except series.TooManyNames as exc:
         raise query_error("names", str(exc), names) from exc
     cells = store.cells_of(study, _judged(session, study))
-    body = curves.study_curves(session, study, cells, x, points, wanted, _curves_cache)
+    key, folder = curves.body_key(study, cells, x, points, wanted), kept_folder(settings, study.id)
+    body = _kept.get(folder, key) if key is not None else None
+    if body is None:
+        body = curves.study_curves(session, cells, x, points, wanted, _curves_cache)
+        if key is not None:
+            _kept.put(folder, key, body, durable=True)
     return Response(body, media_type="application/json")

@@ -41,4 +41,5 @@ def empty_trash(session: SessionDep, settings: SettingsDep,
     """Remove for good what the trash holds (or the runs of `ids` in it): rows, metrics and files; returns what was
     removed and the bytes freed."""
     chosen = [int(i) for i in ids.split(",")] if ids else None
-    return _public(trash.empty(session, settings.artifacts_dir, ids=chosen), settings.trash_days)
+    emptied = trash.empty(session, settings.artifacts_dir, settings.study_cache_dir, ids=chosen)
+    return _public(emptied, settings.trash_days)

@@ -345,7 +345,11 @@ def test_curves_are_each_cells_mean_and_std_over_its_runs(client) -> None:
     body = client.get(url, params={"points": 8, "names": "loss,loss"}).json()
     assert body["finished"] is True and set(body["curves"]) == {"loss"}
     _assert_curves(body, "loss", _expected_curves(loss, cells, 8))
-    from backend.api.routes.studies import _curves_cache
+    from backend.api.routes.studies import _curves_cache, _kept, kept_folder
+
+    def forget_all() -> None:  # a server just started on a data dir without the study's kept bodies
+        _curves_cache.clear()
+        _kept.forget(kept_folder(client.app.state.settings, study["id"]))
 
     # Read from the overviews' packed arrays; overviews stored before they were packed give the same bodies from
     # their JSON lists, on every x axis.
@@ -355,13 +359,13 @@ def test_curves_are_each_cells_mean_and_std_over_its_runs(client) -> None:
             assert set(overview.points["packed"]) == {"step", "epoch", "time", "value"}
             overview.points = {k: v for k, v in overview.points.items() if k != "packed"}
         session.commit()
-    _curves_cache.clear()
+    forget_all()
     assert {x: client.get(url, params={"points": 8, "x": x}).json() for x in packed} == packed
     with client.app.state.sessionmaker() as session:
         assert session.scalar(select(func.count()).select_from(SeriesOverview)) == 2 * len(loss)
         session.execute(delete(SeriesOverview))
         session.commit()
-    _curves_cache.clear()
+    forget_all()
     body = client.get(url, params={"points": 5}).json()
     _assert_curves(body, "loss", _expected_curves(loss, cells, 5))
     with client.app.state.sessionmaker() as session:

@@ -107,7 +107,7 @@ def test_stats_are_computed_once_per_inputs_and_again_when_a_run_changes(client,
     from backend.api.routes import studies as routes
     from backend.studies import stats
 
-    routes._stats_cache.clear()
+    routes._kept.clear()
     computed: list[str] = []
     real = stats.study_stats
 
