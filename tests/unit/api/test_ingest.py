@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tests.unit.api.conftest import FakeWorker
 
@@ -58,3 +59,34 @@ def test_a_bad_batch_is_422_naming_the_field(client: TestClient, submit) -> None
     broken = client.post(f"/api/runs/{worker.run_id}/events", content=b"{not json", headers=worker.headers)
     assert broken.status_code == 422 and broken.json()["detail"][0]["loc"][0] == "body"
     assert _points(client, worker.run_id) == []
+
+
+def test_a_batch_is_one_renewal_and_one_insert(client: TestClient, submit) -> None:
+    """The lease holder's batch reads nothing first: the UPDATE that renews the lease and counts the batch returns
+    what the answer needs (a pending cancel), then one INSERT; a heartbeat is the UPDATE alone."""
+    worker = FakeWorker(client, submit()["id"])
+    worker.claim()
+    statements: list[tuple[int, str]] = []
+
+    def seen(connection: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append((id(connection), " ".join(statement.split()[:3])))
+
+    def of_the_request() -> list[str]:
+        """The statements on the connection of the request's renewal (the reconciler may query beside it)."""
+        renewal = {conn for conn, statement in statements if statement == "UPDATE runs SET"}
+        assert len(renewal) == 1, statements
+        return [statement for conn, statement in statements if conn in renewal]
+
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert worker.send([("loss", i, 0.0, 1.0) for i in range(50)]).json()["cancel_requested"] is False
+        batch = of_the_request()
+        assert client.post(f"/api/runs/{worker.run_id}/cancel").status_code == 200
+        statements.clear()
+        assert worker.send([]).json()["cancel_requested"] is True
+        heartbeat = of_the_request()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert batch == ["UPDATE runs SET", "INSERT INTO events"]
+    assert heartbeat == ["UPDATE runs SET"]
