@@ -185,7 +185,7 @@ def test_0018_keeps_the_events_run_id_index_on_postgresql_only(tmp_path: Path, d
     upgrade(url)
     engine = create_engine(url)
 
-    def indexes() -> set[str]:
+    def indexes() -> set[str | None]:
         return {i["name"] for i in inspect(engine).get_indexes("events")}
 
     try:
