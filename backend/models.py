@@ -198,8 +198,10 @@ def run_tags_in_step(session: Session, _context: Any) -> None:
 def modelled(name: str | None, _type: str = "", _parents: Any = None) -> bool:
     """False for what a migration makes outside the models (0017: SQLite's FTS5 table of run names and the shadow
     tables FTS5 keeps; the indexes on lower(name), which SQLite's reflection cannot read; PostgreSQL's index of the
-    ids out of the trash); Alembic's include_name, so autogenerate leaves them."""
-    return not (name or "").startswith(("runs_name_fts", "ix_runs_name_", "ix_runs_trashed_at_id"))
+    ids out of the trash; 0018: PostgreSQL's (run_id, id) index of the events); Alembic's include_name, so
+    autogenerate leaves them."""
+    return not (name or "").startswith(("runs_name_fts", "ix_runs_name_", "ix_runs_trashed_at_id",
+                                         "ix_events_run_id_id"))
 
 
 class Event(Base):
@@ -210,7 +212,7 @@ class Event(Base):
         UniqueConstraint("run_id", "key", name="uq_events_run_key"),
         Index("ix_events_run_kind_id", "run_id", "kind", "id"),
         Index("ix_events_run_name_id", "run_id", "name", "id"),  # one metric's series (migration 0002)
-        Index("ix_events_run_id_id", "run_id", "id"),  # a run's events after a cursor, any kind (migration 0015)
+        # PostgreSQL also has ix_events_run_id_id (run_id, id), a run's events after a cursor of any kind (0015, 0018).
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

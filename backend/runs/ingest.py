@@ -40,20 +40,36 @@ def insert_events(session: Session, run_id: int, batch: EventBatch, now: datetim
     """Store the batch's points and messages, in order, skipping any key the run already has."""
     connection = session.connection()
     dialect = connection.dialect
-    processor = Event.__table__.c.time.type.bind_processor(dialect)
-    rows = event_rows(run_id, batch, now, processor or (lambda value: value))
-    if not rows:
+    # The time column's conversion on this dialect, as the ORM's inserts apply it (SQLite: the text SQLAlchemy
+    # writes), once for the batch's shared time: handed datetimes, sqlite3 would call its adapter on every row.
+    processor = Event.__table__.c.time.type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
+    if not batch.points and not batch.logs:
         return
     # The count of points received, for /metrics (backend.operations.observability reads this option).
     counted = {"metric_points": len(batch.points)}
     if dialect.name != "postgresql":
         placeholders = ", ".join("?" * len(COLUMNS))
         connection.exec_driver_sql(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({placeholders})"
-                                   " ON CONFLICT (run_id, key) DO NOTHING", rows, execution_options=counted)
+                                   " ON CONFLICT (run_id, key) DO NOTHING",
+                                   event_rows(run_id, batch, now, processor), execution_options=counted)
         return
-    columns = list(zip(*rows, strict=True))[1:]  # one array a column: 9 parameters however many rows
-    connection.exec_driver_sql(POSTGRES_INSERT, (run_id, *(array_literal(values) for values in columns)),
+    connection.exec_driver_sql(POSTGRES_INSERT, (run_id, *event_arrays(batch, processor(now), processor)),
                                execution_options=counted)
+
+
+def event_arrays(batch: EventBatch, stamp: datetime, convert: Any) -> list[str]:
+    """The batch's COLUMNS after run_id, one array literal each (9 parameters however many rows), points first."""
+    points, logs = batch.points, batch.logs
+    no_points, no_logs = [None] * len(points), [None] * len(logs)
+    return [array_literal(["metric"] * len(points), ["log"] * len(logs)),
+            array_literal([p.key for p in points], [m.key for m in logs]),
+            array_literal([p.name for p in points], no_logs),
+            array_literal([p.step for p in points], no_logs),
+            array_literal([p.epoch for p in points], no_logs),
+            array_literal([p.value for p in points], no_logs),
+            array_literal(no_points, [m.text for m in logs]),
+            array_literal([stamp if p.time is None else convert(p.time) for p in points],
+                          [stamp if m.time is None else convert(m.time) for m in logs])]
 
 
 def _element(value: Any) -> str:
@@ -66,11 +82,26 @@ def _element(value: Any) -> str:
     return repr(value)  # int, or a finite float (the protocol refuses NaN and inf)
 
 
-def array_literal(values: tuple[Any, ...]) -> str:
-    """A PostgreSQL array literal ('{1,2.5,NULL}', '{"a","b\\"c"}'), written in one join: psycopg would dump
-    a list element by element in Python. A column of plain numbers joins their repr; repeated values (the
-    batch's time) are written once."""
-    if all(type(value) in (int, float) for value in values):
-        return "{" + ",".join(map(repr, values)) + "}"
+def _elements(values: list[Any]) -> str:
+    """One list's elements, comma-separated, in a few joins where the list is of one kind (all NULL, all numbers, all
+    strings, one time repeated), else element by element."""
+    if not values:
+        return ""
+    first, count = values[0], len(values)
+    if values.count(first) == count and (first is None or isinstance(first, datetime)):
+        return ",".join([_element(first)] * count)
+    kinds = set(map(type, values))
+    if kinds <= {int, float}:
+        return ",".join(map(repr, values))
+    if kinds == {str}:
+        joined = "\x00".join(values)  # a separator no value holds (checked): escaped with the values in one pass
+        if joined.count("\x00") == count - 1:
+            return '"' + joined.replace("\\", "\\\\").replace('"', '\\"').replace("\x00", '","') + '"'
     written: dict[Any, str] = {}
-    return "{" + ",".join([written.get(v) or written.setdefault(v, _element(v)) for v in values]) + "}"
+    return ",".join([written.get(v) or written.setdefault(v, _element(v)) for v in values])
+
+
+def array_literal(*parts: list[Any]) -> str:
+    """A PostgreSQL array literal of the parts' values in order ('{1,2.5,NULL}', '{"a","b\\"c"}'), each part
+    written in a few joins: psycopg would dump a list element by element in Python."""
+    return "{" + ",".join([text for text in map(_elements, parts) if text]) + "}"

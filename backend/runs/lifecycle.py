@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
@@ -118,19 +118,23 @@ def _lease_ended(session: Session, run_id: int, who: str) -> Conflict:
     return Conflict(f"{who} does not hold the lease of run {run_id}: its lease ended")
 
 
-def _renew(session: Session, run_id: int, secret: str | None, who: str, lease_seconds: int,
-           progress: float | None, phase: Phase | None = None, counted: tuple[Any, dict[str, Any]] | None = None
-           ) -> bool:
-    """Extend the lease of the worker holding it; the UPDATE also locks the run's row (PostgreSQL) until
-    commit, so a run's events commit in id order and a stream never skips one. With `counted` (a bound on the
-    run's counters and their new values) the same UPDATE counts a batch: True when it did, False when the bound
-    held it back (the lease is renewed all the same)."""
-    guard = held(session, run_id, secret, who)
+def _lease_values(lease_seconds: int, progress: float | None, phase: Phase | None) -> dict[str, Any]:
+    """What a report by the lease holder sets: the lease's new end, and the progress and phase it sent."""
     values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
     if progress is not None:
         values["progress"] = progress
     if phase is not None:
         values["phase"] = phase.model_dump()
+    return values
+
+
+def _renew(session: Session, run_id: int, secret: str | None, who: str, values: dict[str, Any],
+           counted: tuple[Any, dict[str, Any]] | None = None) -> bool:
+    """Extend the lease of the worker holding it (`values`: _lease_values); the UPDATE also locks the run's row
+    (PostgreSQL) until commit, so a run's events commit in id order and a stream never skips one. With `counted`
+    (a bound on the run's counters and their new values) the same UPDATE counts a batch: True when it did, False
+    when the bound held it back (the lease is renewed all the same)."""
+    guard = held(session, run_id, secret, who)
     if counted is not None:  # one UPDATE a batch, as long as the run stays within its bounds
         bound, counters = counted
         if session.execute(update(Run).where(guard, bound).values(**values, **counters)).rowcount == 1:  # type: ignore[attr-defined]
@@ -141,32 +145,62 @@ def _renew(session: Session, run_id: int, secret: str | None, who: str, lease_se
     return False
 
 
+class Recorded(NamedTuple):
+    """What a batch's answer needs of its run: a pending cancel, and its study (a search's trial may be pruned)."""
+
+    cancel_requested: bool
+    study_id: int | None
+
+
+def _renew_held(session: Session, run_id: int, secret: str | None, values: dict[str, Any],
+                counted: tuple[Any, dict[str, Any]] | None) -> Recorded | None:
+    """_renew's common case in one statement, with no read before it: the UPDATE matches the running run by the
+    digest of `secret` (as `held` checks it, the digest pinning the attempt) and within its bounds, and returns what
+    the answer needs. None when it matched nothing (no such run, not the holder, past a bound): `held` and _renew
+    then say which. The database compares digests, not secrets: timing there tells nothing about a secret."""
+    secret = (secret or "").strip()
+    if not secret:
+        return None
+    guard = and_(Run.id == run_id, Run.status == Status.RUNNING, Run.lease_secret_hash == lease_digest(secret))
+    if counted is not None:
+        guard, values = and_(guard, counted[0]), {**values, **counted[1]}
+    row = session.execute(update(Run).where(guard).values(**values).returning(Run.cancel_requested, Run.study_id),
+                          execution_options={"synchronize_session": False}).first()
+    return Recorded(bool(row.cancel_requested), row.study_id) if row is not None else None
+
+
 ROW_BYTES = 24  # what a stored point or message weighs besides its strings: its step, epoch and value
 
 
 def event_bytes(batch: EventBatch) -> int:
     """The bytes a batch asks to store (MAX_RUN_BYTES): its keys, names and texts in UTF-8, and ROW_BYTES a row."""
-    points = sum(len(p.key.encode()) + len(p.name.encode()) for p in batch.points)
-    logs = sum(len(m.key.encode()) + len(m.text.encode()) for m in batch.logs)
-    return points + logs + ROW_BYTES * (len(batch.points) + len(batch.logs))
+    words = [p.key for p in batch.points] + [p.name for p in batch.points] + [m.key for m in batch.logs] + \
+        [m.text for m in batch.logs]
+    return len("".join(words).encode()) + ROW_BYTES * (len(batch.points) + len(batch.logs))
 
 
 def record_events(session: Session, run_id: int, batch: EventBatch, secret: str | None, lease_seconds: int,
-                  max_points: int, max_bytes: int | None = None) -> Run:
+                  max_points: int, max_bytes: int | None = None) -> Recorded:
     """Store the lease holder's batch; a retried batch stores nothing twice (unique run_id+key). A batch that
     would take the run past `max_points` (MAX_RUN_POINTS) or `max_bytes` (MAX_RUN_BYTES) fails the run instead,
-    keeping what it stored."""
+    keeping what it stored. Three statements in the common case: the renewal that counts the batch, the insert,
+    the commit."""
     count = len(batch.points) + len(batch.logs)
     size = event_bytes(batch) if count else 0
     counted = (_within(count, size, max_points, max_bytes), {
         "recorded_points": Run.recorded_points + count, "recorded_bytes": Run.recorded_bytes + size}) if count else None
-    if not _renew(session, run_id, secret, _worker(batch.worker, batch.attempt), lease_seconds, batch.progress,
-                  batch.phase, counted) and count:
+    values = _lease_values(lease_seconds, batch.progress, batch.phase)
+    recorded = _renew_held(session, run_id, secret, values, counted)
+    if recorded is None and not _renew(session, run_id, secret, _worker(batch.worker, batch.attempt), values,
+                                       counted) and count:
         _count_points(session, run_id, count, size, max_points, max_bytes)  # past a bound: fails the run
     if count:
         insert_events(session, run_id, batch, utcnow())
     session.commit()
-    return _reload(session, run_id)
+    if recorded is None:
+        run = _reload(session, run_id)
+        recorded = Recorded(run.cancel_requested, run.study_id)
+    return recorded
 
 
 def _within(count: int, size: int, max_points: int, max_bytes: int | None) -> Any:

@@ -178,6 +178,33 @@ def test_0017_fills_run_tags_indexes_names_and_downgrades(tmp_path: Path, databa
         engine.dispose()
 
 
+def test_0018_keeps_the_events_run_id_index_on_postgresql_only(tmp_path: Path, database_url: str) -> None:
+    """0018 drops the events' (run_id, id) index on SQLite, where a run's events after a cursor, by kind, read one
+    range of (run_id, kind, id) each; PostgreSQL keeps it. Downgrading puts SQLite's back."""
+    url = Settings(data_dir=tmp_path, database_url=database_url).resolved_database_url
+    upgrade(url)
+    engine = create_engine(url)
+
+    def indexes() -> set[str | None]:
+        return {i["name"] for i in inspect(engine).get_indexes("events")}
+
+    try:
+        sqlite = engine.dialect.name == "sqlite"
+        assert ("ix_events_run_id_id" in indexes()) is not sqlite
+        assert {"ix_events_run_kind_id", "ix_events_run_name_id"} <= indexes()
+        if sqlite:
+            with engine.connect() as connection:
+                plan = " ".join(row[3] for row in connection.execute(text(
+                    "EXPLAIN QUERY PLAN SELECT * FROM events WHERE run_id = 1 AND id > 5 AND kind IN ('status', 'log')"
+                    " ORDER BY id LIMIT 1000")))
+            assert "USING INDEX ix_events_run_kind_id (run_id=? AND kind=? AND id>?)" in plan, plan
+        downgrade(url, "0017")
+        assert "ix_events_run_id_id" in indexes()
+        upgrade(url)
+    finally:
+        engine.dispose()
+
+
 def test_0017_without_pg_trgm_warns_and_searches_by_a_scan(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A role that may not create the extension still migrates: no trigram index, a warning that says how to add it."""
     role = f"contrastlab_plain_{uuid.uuid4().hex[:8]}"

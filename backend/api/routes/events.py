@@ -79,9 +79,9 @@ def ingest_events(run_id: RunId, batch: Annotated[EventBatch, Depends(_batch)], 
                   notifier: NotifierDep, lease_secret: LeaseSecret = None) -> BatchReceived:
     """A worker's batch of metric points and messages; idempotent by each item's key. An empty batch is the
     heartbeat: it renews the lease and answers whether a cancel is pending."""
-    run = lifecycle.record_events(session, run_id, batch, lease_secret, settings.lease_seconds, settings.max_run_points,
-                                  settings.max_run_bytes)
-    pruned = search.after_points(session, run, batch)  # a search's trial: its pruner reads the k-NN monitor
+    recorded = lifecycle.record_events(session, run_id, batch, lease_secret, settings.lease_seconds,
+                                       settings.max_run_points, settings.max_run_bytes)
+    pruned = search.after_points(session, run_id, recorded.study_id, batch)  # a search trial: its pruner reads k-NN
     notifier.bump(run_id)
-    return BatchReceived(received=len(batch.points) + len(batch.logs), cancel_requested=run.cancel_requested or pruned,
-                         lease_seconds=settings.lease_seconds)
+    return BatchReceived(received=len(batch.points) + len(batch.logs),
+                         cancel_requested=recorded.cancel_requested or pruned, lease_seconds=settings.lease_seconds)

@@ -63,13 +63,15 @@ def launch(body: StudyCreate, request: Request, session: Session, celery: Celery
                         cells=body.search.trials if body.search else 0)
 
 
-def after_points(session: Session, run: Run, batch: EventBatch) -> bool:
-    """A trial's k-NN monitor points go to its pruner; True when it was told to stop."""
-    if run.study_id is None:
+def after_points(session: Session, run_id: int, study_id: int | None, batch: EventBatch) -> bool:
+    """A trial's k-NN monitor points go to its pruner; True when it was told to stop. The run is read only for
+    a study's run that sent some."""
+    if study_id is None:
         return False
     points = [(round(p.epoch), p.value) for p in batch.points if p.name == flow.MONITOR and p.epoch is not None
               and p.value is not None and float(p.epoch).is_integer()]  # the monitor runs at whole epochs
-    return flow.on_points(session, run, points) if points else False
+    run = session.get(Run, run_id) if points else None
+    return flow.on_points(session, run, points) if run is not None else False
 
 
 def after_final(session: Session, run: Run, request: Request, celery: Celery, settings: Settings,
