@@ -27,7 +27,8 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 # Database 15, and under pytest-xdist one database per worker (gw0: 15, gw1: 14, ...), so workers never share one.
 _XDIST = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - int(_XDIST or 0) % 8}")
+# TEST_REDIS_URL set but empty (`TEST_REDIS_URL= make test`) means the default too, not a URL of "".
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL") or f"redis://127.0.0.1:6379/{15 - int(_XDIST or 0) % 8}"
 
 
 def parse_sse(lines: Iterable[str]) -> Iterator[tuple[int | None, str, dict[str, Any]]]:
