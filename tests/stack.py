@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from contrastlab.core import paths
+
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +59,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def post_preview(http: httpx.Client, body: dict[str, Any], tries: int = 3) -> httpx.Response:
+    """POST an augmentation preview, again on a 503 (its text says "try again"), as a user would: a preview
+    consumer's first preview imports torch and the dataset, which on a loaded 2-core machine outlasts the route's
+    30 s. Any other answer, or the last 503, is returned."""
+    for _ in range(tries):
+        response = http.post(paths.PREVIEW_AUGMENTATIONS, json=body, timeout=60)
+        if response.status_code != 503:
+            break
+    return response
 
 
 class Stack:

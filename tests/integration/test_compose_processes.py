@@ -28,7 +28,7 @@ from contrastlab import Client
 from contrastlab.queue import make_celery
 from tests.conftest import postgres_database
 from tests.integration.conftest import _redis_url
-from tests.stack import Stack
+from tests.stack import Stack, post_preview
 from tests.unit.test_deploy import SECRETS, resolved_compose
 
 pytestmark = pytest.mark.integration
@@ -127,8 +127,7 @@ def test_the_worker_service_draws_previews(deployed):
     """The form's preview works under compose: the worker service's preview consumer draws it."""
     deployed.wait_until("the preview consumer to beat", lambda: any(
         w["role"] == "previews" and w["status"] == "online" for w in deployed.get("/api/workers")["items"]))
-    response = deployed.http.post("/api/preview/augmentations", json={"spec": {"dataset": "digits"}, "images": 2},
-                                  timeout=60)
+    response = post_preview(deployed.http, {"spec": {"dataset": "digits"}, "images": 2})
     assert response.status_code == 200 and response.headers["content-type"] == "image/png", response.text
 
 

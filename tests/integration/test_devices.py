@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from contrastlab.core import paths
-from tests.stack import REDIS_TEST_URL, Stack
+from tests.stack import REDIS_TEST_URL, Stack, post_preview
 
 TINY = {"dataset": "digits", "epochs": 1, "batch_size": 32, "max_train_samples": 128, "probe_epochs": 5,
         "tsne_samples": 20, "random_baseline": False}
@@ -63,9 +63,5 @@ def test_a_two_slot_worker_runs_one_and_two_device_runs_without_oversubscribing(
 
     consumer = next(w for w in stack.get(paths.WORKERS)["items"] if w["name"].startswith("preview-worker@"))
     assert (consumer["role"], consumer["status"], consumer["slots"]) == ("previews", "online", [])
-    for _ in range(3):  # the consumer's first preview imports torch: past the route's 30 s on a loaded machine,
-        preview = stack.http.post(paths.PREVIEW_AUGMENTATIONS, json={"spec": {"dataset": "digits"}, "images": 2},
-                                  timeout=60)
-        if preview.status_code != 503:  # whose 503 says "try again"
-            break
+    preview = post_preview(stack.http, {"spec": {"dataset": "digits"}, "images": 2})
     assert preview.status_code == 200 and preview.headers["content-type"] == "image/png", preview.text

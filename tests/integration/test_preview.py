@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from contrastlab.client.cli import app
 from contrastlab.core import paths
 from tests.integration.conftest import Stacks
-from tests.stack import Stack
+from tests.stack import Stack, post_preview
 from worker.engine.preview import GAP, cell_side, grid_size
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ def online(stack: Stack, role: str) -> list[dict[str, Any]]:
 def preview(stack: Stack, body: dict[str, Any]) -> httpx.Response:
     """POST the preview once the preview consumer beats: it draws whether or not the shared worker trains."""
     stack.wait_until("the preview consumer connected", lambda: online(stack, "previews"), timeout=180)
-    return stack.http.post(paths.PREVIEW_AUGMENTATIONS, json=body, timeout=60)
+    return post_preview(stack.http, body)
 
 
 def views_differ(png: bytes, rows: int, side: int) -> list[bool]:
