@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -42,6 +44,23 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+def deterministic(mode: bool, warn_only: bool) -> None:
+    """torch.use_deterministic_algorithms, without its import of torch._inductor (about 1.2 s of CPU in every run
+    process) while nothing has loaded it: the flag it also copies to inductor's config is read by torch.compile
+    alone, and `compiled` copies it there before compiling."""
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        torch._C._set_deterministic_algorithms(mode, warn_only=warn_only)
+
+
+def compiled(model: torch.nn.Module) -> Callable[..., Any]:
+    """torch.compile(model), inductor told of the deterministic mode `runtime` set."""
+    torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled(),
+                                       warn_only=torch.is_deterministic_algorithms_warn_only_enabled())
+    return torch.compile(model)
+
+
 @contextlib.contextmanager
 def runtime(device: torch.device) -> Iterator[None]:
     """Settings for one run, restored afterwards: a worker process runs many."""
@@ -50,12 +69,12 @@ def runtime(device: torch.device) -> Iterator[None]:
     if device.type == "cpu":
         # More threads than cores only adds contention; the same thread count keeps results bit-identical.
         torch.set_num_threads(max(1, min(saved[0], cpu_cores())))
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        deterministic(True, warn_only=True)
     else:
         torch.backends.cudnn.benchmark = True  # fixed input shapes: the autotuned kernel is reused every step
     try:
         yield
     finally:
         torch.set_num_threads(saved[0])
-        torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
+        deterministic(saved[1], warn_only=saved[2])
         torch.backends.cudnn.benchmark = saved[3]

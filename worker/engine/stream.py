@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from contrastlab.core.settings import LoaderConfig
 
-from .decode import decode_bytes, decode_jpegs, is_jpeg, read_bytes, square
+from .decode import decode_bytes, decode_jpegs, is_jpeg, load_decoders, read_bytes, square
 from .device import cpu_cores
 from .errors import TrainingFailed
 
@@ -73,6 +73,7 @@ class ImageFiles(Streamed):
         self.paths = [str(p) for p in paths]
         self.side, self.loader = side, loader
         self.encoded = False
+        load_decoders()
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -98,6 +99,7 @@ class ArrayImages(Streamed):
         self.open_array, self.length, self.channels, self.side = open_array, length, channels, side
         self.loader = loader
         self._array: np.ndarray | None = None
+        load_decoders()
 
     def __len__(self) -> int:
         return self.length

@@ -18,7 +18,7 @@ from . import distributed
 from .assess import features, probe_due, quick_probes
 from .augment import Part
 from .data import ImageData
-from .device import autocast_enabled
+from .device import autocast_enabled, compiled
 from .distributed import SINGLE, Shard
 from .errors import TrainingCanceled, TrainingFailed
 from .evaluate import knn_accuracy
@@ -81,7 +81,7 @@ def pretrain(spec: RunSpec, method: Method, data: ImageData, device: torch.devic
     if resume_from is not None:
         state = load_resume(resume_from, modules, optimizer, generator)
         reporter.message(f"resuming after epoch {state.epoch} (step {state.step})")
-    forward = torch.compile(model) if spec.torch_compile else model
+    forward = compiled(model) if spec.torch_compile else model
 
     # The run page's progress: steps of the whole training, each standing for its batch's augmented views.
     plan = method.views
