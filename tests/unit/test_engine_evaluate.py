@@ -8,6 +8,7 @@ import torch
 
 from contrastlab.core.spec import RunSpec
 from worker.engine.evaluate import (
+    cosine_neighbours,
     encode,
     knn_accuracy,
     knn_preservation,
@@ -115,6 +116,20 @@ def test_tsne_is_deterministic_per_seed_and_keeps_neighbourhoods_as_well_as_scik
     theirs = TSNE(perplexity=30.0, metric="cosine", random_state=0).fit_transform(features)
     assert knn_preservation(features, ours) >= knn_preservation(features, theirs) - 0.03
     assert knn_preservation(features, features[:, :2] * 0) < 0.2  # the score tells a map that keeps nothing
+
+
+def test_the_tsne_neighbours_are_scikit_learns_exact_cosine_neighbours():
+    """Computed in chunks of rows (here 64 of 300), a point never its own neighbour, nearest first."""
+    from sklearn.neighbors import NearestNeighbors
+
+    features = np.random.default_rng(0).normal(size=(300, 12))
+    indices, distances = cosine_neighbours(features, 9, chunk=64)
+    expected_d, expected_i = NearestNeighbors(n_neighbors=9, metric="cosine").fit(features).kneighbors()
+    assert indices.shape == distances.shape == (300, 9) and indices.dtype == np.int64
+    assert (indices != np.arange(300)[:, None]).all()
+    assert np.mean(indices == expected_i) > 0.99  # float32 against float64 may swap a near tie
+    np.testing.assert_allclose(distances, expected_d, atol=1e-5)
+    assert (np.diff(distances, axis=1) >= 0).all()
 
 
 def test_the_gpu_tsne_takes_the_engine_features_and_keeps_their_cosine_neighbourhoods():
