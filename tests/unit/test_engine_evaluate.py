@@ -126,6 +126,7 @@ def test_features_come_from_a_folded_copy_that_matches_the_encoder(name):
     encoder = build_encoder(RunSpec(encoder=name), 3, 32)
     for module in encoder.modules():  # running statistics that are not the identity, as after training
         if isinstance(module, torch.nn.BatchNorm2d):
+            assert module.running_mean is not None and module.running_var is not None
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
     images = torch.randint(0, 256, (24, 3, 32, 32), dtype=torch.uint8)
