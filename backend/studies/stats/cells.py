@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats as sps
 
 from backend.studies.stats import power, robust
 
@@ -77,6 +76,8 @@ def _mean_var(x: np.ndarray) -> tuple[float, float]:
 
 def cell_stats(key: str, values: dict[str, Any], samples: Sequence[float], runs: Sequence[int]) -> CellStats:
     """Mean, std (ddof 1) and Student-t 95 % interval of one cell's metric over its succeeded runs."""
+    from scipy import stats as sps  # here, not at import: scipy.stats is 0.9 s of CPU at every API start
+
     if len(samples) != len(runs):
         raise ValueError(f"cell {key!r}: {len(samples)} metric values for {len(runs)} runs; give one per run")
     x = _array(key, samples)
@@ -113,6 +114,8 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, tuple[float, float], float]:
     """Difference of means a − b, its Welch 95 % interval and the two-sided Welch p-value."""
+    from scipy import stats as sps
+
     (ma, va), (mb, vb) = _mean_var(a), _mean_var(b)
     diff, ua, ub = ma - mb, va / len(a), vb / len(b)
     se2 = ua + ub
@@ -137,6 +140,8 @@ def _hedges_g(a: np.ndarray, b: np.ndarray) -> float | None:
 
 def _prob_better(a: np.ndarray, b: np.ndarray, direction: Direction) -> float | None:
     """P(a random seed of a beats one of b in the better direction), ties half: Mann–Whitney U / (nA·nB)."""
+    from scipy import stats as sps
+
     if not len(a) or not len(b):
         return None
     share = float(sps.mannwhitneyu(a, b).statistic) / (len(a) * len(b))  # U of a: a > b counts, ties half

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-
-from scipy import stats as sps
+from statistics import NormalDist
 
 ALPHA = 0.05
 TARGET = 0.8
@@ -20,6 +19,8 @@ MAX_SEEDS = 1000  # beyond this the answer is "more than 1000": the effect is to
 
 
 def _power(delta: float, df: float) -> float:
+    from scipy import stats as sps  # here, not at import: scipy.stats is 0.9 s of CPU at every API start
+
     if delta > 40:  # scipy's noncentral t loses its precision here (NaN); the power is 1 to any shown digit
         return 1.0
     crit = float(sps.t.ppf(1 - ALPHA / 2, df))
@@ -62,7 +63,7 @@ def _smallest(power_at: Callable[[int], float], guess: float) -> int | None:
     return n
 
 
-_Z = float(sps.norm.ppf(1 - ALPHA / 2) + sps.norm.ppf(TARGET))
+_Z = NormalDist().inv_cdf(1 - ALPHA / 2) + NormalDist().inv_cdf(TARGET)
 
 
 def seeds_two_sample(d: float | None) -> int | None:
