@@ -39,7 +39,8 @@ def test_a_childs_cpu_seconds_and_memory_are_counted(tmp_path) -> None:
         child.wait()
     assert tree.last is not None
     burnt = tree.last[1] - cpu_before
-    assert burnt > 0.49  # the child's half second, and this test's own polling
+    # The child's half second (/proc counts whole 10 ms ticks: 0.49 seen under load) and this test's polling.
+    assert burnt >= 0.48
     assert second["system.cpu_percent"] == pytest.approx(100 * burnt / (tree.last[0] - wall_before))
     assert second["system.rss_mb"] > first["system.rss_mb"] > 10  # this Python, then with a second one
 
