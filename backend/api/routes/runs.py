@@ -186,7 +186,10 @@ def delete_runs(session: SessionDep, notifier: NotifierDep,
     wanted = [int(i) for i in ids.split(",")] if ids else []
     runs = _selection(session, wanted) if wanted else []
     if group_id is not None:
-        runs += list(session.scalars(select(Run).where(Run.group_id == group_id)).all()) or []
+        chosen = {run.id for run in runs}
+        # In id order: without ORDER BY, PostgreSQL returns the rows as they lie, and an update moves a row.
+        runs += [run for run in session.scalars(select(Run).where(Run.group_id == group_id).order_by(Run.id))
+                 if run.id not in chosen]
         if not runs:
             raise run_not_found(group_id)
     moved = trash.trash_runs(session, runs)

@@ -119,8 +119,11 @@ def test_a_selection_or_a_group_moves_to_the_trash_all_or_none(client, submit) -
     group = client.post("/api/runs/group", json={"spec": {"dataset": "digits", "epochs": 1}, "seeds": [0, 1]}).json()
     for member in group["items"]:
         client.post(f"/api/runs/{member['id']}/cancel")
+    first, second = (m["id"] for m in group["items"])
     moved = client.delete("/api/runs", params={"group_id": group["group_id"]}).json()["ids"]
-    assert moved == [m["id"] for m in group["items"]]
+    assert moved == [first, second]  # in id order, on PostgreSQL too (where the cancels moved the rows)
+    again = client.delete("/api/runs", params={"ids": str(second), "group_id": group["group_id"]}).json()["ids"]
+    assert again == [second, first]  # the selection, then the rest of the group: each run once
     freed = client.delete("/api/trash", params={"ids": str(moved[0])}).json()
     assert freed["runs"] == 1 and client.get("/api/trash").json()["runs"] == 1
 
