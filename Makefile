@@ -52,11 +52,12 @@ browser-deps: $(AXE)
 
 # Three pytest processes (pytest-xdist) on this 2-core machine, each test file whole in one of them: the suite
 # waits on subprocesses, servers and a browser as much as it computes. TEST_WORKERS=0 runs it in one process.
-# --durations=10 names the slowest tests at the end.
+# Files go out in collection order, the slowest first (tests/conftest.py SLOWEST_FIRST), not xdist's default of
+# most tests first. --durations=10 names the slowest tests at the end.
 TEST_WORKERS ?= 3
 
 test: setup system-deps browser-deps
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=10
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=10
 
 test-unit: setup browser-deps
 	$(PY) -m pytest -q tests/unit
