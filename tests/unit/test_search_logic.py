@@ -7,6 +7,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.pruners import NopPruner, SuccessiveHalvingPruner
 from optuna.samplers import GridSampler, RandomSampler, TPESampler
+from optuna.trial import TrialState
 
 from backend.studies.grid import StudyInvalid
 from backend.studies.schemas import AxisRange, SearchConfig
@@ -33,13 +34,13 @@ def test_grid_sampler_walks_every_listed_value_once_before_repeating() -> None:
     known: list[TrialRecord] = []
     for number in range(4):
         params, attrs = optimizer.ask(config, axes, known, seed=number)
-        known.append(TrialRecord(number, params, "running", system_attrs=attrs))
+        known.append(TrialRecord(number, params, TrialState.RUNNING, system_attrs=attrs))
     assert sorted((t.params["temperature"], t.params["lr"]) for t in known) == [
         (0.1, 0.001), (0.1, 0.01), (0.2, 0.001), (0.2, 0.01)]
 
 
 def test_the_same_rows_give_the_same_sample_in_any_process() -> None:
-    known = [TrialRecord(0, {"lr": 0.001, "temperature": 0.1}, "complete", 0.9, {1: 0.8})]
+    known = [TrialRecord(0, {"lr": 0.001, "temperature": 0.1}, TrialState.COMPLETE, 0.9, {1: 0.8})]
     first = optimizer.ask(_config(), AXES, known, seed=42)
     assert optimizer.ask(_config(), AXES, known, seed=42) == first
     assert 1e-4 <= first[0]["lr"] <= 1e-2 and first[0]["temperature"] in (0.1, 0.5)
@@ -50,13 +51,15 @@ def test_pruner_is_asha_or_none() -> None:
     assert isinstance(optimizer.pruner(_config(pruner="none")), NopPruner)
 
 
-def _trial(number: int, curve: dict[int, float], state: str = "running", attrs: dict | None = None) -> TrialRecord:
+def _trial(number: int, curve: dict[int, float], state: TrialState = TrialState.RUNNING,
+           attrs: dict | None = None) -> TrialRecord:
     return TrialRecord(number, {"lr": 0.001, "temperature": 0.1}, state, None, curve, attrs or {})
 
 
 def test_asha_prunes_a_trial_below_the_best_third_at_the_first_rung_and_keeps_a_good_one() -> None:
     config = _config(reduction_factor=3)
-    done = [_trial(i, {1: v}, "complete", {"completed_rung_0": v}) for i, v in enumerate([0.6, 0.7, 0.8, 0.9, 0.5])]
+    done = [_trial(i, {1: v}, TrialState.COMPLETE, {"completed_rung_0": v})
+            for i, v in enumerate([0.6, 0.7, 0.8, 0.9, 0.5])]
     for record, value in zip(done, [0.6, 0.7, 0.8, 0.9, 0.5], strict=True):
         record.value = value
     bad, attrs = optimizer.should_prune(config, AXES, [*done, _trial(5, {1: 0.65})], 5)
@@ -68,15 +71,16 @@ def test_asha_prunes_a_trial_below_the_best_third_at_the_first_rung_and_keeps_a_
 
 
 def test_no_pruner_never_prunes() -> None:
-    done = [_trial(i, {1: 0.9}, "complete", {"completed_rung_0": 0.9}) for i in range(5)]
+    done = [_trial(i, {1: 0.9}, TrialState.COMPLETE, {"completed_rung_0": 0.9}) for i in range(5)]
     for record in done:
         record.value = 0.9
     assert optimizer.should_prune(_config(pruner="none"), AXES, [*done, _trial(5, {1: 0.1})], 5)[0] is False
 
 
 def test_best_is_the_best_completed_trial_in_the_direction_pruned_and_failed_left_out() -> None:
-    records = [TrialRecord(0, {}, "complete", 0.8), TrialRecord(1, {}, "pruned", None, {1: 0.99}),
-               TrialRecord(2, {}, "complete", 0.9), TrialRecord(3, {}, "fail"), TrialRecord(4, {}, "complete", 0.9)]
+    done, pruned, failed = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
+    records = [TrialRecord(0, {}, done, 0.8), TrialRecord(1, {}, pruned, None, {1: 0.99}),
+               TrialRecord(2, {}, done, 0.9), TrialRecord(3, {}, failed), TrialRecord(4, {}, done, 0.9)]
     best = optimizer.best(records, "max")
     assert best is not None and best.number == 2  # the first of equals
     low = optimizer.best(records, "min")

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from optuna.trial import TrialState
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -29,8 +30,10 @@ from contrastlab.core.settings import Settings
 from contrastlab.core.spec import SPEC_VERSION
 
 MONITOR = "knn_acc"  # the k-NN monitor: the intermediate values the pruner compares
-STATE_OF = {Status.QUEUED: "running", Status.RUNNING: "running", Status.SUCCEEDED: "complete",
-            Status.PRUNED: "pruned", Status.FAILED: "fail", Status.CANCELED: "fail"}
+# A run's status as its trial's state (Optuna's own enum): a run not yet ended is a running trial.
+STATE_OF = {Status.QUEUED: TrialState.RUNNING, Status.RUNNING: TrialState.RUNNING,
+            Status.SUCCEEDED: TrialState.COMPLETE, Status.PRUNED: TrialState.PRUNED,
+            Status.FAILED: TrialState.FAIL, Status.CANCELED: TrialState.FAIL}
 
 
 def config_of(study: Study) -> SearchConfig:
@@ -85,10 +88,10 @@ def records(pairs: Sequence[tuple[SearchRun, Run]], metric: str) -> list[TrialRe
     for row, run in pairs:
         if row.role != "trial":
             continue
-        state = STATE_OF.get(Status(run.status), "fail")
-        value = _value(run, metric) if state == "complete" else None
-        if state == "complete" and value is None:
-            state = "fail"
+        state = STATE_OF.get(Status(run.status), TrialState.FAIL)
+        value = _value(run, metric) if state == TrialState.COMPLETE else None
+        if state == TrialState.COMPLETE and value is None:
+            state = TrialState.FAIL
         found.append(TrialRecord(int(row.number or 0), dict(row.params), state, value,
                                  optimizer.intermediate_of(row.intermediate or {}), dict(row.system_attrs or {})))
     return found
@@ -116,7 +119,7 @@ def _trial_rows(session: Session, study: Study, config: SearchConfig, settings: 
         params, attrs = optimizer.ask(config, study.axes, known, seed=study.id * 100_003 + number)
         values = cell_values(study.base, study.axes, params)
         cell = _validated(values, study.base, settings)
-        known.append(TrialRecord(number, params, "running", system_attrs=attrs))
+        known.append(TrialRecord(number, params, TrialState.RUNNING, system_attrs=attrs))
         name = f"{study.name} · trial {number} · {_shown(values)}"
         if isinstance(cell, Cell):
             spec = cell.spec.model_copy(update={"seed": seed, "name": name[:120]}).model_dump(mode="json")

@@ -25,9 +25,6 @@ from backend.studies.search.space import Axes, as_range, distributions
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-STATES = {"running": TrialState.RUNNING, "complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
-          "fail": TrialState.FAIL}
-
 
 @dataclass
 class TrialRecord:
@@ -35,7 +32,7 @@ class TrialRecord:
 
     number: int
     params: dict[str, Any]
-    state: str  # a key of STATES
+    state: TrialState
     value: float | None = None
     intermediate: dict[int, float] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +64,7 @@ def rebuild(config: SearchConfig, axes: Axes, records: Sequence[TrialRecord], se
                                 sampler=sampler(config, axes, seed), pruner=pruner(config))
     dists = distributions(axes)
     for record in records:
-        state = STATES[record.state]
+        state = record.state
         value = record.value if state == TrialState.COMPLETE else None
         if state == TrialState.COMPLETE and (value is None or not math.isfinite(value)):
             state = TrialState.FAIL
@@ -101,7 +98,7 @@ def should_prune(config: SearchConfig, axes: Axes, records: Sequence[TrialRecord
 
 def best(records: Sequence[TrialRecord], direction: str) -> TrialRecord | None:
     """The completed trial with the best final value (the first of equals), or None when none completed."""
-    done = [r for r in records if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
+    done = [r for r in records if r.state == TrialState.COMPLETE and r.value is not None and math.isfinite(r.value)]
     if not done:
         return None
     sign = 1.0 if direction == "max" else -1.0
