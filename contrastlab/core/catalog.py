@@ -211,9 +211,11 @@ METRICS: dict[str, MetricInfo] = {
                                          "share of an epoch's training time spent waiting for the next batch",
                                          panel="system"),
     "drawdown": MetricInfo("Drawdown", "fraction", "lower", False, "number", True,
-                           "sum of every drop between consecutive k-NN evaluations (0: the curve never fell)"),
+                           "sum of every drop between consecutive k-NN evaluations (0: the curve never fell); "
+                           "needs two evaluations"),
     "volatility": MetricInfo("Volatility", "fraction", "lower", False, "number", True,
-                             "standard deviation of the changes between consecutive k-NN evaluations"),
+                             "standard deviation of the changes between consecutive k-NN evaluations; needs three "
+                             "(knn_every at most half the epochs)"),
 }
 
 # A random-init metric's trained counterpart, so a page can show the two side by side.

@@ -3,6 +3,9 @@
 Pure Python on plain floats, so the engine (at the end of a run) and the server (on stored curves) compute
 the same figures. The curve is a run's per-evaluation accuracy, in order: the k-NN monitor every
 knn_every epochs, then the final evaluation.
+
+A measure a curve is too short for is left out of a run's summary rather than written as 0, which would read as
+"perfectly steady": drawdown needs two evaluations (one change), volatility three (two changes, a spread).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ def volatility(curve: Sequence[float]) -> float:
     return math.sqrt(sum((step - mean) ** 2 for step in steps) / len(steps))
 
 
+MIN_EVALUATIONS = {"drawdown": 2, "volatility": 3}
+
+
 def stability(curve: Sequence[float]) -> dict[str, float]:
-    """Both measures under their catalogue names, ready for a run's summary."""
-    return {"drawdown": drawdown(curve), "volatility": volatility(curve)}
+    """The measures the curve is long enough for, under their catalogue names, ready for a run's summary."""
+    measures = {"drawdown": drawdown, "volatility": volatility}
+    return {name: measure(curve) for name, measure in measures.items() if len(curve) >= MIN_EVALUATIONS[name]}

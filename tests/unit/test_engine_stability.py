@@ -34,6 +34,13 @@ def test_steady_or_short_curves_have_no_volatility():
     assert volatility([0.5, 0.9, 0.5]) == pytest.approx(0.4)  # changes +0.4, -0.4
 
 
+def test_a_summary_leaves_out_what_the_curve_is_too_short_for():
+    """Not a 0 that would read as "perfectly steady": a 2-epoch run has two k-NN evaluations, one change."""
+    assert stability([]) == {} and stability([0.9]) == {}
+    assert stability([0.9, 0.8]) == pytest.approx({"drawdown": 0.1})
+    assert stability([0.9, 0.8, 0.85]) == pytest.approx({"drawdown": 0.1, "volatility": 0.075})
+
+
 def test_the_catalogue_knows_both_as_final_metrics_where_lower_is_better():
     for name in ("drawdown", "volatility"):
         info = METRICS[name]

@@ -10,6 +10,7 @@ from typing import Any
 from backend.studies.stats import robust
 from backend.studies.stats.cells import MIN_SEEDS, CellStats, Comparison, Direction, compare_cells, default_baseline
 from backend.studies.stats.paired import NOT_RECORDED, PairedCell, PairedComparison, compare_paired
+from contrastlab.core.stability import MIN_EVALUATIONS
 
 Bounds = tuple[float, float] | None
 DATASET = "dataset"
@@ -52,13 +53,16 @@ def _comparison(c: Comparison) -> dict[str, Any]:
             "power": _finite(c.power), "seeds_for_80": c.seeds_for_80, "verdict": c.verdict, "reason": c.reason}
 
 
-def _not_recorded(comparisons: list[dict[str, Any]], unrecorded: set[str], baseline: str | None) -> None:
+def _not_recorded(comparisons: list[dict[str, Any]], unrecorded: set[str], baseline: str | None, metric: str) -> None:
     """A cell (or baseline) whose succeeded runs never record the metric is said so, not "too few seeds"."""
+    needs = MIN_EVALUATIONS.get(metric)
+    why = (f"it needs {needs} k-NN evaluations a run: set knn_every to at most the epochs / {needs - 1}" if needs
+           else "its method does not report it")
     for row in comparisons:
         side = "this cell" if row["key"] in unrecorded else "the baseline" if baseline in unrecorded else None
         if side is not None:
             row["verdict"] = NOT_RECORDED
-            row["reason"] = f"no succeeded run of {side} recorded this metric (its method does not report it)"
+            row["reason"] = f"no succeeded run of {side} recorded this metric ({why})"
 
 
 def paired_body(metric: str, paired: str, direction: Direction, cells: Sequence[PairedCell]) -> dict[str, Any]:
@@ -112,7 +116,7 @@ def study_stats(metric: str, direction: Direction, cells: list[CellStats], sampl
     chosen = baseline if baseline is not None else (default_baseline(cells) if cells else None)
     comparisons = compare_cells(cells, samples, chosen, direction) if chosen is not None else []
     rows = [_comparison(c) for c in comparisons]
-    _not_recorded(rows, unrecorded or set(), chosen)
+    _not_recorded(rows, unrecorded or set(), chosen, metric)
     return {
         "metric": metric, "direction": direction, "baseline": chosen,
         "best": _best(cells, comparisons, chosen, direction),

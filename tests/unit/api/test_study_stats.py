@@ -73,6 +73,12 @@ def test_paired_head_and_random_init_comparisons_match_scipy(client) -> None:
     assert head["cells"][0]["iqm"] == pytest.approx(sps.trim_mean(HEAD, 0.25))
     assert head["best"] is None
 
+    # Runs too short for a stability measure do not record it (not a 0): the reason says what to change.
+    steady = client.get(url, params={"metric": "volatility"}).json()
+    assert [c["verdict"] for c in steady["comparisons"]] == ["not recorded for this cell"]
+    assert "needs 3 k-NN evaluations" in steady["comparisons"][0]["reason"]
+    assert "knn_every" in steady["comparisons"][0]["reason"]
+
 
 def test_paired_refuses_an_unknown_or_incomparable_metric(client) -> None:
     study = _create(client, {"method": ["simclr"]}, [0, 1])
