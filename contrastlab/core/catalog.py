@@ -215,7 +215,7 @@ METRICS: dict[str, MetricInfo] = {
                            "needs two evaluations"),
     "volatility": MetricInfo("Volatility", "fraction", "lower", False, "number", True,
                              "standard deviation of the changes between consecutive k-NN evaluations; needs three "
-                             "(knn_every at most half the epochs)"),
+                             "(knn_every at most (epochs - 1) / 2)"),
 }
 
 # A random-init metric's trained counterpart, so a page can show the two side by side.

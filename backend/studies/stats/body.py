@@ -56,7 +56,8 @@ def _comparison(c: Comparison) -> dict[str, Any]:
 def _not_recorded(comparisons: list[dict[str, Any]], unrecorded: set[str], baseline: str | None, metric: str) -> None:
     """A cell (or baseline) whose succeeded runs never record the metric is said so, not "too few seeds"."""
     needs = MIN_EVALUATIONS.get(metric)
-    why = (f"it needs {needs} k-NN evaluations a run: set knn_every to at most the epochs / {needs - 1}" if needs
+    # The monitor evaluates at each multiple of knn_every before the last epoch; the final evaluation adds one.
+    why = (f"it needs {needs} k-NN evaluations a run: knn_every at most (epochs - 1) / {needs - 1}" if needs
            else "its method does not report it")
     for row in comparisons:
         side = "this cell" if row["key"] in unrecorded else "the baseline" if baseline in unrecorded else None
