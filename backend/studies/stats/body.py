@@ -53,12 +53,18 @@ def _comparison(c: Comparison) -> dict[str, Any]:
             "power": _finite(c.power), "seeds_for_80": c.seeds_for_80, "verdict": c.verdict, "reason": c.reason}
 
 
+def _why_unrecorded(metric: str) -> str:
+    needs = MIN_EVALUATIONS.get(metric)
+    if needs is None:
+        return "its method does not report it"
+    # The monitor evaluates at each multiple of knn_every before the last epoch; the final evaluation adds one.
+    every = "epochs - 1" if needs == 2 else f"(epochs - 1) / {needs - 1}"
+    return f"it needs {needs} k-NN evaluations a run: at least {needs} epochs, knn_every at most {every}"
+
+
 def _not_recorded(comparisons: list[dict[str, Any]], unrecorded: set[str], baseline: str | None, metric: str) -> None:
     """A cell (or baseline) whose succeeded runs never record the metric is said so, not "too few seeds"."""
-    needs = MIN_EVALUATIONS.get(metric)
-    # The monitor evaluates at each multiple of knn_every before the last epoch; the final evaluation adds one.
-    why = (f"it needs {needs} k-NN evaluations a run: knn_every at most (epochs - 1) / {needs - 1}" if needs
-           else "its method does not report it")
+    why = _why_unrecorded(metric)
     for row in comparisons:
         side = "this cell" if row["key"] in unrecorded else "the baseline" if baseline in unrecorded else None
         if side is not None:

@@ -76,8 +76,11 @@ def test_paired_head_and_random_init_comparisons_match_scipy(client) -> None:
     # Runs too short for a stability measure do not record it (not a 0): the reason says what to change.
     steady = client.get(url, params={"metric": "volatility"}).json()
     assert [c["verdict"] for c in steady["comparisons"]] == ["not recorded for this cell"]
-    assert "needs 3 k-NN evaluations" in steady["comparisons"][0]["reason"]
-    assert "knn_every" in steady["comparisons"][0]["reason"]
+    assert steady["comparisons"][0]["reason"].endswith(
+        "(it needs 3 k-NN evaluations a run: at least 3 epochs, knn_every at most (epochs - 1) / 2)")
+    fell = client.get(url, params={"metric": "drawdown"}).json()
+    assert fell["comparisons"][0]["reason"].endswith(
+        "(it needs 2 k-NN evaluations a run: at least 2 epochs, knn_every at most epochs - 1)")
 
 
 def test_paired_refuses_an_unknown_or_incomparable_metric(client) -> None:
