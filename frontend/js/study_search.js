@@ -10,6 +10,12 @@ import { STATUS, formatMetric, metricTitle, plotlyAxis } from "./catalog.js";
 import { axisValueText } from "./study_table.js";
 
 const LOG_FIELDS = new Set(["lr", "weight_decay", "temperature"]);
+const SEARCH_STOPPED = "stopped";
+const SETTLED = new Set(["done", SEARCH_STOPPED]); // GET /api/studies/{id}/search `state`: nothing more will start
+
+/** True when no search is loaded, or its search starts no more runs; between one trial's end and the next
+ * trial's start (or the confirmation's), every run of a working search can be final. */
+export const searchSettled = (view) => !view || SETTLED.has(view.state);
 
 /** The trial's last k-NN monitor value (where the pruner stopped it). */
 const lastMonitor = (trial) => {
@@ -120,7 +126,7 @@ export class SearchPanel {
     if (confirm) {
       this.confirmText.replaceChildren(`Best trial: ${confirm.best} · baseline: ${confirm.baseline} · fresh seeds `,
         h("strong", {}, confirm.seeds.join(", ")), ` · ${confirm.runs.length} runs (no trial ran on these seeds).`);
-    } else if (view.state === "stopped") {
+    } else if (view.state === SEARCH_STOPPED) {
       setText(this.confirmText, `Stopped: ${view.config.why || "the study was canceled"}; nothing to confirm.`);
     }
     await Promise.all([

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 pytestmark = pytest.mark.browser
 
@@ -47,3 +47,38 @@ def test_search_page_shows_trials_and_the_confirmation_apart(page: Page, http: h
     table = page.get_by_test_id("study-table")
     expect(table.locator("tbody tr")).to_have_count(len(stats["cells"]), timeout=120_000)
     assert {c["key"] for c in stats["cells"]} <= {view["confirmation"]["baseline"], view["confirmation"]["best"]}
+
+    # A page that read the study before the confirmation's runs were added (every run it knew of final) and the
+    # search after ("confirming"), as two requests a poll sends side by side can: it keeps polling until the search
+    # is done, and fills the table. (Stopping on "every run final" left the table empty for good.)
+    stale: dict[str, int] = {"study": 0, "search": 0}
+    trial_runs = [trial["run_id"] for trial in view["trials"]]
+
+    def stale_study(route: Route) -> None:
+        stale["study"] += 1
+        if stale["study"] > 1:
+            route.continue_()
+            return
+        route.fulfill(json={**route.fetch().json(), "cells": [], "run_ids": trial_runs})
+
+    def stale_search(route: Route) -> None:
+        stale["search"] += 1
+        if stale["search"] > 1:
+            route.continue_()
+            return
+        route.fulfill(json={**route.fetch().json(), "state": "confirming"})
+
+    # The studies list shows the search: its range axis, and every run final (pruned trials count as finished).
+    page.goto("/#/studies")  # the study's view ends: its requests in flight are aborted before the routes count
+    row = page.locator(f"tr[data-study-id='{study_id}']")
+    runs = len(http.get(f"/api/studies/{study_id}").json()["run_ids"])
+    assert runs == 3 + 2 * 2  # three trials; the best and the baseline on seeds 1 and 2
+    expect(row).to_contain_text("lr: 1.00e-4 to 0.01 (log)")
+    expect(row.locator(".col-progress")).to_contain_text(f"{runs}/{runs}")
+    page.route(lambda url: url.endswith(f"/api/studies/{study_id}"), stale_study)
+    page.route(lambda url: url.endswith(f"/api/studies/{study_id}/search"), stale_search)
+    page.goto(f"/#/studies/{study_id}")
+    expect(page.get_by_test_id("search-confirmation")).to_contain_text("fresh seeds 1, 2")
+    expect(page.get_by_test_id("study-table").locator("tbody tr")).to_have_count(len(stats["cells"]), timeout=30_000)
+    page.wait_for_timeout(3_000)  # longer than the page's 2 s poll
+    assert stale == {"study": 2, "search": 2}, stale  # one poll after the stale view, then none: the search is done

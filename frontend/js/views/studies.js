@@ -1,6 +1,6 @@
 // Studies list: every study with its axes, seeds and progress, newest first; refreshed every 2 s in place.
 
-import { STATUS } from "../catalog.js";
+import { STATUS, isFinalStatus } from "../catalog.js";
 import { h, progressBar } from "../dom.js";
 import { formatShortDateTime } from "../format.js";
 import { studyApi } from "../study_api.js";
@@ -9,16 +9,20 @@ import { axisValueText } from "../study_table.js";
 const REFRESH_MS = 2000;
 const PAGE_SIZE = 50;
 
-/** "method: simclr, supervised × optimizer: adam, sgd". */
+/** A search's numeric axis `{low, high, log}` as "1e-4 to 0.01 (log)"; a grid's (or a search's categorical) axis
+ * as its values. */
+const axisText = (field, axis) => (Array.isArray(axis)
+  ? axis.map((v) => axisValueText(field, v)).join(", ")
+  : `${axisValueText(field, axis.low)} to ${axisValueText(field, axis.high)}${axis.log ? " (log)" : ""}`);
+
+/** "method: simclr, supervised × optimizer: adam, sgd"; a search's "lr: 0.0001 to 0.01 (log)". */
 export function axesText(axes) {
-  const parts = Object.entries(axes || {}).map(
-    ([field, values]) => `${field}: ${values.map((v) => axisValueText(field, v)).join(", ")}`,
-  );
+  const parts = Object.entries(axes || {}).map(([field, axis]) => `${field}: ${axisText(field, axis)}`);
   return parts.join(" × ") || "seeds only";
 }
 
 function statusText(counts) {
-  return [STATUS.running, STATUS.queued, STATUS.succeeded, STATUS.failed, STATUS.canceled]
+  return [STATUS.running, STATUS.queued, STATUS.succeeded, STATUS.failed, STATUS.canceled, STATUS.pruned]
     .filter((s) => counts[s])
     .map((s) => `${counts[s]} ${s}`)
     .join(" · ");
@@ -27,7 +31,7 @@ function statusText(counts) {
 function studyRow(study) {
   const counts = study.status_counts || {};
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  const finished = (counts.succeeded || 0) + (counts.failed || 0) + (counts.canceled || 0);
+  const finished = Object.entries(counts).reduce((n, [status, k]) => n + (isFinalStatus(status) ? k : 0), 0);
   const link = `#/studies/${study.id}`;
   return h(
     "tr",

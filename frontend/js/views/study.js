@@ -11,7 +11,7 @@ import { StudyCharts } from "../study_charts.js";
 import { StudyCurves } from "../study_curves.js";
 import { renderHead, renderMetricOptions } from "../study_head.js";
 import { pairedChoices, pairedTable } from "../study_paired.js";
-import { SearchPanel } from "../study_search.js";
+import { SearchPanel, searchSettled } from "../study_search.js";
 import { axisValueText, resultsTable } from "../study_table.js";
 
 const POLL_MS = 2000;
@@ -355,9 +355,9 @@ class StudyView {
     return this.study.run_ids.filter((id) => !isFinalStatus(this.runsById.get(id)?.status || STATUS.queued));
   }
 
-  /** While some run is unfinished: every 2 s, the study, its runs' statuses, the statistics and the curves. */
+  /** Every 2 s while a run is unfinished or a search has runs to start (the next trial, the confirmation). */
   schedulePoll() {
-    if (!this.alive || !this.unfinished().length) return;
+    if (!this.alive || (!this.unfinished().length && searchSettled(this.search?.view))) return;
     this.timer = setTimeout(() => this.poll(), POLL_MS);
   }
 
