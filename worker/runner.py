@@ -2,8 +2,9 @@
 
 "Asserts the world" first: the claim fails (409) unless the run is queued, so a
 redelivered message does nothing. A worker told to shut down (SIGTERM) stops at
-the next step and hands the run back; the next attempt resumes from the last
-epoch's checkpoint, which every epoch uploads as the artifact `resume.pt`.
+the next step (or the evaluation's next stage) and hands the run back; the next
+attempt resumes from the last epoch's checkpoint, which every epoch uploads as
+the artifact `resume.pt` (after the last epoch, it evaluates only).
 Any error after the claim (a stored spec that no longer validates, a download or
 an upload the API refuses) ends the run at once as `failed` with its reason, and
 the reporter's threads stop with it: a run never waits for its lease to expire.

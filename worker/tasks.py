@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
 import socket
@@ -130,6 +131,12 @@ def _preload_engine(**_: object) -> None:
     if os.getpid() == MAIN_PID:
         return
     die_with_parent(MAIN_PID)
+    # Idle, a pool process outlives SIGTERM (billiard keeps an ignored signal ignored): it ends when its pool
+    # closes, at the end of the warm shutdown. Killed by it instead, it left the main process to notice a lost
+    # pool process mid-shutdown, which once held `make run`'s stop for the whole grace (30 s). A run's own
+    # handler (sigterm_hands_back) takes SIGTERM while it trains; the main process's death still ends this one
+    # (its pool's pipe closes).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         import worker.engine  # noqa: F401
     except Exception:  # the run reports the import error with its reason
@@ -140,6 +147,9 @@ def _preload_engine(**_: object) -> None:
 # drains (seen: the message of the run just handed back, sent again by the API, taken by the same stopping worker,
 # which then trained it until it was killed): such a message goes back to the queue unclaimed.
 STOPPING = threading.Event()
+# Set in the main process when its warm shutdown begins; shared memory made before its pool processes fork, so an
+# idle one (deaf to SIGTERM, above) knows too: a run that reaches it then goes back to the queue unclaimed.
+WORKER_STOPPING = multiprocessing.RawValue("b", 0)
 
 
 @contextlib.contextmanager
@@ -168,6 +178,7 @@ def _forward_shutdown(sig: str = "", how: str = "", **_: object) -> None:
     tells each pool process, so a long run hands itself back instead of running to its end."""
     if how != "Warm":
         return
+    WORKER_STOPPING.value = 1
     for child in billiard.process.active_children():
         if child.pid:
             log.info("warm shutdown: asking pool process %s to hand its run back", child.pid)
@@ -200,7 +211,7 @@ def device_slots(devices: int) -> Iterator[list[str] | None]:
 @shared_task(name=TASK_RUN, acks_late=True, ignore_result=True)
 def run_training(run_id: int, devices: int = 1) -> str:
     """Run `run_id` on `devices` devices (the message says how many, so the slots are taken before the claim)."""
-    if STOPPING.is_set():
+    if STOPPING.is_set() or WORKER_STOPPING.value:
         raise Reject(f"run {run_id}: worker shutting down; the run is left for another worker", requeue=True)
     settings = get_settings()  # API_URL, WORKER_TOKEN or API_TOKEN, DATA_DIR, ALLOWED_DATA_ROOTS, parsed once
     api = WorkerApi(settings.resolved_api_url, worker_credential(settings))

@@ -155,16 +155,30 @@ def test_sigterm_to_make_runs_group_while_training_stops_everything_and_hands_th
             run = stack.submit(**SHORT)
             stopped(stack, training(stack, run["id"]), signal.SIGTERM)
             row = stored_run(stack.data_dir, run["id"])
-            assert row["status"] == Status.QUEUED and row["requeue_reason"], (row, stack.all_logs())
-            assert row["lost_leases"] == 0, row  # handed back by its worker, not found lost by the reconciler
+            # handed back by its worker (not found lost by the reconciler); pytest.fail prints the logs whole
+            if not (row["status"] == Status.QUEUED and row["requeue_reason"] and row["lost_leases"] == 0):
+                pytest.fail(f"run {run['id']} not handed back: {row}\n{log_tail(stack)}")
             handed_back = run["id"]
         stack.start_api(with_worker=True)
         assert handed_back is not None
         assert stack.wait(handed_back, {Status.SUCCEEDED, Status.FAILED}, timeout=300)["status"] == Status.SUCCEEDED
         assert stack.api is not None
         stopped(stack, descendants(stack.api.pid), signal.SIGHUP)
+        # The worker was idle: its pool process outlived the signal and ended with its pool, not killed by it.
+        if "exited with 'signal" in launcher_log(stack):
+            pytest.fail(f"a pool process was killed by the stop:\n{log_tail(stack)}")
     finally:
         stack.stop()
+
+
+def launcher_log(stack: Stack) -> str:
+    """The launcher's output since its last start: its API's, its worker's and its preview consumer's."""
+    return (stack.logs / "api.log").read_text(errors="replace").rsplit("ContrastLab on http", 1)[-1]
+
+
+def log_tail(stack: Stack, chars: int = 30_000) -> str:
+    """The end of the launcher's output, longer than a failed assertion shows (pytest.fail prints it whole)."""
+    return (stack.logs / "api.log").read_text(errors="replace")[-chars:]
 
 
 def test_a_killed_launcher_takes_its_worker_and_the_workers_children_with_it(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from contrastlab.core.catalog import Phase
 from contrastlab.core.spec import RunSpec
 from worker.engine import (
     LOSSES,
@@ -292,6 +293,26 @@ def test_resume_from_an_epoch_checkpoint_equals_an_uninterrupted_run(tmp_path):
     assert whole_summary["drawdown"] >= 0 and whole_summary["volatility"] >= 0  # three evaluations
     assert {k: v for k, v in resumed_summary.items() if k not in drop} == \
         {k: v for k, v in whole_summary.items() if k not in drop}
+
+    # Stopped during the evaluation (a worker shutting down after the last epoch): no artifact but the checkpoint
+    # of the last epoch, from which the next attempt evaluates alone and ends as the whole run did.
+    late = StopInEvaluation()
+    with pytest.raises(TrainingCanceled):
+        train(spec, tmp_path / "late", late)
+    assert late.checkpoints[-1] == (3, 12) and not (tmp_path / "late" / "encoder.safetensors").exists()
+    assert not any(p.name in (Phase.RANDOM_BASELINE, Phase.TSNE) for p in late.phases)
+    last = ListReporter()
+    evaluated = train(spec, tmp_path / "last", last, resume_from=tmp_path / "late" / "resume.pt")
+    assert not last.values("loss") and (tmp_path / "last" / "encoder.safetensors").is_file()
+    assert {k: v for k, v in evaluated.items() if k not in drop} == \
+        {k: v for k, v in whole_summary.items() if k not in drop}
+
+
+class StopInEvaluation(ListReporter):
+    """Asks to stop once the evaluation has begun (its first message), after every training step."""
+
+    def should_stop(self) -> bool:
+        return any(text.startswith("features of") for text in self.messages)
 
 
 def test_evaluate_only_from_an_earlier_encoder_reproduces_its_probe(simclr_run, tmp_path):

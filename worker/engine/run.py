@@ -17,7 +17,7 @@ from .checkpoint import load_weights_into, save_encoder, save_module, save_tenso
 from .data import ImageData, load_dataset, subset_train
 from .device import resolve_device, runtime
 from .distributed import SINGLE, Shard, local_device, main_first
-from .errors import TrainingFailed
+from .errors import TrainingCanceled, TrainingFailed
 from .evaluate import silhouette, tsne_2d, tsne_sample_indices
 from .memory import check_step_fits
 from .methods import Method, build_method
@@ -96,6 +96,7 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
         probes = quick_probes(spec, data, assessment.train_features, assessment.test_features, projection)
         for name, value in probes.items():
             reporter.metric(name, value, result.steps, float(spec.epochs))
+    stop_if_asked(reporter)
     summary = dict(assessment.summary)
     summary.update(stability([*result.knn_curve, summary["knn_acc"]]))  # drawdown, volatility of the k-NN curve
     random_features = None
@@ -105,6 +106,7 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
         baseline = random_baseline(spec, data, device)
         summary.update(baseline.summary)
         random_features = baseline.test_features
+        stop_if_asked(reporter)
     reporter.phase(Phase.TSNE)
     summary.update(_embed_and_save(spec, out_dir, reporter, data, assessment, random_features))
     summary["final_loss"] = result.final_loss
@@ -116,6 +118,14 @@ def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.devic
     _save_checkpoints(spec, out_dir, reporter, data, method, assessment, summary)
     (out_dir / Artifact.RESUME).unlink(missing_ok=True)  # finished: the encoder files supersede it
     return summary
+
+
+def stop_if_asked(reporter: Reporter) -> None:
+    """Between the stages of the evaluation, as after every training step: a cancel, or a worker shutting down
+    (its run is handed back: the next attempt resumes after the last epoch and evaluates), stops the run now
+    rather than after a probe and a t-SNE that may outlast the worker's grace."""
+    if reporter.should_stop():
+        raise TrainingCanceled()
 
 
 def _embed_and_save(spec: RunSpec, out_dir: Path, reporter: Reporter, data: ImageData, assessment: Assessment,
