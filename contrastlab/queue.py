@@ -20,6 +20,7 @@ from typing import Any
 
 from celery import Celery
 
+from contrastlab import broker_files
 from contrastlab.core.settings import VISIBILITY_TIMEOUT_S, Settings
 from contrastlab.core.spec import MAX_DEVICES
 
@@ -57,6 +58,7 @@ def make_celery(broker_url: str, data_dir: Path, queue: str,
         transport_options.update(unacked_restore_interval=max(1, visibility_timeout // 2),
                                  unacked_restore_throttle=1)
     if broker_url.startswith("filesystem://"):
+        broker_files.install()  # messages written atomically (kombu's own can be read half-written)
         folder = (data_dir / "broker" / "queue").resolve()
         processed = (data_dir / "broker" / "processed").resolve()
         control = (data_dir / "broker" / "control").resolve()
