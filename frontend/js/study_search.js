@@ -131,6 +131,8 @@ export class SearchPanel {
     }
     await Promise.all([
       plot(this.history, historyTraces(view, metric), chartLayout({ xTitle: "trial", yTitle: metricTitle(metric),
+        // Trials are whole numbers: a tick every trial (or every tenth of them), never "trial 0.5".
+        xaxis: { tick0: 0, dtick: Math.max(1, Math.ceil(view.trials.length / 10)) },
         yaxis: plotlyAxis(metric), legend: { orientation: "h" } })),
       view.trials.length ? plot(this.parcoords, [parcoordsTrace(view, metric)], { ...chartLayout({}),
         margin: { l: 60, r: 40, t: 40, b: 20 } }) : Promise.resolve(),

@@ -35,6 +35,8 @@ def test_search_page_shows_trials_and_the_confirmation_apart(page: Page, http: h
     page.wait_for_function("(n) => document.querySelectorAll('[data-testid=search-trials] tbody tr').length === n",
                            arg=len(view["trials"]), timeout=60_000)
     assert page.evaluate(CHART_TRACES, "search-history") == 3  # final values, pruned, best so far
+    ticks = page.locator("[data-testid=search-history] .xtick text").all_text_contents()
+    assert ticks and all(tick.isdigit() for tick in ticks), ticks  # trials are whole: no "0.5"
     page.wait_for_function(f"() => ({CHART_TRACES})('search-parcoords') === 1", timeout=120_000)
     for trial in view["trials"]:
         row = page.locator(f"[data-testid=search-trials] tr[data-trial='{trial['number']}']")
