@@ -23,6 +23,7 @@ from .memory import check_step_fits
 from .methods import Method, build_method
 from .models import build_encoder
 from .report import Reporter
+from .stream import loader_failure
 from .train import pretrain, training_label
 from .versions import versions
 
@@ -56,6 +57,12 @@ def train(spec: RunSpec, out_dir: Path, reporter: Reporter, data_root: Path | No
                 torch.cuda.empty_cache()  # the next run on this worker gets the memory back
             raise TrainingFailed(f"out of {device.type} memory with batch_size {spec.batch_size}; "
                                  "lower batch_size (halve it) or pick a smaller encoder") from error
+        except RuntimeError as error:
+            # A DataLoader worker that dies while a training step runs: torch's SIGCHLD handler raises it there.
+            failure = loader_failure(error, loader)
+            if failure is None:
+                raise
+            raise failure from error
 
 
 def _train(spec: RunSpec, out_dir: Path, reporter: Reporter, device: torch.device, data: ImageData,

@@ -225,13 +225,21 @@ def batches(images: Images, index_batches: Sequence[torch.Tensor] | torch.Tensor
     with children_allowed():
         iterator = iter(loader)  # the workers start here
     try:
-        while (batch := _next_batch(iterator, images.loader)) is not None:
-            yield _on_device(batch, images.side, device) if on_device else batch.to(device, non_blocking=True)
-    finally:
-        # Now, not when the traceback lets go of this frame: a stuck worker is ended (SIGTERM after a grace).
-        shutdown = getattr(iterator, "_shutdown_workers", None)
-        if shutdown is not None:
-            shutdown()
+        try:
+            while (batch := _next_batch(iterator, images.loader)) is not None:
+                yield _on_device(batch, images.side, device) if on_device else batch.to(device, non_blocking=True)
+        finally:
+            # Now, not when the traceback lets go of this frame: a stuck worker is ended (SIGTERM after a grace).
+            shutdown = getattr(iterator, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+    except RuntimeError as error:
+        # torch's SIGCHLD handler raises a dead worker's error wherever the training process is, the shutdown
+        # above included.
+        failure = loader_failure(error, images.loader)
+        if failure is None:
+            raise
+        raise failure from error
 
 
 def _next_batch(iterator: Iterator[Any], loader: LoaderConfig) -> Any:
@@ -240,16 +248,30 @@ def _next_batch(iterator: Iterator[Any], loader: LoaderConfig) -> Any:
         return next(iterator)
     except StopIteration:
         return None
-    except RuntimeError as error:
-        text = str(error)
-        if text.startswith("DataLoader timed out"):
-            raise TrainingFailed(
-                f"data loader: no batch within {loader.timeout_s:g} s (setting DATA_TIMEOUT_S); a DataLoader "
-                f"worker is stuck reading or decoding (a hung disk or network share?): {text}") from error
-        if text.startswith("DataLoader worker"):
-            raise TrainingFailed(f"data loader: {text} (setting DATA_WORKERS=0 decodes in the training "
-                                 "process)") from error
-        raise
+    except (RuntimeError, OSError) as error:
+        failure = loader_failure(error, loader)
+        if failure is None:
+            raise
+        raise failure from error
+
+
+def loader_failure(error: BaseException, loader: LoaderConfig) -> TrainingFailed | None:
+    """The user's message for an error of the DataLoader's workers (a timeout, a worker that died, a batch that
+    could not be received from one), None for any other error."""
+    text = str(error).rstrip()
+    hint = "(setting DATA_WORKERS=0 decodes in the training process)"
+    if isinstance(error, RuntimeError) and text.startswith("DataLoader timed out"):
+        return TrainingFailed(
+            f"data loader: no batch within {loader.timeout_s:g} s (setting DATA_TIMEOUT_S); a DataLoader "
+            f"worker is stuck reading or decoding (a hung disk or network share?): {text}")
+    if isinstance(error, RuntimeError) and text.startswith("DataLoader worker"):
+        return TrainingFailed(f"data loader: {text} {hint}")
+    if isinstance(error, OSError):
+        # A batch's memory is handed over through its worker: a worker that died after it sent the batch, or a
+        # process out of file descriptors, fails the handover.
+        return TrainingFailed(f"data loader: DataLoader worker's batch could not be received ({type(error).__name__}: "
+                              f"{text}); the worker died or the process ran out of file descriptors {hint}")
+    return None
 
 
 def in_order(images: Images, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
