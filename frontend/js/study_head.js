@@ -25,6 +25,15 @@ export function renderMetricOptions(view, judged) {
     ...names.map((name) => h("option", { value: name, selected: name === view.metric }, metricLabel(name))));
 }
 
+/** A grid's cells and seeds; a search's trials on its first seed and the confirmation on the fresh ones (the
+ * study's seeds gain them when the confirmation starts). */
+function runsText(study) {
+  const { search, seeds } = study;
+  if (!search) return [`${study.cells.length} cells × ${seeds.length} seeds`, `seeds ${seeds.join(", ")}`];
+  const confirmation = seeds.length > 1 ? `seeds ${seeds.slice(1).join(", ")}` : `${search.confirm_seeds} fresh seeds`;
+  return [`search: ${search.trials} trials on seed ${seeds[0]}`, `confirmation on ${confirmation}`];
+}
+
 export function renderHead(view) {
   const { study } = view;
   setText(view.title, study.name || `Study #${study.id}`);
@@ -32,8 +41,7 @@ export function renderHead(view) {
   const base = study.base || {};
   const fixed = ["method", "dataset", "encoder", "epochs"].filter((key) => !(key in study.axes) && key in base)
     .map((key) => `${key} ${key === "dataset" ? datasetLabel(base[key]) : axisValueText(key, base[key])}`);
-  setText(view.subtitle, [`#${study.id}`, formatDateTime(study.created_at),
-    `${study.cells.length} cells × ${study.seeds.length} seeds`, `seeds ${study.seeds.join(", ")}`, ...fixed]
+  setText(view.subtitle, [`#${study.id}`, formatDateTime(study.created_at), ...runsText(study), ...fixed]
     .join(" · "));
   const counts = zeroStatusCounts();
   for (const id of study.run_ids) {

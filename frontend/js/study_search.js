@@ -8,10 +8,14 @@ import { h, setText, statusBadge } from "./dom.js";
 import { axisTheme, chartLayout, disposeChart, drawChart, plotlyReady, CHART_CONFIG } from "./charts.js";
 import { STATUS, formatMetric, metricTitle, plotlyAxis } from "./catalog.js";
 import { axisValueText } from "./study_table.js";
+import { emptyLayout, noPoints } from "./chart_tools.js";
 
 const LOG_FIELDS = new Set(["lr", "weight_decay", "temperature"]);
 const SEARCH_STOPPED = "stopped";
 const SETTLED = new Set(["done", SEARCH_STOPPED]); // GET /api/studies/{id}/search `state`: nothing more will start
+
+const HISTORY_WAITING = "No trial has ended yet.";
+const PARCOORDS_WAITING = "No trial has a k-NN value yet.";
 
 /** True when no search is loaded, or its search starts no more runs; between one trial's end and the next
  * trial's start (or the confirmation's), every run of a working search can be final. */
@@ -53,8 +57,10 @@ function historyTraces(view, metric) {
 }
 
 /** A parcoords dimension per sampled field (log10 for lr and kin), and the trial's value. */
+const plotted = (view) => view.trials.filter((t) => t.value !== null || lastMonitor(t) !== null);
+
 function parcoordsTrace(view, metric) {
-  const trials = view.trials.filter((t) => t.value !== null || lastMonitor(t) !== null);
+  const trials = plotted(view);
   const fields = Object.keys(view.trials[0]?.params || {});
   const dims = fields.map((field) => {
     const values = trials.map((t) => t.params[field]);
@@ -129,13 +135,18 @@ export class SearchPanel {
     } else if (view.state === SEARCH_STOPPED) {
       setText(this.confirmText, `Stopped: ${view.config.why || "the study was canceled"}; nothing to confirm.`);
     }
+    const history = historyTraces(view, metric);
+    const layout = chartLayout({ xTitle: "trial", yTitle: metricTitle(metric),
+      // Trials are whole numbers: a tick every trial (or every tenth of them), never "trial 0.5".
+      xaxis: { tick0: 0, dtick: Math.max(1, Math.ceil(view.trials.length / 10)) },
+      yaxis: plotlyAxis(metric), legend: { orientation: "h" } });
+    const plain = chartLayout({});
     await Promise.all([
-      plot(this.history, historyTraces(view, metric), chartLayout({ xTitle: "trial", yTitle: metricTitle(metric),
-        // Trials are whole numbers: a tick every trial (or every tenth of them), never "trial 0.5".
-        xaxis: { tick0: 0, dtick: Math.max(1, Math.ceil(view.trials.length / 10)) },
-        yaxis: plotlyAxis(metric), legend: { orientation: "h" } })),
-      view.trials.length ? plot(this.parcoords, [parcoordsTrace(view, metric)], { ...chartLayout({}),
-        margin: { l: 60, r: 40, t: 40, b: 20 } }) : Promise.resolve(),
+      // Until a trial has a value: a sentence, not Plotly's empty axes (−100 % to 400 %).
+      plot(this.history, history, noPoints(history) ? { ...layout, ...emptyLayout(layout, HISTORY_WAITING) } : layout),
+      plotted(view).length
+        ? plot(this.parcoords, [parcoordsTrace(view, metric)], { ...plain, margin: { l: 60, r: 40, t: 40, b: 20 } })
+        : plot(this.parcoords, [], { ...plain, ...emptyLayout(plain, PARCOORDS_WAITING) }),
     ]);
   }
 

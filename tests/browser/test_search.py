@@ -26,11 +26,15 @@ def test_search_page_shows_trials_and_the_confirmation_apart(page: Page, http: h
     expect(panel).to_be_visible()
     expect(panel.get_by_role("heading", name="Optimisation history")).to_be_visible()
     expect(panel.get_by_role("heading", name="Parallel coordinates (grey: pruned)")).to_be_visible()
+    subtitle = page.locator(".page-head .subtitle")
+    expect(subtitle).to_contain_text("search: 3 trials on seed 0 · confirmation on 2 fresh seeds")
     confirmation = page.get_by_test_id("search-confirmation")
     expect(confirmation).to_contain_text("Not started")
     # The page polls until the confirmation's runs end: the search's state comes from the API.
     expect(confirmation).to_contain_text("fresh seeds 1, 2", timeout=900_000)
     expect(page.get_by_test_id("study-progress-text")).to_contain_text("runs finished", timeout=900_000)
+    expect(subtitle).to_contain_text("search: 3 trials on seed 0 · confirmation on seeds 1, 2")
+    expect(subtitle).not_to_contain_text("cells ×")  # a search's runs are not a grid of cells by seeds
     view = http.get(f"/api/studies/{study_id}/search").json()
     page.wait_for_function("(n) => document.querySelectorAll('[data-testid=search-trials] tbody tr').length === n",
                            arg=len(view["trials"]), timeout=60_000)
@@ -84,3 +88,19 @@ def test_search_page_shows_trials_and_the_confirmation_apart(page: Page, http: h
     expect(page.get_by_test_id("study-table").locator("tbody tr")).to_have_count(len(stats["cells"]), timeout=30_000)
     page.wait_for_timeout(3_000)  # longer than the page's 2 s poll
     assert stale == {"study": 2, "search": 2}, stale  # one poll after the stale view, then none: the search is done
+
+    # Before any trial has ended (its first trial still running, as served here), the history is a sentence, not
+    # Plotly's empty axes, which read −100 % to 400 %.
+    def running(route: Route) -> None:
+        search = route.fetch().json()
+        route.fulfill(json={**search, "state": "trials", "confirmation": None, "trials": [
+            {**search["trials"][0], "status": "running", "value": None, "intermediate": {}, "pruned_epoch": None}]})
+
+    page.goto("/#/studies")
+    page.unroute_all(behavior="ignoreErrors")
+    page.route(lambda url: url.endswith(f"/api/studies/{study_id}/search"), running)
+    page.goto(f"/#/studies/{study_id}")
+    history = page.get_by_test_id("search-history")
+    expect(history).to_contain_text("No trial has ended yet", timeout=30_000)
+    expect(history.locator(".xtick text")).to_have_count(0)
+    expect(page.get_by_test_id("search-parcoords")).to_contain_text("No trial has a k-NN value yet")
