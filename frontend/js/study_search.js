@@ -89,7 +89,9 @@ async function plot(div, traces, layout) {
 }
 
 export class SearchPanel {
-  constructor() {
+  /** valuesOf: a confirmation cell's key -> its axis values (the study's cells), null when not known yet. */
+  constructor(valuesOf = () => null) {
+    this.valuesOf = valuesOf;
     this.summary = h("p", { class: "muted", "data-testid": "search-summary" });
     this.history = h("div", { class: "chart", "data-testid": "search-history" });
     this.parcoords = h("div", { class: "chart", "data-testid": "search-parcoords" });
@@ -130,7 +132,9 @@ export class SearchPanel {
         h("td", {}, t.pruned_epoch === null ? "—" : String(t.pruned_epoch)), h("td", {}, String(t.steps))))))));
     const confirm = view.confirmation;
     if (confirm) {
-      this.confirmText.replaceChildren(`Best trial: ${confirm.best} · baseline: ${confirm.baseline} · fresh seeds `,
+      const label = (key) => { const values = this.valuesOf(key); return values ? shownValues(values) : key; };
+      this.confirmText.replaceChildren(`Best trial: ${label(confirm.best)} · baseline: ${label(confirm.baseline)}`,
+        " · fresh seeds ",
         h("strong", {}, confirm.seeds.join(", ")), ` · ${confirm.runs.length} runs (no trial ran on these seeds).`);
     } else if (view.state === SEARCH_STOPPED) {
       setText(this.confirmText, `Stopped: ${view.config.why || "the study was canceled"}; nothing to confirm.`);

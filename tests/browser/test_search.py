@@ -3,6 +3,8 @@ coordinates, which were pruned and when) and the confirmation apart, whose runs 
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from playwright.sync_api import Page, Route, expect
@@ -48,6 +50,10 @@ def test_search_page_shows_trials_and_the_confirmation_apart(page: Page, http: h
         if trial["pruned_epoch"] is not None:
             expect(row.locator("td").nth(4)).to_have_text(str(trial["pruned_epoch"]))
     expect(page.get_by_test_id("search-summary")).to_contain_text("3 of 3 trials")
+    # The confirmation names its cells by the values as the trials' table shows them, not by full-precision keys.
+    best_values = page.locator(f"[data-testid=search-trials] tr[data-trial='{view['best']}'] td").nth(1).inner_text()
+    expect(confirmation).to_contain_text(f"Best trial: {best_values} · baseline: lr=0.001 · fresh seeds 1, 2")
+    assert not re.search(r"\d\.\d{6}", confirmation.inner_text())
     # The results table (the verdict) is the confirmation's: its cells, not the trials'.
     stats = http.get(f"/api/studies/{study_id}/stats", params={"metric": "linear_acc"}).json()
     table = page.get_by_test_id("study-table")

@@ -163,7 +163,7 @@ class StudyView {
   }
 
   async mountSearch() {
-    this.search = new SearchPanel();
+    this.search = new SearchPanel((key) => this.study.cells.find((cell) => cell.key === key)?.values || null);
     this.root.querySelector(".progress-line").after(this.search.trialsBox, this.search.confirmBox);
     await this.search.load(this.id, this.signal);
   }
