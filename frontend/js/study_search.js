@@ -56,9 +56,24 @@ function historyTraces(view, metric) {
   ];
 }
 
-/** A parcoords dimension per sampled field (log10 for lr and kin), and the trial's value. */
 const plotted = (view) => view.trials.filter((t) => t.value !== null || lastMonitor(t) !== null);
 
+/** Ticks of a log10 axis labelled with the field's values: 1, 2 and 5 of each decade within the range, or the
+ * range's ends when it is narrower than that. */
+export function logTicks(field, logs) {
+  const low = Math.min(...logs);
+  const high = Math.max(...logs);
+  const tickvals = [];
+  for (let decade = Math.floor(low); decade <= Math.ceil(high); decade++)
+    for (const m of [1, 2, 5]) {
+      const v = decade + Math.log10(m);
+      if (v >= low - 1e-9 && v <= high + 1e-9) tickvals.push(v);
+    }
+  const shown = tickvals.length >= 2 ? tickvals : [...new Set([low, high])];
+  return { tickvals: shown, ticktext: shown.map((v) => axisValueText(field, +(10 ** v).toPrecision(3))) };
+}
+
+/** A parcoords dimension per sampled field (log10 for lr and kin, labelled with values), and the trial's value. */
 function parcoordsTrace(view, metric) {
   const trials = plotted(view);
   const fields = Object.keys(view.trials[0]?.params || {});
@@ -66,7 +81,9 @@ function parcoordsTrace(view, metric) {
     const values = trials.map((t) => t.params[field]);
     if (values.every((v) => typeof v === "number")) {
       const log = LOG_FIELDS.has(field) && values.every((v) => v > 0);
-      return { label: log ? `${field} (log)` : field, values: log ? values.map(Math.log10) : values };
+      if (!log) return { label: field, values };
+      const logs = values.map(Math.log10);
+      return { label: `${field} (log scale)`, values: logs, ...logTicks(field, logs) };
     }
     const distinct = [...new Set(values.map(String))];
     return { label: field, values: values.map((v) => distinct.indexOf(String(v))), tickvals: distinct.map((_, i) => i),

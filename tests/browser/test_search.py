@@ -44,6 +44,10 @@ def test_search_page_shows_trials_and_the_confirmation_apart(page: Page, http: h
     ticks = page.locator("[data-testid=search-history] .xtick text").all_text_contents()
     assert ticks and all(tick.isdigit() for tick in ticks), ticks  # trials are whole: no "0.5"
     page.wait_for_function(f"() => ({CHART_TRACES})('search-parcoords') === 1", timeout=120_000)
+    # The lr axis is on a log scale but labelled with learning rates (within the searched range), not log10 values.
+    texts = page.locator("[data-testid=search-parcoords] text").all_text_contents()
+    lr_ticks = [t for t in texts[texts.index("lr (log scale)") + 1:texts.index("k-NN accuracy")] if t]
+    assert len(lr_ticks) >= 2 and all(1e-4 <= float(t) <= 1e-2 for t in lr_ticks), texts
     for trial in view["trials"]:
         row = page.locator(f"[data-testid=search-trials] tr[data-trial='{trial['number']}']")
         expect(row).to_contain_text(trial["status"])
