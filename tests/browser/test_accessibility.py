@@ -254,8 +254,10 @@ def _run_live(which: str) -> Callable[[Page, dict], None]:
     def open_run(page: Page, live: dict) -> None:
         page.goto(f"/#/runs/{live[which]}")
         expect(page.get_by_test_id("run-status")).to_have_text("running" if which == "running" else "queued")
-        if which == "running":
-            page.wait_for_function(ALL_CHARTS_DRAWN)
+        # A queued run's page draws its (empty) charts and their tools too: after the status, on a loaded machine
+        # after a Tab walk that started too early (a CI run missed the log-y and smoothing controls so).
+        page.wait_for_function(ALL_CHARTS_DRAWN)
+        expect(page.get_by_test_id("log-y").first).to_be_visible()
     return open_run
 
 
