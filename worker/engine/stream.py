@@ -243,12 +243,13 @@ def batches(images: Images, index_batches: Sequence[torch.Tensor] | torch.Tensor
 
 
 def _next_batch(iterator: Iterator[Any], loader: LoaderConfig) -> Any:
-    """The DataLoader's next batch (None at the end); its timeout or a dead worker as TrainingFailed."""
+    """The DataLoader's next batch (None at the end); a batch that cannot be received as TrainingFailed (its
+    timeout and a dead worker, RuntimeErrors, are mapped by `batches` wherever torch raises them)."""
     try:
         return next(iterator)
     except StopIteration:
         return None
-    except (RuntimeError, OSError) as error:
+    except OSError as error:
         failure = loader_failure(error, loader)
         if failure is None:
             raise
